@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { OnnxOptError } from '../errors.js';
+import type { Model } from '../ir/model.js';
+import { decodeModel } from '../serde/decode.js';
+import { ExternalFiles } from './external.js';
+
+/**
+ * Reads a model file. raw_data stays a view on the file's buffer; external data (relative to the model's folder)
+ * is checked now and read when a tensor is first used. Every failure is an OnnxOptError naming the file.
+ */
+export function readModel(path: string): Model {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a model file' : `cannot be read (${code})`;
+    throw new OnnxOptError(why, path);
+  }
+  return readModelBytes(bytes, path);
+}
+
+/** Decodes model bytes; `path` names the file in errors and anchors external data (omit it for in-memory models). */
+export function readModelBytes(bytes: Uint8Array, path?: string): Model {
+  const files = path ? new ExternalFiles(dirname(resolve(path)), path) : undefined;
+  const label = path ?? '<bytes>';
+  try {
+    const model = decodeModel(bytes, { externalLoader: files?.load });
+    if (files) {
+      for (const g of model.graph.allGraphs()) {
+        for (const v of g.initializers) {
+          const src = v.initializer!.externalSource;
+          if (src) files.check(src.where);
+        }
+      }
+    }
+    return model;
+  } catch (e) {
+    if (e instanceof OnnxOptError) throw e.inFile(label);
+    // protobufjs and stack overflows on hostile nesting land here: still one clear line about the file.
+    throw new OnnxOptError(`not a valid ONNX model: ${(e as Error).message}`, label, { cause: e });
+  }
+}
