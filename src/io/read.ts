@@ -9,7 +9,12 @@ import { ExternalFiles } from './external.js';
  * Reads a model file. raw_data stays a view on the file's buffer; external data (relative to the model's folder)
  * is checked now and read when a tensor is first used. Every failure is an OnnxOptError naming the file.
  */
-export function readModel(path: string): Model {
+export interface ReadOptions {
+  /** Check now that every external range exists (default true); off for tools that create the data. */
+  checkExternal?: boolean;
+}
+
+export function readModel(path: string, options: ReadOptions = {}): Model {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
@@ -18,16 +23,16 @@ export function readModel(path: string): Model {
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a model file' : `cannot be read (${code})`;
     throw new OnnxOptError(why, path);
   }
-  return readModelBytes(bytes, path);
+  return readModelBytes(bytes, path, options);
 }
 
 /** Decodes model bytes; `path` names the file in errors and anchors external data (omit it for in-memory models). */
-export function readModelBytes(bytes: Uint8Array, path?: string): Model {
+export function readModelBytes(bytes: Uint8Array, path?: string, options: ReadOptions = {}): Model {
   const files = path ? new ExternalFiles(dirname(resolve(path)), path) : undefined;
   const label = path ?? '<bytes>';
   try {
     const model = decodeModel(bytes, { externalLoader: files?.load });
-    if (files) {
+    if (files && options.checkExternal !== false) {
       for (const g of model.graph.allGraphs()) {
         for (const v of g.initializers) {
           const src = v.initializer!.externalSource;

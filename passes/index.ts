@@ -1,0 +1,14 @@
+// Every pass the CLI and the library can run, in the order `fuse` and friends rely on.
+import { OnnxOptError } from '../src/errors.js';
+import type { Pass } from '../src/pipeline.js';
+
+export const allPasses: readonly Pass[] = [];
+
+export function findPass(name: string): Pass {
+  const p = allPasses.find((x) => x.name === name);
+  if (!p) {
+    const known = allPasses.map((x) => x.name).join(', ') || 'none yet';
+    throw new OnnxOptError(`unknown pass '${name}' (passes: ${known})`);
+  }
+  return p;
+}

@@ -1,0 +1,86 @@
+import type { Command } from 'commander';
+import { allPasses, findPass } from '../../../passes/index.js';
+import { OnnxOptError } from '../../errors.js';
+import { readModel } from '../../io/read.js';
+import { writeModel, type WriteOptions } from '../../io/write.js';
+import type { PassResult } from '../../pipeline.js';
+import { opHistogram } from '../../summary.js';
+import { log, printJson, table } from '../output.js';
+
+export interface PipelineOptions {
+  json?: boolean;
+  explain?: boolean;
+  externalData?: WriteOptions['externalData'];
+  fixDim?: string[];
+}
+
+/** Options shared by every pipeline form (`onnx-opt [passes...] in out`). */
+export function addPipelineOptions(cmd: Command): Command {
+  return cmd
+    .option('--json', 'print the run summary as JSON on stdout')
+    .option('--explain', 'print why near-misses of each rule did not match')
+    .option('--external-data <mode>', "auto | always | never: where tensors of 1 KiB and more go", 'auto')
+    .option('--fix-dim <name=size...>', 'pin a symbolic dim (e.g. batch=1 sequence=128) for shape-driven folding');
+}
+
+/** Splits `[passes..., in, out]` and runs the pipeline. */
+export function runPipelineArgs(args: string[], opts: PipelineOptions): void {
+  if (args.length < 2) throw new OnnxOptError('usage: onnx-opt [passes...] in.onnx out.onnx');
+  const out = args[args.length - 1]!;
+  const input = args[args.length - 2]!;
+  runPipeline(args.slice(0, -2), input, out, opts);
+}
+
+export function runPipeline(passNames: string[], input: string, output: string, opts: PipelineOptions): void {
+  const passes = passNames.map(findPass);
+  const mode = opts.externalData ?? 'auto';
+  if (!['auto', 'always', 'never'].includes(mode)) throw new OnnxOptError(`--external-data must be auto, always or never, not '${mode}'`);
+  const fixedDims = parseFixedDims(opts.fixDim ?? []);
+  const model = readModel(input);
+  const before = opHistogram(model);
+  const results: { pass: string; result: PassResult; ms: number }[] = [];
+  for (const pass of passes) {
+    const t0 = performance.now();
+    const result = pass.run(model, { options: { fixedDims, explain: opts.explain }, log });
+    results.push({ pass: pass.name, result, ms: performance.now() - t0 });
+    if (opts.explain) for (const note of result.notes ?? []) log(`  ${pass.name}: ${note}`);
+  }
+  writeModel(model, output, { externalData: mode });
+  const after = opHistogram(model);
+  if (opts.json) {
+    printJson({
+      input, output,
+      passes: results.map((r) => ({ name: r.pass, changed: r.result.changed, stats: r.result.stats, ms: Math.round(r.ms) })),
+      ops: { before, after },
+    });
+  } else if (passes.length) {
+    for (const r of results) {
+      const stats = Object.entries(r.result.stats).map(([k, v]) => `${k}=${v}`).join(' ');
+      log(`${r.pass}: ${r.result.changed ? 'changed' : 'no change'}${stats ? ` (${stats})` : ''} in ${r.ms.toFixed(0)} ms`);
+    }
+    const ops = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => before[k] !== after[k]);
+    if (ops.length) log(table(['op', 'before', 'after'], ops.sort().map((k) => [k, before[k] ?? 0, after[k] ?? 0])));
+  }
+}
+
+function parseFixedDims(specs: string[]): Record<string, number> {
+  const dims: Record<string, number> = {};
+  for (const s of specs) {
+    const m = /^([^=]+)=(\d+)$/.exec(s);
+    if (!m) throw new OnnxOptError(`--fix-dim takes name=size, not '${s}'`);
+    dims[m[1]!] = Number(m[2]);
+  }
+  return dims;
+}
+
+/** Registers every pass as a command, so `onnx-opt fuse quantize in out` and `onnx-opt fuse --help` work. */
+export function registerPassCommands(program: Command): void {
+  for (const pass of allPasses) {
+    addPipelineOptions(
+      program
+        .command(pass.name)
+        .description(`${pass.description}\nRun as: onnx-opt ${pass.name} [more passes...] in.onnx out.onnx`)
+        .argument('<args...>', 'more passes, then in.onnx out.onnx'),
+    ).action((args: string[], opts: PipelineOptions) => runPipelineArgs([pass.name, ...args], opts));
+  }
+}

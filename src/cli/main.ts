@@ -1,0 +1,38 @@
+import { Command, CommanderError } from 'commander';
+import { OnnxOptError } from '../errors.js';
+import { registerInspect } from './commands/inspect.js';
+import { addPipelineOptions, registerPassCommands, runPipelineArgs, type PipelineOptions } from './commands/pipeline.js';
+import { log } from './output.js';
+
+/** Exit codes: 0 ok, 1 a failed check or gate, 2 usage, I/O or internal error. */
+export const EXIT = { ok: 0, checkFailed: 1, error: 2 } as const;
+
+export function buildProgram(): Command {
+  const program = new Command('onnx-opt')
+    .description('Make ONNX transformer models smaller and faster: fusions, folding, INT8, FP16.\n' +
+      'Run passes as: onnx-opt [passes...] in.onnx out.onnx (no passes: read and write back)')
+    .option('--verbose', 'print stack traces of errors')
+    .enablePositionalOptions()
+    .exitOverride();
+  addPipelineOptions(program.argument('[args...]', 'passes, then in.onnx out.onnx'))
+    .action((args: string[], opts: PipelineOptions) => runPipelineArgs(args, opts));
+  registerInspect(program);
+  registerPassCommands(program);
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return process.exitCode === undefined ? EXIT.ok : Number(process.exitCode);
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.error;
+    const verbose = argv.includes('--verbose');
+    if (e instanceof OnnxOptError) log(`onnx-opt: ${e.toString()}`);
+    else log(`onnx-opt: internal error: ${(e as Error).message ?? e}`);
+    if (verbose) log((e as Error).stack ?? '');
+    return EXIT.error;
+  }
+}

@@ -1,0 +1,32 @@
+import type { Model } from './ir/model.js';
+
+/** Options every pass may read; each pass documents the ones it uses. */
+export interface PassOptions {
+  /** Pins symbolic dims to sizes (e.g. { batch: 1, sequence: 128 }) for shape inference and folding. */
+  fixedDims?: Record<string, number>;
+  /** Pass-specific settings, keyed by pass name. */
+  [key: string]: unknown;
+}
+
+export interface PassContext {
+  options: PassOptions;
+  /** Progress and explanations go here (the CLI prints them on stderr). */
+  log: (message: string) => void;
+}
+
+export interface PassResult {
+  changed: boolean;
+  /** Counts to report, e.g. { 'SkipLayerNormalization': 24 } or { removedNodes: 3 }. */
+  stats: Record<string, number>;
+  /** Why near-misses failed, per rule (filled when asked to explain). */
+  notes?: string[];
+}
+
+/** A model-to-model transformation. It edits the model in place through IR methods. */
+export interface Pass {
+  name: string;
+  description: string;
+  run(model: Model, context: PassContext): PassResult;
+}
+
+export const noChange = (): PassResult => ({ changed: false, stats: {} });
