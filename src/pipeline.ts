@@ -22,10 +22,23 @@ export interface PassResult {
   notes?: string[];
 }
 
+/**
+ * A command-line option a pass reads from context.options, under the camel-cased long flag
+ * (`--weight-type <t>` -> options.weightType; `--no-per-channel` -> options.perChannel === false).
+ */
+export interface PassOption {
+  flags: string;
+  description: string;
+  defaultValue?: string | boolean | string[];
+  /** Allowed values for an option that takes one. */
+  choices?: string[];
+}
+
 /** A model-to-model transformation. It edits the model in place through IR methods. */
 export interface Pass {
   name: string;
   description: string;
+  options?: PassOption[];
   run(model: Model, context: PassContext): PassResult;
 }
 

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { allPasses, findPass } from '../../../passes/index.js';
 import { OnnxOptError } from '../../errors.js';
 import { readModel } from '../../io/read.js';
@@ -8,14 +8,26 @@ import { opHistogram } from '../../summary.js';
 import { log, printJson, table } from '../output.js';
 
 export interface PipelineOptions {
+  [passOption: string]: unknown;
   json?: boolean;
   explain?: boolean;
   externalData?: WriteOptions['externalData'];
   fixDim?: string[];
 }
 
-/** Options shared by every pipeline form (`onnx-opt [passes...] in out`). */
+/** Options shared by every pipeline form (`onnx-opt [passes...] in out`), the passes' own included. */
 export function addPipelineOptions(cmd: Command): Command {
+  const seen = new Set<string>();
+  for (const pass of allPasses) {
+    for (const o of pass.options ?? []) {
+      if (seen.has(o.flags)) continue;
+      seen.add(o.flags);
+      const opt = new Option(o.flags, `${o.description} [${pass.name}]`);
+      if (o.defaultValue !== undefined) opt.default(o.defaultValue);
+      if (o.choices) opt.choices(o.choices);
+      cmd.addOption(opt);
+    }
+  }
   return cmd
     .option('--json', 'print the run summary as JSON on stdout')
     .option('--explain', 'print why near-misses of each rule did not match')
@@ -41,7 +53,7 @@ export function runPipeline(passNames: string[], input: string, output: string, 
   const results: { pass: string; result: PassResult; ms: number }[] = [];
   for (const pass of passes) {
     const t0 = performance.now();
-    const result = pass.run(model, { options: { fixedDims, explain: opts.explain }, log });
+    const result = pass.run(model, { options: { ...opts, fixedDims }, log });
     results.push({ pass: pass.name, result, ms: performance.now() - t0 });
     if (opts.explain) for (const note of result.notes ?? []) log(`  ${pass.name}: ${note}`);
   }
