@@ -124,7 +124,8 @@ export class Tensor {
     const width = (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
     const count = b.byteLength / width;
     if (b.byteOffset % width === 0) return new Ctor(b.buffer, b.byteOffset, count);
-    const copy = b.slice();
+    // A copy, made with the Uint8Array constructor: Node's Buffer.slice() would return a view, not a copy.
+    const copy = new Uint8Array(b);
     return new Ctor(copy.buffer, 0, count);
   }
 
