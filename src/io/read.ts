@@ -42,8 +42,16 @@ export function readModelBytes(bytes: Uint8Array, path?: string, options: ReadOp
     }
     return model;
   } catch (e) {
-    if (e instanceof OnnxOptError) throw e.inFile(label);
+    if (e instanceof OnnxOptError) {
+      const message = oneLine(e.message);
+      throw message === e.message ? e.inFile(label) : new OnnxOptError(message, e.file ?? label, { cause: e });
+    }
     // protobufjs and stack overflows on hostile nesting land here: still one clear line about the file.
-    throw new OnnxOptError(`not a valid ONNX model: ${(e as Error).message}`, label, { cause: e });
+    throw new OnnxOptError(`not a valid ONNX model: ${oneLine((e as Error).message)}`, label, { cause: e });
   }
+}
+
+/** Messages quote names taken from the file; escaping control characters keeps each message on one line. */
+function oneLine(message: string): string {
+  return message.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -6,7 +6,7 @@ import { Model, OnnxFunction, type OpsetImport } from '../ir/model.js';
 import { Tensor, elementCount, type ExternalLoader, type ExternalLocation, type StringEntries } from '../ir/tensor.js';
 import type { Dim, ValueType } from '../ir/types.js';
 import { DataType, bitsPerElement, byteLengthOf, dataTypeName, isKnownDataType } from '../tensor/dtype.js';
-import { ModelProto, has, int64ToBigInt, int64ToNumberOrBigInt, type Int64 } from './proto.js';
+import { ModelProto, TensorProto, has, int64ToBigInt, int64ToNumberOrBigInt, type Int64 } from './proto.js';
 
 // Decoded protobuf messages are read structurally; `P` keeps that reading terse.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -37,6 +37,17 @@ export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Mod
     throw new OnnxOptError(`not a valid ONNX model: ${(e as Error).message}`, undefined, { cause: e });
   }
   return new Decoder(options).model(proto);
+}
+
+/** Decodes a serialized TensorProto (e.g. the ONNX backend tests' input_N.pb files). */
+export function decodeTensor(bytes: Uint8Array): Tensor {
+  let proto: P;
+  try {
+    proto = TensorProto.decode(bytes);
+  } catch (e) {
+    throw new OnnxOptError(`not a valid ONNX tensor: ${(e as Error).message}`, undefined, { cause: e });
+  }
+  return new Decoder({}).tensor(proto);
 }
 
 function num(x: Int64 | null | undefined, what: string): number {
@@ -311,13 +322,16 @@ function inferAttributeType(p: P): AttributeType {
 
 /** Converts the typed repeated fields (float_data, int32_data, ...) into raw_data bytes, once. */
 function fromTypedFields(p: P, dataType: number, count: number, name: string): Uint8Array {
-  const bytes = new Uint8Array(byteLengthOf(dataType, count));
-  const view = new DataView(bytes.buffer);
+  let bytes!: Uint8Array;
+  let view!: DataView;
+  // Allocates only once the values are known to be there, so dims that claim gigabytes fail fast instead.
   const need = (field: string, n: number): P[] => {
     const list: P[] = p[field] ?? [];
     if (list.length !== n) {
       throw new OnnxOptError(`tensor '${name}' (${dataTypeName(dataType)}) needs ${n} values in ${field}, has ${list.length}`);
     }
+    bytes = new Uint8Array(byteLengthOf(dataType, count));
+    view = new DataView(bytes.buffer);
     return list;
   };
   const bits = bitsPerElement(dataType);
@@ -347,7 +361,7 @@ function fromTypedFields(p: P, dataType: number, count: number, name: string): U
     default:
       if (bits === 16) need('int32_data', count).forEach((v: number, i) => view.setUint16(i * 2, v & 0xffff, true));
       // 8-bit types hold one element per int32; packed sub-byte types hold one byte (two or four elements) per int32.
-      else need('int32_data', bytes.length).forEach((v: number, i) => (bytes[i] = v & 0xff));
+      else need('int32_data', byteLengthOf(dataType, count)).forEach((v: number, i) => (bytes[i] = v & 0xff));
   }
   return bytes;
 }
