@@ -33,6 +33,7 @@ export function describeType(t: ValueType | undefined): string {
     case 'sequence': return `seq(${describeType(t.elem)})`;
     case 'optional': return `optional(${describeType(t.elem)})`;
     case 'map': return `map(${dataTypeName(t.keyType)},${describeType(t.value)})`;
+    case 'opaque': return `opaque(${t.domain}::${t.name})`;
     case 'none': return '?';
   }
 }

@@ -14,6 +14,7 @@ export type ValueType =
   | { kind: 'sequence'; elem?: ValueType; denotation?: string }
   | { kind: 'optional'; elem?: ValueType; denotation?: string }
   | { kind: 'map'; keyType: number; value?: ValueType; denotation?: string }
+  | { kind: 'opaque'; domain: string; name: string; denotation?: string }
   /** A TypeProto with no value set (allowed in function bodies and old models). */
   | { kind: 'none'; denotation?: string };
 

@@ -206,6 +206,9 @@ class Decoder {
       const mt = p.map_type;
       return withDenotation({ kind: 'map', keyType: mt.key_type ?? 0, value: has(mt, 'value_type') ? this.type(mt.value_type) : undefined });
     }
+    if (has(p, 'opaque_type')) {
+      return withDenotation({ kind: 'opaque', domain: p.opaque_type.domain ?? '', name: p.opaque_type.name ?? '' });
+    }
     return withDenotation({ kind: 'none' });
   }
 

@@ -7,6 +7,7 @@ import type { ExternalLocation, StringEntries, Tensor } from '../ir/tensor.js';
 import type { Dim, ValueType } from '../ir/types.js';
 import { DataType } from '../tensor/dtype.js';
 import { ATTRIBUTE_FIELDS, ATTRIBUTE_TYPES } from './decode.js';
+import type protobuf from 'protobufjs';
 import { GraphProto, ModelProto, TensorProto } from './proto.js';
 
 /** Where a tensor's bytes go: inline in the model, or at a place in an external file. */
@@ -25,9 +26,7 @@ export function chunkLength(c: Chunk): number {
 /** Encodes a model into chunks whose concatenation is the ModelProto. */
 export function encodeModelChunks(model: Model, placement: Placement = () => 'inline'): Chunk[] {
   const enc = new Encoder(placement);
-  const head = ModelProto.encode(enc.model(model)).finish();
-  const graph = enc.topGraph(model.graph);
-  return [head, ...frame(7, graph)];
+  return around(ModelProto, enc.model(model), 7, enc.topGraph(model.graph));
 }
 
 /** Encodes a model into one buffer (for small models and tests). */
@@ -51,6 +50,24 @@ function varint(n: number): Uint8Array {
   }
   out.push(n);
   return Uint8Array.from(out);
+}
+
+/**
+ * Encodes the fields numbered below `id` and those above it separately, so that a field framed by hand can stand
+ * between them in field-number order (as protobuf's own serializers write it): a model read and written unchanged
+ * then comes out byte-identical.
+ */
+function encodeAround(type: protobuf.Type, fields: Obj, id: number): [Uint8Array, Uint8Array] {
+  const before: Obj = {};
+  const after: Obj = {};
+  for (const [k, v] of Object.entries(fields)) (type.fields[k]!.id < id ? before : after)[k] = v;
+  return [type.encode(before).finish(), type.encode(after).finish()];
+}
+
+/** `fields` with field `id` given as chunks: a length-delimited field framed by hand. */
+function around(type: protobuf.Type, fields: Obj, id: number, middle: Chunk[]): Chunk[] {
+  const [before, after] = encodeAround(type, fields, id);
+  return [before, ...frame(id, middle), after];
 }
 
 /** A length-delimited field: tag, length, then the chunks. */
@@ -112,18 +129,18 @@ class Encoder {
 
   /** The main graph: everything but initializers through protobufjs, then each initializer framed by hand. */
   topGraph(g: Graph): Chunk[] {
-    const chunks: Chunk[] = [GraphProto.encode(this.graph(g, false)).finish()];
+    const initializers: Chunk[] = [];
     for (const v of g.initializers) {
       const t = v.initializer!;
       const place = this.placement(t);
       if (place === 'inline' && !t.strings && t.byteLength >= STREAM_BYTES) {
-        const head = TensorProto.encode(this.tensorFields(t, v.name)).finish();
-        chunks.push(...frame(5, [head, ...frame(9, [{ tensor: t }])]));
+        initializers.push(...frame(5, around(TensorProto, this.tensorFields(t, v.name), 9, [{ tensor: t }])));
       } else {
-        chunks.push(...frame(5, [TensorProto.encode(this.tensor(t, v.name, place)).finish()]));
+        initializers.push(...frame(5, [TensorProto.encode(this.tensor(t, v.name, place)).finish()]));
       }
     }
-    return chunks;
+    const [before, after] = encodeAround(GraphProto, this.graph(g, false), 5);
+    return [before, ...initializers, after];
   }
 
   graph(g: Graph, withInitializers = true): Obj {
@@ -250,6 +267,7 @@ function typeProto(t: ValueType): Obj {
     case 'sequence': o.sequence_type = compact({ elem_type: t.elem && typeProto(t.elem) }); break;
     case 'optional': o.optional_type = compact({ elem_type: t.elem && typeProto(t.elem) }); break;
     case 'map': o.map_type = compact({ key_type: t.keyType, value_type: t.value && typeProto(t.value) }); break;
+    case 'opaque': o.opaque_type = compact({ domain: t.domain, name: t.name }); break;
     case 'none': break;
   }
   return o;
