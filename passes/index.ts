@@ -1,8 +1,9 @@
 // Every pass the CLI and the library can run, in the order `fuse` and friends rely on.
 import { OnnxOptError } from '../src/errors.js';
 import type { Pass } from '../src/pipeline.js';
+import { cleanPass } from './clean.js';
 
-export const allPasses: readonly Pass[] = [];
+export const allPasses: readonly Pass[] = [cleanPass];
 
 export function findPass(name: string): Pass {
   const p = allPasses.find((x) => x.name === name);

@@ -1,0 +1,132 @@
+// The driver: walks every graph in node order, tries the rules in order at each node, applies the first match,
+// and sweeps again until nothing changes.
+import { OnnxOptError } from '../errors.js';
+import type { Graph, Node, Value } from '../ir/graph.js';
+import type { Model } from '../ir/model.js';
+import { cloneType } from '../ir/types.js';
+import { bodyOutputs, deadSubset, dropNodes } from './graph-edits.js';
+import type { Match } from './match.js';
+import { matchAt, nodeLabel } from './matcher.js';
+import { RewriteBuilder } from './rewriter.js';
+import type { Rule } from './rule.js';
+import { Tracer, type NearMissReport } from './tracer.js';
+
+export interface ApplyOptions {
+  /** Collect near-miss reasons (nodes where a rule's root op matched but the rule did not apply). */
+  explain?: boolean;
+  /** Sweeps before giving up on a fixpoint (default 32). */
+  maxIterations?: number;
+}
+
+export interface ApplyResult {
+  /** Rewrites applied per rule (every rule is listed, 0 included). */
+  counts: Record<string, number>;
+  changed: boolean;
+  /** False when the sweep cap was reached while rules still fired. */
+  converged: boolean;
+  /** Sweeps run, the last one included. */
+  iterations: number;
+  /** Near-misses of the last sweep (empty unless `explain`). */
+  nearMisses: NearMissReport;
+}
+
+/**
+ * Applies rules to the model's graph and its subgraphs until none applies. At each node (in graph order, the
+ * node's subgraphs first) the rules are tried in the given order, and the first that matches is applied; list
+ * larger patterns first (or sort with `bySize`). Deterministic: same model and rules, same result.
+ */
+export function applyRules(model: Model, rules: readonly Rule[], options: ApplyOptions = {}): ApplyResult {
+  const counts: Record<string, number> = {};
+  for (const r of rules) {
+    if (r.name in counts) throw new OnnxOptError(`two rules are named '${r.name}'`);
+    counts[r.name] = 0;
+  }
+  const tracer = options.explain ? new Tracer() : undefined;
+  const cap = options.maxIterations ?? 32;
+  const sweeper = new Sweeper(model, rules, counts, tracer);
+  let iterations = 0;
+  let converged = false;
+  let changed = false;
+  while (iterations < cap) {
+    iterations++;
+    tracer?.clear();
+    if (sweeper.sweep(model.graph) === 0) {
+      converged = true;
+      break;
+    }
+    changed = true;
+  }
+  return { counts, changed, converged, iterations, nearMisses: tracer?.report() ?? {} };
+}
+
+class Sweeper {
+  constructor(
+    private readonly model: Model,
+    private readonly rules: readonly Rule[],
+    private readonly counts: Record<string, number>,
+    private readonly tracer: Tracer | undefined,
+  ) {}
+
+  /** One pass over a graph and its subgraphs; returns how many rewrites it applied. */
+  sweep(graph: Graph): number {
+    let inBodies = 0;
+    let here = 0;
+    const pinned = bodyOutputs(graph);
+    for (const node of [...graph.nodes]) {
+      if (node.graph !== graph) continue; // removed by an earlier rewrite in this sweep
+      for (const body of node.subgraphs()) inBodies += this.sweep(body);
+      if (this.tryRules(node, pinned)) here++;
+    }
+    // New nodes sit before their root, which suits single-output patterns; a multi-output match may need more.
+    if (here) graph.sortTopologically();
+    return inBodies + here;
+  }
+
+  private tryRules(node: Node, pinned: ReadonlySet<Value>): boolean {
+    for (const r of this.rules) {
+      if (!r.root.accepts(node)) continue;
+      const outcome = matchAt(r, node, pinned);
+      if (outcome.match) {
+        this.apply(r, outcome.match);
+        this.counts[r.name]!++;
+        return true;
+      }
+      this.tracer?.record(r.name, nodeLabel(node), outcome.reason);
+    }
+    return false;
+  }
+
+  private apply(r: Rule, match: Match): void {
+    const { graph, root } = match;
+    const b = new RewriteBuilder(graph, root, match);
+    const result = r.rewrite(b, match);
+    const replacements = Array.isArray(result) ? (result as readonly Value[]) : [result as Value];
+    if (replacements.length !== match.outputs.length || replacements.some((v) => !v)) {
+      throw new OnnxOptError(
+        `rule '${r.name}': the rewrite must return ${match.outputs.length} value(s), one per pattern output`,
+      );
+    }
+    const created = new Set(b.created);
+    match.outputs.forEach((old, i) => takeOver(graph, old, replacements[i]!, created));
+    dropNodes(graph, deadSubset(graph, match.matchedNodes));
+    for (const n of created) if (n.domain) this.model.requireOpset(n.domain, 1);
+  }
+}
+
+/**
+ * Points every use of `old` at `replacement`. A value the rewrite just made also takes over old's name and type,
+ * so graph outputs, value_info and the names users know stay put.
+ */
+function takeOver(graph: Graph, old: Value, replacement: Value, created: ReadonlySet<Node>): void {
+  if (old === replacement) return;
+  const fresh = replacement.producer !== null && created.has(replacement.producer);
+  if (fresh && !replacement.type && old.type) replacement.type = cloneType(old.type);
+  const wasOutput = graph.outputs.includes(old);
+  graph.replaceAllUses(old, replacement); // renames for a graph output itself
+  if (!fresh || wasOutput) return;
+  const name = old.name;
+  old.name = graph.valueNames.fresh(`${name}_replaced`);
+  replacement.name = name;
+  const at = graph.valueInfo.indexOf(old);
+  if (at >= 0 && !graph.valueInfo.includes(replacement)) graph.valueInfo[at] = replacement;
+}
