@@ -48,7 +48,7 @@ export function attr(name: string, value: number | bigint | string | number[] | 
   if (typeof value === 'number') return Number.isInteger(value) && !asFloat ? { name, type: 'int', value } : { name, type: 'float', value };
   if (typeof value === 'string') return { name, type: 'string', value: encodeString(value) };
   if (Array.isArray(value)) {
-    if (value.every((v) => typeof v === 'string')) return { name, type: 'strings', value: (value as string[]).map(encodeString) };
+    if (value.length > 0 && value.every((v) => typeof v === 'string')) return { name, type: 'strings', value: (value as string[]).map(encodeString) };
     const nums = value as number[];
     return nums.every(Number.isInteger) && !asFloat ? { name, type: 'ints', value: nums } : { name, type: 'floats', value: nums };
   }
