@@ -1,0 +1,458 @@
+// quantize: dynamic INT8 quantization. Constant weights become 8-bit, bit for bit what onnxruntime's quantize_dynamic
+// makes for the same settings (Conv per channel is ours: onnxruntime quantizes Conv per tensor); activations are
+// quantized to uint8 at run time.
+//   MatMul / Gemm -> DynamicQuantizeMatMul, or MatMulIntegerToFloat after one shared DynamicQuantizeLinear when
+//                    several of them read the same input (format 'fused', the default: onnxruntime runs the same
+//                    kernels after fusing the 'integer' form at load, so emitting them saves load time and does not
+//                    depend on the session's optimization level); MatMulInteger + Cast + Mul (format 'integer')
+//   Attention     -> QAttention          Conv -> ConvInteger graph          Gather -> uint8 table + DequantizeLinear
+// Only the main graph is rewritten; a weight any other node reads (or reads in another layout) stays float.
+import { OnnxOptError } from '../src/errors.js';
+import { attr, type Attribute } from '../src/ir/attribute.js';
+import type { Graph, Node, Value } from '../src/ir/graph.js';
+import type { Model } from '../src/ir/model.js';
+import { Tensor } from '../src/ir/tensor.js';
+import { elemTypeOf, shapeOf, tensorType } from '../src/ir/types.js';
+import { dropNodes } from '../src/pattern/graph-edits.js';
+import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
+import { DataType } from '../src/tensor/dtype.js';
+import { quantizeWeight, type QuantType, type QuantizedWeight } from '../src/tensor/quantize.js';
+
+const MS = 'com.microsoft';
+const QUANTIZABLE = ['MatMul', 'Gemm', 'Attention', 'Conv', 'Gather'] as const;
+type QuantizableOp = (typeof QUANTIZABLE)[number];
+const DEFAULT_OPS: QuantizableOp[] = ['MatMul', 'Gemm', 'Attention', 'Conv'];
+const FORMATS = ['fused', 'integer'] as const;
+
+/** Ops found only in models that are quantized already. */
+const QUANTIZED_OPS = new Set([
+  'DynamicQuantizeLinear', 'QuantizeLinear', 'DequantizeLinear', 'MatMulInteger', 'ConvInteger', 'DynamicQuantizeMatMul',
+  'MatMulIntegerToFloat', 'QAttention', 'QEmbedLayerNormalization', 'QGemm', 'DynamicQuantizeLSTM', 'MatMulNBits',
+  'GatherBlockQuantized', 'MatMulBnb4', 'QuantizeBFP', 'DequantizeBFP',
+]);
+const isQuantizedOp = (n: Node) => QUANTIZED_OPS.has(n.opType) || /^Q(Linear|Ordered)/.test(n.opType);
+
+/** Attention attributes QAttention takes as they are. */
+const QATTENTION_ATTRS = new Set(['num_heads', 'unidirectional', 'scale', 'mask_filter_value', 'do_rotary', 'past_present_share_buffer']);
+/** Conv attributes ConvInteger shares. */
+const CONV_ATTRS = new Set(['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides']);
+
+interface Settings {
+  perChannel: boolean;
+  reduceRange: boolean;
+  weightType: QuantType;
+  ops: Set<string>;
+  exclude: Set<string>;
+  minWeightSize: number;
+  format: (typeof FORMATS)[number];
+}
+
+/**
+ * How a weight is laid out for its consumers: `columns` is (K, N) read by MatMul-like ops, `rows` is Gemm's
+ * transB (N, K) stored transposed, `conv` is (M, C/group, k...), `table` an embedding table.
+ */
+type Layout = 'columns' | 'rows' | 'conv' | 'table';
+
+interface Plan {
+  node: Node;
+  op: QuantizableOp;
+  weight: Value;
+  tensor: Tensor;
+  layout: Layout;
+  /**
+   * The float input quantized at run time (absent for Gather), as planned: it keys the sharing of one
+   * DynamicQuantizeLinear; the node's current input 0 is what gets read (an earlier rewrite may have replaced it).
+   */
+  activation?: Value;
+}
+
+/** A quantized weight in the graph. */
+interface WeightValues {
+  q: Value;
+  scale: Value;
+  zeroPoint: Value;
+}
+
+/** A bias for a MatMul-like op: a vector of N it takes as input, or a tensor added after it; `absorbed` is an Add it replaces. */
+interface Bias {
+  kind: 'vector' | 'add';
+  value: Value;
+  absorbed?: Node;
+}
+
+/** A DynamicQuantizeLinear's outputs. */
+interface QuantizedActivation {
+  q: Value;
+  scale: Value;
+  zeroPoint: Value;
+}
+
+export const quantizeDynamicPass: Pass = {
+  name: 'quantize',
+  description: 'dynamic INT8 quantization: 8-bit weights for MatMul/Gemm/Attention/Conv (and Gather tables), uint8 activations at run time',
+  options: [
+    { flags: '--per-channel', description: 'one scale per output channel (default)', defaultValue: true },
+    { flags: '--no-per-channel', description: 'one scale per weight tensor' },
+    { flags: '--reduce-range', description: '7-bit weights, for CPUs without VNNI (default)', defaultValue: true },
+    { flags: '--no-reduce-range', description: 'full 8-bit weights' },
+    { flags: '--weight-type <type>', description: 'int8 (symmetric) or uint8 (asymmetric)', defaultValue: 'int8', choices: ['int8', 'uint8'] },
+    { flags: '--ops <types>', description: `op types to quantize, comma-separated (of ${QUANTIZABLE.join(',')})`, defaultValue: DEFAULT_OPS.join(',') },
+    { flags: '--exclude <names>', description: 'node names to leave float, comma-separated' },
+    { flags: '--min-weight-size <n>', description: 'leave weights with fewer elements float', defaultValue: '0' },
+    { flags: '--quant-format <format>', description: 'fused: DynamicQuantizeMatMul/MatMulIntegerToFloat; integer: MatMulInteger graph', defaultValue: 'fused', choices: [...FORMATS] },
+  ],
+  run(model: Model, context: PassContext): PassResult {
+    const settings = readSettings(context.options);
+    refuseQuantized(model);
+    const graph = model.graph;
+    const notes: string[] = [];
+    const plans = planGraph(graph, settings, notes);
+    const bytesBefore = initializerBytes(graph);
+    if (plans.length === 0) {
+      context.log('quantize: nothing to quantize');
+      return { changed: false, stats: { quantizedNodes: 0, skipped: notes.length }, notes };
+    }
+    const opset = model.opsetVersion('') ?? 0;
+    if (opset < 11) throw new OnnxOptError(`quantization needs ai.onnx opset 11 or later (DynamicQuantizeLinear); the model imports ${opset}`);
+    const rewriter = new Rewriter(graph, settings, plans);
+    for (const plan of plans) rewriter.rewrite(plan);
+    rewriter.removeReplacedConstants();
+    if (rewriter.usesContribOps) model.requireOpset(MS, 1);
+    const stats: Record<string, number> = { quantizedNodes: plans.length };
+    for (const p of plans) stats[`quantized.${p.op}`] = (stats[`quantized.${p.op}`] ?? 0) + 1;
+    Object.assign(stats, { skipped: notes.length, weightBytesBefore: bytesBefore, weightBytesAfter: initializerBytes(graph) });
+    return { changed: true, stats, notes };
+  },
+};
+
+function readSettings(options: Record<string, unknown>): Settings {
+  const list = (v: unknown): string[] =>
+    v === undefined ? [] : (Array.isArray(v) ? v.map(String) : [String(v)]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  const ops = options.ops === undefined ? DEFAULT_OPS : list(options.ops);
+  for (const op of ops) {
+    if (!(QUANTIZABLE as readonly string[]).includes(op)) throw new OnnxOptError(`--ops: cannot quantize '${op}' (choose from ${QUANTIZABLE.join(', ')})`);
+  }
+  const weightType = String(options.weightType ?? 'int8');
+  if (weightType !== 'int8' && weightType !== 'uint8') throw new OnnxOptError(`--weight-type must be int8 or uint8, not '${weightType}'`);
+  const format = String(options.quantFormat ?? 'fused');
+  if (!(FORMATS as readonly string[]).includes(format)) throw new OnnxOptError(`--quant-format must be ${FORMATS.join(' or ')}, not '${format}'`);
+  const minWeightSize = Number(options.minWeightSize ?? 0);
+  if (!Number.isInteger(minWeightSize) || minWeightSize < 0) throw new OnnxOptError(`--min-weight-size must be a count of elements, not '${options.minWeightSize}'`);
+  return {
+    perChannel: options.perChannel !== false,
+    reduceRange: options.reduceRange !== false,
+    weightType,
+    ops: new Set(ops),
+    exclude: new Set(list(options.exclude)),
+    minWeightSize,
+    format: format as Settings['format'],
+  };
+}
+
+function refuseQuantized(model: Model): void {
+  for (const g of model.graph.allGraphs()) {
+    const q = g.nodes.find(isQuantizedOp);
+    if (q) throw new OnnxOptError(`model is already quantized (it has ${q.opType} node '${q.name}'); quantizing it again is refused`);
+  }
+}
+
+function initializerBytes(graph: Graph): number {
+  return graph.initializers.reduce((n, v) => n + v.initializer!.byteLength, 0);
+}
+
+// ---- planning: which nodes, which weights ----
+
+function planGraph(graph: Graph, settings: Settings, notes: string[]): Plan[] {
+  const plans: Plan[] = [];
+  // Values a caller sees or feeds: a weight among them stays as it is.
+  const pinned = new Set([...graph.inputs, ...[...graph.allGraphs()].flatMap((g) => g.outputs)]);
+  for (const node of graph.nodes) {
+    const op = quantizableOp(node);
+    if (!op || !settings.ops.has(op) || settings.exclude.has(node.name)) continue;
+    const plan = planNode(node, op, settings, pinned);
+    if (typeof plan === 'string') notes.push(`${node.describe()}: ${plan}`);
+    else plans.push(plan);
+  }
+  // A weight is replaced only when every reader is quantized here and wants it in the same layout.
+  const byWeight = new Map<Value, Plan[]>();
+  for (const p of plans) byWeight.set(p.weight, [...(byWeight.get(p.weight) ?? []), p]);
+  const dropped = new Set<Plan>();
+  for (const [weight, readers] of byWeight) {
+    const planned = new Map(readers.map((p) => [p.node, p]));
+    const other = weight.uses.find((u) => planned.get(u.node)?.weight !== weight || u.index !== weightIndex(planned.get(u.node)!));
+    const layouts = new Set(readers.map((p) => p.layout));
+    const why = other
+      ? `weight '${weight.name}' is also read by ${other.node.describe()}, which stays float`
+      : layouts.size > 1 ? `weight '${weight.name}' is read in several layouts (${[...layouts].join(', ')})` : undefined;
+    if (!why) continue;
+    for (const p of readers) {
+      dropped.add(p);
+      notes.push(`${p.node.describe()}: ${why}`);
+    }
+  }
+  return plans.filter((p) => !dropped.has(p));
+}
+
+function quantizableOp(node: Node): QuantizableOp | undefined {
+  if (node.domain === MS) return node.opType === 'Attention' ? 'Attention' : undefined;
+  if (node.domain !== '' && node.domain !== 'ai.onnx') return undefined;
+  return (QUANTIZABLE as readonly string[]).includes(node.opType) && node.opType !== 'Attention' ? (node.opType as QuantizableOp) : undefined;
+}
+
+const weightIndex = (p: Plan) => (p.op === 'Gather' ? 0 : 1);
+
+/** The plan for one node, or why it stays float. */
+function planNode(node: Node, op: QuantizableOp, settings: Settings, pinned: ReadonlySet<Value>): Plan | string {
+  const weight = node.inputs[op === 'Gather' ? 0 : 1];
+  const tensor = weight?.constantTensor();
+  if (!weight || !tensor) return `its ${op === 'Gather' ? 'table' : 'weight'} is not a constant`;
+  if (tensor.dataType !== DataType.FLOAT) return `weight '${weight.name}' is not float32`;
+  if (pinned.has(weight)) return `weight '${weight.name}' is a graph input or output`;
+  if (tensor.size < settings.minWeightSize) return `weight '${weight.name}' has ${tensor.size} elements, fewer than --min-weight-size`;
+  if (op === 'Gather') return { node, op, weight, tensor, layout: 'table' };
+  const activation = node.inputs[0];
+  if (!activation) return 'it has no input';
+  const activationType = elemTypeOf(activation.type);
+  if (activationType !== undefined && activationType !== DataType.FLOAT) return `input '${activation.name}' is not float32`;
+  const plan = { node, op, weight, tensor, activation };
+  switch (op) {
+    case 'MatMul':
+      return tensor.rank === 2 ? { ...plan, layout: 'columns' } : `weight '${weight.name}' has rank ${tensor.rank}, not 2`;
+    case 'Gemm': {
+      if (node.attrInt('transA', 0) !== 0) return 'transA is set';
+      if (node.attrFloat('alpha', 1) !== 1) return 'alpha is not 1';
+      const c = node.inputs[2];
+      if (c && !c.constantTensor() && node.attrFloat('beta', 1) !== 1) return 'beta is not 1 and C is not a constant';
+      return { ...plan, layout: node.attrInt('transB', 0) ? 'rows' : 'columns' };
+    }
+    case 'Attention': {
+      if (node.attributes.has('qkv_hidden_sizes')) return 'qkv_hidden_sizes is set (QAttention needs equal Q, K, V sizes)';
+      const extra = [...node.attributes.keys()].find((k) => !QATTENTION_ATTRS.has(k));
+      if (extra) return `attribute '${extra}' has no QAttention counterpart`;
+      if (node.inputs.slice(5).some((v) => v)) return 'it uses attention_bias or past_sequence_length, which QAttention lacks';
+      return tensor.rank === 2 ? { ...plan, layout: 'columns' } : `weight '${weight.name}' has rank ${tensor.rank}, not 2`;
+    }
+    case 'Conv': {
+      const bias = node.inputs[2];
+      if (bias && bias.constantTensor()?.dataType !== DataType.FLOAT) return 'its bias is not a float32 constant';
+      return tensor.rank >= 3 ? { ...plan, layout: 'conv' } : `weight '${weight.name}' has rank ${tensor.rank}`;
+    }
+  }
+}
+
+// ---- rewriting ----
+
+class Rewriter {
+  private readonly weights = new Map<Value, WeightValues>();
+  private readonly activations = new Map<Value, QuantizedActivation>();
+  /** How many planned nodes read each activation: a lone MatMul reader quantizes it itself. */
+  private readonly readers = new Map<Value, number>();
+  /** Constants whose last readers were rewritten; removed at the end when nothing reads them. */
+  private readonly replaced = new Set<Value>();
+  usesContribOps = false;
+
+  constructor(private readonly graph: Graph, private readonly settings: Settings, plans: readonly Plan[]) {
+    for (const p of plans) if (p.activation) this.readers.set(p.activation, (this.readers.get(p.activation) ?? 0) + 1);
+  }
+
+  rewrite(plan: Plan): void {
+    const { node } = plan;
+    this.replaced.add(plan.weight);
+    const weight = this.weightValues(plan);
+    const name = `${node.name || node.opType}_quant`;
+    if (plan.op === 'Gather') {
+      const gathered = this.add(node, { opType: 'Gather', inputs: [weight.q, node.input(1)], attributes: [...node.attributes.values()], name });
+      this.finish(node, [this.add(node, { opType: 'DequantizeLinear', inputs: [gathered, weight.scale, weight.zeroPoint], name: `${name}_dequantize` })]);
+    } else if (plan.op === 'Attention') {
+      this.rewriteAttention(plan, weight, name);
+    } else if (plan.op === 'Conv') {
+      this.rewriteConv(plan, weight, name);
+    } else {
+      this.rewriteMatMul(plan, weight, name);
+    }
+  }
+
+  private rewriteMatMul(plan: Plan, weight: WeightValues, name: string): void {
+    const { node } = plan;
+    const bias = plan.op === 'Gemm' ? this.gemmBias(plan) : this.foldableBias(plan);
+    const vectorBias = bias?.kind === 'vector' ? bias.value : undefined;
+    let y: Value;
+    if (this.settings.format === 'integer') {
+      const xq = this.quantizedActivation(plan);
+      const product = this.add(node, { opType: 'MatMulInteger', inputs: [xq.q, weight.q, xq.zeroPoint, weight.zeroPoint], name });
+      y = this.rescale(node, product, xq.scale, weight.scale, name);
+      if (vectorBias) y = this.add(node, { opType: 'Add', inputs: [y, vectorBias], name: `${name}_bias_add` });
+    } else if (this.readers.get(plan.activation!) === 1) {
+      y = this.addContrib(node, 'DynamicQuantizeMatMul', [node.input(0), weight.q, weight.scale, weight.zeroPoint, vectorBias ?? null], name);
+    } else {
+      const xq = this.quantizedActivation(plan);
+      y = this.addContrib(node, 'MatMulIntegerToFloat',
+        [xq.q, weight.q, xq.scale, weight.scale, xq.zeroPoint, weight.zeroPoint, vectorBias ?? null], name);
+    }
+    if (bias?.kind === 'add') y = this.add(node, { opType: 'Add', inputs: [y, bias.value], name: `${name}_bias_add` });
+    if (bias?.absorbed) this.finish(bias.absorbed, [y], [node]);
+    else this.finish(node, [y]);
+  }
+
+  private rewriteAttention(plan: Plan, weight: WeightValues, name: string): void {
+    const { node } = plan;
+    const xq = this.quantizedActivation(plan);
+    const hidden = plan.tensor.dims[1]!;
+    const bias = node.inputs[2] ?? this.graph.addInitializer(`${plan.weight.name}_zero_bias`, Tensor.fromArray('', DataType.FLOAT, [hidden], new Float32Array(hidden)));
+    const inputs = [xq.q, weight.q, bias, xq.scale, weight.scale, node.inputs[3] ?? null, xq.zeroPoint, weight.zeroPoint, node.inputs[4] ?? null];
+    const outputs = node.outputs.map((v) => (v ? this.graph.newValue(`${v.name}_quantized`, v.type) : null));
+    const qattention = this.graph.createNode({ opType: 'QAttention', domain: MS, inputs, outputs, attributes: [...node.attributes.values()], name, before: node });
+    qattention.trimInputs();
+    this.usesContribOps = true;
+    this.finish(node, outputs);
+  }
+
+  private rewriteConv(plan: Plan, weight: WeightValues, name: string): void {
+    const { node } = plan;
+    const xq = this.quantizedActivation(plan);
+    const attributes = [...node.attributes.values()].filter((a) => CONV_ATTRS.has(a.name));
+    const product = this.add(node, { opType: 'ConvInteger', inputs: [xq.q, weight.q, xq.zeroPoint, weight.zeroPoint], attributes, name });
+    let y = this.rescale(node, product, xq.scale, weight.scale, name);
+    const bias = node.inputs[2];
+    if (bias) {
+      // (M) -> (M, 1, ...) so it adds along the channel axis.
+      const t = bias.constantTensor()!;
+      const shaped = new Tensor('', DataType.FLOAT, [t.size, ...plan.tensor.dims.slice(2).map(() => 1)], t.bytes());
+      y = this.add(node, { opType: 'Add', inputs: [y, this.graph.addInitializer(`${bias.name}_channels`, shaped)], name: `${name}_bias_add` });
+      this.replaced.add(bias);
+    }
+    this.finish(node, [y]);
+  }
+
+  /** integer result -> float, times input scale x weight scale. */
+  private rescale(at: Node, product: Value, xScale: Value, wScale: Value, name: string): Value {
+    const asFloat = this.add(at, { opType: 'Cast', inputs: [product], attributes: [attr('to', DataType.FLOAT)], name: `${name}_cast` });
+    const scales = this.add(at, { opType: 'Mul', inputs: [xScale, wScale], name: `${name}_scales_mul` });
+    return this.add(at, { opType: 'Mul', inputs: [asFloat, scales], name: `${name}_output_scale_mul` });
+  }
+
+  /** MatMul + Add(constant vector of N): the Add folds into the fused op (the integer format leaves it to onnxruntime). */
+  private foldableBias(plan: Plan): Bias | undefined {
+    const out = plan.node.output(0);
+    const add = out.uses.length === 1 ? out.uses[0]!.node : undefined;
+    if (!add || add.opType !== 'Add' || add.domain !== '' || add.graph !== this.graph || this.graph.outputs.includes(out)) return undefined;
+    if (this.settings.format === 'integer') return undefined;
+    const other = add.inputs[1 - out.uses[0]!.index];
+    const t = other?.constantTensor();
+    const n = plan.tensor.dims[1];
+    if (!other || !t || t.dataType !== DataType.FLOAT || t.rank !== 1 || t.dims[0] !== n) return undefined;
+    return { kind: 'vector', value: other, absorbed: add };
+  }
+
+  /** Gemm's C times beta: a vector of N becomes the op's bias, anything else is added after it. */
+  private gemmBias(plan: Plan): Bias | undefined {
+    const c = plan.node.inputs[2];
+    if (!c) return undefined;
+    const t = c.constantTensor();
+    if (!t) return { kind: 'add', value: c };
+    const beta = plan.node.attrFloat('beta', 1);
+    const n = plan.tensor.dims[plan.layout === 'rows' ? 0 : 1]!;
+    const isVector = t.size === n && (t.rank === 1 || (t.rank === 2 && t.dims[0] === 1));
+    if (isVector && t.rank === 1 && beta === 1) return { kind: 'vector', value: c };
+    this.replaced.add(c);
+    const values = Float32Array.from(t.toFloat32(), (v) => v * beta);
+    if (isVector || t.size === 1) {
+      const vector = isVector ? values : new Float32Array(n).fill(values[0]!);
+      return { kind: 'vector', value: this.graph.addInitializer(`${c.name}_bias`, Tensor.fromArray('', DataType.FLOAT, [n], vector)) };
+    }
+    return { kind: 'add', value: this.graph.addInitializer(`${c.name}_scaled`, Tensor.fromArray('', DataType.FLOAT, t.dims, values)) };
+  }
+
+  /** Points the old outputs' readers at the new values and drops the old node(s). */
+  private finish(last: Node, outputs: (Value | null)[], alsoRemove: Node[] = []): void {
+    last.outputs.forEach((old, i) => {
+      const replacement = outputs[i];
+      if (!old || !replacement) return;
+      replacement.type ??= old.type;
+      this.graph.replaceAllUses(old, replacement);
+    });
+    dropNodes(this.graph, new Set([last, ...alsoRemove]));
+  }
+
+  private add(before: Node, init: { opType: string; inputs: (Value | null)[]; attributes?: Attribute[]; name: string }): Value {
+    return this.graph.createNode({ ...init, outputs: [this.graph.newValue(init.name)], before }).output(0);
+  }
+
+  private addContrib(before: Node, opType: string, inputs: (Value | null)[], name: string): Value {
+    this.usesContribOps = true;
+    const node = this.graph.createNode({ opType, domain: MS, inputs, outputs: [this.graph.newValue(name)], name, before });
+    node.trimInputs();
+    return node.output(0);
+  }
+
+  /** One DynamicQuantizeLinear per input, placed before its first quantized reader. */
+  private quantizedActivation(plan: Plan): QuantizedActivation {
+    let q = this.activations.get(plan.activation!);
+    if (!q) {
+      const [before, x] = [plan.node, plan.node.input(0)];
+      const base = `${x.name}_quantized`;
+      const outputs = [
+        this.graph.newValue(base, tensorType(DataType.UINT8, shapeOf(x.type))),
+        this.graph.newValue(`${x.name}_scale`, tensorType(DataType.FLOAT, [])),
+        this.graph.newValue(`${x.name}_zero_point`, tensorType(DataType.UINT8, [])),
+      ];
+      this.graph.createNode({ opType: 'DynamicQuantizeLinear', inputs: [x], outputs, name: `${x.name}_QuantizeLinear`, before });
+      q = { q: outputs[0]!, scale: outputs[1]!, zeroPoint: outputs[2]! };
+      this.activations.set(plan.activation!, q);
+    }
+    return q;
+  }
+
+  /** The weight's quantized initializers, made once however many nodes read it. */
+  private weightValues(plan: Plan): WeightValues {
+    const made = this.weights.get(plan.weight);
+    if (made) return made;
+    const quantized = quantizeForLayout(plan.tensor, plan.layout, this.settings);
+    const w = plan.weight.name;
+    const dataType = quantized.type === 'int8' ? DataType.INT8 : DataType.UINT8;
+    const qDims = plan.layout === 'rows' ? [plan.tensor.dims[1]!, plan.tensor.dims[0]!] : plan.tensor.dims;
+    // Conv takes one zero point (onnxruntime's ConvInteger wants a scalar) and its scales shaped (M, 1, ...).
+    const perChannel = quantized.axis !== undefined;
+    const scaleDims = !perChannel ? [] : plan.layout === 'conv' ? [quantized.scales.length, ...qDims.slice(2).map(() => 1)] : [quantized.scales.length];
+    const zeroPoints = plan.layout === 'conv' ? quantized.zeroPoints.subarray(0, 1) : quantized.zeroPoints;
+    const zeroDims = plan.layout === 'conv' || !perChannel ? [] : [zeroPoints.length];
+    const values = {
+      q: this.graph.addInitializer(`${w}_quantized`, Tensor.fromArray('', dataType, qDims, quantized.data)),
+      scale: this.graph.addInitializer(`${w}_scale`, Tensor.fromArray('', DataType.FLOAT, scaleDims, quantized.scales)),
+      zeroPoint: this.graph.addInitializer(`${w}_zero_point`, Tensor.fromArray('', dataType, zeroDims, zeroPoints)),
+    };
+    this.weights.set(plan.weight, values);
+    return values;
+  }
+
+  /** Drops the float weights, biases and Constant nodes nothing reads any more. */
+  removeReplacedConstants(): void {
+    for (const v of this.replaced) {
+      if (!this.graph.isUnused(v)) continue;
+      if (v.initializer && this.graph.initializers.includes(v)) this.graph.removeInitializer(v);
+      else if (v.producer?.opType === 'Constant' && v.producer.graph === this.graph) this.graph.removeNode(v.producer);
+    }
+  }
+}
+
+/** Quantizes a weight as its layout needs: per output channel (when asked and possible) or per tensor. */
+function quantizeForLayout(tensor: Tensor, layout: Layout, settings: Settings): QuantizedWeight {
+  const { weightType: type, reduceRange, perChannel } = settings;
+  switch (layout) {
+    case 'columns':
+      return quantizeWeight(tensor.toFloat32(), tensor.dims, { type, reduceRange, axis: perChannel ? 1 : undefined });
+    case 'rows': {
+      const [n, k] = tensor.dims as [number, number];
+      const values = tensor.toFloat32();
+      const transposed = new Float32Array(values.length);
+      for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) transposed[j * n + i] = values[i * k + j]!;
+      return quantizeWeight(transposed, [k, n], { type, reduceRange, axis: perChannel ? 1 : undefined });
+    }
+    case 'conv':
+      // ConvInteger takes a single zero point: per channel only when symmetric (all zero points 0).
+      return quantizeWeight(tensor.toFloat32(), tensor.dims, { type, reduceRange, axis: perChannel && type === 'int8' ? 0 : undefined });
+    case 'table':
+      // As onnxruntime does: embedding tables are quantized like activations, uint8 asymmetric per tensor, full range.
+      return quantizeWeight(tensor.toFloat32(), tensor.dims, { type: 'uint8', reduceRange: false });
+  }
+}

@@ -1,0 +1,592 @@
+import { Command, Option } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { quantizeDynamicPass } from '../../passes/quantize-dynamic.js';
+import { OnnxOptError } from '../../src/errors.js';
+import { readNpz, type NpyArray } from '../../src/io/npz.js';
+import { readModel, readModelBytes } from '../../src/io/read.js';
+import { attr, Graph, Model, Tensor, Value, tensorType, type Attribute } from '../../src/ir/index.js';
+import type { PassResult } from '../../src/pipeline.js';
+import { encodeModel } from '../../src/serde/encode.js';
+import { DataType } from '../../src/tensor/dtype.js';
+import { quantizeWeight } from '../../src/tensor/quantize.js';
+
+// ---- helpers ----
+
+/** Deterministic normal-ish values (sum of uniforms from a seeded LCG). */
+function randomValues(count: number, seed: number, scale = 1): Float32Array {
+  let s = seed >>> 0;
+  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return Float32Array.from({ length: count }, () => (next() + next() + next() - 1.5) * 2 * scale);
+}
+
+class Builder {
+  readonly model = new Model();
+  readonly g: Graph = this.model.graph;
+  private seed = 1;
+
+  constructor(opset = 17) {
+    this.model.opsetImports.push({ domain: '', version: opset }, { domain: 'com.microsoft', version: 1 });
+  }
+
+  input(name: string, dims: number[], type: number = DataType.FLOAT): Value {
+    return this.g.addInput(new Value(name, tensorType(type, dims)));
+  }
+
+  weight(name: string, dims: number[], scale = 0.2): Value {
+    const count = dims.reduce((a, b) => a * b, 1);
+    return this.g.addInitializer(name, Tensor.fromArray(name, DataType.FLOAT, dims, randomValues(count, this.seed++, scale)));
+  }
+
+  node(opType: string, inputs: (Value | null)[], name: string, attributes: Attribute[] = [], domain = ''): Value {
+    return this.g.createNode({ opType, domain, inputs, outputs: [this.g.newValue(name)], attributes, name }).output(0);
+  }
+
+  output(v: Value): void {
+    this.g.outputs.push(v);
+  }
+}
+
+const copy = (m: Model): Model => readModelBytes(encodeModel(m));
+
+function quantize(model: Model, options: Record<string, unknown> = {}, log: string[] = []): PassResult {
+  return quantizeDynamicPass.run(model, { options, log: (m) => log.push(m) });
+}
+
+const count = (m: Model, opType: string) => m.graph.nodes.filter((n) => n.opType === opType).length;
+const initializer = (m: Model, name: string) => m.graph.initializers.find((v) => v.name === name)?.initializer;
+
+type Feeds = Record<string, ort.Tensor>;
+const floatFeed = (dims: number[], seed: number): ort.Tensor =>
+  new ort.Tensor('float32', randomValues(dims.reduce((a, b) => a * b, 1), seed), dims);
+
+async function run(model: Model | Uint8Array, feeds: Feeds, level: 'disabled' | 'all' = 'all'): Promise<Record<string, Float32Array>> {
+  const session = await ort.InferenceSession.create(model instanceof Model ? encodeModel(model) : model, {
+    graphOptimizationLevel: level, intraOpNumThreads: 1,
+  });
+  const outputs = await session.run(Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]!])));
+  const result = Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, t.data as Float32Array]));
+  await session.release();
+  return result;
+}
+
+interface OutputError {
+  maxAbs: number;
+  rms: number;
+  cosine: number;
+}
+
+function error(reference: Float32Array, actual: Float32Array): OutputError {
+  expect(actual.length).toBe(reference.length);
+  let maxAbs = 0, squares = 0, dot = 0, rr = 0, aa = 0;
+  reference.forEach((r, i) => {
+    const a = actual[i]!;
+    maxAbs = Math.max(maxAbs, Math.abs(a - r));
+    squares += (a - r) ** 2;
+    dot += a * r;
+    rr += r * r;
+    aa += a * a;
+  });
+  return { maxAbs, rms: Math.sqrt(squares / reference.length), cosine: dot / Math.sqrt(rr * aa) };
+}
+
+const peak = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+/** The quantized model stays close to the float one: cosine >= 0.999 and a small error relative to the outputs. */
+async function expectParity(float: Model, quantized: Model, feeds: Feeds, relativeMax = 0.05): Promise<OutputError[]> {
+  const [expected, actual] = [await run(float, feeds), await run(quantized, feeds)];
+  expect(Object.keys(actual)).toEqual(Object.keys(expected));
+  return Object.keys(expected).map((name) => {
+    const e = error(expected[name]!, actual[name]!);
+    expect(e.cosine, name).toBeGreaterThanOrEqual(0.999);
+    expect(e.maxAbs, name).toBeLessThanOrEqual(relativeMax * peak(expected[name]!));
+    return e;
+  });
+}
+
+// ---- small models ----
+
+/** x -> MatMul W1 + b1 -> Relu -> two MatMuls (Wq, Wk) reading the same value -> Add -> y */
+function mlp(opset?: number): Model {
+  const b = new Builder(opset);
+  const x = b.input('x', [2, 3, 16]);
+  const h = b.node('MatMul', [x, b.weight('W1', [16, 32])], 'fc1');
+  const r = b.node('Relu', [b.node('Add', [h, b.weight('b1', [32])], 'fc1_bias')], 'relu');
+  const q = b.node('MatMul', [r, b.weight('Wq', [32, 24])], 'q');
+  const k = b.node('MatMul', [r, b.weight('Wk', [32, 24])], 'k');
+  b.output(b.node('Add', [q, k], 'y'));
+  return b.model;
+}
+const mlpFeeds = (): Feeds => ({ x: floatFeed([2, 3, 16], 99) });
+
+describe('quantize: MatMul', () => {
+  it('makes DynamicQuantizeMatMul for a lone reader, MatMulIntegerToFloat behind one shared DynamicQuantizeLinear', async () => {
+    const float = mlp();
+    const model = copy(float);
+    const result = quantize(model);
+    expect(result.changed).toBe(true);
+    expect(result.stats).toMatchObject({ quantizedNodes: 3, 'quantized.MatMul': 3, skipped: 0 });
+    expect([count(model, 'DynamicQuantizeMatMul'), count(model, 'MatMulIntegerToFloat'), count(model, 'DynamicQuantizeLinear')]).toEqual([1, 2, 1]);
+    expect(count(model, 'MatMul')).toBe(0);
+    // The bias Add folded into DynamicQuantizeMatMul; only the final Add is left.
+    expect(count(model, 'Add')).toBe(1);
+    expect(model.opsetVersion('com.microsoft')).toBe(1);
+    // The float weights are gone; 8-bit copies (and the bias) are all that is left.
+    expect(model.graph.initializers.map((v) => v.name).sort()).toEqual(
+      ['W1', 'Wk', 'Wq'].flatMap((w) => [`${w}_quantized`, `${w}_scale`, `${w}_zero_point`]).concat('b1').sort());
+    expect(result.stats.weightBytesBefore).toBe((16 * 32 + 32 + 2 * 32 * 24) * 4);
+    expect(result.stats.weightBytesAfter).toBe(16 * 32 + 32 * 4 + 2 * 32 * 24 + (32 + 24 + 24) * 5);
+    await expectParity(float, model, mlpFeeds());
+  });
+
+  it('stores the weights, scales and zero points the math module computes', () => {
+    const float = mlp();
+    const model = copy(float);
+    quantize(model);
+    const w1 = initializer(float, 'W1')!;
+    const expected = quantizeWeight(w1.toFloat32(), w1.dims, { type: 'int8', reduceRange: true, axis: 1 });
+    const q = initializer(model, 'W1_quantized')!;
+    expect([q.dataType, q.dims]).toEqual([DataType.INT8, [16, 32]]);
+    expect(q.toNumbers()).toEqual(Array.from(expected.data));
+    expect(initializer(model, 'W1_scale')!.toNumbers()).toEqual(Array.from(expected.scales));
+    expect(initializer(model, 'W1_zero_point')!.dims).toEqual([32]);
+    expect(initializer(model, 'W1_zero_point')!.toNumbers()).toEqual(new Array(32).fill(0));
+  });
+
+  it("emits the MatMulInteger graph with --quant-format integer, computing what the fused ops compute", async () => {
+    const fused = copy(mlp());
+    const integer = copy(fused);
+    quantize(fused);
+    quantize(integer, { quantFormat: 'integer' });
+    expect([count(integer, 'MatMulInteger'), count(integer, 'DynamicQuantizeLinear'), count(integer, 'Cast')]).toEqual([3, 2, 3]);
+    expect(count(integer, 'DynamicQuantizeMatMul') + count(integer, 'MatMulIntegerToFloat')).toBe(0);
+    const feeds = mlpFeeds();
+    const a = (await run(fused, feeds)).y!;
+    const b = (await run(integer, feeds, 'disabled')).y!;
+    expect(error(a, b).maxAbs).toBeLessThanOrEqual(1e-5 * peak(a));
+  });
+
+  it('keeps a graph output name when the quantized node produces it', async () => {
+    const b = new Builder();
+    b.output(b.node('MatMul', [b.input('x', [3, 8]), b.weight('W', [8, 5])], 'y'));
+    const model = copy(b.model);
+    quantize(model);
+    expect(model.graph.outputs.map((v) => v.name)).toEqual(['y']);
+    expect(model.graph.outputs[0]!.producer?.opType).toBe('DynamicQuantizeMatMul');
+    await expectParity(b.model, model, { x: floatFeed([3, 8], 5) });
+  });
+});
+
+describe('quantize: Gemm', () => {
+  /** Gemm transB with a bias vector -> Relu -> Gemm with beta and C (1, N) -> Gemm with a full C (M, N). */
+  function gemms(): Model {
+    const b = new Builder();
+    const x = b.input('x', [4, 16]);
+    const g1 = b.node('Gemm', [x, b.weight('B1', [32, 16]), b.weight('C1', [32])], 'g1', [attr('transB', 1)]);
+    const g2 = b.node('Gemm', [b.node('Relu', [g1], 'relu'), b.weight('B2', [32, 8]), b.weight('C2', [1, 8])], 'g2', [attr('beta', 0.5, true)]);
+    b.output(b.node('Gemm', [g2, b.weight('B3', [8, 8]), b.weight('C3', [4, 8])], 'g3'));
+    return b.model;
+  }
+
+  it('handles transB, beta and every form of C', async () => {
+    const float = gemms();
+    const model = copy(float);
+    expect(quantize(model).stats).toMatchObject({ quantizedNodes: 3, 'quantized.Gemm': 3 });
+    expect(count(model, 'Gemm')).toBe(0);
+    expect(count(model, 'DynamicQuantizeMatMul')).toBe(3);
+    // Only the (M, N) C needs an Add; C1 is the bias as it is, C2 becomes 0.5 * C2 as a vector.
+    expect(count(model, 'Add')).toBe(1);
+    const dqmm = model.graph.nodes.filter((n) => n.opType === 'DynamicQuantizeMatMul');
+    expect(dqmm[0]!.inputs[4]?.name).toBe('C1');
+    const c2 = initializer(float, 'C2')!.toFloat32();
+    expect(Array.from(dqmm[1]!.inputs[4]!.constantTensor()!.toFloat32())).toEqual(Array.from(c2, (v) => Math.fround(v * 0.5)));
+    expect(initializer(model, 'C2')).toBeUndefined();
+    await expectParity(float, model, { x: floatFeed([4, 16], 7) });
+  });
+
+  it('quantizes a transB weight per output column of its transpose', () => {
+    const float = gemms();
+    const model = copy(float);
+    quantize(model);
+    const b1 = initializer(float, 'B1')!.toFloat32();
+    const transposed = Float32Array.from({ length: b1.length }, (_, i) => b1[(i % 32) * 16 + Math.floor(i / 32)]!);
+    const expected = quantizeWeight(transposed, [16, 32], { type: 'int8', reduceRange: true, axis: 1 });
+    const q = initializer(model, 'B1_quantized')!;
+    expect(q.dims).toEqual([16, 32]);
+    expect(q.toNumbers()).toEqual(Array.from(expected.data));
+    expect(initializer(model, 'B1_scale')!.toNumbers()).toEqual(Array.from(expected.scales));
+  });
+
+  it('leaves a Gemm with transA or alpha alone and says why', () => {
+    const b = new Builder();
+    const x = b.input('x', [16, 4]);
+    b.output(b.node('Gemm', [x, b.weight('B', [16, 8])], 'ta', [attr('transA', 1)]));
+    b.output(b.node('Gemm', [b.input('z', [4, 16]), b.weight('B2', [16, 8])], 'al', [attr('alpha', 2.0, true)]));
+    const result = quantize(b.model);
+    expect(result.changed).toBe(false);
+    expect(result.notes).toEqual(["'ta' (Gemm): transA is set", "'al' (Gemm): alpha is not 1"]);
+  });
+});
+
+describe('quantize: Attention', () => {
+  const D = 16, S = 5;
+
+  function attention(attributes: Attribute[], withMask: boolean, bias: 'random' | 'zero' | 'none' = 'random'): Model {
+    const b = new Builder();
+    const x = b.input('input', [2, S, D]);
+    const mask = withMask ? b.input('mask_index', [2], DataType.INT32) : null;
+    const weight = b.weight('qkv_weight', [D, 3 * D], 0.3);
+    const biasValue = bias === 'random' ? b.weight('qkv_bias', [3 * D])
+      : bias === 'zero' ? b.g.addInitializer('qkv_bias', Tensor.fromArray('', DataType.FLOAT, [3 * D], new Float32Array(3 * D))) : null;
+    const out = b.node('Attention', [x, weight, biasValue, mask], 'attention', [attr('num_heads', 4), ...attributes], 'com.microsoft');
+    b.output(out);
+    return b.model;
+  }
+  const feeds = (): Feeds => ({ input: floatFeed([2, S, D], 11), mask_index: new ort.Tensor('int32', Int32Array.from([5, 3]), [2]) });
+
+  it('becomes QAttention with its input quantized by DynamicQuantizeLinear', async () => {
+    const float = attention([], true);
+    const model = copy(float);
+    expect(quantize(model).stats).toMatchObject({ 'quantized.Attention': 1 });
+    const q = model.graph.nodes.find((n) => n.opType === 'QAttention')!;
+    expect(q.domain).toBe('com.microsoft');
+    expect(q.inputs.map((v) => v?.name)).toEqual([
+      'input_quantized', 'qkv_weight_quantized', 'qkv_bias', 'input_scale', 'qkv_weight_scale', 'mask_index', 'input_zero_point', 'qkv_weight_zero_point',
+    ]);
+    expect(initializer(model, 'qkv_weight_scale')!.dims).toEqual([3 * D]);
+    expect(count(model, 'DynamicQuantizeLinear')).toBe(1);
+    await expectParity(float, model, feeds());
+  });
+
+  it('keeps unidirectional and scale', async () => {
+    const float = attention([attr('unidirectional', 1), attr('scale', 0.3, true)], false);
+    const model = copy(float);
+    quantize(model);
+    const q = model.graph.nodes.find((n) => n.opType === 'QAttention')!;
+    expect([q.attrInt('unidirectional'), q.attrFloat('scale')]).toEqual([1, Math.fround(0.3)]);
+    await expectParity(float, model, feeds());
+  });
+
+  it('gives QAttention a zero bias when Attention has none', async () => {
+    const model = attention([], true, 'none');
+    quantize(model);
+    const q = model.graph.nodes.find((n) => n.opType === 'QAttention')!;
+    expect(Array.from(q.inputs[2]!.constantTensor()!.toFloat32())).toEqual(new Array(3 * D).fill(0));
+    await expectParity(attention([], true, 'zero'), model, feeds());
+  });
+
+  it('leaves an Attention with qkv_hidden_sizes float', () => {
+    const model = attention([attr('qkv_hidden_sizes', [D, D, D])], true);
+    const result = quantize(model);
+    expect(result.changed).toBe(false);
+    expect(result.notes![0]).toMatch(/qkv_hidden_sizes/);
+  });
+});
+
+describe('quantize: Conv', () => {
+  function convs(): Model {
+    const b = new Builder();
+    const x = b.input('x', [1, 3, 9, 9]);
+    const c1 = b.node('Conv', [x, b.weight('W1', [6, 3, 3, 3]), b.weight('bias1', [6])], 'conv1', [attr('pads', [1, 1, 1, 1])]);
+    const grouped = [attr('strides', [2, 2]), attr('group', 2)];
+    b.output(b.node('Conv', [b.node('Relu', [c1], 'relu'), b.weight('W2', [4, 3, 1, 1])], 'conv2', grouped));
+    return b.model;
+  }
+  const feeds = (): Feeds => ({ x: floatFeed([1, 3, 9, 9], 3) });
+
+  it('becomes ConvInteger with int8 weights per output channel', async () => {
+    const float = convs();
+    const model = copy(float);
+    expect(quantize(model).stats).toMatchObject({ 'quantized.Conv': 2 });
+    expect([count(model, 'ConvInteger'), count(model, 'Conv'), count(model, 'DynamicQuantizeLinear')]).toEqual([2, 0, 2]);
+    expect(initializer(model, 'W1_scale')!.dims).toEqual([6, 1, 1]);
+    expect(initializer(model, 'W1_zero_point')!.dims).toEqual([]);
+    const [first, second] = model.graph.nodes.filter((n) => n.opType === 'ConvInteger');
+    expect([first!.attrInts('pads'), second!.attrInt('group')]).toEqual([[1, 1, 1, 1], 2]);
+    expect(initializer(model, 'bias1')).toBeUndefined();
+    await expectParity(float, model, feeds());
+  });
+
+  it('quantizes uint8 Conv weights per tensor (ConvInteger takes one zero point)', async () => {
+    const float = convs();
+    const model = copy(float);
+    quantize(model, { weightType: 'uint8' });
+    const q = initializer(model, 'W1_quantized')!;
+    expect(q.dataType).toBe(DataType.UINT8);
+    expect(initializer(model, 'W1_scale')!.dims).toEqual([]);
+    await expectParity(float, model, feeds());
+  });
+});
+
+describe('quantize: Gather', () => {
+  function embedding(): Model {
+    const b = new Builder();
+    const e = b.node('Gather', [b.weight('table', [40, 16], 1), b.input('ids', [2, 4], DataType.INT64)], 'embed');
+    b.output(b.node('MatMul', [e, b.weight('W', [16, 8])], 'y'));
+    return b.model;
+  }
+  const feeds = (): Feeds => ({ ids: new ort.Tensor('int64', BigInt64Array.from([0n, 5n, 39n, 7n, 7n, 1n, 2n, 20n]), [2, 4]) });
+
+  it('leaves tables float unless Gather is asked for', () => {
+    const model = embedding();
+    quantize(model);
+    expect(initializer(model, 'table')?.dataType).toBe(DataType.FLOAT);
+  });
+
+  it('turns a table into uint8 (per tensor, asymmetric) + DequantizeLinear', async () => {
+    const float = embedding();
+    const model = copy(float);
+    expect(quantize(model, { ops: 'Gather,MatMul' }).stats).toMatchObject({ 'quantized.Gather': 1, 'quantized.MatMul': 1 });
+    const table = initializer(float, 'table')!;
+    const expected = quantizeWeight(table.toFloat32(), table.dims, { type: 'uint8', reduceRange: false });
+    expect(initializer(model, 'table_quantized')!.toNumbers()).toEqual(Array.from(expected.data));
+    expect(initializer(model, 'table_scale')!.toNumbers()).toEqual(Array.from(expected.scales));
+    expect(initializer(model, 'table_zero_point')!.toNumbers()).toEqual(Array.from(expected.zeroPoints));
+    expect(count(model, 'DequantizeLinear')).toBe(1);
+    await expectParity(float, model, feeds());
+  });
+});
+
+describe('quantize: shared weights', () => {
+  it('leaves a weight float when another node reads it, and quantizes a weight two MatMuls share once', async () => {
+    const b = new Builder();
+    const x = b.input('x', [2, 8]);
+    const w = b.weight('W', [8, 8]);
+    const y1 = b.node('MatMul', [x, w], 'reads_W');
+    b.output(b.node('Transpose', [w], 'transposes_W'));
+    const shared = b.weight('S', [8, 8]);
+    b.output(b.node('MatMul', [b.node('MatMul', [y1, shared], 'first_S'), shared], 'second_S'));
+    const model = copy(b.model);
+    const result = quantize(model);
+    expect(result.notes).toEqual([`'reads_W' (MatMul): weight 'W' is also read by 'transposes_W' (Transpose), which stays float`]);
+    expect(result.stats).toMatchObject({ quantizedNodes: 2, skipped: 1 });
+    expect(initializer(model, 'W')?.dataType).toBe(DataType.FLOAT);
+    expect(model.graph.initializers.filter((v) => v.name.startsWith('S')).map((v) => v.name)).toEqual(['S_quantized', 'S_scale', 'S_zero_point']);
+    await expectParity(b.model, model, { x: floatFeed([2, 8], 4) });
+  });
+});
+
+describe('quantize: options', () => {
+  it('leaves a weight that is also a graph output float', () => {
+    const b = new Builder();
+    const w = b.weight('W', [4, 4]);
+    b.output(b.node('MatMul', [b.input('x', [2, 4]), w], 'y'));
+    b.output(w);
+    const result = quantize(b.model);
+    expect(result.notes).toEqual(["'y' (MatMul): weight 'W' is a graph input or output"]);
+  });
+
+  it('--no-per-channel gives one scale per weight', () => {
+    const model = mlp();
+    quantize(model, { perChannel: false });
+    expect(initializer(model, 'W1_scale')!.dims).toEqual([]);
+    expect(initializer(model, 'W1_zero_point')!.dims).toEqual([]);
+  });
+
+  it('--no-reduce-range uses the full [-127, 127]', () => {
+    const model = mlp();
+    quantize(model, { reduceRange: false });
+    const q = initializer(model, 'Wq_quantized')!.typed() as Int8Array;
+    expect(q.reduce((m, v) => Math.max(m, Math.abs(v)), 0)).toBe(127);
+  });
+
+  it('--weight-type uint8 gives asymmetric uint8 weights', async () => {
+    const float = mlp();
+    const model = copy(float);
+    quantize(model, { weightType: 'uint8' });
+    expect(initializer(model, 'W1_quantized')!.dataType).toBe(DataType.UINT8);
+    const zeroPoints = initializer(model, 'W1_zero_point')!.toNumbers();
+    expect(zeroPoints.some((z) => z !== zeroPoints[0])).toBe(true);
+    await expectParity(float, model, mlpFeeds());
+  });
+
+  it('--exclude, --ops and --min-weight-size choose the nodes', () => {
+    const excluded = mlp();
+    quantize(excluded, { exclude: 'q' });
+    expect(excluded.graph.nodes.filter((n) => n.opType === 'MatMul').map((n) => n.name)).toEqual(['q']);
+    // With q float, k is the only quantized reader of its input.
+    expect(count(excluded, 'MatMulIntegerToFloat')).toBe(0);
+    expect(quantize(mlp(), { ops: ['Gemm'] }).stats.quantizedNodes).toBe(0);
+    const small = mlp();
+    const result = quantize(small, { minWeightSize: '600' });
+    expect(result.stats.quantizedNodes).toBe(2);
+    expect(result.notes).toEqual(["'fc1' (MatMul): weight 'W1' has 512 elements, fewer than --min-weight-size"]);
+  });
+
+  it('reads its settings from the command-line flags it declares', () => {
+    const program = new Command().exitOverride();
+    for (const o of quantizeDynamicPass.options!) {
+      const option = new Option(o.flags, o.description);
+      if (o.defaultValue !== undefined) option.default(o.defaultValue);
+      if (o.choices) option.choices(o.choices);
+      program.addOption(option);
+    }
+    const flags = ['--no-per-channel', '--no-reduce-range', '--weight-type', 'uint8', '--exclude', 'q,k', '--min-weight-size', '10', '--quant-format', 'integer'];
+    const options = program.parse(flags, { from: 'user' }).opts();
+    const model = mlp();
+    expect(quantize(model, options).stats.quantizedNodes).toBe(1);
+    expect(initializer(model, 'W1_quantized')!.dataType).toBe(DataType.UINT8);
+    expect(initializer(model, 'W1_scale')!.dims).toEqual([]);
+    expect(count(model, 'MatMulInteger')).toBe(1);
+    const defaults = program.parse([], { from: 'user' }).opts();
+    expect(defaults).toMatchObject({ perChannel: true, reduceRange: true, weightType: 'int8', ops: 'MatMul,Gemm,Attention,Conv', quantFormat: 'fused' });
+  });
+
+  it('refuses unknown settings', () => {
+    for (const options of [{ ops: 'MatMul,Relu' }, { weightType: 'int4' }, { minWeightSize: '-1' }, { quantFormat: 'qdq' }]) {
+      expect(() => quantize(mlp(), options)).toThrow(OnnxOptError);
+    }
+  });
+});
+
+describe('quantize: nothing to do, already done', () => {
+  it('leaves a model with nothing to quantize unchanged and says so', () => {
+    const b = new Builder();
+    const x = b.input('x', [2, 4]);
+    b.output(b.node('MatMul', [b.node('Relu', [x], 'relu'), b.input('w', [4, 4])], 'y'));
+    const before = encodeModel(b.model);
+    const log: string[] = [];
+    const result = quantize(b.model, {}, log);
+    expect(result).toMatchObject({ changed: false, stats: { quantizedNodes: 0, skipped: 1 } });
+    expect(log).toEqual(['quantize: nothing to quantize']);
+    expect(encodeModel(b.model)).toEqual(before);
+  });
+
+  it('refuses an already quantized model, its own output included', () => {
+    const model = mlp();
+    quantize(model);
+    expect(() => quantize(model)).toThrow(OnnxOptError);
+    expect(() => quantize(model)).toThrow(/already quantized/);
+    const b = new Builder();
+    const q = b.g.createNode({ opType: 'DynamicQuantizeLinear', inputs: [b.input('x', [4])], outputs: 3, name: 'dql' });
+    b.output(q.output(0));
+    expect(() => quantize(b.model)).toThrow(/already quantized \(it has DynamicQuantizeLinear node 'dql'\)/);
+  });
+
+  it('is deterministic', () => {
+    const [a, b] = [mlp(), mlp()];
+    quantize(a);
+    quantize(b);
+    expect(encodeModel(a)).toEqual(encodeModel(b));
+  });
+
+  it('refuses opsets before DynamicQuantizeLinear', () => {
+    expect(() => quantize(mlp(10))).toThrow(/opset 11/);
+  });
+});
+
+// ---- fixtures: same numbers as onnxruntime's quantizer, errors no worse than its INT8 reference ----
+
+const FIXTURES = 'fixtures/';
+const MANIFEST = `${FIXTURES}manifest.json`;
+interface ManifestFile {
+  kind?: string;
+  quantized_from?: string;
+}
+const manifestFiles: Record<string, ManifestFile> = existsSync(MANIFEST) ? JSON.parse(readFileSync(MANIFEST, 'utf8')).files : {};
+/** Each onnxruntime INT8 reference and the float model it was made from. */
+const references = Object.entries(manifestFiles).filter(([, f]) => f.quantized_from).map(([name, f]) => ({ name, source: f.quantized_from! }));
+
+const ORT_TYPES: Partial<Record<number, ort.Tensor.Type>> = { [DataType.FLOAT]: 'float32', [DataType.INT64]: 'int64', [DataType.INT32]: 'int32' };
+const toOrt = (a: NpyArray) => new ort.Tensor(ORT_TYPES[a.dataType]!, a.data.slice() as ort.Tensor.DataType, a.dims);
+function readFeeds(path: string): Feeds {
+  return Object.fromEntries([...readNpz(path)].filter(([, a]) => ORT_TYPES[a.dataType]).map(([k, a]) => [k, toOrt(a)]));
+}
+/** Ops that read a weight quantized for a MatMul. */
+const MATMUL_READERS = new Set(['MatMulInteger', 'MatMulIntegerToFloat', 'DynamicQuantizeMatMul']);
+
+/**
+ * Compares our `<w>_quantized`, `<w>_scale` and `<w>_zero_point` with onnxruntime's for every weight it quantized for
+ * one of `readers`; returns how many weights were compared and the initializers that differ.
+ */
+function compareQuantizedWeights(ours: Model, reference: Model, readers: ReadonlySet<string>): { compared: number; mismatches: string[] } {
+  const mine = new Map(ours.graph.initializers.map((v) => [v.name, v.initializer!]));
+  const theirs = new Map(reference.graph.initializers.map((v) => [v.name, v.initializer!]));
+  const mismatches: string[] = [];
+  let compared = 0;
+  for (const v of reference.graph.initializers) {
+    if (!v.name.endsWith('_quantized') || !v.uses.some((u) => readers.has(u.node.opType))) continue;
+    const weight = v.name.slice(0, -'_quantized'.length);
+    compared++;
+    for (const name of ['_quantized', '_scale', '_zero_point'].map((suffix) => weight + suffix)) {
+      const [a, b] = [mine.get(name), theirs.get(name)!];
+      const same = a && a.dataType === b.dataType && a.dims.join() === b.dims.join() && Buffer.from(a.bytes()).equals(Buffer.from(b.bytes()));
+      if (!same) mismatches.push(name);
+    }
+  }
+  return { compared, mismatches };
+}
+
+const summary: string[] = [];
+afterAll(() => {
+  if (summary.length) console.log(['fixture: quantized (ours), MatMul weights equal to onnxruntime\'s, max|err| ours vs onnxruntime\'s INT8', ...summary].join('\n'));
+});
+
+describe('quantize: fixtures', () => {
+  it('has the fixture manifest and every file it lists', () => {
+    expect(existsSync(MANIFEST), `${MANIFEST} is missing: run fixtures/export_models.py`).toBe(true);
+    expect(references.length).toBeGreaterThan(0);
+    for (const name of Object.keys(manifestFiles)) expect(existsSync(FIXTURES + name), name).toBe(true);
+  });
+
+  for (const { name, source } of references) {
+    it(`${source}: MatMul weights, scales and zero points equal ${name}'s; error within 1.5x of it`, async () => {
+      const model = readModel(FIXTURES + source);
+      const reference = readModel(FIXTURES + name);
+      const result = quantize(model);
+      const { compared, mismatches } = compareQuantizedWeights(model, reference, MATMUL_READERS);
+      expect(mismatches).toEqual([]);
+      expect(compared).toBeGreaterThan(0);
+
+      const base = source.replace(/(\.ort)?\.onnx$/, '');
+      const digits = base === 'digits';
+      const feeds = readFeeds(`${FIXTURES}${digits ? 'digits.test' : `${base}.inputs`}.npz`);
+      const expected = readFeeds(`${FIXTURES}${base}.expected.npz`);
+      const theirs = await run(readFileSync(FIXTURES + name), feeds);
+      const mine = await run(model, feeds);
+      const errors = Object.keys(expected).map((output) => {
+        const want = expected[output]!.data as Float32Array;
+        const [a, b] = [error(want, mine[output]!), error(want, theirs[output]!)];
+        expect(a.cosine, output).toBeGreaterThanOrEqual(0.99);
+        expect(a.maxAbs, output).toBeLessThanOrEqual(1.5 * b.maxAbs);
+        expect(a.rms, output).toBeLessThanOrEqual(1.5 * b.rms);
+        return `${a.maxAbs.toFixed(4)} vs ${b.maxAbs.toFixed(4)}`;
+      });
+      summary.push(`${name.padEnd(40)} ${String(result.stats.quantizedNodes).padStart(3)}  ${compared} of ${compared}  ${errors.join(', ')}`);
+    });
+  }
+
+  it("quantizes Gather tables, and Conv weights per tensor, to onnxruntime's numbers too", () => {
+    let compared = 0;
+    for (const { name, source } of references) {
+      const model = readModel(FIXTURES + source);
+      quantize(model, { ops: 'Gather,Conv', perChannel: false });
+      const result = compareQuantizedWeights(model, readModel(FIXTURES + name), new Set(['Gather', 'ConvInteger']));
+      expect(result.mismatches, name).toEqual([]);
+      compared += result.compared;
+    }
+    summary.push(`Gather tables and Conv weights equal to onnxruntime's: ${compared} of ${compared}`);
+    expect(compared).toBeGreaterThan(0);
+  });
+
+  it('digits classifier loses at most 0.5 accuracy points', async () => {
+    const test = readNpz(`${FIXTURES}digits.test.npz`);
+    const labels = test.get('labels')!.data as BigInt64Array;
+    const feeds = { pixel_values: toOrt(test.get('pixel_values')!) };
+    const accuracy = (logits: Float32Array) => {
+      let right = 0;
+      labels.forEach((label, i) => {
+        const row = logits.subarray(i * 10, i * 10 + 10);
+        if (row.indexOf(Math.max(...row)) === Number(label)) right++;
+      });
+      return right / labels.length;
+    };
+    const float = readModel(`${FIXTURES}digits.onnx`);
+    const model = copy(float);
+    quantize(model);
+    const [before, after] = [accuracy((await run(float, feeds)).logits!), accuracy((await run(model, feeds)).logits!)];
+    summary.push(`digits accuracy: fp32 ${before.toFixed(4)}, ours INT8 ${after.toFixed(4)}`);
+    expect(after).toBeGreaterThanOrEqual(before - 0.005);
+  });
+});
