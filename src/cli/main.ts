@@ -1,6 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { OnnxOptError } from '../errors.js';
+import { registerBench } from './commands/bench.js';
+import { registerGate } from './commands/gate.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerParity } from './commands/parity.js';
 import { addPipelineOptions, registerPassCommands, runPipelineArgs, type PipelineOptions } from './commands/pipeline.js';
 import { log } from './output.js';
 
@@ -17,6 +20,9 @@ export function buildProgram(): Command {
   addPipelineOptions(program.argument('[args...]', 'passes, then in.onnx out.onnx'))
     .action((args: string[], opts: PipelineOptions) => runPipelineArgs(args, opts));
   registerInspect(program);
+  registerParity(program);
+  registerGate(program);
+  registerBench(program);
   registerPassCommands(program);
   for (const c of program.commands) c.exitOverride();
   return program;
