@@ -89,6 +89,7 @@ interface QuantizedActivation {
 
 export const quantizeDynamicPass: Pass = {
   name: 'quantize',
+  lossy: true,
   description: 'dynamic INT8 quantization: 8-bit weights for MatMul/Gemm/Attention/Conv (and Gather tables), uint8 activations at run time',
   options: [
     { flags: '--per-channel', description: 'one scale per output channel (default)', defaultValue: true },

@@ -39,6 +39,8 @@ export interface Pass {
   name: string;
   description: string;
   options?: PassOption[];
+  /** The pass changes numbers on purpose (quantization, float16): verification compares by cosine, not closeness. */
+  lossy?: boolean;
   run(model: Model, context: PassContext): PassResult;
 }
 

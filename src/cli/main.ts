@@ -4,11 +4,12 @@ import { registerBench } from './commands/bench.js';
 import { registerGate } from './commands/gate.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerParity } from './commands/parity.js';
-import { addPipelineOptions, registerPassCommands, runPipelineArgs, type PipelineOptions } from './commands/pipeline.js';
+import { addPipelineOptions, registerPassCommands, runPipelineArgs, splitVerifyMode, type PipelineOptions } from './commands/pipeline.js';
 import { log } from './output.js';
 
-/** Exit codes: 0 ok, 1 a failed check or gate, 2 usage, I/O or internal error. */
-export const EXIT = { ok: 0, checkFailed: 1, error: 2 } as const;
+import { EXIT } from './exit-codes.js';
+
+export { EXIT };
 
 export function buildProgram(): Command {
   const program = new Command('onnx-opt')
@@ -30,8 +31,9 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  process.exitCode = undefined;
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(splitVerifyMode(argv));
     return process.exitCode === undefined ? EXIT.ok : Number(process.exitCode);
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.error;

@@ -6,7 +6,7 @@ import { readDataset } from '../../runtime/data-files.js';
 import { GATE_METRICS, gateAccuracy, type GateMetric, type GateReport } from '../../runtime/gate.js';
 import { describeInputs } from '../../runtime/inputs.js';
 import { progressOnStderr } from '../../runtime/progress.js';
-import { EXIT } from '../main.js';
+import { EXIT } from '../exit-codes.js';
 import { print, printJson } from '../output.js';
 
 interface GateFlags {

@@ -4,7 +4,7 @@ import { alignNumbers, collect, dimsOption, numberOption, sci } from '../../runt
 import { readInputsFile } from '../../runtime/data-files.js';
 import { describeInputs, mergeInputSpecs } from '../../runtime/inputs.js';
 import { checkParity, DEFAULT_TOLERANCE, describeFailure, type ParityReport } from '../../runtime/parity.js';
-import { EXIT } from '../main.js';
+import { EXIT } from '../exit-codes.js';
 import { print, printJson, table } from '../output.js';
 
 interface ParityFlags {

@@ -4,7 +4,9 @@ import { OnnxOptError } from '../../errors.js';
 import { readModel } from '../../io/read.js';
 import { writeModel, type WriteOptions } from '../../io/write.js';
 import type { PassResult } from '../../pipeline.js';
+import { PassVerifier } from '../../runtime/verify.js';
 import { opHistogram } from '../../summary.js';
+import { EXIT } from '../exit-codes.js';
 import { log, printJson, table } from '../output.js';
 
 export interface PipelineOptions {
@@ -13,6 +15,9 @@ export interface PipelineOptions {
   explain?: boolean;
   externalData?: WriteOptions['externalData'];
   fixDim?: string[];
+  verify?: boolean;
+  /** Set by `--verify=fail|skip` (see splitVerifyMode). */
+  verifyMode?: 'fail' | 'skip';
 }
 
 /** Options shared by every pipeline form (`onnx-opt [passes...] in out`), the passes' own included. */
@@ -32,30 +37,54 @@ export function addPipelineOptions(cmd: Command): Command {
     .option('--json', 'print the run summary as JSON on stdout')
     .option('--explain', 'print why near-misses of each rule did not match')
     .option('--external-data <mode>', "auto | always | never: where tensors of 1 KiB and more go", 'auto')
-    .option('--fix-dim <name=size...>', 'pin a symbolic dim (e.g. batch=1 sequence=128) for shape-driven folding');
+    .option('--fix-dim <name=size...>', 'pin a symbolic dim (e.g. batch=1 sequence=128) for shape-driven folding')
+    .option('--verify', 'run onnxruntime parity after each pass and stop (exit 1, nothing written) at a pass that ' +
+      'breaks it; --verify=skip discards that pass\'s result and goes on')
+    .addOption(new Option('--verify-mode <mode>').choices(['fail', 'skip']).hideHelp());
+}
+
+/**
+ * `--verify=skip` reads as one word, yet `--verify` alone must not swallow the next argument (a pass or a file):
+ * so `--verify=MODE` becomes `--verify --verify-mode=MODE` before parsing.
+ */
+export function splitVerifyMode(argv: string[]): string[] {
+  return argv.flatMap((a) => (a.startsWith('--verify=') ? ['--verify', `--verify-mode=${a.slice('--verify='.length)}`] : [a]));
 }
 
 /** Splits `[passes..., in, out]` and runs the pipeline. */
-export function runPipelineArgs(args: string[], opts: PipelineOptions): void {
+export async function runPipelineArgs(args: string[], opts: PipelineOptions): Promise<void> {
   if (args.length < 2) throw new OnnxOptError('usage: onnx-opt [passes...] in.onnx out.onnx');
   const out = args[args.length - 1]!;
   const input = args[args.length - 2]!;
-  runPipeline(args.slice(0, -2), input, out, opts);
+  await runPipeline(args.slice(0, -2), input, out, opts);
 }
 
-export function runPipeline(passNames: string[], input: string, output: string, opts: PipelineOptions): void {
+export async function runPipeline(passNames: string[], input: string, output: string, opts: PipelineOptions): Promise<void> {
   const passes = passNames.map(findPass);
   const mode = opts.externalData ?? 'auto';
   if (!['auto', 'always', 'never'].includes(mode)) throw new OnnxOptError(`--external-data must be auto, always or never, not '${mode}'`);
   const fixedDims = parseFixedDims(opts.fixDim ?? []);
-  const model = readModel(input);
+  const verify = opts.verifyMode ?? (opts.verify ? 'fail' : undefined);
+  let model = readModel(input);
   const before = opHistogram(model);
+  const verifier = verify ? new PassVerifier(model, { dims: fixedDims }, input) : undefined;
   const results: { pass: string; result: PassResult; ms: number }[] = [];
   for (const pass of passes) {
     const t0 = performance.now();
     const result = pass.run(model, { options: { ...opts, fixedDims }, log });
     results.push({ pass: pass.name, result, ms: performance.now() - t0 });
     if (opts.explain) for (const note of result.notes ?? []) log(`  ${pass.name}: ${note}`);
+    if (!verifier || !result.changed) continue;
+    const verdict = await verifier.check(model, pass.name, { lossy: pass.lossy });
+    if (verdict.pass) continue;
+    if (verify === 'fail') {
+      log(`onnx-opt: ${verdict.message}`);
+      process.exitCode = EXIT.checkFailed;
+      return;
+    }
+    log(`${verdict.message}; its result is discarded (--verify=skip)`);
+    model = verifier.restore();
+    result.changed = false;
   }
   writeModel(model, output, { externalData: mode });
   const after = opHistogram(model);
