@@ -8,13 +8,14 @@ import { convertToFloat16, readFp16Options, type Fp16Options } from '../../passe
 import { inferElemTypes } from '../../passes/fp16/elem-types.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
+import { elemTypeOf } from '../ir/types.js';
 import type { PassContext, PassResult } from '../pipeline.js';
 import { decodeModel } from '../serde/decode.js';
 import { encodeModel } from '../serde/encode.js';
 import { DataType } from '../tensor/dtype.js';
 import { readInputsFile } from './data-files.js';
-import { toFloat64, type Feeds } from './host-tensor.js';
-import { adaptFeeds, describeInputs, generateInputs } from './inputs.js';
+import { castTo, toFloat64, type Feeds } from './host-tensor.js';
+import { describeInputs, generateInputs } from './inputs.js';
 import { loadModel } from './session.js';
 
 const HALF_MAX = 65504;
@@ -24,7 +25,7 @@ export interface MixedPrecisionOptions extends Partial<Fp16Options> {
   /** One sample of inputs (default: generated from the inputs' declared types, `dims` binding symbolic sizes). */
   feeds?: Feeds;
   dims?: Record<string, number>;
-  /** Measure-and-block rounds before giving up on the tolerance (default 10). */
+  /** Rounds of measuring and keeping more nodes in float32 before giving up on the tolerance (default 10). */
   maxRounds?: number;
   log?: (message: string) => void;
 }
@@ -52,9 +53,10 @@ export async function convertFp16Mixed(model: Model, options: MixedPrecisionOpti
   const reference = await observe(decodeModel(referenceBytes), watched.map((v) => v.name), feeds);
 
   const blocked = new Set(settings.blockNodes);
+  const notes: string[] = [];
   let rounds = 0;
   let worst = { error: 0, value: '' };
-  for (; rounds < maxRounds; rounds++) {
+  for (;;) {
     const candidate = decodeModel(referenceBytes);
     convertToFloat16(candidate, { ...settings, blockNodes: [...blocked] });
     const measured = await observe(candidate, watched.map((v) => v.name), feeds);
@@ -66,14 +68,15 @@ export async function convertFp16Mixed(model: Model, options: MixedPrecisionOpti
     worst = [...errors].reduce((w, [value, error]) => (error > w.error ? { error, value } : w), { error: 0, value: '' });
     const more = [...sources(model.graph, errors, settings.mixedTolerance, reference)].filter((n) => !blocked.has(n));
     if (!more.length) break;
-    log(`fp16 --mixed round ${rounds + 1}: worst error ${worst.error.toPrecision(3)} at '${worst.value}'; ` +
+    if (rounds === maxRounds) {
+      notes.push(`gave up after ${rounds} rounds: '${worst.value}' is off by ${worst.error.toPrecision(3)} (tolerance ${settings.mixedTolerance})`);
+      log(`fp16 --mixed: ${notes[0]}`);
+      break;
+    }
+    rounds++;
+    log(`fp16 --mixed round ${rounds}: worst error ${worst.error.toPrecision(3)} at '${worst.value}'; ` +
       `keeping ${more.length} more nodes in float32: ${more.slice(0, 8).join(', ')}${more.length > 8 ? ', ...' : ''}`);
     more.forEach((n) => blocked.add(n));
-  }
-  const notes: string[] = [];
-  if (worst.error > settings.mixedTolerance) {
-    notes.push(`after ${rounds} rounds '${worst.value}' is still off by ${worst.error.toPrecision(3)} (tolerance ${settings.mixedTolerance})`);
-    log(`fp16 --mixed: ${notes[0]}`);
   }
   const result = convertToFloat16(model, { ...settings, blockNodes: [...blocked] });
   const kept = [...blocked].filter((n) => !settings.blockNodes.includes(n));
@@ -147,7 +150,13 @@ async function observe(model: Model, names: readonly string[], feeds: Feeds): Pr
   }
   const session = await loadModel(model, { optimization: 'disabled' }, 'fp16 --mixed');
   try {
-    const outputs = await session.run(adaptFeeds(feeds, describeInputs(model)));
+    const typed: Feeds = { ...feeds };
+    for (const input of graph.inputs) {
+      const t = feeds[input.name];
+      const elemType = elemTypeOf(input.type);
+      if (t && elemType !== undefined) typed[input.name] = castTo(t, elemType, `input '${input.name}'`);
+    }
+    const outputs = await session.run(typed);
     return new Map(Object.entries(outputs).map(([name, t]) => [name, toFloat64(t)]));
   } finally {
     await session.release();

@@ -51,3 +51,37 @@ export function numberToBfloat16Bits(value: number): number {
   if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) return (x >>> 16) | 0x40;
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
+
+/**
+ * float32 bit patterns to float16 bits, element by element, with the same rounding as numberToFloat16Bits (nearest
+ * even; overflow to infinity; NaN stays NaN). Works on the bits so whole weight tensors convert fast.
+ */
+export function float32ToFloat16Array(source: Float32Array, target = new Uint16Array(source.length)): Uint16Array {
+  const words = new Uint32Array(source.buffer, source.byteOffset, source.length);
+  for (let i = 0; i < words.length; i++) {
+    const x = words[i]!;
+    const abs = x & 0x7fffffff;
+    // Most weights are normal halves (2^-14 <= |x| < 65520): rebias, round the 13 dropped bits to nearest even.
+    target[i] = (abs - 0x38800000) >>> 0 < 0x0efff000
+      ? ((x >>> 16) & 0x8000) | ((abs + 0x0fff + ((abs >>> 13) & 1) - 0x38000000) >>> 13)
+      : outsideNormalHalf(x);
+  }
+  return target;
+}
+
+/** Bits of a float32 outside the normal float16 range: NaN, values rounding past 65504, subnormals and zeros. */
+function outsideNormalHalf(x: number): number {
+  const sign = (x >>> 16) & 0x8000;
+  const abs = x & 0x7fffffff;
+  if (abs > 0x7f800000) return sign | 0x7e00;
+  if (abs >= 0x477ff000) return sign | 0x7c00; // 65520 and up round to infinity
+  if (abs < 0x33000000) return sign; // below half the smallest subnormal: zero
+  // Subnormal half: shift the full mantissa down and round to nearest even.
+  const mant = (abs & 0x7fffff) | 0x800000;
+  const shift = 126 - (abs >>> 23);
+  const half = 1 << (shift - 1);
+  let r = mant >>> shift;
+  const rem = mant & ((1 << shift) - 1);
+  if (rem > half || (rem === half && r & 1)) r++;
+  return sign | r;
+}

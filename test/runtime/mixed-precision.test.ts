@@ -1,9 +1,12 @@
 // fp16 --mixed: on a model whose float16 form overflows (a sum of squares and a MatMul over activations near 300),
 // plain conversion gives NaN, and the measuring driver finds the nodes to keep in float32 so the result is finite and
 // matches float32; on a model float16 handles, it keeps nothing extra.
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { convertFp16 } from '../../passes/convert-fp16.js';
 import { inferElemTypes } from '../../passes/fp16/elem-types.js';
+import { readNpz } from '../../src/io/npz.js';
+import { readModel } from '../../src/io/read.js';
 import { attr } from '../../src/ir/attribute.js';
 import { Value } from '../../src/ir/graph.js';
 import { Model } from '../../src/ir/model.js';
@@ -106,6 +109,27 @@ describe('fp16 --mixed', () => {
     const fromContext = await runFp16Mixed(viaContext, { options: { mixed: true, mixedTolerance: '0.01', blockNodes: ['rms'] }, log: () => {} });
     expect(fromContext.stats.mixedFloat32Nodes).toBe(0);
     expect(inferElemTypes(viaContext.graph).get(viaContext.graph.nodes.find((n) => n.name === 'rms')!.output())).toBe(F32);
+  }, 60_000);
+
+  it('stops after --mixed rounds run out and says so', async () => {
+    const { model, feeds } = overflowingModel();
+    const result = await convertFp16Mixed(model, { feeds, maxRounds: 0 });
+    expect(result.stats.mixedFloat32Nodes).toBe(0);
+    expect(result.stats.mixedWorstError).toBe(Infinity);
+    expect(result.notes!.some((n) => /gave up after 0 rounds/.test(n))).toBe(true);
+  }, 60_000);
+
+  it('on a fixture float16 handles well, keeps nothing in float32 and gives what the plain pass gives', async () => {
+    const file = 'fixtures/bert-eager-ts14.onnx';
+    expect(existsSync(file), `${file} is missing: generate the fixtures with fixtures/export_models.py`).toBe(true);
+    const feeds: Feeds = Object.fromEntries(readNpz('fixtures/bert-eager-ts14.inputs.npz'));
+    const mixed = readModel(file);
+    const result = await convertFp16Mixed(mixed, { feeds });
+    expect(result.stats.mixedFloat32Nodes).toBe(0);
+    expect(result.stats.mixedWorstError).toBeLessThanOrEqual(1e-2);
+    const plain = readModel(file);
+    convertFp16.run(plain, { options: {}, log: () => {} });
+    expect(Buffer.from(encodeModel(mixed)).equals(encodeModel(plain))).toBe(true);
   }, 60_000);
 
   it('measures float16 error with both sides clamped to the float16 range, and NaN/Inf where float32 is finite as infinite', () => {

@@ -3,7 +3,9 @@ import { allPasses, findPass } from '../../../passes/index.js';
 import { OnnxOptError } from '../../errors.js';
 import { readModel } from '../../io/read.js';
 import { writeModel, type WriteOptions } from '../../io/write.js';
-import type { PassResult } from '../../pipeline.js';
+import type { Model } from '../../ir/model.js';
+import type { PassContext, PassResult } from '../../pipeline.js';
+import { runFp16Mixed } from '../../runtime/mixed-precision.js';
 import { PassVerifier } from '../../runtime/verify.js';
 import { opHistogram } from '../../summary.js';
 import { EXIT } from '../exit-codes.js';
@@ -44,6 +46,14 @@ export function addPipelineOptions(cmd: Command): Command {
 }
 
 /**
+ * Passes with options that need onnxruntime, which passes/ cannot import: the CLI runs those through a driver in
+ * src/runtime. A driver answers undefined when the options do not call for it.
+ */
+const RUNTIME_DRIVERS: Record<string, (model: Model, context: PassContext) => Promise<PassResult> | undefined> = {
+  fp16: (model, context) => (context.options.mixed ? runFp16Mixed(model, context) : undefined),
+};
+
+/**
  * `--verify=skip` reads as one word, yet `--verify` alone must not swallow the next argument (a pass or a file):
  * so `--verify=MODE` becomes `--verify --verify-mode=MODE` before parsing.
  */
@@ -66,12 +76,14 @@ export async function runPipeline(passNames: string[], input: string, output: st
   const fixedDims = parseFixedDims(opts.fixDim ?? []);
   const verify = opts.verifyMode ?? (opts.verify ? 'fail' : undefined);
   let model = readModel(input);
+  const hadExternalData = model.graph.initializers.some((v) => v.initializer!.externalSource);
   const before = opHistogram(model);
   const verifier = verify ? new PassVerifier(model, { dims: fixedDims }, input) : undefined;
   const results: { pass: string; result: PassResult; ms: number }[] = [];
   for (const pass of passes) {
     const t0 = performance.now();
-    const result = pass.run(model, { options: { ...opts, fixedDims }, log });
+    const context = { options: { ...opts, fixedDims }, log };
+    const result = (await RUNTIME_DRIVERS[pass.name]?.(model, context)) ?? pass.run(model, context);
     results.push({ pass: pass.name, result, ms: performance.now() - t0 });
     if (opts.explain) for (const note of result.notes ?? []) log(`  ${pass.name}: ${note}`);
     if (!verifier || !result.changed) continue;
@@ -86,7 +98,8 @@ export async function runPipeline(passNames: string[], input: string, output: st
     model = verifier.restore();
     result.changed = false;
   }
-  writeModel(model, output, { externalData: mode });
+  // A model read with external data is written with external data, even when its passes made every tensor anew.
+  writeModel(model, output, { externalData: mode === 'auto' && hadExternalData ? 'always' : mode });
   const after = opHistogram(model);
   if (opts.json) {
     printJson({

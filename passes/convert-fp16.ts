@@ -1,0 +1,106 @@
+// float32 -> float16: weights, constants, typed attributes, value types and subgraph bodies, with float32 kept at the
+// graph boundary (by default), for blocked ops and nodes, and for shape computations. See passes/fp16/ for the parts.
+// --mixed measures the error through onnxruntime, which a pass cannot call (passes stay browser-safe and
+// synchronous): src/runtime/mixed-precision.ts runs this pass repeatedly with a growing --block-nodes list.
+
+import { OnnxOptError } from '../src/errors.js';
+import type { Node } from '../src/ir/graph.js';
+import type { Model } from '../src/ir/model.js';
+import type { Pass, PassContext, PassOptions, PassResult } from '../src/pipeline.js';
+import { foldCastChains } from './fp16/cast-chains.js';
+import { DEFAULT_BLOCKED_OPS, isBlockedByDefault, opKey } from './fp16/policy.js';
+import { rewriteToFloat16 } from './fp16/rewrite.js';
+
+export const DEFAULT_MIXED_TOLERANCE = 0.01;
+
+/** The settings this pass reads from context.options, checked. */
+export interface Fp16Options {
+  keepIoTypes: boolean;
+  /** Extra ops to keep in float32 (`Op` or `domain::Op`), on top of the default list. */
+  blockOps: string[];
+  /** Node names to keep in float32. */
+  blockNodes: string[];
+  mixed: boolean;
+  mixedTolerance: number;
+}
+
+export function readFp16Options(options: PassOptions): Fp16Options {
+  const names = (key: string): string[] => {
+    const v = options[key];
+    if (v === undefined) return [];
+    const list = typeof v === 'string' ? [v] : v;
+    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) {
+      throw new OnnxOptError(`fp16: ${key} must be a list of names`);
+    }
+    // `--block-ops=MatMul,Gemm` keeps the variadic option from swallowing the model paths that follow.
+    return list.flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
+  };
+  const tolerance = Number(options.mixedTolerance ?? DEFAULT_MIXED_TOLERANCE);
+  if (!Number.isFinite(tolerance) || tolerance <= 0) {
+    throw new OnnxOptError(`fp16: --mixed-tolerance must be a positive number, not '${String(options.mixedTolerance)}'`);
+  }
+  return {
+    keepIoTypes: options.keepIoTypes !== false,
+    blockOps: names('blockOps'),
+    blockNodes: names('blockNodes'),
+    mixed: options.mixed === true,
+    mixedTolerance: tolerance,
+  };
+}
+
+/** Converts the model in place with the given settings (no --mixed); the measuring driver calls this too. */
+export function convertToFloat16(model: Model, options: Fp16Options): PassResult {
+  const blockedOps = new Set(options.blockOps);
+  const blockedNames = new Set(options.blockNodes);
+  const found = new Set<string>();
+  for (const g of model.graph.allGraphs()) for (const n of g.nodes) if (blockedNames.has(n.name)) found.add(n.name);
+  const missing = options.blockNodes.filter((n) => !found.has(n));
+  if (missing.length) throw new OnnxOptError(`fp16: --block-nodes names no node called ${missing.map((n) => `'${n}'`).join(', ')}`);
+
+  // Calls of the model's own functions stay float32: their bodies are float32 and typed that way.
+  const functions = new Set(model.functions.map((f) => `${f.domain}::${f.name}`));
+  const isBlocked = (n: Node) =>
+    isBlockedByDefault(n) || blockedOps.has(opKey(n)) || blockedNames.has(n.name) || functions.has(`${n.domain}::${n.opType}`);
+  const stats = rewriteToFloat16(model, { keepIoTypes: options.keepIoTypes, isBlocked });
+  const castsRemoved = foldCastChains(model.graph);
+  const changed = stats.values + stats.castsInserted + castsRemoved > 0;
+  const notes: string[] = [];
+  if (stats.untyped) notes.push(`${stats.untyped} values have no known element type and were left as they are`);
+  if (stats.clamped) notes.push(`${stats.clamped} constant values beyond ±65504 were clamped`);
+  return {
+    changed,
+    stats: {
+      float16Values: stats.values,
+      initializers: stats.initializers,
+      constants: stats.constants,
+      clampedValues: stats.clamped,
+      tinyValues: stats.tiny,
+      castsInserted: stats.castsInserted,
+      castsRemoved,
+      float32Nodes: stats.float32Nodes,
+    },
+    notes,
+  };
+}
+
+export const convertFp16: Pass = {
+  name: 'fp16',
+  lossy: true,
+  description: `Convert float32 to float16, keeping float32 where float16 is unsafe (default block list: ${DEFAULT_BLOCKED_OPS.filter((o) => !o.includes('::')).join(', ')}, ai.onnx.ml and quantized contrib ops)`,
+  options: [
+    { flags: '--keep-io-types', description: 'keep float32 graph inputs and outputs, with one Cast at each boundary (default)', defaultValue: true },
+    { flags: '--no-keep-io-types', description: 'make float32 graph inputs and outputs float16' },
+    { flags: '--block-ops <ops...>', description: 'more ops to keep in float32 (Op or domain::Op), on top of the default list' },
+    { flags: '--block-nodes <names...>', description: 'node names to keep in float32' },
+    { flags: '--mixed', description: 'keep in float32 the nodes whose float16 error, measured in onnxruntime, exceeds --mixed-tolerance' },
+    { flags: '--mixed-tolerance <x>', description: 'largest error allowed per value, relative to its float32 magnitude', defaultValue: String(DEFAULT_MIXED_TOLERANCE) },
+    { flags: '--mixed-inputs <file>', description: 'sample inputs for --mixed (.npz or .json keyed by input name; the first sample); default: generated' },
+  ],
+  run(model: Model, context: PassContext): PassResult {
+    const options = readFp16Options(context.options);
+    if (options.mixed) {
+      throw new OnnxOptError('fp16 --mixed measures through onnxruntime: run it with runFp16Mixed from src/runtime/mixed-precision.ts (the CLI does)');
+    }
+    return convertToFloat16(model, options);
+  },
+};
