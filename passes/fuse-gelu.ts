@@ -1,0 +1,160 @@
+// fuse-gelu: the GELU family into onnxruntime's com.microsoft ops.
+//   Gelu:      0.5·x·(1 + erf(x/√2))                      x/√2 as Div by √2 or Mul by 1/√2
+//   FastGelu:  0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))  gelu_new, gelu_pytorch_tanh, gelu_fast, onnxruntime's own
+//   QuickGelu: x·sigmoid(α·x)                              alpha copied from the constant
+// The three factors 0.5, x and (1 + f) may be multiplied in any grouping and order; each grouping is a rule.
+// A bias Add after a MatMul then folds in: Gelu(A + b) -> BiasGelu(A, b), FastGelu(A + b) -> FastGelu(A, b).
+import type { Node, Value } from '../src/ir/graph.js';
+import { shapeOf } from '../src/ir/types.js';
+import {
+  constantOf, float, oneD, rule, rulePass, scalar,
+  type ConstPredicate, type NodePattern, type Match, type PatternBuilder, type Rule, type RuleSpec, type ValuePattern, type Verdict,
+} from '../src/pattern/index.js';
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const KAPPA = 0.044715;
+/** Exporters round the constants to float32 or to a few digits; 1e-4 relative keeps FastGelu within 1e-4 of them. */
+const TOLERANCE = 1e-4;
+
+function relativelyNear(actual: number, target: number): boolean {
+  return Math.abs(actual - target) <= TOLERANCE * Math.abs(target);
+}
+
+/** A scalar constant near `target`. */
+function about(target: number): ConstPredicate {
+  return (c) => (c.isScalar() && relativelyNear(c.value(), target)) || `constant is ${c.describe()}, expected ${target}`;
+}
+
+/** A named scalar constant near `target`, for checks. */
+function constantNear(m: Match, name: string, target: number, what: string): Verdict {
+  const c = m.constant(name);
+  return relativelyNear(c.value(), target) || `${what} is ${c.describe()}, expected ${target.toPrecision(7)}`;
+}
+
+const mul = (p: PatternBuilder, u: ValuePattern, v: ValuePattern) => p.op('Mul', [u, v], { commutative: true });
+
+type Factors = readonly [ValuePattern, ValuePattern, ValuePattern];
+
+/** The three groupings (f[i]·f[j])·f[k] of a product of three factors; operand order is free in each Mul. */
+const GROUPINGS = ([[0, 1, 2], [1, 2, 0], [0, 2, 1]] as const).map(([i, j, k]) => ({
+  name: (labels: readonly [string, string, string]) => `(${labels[i]}·${labels[j]})·${labels[k]}`,
+  build: (p: PatternBuilder, f: Factors) => mul(p, mul(p, f[i], f[j]), f[k]),
+}));
+
+/** One rule per grouping of 0.5 · x · (1 + f(x)), `onePlus` building the last factor. */
+function halfXOnePlus(name: string, onePlus: (p: PatternBuilder, x: ValuePattern) => ValuePattern, spec: Pick<RuleSpec, 'check' | 'rewrite'>): Rule[] {
+  return GROUPINGS.map((grouping) =>
+    rule({
+      name: `${name} as ${grouping.name(['0.5', 'x', '(1+f)'])}`,
+      pattern: (p) => {
+        const x = p.var('x');
+        const onePlusF = p.op('Add', [onePlus(p, x), p.const(about(1))], { commutative: true });
+        return grouping.build(p, [p.const(about(0.5)), x, onePlusF]);
+      },
+      ...spec,
+    }),
+  );
+}
+
+const geluErf = halfXOnePlus(
+  'Gelu',
+  (p, x) => {
+    const dividesX = (n: Node): Verdict =>
+      n.opType === 'Mul' || (!constantOf(n.input(0)) && !!constantOf(n.input(1))) || 'Div does not divide x by a constant';
+    return p.op('Erf', [p.op(['Div', 'Mul'], [x, p.const('scale', scalar)], { commutative: true, where: dividesX }).as('scaling')]);
+  },
+  {
+    check: (m) => (m.node('scaling').opType === 'Div' ? constantNear(m, 'scale', Math.SQRT2, 'the divisor') : constantNear(m, 'scale', Math.SQRT1_2, 'the factor')),
+    rewrite: (b, m) => b.op('com.microsoft', 'Gelu', [m.value('x')]),
+  },
+);
+
+/** A piece of the tanh argument in terms of x. */
+type Term = (p: PatternBuilder, x: ValuePattern) => NodePattern;
+const c = (p: PatternBuilder) => p.const('c', scalar);
+const k = (p: PatternBuilder) => p.const('k', scalar);
+
+const cubes: Record<string, Term> = {
+  'x^3 as Pow': (p, x) => p.op('Pow', [x, p.const(about(3))]),
+  'x^3 as x·x·x': (p, x) => mul(p, x, mul(p, x, x)),
+};
+const kTimesSquares: Record<string, Term> = {
+  'k·(x·x)': (p, x) => mul(p, k(p), mul(p, x, x)),
+  '(k·x)·x': (p, x) => mul(p, mul(p, k(p), x), x),
+};
+
+/**
+ * The tanh argument √(2/π)·(x + 0.044715·x³) as exporters write it: `c` binds √(2/π) and `k` binds 0.044715, or
+ * their product c·k where the form multiplies them out.
+ */
+const TANH_ARGUMENTS: { name: string; build: Term; kTimesC?: boolean }[] = [
+  // gelu_new and both exporters' gelu(approximate='tanh')
+  ...Object.entries(cubes).map(([cube, build]) => ({
+    name: `c·(x+k·x³), ${cube}`,
+    build: (p: PatternBuilder, x: ValuePattern) => mul(p, c(p), p.op('Add', [x, mul(p, k(p), build(p, x))], { commutative: true })),
+  })),
+  // gelu_fast and the like: c·x·(1 + k·x²), grouped any way
+  ...Object.entries(kTimesSquares).flatMap(([square, build]) =>
+    GROUPINGS.map((grouping) => ({
+      name: `${grouping.name(['c', 'x', '(1+k·x²)'])}, ${square}`,
+      build: (p: PatternBuilder, x: ValuePattern) =>
+        grouping.build(p, [c(p), x, p.op('Add', [p.const(about(1)), build(p, x)], { commutative: true })]),
+    })),
+  ),
+  // onnxruntime's own FastGelu body: x·(c + c·k·x²)
+  {
+    name: 'x·(c+ck·x²)',
+    build: (p, x) => mul(p, x, p.op('Add', [c(p), kTimesSquares['k·(x·x)']!(p, x)], { commutative: true })),
+    kTimesC: true,
+  },
+];
+
+const fastGelu = TANH_ARGUMENTS.flatMap((argument) =>
+  halfXOnePlus(`FastGelu, tanh(${argument.name})`, (p, x) => p.op('Tanh', [argument.build(p, x)]), {
+    check: (m) => {
+      const c = constantNear(m, 'c', SQRT_2_OVER_PI, 'the tanh scale');
+      return c !== true ? c : constantNear(m, 'k', argument.kTimesC ? KAPPA * SQRT_2_OVER_PI : KAPPA, 'the cubic coefficient');
+    },
+    rewrite: (b, m) => b.op('com.microsoft', 'FastGelu', [m.value('x')]),
+  }),
+);
+
+const quickGelu = rule({
+  name: 'QuickGelu',
+  pattern: (p) => {
+    const x = p.var('x');
+    return mul(p, x, p.op('Sigmoid', [mul(p, x, p.const('alpha', scalar))]));
+  },
+  rewrite: (b, m) => b.op('com.microsoft', 'QuickGelu', [m.value('x')], { alpha: float(m.scalar('alpha')) }),
+});
+
+const matMulOutput = (v: Value): Verdict => (v.producer?.opType === 'MatMul' && v.producer.domain === '') || 'not a MatMul output';
+
+/** The length of the last axis of a MatMul's output: from its type, else from a constant matrix B. */
+function lastDim(v: Value): number | undefined {
+  const declared = shapeOf(v.type)?.at(-1);
+  if (typeof declared === 'number') return declared;
+  const b = v.producer?.inputs[1];
+  const dims = b ? constantOf(b)?.dims : undefined;
+  return dims && dims.length >= 2 ? dims.at(-1) : undefined;
+}
+
+/** Gelu(MatMul + bias) -> `fused`(MatMul, bias): the bias must be 1-D along the last axis. */
+function foldBias(op: 'Gelu' | 'FastGelu', fused: 'BiasGelu' | 'FastGelu'): Rule {
+  return rule({
+    name: `${op} bias into ${fused}`,
+    pattern: (p) =>
+      p.op({ domain: 'com.microsoft', type: op }, [p.op('Add', [p.var('x', matMulOutput), p.const('bias', oneD())], { commutative: true })]),
+    check: (m) => {
+      const length = m.constant('bias').dims[0];
+      return lastDim(m.value('x')) === length || `bias of length ${length} does not match the last axis of the MatMul`;
+    },
+    rewrite: (b, m) => b.op('com.microsoft', fused, [m.value('x'), m.value('bias')]),
+  });
+}
+
+export const fuseGelu = rulePass({
+  name: 'fuse-gelu',
+  description: 'Gelu, FastGelu and QuickGelu (com.microsoft) from erf/tanh/sigmoid forms, then BiasGelu and FastGelu bias',
+  rules: [...geluErf, ...fastGelu, quickGelu, foldBias('Gelu', 'BiasGelu'), foldBias('FastGelu', 'FastGelu')],
+});

@@ -1,0 +1,189 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { cleanPass } from '../../passes/clean.js';
+import { fuseGelu } from '../../passes/fuse-gelu.js';
+import { fuseLayerNorm } from '../../passes/fuse-layer-norm.js';
+import type { Value } from '../../src/ir/graph.js';
+import { buildModel, maxDifference, opsOf, randomFeeds, randomFloats, runOrt, type GraphMaker } from '../pattern/helpers.js';
+import { fixtureFeeds, fixtureNames, formatTable, manifest, maxAbsDiff, nearMisses, opCounts, readFixture, runModel, runPass } from './fusion-helpers.js';
+
+const SHAPE = [2, 3, 8];
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const KAPPA = 0.044715;
+
+/** An activation of x written with plain ops. */
+type Activation = (g: GraphMaker, x: Value) => Value;
+type Grouping = '(0.5·x)·(1+f)' | '(x·(1+f))·0.5' | '(0.5·(1+f))·x';
+
+/** 0.5 · x · onePlus, multiplied in the given grouping. */
+function halfX(g: GraphMaker, x: Value, onePlus: Value, grouping: Grouping): Value {
+  const half = g.init('half', 0.5);
+  const mul = (a: Value, b: Value, name?: string) => g.op('Mul', [a, b], name ? { name } : {});
+  if (grouping === '(0.5·x)·(1+f)') return mul(mul(half, x), onePlus, 'y');
+  if (grouping === '(x·(1+f))·0.5') return mul(mul(x, onePlus), half, 'y');
+  return mul(mul(half, onePlus), x, 'y');
+}
+
+function erfGelu(grouping: Grouping, scaling: 'Div' | 'Mul' = 'Div', scale = scaling === 'Div' ? Math.SQRT2 : Math.SQRT1_2): Activation {
+  return (g, x) => {
+    const erf = g.op('Erf', [g.op(scaling, [x, g.init('scale', scale)], { name: 'scaled' })], { name: 'erf' });
+    return halfX(g, x, g.op('Add', [erf, g.init('one', 1)], { name: 'one_plus' }), grouping);
+  };
+}
+
+/** The tanh argument forms exporters and activations write, with their constants. */
+const TANH_ARGUMENTS: Record<string, (g: GraphMaker, x: Value, c: number, k: number) => Value> = {
+  'gelu_new: c·(x + k·x^3), Pow': (g, x, c, k) =>
+    g.op('Mul', [g.op('Add', [x, g.op('Mul', [g.op('Pow', [x, g.init('three', 3)]), g.init('k', k)])]), g.init('c', c)]),
+  'torch tanh gelu: c·(x + k·(x·(x·x)))': (g, x, c, k) =>
+    g.op('Mul', [g.init('c', c), g.op('Add', [x, g.op('Mul', [g.init('k', k), g.op('Mul', [x, g.op('Mul', [x, x])])])])]),
+  'gelu_fast: (x·c)·(1 + (k·x)·x)': (g, x, c, k) =>
+    g.op('Mul', [g.op('Mul', [x, g.init('c', c)]), g.op('Add', [g.init('one_k', 1), g.op('Mul', [g.op('Mul', [g.init('k', k), x]), x])])]),
+  'c·(x·(1 + k·(x·x)))': (g, x, c, k) =>
+    g.op('Mul', [g.init('c', c), g.op('Mul', [x, g.op('Add', [g.op('Mul', [g.init('k', k), g.op('Mul', [x, x])]), g.init('one_k', 1)])])]),
+  "onnxruntime's body: x·(c + c·k·(x·x))": (g, x, c, k) =>
+    g.op('Mul', [x, g.op('Add', [g.init('c', c), g.op('Mul', [g.init('ck', c * k), g.op('Mul', [x, x])])])]),
+};
+
+function tanhGelu(argument: string, grouping: Grouping, c = SQRT_2_OVER_PI, k = KAPPA): Activation {
+  return (g, x) => {
+    const tanh = g.op('Tanh', [TANH_ARGUMENTS[argument]!(g, x, c, k)], { name: 'tanh' });
+    return halfX(g, x, g.op('Add', [g.init('one', 1), tanh], { name: 'one_plus' }), grouping);
+  };
+}
+
+const quickGelu: Activation = (g, x) => g.op('Mul', [g.op('Sigmoid', [g.op('Mul', [g.init('alpha', 1.702), x])]), x], { name: 'y' });
+
+/**
+ * x [2,3,8] through the activation, output y. `bias`: x is MatMul(input, W) + bias first; `biasLength` makes the
+ * bias broadcast; `plainBias` adds the bias to the graph input itself.
+ */
+function activationModel(activation: Activation, opts: { bias?: boolean; biasLength?: number; plainBias?: boolean; alsoOutput?: string } = {}) {
+  return buildModel((g) => {
+    const input = g.input('input', SHAPE);
+    const bias = () => g.init('bias', Array.from(randomFloats(opts.biasLength ?? 8, 7)));
+    let x = input;
+    if (opts.bias) x = g.op('Add', [g.op('MatMul', [input, g.init('w', Array.from(randomFloats(64, 3)), [8, 8])], { name: 'matmul' }), bias()], { name: 'biased' });
+    if (opts.plainBias) x = g.op('Add', [input, bias()], { name: 'biased' });
+    const y = activation(g, x);
+    g.output(y, SHAPE);
+    if (opts.alsoOutput) g.output(g.graph.nodes.find((n) => n.name === opts.alsoOutput)!.output(0), SHAPE);
+  });
+}
+
+async function fuses(activation: Activation, expectedOps: string[], tolerance: number, opts: Parameters<typeof activationModel>[1] = {}) {
+  const model = activationModel(activation, opts);
+  const feeds = randomFeeds(model);
+  const before = await runOrt(model, feeds);
+  expect(runPass(fuseGelu, model).changed).toBe(true);
+  expect(opsOf(model.graph)).toEqual(expectedOps);
+  expect(model.graph.outputs.map((v) => v.name)).toEqual(['y']);
+  expect(model.opsetVersion('com.microsoft')).toBe(1);
+  expect(maxDifference(before, await runOrt(model, feeds))).toBeLessThan(tolerance);
+  expect(runPass(fuseGelu, model).changed).toBe(false);
+  return model;
+}
+
+const GROUPINGS: Grouping[] = ['(0.5·x)·(1+f)', '(x·(1+f))·0.5', '(0.5·(1+f))·x'];
+
+describe('fuse-gelu: Gelu (erf)', () => {
+  it.each(GROUPINGS.flatMap((grouping) => (['Div', 'Mul'] as const).map((scaling) => [grouping, scaling] as const)))(
+    '%s, x/√2 as %s: com.microsoft Gelu, same outputs', async (grouping, scaling) => {
+      await fuses(erfGelu(grouping, scaling), ['com.microsoft::Gelu'], 1e-5);
+    },
+  );
+
+  it('does not take a wrong scale, and explains why', () => {
+    const model = activationModel(erfGelu('(0.5·x)·(1+f)', 'Div', 2));
+    const result = runPass(fuseGelu, model, true);
+    expect(result.changed).toBe(false);
+    expect(nearMisses(result, 'Gelu as (0.5·x)·(1+f)')).toContain("Gelu as (0.5·x)·(1+f) at 'y': the divisor is 2, expected 1.414214");
+  });
+
+  it('does not take a Gelu whose erf is read elsewhere', () => {
+    const model = activationModel(erfGelu('(0.5·x)·(1+f)'), { alsoOutput: 'erf' });
+    const result = runPass(fuseGelu, model, true);
+    expect(result.changed).toBe(false);
+    expect(nearMisses(result, 'Gelu as (0.5·x)·(1+f)')).toContain("Gelu as (0.5·x)·(1+f) at 'y': intermediate 'erf' is a graph output");
+  });
+});
+
+describe('fuse-gelu: FastGelu (tanh)', () => {
+  it.each(Object.keys(TANH_ARGUMENTS).map((argument, i) => [argument, GROUPINGS[i % 3]!] as const))(
+    '%s, grouped %s: com.microsoft FastGelu, within 1e-4', async (argument, grouping) => {
+      await fuses(tanhGelu(argument, grouping), ['com.microsoft::FastGelu'], 1e-4);
+    },
+  );
+
+  it('takes constants rounded to six digits', async () => {
+    await fuses(tanhGelu('gelu_new: c·(x + k·x^3), Pow', '(0.5·x)·(1+f)', 0.797885, 0.044715), ['com.microsoft::FastGelu'], 1e-4);
+  });
+
+  it('does not take another cubic coefficient, and explains why', () => {
+    const model = activationModel(tanhGelu('gelu_new: c·(x + k·x^3), Pow', '(0.5·x)·(1+f)', SQRT_2_OVER_PI, 0.05));
+    const result = runPass(fuseGelu, model, true);
+    expect(result.changed).toBe(false);
+    const rule = 'FastGelu, tanh(c·(x+k·x³), x^3 as Pow) as (0.5·x)·(1+f)';
+    expect(nearMisses(result, rule)).toContain(`${rule} at 'y': the cubic coefficient is 0.05, expected 0.04471500`);
+  });
+});
+
+describe('fuse-gelu: QuickGelu', () => {
+  it('x·sigmoid(1.702·x): com.microsoft QuickGelu with that alpha', async () => {
+    const model = await fuses(quickGelu, ['com.microsoft::QuickGelu'], 1e-5);
+    expect(model.graph.nodes[0]!.attributes.get('alpha')).toEqual({ name: 'alpha', type: 'float', value: Math.fround(1.702) });
+  });
+});
+
+describe('fuse-gelu: bias folding', () => {
+  it('MatMul + bias into Gelu: BiasGelu(MatMul, bias)', async () => {
+    const model = await fuses(erfGelu('(x·(1+f))·0.5'), ['MatMul', 'com.microsoft::BiasGelu'], 1e-5, { bias: true });
+    expect(model.graph.nodes[1]!.inputs.map((v) => v?.name)).toEqual(['matmul', 'bias']);
+  });
+
+  it('MatMul + bias into FastGelu: FastGelu(MatMul, bias)', async () => {
+    const model = await fuses(tanhGelu('gelu_new: c·(x + k·x^3), Pow', '(0.5·x)·(1+f)'), ['MatMul', 'com.microsoft::FastGelu'], 1e-4, { bias: true });
+    expect(model.graph.nodes[1]!.inputs.map((v) => v?.name)).toEqual(['matmul', 'bias']);
+  });
+
+  it.each([
+    ['a bias added to something other than a MatMul', { plainBias: true }, ['Add', 'com.microsoft::Gelu'], "operand 0 ('input') does not fit 'x': not a MatMul output"],
+    ['a bias that broadcasts', { bias: true, biasLength: 1 }, ['MatMul', 'Add', 'com.microsoft::Gelu'], 'bias of length 1 does not match the last axis of the MatMul'],
+  ])('%s stays an Add before Gelu', async (_, opts, ops, reason) => {
+    const model = activationModel(erfGelu('(0.5·x)·(1+f)'), opts);
+    const feeds = randomFeeds(model);
+    const before = await runOrt(model, feeds);
+    const result = runPass(fuseGelu, model, true);
+    expect(opsOf(model.graph)).toEqual(ops);
+    expect(nearMisses(result, 'Gelu bias into BiasGelu').join('\n')).toContain(reason);
+    expect(maxDifference(before, await runOrt(model, feeds))).toBeLessThan(1e-5);
+  });
+});
+
+describe('fuse-gelu on the fixtures (after clean and fuse-layer-norm)', () => {
+  const layers = manifest?.settings.layers ?? 0;
+  const FAMILY = ['com.microsoft::Gelu', 'com.microsoft::BiasGelu', 'com.microsoft::FastGelu', 'com.microsoft::QuickGelu'];
+  const rows: (string | number)[][] = [];
+
+  it.each(fixtureNames)('%s: one Gelu-family op per layer, no erf or tanh form left, same outputs', async (name) => {
+    const raw = readFixture(name);
+    const model = readFixture(name);
+    for (const pass of [cleanPass, fuseLayerNorm, fuseGelu]) runPass(pass, model);
+    const counts = opCounts(model);
+    const family = FAMILY.filter((op) => counts[op]);
+    expect(family.reduce((n, op) => n + counts[op]!, 0)).toBe(layers);
+    // The activation the model was configured with decides the op: erf GELU or a tanh approximation.
+    const { config } = manifest!.models[name]!;
+    const act = String(config.hidden_act ?? config.activation_function ?? config.activation);
+    expect(family).toEqual(act === 'gelu' ? ['com.microsoft::BiasGelu'] : ['com.microsoft::FastGelu']);
+    expect(counts.Erf ?? 0).toBe(0);
+    expect(runPass(fuseGelu, model).changed).toBe(false);
+    const feeds = fixtureFeeds(name);
+    const diff = maxAbsDiff(await runModel(raw, feeds, 'disabled'), await runModel(model, feeds, 'disabled'));
+    expect(diff).toBeLessThan(1e-4);
+    rows.push([name, act, family.map((op) => `${op.split('::')[1]}×${counts[op]}`).join(' '), diff.toExponential(1)]);
+  }, 30_000);
+
+  afterAll(() => {
+    if (rows.length) console.log(`fuse-gelu on the fixtures\n${formatTable(['fixture', 'activation', 'fused', 'max |diff|'], rows)}`);
+  });
+});
