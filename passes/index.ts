@@ -1,13 +1,21 @@
-// Every pass the CLI and the library can run, in the order `fuse` and friends rely on.
+// Every pass the CLI and the library can run. `fuse` runs cleanup, folding and the fusions in the order they
+// rely on; the single fusions are here too, for --disable-style experiments and tests.
 import { OnnxOptError } from '../src/errors.js';
 import type { Pass } from '../src/pipeline.js';
 import { cleanPass } from './clean.js';
-import { fuseAttentionPass } from './fuse-attention.js';
-import { fuseEmbedLayerNormPass } from './fuse-embed-layer-norm.js';
-import { quantizeDynamicPass } from './quantize-dynamic.js';
 import { convertFp16 } from './convert-fp16.js';
+import { foldConstantsPass } from './fold-constants.js';
+import { FUSIONS, fusePass } from './fuse.js';
+import { quantizeDynamicPass } from './quantize-dynamic.js';
 
-export const allPasses: readonly Pass[] = [cleanPass, fuseEmbedLayerNormPass, fuseAttentionPass, quantizeDynamicPass, convertFp16];
+export const allPasses: readonly Pass[] = [
+  cleanPass,
+  foldConstantsPass,
+  fusePass,
+  ...FUSIONS.map(([, pass]) => pass),
+  quantizeDynamicPass,
+  convertFp16,
+];
 
 export function findPass(name: string): Pass {
   const p = allPasses.find((x) => x.name === name);

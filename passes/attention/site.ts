@@ -1,0 +1,193 @@
+// Finds where attention may be: Softmax(scores) whose scores are MatMul(q, k) and whose probabilities multiply v,
+// with q, k and v reached from linear projections of one input through layout ops. The walk is deliberately
+// loose (exporters vary the layout chains); verify.ts checks numerically that the site computes attention.
+import type { Graph, Node, Value } from '../../src/ir/graph.js';
+import type { Tensor } from '../../src/ir/tensor.js';
+
+/** A linear projection feeding q, k or v: columns [start, end) of x · W (+ b). */
+export interface Projection {
+  x: Value;
+  weight: Tensor;
+  /** W is stored as (out, in) (Gemm transB=1). */
+  transposed: boolean;
+  bias?: Tensor;
+  columns: [number, number];
+}
+
+export interface AttentionSite {
+  softmax: Node;
+  /** The Softmax input: scaled q·k plus any additive mask. */
+  scores: Value;
+  /** MatMul(q, kᵀ), q shaped (B, N, S, H). */
+  scoresMatMul: Node;
+  q: Projection;
+  k: Projection;
+  v: Projection;
+  /** probabilities · v, shaped (B, N, S, H). */
+  context: Value;
+  /** Values after `context` through Transpose/Reshape; the first shaped (B, S, N·H) is the attention output. */
+  outputCandidates: Value[];
+}
+
+/** Ops that only move, reshape or cast data on the way between a projection and the attention MatMuls. */
+const LAYOUT = new Set(['Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Cast', 'Identity']);
+
+function standard(n: Node | null): n is Node {
+  return !!n && (n.domain === '' || n.domain === 'ai.onnx');
+}
+
+function constant(v: Value | null | undefined): Tensor | undefined {
+  return v?.constantTensor();
+}
+
+function isScalar(v: Value | null | undefined): boolean {
+  const t = constant(v);
+  return !!t && t.size === 1;
+}
+
+/** Follows a value back through layout ops and multiplications by scalars, to where it was computed. */
+function throughLayout(v: Value): Value {
+  let cur = v;
+  for (let step = 0; step < 16; step++) {
+    const n = cur.producer;
+    if (!standard(n)) break;
+    if (LAYOUT.has(n.opType)) cur = n.input(0);
+    else if ((n.opType === 'Mul' || n.opType === 'Div') && isScalar(n.inputs[1])) cur = n.input(0);
+    else if (n.opType === 'Mul' && isScalar(n.inputs[0])) cur = n.input(1);
+    else break;
+  }
+  return cur;
+}
+
+/** x · W (+ b), as MatMul(+Add) or as Reshape(Gemm(Reshape(x))). */
+function linear(v: Value): Omit<Projection, 'columns'> & { width: number } | undefined {
+  let n = v.producer;
+  let bias: Tensor | undefined;
+  if (standard(n) && n.opType === 'Add') {
+    const [a, b] = n.inputs;
+    const ca = constant(a), cb = constant(b);
+    const c = cb ?? ca;
+    const other = cb ? a : b;
+    if (!c || c.rank !== 1 || !other) return undefined;
+    bias = c;
+    n = other.producer;
+  }
+  if (standard(n) && n.opType === 'Reshape') n = n.input(0).producer;
+  if (!standard(n)) return undefined;
+  if (n.opType === 'MatMul') {
+    const w = constant(n.inputs[1]);
+    if (!w || w.rank !== 2) return undefined;
+    return { x: n.input(0), weight: w, transposed: false, bias, width: w.dims[1]! };
+  }
+  if (n.opType === 'Gemm' && !bias) {
+    const w = constant(n.inputs[1]);
+    const b = constant(n.inputs[2]);
+    if (!w || w.rank !== 2 || n.attrInt('transA', 0) || n.attrFloat('alpha', 1) !== 1 || n.attrFloat('beta', 1) !== 1) return undefined;
+    if (n.inputs[2] && (!b || b.rank !== 1)) return undefined;
+    const flat = n.input(0).producer;
+    if (!standard(flat) || flat.opType !== 'Reshape') return undefined;
+    const transposed = n.attrInt('transB', 0) === 1;
+    return { x: flat.input(0), weight: w, transposed, bias: b, width: w.dims[transposed ? 0 : 1]! };
+  }
+  return undefined;
+}
+
+/** The projection q, k or v comes from, including a column range when one projection is split three ways. */
+export function projectionOf(operand: Value): Projection | undefined {
+  const v = throughLayout(operand);
+  const split = v.producer;
+  if (standard(split) && split.opType === 'Split') {
+    const source = linear(throughLayout(split.input(0)));
+    const sizes = constant(split.inputs[1])?.toNumbers() ?? split.attrInts('split');
+    if (!source) return undefined;
+    const parts = sizes ?? Array(split.outputs.length).fill(source.width / split.outputs.length);
+    const start = parts.slice(0, v.outputIndex).reduce((a, b) => a + b, 0);
+    const { width: _width, ...rest } = source;
+    return { ...rest, columns: [start, start + parts[v.outputIndex]!] };
+  }
+  const source = linear(v);
+  if (!source) return undefined;
+  const { width, ...rest } = source;
+  return { ...rest, columns: [0, width] };
+}
+
+/** Follows a value back through scalings to the MatMul(q, k) that produced the scores. */
+function scoresMatMul(v: Value): Node | undefined {
+  let cur = v;
+  for (let step = 0; step < 6; step++) {
+    const n = cur.producer;
+    if (!standard(n)) return undefined;
+    if (n.opType === 'MatMul') return constant(n.inputs[0]) || constant(n.inputs[1]) ? undefined : n;
+    if ((n.opType === 'Mul' || n.opType === 'Div') && isScalar(n.inputs[1])) cur = n.input(0);
+    else if (n.opType === 'Mul' && isScalar(n.inputs[0])) cur = n.input(1);
+    else if (n.opType === 'Add' || n.opType === 'Where' || n.opType === 'Cast') {
+      // the additive mask (or a masked_fill) sits here: the scores are whichever operand leads to a MatMul
+      const operands = n.opType === 'Where' ? n.inputs.slice(1) : n.inputs;
+      for (const x of operands) {
+        const m = x && scoresMatMul(x);
+        if (m) return m;
+      }
+      return undefined;
+    } else return undefined;
+  }
+  return undefined;
+}
+
+/** The MatMul that multiplies the probabilities by v, past an optional NaN guard, Cast or Dropout. */
+function probabilitiesMatMul(probs: Value): Node | undefined {
+  const seen = new Set<Value>([probs]);
+  let frontier = [probs];
+  for (let depth = 0; depth < 3; depth++) {
+    const next: Value[] = [];
+    for (const v of frontier) {
+      for (const { node, index } of v.uses) {
+        if (!standard(node)) continue;
+        if (node.opType === 'MatMul' && index === 0) return node;
+        if (['Where', 'IsNaN', 'Cast', 'Dropout', 'Identity'].includes(node.opType)) {
+          const out = node.outputs[0];
+          if (out && !seen.has(out)) {
+            seen.add(out);
+            next.push(out);
+          }
+        }
+      }
+    }
+    frontier = next;
+  }
+  return undefined;
+}
+
+/** Transpose/Reshape values after the context, each the only data use of the one before (Shape reads aside). */
+function outputChain(context: Value): Value[] {
+  const chain: Value[] = [];
+  let cur = context;
+  for (let step = 0; step < 6; step++) {
+    const data = cur.uses.filter((u) => !(standard(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')));
+    if (data.length !== 1) break;
+    const { node, index } = data[0]!;
+    if (!standard(node) || !['Transpose', 'Reshape'].includes(node.opType) || index !== 0) break;
+    cur = node.output(0);
+    chain.push(cur);
+  }
+  return chain;
+}
+
+export function findAttentionSites(graph: Graph): AttentionSite[] {
+  const sites: AttentionSite[] = [];
+  for (const softmax of graph.nodes) {
+    if (!standard(softmax) || softmax.opType !== 'Softmax') continue;
+    const scores = softmax.input(0);
+    const qk = scoresMatMul(scores);
+    const pv = probabilitiesMatMul(softmax.output(0));
+    if (!qk || !pv) continue;
+    const q = projectionOf(qk.input(0));
+    const k = projectionOf(qk.input(1));
+    const v = projectionOf(pv.input(1));
+    if (!q || !k || !v || q.x !== k.x || q.x !== v.x) continue;
+    // probing and packing read these weights several times: keep them in memory once
+    for (const p of [q, k, v]) p.weight.materialize();
+    const outputCandidates = outputChain(pv.output(0));
+    if (outputCandidates.length) sites.push({ softmax, scores, scoresMatMul: qk, q, k, v, context: pv.output(0), outputCandidates });
+  }
+  return sites;
+}

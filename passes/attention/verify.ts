@@ -1,0 +1,221 @@
+// Checks by evaluation that an attention site computes softmax(scale · q·kᵀ + mask) · v, and learns its
+// parameters: heads, scale, which graph input is the key mask (and its fill value), and whether it is causal.
+import type { Value } from '../../src/ir/graph.js';
+import type { Model } from '../../src/ir/model.js';
+import { Tensor } from '../../src/ir/tensor.js';
+import { elemTypeOf } from '../../src/ir/types.js';
+import { ProbeEvaluator, makeProbeInputs, type ProbeInputs } from '../../src/eval/probe.js';
+import { DataType } from '../../src/tensor/dtype.js';
+import type { AttentionSite, Projection } from './site.js';
+
+export interface AttentionMeaning {
+  numHeads: number;
+  headSize: number;
+  /** Multiplies q·kᵀ. */
+  scale: number;
+  /** The graph input holding the 2-D (batch, key) 0/1 mask, if keys are masked by one. */
+  maskInput?: Value;
+  /** Every graph input the probes could not tell apart from maskInput (several may match by chance). */
+  maskCandidates: Value[];
+  causal: boolean;
+  /** What masked scores become (exporters use float32's lowest value or -10000). */
+  filterValue: number;
+  /** The value (B, S, N·H) that Attention replaces. */
+  output: Value;
+}
+
+/** Scores below this are masked ones. */
+const MASKED = -1000;
+
+export interface Probe {
+  inputs: ProbeInputs;
+  evaluator: ProbeEvaluator;
+}
+
+/** Two probes of different sizes, shared by every site of a model. */
+export function makeProbes(model: Model): Probe[] {
+  return [
+    [2, 5],
+    [2, 3],
+  ].map((sizes, i) => {
+    const inputs = makeProbeInputs(model, sizes, 17 + i);
+    return { inputs, evaluator: new ProbeEvaluator(model, inputs) };
+  });
+}
+
+function seededFloats(count: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  return Float32Array.from({ length: count }, () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4294967296 - 0.5;
+  });
+}
+
+/** x · W[:, columns] + b[columns] for x of shape (rows, din), in float64. */
+function project(x: Float32Array, rows: number, p: Projection): Float64Array {
+  const w = p.weight.toFloat32();
+  const din = p.transposed ? p.weight.dims[1]! : p.weight.dims[0]!;
+  const dout = p.transposed ? p.weight.dims[0]! : p.weight.dims[1]!;
+  const [c0, c1] = p.columns;
+  const width = c1 - c0;
+  const b = p.bias?.toFloat32();
+  const out = new Float64Array(rows * width);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < width; j++) {
+      const col = c0 + j;
+      let acc = b ? b[col]! : 0;
+      for (let i = 0; i < din; i++) acc += x[r * din + i]! * w[p.transposed ? col * din + i : i * dout + col]!;
+      out[r * width + j] = acc;
+    }
+  }
+  return out;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** The meaning of one site on one probe, or why it is not attention. */
+function probeSite(site: AttentionSite, probe: Probe, seed: number): AttentionMeaning | string {
+  const { evaluator, inputs } = probe;
+  const xDims = evaluator.dimsOf(site.q.x);
+  if (xDims.length !== 3) return `attention input has rank ${xDims.length}, expected 3`;
+  const [B, S, din] = xDims as [number, number, number];
+  const x = seededFloats(B * S * din, seed);
+  const evaluate = evaluator.with(new Map([[site.q.x, Tensor.fromArray('probe', DataType.FLOAT, xDims, x)]]));
+
+  const qDims = evaluate(site.scoresMatMul.input(0)).dims;
+  if (qDims.length !== 4) return `q is shaped ${qDims.length}-D, expected (batch, heads, sequence, head size)`;
+  const [, N, , H] = qDims as [number, number, number, number];
+  const D = N * H;
+  for (const p of [site.q, site.k, site.v]) if (p.columns[1] - p.columns[0] !== D) return `a projection is not ${N}x${H} wide`;
+
+  const rows = B * S;
+  const [pq, pk, pv] = [site.q, site.k, site.v].map((p) => project(x, rows, p)) as [Float64Array, Float64Array, Float64Array];
+  const dot = (b: number, n: number, i: number, j: number) => {
+    let acc = 0;
+    for (let h = 0; h < H; h++) acc += pq[(b * S + i) * D + n * H + h]! * pk[(b * S + j) * D + n * H + h]!;
+    return acc;
+  };
+
+  const z = evaluate(site.scores);
+  if (z.dims.join() !== [B, N, S, S].join()) return `scores are shaped [${z.dims}], expected [${[B, N, S, S]}]`;
+  const zs = z.toFloat32();
+  const ratios: number[] = [];
+  const masked = new Uint8Array(B * S * S);
+  const fills: number[] = [];
+  for (let b = 0; b < B; b++)
+    for (let n = 0; n < N; n++)
+      for (let i = 0; i < S; i++)
+        for (let j = 0; j < S; j++) {
+          const zz = zs[((b * N + n) * S + i) * S + j]!;
+          const isMasked = zz < MASKED ? 1 : 0;
+          const at = (b * S + i) * S + j;
+          if (n > 0 && masked[at] !== isMasked) return 'the mask differs between heads';
+          masked[at] = isMasked;
+          const d = dot(b, n, i, j);
+          if (!isMasked && Math.abs(d) > 1e-3) ratios.push(zz / d);
+        }
+  if (!ratios.length) return 'no unmasked scores to measure the scale from';
+  const scale = median(ratios);
+  for (let b = 0; b < B; b++)
+    for (let n = 0; n < N; n++)
+      for (let i = 0; i < S; i++)
+        for (let j = 0; j < S; j++) {
+          const zz = zs[((b * N + n) * S + i) * S + j]!;
+          const expect = scale * dot(b, n, i, j);
+          if (masked[(b * S + i) * S + j]) fills.push(zz - expect);
+          else if (Math.abs(zz - expect) > 1e-3 * (1 + Math.abs(expect))) return 'scores are not a scaled q·kᵀ (an additive bias?)';
+        }
+
+  const explained = explainMask(inputs, masked, B, S);
+  if (typeof explained === 'string') return explained;
+  const filterValue = fills.length ? Math.fround(median(fills)) : -10000;
+
+  // The whole site against a reference attention.
+  const expected = new Float64Array(B * S * D);
+  const logits = new Float64Array(S);
+  for (let b = 0; b < B; b++)
+    for (let n = 0; n < N; n++)
+      for (let i = 0; i < S; i++) {
+        let max = -Infinity;
+        for (let j = 0; j < S; j++) {
+          logits[j] = scale * dot(b, n, i, j) + (masked[(b * S + i) * S + j] ? filterValue : 0);
+          max = Math.max(max, logits[j]!);
+        }
+        let sum = 0;
+        for (let j = 0; j < S; j++) sum += logits[j] = Math.exp(logits[j]! - max);
+        for (let h = 0; h < H; h++) {
+          let acc = 0;
+          for (let j = 0; j < S; j++) acc += (logits[j]! / sum) * pv[(b * S + j) * D + n * H + h]!;
+          expected[(b * S + i) * D + n * H + h] = acc;
+        }
+      }
+  const output = site.outputCandidates.find((v) => evaluator.dimsOf(v).join() === [B, S, D].join());
+  if (!output) return `no value after the context is shaped [${[B, S, D]}]`;
+  const got = evaluate(output).toFloat32();
+  let worst = 0;
+  let peak = 1;
+  expected.forEach((e, i) => {
+    worst = Math.max(worst, Math.abs(e - got[i]!));
+    peak = Math.max(peak, Math.abs(e));
+  });
+  if (!(worst <= 1e-4 * peak)) return `the site's output differs from attention by ${worst.toExponential(2)}`;
+  return { numHeads: N, headSize: H, scale, ...explained, filterValue, output };
+}
+
+/** Which rule masks (b, query, key): 0/1 graph inputs over keys (all that fit), causality, both, or nothing. */
+function explainMask(inputs: ProbeInputs, masked: Uint8Array, B: number, S: number):
+  { maskInput?: Value; maskCandidates: Value[]; causal: boolean } | string {
+  const candidates: (Value | undefined)[] = [undefined];
+  for (const [v, t] of inputs.feeds) {
+    const type = elemTypeOf(v.type);
+    if (t.dims.join() === [B, S].join() && type !== DataType.FLOAT) candidates.push(v);
+  }
+  for (const causal of [false, true]) {
+    const fits: (Value | undefined)[] = [];
+    for (const input of candidates) {
+      const m = input ? inputs.feeds.get(input)!.toNumbers() : undefined;
+      let ok = true;
+      for (let b = 0; b < B && ok; b++)
+        for (let i = 0; i < S && ok; i++)
+          for (let j = 0; j < S && ok; j++) {
+            const predicted = (m && m[b * S + j] === 0) || (causal && j > i) ? 1 : 0;
+            ok = predicted === masked[(b * S + i) * S + j];
+          }
+      if (ok) fits.push(input);
+    }
+    if (fits.includes(undefined)) return { maskCandidates: [], causal };
+    if (fits.length) return { maskInput: fits[0], maskCandidates: fits as Value[], causal };
+  }
+  return 'the masked scores follow no key mask input or causal rule';
+}
+
+/** The site's meaning if every probe agrees, else the first reason it is not plain attention. */
+export function verifyAttention(site: AttentionSite, probes: Probe[]): AttentionMeaning | string {
+  let first: AttentionMeaning | undefined;
+  for (const [i, probe] of probes.entries()) {
+    let meaning: AttentionMeaning | string;
+    try {
+      meaning = probeSite(site, probe, 101 + i);
+    } catch (e) {
+      return `cannot evaluate the site: ${(e as Error).message}`;
+    }
+    if (typeof meaning === 'string') return meaning;
+    if (first) {
+      const masks = first.maskCandidates.filter((v) => meaning.maskCandidates.includes(v));
+      const same = first.numHeads === meaning.numHeads && first.output === meaning.output &&
+        (first.maskInput === undefined) === (meaning.maskInput === undefined) && (!first.maskInput || masks.length > 0) &&
+        first.causal === meaning.causal && Math.abs(first.scale - meaning.scale) <= 1e-5 * Math.abs(first.scale);
+      if (!same) return 'probes of different sizes disagree about the site';
+      // Inputs that match on every probe are told apart by name; more than one left is too ambiguous to fuse.
+      const named = masks.length > 1 ? masks.filter((v) => /mask/i.test(v.name)) : masks;
+      if (first.maskInput && named.length !== 1) return `cannot tell which input is the mask: ${masks.map((v) => v.name).join(', ')}`;
+      first = { ...first, maskCandidates: named, ...(named.length ? { maskInput: named[0] } : {}) };
+    } else first = meaning;
+  }
+  return first!;
+}

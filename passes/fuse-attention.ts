@@ -1,0 +1,155 @@
+// Self-attention -> com.microsoft Attention, on exports the Python optimizer cannot read. Instead of a fixed node
+// pattern per exporter, a loose structural walk finds candidate sites (attention/site.ts) and evaluation on probe
+// inputs proves what each computes (attention/verify.ts): heads, scale, key mask and causality are read off the
+// numbers, so eager and sdpa exports from either exporter fuse alike.
+import type { Graph, Node, Value } from '../src/ir/graph.js';
+import type { Attribute } from '../src/ir/attribute.js';
+import type { Model } from '../src/ir/model.js';
+import { Tensor } from '../src/ir/tensor.js';
+import { tensorType } from '../src/ir/types.js';
+import { deadSubset, dropNodes } from '../src/pattern/graph-edits.js';
+import type { Pass, PassResult } from '../src/pipeline.js';
+import { inferShapes } from '../src/shape/index.js';
+import { DataType } from '../src/tensor/dtype.js';
+import { findAttentionSites, type AttentionSite, type Projection } from './attention/site.js';
+import { makeProbes, verifyAttention, type AttentionMeaning } from './attention/verify.js';
+
+const MS = 'com.microsoft';
+
+/** Columns [c0, c1) of a projection's weight as a (din, c1 - c0) float32 array, and of its bias. */
+function slice(p: Projection): { w: Float32Array; b: Float32Array; din: number } {
+  const w = p.weight.toFloat32();
+  const [rows, cols] = p.weight.dims as [number, number];
+  const din = p.transposed ? cols : rows;
+  const [c0, c1] = p.columns;
+  const width = c1 - c0;
+  const out = new Float32Array(din * width);
+  for (let i = 0; i < din; i++)
+    for (let j = 0; j < width; j++) out[i * width + j] = p.transposed ? w[(c0 + j) * cols + i]! : w[i * cols + c0 + j]!;
+  const bias = p.bias ? p.bias.toFloat32().slice(c0, c1) : new Float32Array(width);
+  return { w: out, b: bias, din };
+}
+
+/** Packs q, k and v weights as [Wq | Wk | Wv] (din, 3D) and biases as (3D), reusing one packing per weight triple. */
+class QkvPacker {
+  private readonly packed = new Map<string, { weight: Value; bias: Value }>();
+  private readonly ids = new Map<Tensor, number>();
+
+  constructor(private readonly graph: Graph) {}
+
+  pack(site: AttentionSite, name: string): { weight: Value; bias: Value } {
+    const parts = [site.q, site.k, site.v];
+    const key = parts.map((p) => `${this.id(p.weight)}:${p.bias ? this.id(p.bias) : '-'}:${p.transposed}:${p.columns}`).join('|');
+    const cached = this.packed.get(key);
+    if (cached) return cached;
+    const slices = parts.map(slice);
+    const din = slices[0]!.din;
+    const widths = slices.map((s) => s.b.length);
+    const total = widths.reduce((a, b) => a + b, 0);
+    const w = new Float32Array(din * total);
+    const b = new Float32Array(total);
+    let offset = 0;
+    slices.forEach((s, k) => {
+      const width = widths[k]!;
+      for (let i = 0; i < din; i++) w.set(s.w.subarray(i * width, (i + 1) * width), i * total + offset);
+      b.set(s.b, offset);
+      offset += width;
+    });
+    const result = {
+      weight: this.graph.addInitializer(`${name}_qkv_weight`, Tensor.fromArray('', DataType.FLOAT, [din, total], w)),
+      bias: this.graph.addInitializer(`${name}_qkv_bias`, Tensor.fromArray('', DataType.FLOAT, [total], b)),
+    };
+    this.packed.set(key, result);
+    return result;
+  }
+
+  private id(t: Tensor): number {
+    let id = this.ids.get(t);
+    if (id === undefined) this.ids.set(t, (id = this.ids.size));
+    return id;
+  }
+}
+
+/** One int32 cast of each mask input, shared by every layer. */
+function int32Mask(graph: Graph, mask: Value, casts: Map<Value, Value>): Value {
+  let cast = casts.get(mask);
+  if (!cast) {
+    const first = graph.nodes[0];
+    const node = graph.createNode({
+      opType: 'Cast', inputs: [mask], name: `${mask.name}_int32`,
+      attributes: [{ name: 'to', type: 'int', value: DataType.INT32 }],
+      ...(first ? { before: first } : {}),
+    });
+    cast = node.output(0);
+    cast.type = tensorType(DataType.INT32, mask.type?.kind === 'tensor' ? mask.type.shape?.map((d) => d.value ?? d.param) : undefined);
+    casts.set(mask, cast);
+  }
+  return cast;
+}
+
+function rewrite(model: Model, site: AttentionSite, meaning: AttentionMeaning, packer: QkvPacker, casts: Map<Value, Value>): void {
+  const graph = model.graph;
+  const old = meaning.output;
+  const anchor = old.producer!;
+  const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
+  const { weight, bias } = packer.pack(site, name);
+  const inputs: (Value | null)[] = [site.q.x, weight, bias];
+  if (meaning.maskInput) inputs.push(int32Mask(graph, meaning.maskInput, casts));
+  const attributes: Attribute[] = [{ name: 'num_heads', type: 'int', value: meaning.numHeads }];
+  if (meaning.causal) attributes.push({ name: 'unidirectional', type: 'int', value: 1 });
+  if (Math.abs(meaning.scale * Math.sqrt(meaning.headSize) - 1) > 1e-6) attributes.push({ name: 'scale', type: 'float', value: meaning.scale });
+  if (meaning.maskInput || meaning.causal) attributes.push({ name: 'mask_filter_value', type: 'float', value: meaning.filterValue });
+  const attention = graph.createNode({ opType: 'Attention', domain: MS, inputs, attributes, name: `${name}/Attention`, before: anchor });
+  const out = attention.output(0);
+  out.type = old.type;
+  const region = backwardSlice(old, new Set([site.q.x, ...(meaning.maskInput ? [meaning.maskInput] : [])]));
+  graph.replaceAllUses(old, out);
+  dropNodes(graph, deadSubset(graph, region));
+}
+
+/** The nodes `target` is computed from, back to (not past) the given values: what may die once it is replaced. */
+function backwardSlice(target: Value, stop: ReadonlySet<Value>): Set<Node> {
+  const nodes = new Set<Node>();
+  const pending = [target];
+  while (pending.length) {
+    const n = pending.pop()!.producer;
+    if (!n || nodes.has(n)) continue;
+    nodes.add(n);
+    for (const v of n.inputs) if (v && !stop.has(v)) pending.push(v);
+  }
+  return nodes;
+}
+
+export const fuseAttentionPass: Pass = {
+  name: 'fuse-attention',
+  description: 'fuse self-attention (eager or sdpa, either exporter) into com.microsoft Attention',
+  run(model, context): PassResult {
+    const expectHeads = context.options.numHeads === undefined ? undefined : Number(context.options.numHeads);
+    const expectHidden = context.options.hiddenSize === undefined ? undefined : Number(context.options.hiddenSize);
+    inferShapes(model);
+    const sites = findAttentionSites(model.graph);
+    if (!sites.length) return { changed: false, stats: {} };
+    const probes = makeProbes(model);
+    const packer = new QkvPacker(model.graph);
+    const casts = new Map<Value, Value>();
+    const notes: string[] = [];
+    let fused = 0;
+    const verified = sites.map((site) => ({ site, meaning: verifyAttention(site, probes) }));
+    for (const { site, meaning } of verified) {
+      const refusal =
+        typeof meaning === 'string' ? meaning
+        : expectHeads !== undefined && meaning.numHeads !== expectHeads ? `has ${meaning.numHeads} heads, not --num-heads ${expectHeads}`
+        : expectHidden !== undefined && meaning.numHeads * meaning.headSize !== expectHidden
+          ? `has hidden size ${meaning.numHeads * meaning.headSize}, not --hidden-size ${expectHidden}`
+          : undefined;
+      if (refusal || typeof meaning === 'string') {
+        notes.push(`Attention at Softmax '${site.softmax.name}': ${refusal}`);
+        continue;
+      }
+      rewrite(model, site, meaning, packer, casts);
+      fused++;
+    }
+    if (fused) model.requireOpset(MS, 1);
+    return { changed: fused > 0, stats: fused ? { Attention: fused } : {}, notes };
+  },
+};

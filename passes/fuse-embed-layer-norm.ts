@@ -1,0 +1,220 @@
+// LayerNormalization(word[ids] + position[positions] (+ segment[token types])) -> com.microsoft
+// EmbedLayerNormalization. Which lookup is which is read off the graph: ids and token types index with graph
+// inputs (the larger table is the vocabulary); positions are evaluated on probe inputs, and when they are not
+// simply 0..S-1 (RoBERTa counts from its padding id) the computed positions are passed as position_ids.
+import type { Attribute } from '../src/ir/attribute.js';
+import type { Graph, Node, Value } from '../src/ir/graph.js';
+import type { Model } from '../src/ir/model.js';
+import { Tensor } from '../src/ir/tensor.js';
+import { tensorType } from '../src/ir/types.js';
+import { ProbeEvaluator, makeProbeInputs } from '../src/eval/probe.js';
+import { deadSubset, dropNodes } from '../src/pattern/graph-edits.js';
+import type { Pass, PassResult } from '../src/pipeline.js';
+import { DataType, isFloatType } from '../src/tensor/dtype.js';
+
+interface Lookup {
+  gather: Node;
+  table: Value;
+  indices: Value;
+}
+
+function isStandard(n: Node | null): n is Node {
+  return !!n && (n.domain === '' || n.domain === 'ai.onnx');
+}
+
+/** A Gather from a constant (rows, D) table on axis 0, possibly behind a Cast to float. */
+function lookupOf(v: Value): Lookup | undefined {
+  let n = v.producer;
+  if (isStandard(n) && n.opType === 'Cast') n = n.input(0).producer;
+  if (!isStandard(n) || n.opType !== 'Gather' || n.attrInt('axis', 0) !== 0) return undefined;
+  const table = n.input(0);
+  const t = table.constantTensor();
+  if (!t || t.rank !== 2 || !isFloatType(t.dataType)) return undefined;
+  return { gather: n, table, indices: n.input(1) };
+}
+
+/**
+ * The terms of a sum of lookups (Add nodes whose partial sums are used only by the next Add), and every node of
+ * the sum: the Adds, the Gathers and their Casts.
+ */
+function lookupTerms(sum: Value): { terms: Lookup[]; nodes: Node[] } | undefined {
+  const terms: Lookup[] = [];
+  const nodes: Node[] = [];
+  // Shape and Size reads of a partial sum are allowed: they do not need its values (and die with the position ids
+  // they usually compute).
+  const dataUses = (v: Value) => v.uses.filter((u) => !(isStandard(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')));
+  const visit = (v: Value, root: boolean): boolean => {
+    const n = v.producer;
+    if (!root && dataUses(v).length !== 1) return false;
+    if (isStandard(n) && n.opType === 'Add') {
+      nodes.push(n);
+      return visit(n.input(0), false) && visit(n.input(1), false);
+    }
+    const l = lookupOf(v);
+    if (!l) return false;
+    terms.push(l);
+    nodes.push(l.gather);
+    if (n !== l.gather) nodes.push(n!);
+    return true;
+  };
+  return visit(sum, true) && terms.length >= 2 && terms.length <= 3 ? { terms, nodes } : undefined;
+}
+
+/** What a lookup's indices are, as seen on the probes. */
+type IndexKind =
+  | { kind: 'input'; input: Value }
+  | { kind: 'positions' }
+  | { kind: 'constant'; row: number }
+  | { kind: 'computed' };
+
+interface Probe {
+  evaluator: ProbeEvaluator;
+  feeds: Map<Value, Tensor>;
+  B: number;
+  S: number;
+}
+
+function classify(indices: Value, probes: Probe[]): IndexKind | undefined {
+  const seen = probes.map((p) => ({ p, t: p.evaluator.evaluate(indices) }));
+  const perRow = seen.every(({ p, t }) => t.dims.at(-1) === p.S && t.size % p.S === 0 && t.size <= p.B * p.S);
+  if (!perRow) return undefined;
+  for (const input of seen[0]!.p.feeds.keys()) {
+    const same = seen.every(({ p, t }) => {
+      const x = p.feeds.get(input)!;
+      return x.size === t.size && x.dims.join() === [p.B, p.S].join() && sameNumbers(x.toNumbers(), t.toNumbers());
+    });
+    if (same) return { kind: 'input', input };
+  }
+  const values = seen.map(({ t }) => t.toNumbers());
+  if (values.every((xs) => xs.every((x) => x === values[0]![0]))) return { kind: 'constant', row: values[0]![0]! };
+  if (seen.every(({ p, t }) => t.toNumbers().every((x, i) => x === i % p.S))) return { kind: 'positions' };
+  return seen.every(({ p, t }) => t.dims.join() === [p.B, p.S].join()) ? { kind: 'computed' } : undefined;
+}
+
+function sameNumbers(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** One int32 cast of an index value, shared by every use, placed right after the value is computed. */
+function int32(graph: Graph, v: Value, casts: Map<Value, Value>): Value {
+  let out = casts.get(v);
+  if (!out) {
+    const producer = v.producer;
+    const node = graph.createNode({
+      opType: 'Cast', inputs: [v], name: `${v.name}_int32`,
+      attributes: [{ name: 'to', type: 'int', value: DataType.INT32 }],
+      ...(producer ? { after: producer } : graph.nodes[0] ? { before: graph.nodes[0] } : {}),
+    });
+    out = node.output(0);
+    out.type = tensorType(DataType.INT32, v.type?.kind === 'tensor' ? v.type.shape?.map((d) => d.value ?? d.param) : undefined);
+    casts.set(v, out);
+  }
+  return out;
+}
+
+function fuse(model: Model, notes: string[]): number {
+  const graph = model.graph;
+  const probes: Probe[] = [[2, 5], [3, 4]].map((sizes, i) => {
+    const p = makeProbeInputs(model, sizes, 31 + i);
+    const [B, S] = sizes as [number, number];
+    return { evaluator: new ProbeEvaluator(model, p), feeds: p.feeds, B, S };
+  });
+  const casts = new Map<Value, Value>();
+  let fused = 0;
+  for (const ln of [...graph.nodes]) {
+    if (!ln.graph || !isStandard(ln) || ln.opType !== 'LayerNormalization' || ln.attrInt('axis', -1) !== -1) continue;
+    if (ln.outputs.slice(1).some((v) => v)) continue;
+    const sum = ln.input(0);
+    const found = lookupTerms(sum);
+    if (!found) continue;
+    const { terms } = found;
+    let kinds: (IndexKind | undefined)[];
+    try {
+      kinds = terms.map((t) => classify(t.indices, probes));
+    } catch (e) {
+      notes.push(`EmbedLayerNormalization at '${ln.name}': cannot evaluate the lookups' indices: ${(e as Error).message}`);
+      continue;
+    }
+    const of = (kind: IndexKind['kind']) => terms.filter((_, i) => kinds[i]?.kind === kind);
+    const byInput = of('input').sort((a, b) => b.table.constantTensor()!.dims[0]! - a.table.constantTensor()!.dims[0]!);
+    const positional = [...of('positions'), ...of('computed')];
+    const constants = of('constant');
+    if (kinds.some((k) => !k) || byInput.length < 1 || byInput.length > 2 || positional.length !== 1) {
+      notes.push(`EmbedLayerNormalization at '${ln.name}': expected word (+ segment) lookups by inputs and one position lookup`);
+      continue;
+    }
+    const inputOf = (l: Lookup) => (kinds[terms.indexOf(l)] as { input: Value }).input;
+    const [word, segment] = byInput as [Lookup, Lookup | undefined];
+    const position = positional[0]!;
+    const D = word.table.constantTensor()!.dims[1];
+    if (!terms.every((l) => l.table.constantTensor()!.dims[1] === D)) continue;
+    // A lookup of one fixed row (RoBERTa's all-zero token types) is a constant added at every position.
+    const positionTable = constants.length
+      ? withRowsAdded(graph, position.table, constants.map((l) => [l.table.constantTensor()!, (kinds[terms.indexOf(l)] as { row: number }).row]))
+      : position.table;
+    const gamma = ln.input(1);
+    const beta = ln.inputs[2] ?? null;
+    if (!beta) continue;
+    const inputsOf: (Value | null)[] = [
+      int32(graph, inputOf(word), casts),
+      segment ? int32(graph, inputOf(segment), casts) : null,
+      word.table, positionTable, segment ? segment.table : null,
+      gamma, beta, null,
+      kinds[terms.indexOf(position)]!.kind === 'positions' ? null : int32(graph, position.indices, casts),
+    ];
+    while (inputsOf.at(-1) === null) inputsOf.pop();
+    const keepSum = sum.uses.length > 1 || graph.outputs.includes(sum);
+    const attributes: Attribute[] = [{ name: 'epsilon', type: 'float', value: ln.attrFloat('epsilon', 1e-5) }];
+    const embed = graph.createNode({
+      opType: 'EmbedLayerNormalization', domain: 'com.microsoft', inputs: inputsOf, attributes,
+      outputs: keepSum ? 3 : 2, name: `${ln.name}_embed`, before: ln,
+    });
+    embed.output(0).type = ln.output(0).type;
+    graph.replaceAllUses(ln.output(0), embed.output(0));
+    if (keepSum) {
+      embed.output(2).type = sum.type;
+      graph.replaceAllUses(sum, embed.output(2));
+    }
+    dropNodes(graph, deadSubset(graph, [ln, ...found.nodes, ...terms.flatMap((t) => backSlice(t.indices))]));
+    fused++;
+  }
+  if (fused) model.requireOpset('com.microsoft', 1);
+  return fused;
+}
+
+/** The position table with fixed rows of other tables added to every row, as a new initializer. */
+function withRowsAdded(graph: Graph, table: Value, rows: [Tensor, number][]): Value {
+  const t = table.constantTensor()!;
+  const [n, d] = t.dims as [number, number];
+  const out = Float32Array.from(t.toFloat32());
+  for (const [other, row] of rows) {
+    const r = other.toFloat32().subarray(row * d, (row + 1) * d);
+    for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) out[i * d + j]! += r[j]!;
+  }
+  return graph.addInitializer(`${table.name}_with_constant_rows`, Tensor.fromArray('', DataType.FLOAT, [n, d], out));
+}
+
+/** Nodes that compute a value (the position ids' Shape/Range/Slice chain), which die with the lookup. */
+function backSlice(v: Value): Node[] {
+  const out: Node[] = [];
+  const pending = [v];
+  const seen = new Set<Node>();
+  while (pending.length) {
+    const n = pending.pop()!.producer;
+    if (!n || seen.has(n)) continue;
+    seen.add(n);
+    out.push(n);
+    for (const x of n.inputs) if (x) pending.push(x);
+  }
+  return out;
+}
+
+export const fuseEmbedLayerNormPass: Pass = {
+  name: 'fuse-embed-layer-norm',
+  description: 'fuse word/position/segment embedding lookups + LayerNormalization into com.microsoft EmbedLayerNormalization',
+  run(model): PassResult {
+    const notes: string[] = [];
+    const fused = fuse(model, notes);
+    return { changed: fused > 0, stats: fused ? { EmbedLayerNormalization: fused } : {}, notes };
+  },
+};

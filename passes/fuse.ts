@@ -1,0 +1,57 @@
+// `fuse`: cleanup, constant folding and every transformer fusion, in the one order that works — each fusion
+// needs the ones before it (EmbedLayerNorm and SkipLayerNorm need LayerNormalization nodes; SkipLayerNorm must
+// not take the embedding LayerNorm first), and cleanup last removes what the rewrites left dead.
+import { OnnxOptError } from '../src/errors.js';
+import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
+import { cleanPass } from './clean.js';
+import { foldConstantsPass } from './fold-constants.js';
+import { fuseAttentionPass } from './fuse-attention.js';
+import { fuseEmbedLayerNormPass } from './fuse-embed-layer-norm.js';
+import { fuseGelu } from './fuse-gelu.js';
+import { fuseLayerNorm } from './fuse-layer-norm.js';
+import { fuseSkipLayerNorm } from './fuse-skip-layer-norm.js';
+
+/** The fusions, by the names `--disable` takes, in order. */
+export const FUSIONS: readonly [string, Pass][] = [
+  ['layer-norm', fuseLayerNorm],
+  ['gelu', fuseGelu],
+  ['embed-layer-norm', fuseEmbedLayerNormPass],
+  ['skip-layer-norm', fuseSkipLayerNorm],
+  ['attention', fuseAttentionPass],
+];
+
+function disabledFusions(context: PassContext): Set<string> {
+  const raw = context.options.disable;
+  const names = (Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : []).flatMap((s: string) => s.split(','));
+  const known = FUSIONS.map(([n]) => n);
+  for (const n of names) {
+    if (!known.includes(n)) throw new OnnxOptError(`--disable: unknown fusion '${n}' (fusions: ${known.join(', ')})`);
+  }
+  return new Set(names);
+}
+
+export const fusePass: Pass = {
+  name: 'fuse',
+  description: 'clean, fold constants, then fuse LayerNorm, Gelu, EmbedLayerNorm, SkipLayerNorm and Attention into onnxruntime ops',
+  options: [
+    { flags: '--disable <fusions...>', description: `fusions to skip: ${FUSIONS.map(([n]) => n).join(', ')}` },
+    { flags: '--num-heads <n>', description: 'attention heads (refuse sites whose probed head count differs)' },
+    { flags: '--hidden-size <n>', description: 'attention hidden size (refuse sites whose probed size differs)' },
+  ],
+  run(model, context): PassResult {
+    const disabled = disabledFusions(context);
+    const steps: Pass[] = [cleanPass, foldConstantsPass, ...FUSIONS.filter(([n]) => !disabled.has(n)).map(([, p]) => p), cleanPass];
+    const stats: Record<string, number> = {};
+    const notes: string[] = [];
+    let changed = false;
+    for (const step of steps) {
+      const r = step.run(model, context);
+      changed ||= r.changed;
+      if (step.name.startsWith('fuse-')) {
+        for (const [k, v] of Object.entries(r.stats)) stats[k] = (stats[k] ?? 0) + v;
+        notes.push(...(r.notes ?? []).map((n) => `${step.name}: ${n}`));
+      }
+    }
+    return { changed, stats, notes };
+  },
+};

@@ -1,0 +1,26 @@
+// IR tensors to and from onnxruntime-node tensors, for tests that compare the evaluator with onnxruntime.
+import * as ort from 'onnxruntime-node';
+import { Tensor } from '../../src/ir/tensor.js';
+import { DataType, dataTypeName } from '../../src/tensor/dtype.js';
+
+const ORT_TYPES: Partial<Record<number, ort.Tensor.Type>> = {
+  [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64', [DataType.FLOAT16]: 'float16',
+  [DataType.INT8]: 'int8', [DataType.UINT8]: 'uint8', [DataType.INT16]: 'int16', [DataType.UINT16]: 'uint16',
+  [DataType.INT32]: 'int32', [DataType.UINT32]: 'uint32', [DataType.INT64]: 'int64', [DataType.UINT64]: 'uint64',
+  [DataType.BOOL]: 'bool',
+};
+
+const DATA_TYPES = new Map(Object.entries(ORT_TYPES).map(([k, v]) => [v, Number(k)]));
+
+export function toOrt(t: Tensor): ort.Tensor {
+  const type = ORT_TYPES[t.dataType];
+  if (!type) throw new Error(`onnxruntime-node has no ${dataTypeName(t.dataType)} tensors`);
+  return new ort.Tensor(type, t.typed() as ort.Tensor.DataType, [...t.dims]);
+}
+
+export function fromOrt(t: ort.Tensor): Tensor {
+  const dataType = DATA_TYPES.get(t.type);
+  if (dataType === undefined) throw new Error(`no IR type for onnxruntime type ${t.type}`);
+  const data = t.data as ArrayBufferView;
+  return new Tensor('', dataType, t.dims.map(Number), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+}

@@ -1,0 +1,71 @@
+// `fuse` on every exported fixture: what it must produce, numeric parity with the unfused export in
+// onnxruntime-node (padded and unpadded, batch 1 and 2, several lengths, both optimization levels), idempotence.
+import { readFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fusePass } from '../../passes/fuse.js';
+import { readModel } from '../../src/io/read.js';
+import type { Model } from '../../src/ir/model.js';
+import { checkParity } from '../../src/runtime/parity.js';
+import { encodeModel } from '../../src/serde/encode.js';
+import { opHistogram } from '../../src/summary.js';
+
+interface FixtureEntry {
+  family?: string;
+}
+
+const manifest = JSON.parse(readFileSync('fixtures/manifest.json', 'utf8')) as { models: Record<string, FixtureEntry> };
+const names = Object.keys(manifest.models).filter((n) => /^(bert|roberta|distilbert|gpt2|vit)-/.test(n)).sort();
+const LAYERS = 2;
+const POST_LN = new Set(['bert', 'roberta', 'distilbert']);
+const TEXT = new Set(['bert', 'roberta', 'distilbert', 'gpt2']);
+const rows: string[] = [];
+
+function fuse(model: Model) {
+  return fusePass.run(model, { options: {}, log: () => {} });
+}
+
+function count(ops: Record<string, number>, ...names: string[]): number {
+  return names.reduce((n, op) => n + (ops[`com.microsoft::${op}`] ?? ops[`ai.onnx::${op}`] ?? 0), 0);
+}
+
+describe('fuse on exported fixtures', () => {
+  it('has the fixtures', () => {
+    expect(names.length).toBe(20);
+  });
+
+  it.each(names)('%s', async (name) => {
+    const family = name.split('-')[0]!;
+    const file = `fixtures/${name}.onnx`;
+    const model = readModel(file);
+    fuse(model);
+    const ops = opHistogram(model);
+    const attention = count(ops, 'Attention');
+    const gelu = count(ops, 'Gelu', 'BiasGelu', 'FastGelu', 'QuickGelu');
+    const skip = count(ops, 'SkipLayerNormalization');
+    const embed = count(ops, 'EmbedLayerNormalization');
+    rows.push(`${name.padEnd(26)} Attention ${attention}  Gelu-family ${gelu}  SkipLN ${skip}  EmbedLN ${embed}  nodes ${Object.values(ops).reduce((a, b) => a + b, 0)}`);
+    expect(attention).toBe(LAYERS);
+    expect(gelu).toBe(LAYERS);
+    if (POST_LN.has(family)) expect(skip).toBeGreaterThanOrEqual(2 * LAYERS - 1);
+    else expect(skip).toBeGreaterThanOrEqual(LAYERS);
+    expect(embed).toBe(TEXT.has(family) ? 1 : 0);
+
+    const fused = encodeModel(model);
+    for (const optimization of ['disabled', 'all'] as const) {
+      for (const [batch, sequence, pad] of [[1, 8, false], [2, 16, true], [2, 5, true]] as const) {
+        const report = await checkParity(file, fused, { batch, sequence, pad, optimization, atol: 1e-4, rtol: 0, samples: 1, threads: 1 });
+        const worst = Math.max(...report.outputs.map((o) => o.maxAbs));
+        expect(report.pass, `${optimization} b${batch} s${sequence}${pad ? ' padded' : ''}: max abs ${worst}`).toBe(true);
+      }
+    }
+
+    const again = fuse(model);
+    expect(again.changed, 'a second fuse changes nothing').toBe(false);
+    expect(Buffer.compare(Buffer.from(encodeModel(model)), Buffer.from(fused))).toBe(0);
+    const fresh = readModel(file);
+    fuse(fresh);
+    expect(Buffer.compare(Buffer.from(encodeModel(fresh)), Buffer.from(fused)), 'deterministic').toBe(0);
+  }, 120_000);
+
+  afterAll(() => console.log(`fuse counts (${LAYERS} layers each):\n${rows.sort().join('\n')}`));
+});
