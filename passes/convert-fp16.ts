@@ -32,7 +32,7 @@ export function readFp16Options(options: PassOptions): Fp16Options {
     if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) {
       throw new OnnxOptError(`fp16: ${key} must be a list of names`);
     }
-    // `--block-ops=MatMul,Gemm` keeps the variadic option from swallowing the model paths that follow.
+    // Lists come comma-separated from the CLI (`--block-ops MatMul,Gemm`) or as arrays from the library.
     return list.flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
   };
   const tolerance = Number(options.mixedTolerance ?? DEFAULT_MIXED_TOLERANCE);
@@ -90,8 +90,8 @@ export const convertFp16: Pass = {
   options: [
     { flags: '--keep-io-types', description: 'keep float32 graph inputs and outputs, with one Cast at each boundary (default)', defaultValue: true },
     { flags: '--no-keep-io-types', description: 'make float32 graph inputs and outputs float16' },
-    { flags: '--block-ops <ops...>', description: 'more ops to keep in float32 (Op or domain::Op), on top of the default list' },
-    { flags: '--block-nodes <names...>', description: 'node names to keep in float32' },
+    { flags: '--block-ops <ops>', description: 'more ops to keep in float32 (Op or domain::Op), comma-separated, on top of the default list' },
+    { flags: '--block-nodes <names>', description: 'node names to keep in float32, comma-separated' },
     { flags: '--mixed', description: 'keep in float32 the nodes whose float16 error, measured in onnxruntime, exceeds --mixed-tolerance' },
     { flags: '--mixed-tolerance <x>', description: 'largest error allowed per value, relative to its float32 magnitude', defaultValue: String(DEFAULT_MIXED_TOLERANCE) },
     { flags: '--mixed-inputs <file>', description: 'sample inputs for --mixed (.npz or .json keyed by input name; the first sample); default: generated' },

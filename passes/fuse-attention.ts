@@ -100,7 +100,11 @@ function rewrite(model: Model, site: AttentionSite, meaning: AttentionMeaning, p
   if (Math.abs(meaning.scale * Math.sqrt(meaning.headSize) - 1) > 1e-6) attributes.push({ name: 'scale', type: 'float', value: meaning.scale });
   if (meaning.maskInput || meaning.causal) attributes.push({ name: 'mask_filter_value', type: 'float', value: meaning.filterValue });
   const attention = graph.createNode({ opType: 'Attention', domain: MS, inputs, attributes, name: `${name}/Attention`, before: anchor });
-  const out = attention.output(0);
+  let out = attention.output(0);
+  if (meaning.flattened) {
+    const rows = graph.addInitializer(`${name}_rows_shape`, Tensor.fromArray('', DataType.INT64, [2], [-1, meaning.numHeads * meaning.headSize]));
+    out = graph.createNode({ opType: 'Reshape', inputs: [out, rows], name: `${name}/Attention_rows`, before: anchor }).output(0);
+  }
   out.type = old.type;
   const region = backwardSlice(old, new Set([site.q.x, ...(meaning.maskInput ? [meaning.maskInput] : [])]));
   graph.replaceAllUses(old, out);

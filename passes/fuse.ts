@@ -34,7 +34,7 @@ export const fusePass: Pass = {
   name: 'fuse',
   description: 'clean, fold constants, then fuse LayerNorm, Gelu, EmbedLayerNorm, SkipLayerNorm and Attention into onnxruntime ops',
   options: [
-    { flags: '--disable <fusions...>', description: `fusions to skip: ${FUSIONS.map(([n]) => n).join(', ')}` },
+    { flags: '--disable <fusions>', description: `fusions to skip, comma-separated: ${FUSIONS.map(([n]) => n).join(', ')}` },
     { flags: '--num-heads <n>', description: 'attention heads (refuse sites whose probed head count differs)' },
     { flags: '--hidden-size <n>', description: 'attention hidden size (refuse sites whose probed size differs)' },
   ],

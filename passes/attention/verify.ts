@@ -20,8 +20,9 @@ export interface AttentionMeaning {
   causal: boolean;
   /** What masked scores become (exporters use float32's lowest value or -10000). */
   filterValue: number;
-  /** The value (B, S, N·H) that Attention replaces. */
+  /** The value (B, S, N·H) that Attention replaces, or (B·S, N·H) when `flattened`. */
   output: Value;
+  flattened: boolean;
 }
 
 /** Scores below this are masked ones. */
@@ -154,8 +155,13 @@ function probeSite(site: AttentionSite, probe: Probe, seed: number): AttentionMe
           expected[(b * S + i) * D + n * H + h] = acc;
         }
       }
-  const output = site.outputCandidates.find((v) => evaluator.dimsOf(v).join() === [B, S, D].join());
-  if (!output) return `no value after the context is shaped [${[B, S, D]}]`;
+  // The attention output is (B, S, D), or (B·S, D) where the output projection is a Gemm on flattened rows.
+  const shapes = site.outputCandidates.map((v) => evaluate(v).dims.join());
+  let at = shapes.indexOf([B, S, D].join());
+  const flattened = at < 0;
+  if (flattened) at = shapes.indexOf([B * S, D].join());
+  if (at < 0) return `no value after the context is shaped [${[B, S, D]}] or [${[B * S, D]}]`;
+  const output = site.outputCandidates[at]!;
   const got = evaluate(output).toFloat32();
   let worst = 0;
   let peak = 1;
@@ -164,7 +170,7 @@ function probeSite(site: AttentionSite, probe: Probe, seed: number): AttentionMe
     peak = Math.max(peak, Math.abs(e));
   });
   if (!(worst <= 1e-4 * peak)) return `the site's output differs from attention by ${worst.toExponential(2)}`;
-  return { numHeads: N, headSize: H, scale, ...explained, filterValue, output };
+  return { numHeads: N, headSize: H, scale, ...explained, filterValue, output, flattened };
 }
 
 /** Which rule masks (b, query, key): 0/1 graph inputs over keys (all that fit), causality, both, or nothing. */
@@ -207,7 +213,7 @@ export function verifyAttention(site: AttentionSite, probes: Probe[]): Attention
     if (typeof meaning === 'string') return meaning;
     if (first) {
       const masks = first.maskCandidates.filter((v) => meaning.maskCandidates.includes(v));
-      const same = first.numHeads === meaning.numHeads && first.output === meaning.output &&
+      const same = first.numHeads === meaning.numHeads && first.output === meaning.output && first.flattened === meaning.flattened &&
         (first.maskInput === undefined) === (meaning.maskInput === undefined) && (!first.maskInput || masks.length > 0) &&
         first.causal === meaning.causal && Math.abs(first.scale - meaning.scale) <= 1e-5 * Math.abs(first.scale);
       if (!same) return 'probes of different sizes disagree about the site';

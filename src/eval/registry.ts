@@ -4,6 +4,7 @@ import { KernelContext, UnsupportedOp, type EvalNode, type EvalOptions, type OpD
 import { castOps } from './ops/cast.js';
 import { elementwiseOps } from './ops/elementwise.js';
 import { generateOps } from './ops/generate.js';
+import { indexingOps } from './ops/indexing.js';
 import { logicOps } from './ops/logic.js';
 import { matmulOps } from './ops/matmul.js';
 import { movementOps } from './ops/movement.js';
@@ -15,7 +16,7 @@ import { softmaxOps } from './ops/softmax.js';
 const registry: ReadonlyMap<string, OpDef> = new Map(
   Object.entries({
     ...elementwiseOps, ...logicOps, ...shapeOps, ...movementOps, ...generateOps, ...castOps, ...reduceOps,
-    ...matmulOps, ...softmaxOps,
+    ...matmulOps, ...softmaxOps, ...indexingOps,
   }),
 );
 

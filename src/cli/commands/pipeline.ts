@@ -39,7 +39,8 @@ export function addPipelineOptions(cmd: Command): Command {
     .option('--json', 'print the run summary as JSON on stdout')
     .option('--explain', 'print why near-misses of each rule did not match')
     .option('--external-data <mode>', "auto | always | never: where tensors of 1 KiB and more go", 'auto')
-    .option('--fix-dim <name=size...>', 'pin a symbolic dim (e.g. batch=1 sequence=128) for shape-driven folding')
+    .option('--fix-dim <name=size>', 'pin symbolic dims, comma-separated or repeated (e.g. batch=1,sequence=128) for shape-driven folding',
+      (v: string, all: string[] = []) => [...all, ...v.split(',')])
     .option('--verify', 'run onnxruntime parity after each pass and stop (exit 1, nothing written) at a pass that ' +
       'breaks it; --verify=skip discards that pass\'s result and goes on')
     .addOption(new Option('--verify-mode <mode>').choices(['fail', 'skip']).hideHelp());

@@ -65,6 +65,20 @@ function blockProduct(
   const y = vb as NumberArray;
   const o = out as Float64Array;
   const float = isFloat(type);
+  if (float && ap === 1 && bj === 1 && !bias && alpha === 1) {
+    // Row-major operands: walk b by rows (i, p, j order) so the inner loop reads memory in sequence.
+    return (aBase, bBase, at) => {
+      for (let i = 0; i < m; i++) {
+        const row = at + i * n;
+        for (let j = 0; j < n; j++) o[row + j] = 0;
+        for (let p = 0; p < k; p++) {
+          const av = x[aBase + i * ai + p]!;
+          const bRow = bBase + p * bp;
+          for (let j = 0; j < n; j++) o[row + j]! += av * y[bRow + j]!;
+        }
+      }
+    };
+  }
   return (aBase, bBase, at) => {
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
