@@ -3,6 +3,7 @@
 // not take the embedding LayerNorm first), and cleanup last removes what the rewrites left dead.
 import { OnnxOptError } from '../src/errors.js';
 import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
+import { inferShapes } from '../src/shape/index.js';
 import { cleanPass } from './clean.js';
 import { foldConstantsPass } from './fold-constants.js';
 import { fuseAttentionPass } from './fuse-attention.js';
@@ -30,6 +31,14 @@ function disabledFusions(context: PassContext): Set<string> {
   return new Set(names);
 }
 
+const shapeInference: Pass = {
+  name: 'infer-shapes',
+  description: 'type and shape inference',
+  run(model) {
+    return { changed: inferShapes(model).inferred > 0, stats: {} };
+  },
+};
+
 export const fusePass: Pass = {
   name: 'fuse',
   description: 'clean, fold constants, then fuse LayerNorm, Gelu, EmbedLayerNorm, SkipLayerNorm and Attention into onnxruntime ops',
@@ -40,7 +49,12 @@ export const fusePass: Pass = {
   ],
   run(model, context): PassResult {
     const disabled = disabledFusions(context);
-    const steps: Pass[] = [cleanPass, foldConstantsPass, ...FUSIONS.filter(([n]) => !disabled.has(n)).map(([, p]) => p), cleanPass];
+    // Types first, so folding can answer Shape ops; types last, so the output carries them (and a second run
+    // finds nothing to add).
+    const steps: Pass[] = [
+      cleanPass, shapeInference, foldConstantsPass, ...FUSIONS.filter(([n]) => !disabled.has(n)).map(([, p]) => p), cleanPass,
+      shapeInference,
+    ];
     const stats: Record<string, number> = {};
     const notes: string[] = [];
     let changed = false;

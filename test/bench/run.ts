@@ -1,45 +1,123 @@
-// `npm run bench [-- suites...]`: benchmarks on the seed-sized models in ../shared/models, materialized into
-// .bench/models. Suites: io. Figures are medians of interleaved runs; compare ratios, not absolute times.
+// `npm run bench [-- suites...] [--models a,b]`: benchmarks on the seed-sized models in ../shared/models,
+// materialized into .bench/models. Suites: io, tools, latency. Timings are medians of interleaved runs on a shared,
+// noisy machine: compare the ratios, which are measured side by side, not the absolute times.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { benchmark } from '../../src/runtime/bench.js';
 import { materialize } from './materialize.js';
 
 const OUT = '.bench/out';
-const suites: Record<string, () => void> = { io: benchIo };
+const CLI = 'dist/bin/onnx-opt.js';
+const args = process.argv.slice(2);
+const modelsFlag = args.indexOf('--models');
+const MODELS = modelsFlag >= 0 ? args[modelsFlag + 1]!.split(',') : ['bert-base', 'bert-large', 'distilbert-base', 'roberta-base'];
+const wanted = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--models');
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
 
-function childJson(script: string, args: string[]): Record<string, number> {
-  const out = execFileSync(process.execPath, [join('dist/test/bench', script), ...args], { encoding: 'utf8' });
+/** Wall time of a command, in its own process. */
+function wallMs(argv: string[]): number {
+  const t0 = performance.now();
+  execFileSync(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  return performance.now() - t0;
+}
+
+function childJson(script: string, argv: string[]): Record<string, number> {
+  const out = execFileSync(process.execPath, [join('dist/test/bench', script), ...argv], { encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+/** A model and its sidecar's bytes. */
+function sizeOf(path: string): number {
+  const dir = join(path, '..');
+  const stem = basename(path).replace(/\.onnx$/, '');
+  return readdirSync(dir)
+    .filter((f) => f === basename(path) || f === `${stem}.onnx_data` || f === `${stem}.weights.bin`)
+    .reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+}
+
+function clean(path: string): void {
+  rmSync(path, { force: true });
+  rmSync(path.replace(/\.onnx$/, '.onnx_data'), { force: true });
 }
 
 /** Read + write with external data: wall time and peak RSS against the weight bytes (targets: < 1.5 s, < 1.5x). */
 function benchIo(): void {
-  for (const name of ['bert-base', 'bert-large']) {
+  for (const name of MODELS) {
     const input = materialize(name);
     const weights = statSync(input.replace(/\.onnx$/, '.weights.bin')).size;
     mkdirSync(OUT, { recursive: true });
     const out = join(OUT, `${name}.rw.onnx`);
     const runs = [1, 2, 3].map(() => childJson('io-child.js', [input, out]));
-    const total = median(runs.map((r) => r.totalMs!));
     const rss = median(runs.map((r) => r.maxRssBytes!));
     console.log(
-      `io ${name}: read+write ${total.toFixed(0)} ms (read ${median(runs.map((r) => r.readMs!)).toFixed(0)} ms), ` +
+      `io ${name}: read+write ${median(runs.map((r) => r.totalMs!)).toFixed(0)} ms (read ${median(runs.map((r) => r.readMs!)).toFixed(0)} ms), ` +
         `peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB = ${(rss / weights).toFixed(2)}x the ${(weights / 2 ** 20).toFixed(0)} MiB of weights`,
     );
-    rmSync(out, { force: true });
-    rmSync(out.replace(/\.onnx$/, '.onnx_data'), { force: true });
+    clean(out);
   }
 }
 
-const wanted = process.argv.slice(2);
+/** Wall time of `fuse`, `fuse quantize` and `fp16` against a plain read+write of the same model, interleaved. */
+function benchTools(): void {
+  mkdirSync(OUT, { recursive: true });
+  for (const name of MODELS) {
+    const input = materialize(name);
+    const jobs: [string, string[]][] = [['read+write', []], ['fuse', ['fuse']], ['fuse quantize', ['fuse', 'quantize']], ['fp16', ['fp16']]];
+    const times = new Map<string, number[]>(jobs.map(([label]) => [label, []]));
+    for (let round = 0; round < 3; round++) {
+      for (const [label, passes] of jobs) {
+        const out = join(OUT, `${name}.tool.onnx`);
+        times.get(label)!.push(wallMs([CLI, ...passes, input, out]));
+        clean(out);
+      }
+    }
+    const base = median(times.get('read+write')!);
+    console.log(`tools ${name}: ` + jobs.map(([label]) => {
+      const t = median(times.get(label)!);
+      return `${label} ${(t / 1000).toFixed(2)} s${label === 'read+write' ? '' : ` (${(t / base).toFixed(2)}x)`}`;
+    }).join(', '));
+  }
+}
+
+/**
+ * Latency in onnxruntime-node, 2 threads, batch 1, interleaved in one process: onnxruntime's optimized model (the
+ * reference) against onnx-opt's fused model, and onnxruntime's INT8 model against onnx-opt's `fuse quantize`.
+ */
+async function benchLatency(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  for (const name of MODELS) {
+    const raw = materialize(name);
+    const ort = materialize(`${name}.ort`);
+    const ortInt8 = materialize(`${name}.ort.int8`);
+    const fused = join(OUT, `${name}.fused.onnx`);
+    const int8 = join(OUT, `${name}.fused.int8.onnx`);
+    if (!existsSync(fused)) execFileSync(process.execPath, [CLI, 'fuse', raw, fused], { stdio: 'ignore' });
+    if (!existsSync(int8)) execFileSync(process.execPath, [CLI, 'fuse', 'quantize', raw, int8], { stdio: 'ignore' });
+    console.log(`sizes ${name}: raw ${(sizeOf(raw) / 2 ** 20).toFixed(0)} MiB, onnx-opt fused ${(sizeOf(fused) / 2 ** 20).toFixed(0)} MiB, ` +
+      `onnxruntime INT8 ${(sizeOf(ortInt8) / 2 ** 20).toFixed(0)} MiB, onnx-opt INT8 ${(sizeOf(int8) / 2 ** 20).toFixed(0)} MiB`);
+    for (const sequence of [128, 512]) {
+      for (const [label, models] of [['fp32', [ort, fused]], ['int8', [ortInt8, int8]]] as const) {
+        const iterations = name === 'bert-large' && sequence === 512 ? 6 : 10;
+        const r = await benchmark([...models], { sequence, threads: 2, warmup: 2, iterations, batches: [1], labels: ['onnxruntime', 'onnx-opt'] });
+        const [a, b] = r.results as [typeof r.results[0], typeof r.results[0]];
+        const [la, lb] = r.models as [typeof r.models[0], typeof r.models[0]];
+        console.log(
+          `latency ${name} ${label} seq ${sequence}: onnxruntime p50 ${a.p50.toFixed(0)} ms, onnx-opt p50 ${b.p50.toFixed(0)} ms ` +
+            `(${(b.p50 / a.p50).toFixed(2)}x); session creation ${la.loadMs.toFixed(0)} vs ${lb.loadMs.toFixed(0)} ms (${(lb.loadMs / la.loadMs).toFixed(2)}x)`,
+        );
+      }
+    }
+  }
+}
+
+const suites: Record<string, () => void | Promise<void>> = { io: benchIo, tools: benchTools, latency: benchLatency };
 for (const name of wanted.length ? wanted : Object.keys(suites)) {
   const suite = suites[name];
   if (!suite) throw new Error(`unknown bench suite '${name}' (suites: ${Object.keys(suites).join(', ')})`);
-  suite();
+  await suite();
 }

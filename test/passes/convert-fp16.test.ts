@@ -452,7 +452,7 @@ describe('fp16 options and typed attributes', () => {
 
   it('declares its command-line options', () => {
     expect(convertFp16.options!.map((o) => o.flags)).toEqual(expect.arrayContaining([
-      '--keep-io-types', '--no-keep-io-types', '--block-ops <ops...>', '--block-nodes <names...>', '--mixed', '--mixed-tolerance <x>',
+      '--keep-io-types', '--no-keep-io-types', '--block-ops <ops>', '--block-nodes <names>', '--mixed', '--mixed-tolerance <x>',
     ]));
   });
 });
