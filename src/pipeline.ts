@@ -45,3 +45,13 @@ export interface Pass {
 }
 
 export const noChange = (): PassResult => ({ changed: false, stats: {} });
+
+/** Runs passes in order on a model (in place) and returns each one's result. Unknown names throw OnnxOptError. */
+export function runPasses(
+  model: Model,
+  passes: readonly Pass[],
+  options: PassOptions = {},
+  log: (message: string) => void = () => {},
+): { pass: string; result: PassResult }[] {
+  return passes.map((pass) => ({ pass: pass.name, result: pass.run(model, { options, log }) }));
+}

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { benchmark } from '../../src/runtime/bench.js';
+import { loadModel } from '../../src/runtime/session.js';
 import { materialize } from './materialize.js';
 
 const OUT = '.bench/out';
@@ -105,14 +106,29 @@ async function benchLatency(): Promise<void> {
         const iterations = name === 'bert-large' && sequence === 512 ? 6 : 10;
         const r = await benchmark([...models], { sequence, threads: 2, warmup: 2, iterations, batches: [1], labels: ['onnxruntime', 'onnx-opt'] });
         const [a, b] = r.results as [typeof r.results[0], typeof r.results[0]];
-        const [la, lb] = r.models as [typeof r.models[0], typeof r.models[0]];
         console.log(
-          `latency ${name} ${label} seq ${sequence}: onnxruntime p50 ${a.p50.toFixed(0)} ms, onnx-opt p50 ${b.p50.toFixed(0)} ms ` +
-            `(${(b.p50 / a.p50).toFixed(2)}x); session creation ${la.loadMs.toFixed(0)} vs ${lb.loadMs.toFixed(0)} ms (${(lb.loadMs / la.loadMs).toFixed(2)}x)`,
+          `latency ${name} ${label} seq ${sequence}: onnxruntime p50 ${a.p50.toFixed(0)} ms, onnx-opt p50 ${b.p50.toFixed(0)} ms (${(b.p50 / a.p50).toFixed(2)}x)`,
         );
       }
     }
+    for (const [label, models] of [['fp32', [ort, fused]], ['int8', [ortInt8, int8]]] as const) {
+      const [a, b] = await sessionCreation([...models]);
+      console.log(`session creation ${name} ${label}: onnxruntime ${a.toFixed(0)} ms, onnx-opt ${b.toFixed(0)} ms (${(b / a).toFixed(2)}x), median of 5 interleaved`);
+    }
   }
+}
+
+/** Median session creation time of each model (2 threads, optimization 'all'), created in turns five times. */
+async function sessionCreation(paths: string[]): Promise<number[]> {
+  const times = paths.map(() => [] as number[]);
+  for (let round = 0; round < 5; round++) {
+    for (const [i, path] of paths.entries()) {
+      const loaded = await loadModel(path, { threads: 2 });
+      times[i]!.push(loaded.loadMs);
+      await loaded.release();
+    }
+  }
+  return times.map(median);
 }
 
 const suites: Record<string, () => void | Promise<void>> = { io: benchIo, tools: benchTools, latency: benchLatency };

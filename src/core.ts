@@ -1,0 +1,17 @@
+// The browser-safe part of the library: the IR, protobuf (de)serialization of bytes, the passes and the analyses.
+// Nothing here touches files or onnxruntime; `onnx-opt` (src/index.ts) adds those for Node.
+export * from './ir/index.js';
+export { OnnxOptError } from './errors.js';
+export { decodeModel, decodeTensor } from './serde/decode.js';
+export { encodeModel, encodeModelChunks, type Chunk, type Placement } from './serde/encode.js';
+export { runPasses, type Pass, type PassContext, type PassOption, type PassOptions, type PassResult } from './pipeline.js';
+export { allPasses, findPass } from '../passes/index.js';
+export { cleanPass } from '../passes/clean.js';
+export { foldConstantsPass } from '../passes/fold-constants.js';
+export { fusePass, FUSIONS } from '../passes/fuse.js';
+export { quantizeDynamicPass } from '../passes/quantize-dynamic.js';
+export { convertFp16 } from '../passes/convert-fp16.js';
+export { inferShapes, type ShapeInferenceOptions, type ShapeInferenceResult } from './shape/index.js';
+export { evaluateNode, supportedOps, UnsupportedOp } from './eval/index.js';
+export { summarizeModel, opHistogram, type ModelSummary } from './summary.js';
+export { DataType, dataTypeName } from './tensor/dtype.js';

@@ -1,0 +1,11 @@
+// onnx-opt's library API for Node: everything in ./core.js (browser-safe), plus files and onnxruntime-node.
+//
+//   import { readModel, runPasses, findPass, writeModel, checkParity, gateAccuracy } from 'onnx-opt';
+//   const model = readModel('model.onnx');
+//   runPasses(model, ['fuse', 'quantize'].map(findPass));
+//   writeModel(model, 'model.int8.onnx');
+//   const report = await checkParity('model.onnx', 'model.int8.onnx', { minCosine: 0.99 });
+export * from './core.js';
+export { readModel, readModelBytes, writeModel, sidecarName, type WriteOptions } from './io/index.js';
+export { readNpz, parseNpz, type NpyArray } from './io/npz.js';
+export * from './runtime/index.js';
