@@ -91,7 +91,10 @@ class Sweeper {
         this.counts[r.name]!++;
         return true;
       }
-      this.tracer?.record(r.name, nodeLabel(node), outcome.reason);
+      // A near-miss fails at the root itself (its attributes, a check) or past the root's own operands: for a rule
+      // rooted at Add, every Add whose operands are something else is no near-miss.
+      const depth = outcome.nodesMatched;
+      if (depth === 0 || depth >= 2) this.tracer?.record(r.name, nodeLabel(node), outcome.reason);
     }
     return false;
   }

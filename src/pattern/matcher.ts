@@ -16,7 +16,7 @@ export interface MatchSpec {
   check?: (match: Match) => Verdict;
 }
 
-export type MatchOutcome = { match: Match } | { match?: undefined; reason: string };
+export type MatchOutcome = { match: Match } | { match?: undefined; reason: string; nodesMatched: number };
 
 /** Structural solutions tried against the intermediate-use rule and the check before giving up at one root. */
 const MAX_SOLUTIONS = 64;
@@ -37,10 +37,10 @@ export function matchAt(spec: MatchSpec, root: Node, pinned: ReadonlySet<Value> 
     const match = search.snapshot(spec.name, root, spec.outputs);
     const why = outsideUse(match, pinned) ?? verdictReason(() => spec.check?.(match) ?? true, 'the rule check failed');
     if (why === undefined) return { match };
-    search.failure.offer(COMPLETE, why);
+    search.failure.offer(COMPLETE, why, Infinity);
     if (++tried >= MAX_SOLUTIONS) break;
   }
-  return { reason: search.failure.reason ?? `no match at ${nodeLabel(root)}` };
+  return { reason: search.failure.reason ?? `no match at ${nodeLabel(root)}`, nodesMatched: search.failure.nodesMatched };
 }
 
 /** `Add at node 'x'`, the prefix of failure reasons about a node. */
@@ -102,7 +102,7 @@ class Search {
 
   /** `extra` ranks a failure on a node whose op already matched above one at a node whose op did not. */
   private fail(reason: string, extra = 0): void {
-    this.failure.offer(this.progress + extra, reason);
+    this.failure.offer(this.progress + extra, reason, this.matched.length);
   }
 
   private failOperand(site: Site, v: Value, reason: string): void {

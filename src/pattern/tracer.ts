@@ -1,5 +1,6 @@
 // Why a rule did not fire: the matcher keeps the failure it met furthest into the pattern, and the tracer collects
-// one such reason per node where the rule's root op matched (a near-miss), for `--explain`.
+// one such reason per node where the match got past the root op (a near-miss), for `--explain`. A failure at the
+// root's operands is no near-miss: every Add in a graph would be one for a rule rooted at Add.
 
 /** One near-miss: the root node the rule was tried at, and why it did not apply there. */
 export interface NearMiss {
@@ -14,16 +15,23 @@ export type NearMissReport = Record<string, NearMiss[]>;
 export class DeepestFailure {
   private progress = -1;
   private why: string | undefined;
+  private nodes = 0;
 
-  offer(progress: number, reason: string): void {
+  /** `nodes`: how many pattern nodes were bound when it failed. */
+  offer(progress: number, reason: string, nodes: number): void {
     if (progress > this.progress) {
       this.progress = progress;
       this.why = reason;
+      this.nodes = nodes;
     }
   }
 
   get reason(): string | undefined {
     return this.why;
+  }
+
+  get nodesMatched(): number {
+    return this.nodes;
   }
 }
 

@@ -112,10 +112,8 @@ describe('applyRules', () => {
     });
     const result = applyRules(model, [doubleNeg], { explain: true });
     expect(result.counts.DoubleNeg).toBe(0);
-    expect(result.nearMisses.DoubleNeg).toEqual([
-      { node: 'inner', reason: "Neg at node 'inner': operand 0 ('x') is a graph input, expected the output of Neg" },
-      { node: 'outer', reason: "intermediate 'inner' is a graph output" },
-    ]);
+    // 'inner' fails at its own operand, which is no near-miss; 'outer' matches all but the driver's check.
+    expect(result.nearMisses.DoubleNeg).toEqual([{ node: 'outer', reason: "intermediate 'inner' is a graph output" }]);
   });
 
   it('leaves alone values a subgraph returns as they are (use lists do not show that read)', () => {
@@ -137,12 +135,9 @@ describe('applyRules', () => {
     expect(result.nearMisses.DoubleNeg?.at(-1)).toEqual({ node: 'twice', reason: "'twice' is returned by a subgraph as is" });
   });
 
-  it('reports near-misses only at nodes whose op is the root op', () => {
+  it('reports no near-miss where the match fails at the root\'s own operands', () => {
     const model = buildModel((g) => g.output(g.op('Neg', [g.op('Abs', [g.input('x')], { name: 'abs' })], { name: 'neg' })));
-    expect(applyRules(model, [doubleNeg], { explain: true }).nearMisses).toEqual({
-      DoubleNeg: [{ node: 'neg', reason: "Neg at node 'neg': operand 0 ('abs') is produced by Abs 'abs', expected Neg" }],
-    });
-    expect(applyRules(model, [doubleNeg]).nearMisses).toEqual({});
+    expect(applyRules(model, [doubleNeg], { explain: true }).nearMisses).toEqual({});
   });
 
   it('tries rules in order at each node; bySize puts larger patterns first', () => {
@@ -222,13 +217,15 @@ describe('rulePass', () => {
     const model = buildModel((g: GraphMaker) => {
       const x = g.input('x');
       g.output(g.op('Neg', [g.op('Neg', [x])]));
-      g.output(g.op('Neg', [g.op('Abs', [x], { name: 'abs' })], { name: 'lonely' }));
+      const kept = g.op('Neg', [x], { name: 'kept' });
+      g.output(g.op('Neg', [kept], { name: 'lonely' }));
+      g.output(kept);
     });
     const result = pass.run(model, { options: { explain: true }, log: (m) => log.push(m) });
     expect(result).toEqual({
       changed: true,
       stats: { DoubleNeg: 1 },
-      notes: ["DoubleNeg at 'lonely': Neg at node 'lonely': operand 0 ('abs') is produced by Abs 'abs', expected Neg"],
+      notes: ["DoubleNeg at 'lonely': intermediate 'kept' is a graph output"],
     });
     expect(log).toEqual([]);
   });
