@@ -24,8 +24,8 @@ function slice(p: Projection): { w: Float32Array; b: Float32Array; din: number }
   const [c0, c1] = p.columns;
   const width = c1 - c0;
   const out = new Float32Array(din * width);
-  for (let i = 0; i < din; i++)
-    for (let j = 0; j < width; j++) out[i * width + j] = p.transposed ? w[(c0 + j) * cols + i]! : w[i * cols + c0 + j]!;
+  if (p.transposed) for (let i = 0; i < din; i++) for (let j = 0; j < width; j++) out[i * width + j] = w[(c0 + j) * cols + i]!;
+  else for (let i = 0; i < din; i++) out.set(w.subarray(i * cols + c0, i * cols + c1), i * width);
   const bias = p.bias ? p.bias.toFloat32().slice(c0, c1) : new Float32Array(width);
   return { w: out, b: bias, din };
 }

@@ -4,9 +4,11 @@
 import type { Graph, Node, Value } from '../../src/ir/graph.js';
 import type { Tensor } from '../../src/ir/tensor.js';
 
-/** A linear projection feeding q, k or v: columns [start, end) of x · W (+ b). */
+/** A linear projection feeding q, k or v: columns [start, end) of x · W (+ b), computed in the graph as `value`. */
 export interface Projection {
   x: Value;
+  /** The graph's x · W (+ b), all columns: (B, S, width) or (B·S, width). */
+  value: Value;
   weight: Tensor;
   /** W is stored as (out, in) (Gemm transB=1). */
   transposed: boolean;
@@ -77,7 +79,7 @@ function linear(v: Value): Omit<Projection, 'columns'> & { width: number } | und
   if (n.opType === 'MatMul') {
     const w = constant(n.inputs[1]);
     if (!w || w.rank !== 2) return undefined;
-    return { x: n.input(0), weight: w, transposed: false, bias, width: w.dims[1]! };
+    return { x: n.input(0), value: v, weight: w, transposed: false, bias, width: w.dims[1]! };
   }
   if (n.opType === 'Gemm' && !bias) {
     const w = constant(n.inputs[1]);
@@ -87,7 +89,7 @@ function linear(v: Value): Omit<Projection, 'columns'> & { width: number } | und
     const flat = n.input(0).producer;
     if (!standard(flat) || flat.opType !== 'Reshape') return undefined;
     const transposed = n.attrInt('transB', 0) === 1;
-    return { x: flat.input(0), weight: w, transposed, bias: b, width: w.dims[transposed ? 0 : 1]! };
+    return { x: flat.input(0), value: v, weight: w, transposed, bias: b, width: w.dims[transposed ? 0 : 1]! };
   }
   return undefined;
 }

@@ -54,22 +54,28 @@ function seededFloats(count: number, seed: number): Float32Array {
   });
 }
 
-/** x · W[:, columns] + b[columns] for x of shape (rows, din), in float64. */
-function project(x: Float32Array, rows: number, p: Projection): Float64Array {
-  const w = p.weight.toFloat32();
-  const din = p.transposed ? p.weight.dims[1]! : p.weight.dims[0]!;
-  const dout = p.transposed ? p.weight.dims[0]! : p.weight.dims[1]!;
+/**
+ * The projection's columns as the graph computes them for the probe, (rows, width) in float64, after checking
+ * the first row against x · W[:, columns] + b[columns]: the weights that Attention will be given are the ones used.
+ */
+function projected(evaluate: (v: Value) => Tensor, x: Float32Array, rows: number, p: Projection): Float64Array | string {
+  const full = evaluate(p.value);
+  const all = full.dims.at(-1)!;
+  if (full.size !== rows * all) return `projection '${p.value.name}' is shaped [${full.dims}], not ${rows} rows`;
+  const values = full.toFloat32();
   const [c0, c1] = p.columns;
   const width = c1 - c0;
-  const b = p.bias?.toFloat32();
   const out = new Float64Array(rows * width);
-  for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < width; j++) {
-      const col = c0 + j;
-      let acc = b ? b[col]! : 0;
-      for (let i = 0; i < din; i++) acc += x[r * din + i]! * w[p.transposed ? col * din + i : i * dout + col]!;
-      out[r * width + j] = acc;
-    }
+  for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) out[r * width + j] = values[r * all + c0 + j]!;
+  const w = p.weight.toFloat32();
+  const [wr, wc] = p.weight.dims as [number, number];
+  const din = p.transposed ? wc : wr;
+  const b = p.bias?.toFloat32();
+  for (let j = 0; j < width; j++) {
+    const col = c0 + j;
+    let acc = b ? b[col]! : 0;
+    for (let i = 0; i < din; i++) acc += x[i]! * w[p.transposed ? col * wc + i : i * wc + col]!;
+    if (Math.abs(acc - out[j]!) > 1e-4 * (1 + Math.abs(acc))) return `projection '${p.value.name}' is not x · W + b of its weights`;
   }
   return out;
 }
@@ -95,7 +101,10 @@ function probeSite(site: AttentionSite, probe: Probe, seed: number): AttentionMe
   for (const p of [site.q, site.k, site.v]) if (p.columns[1] - p.columns[0] !== D) return `a projection is not ${N}x${H} wide`;
 
   const rows = B * S;
-  const [pq, pk, pv] = [site.q, site.k, site.v].map((p) => project(x, rows, p)) as [Float64Array, Float64Array, Float64Array];
+  const projections = [site.q, site.k, site.v].map((p) => projected(evaluate, x, rows, p));
+  const failed = projections.find((p) => typeof p === 'string');
+  if (typeof failed === 'string') return failed;
+  const [pq, pk, pv] = projections as [Float64Array, Float64Array, Float64Array];
   const dot = (b: number, n: number, i: number, j: number) => {
     let acc = 0;
     for (let h = 0; h < H; h++) acc += pq[(b * S + i) * D + n * H + h]! * pk[(b * S + j) * D + n * H + h]!;
