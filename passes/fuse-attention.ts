@@ -16,18 +16,17 @@ import { makeProbes, verifyAttention, type AttentionMeaning } from './attention/
 
 const MS = 'com.microsoft';
 
-/** Columns [c0, c1) of a projection's weight as a (din, c1 - c0) float32 array, and of its bias. */
-function slice(p: Projection): { w: Float32Array; b: Float32Array; din: number } {
+/** Copies columns [c0, c1) of a projection's weight into `out` (din rows of `stride`) at column `at`. */
+function copyColumns(p: Projection, out: Float32Array, stride: number, at: number): void {
   const w = p.weight.toFloat32();
   const [rows, cols] = p.weight.dims as [number, number];
   const din = p.transposed ? cols : rows;
   const [c0, c1] = p.columns;
-  const width = c1 - c0;
-  const out = new Float32Array(din * width);
-  if (p.transposed) for (let i = 0; i < din; i++) for (let j = 0; j < width; j++) out[i * width + j] = w[(c0 + j) * cols + i]!;
-  else for (let i = 0; i < din; i++) out.set(w.subarray(i * cols + c0, i * cols + c1), i * width);
-  const bias = p.bias ? p.bias.toFloat32().slice(c0, c1) : new Float32Array(width);
-  return { w: out, b: bias, din };
+  if (p.transposed) {
+    for (let i = 0; i < din; i++) for (let j = c0; j < c1; j++) out[i * stride + at + j - c0] = w[j * cols + i]!;
+  } else {
+    for (let i = 0; i < din; i++) out.set(w.subarray(i * cols + c0, i * cols + c1), i * stride + at);
+  }
 }
 
 /** Packs q, k and v weights as [Wq | Wk | Wv] (din, 3D) and biases as (3D), reusing one packing per weight triple. */
@@ -42,19 +41,17 @@ class QkvPacker {
     const key = parts.map((p) => `${this.id(p.weight)}:${p.bias ? this.id(p.bias) : '-'}:${p.transposed}:${p.columns}`).join('|');
     const cached = this.packed.get(key);
     if (cached) return cached;
-    const slices = parts.map(slice);
-    const din = slices[0]!.din;
-    const widths = slices.map((s) => s.b.length);
-    const total = widths.reduce((a, b) => a + b, 0);
+    const q = site.q;
+    const din = q.transposed ? q.weight.dims[1]! : q.weight.dims[0]!;
+    const total = parts.reduce((n, p) => n + p.columns[1] - p.columns[0], 0);
     const w = new Float32Array(din * total);
     const b = new Float32Array(total);
     let offset = 0;
-    slices.forEach((s, k) => {
-      const width = widths[k]!;
-      for (let i = 0; i < din; i++) w.set(s.w.subarray(i * width, (i + 1) * width), i * total + offset);
-      b.set(s.b, offset);
-      offset += width;
-    });
+    for (const p of parts) {
+      copyColumns(p, w, total, offset);
+      if (p.bias) b.set(p.bias.toFloat32().subarray(p.columns[0], p.columns[1]), offset);
+      offset += p.columns[1] - p.columns[0];
+    }
     const result = {
       weight: this.graph.addInitializer(`${name}_qkv_weight`, Tensor.fromArray('', DataType.FLOAT, [din, total], w)),
       bias: this.graph.addInitializer(`${name}_qkv_bias`, Tensor.fromArray('', DataType.FLOAT, [total], b)),

@@ -36,8 +36,8 @@ export interface Probe {
 /** Two probes of different sizes, shared by every site of a model. */
 export function makeProbes(model: Model): Probe[] {
   return [
-    [2, 5],
     [2, 3],
+    [2, 2],
   ].map((sizes, i) => {
     const inputs = makeProbeInputs(model, sizes, 17 + i);
     return { inputs, evaluator: new ProbeEvaluator(model, inputs) };
