@@ -22,6 +22,7 @@ import type { Tensor } from '../src/ir/tensor.js';
 import { shapeOf, tensorType } from '../src/ir/types.js';
 import { dropNodes } from '../src/pattern/graph-edits.js';
 import { noChange, type Pass, type PassContext, type PassResult } from '../src/pipeline.js';
+import { evaluateParam, inferShapes } from '../src/shape/index.js';
 
 export const DEFAULT_MAX_GROWTH_BYTES = 64 * 1024;
 
@@ -40,8 +41,14 @@ export const foldConstantsPass: Pass = {
   run(model: Model, context: PassContext): PassResult {
     const opset = model.opsetVersion('');
     if (opset === undefined) return noChange();
-    const folder = new Folder(model, opset, readOptions(context), context.log);
+    const settings = readOptions(context);
+    // Pinned dims only help where intermediate values have types: infer them (symbolic, so nothing pinned is
+    // written into the model), and again afterwards for what folding made, so a second run finds nothing new.
+    const pinned = Object.keys(settings.fixedDims).length > 0;
+    if (pinned) inferShapes(model);
+    const folder = new Folder(model, opset, settings, context.log);
     folder.foldAll(model.graph);
+    if (pinned) inferShapes(model);
     const stats = { foldedNodes: folder.foldedNodes, newInitializers: folder.created.size };
     return { changed: folder.foldedNodes > 0, stats };
   },
@@ -153,7 +160,7 @@ class Folder {
 
   /** Every dim of a value's type as a number (symbolic dims through fixedDims), or undefined. */
   private staticDims(v: Value): number[] | undefined {
-    const dims = shapeOf(v.type)?.map((d) => (typeof d === 'string' ? this.settings.fixedDims[d] : d));
+    const dims = shapeOf(v.type)?.map((d) => (typeof d === 'string' ? evaluateParam(d, this.settings.fixedDims) : d));
     return dims?.every((d) => d !== undefined) ? (dims as number[]) : undefined;
   }
 

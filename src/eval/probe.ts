@@ -4,6 +4,7 @@ import type { Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
 import { shapeOf } from '../ir/types.js';
+import { evaluateParam } from '../shape/dims.js';
 import { DataType, isFloatType } from '../tensor/dtype.js';
 import { UnsupportedOp } from './kernel.js';
 import { evaluateFromDims, evaluateNode } from './registry.js';
@@ -131,7 +132,7 @@ export class ProbeEvaluator {
     if (!shape) return undefined;
     const out: number[] = [];
     for (const d of shape) {
-      const n = typeof d === 'number' ? d : d !== undefined ? this.inputs.dims[d] : undefined;
+      const n = typeof d === 'number' ? d : d !== undefined ? evaluateParam(d, this.inputs.dims) : undefined;
       if (n === undefined) return undefined;
       out.push(n);
     }

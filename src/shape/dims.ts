@@ -270,3 +270,22 @@ export function formatShape(shape: readonly SymDim[] | undefined): string {
   if (!shape) return '[?...]';
   return `[${shape.map((d) => (d === undefined ? '?' : String(d))).join(',')}]`;
 }
+
+/** The size a dim_param stands for once its symbols have sizes ("batch*sequence" with batch=2, sequence=8: 16). */
+export function evaluateParam(text: string, sizes: Readonly<Record<string, number>>): number | undefined {
+  if (text in sizes) return sizes[text];
+  const dim = parseParam(text);
+  if (typeof dim === 'number') return dim;
+  if (!dim) return undefined;
+  let total = 0;
+  for (const t of dim.terms) {
+    let v = t.coeff;
+    for (const a of t.atoms) {
+      const s = sizes[a];
+      if (s === undefined) return undefined;
+      v *= s;
+    }
+    total += v;
+  }
+  return total;
+}

@@ -1,2 +1,2 @@
 export { inferShapes, type ShapeInferenceOptions, type ShapeInferenceResult, type ShapeIssue } from './infer.js';
-export { Sym, parseParam, type SymDim } from './dims.js';
+export { Sym, evaluateParam, parseParam, type SymDim } from './dims.js';
