@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { benchmark } from '../../src/runtime/bench.js';
+import { checkParity } from '../../src/runtime/parity.js';
 import { loadModel } from '../../src/runtime/session.js';
 import { materialize } from './materialize.js';
 
@@ -46,8 +47,11 @@ function clean(path: string): void {
   rmSync(path.replace(/\.onnx$/, '.onnx_data'), { force: true });
 }
 
-/** Read + write with external data: wall time and peak RSS against the weight bytes (targets: < 1.5 s, < 1.5x). */
-function benchIo(): void {
+/**
+ * Read + write with external data: wall time and peak RSS against the weight bytes (targets: < 1.5 s, < 1.5x), and
+ * whether the written model's outputs are bitwise those of the original in onnxruntime-node.
+ */
+async function benchIo(): Promise<void> {
   for (const name of MODELS) {
     const input = materialize(name);
     const weights = statSync(input.replace(/\.onnx$/, '.weights.bin')).size;
@@ -55,9 +59,11 @@ function benchIo(): void {
     const out = join(OUT, `${name}.rw.onnx`);
     const runs = [1, 2, 3].map(() => childJson('io-child.js', [input, out]));
     const rss = median(runs.map((r) => r.maxRssBytes!));
+    const parity = await checkParity(input, out, { samples: 1, sequence: 64, pad: true, threads: 2 });
     console.log(
       `io ${name}: read+write ${median(runs.map((r) => r.totalMs!)).toFixed(0)} ms (read ${median(runs.map((r) => r.readMs!)).toFixed(0)} ms), ` +
-        `peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB = ${(rss / weights).toFixed(2)}x the ${(weights / 2 ** 20).toFixed(0)} MiB of weights`,
+        `peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB = ${(rss / weights).toFixed(2)}x the ${(weights / 2 ** 20).toFixed(0)} MiB of weights; ` +
+        `outputs ${parity.exact ? 'bitwise identical' : 'DIFFER'} in onnxruntime-node`,
     );
     clean(out);
   }
