@@ -163,7 +163,25 @@ function initializerBytes(graph: Graph): number {
 
 // ---- planning: which nodes, which weights ----
 
+/**
+ * Exporters pass a weight shared by several layers (ALBERT) through Identity nodes: let quantizable nodes read the
+ * constant itself, so one quantized copy serves every layer, and drop the Identity nodes left unread.
+ */
+function readWeightsDirectly(graph: Graph, settings: Settings): void {
+  for (const node of [...graph.nodes]) {
+    const op = quantizableOp(node);
+    if (!op || !settings.ops.has(op) || settings.exclude.has(node.name)) continue;
+    const index = op === 'Gather' ? 0 : 1;
+    const read = node.inputs[index];
+    const identity = read?.producer;
+    if (!identity || identity.opType !== 'Identity' || identity.domain !== '' || !identity.input(0).constantTensor()) continue;
+    node.replaceInput(index, identity.input(0));
+    if (graph.isUnused(read)) graph.removeNode(identity);
+  }
+}
+
 function planGraph(graph: Graph, settings: Settings, notes: string[]): Plan[] {
+  readWeightsDirectly(graph, settings);
   const plans: Plan[] = [];
   // Values a caller sees or feeds: a weight among them stays as it is.
   const pinned = new Set([...graph.inputs, ...[...graph.allGraphs()].flatMap((g) => g.outputs)]);

@@ -7,21 +7,25 @@ import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
 import { checkParity } from '../../src/runtime/parity.js';
 import { encodeModel } from '../../src/serde/encode.js';
-import { opHistogram } from '../../src/summary.js';
+import { opHistogram, summarizeModel } from '../../src/summary.js';
 
 interface FixtureEntry {
   family?: string;
 }
 
 const manifest = JSON.parse(readFileSync('fixtures/manifest.json', 'utf8')) as { models: Record<string, FixtureEntry> };
-const names = Object.keys(manifest.models).filter((n) => /^(bert|roberta|distilbert|gpt2|vit)-/.test(n)).sort();
+const names = Object.keys(manifest.models).filter((n) => /^(bert|roberta|distilbert|gpt2|vit|albert)-/.test(n)).sort();
 const LAYERS = 2;
-const POST_LN = new Set(['bert', 'roberta', 'distilbert']);
-const TEXT = new Set(['bert', 'roberta', 'distilbert', 'gpt2']);
+const POST_LN = new Set(['bert', 'roberta', 'distilbert', 'albert']);
+const TEXT = new Set(['bert', 'roberta', 'distilbert', 'gpt2', 'albert']);
 const rows: string[] = [];
 
 function fuse(model: Model) {
   return fusePass.run(model, { options: {}, log: () => {} });
+}
+
+function parameterCount(model: Model): number {
+  return Object.values(summarizeModel(model).parameters).reduce((n, p) => n + p.elements, 0);
 }
 
 function count(ops: Record<string, number>, ...names: string[]): number {
@@ -30,15 +34,18 @@ function count(ops: Record<string, number>, ...names: string[]): number {
 
 describe('fuse on exported fixtures', () => {
   it('has the fixtures', () => {
-    expect(names.length).toBe(20);
+    expect(names.length).toBe(24);
   });
 
   it.each(names)('%s', async (name) => {
     const family = name.split('-')[0]!;
     const file = `fixtures/${name}.onnx`;
     const model = readModel(file);
+    const rawParameters = parameterCount(model);
     fuse(model);
     const ops = opHistogram(model);
+    // Packing q, k and v must not copy weights that layers share (ALBERT): parameters never grow.
+    expect(parameterCount(model)).toBeLessThanOrEqual(rawParameters);
     const attention = count(ops, 'Attention');
     const gelu = count(ops, 'Gelu', 'BiasGelu', 'FastGelu', 'QuickGelu');
     const skip = count(ops, 'SkipLayerNormalization');
