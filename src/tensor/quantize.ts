@@ -102,9 +102,11 @@ export function quantizeWeight(values: Float32Array, dims: readonly number[], op
   const zeroPoints = type === 'int8' ? Int8Array.from(params, (p) => p.zeroPoint) : Uint8Array.from(params, (p) => p.zeroPoint);
   const data = type === 'int8' ? new Int8Array(count) : new Uint8Array(count);
   const { qmin, qmax } = TYPE_RANGE[type];
-  // Float32 division, rounding half to even, clipping to the type's full range (not the reduced one).
+  // Float32 division, rounding half to even, clipping to the type's full range (not the reduced one). Every
+  // v / scale here is at most the integer range in size (the scale spans the channel's own min and max, and NaN
+  // was refused), so the rounding trick of roundHalfToEven applies without its range check.
   const quantize = (v: number, scale: number, zeroPoint: number): number => {
-    const q = roundHalfToEven(Math.fround(v / scale)) + zeroPoint;
+    const q = Math.fround(v / scale) + ROUNDER - ROUNDER + zeroPoint;
     return q < qmin ? qmin : q > qmax ? qmax : q;
   };
   const divisors = Float64Array.from(scales); // the same values, without a float32 -> float64 conversion per element

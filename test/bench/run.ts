@@ -109,7 +109,7 @@ async function benchLatency(): Promise<void> {
       `onnxruntime INT8 ${(sizeOf(ortInt8) / 2 ** 20).toFixed(0)} MiB, onnx-opt INT8 ${(sizeOf(int8) / 2 ** 20).toFixed(0)} MiB`);
     for (const sequence of [128, 512]) {
       for (const [label, models] of [['fp32', [ort, fused]], ['int8', [ortInt8, int8]]] as const) {
-        const iterations = name === 'bert-large' && sequence === 512 ? 6 : 10;
+        const iterations = name === 'bert-large' && sequence === 512 ? 8 : 20;
         const r = await benchmark([...models], { sequence, threads: 2, warmup: 2, iterations, batches: [1], labels: ['onnxruntime', 'onnx-opt'] });
         const [a, b] = r.results as [typeof r.results[0], typeof r.results[0]];
         console.log(
