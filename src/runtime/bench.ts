@@ -1,5 +1,10 @@
 // Latency benchmark of one or more models, interleaved in one process so that they share the machine's state.
 import { OnnxOptError } from '../errors.js';
+import { Graph, Value } from '../ir/graph.js';
+import { Model } from '../ir/model.js';
+import { tensorType } from '../ir/types.js';
+import { encodeModel } from '../serde/encode.js';
+import { DataType } from '../tensor/dtype.js';
 import { adaptFeeds, generateInputs, mergeInputSpecs, resolveShapes, type GenerateOptions, type InputSpec } from './inputs.js';
 import { defaultThreads, inputSpecsOf, loadModel, type LoadedModel, type ModelSource, type SessionSettings } from './session.js';
 
@@ -79,6 +84,9 @@ export async function benchmark(sources: ModelSource[], options: BenchOptions = 
   const loaded: LoadedModel[] = [];
   const models: BenchModel[] = [];
   try {
+    // onnxruntime sets itself up on the first session of a process: pay that before timing any model's load,
+    // or the first model's load time carries it (tens of milliseconds) and the others' do not.
+    await (await loadModel(warmUpModel(), options, 'warm-up')).release();
     for (const [i, source] of sources.entries()) {
       const label = options.labels?.[i] ?? (typeof source === 'string' ? source : `model ${i + 1}`);
       const rssBefore = process.memoryUsage().rss;
@@ -153,4 +161,15 @@ export function percentile(values: number[], q: number): number {
   const lo = Math.floor(at);
   const hi = Math.min(lo + 1, sorted.length - 1);
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
+}
+
+/** A one-node model (Identity of a float vector) that loads in no time. */
+function warmUpModel(): Uint8Array {
+  const graph = new Graph('warm_up');
+  const x = graph.addInput(new Value('x', tensorType(DataType.FLOAT, [1])));
+  const y = graph.createNode({ opType: 'Identity', inputs: [x], outputs: [new Value('y', tensorType(DataType.FLOAT, [1]))] });
+  graph.outputs.push(y.output(0));
+  const model = new Model(graph);
+  model.opsetImports = [{ domain: '', version: 13 }];
+  return encodeModel(model);
 }
