@@ -84,7 +84,13 @@ export async function runPipeline(passNames: string[], input: string, output: st
   for (const pass of passes) {
     const t0 = performance.now();
     const context = { options: { ...opts, fixedDims }, log };
-    const result = (await RUNTIME_DRIVERS[pass.name]?.(model, context)) ?? pass.run(model, context);
+    let result: PassResult;
+    try {
+      result = (await RUNTIME_DRIVERS[pass.name]?.(model, context)) ?? pass.run(model, context);
+    } catch (e) {
+      // A pass refusing the model (e.g. quantizing twice) names the model it refused.
+      throw e instanceof OnnxOptError ? e.inFile(input) : e;
+    }
     results.push({ pass: pass.name, result, ms: performance.now() - t0 });
     if (opts.explain) for (const note of result.notes ?? []) log(`  ${pass.name}: ${note}`);
     if (!verifier || !result.changed) continue;
