@@ -6,6 +6,7 @@
 //                    kernels after fusing the 'integer' form at load, so emitting them saves load time and does not
 //                    depend on the session's optimization level); MatMulInteger + Cast + Mul (format 'integer')
 //   Attention     -> QAttention          Conv -> ConvInteger graph          Gather -> uint8 table + DequantizeLinear
+//   EmbedLayerNormalization -> QEmbedLayerNormalization (uint8 tables; see quantize/embed-layer-norm.ts)
 // Only the main graph is rewritten; a weight any other node reads (or reads in another layout) stays float.
 import { OnnxOptError } from '../src/errors.js';
 import { attr, type Attribute } from '../src/ir/attribute.js';
@@ -17,11 +18,14 @@ import { dropNodes } from '../src/pattern/graph-edits.js';
 import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { quantizeWeight, type QuantType, type QuantizedWeight } from '../src/tensor/quantize.js';
+import { quantizeEmbedLayerNorms } from './quantize/embed-layer-norm.js';
 
 const MS = 'com.microsoft';
 const QUANTIZABLE = ['MatMul', 'Gemm', 'Attention', 'Conv', 'Gather'] as const;
 type QuantizableOp = (typeof QUANTIZABLE)[number];
-const DEFAULT_OPS: QuantizableOp[] = ['MatMul', 'Gemm', 'Attention', 'Conv'];
+/** Every op type --ops takes: the node-by-node plans above, and EmbedLayerNormalization (quantize/embed-layer-norm.ts). */
+const OP_NAMES: readonly string[] = [...QUANTIZABLE, 'EmbedLayerNormalization'];
+const DEFAULT_OPS: string[] = ['MatMul', 'Gemm', 'Attention', 'Conv', 'EmbedLayerNormalization'];
 const FORMATS = ['fused', 'integer'] as const;
 
 /** Ops found only in models that are quantized already. */
@@ -97,7 +101,7 @@ export const quantizeDynamicPass: Pass = {
     { flags: '--reduce-range', description: '7-bit weights, for CPUs without VNNI (default)', defaultValue: true },
     { flags: '--no-reduce-range', description: 'full 8-bit weights' },
     { flags: '--weight-type <type>', description: 'int8 (symmetric) or uint8 (asymmetric)', defaultValue: 'int8', choices: ['int8', 'uint8'] },
-    { flags: '--ops <types>', description: `op types to quantize, comma-separated (of ${QUANTIZABLE.join(',')})`, defaultValue: DEFAULT_OPS.join(',') },
+    { flags: '--ops <types>', description: `op types to quantize, comma-separated (of ${OP_NAMES.join(',')})`, defaultValue: DEFAULT_OPS.join(',') },
     { flags: '--exclude <names>', description: 'node names to leave float, comma-separated' },
     { flags: '--min-weight-size <n>', description: 'leave weights with fewer elements float', defaultValue: '0' },
     { flags: '--quant-format <format>', description: 'fused: DynamicQuantizeMatMul/MatMulIntegerToFloat; integer: MatMulInteger graph', defaultValue: 'fused', choices: [...FORMATS] },
@@ -107,20 +111,22 @@ export const quantizeDynamicPass: Pass = {
     refuseQuantized(model);
     const graph = model.graph;
     const notes: string[] = [];
-    const plans = planGraph(graph, settings, notes);
     const bytesBefore = initializerBytes(graph);
-    if (plans.length === 0) {
+    const plans = planGraph(graph, settings, notes);
+    const embeds = settings.ops.has('EmbedLayerNormalization') ? quantizeEmbedLayerNorms(graph, notes) : 0;
+    if (plans.length === 0 && embeds === 0) {
       context.log('quantize: nothing to quantize');
       return { changed: false, stats: { quantizedNodes: 0, skipped: notes.length }, notes };
     }
     const opset = model.opsetVersion('') ?? 0;
-    if (opset < 11) throw new OnnxOptError(`quantization needs ai.onnx opset 11 or later (DynamicQuantizeLinear); the model imports ${opset}`);
+    if (plans.length && opset < 11) throw new OnnxOptError(`quantization needs ai.onnx opset 11 or later (DynamicQuantizeLinear); the model imports ${opset}`);
     const rewriter = new Rewriter(graph, settings, plans);
     for (const plan of plans) rewriter.rewrite(plan);
     rewriter.removeReplacedConstants();
-    if (rewriter.usesContribOps) model.requireOpset(MS, 1);
-    const stats: Record<string, number> = { quantizedNodes: plans.length };
+    if (rewriter.usesContribOps || embeds) model.requireOpset(MS, 1);
+    const stats: Record<string, number> = { quantizedNodes: plans.length + embeds };
     for (const p of plans) stats[`quantized.${p.op}`] = (stats[`quantized.${p.op}`] ?? 0) + 1;
+    if (embeds) stats['quantized.EmbedLayerNormalization'] = embeds;
     Object.assign(stats, { skipped: notes.length, weightBytesBefore: bytesBefore, weightBytesAfter: initializerBytes(graph) });
     return { changed: true, stats, notes };
   },
@@ -131,7 +137,7 @@ function readSettings(options: Record<string, unknown>): Settings {
     v === undefined ? [] : (Array.isArray(v) ? v.map(String) : [String(v)]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
   const ops = options.ops === undefined ? DEFAULT_OPS : list(options.ops);
   for (const op of ops) {
-    if (!(QUANTIZABLE as readonly string[]).includes(op)) throw new OnnxOptError(`--ops: cannot quantize '${op}' (choose from ${QUANTIZABLE.join(', ')})`);
+    if (!OP_NAMES.includes(op)) throw new OnnxOptError(`--ops: cannot quantize '${op}' (choose from ${OP_NAMES.join(', ')})`);
   }
   const weightType = String(options.weightType ?? 'int8');
   if (weightType !== 'int8' && weightType !== 'uint8') throw new OnnxOptError(`--weight-type must be int8 or uint8, not '${weightType}'`);

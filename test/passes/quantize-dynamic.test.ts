@@ -430,7 +430,7 @@ describe('quantize: options', () => {
     expect(initializer(model, 'W1_scale')!.dims).toEqual([]);
     expect(count(model, 'MatMulInteger')).toBe(1);
     const defaults = program.parse([], { from: 'user' }).opts();
-    expect(defaults).toMatchObject({ perChannel: true, reduceRange: true, weightType: 'int8', ops: 'MatMul,Gemm,Attention,Conv', quantFormat: 'fused' });
+    expect(defaults).toMatchObject({ perChannel: true, reduceRange: true, weightType: 'int8', ops: 'MatMul,Gemm,Attention,Conv,EmbedLayerNormalization', quantFormat: 'fused' });
   });
 
   it('refuses unknown settings', () => {
