@@ -21,7 +21,10 @@ function refusal(node: Node, graph: Graph): string | undefined {
     if (!v) continue;
     const t = v.constantTensor();
     if (!t || t.dataType !== DataType.FLOAT) return `input '${v.name}' is not a float32 constant`;
-    if (v.uses.some((u) => u.node !== node) || graph.outputs.includes(v)) return `input '${v.name}' is read elsewhere`;
+    // gamma and beta (inputs 5, 6) are small: quantized copies may sit beside floats that other norms share. A
+    // table read elsewhere (tied word embeddings) would be stored twice: that stays float.
+    const shared = v.uses.some((u) => u.node !== node) || graph.outputs.includes(v);
+    if (shared && i < 5) return `table '${v.name}' is read elsewhere`;
   }
   return undefined;
 }
