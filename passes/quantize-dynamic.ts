@@ -128,7 +128,13 @@ export const quantizeDynamicPass: Pass = {
     for (const p of plans) stats[`quantized.${p.op}`] = (stats[`quantized.${p.op}`] ?? 0) + 1;
     if (embeds) stats['quantized.EmbedLayerNormalization'] = embeds;
     Object.assign(stats, { skipped: notes.length, weightBytesBefore: bytesBefore, weightBytesAfter: initializerBytes(graph) });
-    return { changed: true, stats, notes };
+    const record = {
+      settings: { ...settings, ops: [...settings.ops], exclude: [...settings.exclude] },
+      quantized: plans.map((p) => ({ node: p.node.name, op: p.op, weight: p.weight.name })),
+      skipped: notes,
+      stats,
+    };
+    return { changed: true, stats, notes, record };
   },
 };
 

@@ -20,6 +20,8 @@ export interface PassResult {
   stats: Record<string, number>;
   /** Why near-misses failed, per rule (filled when asked to explain). */
   notes?: string[];
+  /** What the pass decided, for a record beside the output (`--save-config` writes `<stem>.<pass>_config.json`). */
+  record?: Record<string, unknown>;
 }
 
 /**

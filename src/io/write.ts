@@ -1,4 +1,4 @@
-import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { OnnxOptError } from '../errors.js';
 import type { Model } from '../ir/model.js';
@@ -118,5 +118,17 @@ function writeTensorBytes(fd: number, t: Tensor): void {
   for (let at = 0; at < where.length; at += COPY_BLOCK) {
     const length = Math.min(COPY_BLOCK, where.length - at);
     writeAll(fd, loader({ ...where, offset: where.offset + at, length }));
+  }
+}
+
+/** Writes a small text file atomically (temp file in the same folder, then rename). */
+export function writeTextAtomic(path: string, text: string): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new OnnxOptError(`cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, path);
   }
 }

@@ -20,6 +20,17 @@ describe('onnx-opt [passes...] in out', () => {
     expect(existsSync(out)).toBe(true);
   });
 
+  it('writes a quantize_config.json record beside the output only when asked', async () => {
+    const plain = join(dir, 'plain.onnx');
+    expect((await runCli('quantize', FIXTURE, plain)).code).toBe(0);
+    expect(existsSync(join(dir, 'plain.quantize_config.json'))).toBe(false);
+    const recorded = join(dir, 'recorded.onnx');
+    expect((await runCli('quantize', '--save-config', FIXTURE, recorded)).code).toBe(0);
+    const record = JSON.parse(readFileSync(join(dir, 'recorded.quantize_config.json'), 'utf8'));
+    expect(record.settings).toMatchObject({ perChannel: true, reduceRange: true, weightType: 'int8' });
+    expect(record.quantized.length).toBe(record.stats.quantizedNodes);
+  });
+
   it('refuses to quantize twice: exit 2, one line naming the file, no output', async () => {
     const once = join(dir, 'once.onnx');
     expect((await runCli('quantize', FIXTURE, once)).code).toBe(0);

@@ -2,7 +2,8 @@ import { Option, type Command } from 'commander';
 import { allPasses, findPass } from '../../../passes/index.js';
 import { OnnxOptError } from '../../errors.js';
 import { readModel } from '../../io/read.js';
-import { writeModel, type WriteOptions } from '../../io/write.js';
+import { writeModel, writeTextAtomic, type WriteOptions } from '../../io/write.js';
+import { basename, dirname, join } from 'node:path';
 import type { Model } from '../../ir/model.js';
 import type { PassContext, PassResult } from '../../pipeline.js';
 import { runFp16Mixed } from '../../runtime/mixed-precision.js';
@@ -18,6 +19,7 @@ export interface PipelineOptions {
   externalData?: WriteOptions['externalData'];
   fixDim?: string[];
   verify?: boolean;
+  saveConfig?: boolean;
   /** Set by `--verify=fail|skip` (see splitVerifyMode). */
   verifyMode?: 'fail' | 'skip';
 }
@@ -41,6 +43,7 @@ export function addPipelineOptions(cmd: Command): Command {
     .option('--external-data <mode>', "auto | always | never: where tensors of 1 KiB and more go", 'auto')
     .option('--fix-dim <name=size>', 'pin symbolic dims, comma-separated or repeated (e.g. batch=1,sequence=128) for shape-driven folding',
       (v: string, all: string[] = []) => [...all, ...v.split(',')])
+    .option('--save-config', 'write what passes decided beside the output, e.g. <stem>.quantize_config.json')
     .option('--verify', 'run onnxruntime parity after each pass and stop (exit 1, nothing written) at a pass that ' +
       'breaks it; --verify=skip discards that pass\'s result and goes on')
     .addOption(new Option('--verify-mode <mode>').choices(['fail', 'skip']).hideHelp());
@@ -107,6 +110,14 @@ export async function runPipeline(passNames: string[], input: string, output: st
   }
   // A model read with external data is written with external data, even when its passes made every tensor anew.
   writeModel(model, output, { externalData: mode === 'auto' && hadExternalData ? 'always' : mode });
+  if (opts.saveConfig) {
+    for (const r of results) {
+      if (!r.result.record) continue;
+      const path = join(dirname(output), `${basename(output).replace(/\.onnx$/i, '')}.${r.pass}_config.json`);
+      writeTextAtomic(path, `${JSON.stringify({ pass: r.pass, input, output, ...r.result.record }, null, 2)}\n`);
+      log(`${r.pass}: wrote ${path}`);
+    }
+  }
   const after = opHistogram(model);
   if (opts.json) {
     printJson({
