@@ -6,7 +6,7 @@ import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import type { Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf, shapeOf, staticShapeOf } from '../src/ir/types.js';
-import { bodyOutputs, dropNodes, removeWhere } from '../src/pattern/graph-edits.js';
+import { bodyOutputs, removeWhere } from '../src/pattern/graph-edits.js';
 import type { Pass, PassResult } from '../src/pipeline.js';
 import { DataType } from '../src/tensor/dtype.js';
 
@@ -194,7 +194,7 @@ function forward(graph: Graph, node: Node, source: Value, pinned: ReadonlySet<Va
     removeWhere(graph.valueInfo, (v) => v === source);
   }
   graph.replaceAllUses(from, source);
-  if (node.outputs.every((v) => !v || !isUsed(graph, v, pinned))) dropNodes(graph, new Set([node]));
+  if (node.outputs.every((v) => !v || !isUsed(graph, v, pinned))) graph.removeNodes(new Set([node]));
   return true;
 }
 
@@ -224,7 +224,7 @@ function mergeDuplicates(graph: Graph, pinned: ReadonlySet<Value>): number {
       seen.set(key, [...(seen.get(key) ?? []), node]);
     }
   }
-  dropNodes(graph, merged);
+  graph.removeNodes(merged);
   return merged.size;
 }
 
@@ -308,7 +308,7 @@ function removeDeadNodes(graph: Graph): number {
     if (PURE_DOMAINS.has(node.domain) && node.outputs.every(unread)) dead.add(node);
     else for (const body of node.subgraphs()) inBodies += removeDeadNodes(body);
   }
-  dropNodes(graph, dead);
+  graph.removeNodes(dead);
   return dead.size + inBodies;
 }
 

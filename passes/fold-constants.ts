@@ -20,7 +20,6 @@ import { Value, type Graph, type Node } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import type { Tensor } from '../src/ir/tensor.js';
 import { shapeOf, tensorType } from '../src/ir/types.js';
-import { dropNodes } from '../src/pattern/graph-edits.js';
 import { noChange, type Pass, type PassContext, type PassResult } from '../src/pipeline.js';
 import { evaluateParam, inferShapes } from '../src/shape/index.js';
 
@@ -115,7 +114,7 @@ class Folder {
     if (added - freed > this.settings.maxGrowthBytes) return false;
     for (const o of live) this.replaceWithInitializer(graph, o, outputs[node.outputs.indexOf(o)]!);
     const released = node.inputs.filter((v): v is Value => v !== null);
-    dropNodes(graph, new Set([node]));
+    graph.removeNodes(new Set([node]));
     this.release(released);
     this.foldedNodes++;
     return true;
@@ -203,7 +202,7 @@ class Folder {
       const owner = p?.graph;
       if (!p || !owner || !PURE_DOMAINS.has(p.domain) || p.outputs.some((o) => o && this.isRead(o))) continue;
       const upstream = [...p.inputs, ...p.subgraphs().flatMap((g) => [...g.outerValuesUsed()])];
-      dropNodes(owner, new Set([p]));
+      owner.removeNodes(new Set([p]));
       this.constantNodes.delete(p);
       queue.push(...upstream.filter((u): u is Value => u !== null));
     }

@@ -7,7 +7,6 @@ import type { Attribute } from '../src/ir/attribute.js';
 import type { Model } from '../src/ir/model.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { tensorType } from '../src/ir/types.js';
-import { deadSubset, dropNodes } from '../src/pattern/graph-edits.js';
 import type { Pass, PassResult } from '../src/pipeline.js';
 import { inferShapes } from '../src/shape/index.js';
 import { DataType } from '../src/tensor/dtype.js';
@@ -105,7 +104,7 @@ function rewrite(model: Model, site: AttentionSite, meaning: AttentionMeaning, p
   out.type = old.type;
   const region = backwardSlice(old, new Set([site.q.x, ...(meaning.maskInput ? [meaning.maskInput] : [])]));
   graph.replaceAllUses(old, out);
-  dropNodes(graph, deadSubset(graph, region));
+  graph.removeNodes(graph.deadSubset(region));
 }
 
 /** The nodes `target` is computed from, back to (not past) the given values: what may die once it is replaced. */

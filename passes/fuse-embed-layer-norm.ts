@@ -8,7 +8,6 @@ import type { Model } from '../src/ir/model.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { tensorType } from '../src/ir/types.js';
 import { ProbeEvaluator, makeProbeInputs } from '../src/eval/probe.js';
-import { deadSubset, dropNodes } from '../src/pattern/graph-edits.js';
 import type { Pass, PassResult } from '../src/pipeline.js';
 import { DataType, isFloatType } from '../src/tensor/dtype.js';
 
@@ -175,7 +174,7 @@ function fuse(model: Model, notes: string[]): number {
       embed.output(2).type = sum.type;
       graph.replaceAllUses(sum, embed.output(2));
     }
-    dropNodes(graph, deadSubset(graph, [ln, ...found.nodes, ...terms.flatMap((t) => backSlice(t.indices))]));
+    graph.removeNodes(graph.deadSubset([ln, ...found.nodes, ...terms.flatMap((t) => backSlice(t.indices))]));
     fused++;
   }
   if (fused) model.requireOpset('com.microsoft', 1);

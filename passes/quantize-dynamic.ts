@@ -14,7 +14,6 @@ import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf, shapeOf, tensorType } from '../src/ir/types.js';
-import { dropNodes } from '../src/pattern/graph-edits.js';
 import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { quantizeWeight, type QuantType, type QuantizedWeight } from '../src/tensor/quantize.js';
@@ -402,7 +401,7 @@ class Rewriter {
       replacement.type ??= old.type;
       this.graph.replaceAllUses(old, replacement);
     });
-    dropNodes(this.graph, new Set([last, ...alsoRemove]));
+    this.graph.removeNodes(new Set([last, ...alsoRemove]));
   }
 
   private add(before: Node, init: { opType: string; inputs: (Value | null)[]; attributes?: Attribute[]; name: string }): Value {

@@ -2,7 +2,6 @@
 // has disappear. Chains through an integer or bool type change values (truncation) and stay.
 
 import type { Graph, Node, Value } from '../../src/ir/graph.js';
-import { dropNodes } from '../../src/pattern/graph-edits.js';
 import { isFloatType } from '../../src/tensor/dtype.js';
 import { inferElemTypes } from './elem-types.js';
 
@@ -25,7 +24,7 @@ export function foldCastChains(root: Graph): number {
         if (middle && isCast(inner) && inner.inputs[0] && isFloatType(types.get(middle) ?? 0) && isFloatType(to ?? 0)) {
           cast.replaceInput(0, inner.inputs[0]);
           if (unread(middle)) {
-            dropNodes(inner.graph!, new Set([inner]));
+            inner.graph!.removeNodes(new Set([inner]));
             removed++;
           }
           changed = true;
@@ -34,7 +33,7 @@ export function foldCastChains(root: Graph): number {
         const out = cast.outputs[0];
         if (source && out && isFloatType(to ?? 0) && types.get(source) === to && !outputs.has(out)) {
           for (const u of [...out.uses]) u.node.replaceInput(u.index, source);
-          dropNodes(graph, new Set([cast]));
+          graph.removeNodes(new Set([cast]));
           removed++;
           changed = true;
         }

@@ -349,35 +349,55 @@ export class Graph {
     return node;
   }
 
-  /** Removes a node whose outputs are no longer used (check with `isDead` or rewire them first). */
+  /** Removes a node whose outputs are no longer used (rewire them first). */
   removeNode(node: Node): void {
-    for (const v of node.outputs) {
-      if (v && (v.uses.length || this.outputs.includes(v))) {
-        throw new OnnxOptError(`cannot remove node ${node.describe()}: its output '${v.name}' is still used`);
-      }
-    }
-    this.nodeList.splice(this.indexOf(node), 1);
-    node._detach();
+    this.removeNodes([node]);
   }
 
   /**
-   * Removes several nodes at once; their outputs may be used only among themselves. Used by rewrites that
-   * replace a matched subgraph.
+   * Removes several nodes at once; their outputs may be used only among themselves. Nodes inside their subgraphs
+   * let go of the outer values they read, and the removed outputs leave value_info.
    */
   removeNodes(nodes: Iterable<Node>): void {
     const set = new Set(nodes);
+    if (set.size === 0) return;
     for (const n of set) {
+      this.indexOf(n);
       for (const v of n.outputs) {
         if (!v) continue;
         if (this.outputs.includes(v) || v.uses.some((u) => !set.has(u.node))) {
-          throw new OnnxOptError(`cannot remove node ${n.describe()}: its output '${v.name}' is used outside`);
+          throw new OnnxOptError(`cannot remove node ${n.describe()}: its output '${v.name}' is still used`);
         }
       }
     }
-    for (const n of set) n._detach();
+    for (const n of set) {
+      for (const body of n.subgraphs()) for (const g of body.allGraphs()) for (const inner of g.nodes) inner._detach();
+      n._detach();
+    }
     const keep = this.nodeList.filter((n) => !set.has(n));
     this.nodeList.length = 0;
     this.nodeList.push(...keep);
+    const gone = new Set<Value | null>([...set].flatMap((n) => n.outputs));
+    const info = this.valueInfo.filter((v) => !gone.has(v));
+    this.valueInfo.length = 0;
+    this.valueInfo.push(...info);
+  }
+
+  /** The subset of `candidates` that nothing outside the subset reads (no outside use, no graph output). */
+  deadSubset(candidates: Iterable<Node>): Set<Node> {
+    const dead = new Set(candidates);
+    let shrunk = true;
+    while (shrunk) {
+      shrunk = false;
+      for (const n of dead) {
+        const read = n.outputs.some((v) => v && (this.outputs.includes(v) || v.uses.some((u) => !dead.has(u.node))));
+        if (read) {
+          dead.delete(n);
+          shrunk = true;
+        }
+      }
+    }
+    return dead;
   }
 
   /**

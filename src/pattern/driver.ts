@@ -4,7 +4,7 @@ import { OnnxOptError } from '../errors.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { cloneType } from '../ir/types.js';
-import { bodyOutputs, deadSubset, dropNodes } from './graph-edits.js';
+import { bodyOutputs } from './graph-edits.js';
 import type { Match } from './match.js';
 import { matchAt, nodeLabel } from './matcher.js';
 import { RewriteBuilder } from './rewriter.js';
@@ -111,7 +111,7 @@ class Sweeper {
     }
     const created = new Set(b.created);
     match.outputs.forEach((old, i) => takeOver(graph, old, replacements[i]!, created));
-    dropNodes(graph, deadSubset(graph, match.matchedNodes));
+    graph.removeNodes(graph.deadSubset(match.matchedNodes));
     for (const n of created) if (n.domain) this.model.requireOpset(n.domain, 1);
   }
 }
