@@ -129,7 +129,12 @@ export const fuseAttentionPass: Pass = {
     inferShapes(model);
     const sites = findAttentionSites(model.graph);
     if (!sites.length) return { changed: false, stats: {} };
-    const probes = makeProbes(model);
+    let probes: ReturnType<typeof makeProbes>;
+    try {
+      probes = makeProbes(model);
+    } catch (e) {
+      return { changed: false, stats: {}, notes: [`Attention: the model's inputs cannot be probed: ${(e as Error).message}`] };
+    }
     const packer = new QkvPacker(model.graph);
     const casts = new Map<Value, Value>();
     const notes: string[] = [];

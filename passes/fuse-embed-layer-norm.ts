@@ -113,11 +113,14 @@ function int32(graph: Graph, v: Value, casts: Map<Value, Value>): Value {
 
 function fuse(model: Model, notes: string[]): number {
   const graph = model.graph;
-  const probes: Probe[] = [[2, 5], [3, 4]].map((sizes, i) => {
-    const p = makeProbeInputs(model, sizes, 31 + i);
-    const [B, S] = sizes as [number, number];
-    return { evaluator: new ProbeEvaluator(model, p), feeds: p.feeds, B, S };
-  });
+  // Made when the first candidate needs them: a model whose inputs cannot be probed only matters if it has one.
+  let probes: Probe[] | undefined;
+  const probesFor = (): Probe[] =>
+    (probes ??= [[2, 5], [3, 4]].map((sizes, i) => {
+      const p = makeProbeInputs(model, sizes, 31 + i);
+      const [B, S] = sizes as [number, number];
+      return { evaluator: new ProbeEvaluator(model, p), feeds: p.feeds, B, S };
+    }));
   const casts = new Map<Value, Value>();
   let fused = 0;
   for (const ln of [...graph.nodes]) {
@@ -129,6 +132,7 @@ function fuse(model: Model, notes: string[]): number {
     const { terms } = found;
     let kinds: (IndexKind | undefined)[];
     try {
+      const probes = probesFor();
       kinds = terms.map((t) => classify(t.indices, probes));
     } catch (e) {
       notes.push(`EmbedLayerNormalization at '${ln.name}': cannot evaluate the lookups' indices: ${(e as Error).message}`);
@@ -147,13 +151,13 @@ function fuse(model: Model, notes: string[]): number {
     const position = positional[0]!;
     const D = word.table.constantTensor()!.dims[1];
     if (!terms.every((l) => l.table.constantTensor()!.dims[1] === D)) continue;
+    const gamma = ln.input(1);
+    const beta = ln.inputs[2] ?? null;
+    if (!beta) continue;
     // A lookup of one fixed row (RoBERTa's all-zero token types) is a constant added at every position.
     const positionTable = constants.length
       ? withRowsAdded(graph, position.table, constants.map((l) => [l.table.constantTensor()!, (kinds[terms.indexOf(l)] as { row: number }).row]))
       : position.table;
-    const gamma = ln.input(1);
-    const beta = ln.inputs[2] ?? null;
-    if (!beta) continue;
     const inputsOf: (Value | null)[] = [
       int32(graph, inputOf(word), casts),
       segment ? int32(graph, inputOf(segment), casts) : null,
