@@ -3,6 +3,7 @@
 // loose (exporters vary the layout chains); verify.ts checks numerically that the site computes attention.
 import type { Graph, Node, Value } from '../../src/ir/graph.js';
 import type { Tensor } from '../../src/ir/tensor.js';
+import { shapeOf, staticShapeOf } from '../../src/ir/types.js';
 
 /** A linear projection feeding q, k or v: columns [start, end) of x · W (+ b), computed in the graph as `value`. */
 export interface Projection {
@@ -94,9 +95,33 @@ function linear(v: Value): Omit<Projection, 'columns'> & { width: number } | und
   return undefined;
 }
 
+/**
+ * Gather(t, i) on an axis of static size `parts` picks the i-th of `parts` equal slices of a packed projection (the
+ * timm/ViT layout: Linear -> Reshape(B, S, 3, N, H) -> Transpose -> Gather 0 | 1 | 2).
+ */
+function packedSlice(v: Value): { from: Value; index: number; parts: number } | undefined {
+  const n = v.producer;
+  if (!standard(n) || n.opType !== 'Gather' || !isScalar(n.inputs[1])) return undefined;
+  const axis = n.attrInt('axis', 0);
+  const shape = staticShapeOf(n.input(0).type) ?? shapeOf(n.input(0).type);
+  const parts = shape?.[axis < 0 ? shape.length + axis : axis];
+  if (typeof parts !== 'number') return undefined;
+  const index = constant(n.inputs[1])!.toNumbers()[0]!;
+  return { from: n.input(0), index: index < 0 ? index + parts : index, parts };
+}
+
 /** The projection q, k or v comes from, including a column range when one projection is split three ways. */
 export function projectionOf(operand: Value): Projection | undefined {
   const v = throughLayout(operand);
+  const packed = packedSlice(v);
+  if (packed) {
+    // A guess from the layout; verification proves or refuses it.
+    const source = linear(throughLayout(packed.from));
+    if (!source) return undefined;
+    const { width, ...rest } = source;
+    const size = width / packed.parts;
+    return { ...rest, columns: [packed.index * size, (packed.index + 1) * size] };
+  }
   const split = v.producer;
   if (standard(split) && split.opType === 'Split') {
     const source = linear(throughLayout(split.input(0)));

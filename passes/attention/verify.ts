@@ -4,7 +4,7 @@ import type { Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { elemTypeOf } from '../../src/ir/types.js';
-import { ProbeEvaluator, makeProbeInputs, type ProbeInputs } from '../../src/eval/probe.js';
+import { ProbeEvaluator, makeProbeInputs, seededRandom, type ProbeInputs } from '../../src/eval/probe.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import type { AttentionSite, Projection } from './site.js';
 
@@ -45,13 +45,8 @@ export function makeProbes(model: Model): Probe[] {
 }
 
 function seededFloats(count: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  return Float32Array.from({ length: count }, () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296 - 0.5;
-  });
+  const random = seededRandom(seed);
+  return Float32Array.from({ length: count }, () => random() - 0.5);
 }
 
 /**

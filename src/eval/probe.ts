@@ -9,6 +9,17 @@ import { DataType, isFloatType } from '../tensor/dtype.js';
 import { UnsupportedOp } from './kernel.js';
 import { evaluateFromDims, evaluateNode } from './registry.js';
 
+/** Uniform numbers in [0, 1) from a 32-bit xorshift: deterministic for a seed, and plenty for probe data. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 4294967296;
+  };
+}
+
 /** Probe results are tiny; a value needing more than this is not worth evaluating. */
 const MAX_PROBE_BYTES = 64 * 1024 * 1024;
 
@@ -28,13 +39,7 @@ export function makeProbeInputs(model: Model, sizes: readonly number[], seed: nu
   const dims: Record<string, number> = {};
   const feeds = new Map<Value, Tensor>();
   let next = 0;
-  let state = seed >>> 0 || 1;
-  const random = () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
+  const random = seededRandom(seed);
   for (const input of model.graph.inputs) {
     if (input.initializer) continue;
     const shape = shapeOf(input.type);

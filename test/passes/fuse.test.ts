@@ -74,5 +74,14 @@ describe('fuse on exported fixtures', () => {
     expect(Buffer.compare(Buffer.from(encodeModel(fresh)), Buffer.from(fused)), 'deterministic').toBe(0);
   }, 120_000);
 
+  it('digits (timm-style attention: one qkv Linear, Reshape, Transpose, Gather 0/1/2): Attention per block', async () => {
+    const file = 'fixtures/digits.onnx';
+    const model = readModel(file);
+    fuse(model);
+    expect(count(opHistogram(model), 'Attention')).toBe(2);
+    const report = await checkParity(file, encodeModel(model), { batch: 8, atol: 1e-4, rtol: 0, samples: 2, threads: 1 });
+    expect(report.pass).toBe(true);
+  });
+
   afterAll(() => console.log(`fuse counts (${LAYERS} layers each):\n${rows.sort().join('\n')}`));
 });
