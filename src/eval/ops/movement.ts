@@ -1,6 +1,7 @@
 // Ops that move elements without computing on them: Gather, Slice, Concat, Split, Transpose, Tile, Expand.
 // Each works out, for every output element, the position of the input element it copies.
 import { elementCount, type Tensor } from '../../ir/tensor.js';
+import { clampSliceBounds } from '../../tensor/slice.js';
 import type { Inputs, KernelContext, OpDef } from '../kernel.js';
 import {
   axisOf, broadcastDims, broadcastPositions, elementsOf, fromElements, intsOf, newElements, numbersOf, sameType,
@@ -34,15 +35,7 @@ function gather(inputs: Inputs, ctx: KernelContext): Tensor[] {
 /** Start, count and step of one sliced axis, clamped the way ONNX Slice clamps. */
 function sliceRange(ctx: KernelContext, dim: number, start: number, end: number, step: number) {
   if (step === 0) ctx.invalid('step is 0');
-  if (start < 0) start += dim;
-  if (end < 0) end += dim;
-  if (step > 0) {
-    start = Math.min(Math.max(start, 0), dim);
-    end = Math.min(Math.max(end, 0), dim);
-  } else {
-    start = Math.min(Math.max(start, 0), dim - 1);
-    end = Math.min(Math.max(end, -1), dim - 1);
-  }
+  [start, end] = clampSliceBounds(dim, start, end, step);
   const count = Math.max(0, Math.ceil((end - start) / step));
   return { start, count, step };
 }

@@ -3,6 +3,7 @@
 
 import { DataType } from '../../tensor/dtype.js';
 import { addDims, ceilDivDim, productOf, subDims, type SymDim } from '../dims.js';
+import { clampSliceBounds } from '../../tensor/slice.js';
 import {
   INTEGER_TYPES, normAxes, normAxis, tensor, unknownDims, type Rule, type RuleContext, type RuleTable,
 } from '../rule.js';
@@ -50,7 +51,7 @@ function resolveIndex(i: SymDim, d: SymDim): SymDim {
 export function sliceLength(d: SymDim, start: SymDim, end: SymDim, step: number): SymDim {
   if (start === undefined || end === undefined || step === 0 || !Number.isInteger(step)) return undefined;
   if (typeof d === 'number' && typeof start === 'number' && typeof end === 'number') {
-    const [s, e] = clampBounds(d, start, end, step);
+    const [s, e] = clampSliceBounds(d, start, end, step);
     return Math.max(0, Math.ceil((e - s) / step));
   }
   if (step > 0) {
@@ -61,20 +62,6 @@ export function sliceLength(d: SymDim, start: SymDim, end: SymDim, step: number)
   // A full reversal ([::-1]) keeps every element; other negative steps on symbolic sizes are left unknown.
   const fromLast = typeof start === 'number' && (start === -1 || start >= FAR);
   return step === -1 && fromLast && typeof end === 'number' && end <= -FAR ? d : undefined;
-}
-
-/** Start and end clamped as the Slice spec says, for a known size. */
-function clampBounds(d: number, start: number, end: number, step: number): [number, number] {
-  let s = start < 0 ? start + d : start;
-  let e = end < 0 ? end + d : end;
-  if (step > 0) {
-    s = Math.min(Math.max(s, 0), d);
-    e = Math.min(Math.max(e, 0), d);
-  } else {
-    s = Math.min(Math.max(s, 0), d - 1);
-    e = Math.min(Math.max(e, -1), d - 1);
-  }
-  return [s, e];
 }
 
 interface SliceArgs {
@@ -119,7 +106,7 @@ const slice: Rule = (ctx) => {
   if (input.length === 1 && v && elem !== undefined && INTEGER_TYPES.has(elem) && axes.length === 1) {
     const s = starts?.[0], e = ends?.[0], step = stepAt(0);
     if (typeof s === 'number' && typeof e === 'number' && step) {
-      const [from, to] = clampBounds(v.length, s, e, step);
+      const [from, to] = clampSliceBounds(v.length, s, e, step);
       const picked: SymDim[] = [];
       for (let i = from; step > 0 ? i < to : i > to; i += step) picked.push(v[i]);
       result.value = picked;
