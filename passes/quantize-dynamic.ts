@@ -93,7 +93,7 @@ interface QuantizedActivation {
 export const quantizeDynamicPass: Pass = {
   name: 'quantize',
   lossy: true,
-  description: 'dynamic INT8 quantization: 8-bit weights for MatMul/Gemm/Attention/Conv (and Gather tables), uint8 activations at run time',
+  description: 'dynamic INT8 quantization: 8-bit weights for MatMul/Gemm/Attention/Conv/EmbedLayerNormalization (and Gather tables), uint8 activations at run time',
   options: [
     { flags: '--per-channel', description: 'one scale per output channel (default)', defaultValue: true },
     { flags: '--no-per-channel', description: 'one scale per weight tensor' },
