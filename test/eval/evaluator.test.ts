@@ -113,6 +113,13 @@ describe('Cast', () => {
     expect(() => run(node('Cast', [attr('to', UINT64)]), [f32([1], [-1])])).toThrow(UnsupportedOp);
   });
 
+  it('gives the minimum for values below an int32/int64 range, as onnxruntime does on x86 and ARM', () => {
+    expect(one(node('Cast', [attr('to', INT64)]), [f32([2], [-Infinity, -1e30])]).values).toEqual([-(2n ** 63n), -(2n ** 63n)]);
+    expect(one(node('Cast', [attr('to', INT32)]), [f32([1], [-Infinity])]).values).toEqual([-(2 ** 31)]);
+    expect(() => run(node('Cast', [attr('to', INT64)]), [f32([1], [Infinity])])).toThrow(UnsupportedOp);
+    expect(() => run(node('Cast', [attr('to', INT8)]), [f32([1], [-Infinity])])).toThrow(UnsupportedOp);
+  });
+
   it('wraps integers into narrower ones and maps to bool', () => {
     expect(one(node('Cast', [attr('to', INT8)]), [i64([300, -129])]).values).toEqual([44, 127]);
     expect(one(node('Cast', [attr('to', UINT64)]), [i64([-1])]).values).toEqual([2n ** 64n - 1n]);

@@ -1,6 +1,8 @@
 // Cast and CastLike between numeric types and bool. Floats round to nearest even (float16/bfloat16 via float32,
 // as onnxruntime converts); float -> integer truncates toward zero and refuses values the target cannot hold
-// (C++ leaves those undefined); integer -> narrower integer wraps.
+// (C++ leaves those undefined), but for values below an int32/int64 range, -Infinity included: x86 and ARM both
+// give the type's minimum there, and exporters rely on it (T5/MPNet relative position buckets cast log(0)).
+// Integer -> narrower integer wraps.
 import type { Tensor } from '../../ir/tensor.js';
 import { DataType, dataTypeName } from '../../tensor/dtype.js';
 import type { Inputs, KernelContext, OpDef } from '../kernel.js';
@@ -29,6 +31,12 @@ function castTensor(ctx: KernelContext, x: Tensor, to: number): Tensor {
     const [lo, hi] = integerRange(to);
     for (let i = 0; i < src.length; i++) {
       const v = Math.trunc(src[i] as number);
+      const below = v === -Infinity || (Number.isFinite(v) && BigInt(v) < lo);
+      if (below && (to === DataType.INT64 || to === DataType.INT32)) {
+        if (isWide(to)) (out as BigArray)[i] = lo;
+        else (out as Float64Array)[i] = Number(lo);
+        continue;
+      }
       if (!Number.isFinite(v) || BigInt(v) < lo || BigInt(v) > hi) ctx.unsupported(`${src[i]} does not fit ${dataTypeName(to)}`);
       if (isWide(to)) (out as BigArray)[i] = BigInt(v);
       else (out as Float64Array)[i] = v;
