@@ -1,7 +1,9 @@
 // Self-attention -> com.microsoft Attention, on exports the Python optimizer cannot read. Instead of a fixed node
 // pattern per exporter, a loose structural walk finds candidate sites (attention/site.ts) and evaluation on probe
 // inputs proves what each computes (attention/verify.ts): heads, scale, key mask and causality are read off the
-// numbers, so eager and sdpa exports from either exporter fuse alike.
+// numbers, so eager and sdpa exports from either exporter fuse alike. Attention whose scores carry an additive bias
+// (MPNet's or T5's relative position bias) becomes MultiHeadAttention, which takes the bias as an input and leaves
+// the packed projection outside, where the quantizer can reach it.
 import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Attribute } from '../src/ir/attribute.js';
 import type { Model } from '../src/ir/model.js';
@@ -83,28 +85,52 @@ function int32Mask(graph: Graph, mask: Value, casts: Map<Value, Value>): Value {
   return cast;
 }
 
-function rewrite(model: Model, site: AttentionSite, meaning: AttentionMeaning, packer: QkvPacker, casts: Map<Value, Value>): void {
+function attributesOf(meaning: AttentionMeaning): Attribute[] {
+  const attributes: Attribute[] = [{ name: 'num_heads', type: 'int', value: meaning.numHeads }];
+  if (meaning.causal) attributes.push({ name: 'unidirectional', type: 'int', value: 1 });
+  if (Math.abs(meaning.scale * Math.sqrt(meaning.headSize) - 1) > 1e-6) attributes.push({ name: 'scale', type: 'float', value: meaning.scale });
+  if (meaning.maskInput || meaning.causal) attributes.push({ name: 'mask_filter_value', type: 'float', value: meaning.filterValue });
+  return attributes;
+}
+
+/** x · [Wq | Wk | Wv] split into q, k and v (B, S, D) each: MultiHeadAttention's inputs, its bias added inside. */
+function projectQkv(model: Model, x: Value, weight: Value, hidden: number, name: string, before: Node): readonly (Value | null)[] {
+  const graph = model.graph;
+  const packed = graph.createNode({ opType: 'MatMul', inputs: [x, weight], name: `${name}/qkv_MatMul`, before }).output(0);
+  const sizes = [hidden, hidden, hidden];
+  // Split takes its sizes as an input from opset 13, as an attribute before
+  const splitInput = (model.opsetVersion('') ?? 1) >= 13;
+  const split = graph.createNode({
+    opType: 'Split', name: `${name}/qkv_Split`, before, outputs: 3,
+    inputs: splitInput ? [packed, graph.addInitializer(`${name}_qkv_sizes`, Tensor.fromArray('', DataType.INT64, [3], sizes))] : [packed],
+    attributes: [{ name: 'axis', type: 'int', value: -1 }, ...(splitInput ? [] : [{ name: 'split', type: 'ints', value: sizes } as Attribute])],
+  });
+  return split.outputs;
+}
+
+function rewrite(model: Model, site: AttentionSite, meaning: AttentionMeaning, packer: QkvPacker, casts: Map<Value, Value>): string {
   const graph = model.graph;
   const old = meaning.output;
   const anchor = old.producer!;
   const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
   const { weight, bias } = packer.pack(site, name);
-  const inputs: (Value | null)[] = [site.q.x, weight, bias];
-  if (meaning.maskInput) inputs.push(int32Mask(graph, meaning.maskInput, casts));
-  const attributes: Attribute[] = [{ name: 'num_heads', type: 'int', value: meaning.numHeads }];
-  if (meaning.causal) attributes.push({ name: 'unidirectional', type: 'int', value: 1 });
-  if (Math.abs(meaning.scale * Math.sqrt(meaning.headSize) - 1) > 1e-6) attributes.push({ name: 'scale', type: 'float', value: meaning.scale });
-  if (meaning.maskInput || meaning.causal) attributes.push({ name: 'mask_filter_value', type: 'float', value: meaning.filterValue });
-  const attention = graph.createNode({ opType: 'Attention', domain: MS, inputs, attributes, name: `${name}/Attention`, before: anchor });
+  const mask = meaning.maskInput ? int32Mask(graph, meaning.maskInput, casts) : null;
+  const hidden = meaning.numHeads * meaning.headSize;
+  const [opType, inputs] = meaning.bias
+    ? ['MultiHeadAttention', [...projectQkv(model, site.q.x, weight, hidden, name, anchor), bias, mask, meaning.bias]]
+    : ['Attention', [site.q.x, weight, bias, ...(mask ? [mask] : [])]];
+  const attention = graph.createNode({ opType, domain: MS, inputs, attributes: attributesOf(meaning), name: `${name}/${opType}`, before: anchor });
   let out = attention.output(0);
   if (meaning.flattened) {
-    const rows = graph.addInitializer(`${name}_rows_shape`, Tensor.fromArray('', DataType.INT64, [2], [-1, meaning.numHeads * meaning.headSize]));
-    out = graph.createNode({ opType: 'Reshape', inputs: [out, rows], name: `${name}/Attention_rows`, before: anchor }).output(0);
+    const rows = graph.addInitializer(`${name}_rows_shape`, Tensor.fromArray('', DataType.INT64, [2], [-1, hidden]));
+    out = graph.createNode({ opType: 'Reshape', inputs: [out, rows], name: `${name}/${opType}_rows`, before: anchor }).output(0);
   }
   out.type = old.type;
-  const region = backwardSlice(old, new Set([site.q.x, ...(meaning.maskInput ? [meaning.maskInput] : [])]));
+  const keep = [site.q.x, ...(meaning.maskInput ? [meaning.maskInput] : []), ...(meaning.bias ? [meaning.bias] : [])];
+  const region = backwardSlice(old, new Set(keep));
   graph.replaceAllUses(old, out);
   graph.removeNodes(graph.deadSubset(region));
+  return opType;
 }
 
 /** The nodes `target` is computed from, back to (not past) the given values: what may die once it is replaced. */
@@ -122,7 +148,7 @@ function backwardSlice(target: Value, stop: ReadonlySet<Value>): Set<Node> {
 
 export const fuseAttentionPass: Pass = {
   name: 'fuse-attention',
-  description: 'fuse self-attention (eager or sdpa, either exporter) into com.microsoft Attention',
+  description: 'fuse self-attention (eager or sdpa, either exporter) into com.microsoft Attention, or MultiHeadAttention with an additive bias',
   run(model, context): PassResult {
     const expectHeads = context.options.numHeads === undefined ? undefined : Number(context.options.numHeads);
     const expectHidden = context.options.hiddenSize === undefined ? undefined : Number(context.options.hiddenSize);
@@ -138,7 +164,7 @@ export const fuseAttentionPass: Pass = {
     const packer = new QkvPacker(model.graph);
     const casts = new Map<Value, Value>();
     const notes: string[] = [];
-    let fused = 0;
+    const stats: Record<string, number> = {};
     const verified = sites.map((site) => ({ site, meaning: verifyAttention(site, probes) }));
     for (const { site, meaning } of verified) {
       const refusal =
@@ -151,10 +177,11 @@ export const fuseAttentionPass: Pass = {
         notes.push(`Attention at Softmax '${site.softmax.name}': ${refusal}`);
         continue;
       }
-      rewrite(model, site, meaning, packer, casts);
-      fused++;
+      const op = rewrite(model, site, meaning, packer, casts);
+      stats[op] = (stats[op] ?? 0) + 1;
     }
-    if (fused) model.requireOpset(MS, 1);
-    return { changed: fused > 0, stats: fused ? { Attention: fused } : {}, notes };
+    const changed = Object.keys(stats).length > 0;
+    if (changed) model.requireOpset(MS, 1);
+    return { changed, stats, notes };
   },
 };

@@ -23,6 +23,8 @@ export interface AttentionSite {
   scores: Value;
   /** MatMul(q, kᵀ), q shaped (B, N, S, H). */
   scoresMatMul: Node;
+  /** What Adds on the way from the MatMul to the Softmax add to the scores: a mask, a position bias. */
+  addends: Value[];
   q: Projection;
   k: Projection;
   v: Projection;
@@ -138,21 +140,25 @@ export function projectionOf(operand: Value): Projection | undefined {
   return { ...rest, columns: [0, width] };
 }
 
-/** Follows a value back through scalings to the MatMul(q, k) that produced the scores. */
-function scoresMatMul(v: Value): Node | undefined {
+/**
+ * Follows a value back through scalings to the MatMul(q, k) that produced the scores, collecting the other operands
+ * of the Adds passed on the way.
+ */
+function scoresMatMul(v: Value, addends: Value[] = []): { node: Node; addends: Value[] } | undefined {
   let cur = v;
   for (let step = 0; step < 6; step++) {
     const n = cur.producer;
     if (!standard(n)) return undefined;
-    if (n.opType === 'MatMul') return constant(n.inputs[0]) || constant(n.inputs[1]) ? undefined : n;
+    if (n.opType === 'MatMul') return constant(n.inputs[0]) || constant(n.inputs[1]) ? undefined : { node: n, addends };
     if ((n.opType === 'Mul' || n.opType === 'Div') && isScalar(n.inputs[1])) cur = n.input(0);
     else if (n.opType === 'Mul' && isScalar(n.inputs[0])) cur = n.input(1);
     else if (n.opType === 'Add' || n.opType === 'Where' || n.opType === 'Cast') {
       // the additive mask (or a masked_fill) sits here: the scores are whichever operand leads to a MatMul
       const operands = n.opType === 'Where' ? n.inputs.slice(1) : n.inputs;
       for (const x of operands) {
-        const m = x && scoresMatMul(x);
-        if (m) return m;
+        const others = n.opType === 'Add' ? operands.filter((o): o is Value => !!o && o !== x) : [];
+        const found = x && scoresMatMul(x, [...addends, ...others]);
+        if (found) return found;
       }
       return undefined;
     } else return undefined;
@@ -204,9 +210,10 @@ export function findAttentionSites(graph: Graph): AttentionSite[] {
   for (const softmax of graph.nodes) {
     if (!standard(softmax) || softmax.opType !== 'Softmax') continue;
     const scores = softmax.input(0);
-    const qk = scoresMatMul(scores);
+    const found = scoresMatMul(scores);
     const pv = probabilitiesMatMul(softmax.output(0));
-    if (!qk || !pv) continue;
+    if (!found || !pv) continue;
+    const qk = found.node;
     const q = projectionOf(qk.input(0));
     const k = projectionOf(qk.input(1));
     const v = projectionOf(pv.input(1));
@@ -214,7 +221,7 @@ export function findAttentionSites(graph: Graph): AttentionSite[] {
     // probing and packing read these weights several times: keep them in memory once
     for (const p of [q, k, v]) p.weight.materialize();
     const outputCandidates = outputChain(pv.output(0));
-    if (outputCandidates.length) sites.push({ softmax, scores, scoresMatMul: qk, q, k, v, context: pv.output(0), outputCandidates });
+    if (outputCandidates.length) sites.push({ softmax, scores, scoresMatMul: qk, addends: found.addends, q, k, v, context: pv.output(0), outputCandidates });
   }
   return sites;
 }

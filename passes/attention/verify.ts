@@ -1,5 +1,6 @@
-// Checks by evaluation that an attention site computes softmax(scale · q·kᵀ + mask) · v, and learns its
-// parameters: heads, scale, which graph input is the key mask (and its fill value), and whether it is causal.
+// Checks by evaluation that an attention site computes softmax(scale · q·kᵀ [+ bias] + mask) · v, and learns its
+// parameters: heads, scale, which graph input is the key mask (and its fill value), whether it is causal, and which
+// value, if any, is an additive bias such as a relative position bias.
 import type { Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
@@ -20,6 +21,8 @@ export interface AttentionMeaning {
   causal: boolean;
   /** What masked scores become (exporters use float32's lowest value or -10000). */
   filterValue: number;
+  /** A value (B|1, N|1, S, S), computed from the graph inputs alone, added to the scaled scores. */
+  bias?: Value;
   /** The value (B, S, N·H) that Attention replaces, or (B·S, N·H) when `flattened`. */
   output: Value;
   flattened: boolean;
@@ -80,8 +83,25 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-/** The meaning of one site on one probe, or why it is not attention. */
-function probeSite(site: AttentionSite, probe: Probe, seed: number): AttentionMeaning | string {
+const NOT_SCALED = 'scores are not a scaled q·kᵀ';
+
+/** The bias broadcast to (B, N, S, S), or why it cannot be an attention bias. */
+function broadcastBias(t: Tensor, B: number, N: number, S: number): Float32Array | string {
+  const [b0, n0, s0, s1] = t.dims;
+  if (t.rank !== 4 || (b0 !== 1 && b0 !== B) || (n0 !== 1 && n0 !== N) || s0 !== S || s1 !== S)
+    return `the additive term is shaped [${t.dims}], not (${B}|1, ${N}|1, ${S}, ${S})`;
+  const src = t.toFloat32();
+  const out = new Float32Array(B * N * S * S);
+  for (let b = 0; b < B; b++)
+    for (let n = 0; n < N; n++) {
+      const from = ((b0 === 1 ? 0 : b) * n0! + (n0 === 1 ? 0 : n)) * S * S;
+      out.set(src.subarray(from, from + S * S), (b * N + n) * S * S);
+    }
+  return out;
+}
+
+/** The meaning of one site on one probe, taking `bias` (if given) as an additive term of the scores. */
+function probeSite(site: AttentionSite, probe: Probe, seed: number, bias: Value | undefined): AttentionMeaning | string {
   const { evaluator, inputs } = probe;
   const xDims = evaluator.dimsOf(site.q.x);
   if (xDims.length !== 3) return `attention input has rank ${xDims.length}, expected 3`;
@@ -108,7 +128,17 @@ function probeSite(site: AttentionSite, probe: Probe, seed: number): AttentionMe
 
   const z = evaluate(site.scores);
   if (z.dims.join() !== [B, N, S, S].join()) return `scores are shaped [${z.dims}], expected [${[B, N, S, S]}]`;
-  const zs = z.toFloat32();
+  // a copy: the bias is subtracted in place, and the evaluator's tensors are shared
+  const zs = Float32Array.from(z.toFloat32());
+  let added: Float32Array | undefined;
+  if (bias) {
+    const t = evaluate(bias);
+    if (t.dataType !== DataType.FLOAT) return `the additive term '${bias.name}' is not float32`;
+    const b = broadcastBias(t, B, N, S);
+    if (typeof b === 'string') return b;
+    added = b;
+    for (let i = 0; i < zs.length; i++) zs[i] = zs[i]! - added[i]!;
+  }
   const ratios: number[] = [];
   const masked = new Uint8Array(B * S * S);
   const fills: number[] = [];
@@ -133,7 +163,7 @@ function probeSite(site: AttentionSite, probe: Probe, seed: number): AttentionMe
           const zz = zs[((b * N + n) * S + i) * S + j]!;
           const expect = scale * dot(b, n, i, j);
           if (masked[(b * S + i) * S + j]) fills.push(zz - expect);
-          else if (Math.abs(zz - expect) > 1e-3 * (1 + Math.abs(expect))) return 'scores are not a scaled q·kᵀ (an additive bias?)';
+          else if (Math.abs(zz - expect) > 1e-3 * (1 + Math.abs(expect))) return NOT_SCALED;
         }
 
   const explained = explainMask(inputs, masked, B, S);
@@ -148,7 +178,8 @@ function probeSite(site: AttentionSite, probe: Probe, seed: number): AttentionMe
       for (let i = 0; i < S; i++) {
         let max = -Infinity;
         for (let j = 0; j < S; j++) {
-          logits[j] = scale * dot(b, n, i, j) + (masked[(b * S + i) * S + j] ? filterValue : 0);
+          const term = added ? added[((b * N + n) * S + i) * S + j]! : 0;
+          logits[j] = scale * dot(b, n, i, j) + term + (masked[(b * S + i) * S + j] ? filterValue : 0);
           max = Math.max(max, logits[j]!);
         }
         let sum = 0;
@@ -174,7 +205,7 @@ function probeSite(site: AttentionSite, probe: Probe, seed: number): AttentionMe
     peak = Math.max(peak, Math.abs(e));
   });
   if (!(worst <= 1e-4 * peak)) return `the site's output differs from attention by ${worst.toExponential(2)}`;
-  return { numHeads: N, headSize: H, scale, ...explained, filterValue, output, flattened };
+  return { numHeads: N, headSize: H, scale, ...explained, filterValue, output, flattened, ...(bias ? { bias } : {}) };
 }
 
 /** Which rule masks (b, query, key): 0/1 graph inputs over keys (all that fit), causality, both, or nothing. */
@@ -204,13 +235,48 @@ function explainMask(inputs: ProbeInputs, masked: Uint8Array, B: number, S: numb
   return 'the masked scores follow no key mask input or causal rule';
 }
 
-/** The site's meaning if every probe agrees, else the first reason it is not plain attention. */
+/**
+ * Whether `v` is computed from the site's projections: then it cannot be an input of the fused node. Values computed
+ * from the attention input itself (its shape, say) are fine, so the walk stops there.
+ */
+function readsProjections(v: Value, site: AttentionSite): boolean {
+  const projections = new Set([site.q.value, site.k.value, site.v.value]);
+  const seen = new Set<Value>([site.q.x]);
+  const pending = [v];
+  while (pending.length) {
+    const cur = pending.pop()!;
+    if (projections.has(cur)) return true;
+    if (seen.has(cur)) continue;
+    seen.add(cur);
+    for (const input of cur.producer?.inputs ?? []) if (input) pending.push(input);
+  }
+  return false;
+}
+
+/**
+ * The site's meaning if every probe agrees, else the first reason it is not attention. Scores that are not a scaled
+ * q·kᵀ plus a mask may still be attention with an additive bias: each addend not computed from q, k or v is
+ * tried as one.
+ */
 export function verifyAttention(site: AttentionSite, probes: Probe[]): AttentionMeaning | string {
+  const plain = verifyWith(site, probes, undefined);
+  if (typeof plain !== 'string' || plain !== NOT_SCALED) return plain;
+  const reasons: string[] = [];
+  for (const addend of site.addends) {
+    if (readsProjections(addend, site)) continue;
+    const meaning = verifyWith(site, probes, addend);
+    if (typeof meaning !== 'string') return meaning;
+    reasons.push(`'${addend.name}' as a bias: ${meaning}`);
+  }
+  return reasons.length ? `${NOT_SCALED}, and ${reasons.join('; ')}` : `${NOT_SCALED} and has no additive term to take as a bias`;
+}
+
+function verifyWith(site: AttentionSite, probes: Probe[], bias: Value | undefined): AttentionMeaning | string {
   let first: AttentionMeaning | undefined;
   for (const [i, probe] of probes.entries()) {
     let meaning: AttentionMeaning | string;
     try {
-      meaning = probeSite(site, probe, 101 + i);
+      meaning = probeSite(site, probe, 101 + i, bias);
     } catch (e) {
       return `cannot evaluate the site: ${(e as Error).message}`;
     }

@@ -14,10 +14,12 @@ interface FixtureEntry {
 }
 
 const manifest = JSON.parse(readFileSync('fixtures/manifest.json', 'utf8')) as { models: Record<string, FixtureEntry> };
-const names = Object.keys(manifest.models).filter((n) => /^(bert|roberta|distilbert|gpt2|vit|albert)-/.test(n)).sort();
+const names = Object.keys(manifest.models).filter((n) => /^(bert|roberta|distilbert|gpt2|vit|albert|electra|xlmr|mpnet)-/.test(n)).sort();
 const LAYERS = 2;
-const POST_LN = new Set(['bert', 'roberta', 'distilbert', 'albert']);
-const TEXT = new Set(['bert', 'roberta', 'distilbert', 'gpt2', 'albert']);
+const POST_LN = new Set(['bert', 'roberta', 'distilbert', 'albert', 'electra', 'xlmr', 'mpnet']);
+const TEXT = new Set(['bert', 'roberta', 'distilbert', 'gpt2', 'albert', 'electra', 'xlmr', 'mpnet']);
+/** Families whose attention adds a relative position bias: MultiHeadAttention, not Attention. */
+const POSITION_BIAS = new Set(['mpnet']);
 const rows: string[] = [];
 
 function fuse(model: Model) {
@@ -34,7 +36,8 @@ function count(ops: Record<string, number>, ...names: string[]): number {
 
 describe('fuse on exported fixtures', () => {
   it('has the fixtures', () => {
-    expect(names.length).toBe(24);
+    // 9 families x eager/sdpa x 2 exporters, but MPNet has no sdpa implementation in transformers
+    expect(names.length).toBe(34);
   });
 
   it.each(names)('%s', async (name) => {
@@ -47,11 +50,13 @@ describe('fuse on exported fixtures', () => {
     // Packing q, k and v must not copy weights that layers share (ALBERT): parameters never grow.
     expect(parameterCount(model)).toBeLessThanOrEqual(rawParameters);
     const attention = count(ops, 'Attention');
+    const multiHead = count(ops, 'MultiHeadAttention');
     const gelu = count(ops, 'Gelu', 'BiasGelu', 'FastGelu', 'QuickGelu');
     const skip = count(ops, 'SkipLayerNormalization');
     const embed = count(ops, 'EmbedLayerNormalization');
-    rows.push(`${name.padEnd(26)} Attention ${attention}  Gelu-family ${gelu}  SkipLN ${skip}  EmbedLN ${embed}  nodes ${Object.values(ops).reduce((a, b) => a + b, 0)}`);
-    expect(attention).toBe(LAYERS);
+    rows.push(`${name.padEnd(26)} Attention ${attention}  MultiHeadAttention ${multiHead}  Gelu-family ${gelu}  SkipLN ${skip}  EmbedLN ${embed}  nodes ${Object.values(ops).reduce((a, b) => a + b, 0)}`);
+    expect(POSITION_BIAS.has(family) ? multiHead : attention).toBe(LAYERS);
+    expect(attention + multiHead).toBe(LAYERS);
     expect(gelu).toBe(LAYERS);
     if (POST_LN.has(family)) expect(skip).toBeGreaterThanOrEqual(2 * LAYERS - 1);
     else expect(skip).toBeGreaterThanOrEqual(LAYERS);
