@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
+import { fusePass } from '../../passes/fuse.js';
 import { quantizeDynamicPass } from '../../passes/quantize-dynamic.js';
 import { OnnxOptError } from '../../src/errors.js';
 import { readNpz, type NpyArray } from '../../src/io/npz.js';
@@ -554,6 +555,29 @@ describe('quantize: fixtures', () => {
         return `${a.maxAbs.toFixed(4)} vs ${b.maxAbs.toFixed(4)}`;
       });
       summary.push(`${name.padEnd(40)} ${String(result.stats.quantizedNodes).padStart(3)}  ${compared} of ${compared}  ${errors.join(', ')}`);
+    });
+  }
+
+  // `fuse quantize` goes further than onnxruntime's quantizer (QAttention, QEmbedLayerNormalization, packed qkv),
+  // and must still stay within 1.5x of the error onnxruntime's INT8 of the same export makes.
+  for (const { name, source } of references.filter((r) => !r.source.includes('.ort.') && r.source !== 'digits.onnx')) {
+    it(`${source}: fuse quantize stays within 1.5x of ${name}'s error`, async () => {
+      const model = readModel(FIXTURES + source);
+      fusePass.run(model, { options: {}, log: () => {} });
+      quantize(model);
+      const base = source.replace(/\.onnx$/, '');
+      const feeds = readFeeds(`${FIXTURES}${base}.inputs.npz`);
+      const expected = readFeeds(`${FIXTURES}${base}.expected.npz`);
+      const [mine, theirs] = [await run(model, feeds), await run(readFileSync(FIXTURES + name), feeds)];
+      const errors = Object.keys(expected).map((output) => {
+        const want = expected[output]!.data as Float32Array;
+        const [a, b] = [error(want, mine[output]!), error(want, theirs[output]!)];
+        expect(a.cosine, output).toBeGreaterThanOrEqual(0.99);
+        expect(a.maxAbs, output).toBeLessThanOrEqual(1.5 * b.maxAbs);
+        expect(a.rms, output).toBeLessThanOrEqual(1.5 * b.rms);
+        return `${a.maxAbs.toFixed(4)} vs ${b.maxAbs.toFixed(4)} (cosine ${a.cosine.toFixed(5)})`;
+      });
+      summary.push(`fuse quantize ${source.padEnd(27)} ${errors.join(', ')}`);
     });
   }
 
