@@ -8,7 +8,7 @@ import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Attribute } from '../src/ir/attribute.js';
 import type { Model } from '../src/ir/model.js';
 import { Tensor } from '../src/ir/tensor.js';
-import { tensorType } from '../src/ir/types.js';
+import { shapeOf, tensorType } from '../src/ir/types.js';
 import type { Pass, PassResult } from '../src/pipeline.js';
 import { inferShapes } from '../src/shape/index.js';
 import { DataType } from '../src/tensor/dtype.js';
@@ -105,6 +105,10 @@ function projectQkv(model: Model, x: Value, weight: Value, hidden: number, name:
     inputs: splitInput ? [packed, graph.addInitializer(`${name}_qkv_sizes`, Tensor.fromArray('', DataType.INT64, [3], sizes))] : [packed],
     attributes: [{ name: 'axis', type: 'int', value: -1 }, ...(splitInput ? [] : [{ name: 'split', type: 'ints', value: sizes } as Attribute])],
   });
+  // typed here, so that a second run's shape inference has nothing to add (fuse is idempotent to the byte)
+  const rows = shapeOf(x.type)?.slice(0, -1);
+  packed.type = tensorType(DataType.FLOAT, rows && [...rows, 3 * hidden]);
+  for (const v of split.outputs) v!.type = tensorType(DataType.FLOAT, rows && [...rows, hidden]);
   return split.outputs;
 }
 

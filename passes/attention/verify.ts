@@ -263,12 +263,15 @@ export function verifyAttention(site: AttentionSite, probes: Probe[]): Attention
   if (typeof plain !== 'string' || plain !== NOT_SCALED) return plain;
   const reasons: string[] = [];
   for (const addend of site.addends) {
-    if (readsProjections(addend, site)) continue;
+    if (readsProjections(addend, site)) {
+      reasons.push(`'${addend.name}' is computed from q, k or v`);
+      continue;
+    }
     const meaning = verifyWith(site, probes, addend);
     if (typeof meaning !== 'string') return meaning;
     reasons.push(`'${addend.name}' as a bias: ${meaning}`);
   }
-  return reasons.length ? `${NOT_SCALED}, and ${reasons.join('; ')}` : `${NOT_SCALED} and has no additive term to take as a bias`;
+  return reasons.length ? `${NOT_SCALED}, and no additive term is a bias: ${reasons.join('; ')}` : `${NOT_SCALED} and has no additive term to take as a bias`;
 }
 
 function verifyWith(site: AttentionSite, probes: Probe[], bias: Value | undefined): AttentionMeaning | string {
