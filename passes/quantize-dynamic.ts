@@ -12,7 +12,7 @@ import { OnnxOptError } from '../src/errors.js';
 import { attr, type Attribute } from '../src/ir/attribute.js';
 import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
-import { Tensor } from '../src/ir/tensor.js';
+import { Scratch, Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf, shapeOf, tensorType } from '../src/ir/types.js';
 import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
 import { DataType } from '../src/tensor/dtype.js';
@@ -112,14 +112,16 @@ export const quantizeDynamicPass: Pass = {
     const notes: string[] = [];
     const bytesBefore = initializerBytes(graph);
     const plans = planGraph(graph, settings, notes);
-    const embeds = settings.ops.has('EmbedLayerNormalization') ? quantizeEmbedLayerNorms(graph, notes) : 0;
+    // float weights are only read once, to quantize them: from external data, through one reused buffer
+    const scratch = new Scratch();
+    const embeds = settings.ops.has('EmbedLayerNormalization') ? quantizeEmbedLayerNorms(graph, notes, scratch) : 0;
     if (plans.length === 0 && embeds === 0) {
       context.log('quantize: nothing to quantize');
       return { changed: false, stats: { quantizedNodes: 0, skipped: notes.length }, notes };
     }
     const opset = model.opsetVersion('') ?? 0;
     if (plans.length && opset < 11) throw new OnnxOptError(`quantization needs ai.onnx opset 11 or later (DynamicQuantizeLinear); the model imports ${opset}`);
-    const rewriter = new Rewriter(graph, settings, plans);
+    const rewriter = new Rewriter(graph, settings, plans, scratch);
     for (const plan of plans) rewriter.rewrite(plan);
     rewriter.removeReplacedConstants();
     if (rewriter.usesContribOps || embeds) model.requireOpset(MS, 1);
@@ -281,7 +283,7 @@ class Rewriter {
   private readonly replaced = new Set<Value>();
   usesContribOps = false;
 
-  constructor(private readonly graph: Graph, private readonly settings: Settings, plans: readonly Plan[]) {
+  constructor(private readonly graph: Graph, private readonly settings: Settings, plans: readonly Plan[], private readonly scratch: Scratch) {
     for (const p of plans) if (p.activation) this.readers.set(p.activation, (this.readers.get(p.activation) ?? 0) + 1);
   }
 
@@ -437,7 +439,7 @@ class Rewriter {
   private weightValues(plan: Plan): WeightValues {
     const made = this.weights.get(plan.weight);
     if (made) return made;
-    const quantized = quantizeForLayout(plan.tensor, plan.layout, this.settings);
+    const quantized = quantizeForLayout(plan.tensor.peekFloat32(this.scratch), plan.tensor.dims, plan.layout, this.settings);
     const w = plan.weight.name;
     const dataType = quantized.type === 'int8' ? DataType.INT8 : DataType.UINT8;
     const qDims = plan.layout === 'rows' ? [plan.tensor.dims[1]!, plan.tensor.dims[0]!] : plan.tensor.dims;
@@ -465,24 +467,23 @@ class Rewriter {
   }
 }
 
-/** Quantizes a weight as its layout needs: per output channel (when asked and possible) or per tensor. */
-function quantizeForLayout(tensor: Tensor, layout: Layout, settings: Settings): QuantizedWeight {
+/** Quantizes a weight (its float32 values and dims) as its layout needs: per output channel (when asked and possible) or per tensor. */
+function quantizeForLayout(values: Float32Array, dims: readonly number[], layout: Layout, settings: Settings): QuantizedWeight {
   const { weightType: type, reduceRange, perChannel } = settings;
   switch (layout) {
     case 'columns':
-      return quantizeWeight(tensor.toFloat32(), tensor.dims, { type, reduceRange, axis: perChannel ? 1 : undefined });
+      return quantizeWeight(values, dims, { type, reduceRange, axis: perChannel ? 1 : undefined });
     case 'rows': {
-      const [n, k] = tensor.dims as [number, number];
-      const values = tensor.toFloat32();
+      const [n, k] = dims as [number, number];
       const transposed = new Float32Array(values.length);
       for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) transposed[j * n + i] = values[i * k + j]!;
       return quantizeWeight(transposed, [k, n], { type, reduceRange, axis: perChannel ? 1 : undefined });
     }
     case 'conv':
       // ConvInteger takes a single zero point: per channel only when symmetric (all zero points 0).
-      return quantizeWeight(tensor.toFloat32(), tensor.dims, { type, reduceRange, axis: perChannel && type === 'int8' ? 0 : undefined });
+      return quantizeWeight(values, dims, { type, reduceRange, axis: perChannel && type === 'int8' ? 0 : undefined });
     case 'table':
       // As onnxruntime does: embedding tables are quantized like activations, uint8 asymmetric per tensor, full range.
-      return quantizeWeight(tensor.toFloat32(), tensor.dims, { type: 'uint8', reduceRange: false });
+      return quantizeWeight(values, dims, { type: 'uint8', reduceRange: false });
   }
 }

@@ -44,11 +44,15 @@ export function toFloat16Tensor(tensor: Tensor, counts: ConstantCounts): Tensor 
   const halves = new Uint16Array(tensor.size);
   const source = tensor.externalSource;
   if (source) {
+    // one block buffer for the whole tensor: fresh memory for every block would cost more than reading it
+    const block = new Float32Array(Math.min(EXTERNAL_BLOCK, halves.length));
+    const blockBytes = new Uint8Array(block.buffer);
     for (let start = 0; start < halves.length; start += EXTERNAL_BLOCK) {
       const count = Math.min(EXTERNAL_BLOCK, halves.length - start);
-      const bytes = source.loader({ ...source.where, offset: source.where.offset + start * 4, length: count * 4 });
-      const aligned = bytes.byteOffset % 4 ? bytes.slice() : bytes;
-      toFloat16Bits(new Float32Array(aligned.buffer, aligned.byteOffset, count), counts, halves.subarray(start, start + count));
+      const bytes = source.loader({ ...source.where, offset: source.where.offset + start * 4, length: count * 4 }, blockBytes);
+      // a loader that ignored the block buffer hands back its own bytes
+      if (bytes.buffer !== block.buffer || bytes.byteOffset !== 0) blockBytes.set(bytes);
+      toFloat16Bits(block.subarray(0, count), counts, halves.subarray(start, start + count));
     }
   } else toFloat16Bits(tensor.toFloat32(), counts, halves);
   const out = new Tensor(tensor.name, DataType.FLOAT16, tensor.dims, new Uint8Array(halves.buffer));

@@ -3,7 +3,7 @@
 // It shrinks the largest weight of a BERT-like model (the word table) fourfold.
 import { attr } from '../../src/ir/attribute.js';
 import type { Graph, Node, Value } from '../../src/ir/graph.js';
-import { Tensor } from '../../src/ir/tensor.js';
+import { Tensor, type Scratch } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { quantizeWeight } from '../../src/tensor/quantize.js';
@@ -30,7 +30,7 @@ function refusal(node: Node, graph: Graph): string | undefined {
 }
 
 /** Quantizes every EmbedLayerNormalization it can; returns how many, with a note for each one left float. */
-export function quantizeEmbedLayerNorms(graph: Graph, notes: string[]): number {
+export function quantizeEmbedLayerNorms(graph: Graph, notes: string[], scratch: Scratch): number {
   let count = 0;
   for (const node of [...graph.nodes]) {
     if (node.domain !== MS || node.opType !== 'EmbedLayerNormalization') continue;
@@ -43,7 +43,7 @@ export function quantizeEmbedLayerNorms(graph: Graph, notes: string[]): number {
       const v = node.inputs[i];
       if (!v) return undefined;
       const t = v.constantTensor()!;
-      const q = quantizeWeight(t.toFloat32(), t.dims, { type: 'uint8', reduceRange: false });
+      const q = quantizeWeight(t.peekFloat32(scratch), t.dims, { type: 'uint8', reduceRange: false });
       const base = v.name;
       return {
         q: graph.addInitializer(`${base}_quantized`, Tensor.fromArray('', DataType.UINT8, t.dims, q.data as Uint8Array)),

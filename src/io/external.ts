@@ -12,12 +12,13 @@ export class ExternalFiles {
 
   constructor(private readonly dir: string, private readonly modelPath: string) {}
 
-  /** Reads an external range (the IR calls this lazily). */
-  readonly load = (where: ExternalLocation): Uint8Array => {
+  /** Reads an external range (the IR calls this lazily), into `into` when given. */
+  readonly load = (where: ExternalLocation, into?: Uint8Array): Uint8Array => {
     const { fd, size } = this.file(where.location);
     this.checkRange(where, size);
+    if (into && into.byteLength < where.length) throw this.error(`a ${into.byteLength}-byte buffer cannot take ${where.length} bytes of '${where.location}'`);
     // allocUnsafe: every byte is overwritten below, and zero-filling hundreds of megabytes costs real time.
-    const out = Buffer.allocUnsafe(where.length);
+    const out = into ? into.subarray(0, where.length) : Buffer.allocUnsafe(where.length);
     let done = 0;
     while (done < where.length) {
       const n = readSync(fd, out, done, where.length - done, where.offset + done);

@@ -13,15 +13,33 @@ export interface ExternalLocation {
   extra: StringEntries;
 }
 
-/** Reads an external tensor's bytes on demand; supplied by the I/O layer, so the IR never touches files. */
-export type ExternalLoader = (where: ExternalLocation) => Uint8Array;
+/**
+ * Reads an external tensor's bytes on demand, into `into` when given (a buffer at least that long) rather than new
+ * memory; supplied by the I/O layer, so the IR never touches files.
+ */
+export type ExternalLoader = (where: ExternalLocation, into?: Uint8Array) => Uint8Array;
 
 /** A byte source that is not in memory yet. */
 export interface LazyBytes {
   byteLength: number;
-  load: () => Uint8Array;
+  /** The bytes, read into `into` when given (at least byteLength long) rather than new memory. */
+  load: (into?: Uint8Array) => Uint8Array;
   /** Set when the bytes sit unchanged in an external file, so a writer may copy them without loading. */
   external?: { where: ExternalLocation; loader: ExternalLoader };
+}
+
+/**
+ * One buffer reused for data needed only for a moment: lazily stored tensors are read into it rather than into fresh
+ * memory, whose page faults can cost ten times the read itself.
+ */
+export class Scratch {
+  private buffer = new Uint8Array(0);
+
+  /** The first `byteLength` bytes of the buffer, grown when too small; whatever they held is gone. */
+  take(byteLength: number): Uint8Array {
+    if (this.buffer.byteLength < byteLength) this.buffer = new Uint8Array(byteLength);
+    return this.buffer.subarray(0, byteLength);
+  }
 }
 
 /**
@@ -142,6 +160,22 @@ export class Tensor {
   toFloat32(): Float32Array {
     if (this.dataType === DataType.FLOAT) return this.typed() as Float32Array;
     return Float32Array.from(this.toNumbers());
+  }
+
+  /**
+   * The values as float32 for a moment: a view when they are in memory; lazily stored float32 data is read into
+   * `scratch` (valid until its next use) and not kept. Other types come back converted, in a new array.
+   */
+  peekFloat32(scratch: Scratch): Float32Array {
+    const d = this.bytesOrLazy;
+    if (this.dataType !== DataType.FLOAT || !d || d instanceof Uint8Array) return this.toFloat32();
+    const bytes = d.load(scratch.take(d.byteLength));
+    if (bytes.byteLength !== d.byteLength) {
+      throw new OnnxOptError(`tensor '${this.name}': loaded ${bytes.byteLength} bytes, expected ${d.byteLength}`);
+    }
+    // a loader that ignored the scratch may hand back unaligned bytes: copy those
+    const aligned = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes);
+    return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
   }
 
   /** A copy with another name (bytes shared: tensors are never mutated in place). */

@@ -300,7 +300,7 @@ class Decoder {
     };
     const loader = this.options.externalLoader;
     if (!loader) throw new OnnxOptError(`tensor '${name}' has external data '${location}', but the model was not read from a file`);
-    return { byteLength: length, load: () => loader(where), external: { where, loader } };
+    return { byteLength: length, load: (into?: Uint8Array) => loader(where, into), external: { where, loader } };
   }
 }
 

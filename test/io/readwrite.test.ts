@@ -8,7 +8,7 @@ import { OnnxOptError } from '../../src/errors.js';
 import { readModel } from '../../src/io/read.js';
 import { sidecarName, writeModel } from '../../src/io/write.js';
 import { Value } from '../../src/ir/graph.js';
-import { Tensor, type ExternalLocation } from '../../src/ir/tensor.js';
+import { Scratch, Tensor, type ExternalLocation } from '../../src/ir/tensor.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { ModelProto } from '../../src/serde/proto.js';
 import { DataType } from '../../src/tensor/dtype.js';
@@ -65,6 +65,24 @@ describe('writeModel / readModel with external data', () => {
     const back = readModel(path);
     expect(back.graph.initializers.find((v) => v.name === 'w1')!.initializer!.isLoaded).toBe(false);
     expect(describeModel(back)).toEqual(expected);
+  });
+
+  it('peekFloat32 reads external tensors into one reused scratch buffer, keeping nothing', () => {
+    const dir = folder();
+    const path = join(dir, 'mlp.onnx');
+    writeModel(model, path, { externalData: 'always' });
+    const back = readModel(path);
+    const scratch = new Scratch();
+    const [w1, w2] = ['w1', 'w2'].map((name) => back.graph.initializers.find((v) => v.name === name)!.initializer!);
+    const first = w1!.peekFloat32(scratch);
+    expect(Array.from(first)).toEqual(Array.from(model.graph.initializers.find((v) => v.name === 'w1')!.initializer!.toFloat32()));
+    const second = w2!.peekFloat32(scratch);
+    expect(second.buffer, 'the same buffer serves both').toBe(first.buffer);
+    expect(Array.from(second)).toEqual(Array.from(model.graph.initializers.find((v) => v.name === 'w2')!.initializer!.toFloat32()));
+    expect(w1!.isLoaded || w2!.isLoaded, 'nothing is kept').toBe(false);
+    // in-memory tensors come back as views of their own data
+    const inMemory = model.graph.initializers.find((v) => v.name === 'w1')!.initializer!;
+    expect(inMemory.peekFloat32(scratch).buffer).toBe(inMemory.toFloat32().buffer);
   });
 
   it("'never' and 'auto' on an in-memory model write one self-contained file", () => {
