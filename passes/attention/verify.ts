@@ -69,11 +69,14 @@ function projected(evaluate: (v: Value) => Tensor, x: Float32Array, rows: number
   const [wr, wc] = p.weight.dims as [number, number];
   const din = p.transposed ? wc : wr;
   const b = p.bias?.toFloat32();
+  // the first row, walking W in memory order
+  const first = new Float64Array(width);
+  if (b) for (let j = 0; j < width; j++) first[j] = b[c0 + j]!;
+  for (let i = 0; i < din; i++) {
+    for (let j = 0; j < width; j++) first[j]! += x[i]! * w[p.transposed ? (c0 + j) * wc + i : i * wc + c0 + j]!;
+  }
   for (let j = 0; j < width; j++) {
-    const col = c0 + j;
-    let acc = b ? b[col]! : 0;
-    for (let i = 0; i < din; i++) acc += x[i]! * w[p.transposed ? col * wc + i : i * wc + col]!;
-    if (Math.abs(acc - out[j]!) > 1e-4 * (1 + Math.abs(acc))) return `projection '${p.value.name}' is not x · W + b of its weights`;
+    if (Math.abs(first[j]! - out[j]!) > 1e-4 * (1 + Math.abs(first[j]!))) return `projection '${p.value.name}' is not x · W + b of its weights`;
   }
   return out;
 }

@@ -102,25 +102,38 @@ export function quantizeWeight(values: Float32Array, dims: readonly number[], op
   const zeroPoints = type === 'int8' ? Int8Array.from(params, (p) => p.zeroPoint) : Uint8Array.from(params, (p) => p.zeroPoint);
   const data = type === 'int8' ? new Int8Array(count) : new Uint8Array(count);
   const { qmin, qmax } = TYPE_RANGE[type];
-  // Float32 division, rounding half to even, clipping to the type's full range (not the reduced one). Every
-  // v / scale here is at most the integer range in size (the scale spans the channel's own min and max, and NaN
-  // was refused), so the rounding trick of roundHalfToEven applies without its range check.
-  const quantize = (v: number, scale: number, zeroPoint: number): number => {
-    const q = Math.fround(v / scale) + ROUNDER - ROUNDER + zeroPoint;
-    return q < qmin ? qmin : q > qmax ? qmax : q;
-  };
-  const divisors = Float64Array.from(scales); // the same values, without a float32 -> float64 conversion per element
-  for (let o = 0, at = 0; o < layout.outer; o++) {
+  // the same values as the scales, without a float32 -> float64 conversion per element
+  quantizeValues(values, layout, Float64Array.from(scales), zeroPoints, data, qmin, qmax);
+  return { type, dims, data, scales, zeroPoints, axis };
+}
+
+/**
+ * data = clip(round_half_even(float32(v / scale)) + zero point) over (outer, channels, inner), with the clip at the
+ * type's full range (not the reduced one). Every v / scale here is at most the integer range in size (the scale spans
+ * the channel's own min and max, and NaN was refused), so the ROUNDER trick applies without roundHalfToEven's range
+ * check. A plain function over plain loops: the hottest loop of quantization (V8 keeps it tight).
+ */
+function quantizeValues(
+  values: Float32Array, layout: { outer: number; channels: number; inner: number }, divisors: Float64Array,
+  zeroPoints: Int8Array | Uint8Array, data: Int8Array | Uint8Array, qmin: number, qmax: number,
+): void {
+  const { outer, channels, inner } = layout;
+  for (let o = 0, at = 0; o < outer; o++) {
     if (inner === 1) {
-      for (let c = 0; c < channels; c++, at++) data[at] = quantize(values[at]!, divisors[c]!, zeroPoints[c]!);
+      for (let c = 0; c < channels; c++, at++) {
+        const q = Math.fround(values[at]! / divisors[c]!) + ROUNDER - ROUNDER + zeroPoints[c]!;
+        data[at] = q < qmin ? qmin : q > qmax ? qmax : q;
+      }
       continue;
     }
     for (let c = 0; c < channels; c++) {
-      const scale = divisors[c]!, zeroPoint = zeroPoints[c]!;
-      for (const end = at + inner; at < end; at++) data[at] = quantize(values[at]!, scale, zeroPoint);
+      const divisor = divisors[c]!, zeroPoint = zeroPoints[c]!;
+      for (const end = at + inner; at < end; at++) {
+        const q = Math.fround(values[at]! / divisor) + ROUNDER - ROUNDER + zeroPoint;
+        data[at] = q < qmin ? qmin : q > qmax ? qmax : q;
+      }
     }
   }
-  return { type, dims, data, scales, zeroPoints, axis };
 }
 
 /**

@@ -259,6 +259,22 @@ describe('MatMul and Gemm', () => {
     expect(batched).toEqual({ dims: [3, 2, 1], values: seq(6) });
   });
 
+  it('gives every row the same sums, in blocks of four rows and in the rows left over', () => {
+    // 6 rows: one block of four, two rows alone; batched so each block starts at an offset
+    const [m, k, n] = [6, 5, 3];
+    const a = Array.from({ length: 2 * m * k }, (_, i) => ((i * 7) % 11) - 5);
+    const b = Array.from({ length: k * n }, (_, i) => ((i * 5) % 7) - 3);
+    const expected: number[] = [];
+    for (let batch = 0; batch < 2; batch++)
+      for (let i = 0; i < m; i++)
+        for (let j = 0; j < n; j++) {
+          let acc = 0;
+          for (let p = 0; p < k; p++) acc += a[(batch * m + i) * k + p]! * b[p * n + j]!;
+          expected.push(acc);
+        }
+    expect(one(node('MatMul'), [f32([2, m, k], a), f32([k, n], b)])).toEqual({ dims: [2, m, n], values: expected });
+  });
+
   it('multiplies integers modulo 2^bits', () => {
     expect(one(node('MatMul'), [i64([2n ** 62n, 3n], [1, 2]), i64([4n, 1n], [2, 1])]).values).toEqual([3n]);
   });

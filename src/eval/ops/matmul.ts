@@ -33,6 +33,13 @@ function matmul(inputs: Inputs, ctx: KernelContext): Tensor[] {
   const bBatch = broadcastPositions(ctx, bDims.slice(0, -2), batch);
   const dims = [...batch, ...(a.rank === 1 ? [] : [m]), ...(b.rank === 1 ? [] : [n])];
   const out = newNumbers(ctx, type, elementCount(dims));
+  if (bDims.length === 2) {
+    // One matrix b for every batch (a weight): a's batches are consecutive rows of one (batch·m, k) product,
+    // so b is streamed once rather than once per batch.
+    const rows = aBatch.length * m;
+    blockProduct(type, numbersOf(a), numbersOf(b), out, rows, k, n, [k, 1], [n, 1], 1, undefined)(0, 0, 0);
+    return [fromNumbers(type, dims, out)];
+  }
   const product = blockProduct(type, numbersOf(a), numbersOf(b), out, m, k, n, [k, 1], [n, 1], 1, undefined);
   for (let i = 0; i < aBatch.length; i++) product(aBatch[i]! * m * k, bBatch[i]! * k * n, i * m * n);
   return [fromNumbers(type, dims, out)];
@@ -66,11 +73,29 @@ function blockProduct(
   const o = out as Float64Array;
   const float = isFloat(type);
   if (float && ap === 1 && bj === 1 && !bias && alpha === 1) {
-    // Row-major operands: walk b by rows (i, p, j order) so the inner loop reads memory in sequence.
+    // Row-major operands: walk b by rows (i, p, j order) so the inner loop reads memory in sequence, four rows of a
+    // at a time so each row of b is read once for all four (b is the large weight when probes evaluate a model).
+    // Every output still sums its products in p order.
     return (aBase, bBase, at) => {
-      for (let i = 0; i < m; i++) {
+      o.fill(0, at, at + m * n);
+      let i = 0;
+      for (; i + 4 <= m; i += 4) {
+        const r0 = at + i * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n;
+        const a0 = aBase + i * ai, a1 = a0 + ai, a2 = a1 + ai, a3 = a2 + ai;
+        for (let p = 0; p < k; p++) {
+          const v0 = x[a0 + p]!, v1 = x[a1 + p]!, v2 = x[a2 + p]!, v3 = x[a3 + p]!;
+          const bRow = bBase + p * bp;
+          for (let j = 0; j < n; j++) {
+            const bv = y[bRow + j]!;
+            o[r0 + j]! += v0 * bv;
+            o[r1 + j]! += v1 * bv;
+            o[r2 + j]! += v2 * bv;
+            o[r3 + j]! += v3 * bv;
+          }
+        }
+      }
+      for (; i < m; i++) {
         const row = at + i * n;
-        for (let j = 0; j < n; j++) o[row + j] = 0;
         for (let p = 0; p < k; p++) {
           const av = x[aBase + i * ai + p]!;
           const bRow = bBase + p * bp;
