@@ -7,7 +7,7 @@
 import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Attribute } from '../src/ir/attribute.js';
 import type { Model } from '../src/ir/model.js';
-import { Tensor } from '../src/ir/tensor.js';
+import { Scratch, Tensor } from '../src/ir/tensor.js';
 import { shapeOf, tensorType } from '../src/ir/types.js';
 import type { Pass, PassResult } from '../src/pipeline.js';
 import { inferShapes } from '../src/shape/index.js';
@@ -18,8 +18,8 @@ import { makeProbes, verifyAttention, type AttentionMeaning } from './attention/
 const MS = 'com.microsoft';
 
 /** Copies columns [c0, c1) of a projection's weight into `out` (din rows of `stride`) at column `at`. */
-function copyColumns(p: Projection, out: Float32Array, stride: number, at: number): void {
-  const w = p.weight.toFloat32();
+function copyColumns(p: Projection, out: Float32Array, stride: number, at: number, scratch: Scratch): void {
+  const w = p.weight.peekFloat32(scratch);
   const [rows, cols] = p.weight.dims as [number, number];
   const din = p.transposed ? cols : rows;
   const [c0, c1] = p.columns;
@@ -35,7 +35,7 @@ class QkvPacker {
   private readonly packed = new Map<string, { weight: Value; bias: Value }>();
   private readonly ids = new Map<Tensor, number>();
 
-  constructor(private readonly graph: Graph) {}
+  constructor(private readonly graph: Graph, private readonly scratch: Scratch) {}
 
   pack(site: AttentionSite, name: string): { weight: Value; bias: Value } {
     const parts = [site.q, site.k, site.v];
@@ -49,7 +49,7 @@ class QkvPacker {
     const b = new Float32Array(total);
     let offset = 0;
     for (const p of parts) {
-      copyColumns(p, w, total, offset);
+      copyColumns(p, w, total, offset, this.scratch);
       if (p.bias) b.set(p.bias.toFloat32().subarray(p.columns[0], p.columns[1]), offset);
       offset += p.columns[1] - p.columns[0];
     }
@@ -165,11 +165,13 @@ export const fuseAttentionPass: Pass = {
     } catch (e) {
       return { changed: false, stats: {}, notes: [`Attention: the model's inputs cannot be probed: ${(e as Error).message}`] };
     }
-    const packer = new QkvPacker(model.graph);
+    // weights are read to verify and to pack, then dropped: through one reused buffer, not kept in memory
+    const scratch = new Scratch();
+    const packer = new QkvPacker(model.graph, scratch);
     const casts = new Map<Value, Value>();
     const notes: string[] = [];
     const stats: Record<string, number> = {};
-    const verified = sites.map((site) => ({ site, meaning: verifyAttention(site, probes) }));
+    const verified = sites.map((site) => ({ site, meaning: verifyAttention(site, probes, scratch) }));
     for (const { site, meaning } of verified) {
       const refusal =
         typeof meaning === 'string' ? meaning

@@ -218,8 +218,6 @@ export function findAttentionSites(graph: Graph): AttentionSite[] {
     const k = projectionOf(qk.input(1));
     const v = projectionOf(pv.input(1));
     if (!q || !k || !v || q.x !== k.x || q.x !== v.x) continue;
-    // probing and packing read these weights several times: keep them in memory once
-    for (const p of [q, k, v]) p.weight.materialize();
     const outputCandidates = outputChain(pv.output(0));
     if (outputCandidates.length) sites.push({ softmax, scores, scoresMatMul: qk, addends: found.addends, q, k, v, context: pv.output(0), outputCandidates });
   }

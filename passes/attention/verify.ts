@@ -3,7 +3,7 @@
 // value, if any, is an additive bias such as a relative position bias.
 import type { Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
-import { Tensor } from '../../src/ir/tensor.js';
+import { Tensor, elementCount, type Scratch } from '../../src/ir/tensor.js';
 import { elemTypeOf } from '../../src/ir/types.js';
 import { ProbeEvaluator, makeProbeInputs, seededRandom, type ProbeInputs } from '../../src/eval/probe.js';
 import { DataType } from '../../src/tensor/dtype.js';
@@ -53,31 +53,58 @@ function seededFloats(count: number, seed: number): Float32Array {
 }
 
 /**
- * The projection's columns as the graph computes them for the probe, (rows, width) in float64, after checking
- * the first row against x · W[:, columns] + b[columns]: the weights that Attention will be given are the ones used.
+ * x · W + b over all of W's columns for the probe's rows, (rows, width), rounded as the graph's MatMul and Add round
+ * it; undefined when W or b does not fit x. site.ts matched the projection's value to be exactly this (MatMul(x, W)
+ * + b, or Gemm on x's rows); computing it here reads W through the scratch buffer, where evaluating the graph would
+ * keep every weight in memory.
  */
-function projected(evaluate: (v: Value) => Tensor, x: Float32Array, rows: number, p: Projection): Float64Array | string {
-  const full = evaluate(p.value);
-  const all = full.dims.at(-1)!;
-  if (full.size !== rows * all) return `projection '${p.value.name}' is shaped [${full.dims}], not ${rows} rows`;
-  const values = full.toFloat32();
+function linearRows(p: Projection, x: Float32Array, rows: number, din: number, scratch: Scratch): Float32Array | undefined {
+  const [wr, wc] = p.weight.dims as [number, number];
+  const width = p.transposed ? wr : wc;
+  const b = p.bias?.toFloat32();
+  if ((p.transposed ? wc : wr) !== din || (b && b.length !== width)) return undefined;
+  const w = p.weight.peekFloat32(scratch);
+  const acc = new Float64Array(rows * width);
+  if (p.transposed) {
+    // W is (width, din): each output is one dot product along a row of W
+    for (let r = 0; r < rows; r++)
+      for (let j = 0; j < width; j++) {
+        let sum = 0;
+        for (let i = 0; i < din; i++) sum += x[r * din + i]! * w[j * din + i]!;
+        acc[r * width + j] = sum;
+      }
+  } else {
+    // W in memory order, once for all rows, two rows of x at a time; each sum still runs over i in order, as the
+    // evaluator's MatMul does
+    for (let r = 0; r < rows; r += 2) {
+      const [x0, x1, a0] = [r * din, (r + 1) * din, r * width];
+      const a1 = r + 1 < rows ? a0 + width : -1;
+      for (let i = 0; i < din; i++) {
+        const row = i * width;
+        const v0 = x[x0 + i]!;
+        if (a1 < 0) {
+          for (let j = 0; j < width; j++) acc[a0 + j]! += v0 * w[row + j]!;
+          continue;
+        }
+        const v1 = x[x1 + i]!;
+        for (let j = 0; j < width; j++) {
+          const wv = w[row + j]!;
+          acc[a0 + j]! += v0 * wv;
+          acc[a1 + j]! += v1 * wv;
+        }
+      }
+    }
+  }
+  return Float32Array.from(acc, (v, k) => (b ? Math.fround(Math.fround(v) + b[k % width]!) : v));
+}
+
+/** Columns [c0, c1) of a projection's (rows, all) value, in float64. */
+function columnsOf(values: Float32Array, rows: number, p: Projection): Float64Array {
+  const all = values.length / rows;
   const [c0, c1] = p.columns;
   const width = c1 - c0;
   const out = new Float64Array(rows * width);
   for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) out[r * width + j] = values[r * all + c0 + j]!;
-  const w = p.weight.toFloat32();
-  const [wr, wc] = p.weight.dims as [number, number];
-  const din = p.transposed ? wc : wr;
-  const b = p.bias?.toFloat32();
-  // the first row, walking W in memory order
-  const first = new Float64Array(width);
-  if (b) for (let j = 0; j < width; j++) first[j] = b[c0 + j]!;
-  for (let i = 0; i < din; i++) {
-    for (let j = 0; j < width; j++) first[j]! += x[i]! * w[p.transposed ? (c0 + j) * wc + i : i * wc + c0 + j]!;
-  }
-  for (let j = 0; j < width; j++) {
-    if (Math.abs(first[j]! - out[j]!) > 1e-4 * (1 + Math.abs(first[j]!))) return `projection '${p.value.name}' is not x · W + b of its weights`;
-  }
   return out;
 }
 
@@ -104,25 +131,31 @@ function broadcastBias(t: Tensor, B: number, N: number, S: number): Float32Array
 }
 
 /** The meaning of one site on one probe, taking `bias` (if given) as an additive term of the scores. */
-function probeSite(site: AttentionSite, probe: Probe, seed: number, bias: Value | undefined): AttentionMeaning | string {
+function probeSite(site: AttentionSite, probe: Probe, seed: number, bias: Value | undefined, scratch: Scratch): AttentionMeaning | string {
   const { evaluator, inputs } = probe;
   const xDims = evaluator.dimsOf(site.q.x);
   if (xDims.length !== 3) return `attention input has rank ${xDims.length}, expected 3`;
   const [B, S, din] = xDims as [number, number, number];
   const x = seededFloats(B * S * din, seed);
-  const evaluate = evaluator.with(new Map([[site.q.x, Tensor.fromArray('probe', DataType.FLOAT, xDims, x)]]));
+  const rows = B * S;
+  // the projections' values, computed here from their weights (see linearRows) and given to the evaluator
+  const overrides = new Map<Value, Tensor>([[site.q.x, Tensor.fromArray('probe', DataType.FLOAT, xDims, x)]]);
+  for (const p of [site.q, site.k, site.v]) {
+    if (overrides.has(p.value)) continue;
+    const values = linearRows(p, x, rows, din, scratch);
+    if (!values) return `projection '${p.value.name}' has a weight or bias that does not fit its input`;
+    const dims = evaluator.dimsOf(p.value);
+    if (elementCount(dims) !== values.length || dims.at(-1) !== values.length / rows) return `projection '${p.value.name}' is shaped [${dims}], not ${rows} rows of x · W`;
+    overrides.set(p.value, Tensor.fromArray('', DataType.FLOAT, dims, values));
+  }
+  const evaluate = evaluator.with(overrides);
 
   const qDims = evaluate(site.scoresMatMul.input(0)).dims;
   if (qDims.length !== 4) return `q is shaped ${qDims.length}-D, expected (batch, heads, sequence, head size)`;
   const [, N, , H] = qDims as [number, number, number, number];
   const D = N * H;
   for (const p of [site.q, site.k, site.v]) if (p.columns[1] - p.columns[0] !== D) return `a projection is not ${N}x${H} wide`;
-
-  const rows = B * S;
-  const projections = [site.q, site.k, site.v].map((p) => projected(evaluate, x, rows, p));
-  const failed = projections.find((p) => typeof p === 'string');
-  if (typeof failed === 'string') return failed;
-  const [pq, pk, pv] = projections as [Float64Array, Float64Array, Float64Array];
+  const [pq, pk, pv] = [site.q, site.k, site.v].map((p) => columnsOf(overrides.get(p.value)!.toFloat32(), rows, p)) as [Float64Array, Float64Array, Float64Array];
   const dot = (b: number, n: number, i: number, j: number) => {
     let acc = 0;
     for (let h = 0; h < H; h++) acc += pq[(b * S + i) * D + n * H + h]! * pk[(b * S + j) * D + n * H + h]!;
@@ -261,8 +294,8 @@ function readsProjections(v: Value, site: AttentionSite): boolean {
  * q·kᵀ plus a mask may still be attention with an additive bias: each addend not computed from q, k or v is
  * tried as one.
  */
-export function verifyAttention(site: AttentionSite, probes: Probe[]): AttentionMeaning | string {
-  const plain = verifyWith(site, probes, undefined);
+export function verifyAttention(site: AttentionSite, probes: Probe[], scratch: Scratch): AttentionMeaning | string {
+  const plain = verifyWith(site, probes, undefined, scratch);
   if (typeof plain !== 'string' || plain !== NOT_SCALED) return plain;
   const reasons: string[] = [];
   for (const addend of site.addends) {
@@ -270,19 +303,19 @@ export function verifyAttention(site: AttentionSite, probes: Probe[]): Attention
       reasons.push(`'${addend.name}' is computed from q, k or v`);
       continue;
     }
-    const meaning = verifyWith(site, probes, addend);
+    const meaning = verifyWith(site, probes, addend, scratch);
     if (typeof meaning !== 'string') return meaning;
     reasons.push(`'${addend.name}' as a bias: ${meaning}`);
   }
   return reasons.length ? `${NOT_SCALED}, and no additive term is a bias: ${reasons.join('; ')}` : `${NOT_SCALED} and has no additive term to take as a bias`;
 }
 
-function verifyWith(site: AttentionSite, probes: Probe[], bias: Value | undefined): AttentionMeaning | string {
+function verifyWith(site: AttentionSite, probes: Probe[], bias: Value | undefined, scratch: Scratch): AttentionMeaning | string {
   let first: AttentionMeaning | undefined;
   for (const [i, probe] of probes.entries()) {
     let meaning: AttentionMeaning | string;
     try {
-      meaning = probeSite(site, probe, 101 + i, bias);
+      meaning = probeSite(site, probe, 101 + i, bias, scratch);
     } catch (e) {
       return `cannot evaluate the site: ${(e as Error).message}`;
     }
