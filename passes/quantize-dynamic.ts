@@ -7,6 +7,8 @@
 //                    depend on the session's optimization level); MatMulInteger + Cast + Mul (format 'integer')
 //   Attention     -> QAttention          Conv -> ConvInteger graph          Gather -> uint8 table + DequantizeLinear
 //   EmbedLayerNormalization -> QEmbedLayerNormalization (uint8 tables; see quantize/embed-layer-norm.ts)
+//   SkipLayerNormalization with a bias -> Add, Add, LayerNormalization: faster on the CPU EP that runs quantized
+//                    models (see quantize/skip-layer-norm.ts); --keep-skip-layer-norm leaves it
 // Only the main graph is rewritten; a weight any other node reads (or reads in another layout) stays float.
 import { OnnxOptError } from '../src/errors.js';
 import { attr, type Attribute } from '../src/ir/attribute.js';
@@ -18,6 +20,7 @@ import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { quantizeWeight, type QuantType, type QuantizedWeight } from '../src/tensor/quantize.js';
 import { quantizeEmbedLayerNorms } from './quantize/embed-layer-norm.js';
+import { splitSkipLayerNorms } from './quantize/skip-layer-norm.js';
 
 const MS = 'com.microsoft';
 const QUANTIZABLE = ['MatMul', 'Gemm', 'Attention', 'Conv', 'Gather'] as const;
@@ -48,6 +51,7 @@ interface Settings {
   exclude: Set<string>;
   minWeightSize: number;
   format: (typeof FORMATS)[number];
+  keepSkipLayerNorm: boolean;
 }
 
 /**
@@ -103,6 +107,7 @@ export const quantizeDynamicPass: Pass = {
     { flags: '--ops <types>', description: `op types to quantize, comma-separated (of ${OP_NAMES.join(',')})`, defaultValue: DEFAULT_OPS.join(',') },
     { flags: '--exclude <names>', description: 'node names to leave float, comma-separated' },
     { flags: '--min-weight-size <n>', description: 'leave weights with fewer elements float', defaultValue: '0' },
+    { flags: '--keep-skip-layer-norm', description: 'leave SkipLayerNormalization fused (onnxruntime 1.30 runs it slower on CPU than Add + LayerNormalization)' },
     { flags: '--quant-format <format>', description: 'fused: DynamicQuantizeMatMul/MatMulIntegerToFloat; integer: MatMulInteger graph', defaultValue: 'fused', choices: [...FORMATS] },
   ],
   run(model: Model, context: PassContext): PassResult {
@@ -124,10 +129,12 @@ export const quantizeDynamicPass: Pass = {
     const rewriter = new Rewriter(graph, settings, plans, scratch);
     for (const plan of plans) rewriter.rewrite(plan);
     rewriter.removeReplacedConstants();
+    const splits = settings.keepSkipLayerNorm ? 0 : splitSkipLayerNorms(graph, notes);
     if (rewriter.usesContribOps || embeds) model.requireOpset(MS, 1);
     const stats: Record<string, number> = { quantizedNodes: plans.length + embeds };
     for (const p of plans) stats[`quantized.${p.op}`] = (stats[`quantized.${p.op}`] ?? 0) + 1;
     if (embeds) stats['quantized.EmbedLayerNormalization'] = embeds;
+    if (splits) stats.splitSkipLayerNorm = splits;
     Object.assign(stats, { skipped: notes.length, weightBytesBefore: bytesBefore, weightBytesAfter: initializerBytes(graph) });
     const record = {
       settings: { ...settings, ops: [...settings.ops], exclude: [...settings.exclude] },
@@ -160,6 +167,7 @@ function readSettings(options: Record<string, unknown>): Settings {
     exclude: new Set(list(options.exclude)),
     minWeightSize,
     format: format as Settings['format'],
+    keepSkipLayerNorm: options.keepSkipLayerNorm === true,
   };
 }
 

@@ -1,0 +1,64 @@
+// fuse + quantize splits SkipLayerNormalization with a bias into (input + skip) + bias -> LayerNormalization, the
+// faster form on onnxruntime's CPU EP, in an order onnxruntime's own optimizer does not fuse back.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fusePass } from '../../passes/fuse.js';
+import { quantizeDynamicPass } from '../../passes/quantize-dynamic.js';
+import { readModel } from '../../src/io/read.js';
+import type { Model } from '../../src/ir/model.js';
+import { encodeModel } from '../../src/serde/encode.js';
+import { opHistogram } from '../../src/summary.js';
+import { fixtureFeeds, maxAbsDiff, runModel } from './fusion-helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-skip-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function fuseQuantize(name: string, options: Record<string, unknown> = {}): { model: Model; notes: string[]; stats: Record<string, number> } {
+  const model = readModel(`fixtures/${name}.onnx`);
+  const context = { options, log: () => {} };
+  fusePass.run(model, context);
+  const result = quantizeDynamicPass.run(model, context);
+  return { model, notes: result.notes ?? [], stats: result.stats };
+}
+
+/** The op histogram of the graph onnxruntime runs after its own optimizations ('all'). */
+async function optimizedByOnnxruntime(model: Model, file: string): Promise<Record<string, number>> {
+  const optimizedModelFilePath = join(dir, file);
+  const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'all', optimizedModelFilePath, logSeverityLevel: 3 });
+  await session.release();
+  return opHistogram(readModel(optimizedModelFilePath));
+}
+
+describe('quantize: SkipLayerNormalization on the CPU', () => {
+  it.each(['bert-eager-ts14', 'roberta-sdpa-dynamo18', 'albert-eager-ts14'])('%s: every one with a bias becomes Add, Add, LayerNormalization, and stays so in onnxruntime', async (name) => {
+    const { model, stats } = fuseQuantize(name);
+    const kept = fuseQuantize(name, { keepSkipLayerNorm: true }).model;
+    const ops = opHistogram(model);
+    const fused = opHistogram(kept)['com.microsoft::SkipLayerNormalization']!;
+    expect(fused).toBeGreaterThan(0);
+    expect(ops['com.microsoft::SkipLayerNormalization']).toBeUndefined();
+    expect(stats.splitSkipLayerNorm).toBe(fused);
+    expect(ops['ai.onnx::LayerNormalization']).toBe((opHistogram(kept)['ai.onnx::LayerNormalization'] ?? 0) + fused);
+
+    const runtime = await optimizedByOnnxruntime(model, `${name}.optimized.onnx`);
+    expect(runtime['com.microsoft::SkipLayerNormalization'], 'onnxruntime fused them back').toBeUndefined();
+    // the control: onnxruntime keeps (and does not split) the fused form
+    expect((await optimizedByOnnxruntime(kept, `${name}.kept.optimized.onnx`))['com.microsoft::SkipLayerNormalization']).toBe(fused);
+
+    // the same model up to the order of two float additions
+    const feeds = fixtureFeeds(name);
+    const diff = maxAbsDiff(await runModel(model, feeds, 'all'), await runModel(kept, feeds, 'all'));
+    expect(diff).toBeLessThan(1e-4);
+  });
+
+  it('leaves one without a bias (onnxruntime would fuse a plain residual back) and says why', () => {
+    // GPT-2's pre-LN residuals carry no bias into the norm
+    const { model, notes } = fuseQuantize('gpt2-eager-ts14');
+    const left = opHistogram(model)['com.microsoft::SkipLayerNormalization'] ?? 0;
+    expect(left).toBeGreaterThan(0);
+    expect(notes.filter((n) => n.includes('has no bias'))).toHaveLength(left);
+  });
+});
