@@ -7,12 +7,14 @@ import { convertFp16 } from './convert-fp16.js';
 import { foldConstantsPass } from './fold-constants.js';
 import { FUSIONS, fusePass } from './fuse.js';
 import { quantizeDynamicPass } from './quantize-dynamic.js';
+import { splitSkipLayerNormPass } from './split-skip-layer-norm.js';
 
 export const allPasses: readonly Pass[] = [
   cleanPass,
   foldConstantsPass,
   fusePass,
   ...FUSIONS.map(([, pass]) => pass),
+  splitSkipLayerNormPass,
   quantizeDynamicPass,
   convertFp16,
 ];

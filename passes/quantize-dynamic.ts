@@ -8,7 +8,7 @@
 //   Attention     -> QAttention          Conv -> ConvInteger graph          Gather -> uint8 table + DequantizeLinear
 //   EmbedLayerNormalization -> QEmbedLayerNormalization (uint8 tables; see quantize/embed-layer-norm.ts)
 //   SkipLayerNormalization with a bias -> Add, Add, LayerNormalization: faster on the CPU EP that runs quantized
-//                    models (see quantize/skip-layer-norm.ts); --keep-skip-layer-norm leaves it
+//                    models (see split-skip-layer-norm.ts); --keep-skip-layer-norm leaves it
 // Only the main graph is rewritten; a weight any other node reads (or reads in another layout) stays float.
 import { OnnxOptError } from '../src/errors.js';
 import { attr, type Attribute } from '../src/ir/attribute.js';
@@ -20,7 +20,7 @@ import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { quantizeWeight, type QuantType, type QuantizedWeight } from '../src/tensor/quantize.js';
 import { quantizeEmbedLayerNorms } from './quantize/embed-layer-norm.js';
-import { splitSkipLayerNorms } from './quantize/skip-layer-norm.js';
+import { splitSkipLayerNorms } from './split-skip-layer-norm.js';
 
 const MS = 'com.microsoft';
 const QUANTIZABLE = ['MatMul', 'Gemm', 'Attention', 'Conv', 'Gather'] as const;

@@ -10,6 +10,7 @@ export { cleanPass } from '../passes/clean.js';
 export { foldConstantsPass } from '../passes/fold-constants.js';
 export { fusePass, FUSIONS } from '../passes/fuse.js';
 export { quantizeDynamicPass } from '../passes/quantize-dynamic.js';
+export { splitSkipLayerNormPass } from '../passes/split-skip-layer-norm.js';
 export { convertFp16 } from '../passes/convert-fp16.js';
 export { inferShapes, type ShapeInferenceOptions, type ShapeInferenceResult } from './shape/index.js';
 export { evaluateNode, supportedOps, UnsupportedOp } from './eval/index.js';

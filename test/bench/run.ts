@@ -2,7 +2,7 @@
 // materialized into .bench/models. Suites: io, tools, latency. Timings are medians of interleaved runs on a shared,
 // noisy machine: compare the ratios, which are measured side by side, not the absolute times.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { benchmark } from '../../src/runtime/bench.js';
 import { checkParity } from '../../src/runtime/parity.js';
@@ -93,7 +93,8 @@ function benchTools(): void {
 
 /**
  * Latency in onnxruntime-node, 2 threads, batch 1, interleaved in one process: onnxruntime's optimized model (the
- * reference) against onnx-opt's fused model, and onnxruntime's INT8 model against onnx-opt's `fuse quantize`.
+ * reference) against onnx-opt's fused model and its CPU form (`fuse split-skip-layer-norm`), and onnxruntime's INT8
+ * model against onnx-opt's `fuse quantize`. The models are made afresh, so they are what the current build writes.
  */
 async function benchLatency(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
@@ -101,25 +102,33 @@ async function benchLatency(): Promise<void> {
     const raw = materialize(name);
     const ort = materialize(`${name}.ort`);
     const ortInt8 = materialize(`${name}.ort.int8`);
-    const fused = join(OUT, `${name}.fused.onnx`);
-    const int8 = join(OUT, `${name}.fused.int8.onnx`);
-    if (!existsSync(fused)) execFileSync(process.execPath, [CLI, 'fuse', raw, fused], { stdio: 'ignore' });
-    if (!existsSync(int8)) execFileSync(process.execPath, [CLI, 'fuse', 'quantize', raw, int8], { stdio: 'ignore' });
+    const made = (suffix: string, passes: string[]) => {
+      const out = join(OUT, `${name}.${suffix}.onnx`);
+      execFileSync(process.execPath, [CLI, ...passes, raw, out], { stdio: 'ignore' });
+      return out;
+    };
+    const fused = made('fused', ['fuse']);
+    const cpu = made('fused.cpu', ['fuse', 'split-skip-layer-norm']);
+    const int8 = made('fused.int8', ['fuse', 'quantize']);
     console.log(`sizes ${name}: raw ${(sizeOf(raw) / 2 ** 20).toFixed(0)} MiB, onnx-opt fused ${(sizeOf(fused) / 2 ** 20).toFixed(0)} MiB, ` +
       `onnxruntime INT8 ${(sizeOf(ortInt8) / 2 ** 20).toFixed(0)} MiB, onnx-opt INT8 ${(sizeOf(int8) / 2 ** 20).toFixed(0)} MiB`);
+    const groups = [
+      ['fp32', [ort, fused, cpu], ['onnxruntime', 'onnx-opt fuse', 'onnx-opt fuse split-skip-layer-norm']],
+      ['int8', [ortInt8, int8], ['onnxruntime', 'onnx-opt fuse quantize']],
+    ] as const;
     for (const sequence of [128, 512]) {
-      for (const [label, models] of [['fp32', [ort, fused]], ['int8', [ortInt8, int8]]] as const) {
+      for (const [label, models, labels] of groups) {
         const iterations = name === 'bert-large' && sequence === 512 ? 8 : 20;
-        const r = await benchmark([...models], { sequence, threads: 2, warmup: 2, iterations, batches: [1], labels: ['onnxruntime', 'onnx-opt'] });
-        const [a, b] = r.results as [typeof r.results[0], typeof r.results[0]];
-        console.log(
-          `latency ${name} ${label} seq ${sequence}: onnxruntime p50 ${a.p50.toFixed(0)} ms, onnx-opt p50 ${b.p50.toFixed(0)} ms (${(b.p50 / a.p50).toFixed(2)}x)`,
-        );
+        const r = await benchmark([...models], { sequence, threads: 2, warmup: 2, iterations, batches: [1], labels: [...labels] });
+        const [reference, ...ours] = r.results;
+        console.log(`latency ${name} ${label} seq ${sequence}: ${labels[0]} p50 ${reference!.p50.toFixed(0)} ms, ` +
+          ours.map((o, i) => `${labels[i + 1]} p50 ${o.p50.toFixed(0)} ms (${(o.p50 / reference!.p50).toFixed(2)}x)`).join(', '));
       }
     }
-    for (const [label, models] of [['fp32', [ort, fused]], ['int8', [ortInt8, int8]]] as const) {
-      const [a, b] = await sessionCreation([...models]);
-      console.log(`session creation ${name} ${label}: onnxruntime ${a.toFixed(0)} ms, onnx-opt ${b.toFixed(0)} ms (${(b / a).toFixed(2)}x), median of 5 interleaved`);
+    for (const [label, models] of groups) {
+      const [reference, ...ours] = await sessionCreation([...models]);
+      console.log(`session creation ${name} ${label}: onnxruntime ${reference!.toFixed(0)} ms, ` +
+        ours.map((t) => `${t.toFixed(0)} ms (${(t / reference!).toFixed(2)}x)`).join(', ') + ', median of 5 interleaved');
     }
   }
 }

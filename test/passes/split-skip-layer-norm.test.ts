@@ -1,5 +1,6 @@
-// fuse + quantize splits SkipLayerNormalization with a bias into (input + skip) + bias -> LayerNormalization, the
-// faster form on onnxruntime's CPU EP, in an order onnxruntime's own optimizer does not fuse back.
+// split-skip-layer-norm (run by quantize, or after a float fuse) turns SkipLayerNormalization with a bias into
+// (input + skip) + bias -> LayerNormalization, the faster form on onnxruntime's CPU EP, in an order onnxruntime's own
+// optimizer does not fuse back.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,11 +8,12 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fusePass } from '../../passes/fuse.js';
 import { quantizeDynamicPass } from '../../passes/quantize-dynamic.js';
+import { splitSkipLayerNormPass } from '../../passes/split-skip-layer-norm.js';
 import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { opHistogram } from '../../src/summary.js';
-import { fixtureFeeds, maxAbsDiff, runModel } from './fusion-helpers.js';
+import { fixtureFeeds, maxAbsDiff, runModel, runPass } from './fusion-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-skip-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -60,5 +62,19 @@ describe('quantize: SkipLayerNormalization on the CPU', () => {
     const left = opHistogram(model)['com.microsoft::SkipLayerNormalization'] ?? 0;
     expect(left).toBeGreaterThan(0);
     expect(notes.filter((n) => n.includes('has no bias'))).toHaveLength(left);
+  });
+
+  it('runs as its own pass after a float fuse: same outputs, and nothing left to split a second time', async () => {
+    const name = 'distilbert-eager-ts14';
+    const fused = readModel(`fixtures/${name}.onnx`);
+    runPass(fusePass, fused);
+    const split = readModel(`fixtures/${name}.onnx`);
+    runPass(fusePass, split);
+    const result = runPass(splitSkipLayerNormPass, split);
+    expect(result.stats.splitSkipLayerNorm).toBe(opHistogram(fused)['com.microsoft::SkipLayerNormalization']);
+    expect(opHistogram(split)['com.microsoft::SkipLayerNormalization']).toBeUndefined();
+    expect(runPass(splitSkipLayerNormPass, split).changed).toBe(false);
+    const feeds = fixtureFeeds(name);
+    expect(maxAbsDiff(await runModel(split, feeds, 'all'), await runModel(fused, feeds, 'all'))).toBeLessThan(1e-5);
   });
 });
