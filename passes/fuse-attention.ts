@@ -12,6 +12,7 @@ import { shapeOf, tensorType } from '../src/ir/types.js';
 import type { Pass, PassResult } from '../src/pipeline.js';
 import { inferShapes } from '../src/shape/index.js';
 import { DataType } from '../src/tensor/dtype.js';
+import { rerootShapes } from './attention/shape-reads.js';
 import { findAttentionSites, type AttentionSite, type Projection } from './attention/site.js';
 import { makeProbes, verifyAttention, type AttentionMeaning } from './attention/verify.js';
 
@@ -32,14 +33,16 @@ function copyColumns(p: Projection, out: Float32Array, stride: number, at: numbe
 
 /** Packs q, k and v weights as [Wq | Wk | Wv] (din, 3D) and biases as (3D), reusing one packing per weight triple. */
 class QkvPacker {
-  private readonly packed = new Map<string, { weight: Value; bias: Value }>();
+  private readonly packed = new Map<string, { weight: Value; bias: Value | null }>();
   private readonly ids = new Map<Tensor, number>();
 
   constructor(private readonly graph: Graph, private readonly scratch: Scratch) {}
 
-  pack(site: AttentionSite, name: string): { weight: Value; bias: Value } {
+  /** A zero bias is made only when `biasRequired` (Attention's CPU kernel reads it; MultiHeadAttention's is optional). */
+  pack(site: AttentionSite, name: string, biasRequired: boolean): { weight: Value; bias: Value | null } {
     const parts = [site.q, site.k, site.v];
-    const key = parts.map((p) => `${this.id(p.weight)}:${p.bias ? this.id(p.bias) : '-'}:${p.transposed}:${p.columns}`).join('|');
+    const withBias = biasRequired || parts.some((p) => p.bias);
+    const key = parts.map((p) => `${this.id(p.weight)}:${p.bias ? this.id(p.bias) : '-'}:${p.transposed}:${p.columns}`).join('|') + `:${withBias}`;
     const cached = this.packed.get(key);
     if (cached) return cached;
     const q = site.q;
@@ -55,7 +58,7 @@ class QkvPacker {
     }
     const result = {
       weight: this.graph.addInitializer(`${name}_qkv_weight`, Tensor.fromArray('', DataType.FLOAT, [din, total], w)),
-      bias: this.graph.addInitializer(`${name}_qkv_bias`, Tensor.fromArray('', DataType.FLOAT, [total], b)),
+      bias: withBias ? this.graph.addInitializer(`${name}_qkv_bias`, Tensor.fromArray('', DataType.FLOAT, [total], b)) : null,
     };
     this.packed.set(key, result);
     return result;
@@ -117,7 +120,7 @@ function rewrite(model: Model, site: AttentionSite, meaning: AttentionMeaning, p
   const old = meaning.output;
   const anchor = old.producer!;
   const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
-  const { weight, bias } = packer.pack(site, name);
+  const { weight, bias } = packer.pack(site, name, !meaning.bias);
   const mask = meaning.maskInput ? int32Mask(graph, meaning.maskInput, casts) : null;
   const hidden = meaning.numHeads * meaning.headSize;
   const [opType, inputs] = meaning.bias
@@ -132,6 +135,8 @@ function rewrite(model: Model, site: AttentionSite, meaning: AttentionMeaning, p
   out.type = old.type;
   const keep = [site.q.x, ...(meaning.maskInput ? [meaning.maskInput] : []), ...(meaning.bias ? [meaning.bias] : [])];
   const region = backwardSlice(old, new Set(keep));
+  // the bias may size itself by Shape nodes on the attention's values: answered from x's shape, they let those die
+  if (meaning.biasShapeReads?.length) rerootShapes(graph, meaning.biasShapeReads, site.q.x);
   graph.replaceAllUses(old, out);
   graph.removeNodes(graph.deadSubset(region));
   return opType;

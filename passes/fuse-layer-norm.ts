@@ -4,14 +4,14 @@
 //
 //   LayerNorm: d = x - ReduceMean(x); d / Sqrt(ReduceMean(d^2) + eps) * gamma (+ beta)
 //   RMSNorm:   x / Sqrt(ReduceMean(x^2) + eps) * gamma
-// Division is Div or Mul by Reciprocal; the square is Pow(v, 2) or Mul(v, v); Casts to a float type may sit before
+// Division is Div, or Mul by Reciprocal or by 1 / (T5's RMSNorm); the square is Pow(v, 2) or Mul(v, v); Casts to a float type may sit before
 // the square and after the Sqrt (exporters compute the variance in float32 for float16 models), and a Cast that
 // keeps the element type may sit before the Mul by gamma. beta is added by a second rule, so LayerNormalization
 // nodes already in the model (dynamo exports) can take a following bias Add too.
 import type { Node, Value } from '../src/ir/graph.js';
 import { elemTypeOf, shapeOf } from '../src/ir/types.js';
 import {
-  constantOf, float, rule, rulePass, type ConstantView, type Match, type PatternBuilder, type ValuePattern, type Verdict,
+  constantOf, float, rule, rulePass, scalarNear, type ConstantView, type Match, type PatternBuilder, type ValuePattern, type Verdict,
 } from '../src/pattern/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 
@@ -19,7 +19,7 @@ import { DataType } from '../src/tensor/dtype.js';
 const MAX_EPSILON = 1e-3;
 const FLOAT_TYPES: readonly number[] = [DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16, DataType.DOUBLE];
 
-type Division = 'Div' | 'Reciprocal';
+type Division = 'Div' | 'Reciprocal' | 'OneOver';
 
 /** The one constant axis a ReduceMean reduces while keeping it (attribute before opset 18, input 1 after), or why not. */
 function reducedAxis(node: Node): number | string {
@@ -58,9 +58,9 @@ function normalized(p: PatternBuilder, numerator: ValuePattern, division: Divisi
   const square = p.op(['Pow', 'Mul'], [p.optional('Cast', numerator, castToFloat), p.any()], { where: isSquare });
   const variance = p.op('ReduceMean', [square], { moreInputs: true, where: reducesOneAxis }).as('variance');
   const root = p.optional('Cast', p.op('Sqrt', [p.op('Add', [variance, p.const('epsilon')], { commutative: true })]), castToFloat);
-  return division === 'Div'
-    ? p.op('Div', [numerator, root])
-    : p.op('Mul', [numerator, p.op('Reciprocal', [root])], { commutative: true });
+  if (division === 'Div') return p.op('Div', [numerator, root]);
+  const reciprocal = division === 'Reciprocal' ? p.op('Reciprocal', [root]) : p.op('Div', [p.const(scalarNear(1, 0)), root]);
+  return p.op('Mul', [numerator, reciprocal], { commutative: true });
 }
 
 /** `normalized * gamma`, with a Cast that must keep the element type in between. */
@@ -129,7 +129,7 @@ const layerNormBias = rule({
     b.op('', 'LayerNormalization', [m.value('x'), m.value('gamma'), m.value('beta')], Object.fromEntries(m.node('norm').attributes)),
 });
 
-const DIVISIONS: readonly Division[] = ['Div', 'Reciprocal'];
+const DIVISIONS: readonly Division[] = ['Div', 'Reciprocal', 'OneOver'];
 
 export const fuseLayerNorm = rulePass({
   name: 'fuse-layer-norm',

@@ -49,10 +49,11 @@ export const fusePass: Pass = {
   ],
   run(model, context): PassResult {
     const disabled = disabledFusions(context);
-    // Types first, so folding can answer Shape ops; types last, so the output carries them (and a second run
-    // finds nothing to add).
+    // Types first, so folding can answer Shape ops and cleanup can drop the Casts exporters put on values already
+    // of the type (T5's RMSNorm casts its input to float32); types last, so the output carries them (and a second
+    // run finds nothing to add).
     const steps: Pass[] = [
-      cleanPass, shapeInference, foldConstantsPass, ...FUSIONS.filter(([n]) => !disabled.has(n)).map(([, p]) => p), cleanPass,
+      shapeInference, cleanPass, foldConstantsPass, ...FUSIONS.filter(([n]) => !disabled.has(n)).map(([, p]) => p), cleanPass,
       shapeInference,
     ];
     const stats: Record<string, number> = {};

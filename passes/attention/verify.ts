@@ -1,12 +1,13 @@
 // Checks by evaluation that an attention site computes softmax(scale · q·kᵀ [+ bias] + mask) · v, and learns its
 // parameters: heads, scale, which graph input is the key mask (and its fill value), whether it is causal, and which
 // value, if any, is an additive bias such as a relative position bias.
-import type { Value } from '../../src/ir/graph.js';
+import type { Node, Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
 import { Tensor, elementCount, type Scratch } from '../../src/ir/tensor.js';
 import { elemTypeOf } from '../../src/ir/types.js';
 import { ProbeEvaluator, makeProbeInputs, seededRandom, type ProbeInputs } from '../../src/eval/probe.js';
 import { DataType } from '../../src/tensor/dtype.js';
+import { shapeReadsOf, whyNotRerootable } from './shape-reads.js';
 import type { AttentionSite, Projection } from './site.js';
 
 export interface AttentionMeaning {
@@ -23,6 +24,8 @@ export interface AttentionMeaning {
   filterValue: number;
   /** A value (B|1, N|1, S, S), computed from the graph inputs alone, added to the scaled scores. */
   bias?: Value;
+  /** Shape nodes the bias reads of the attention's own values, to be answered from the input's shape (shape-reads.ts). */
+  biasShapeReads?: Node[];
   /** The value (B, S, N·H) that Attention replaces, or (B·S, N·H) when `flattened`. */
   output: Value;
   flattened: boolean;
@@ -175,6 +178,9 @@ function probeSite(site: AttentionSite, probe: Probe, seed: number, bias: Value 
     added = b;
     for (let i = 0; i < zs.length; i++) zs[i] = zs[i]! - added[i]!;
   }
+  // A bias can carry the mask itself (T5 fills masked keys of its position bias with float32's lowest value): those
+  // scores are whatever the bias makes them, and no other rule has to explain them.
+  const maskedByBias = (at: number) => added !== undefined && added[at]! < MASKED;
   const ratios: number[] = [];
   const masked = new Uint8Array(B * S * S);
   const fills: number[] = [];
@@ -182,6 +188,7 @@ function probeSite(site: AttentionSite, probe: Probe, seed: number, bias: Value 
     for (let n = 0; n < N; n++)
       for (let i = 0; i < S; i++)
         for (let j = 0; j < S; j++) {
+          if (maskedByBias(((b * N + n) * S + i) * S + j)) continue;
           const zz = zs[((b * N + n) * S + i) * S + j]!;
           const isMasked = zz < MASKED ? 1 : 0;
           const at = (b * S + i) * S + j;
@@ -196,6 +203,7 @@ function probeSite(site: AttentionSite, probe: Probe, seed: number, bias: Value 
     for (let n = 0; n < N; n++)
       for (let i = 0; i < S; i++)
         for (let j = 0; j < S; j++) {
+          if (maskedByBias(((b * N + n) * S + i) * S + j)) continue;
           const zz = zs[((b * N + n) * S + i) * S + j]!;
           const expect = scale * dot(b, n, i, j);
           if (masked[(b * S + i) * S + j]) fills.push(zz - expect);
@@ -272,39 +280,23 @@ function explainMask(inputs: ProbeInputs, masked: Uint8Array, B: number, S: numb
 }
 
 /**
- * Whether `v` is computed from the site's projections: then it cannot be an input of the fused node. Values computed
- * from the attention input itself (its shape, say) are fine, so the walk stops there.
- */
-function readsProjections(v: Value, site: AttentionSite): boolean {
-  const projections = new Set([site.q.value, site.k.value, site.v.value]);
-  const seen = new Set<Value>([site.q.x]);
-  const pending = [v];
-  while (pending.length) {
-    const cur = pending.pop()!;
-    if (projections.has(cur)) return true;
-    if (seen.has(cur)) continue;
-    seen.add(cur);
-    for (const input of cur.producer?.inputs ?? []) if (input) pending.push(input);
-  }
-  return false;
-}
-
-/**
  * The site's meaning if every probe agrees, else the first reason it is not attention. Scores that are not a scaled
- * q·kᵀ plus a mask may still be attention with an additive bias: each addend not computed from q, k or v is
- * tried as one.
+ * q·kᵀ plus a mask may still be attention with an additive bias: each addend not computed from q, k or v (but perhaps
+ * from their shapes) is tried as one.
  */
 export function verifyAttention(site: AttentionSite, probes: Probe[], scratch: Scratch): AttentionMeaning | string {
   const plain = verifyWith(site, probes, undefined, scratch);
   if (typeof plain !== 'string' || plain !== NOT_SCALED) return plain;
   const reasons: string[] = [];
   for (const addend of site.addends) {
-    if (readsProjections(addend, site)) {
-      reasons.push(`'${addend.name}' is computed from q, k or v`);
+    const shapeReads = shapeReadsOf(addend, site);
+    const unanswerable = shapeReads && whyNotRerootable(shapeReads, site.q.x);
+    if (!shapeReads || unanswerable) {
+      reasons.push(`'${addend.name}' is computed from q, k or v${unanswerable ? ` (its shape read: ${unanswerable})` : ''}`);
       continue;
     }
     const meaning = verifyWith(site, probes, addend, scratch);
-    if (typeof meaning !== 'string') return meaning;
+    if (typeof meaning !== 'string') return { ...meaning, biasShapeReads: shapeReads };
     reasons.push(`'${addend.name}' as a bias: ${meaning}`);
   }
   return reasons.length ? `${NOT_SCALED}, and no additive term is a bias: ${reasons.join('; ')}` : `${NOT_SCALED} and has no additive term to take as a bias`;

@@ -14,12 +14,12 @@ interface FixtureEntry {
 }
 
 const manifest = JSON.parse(readFileSync('fixtures/manifest.json', 'utf8')) as { models: Record<string, FixtureEntry> };
-const names = Object.keys(manifest.models).filter((n) => /^(bert|roberta|distilbert|gpt2|vit|albert|electra|xlmr|mpnet)-/.test(n)).sort();
+const names = Object.keys(manifest.models).filter((n) => /^(bert|roberta|distilbert|gpt2|vit|albert|electra|xlmr|mpnet|t5)-/.test(n)).sort();
 const LAYERS = 2;
 const POST_LN = new Set(['bert', 'roberta', 'distilbert', 'albert', 'electra', 'xlmr', 'mpnet']);
 const TEXT = new Set(['bert', 'roberta', 'distilbert', 'gpt2', 'albert', 'electra', 'xlmr', 'mpnet']);
 /** Families whose attention adds a relative position bias: MultiHeadAttention, not Attention. */
-const POSITION_BIAS = new Set(['mpnet']);
+const POSITION_BIAS = new Set(['mpnet', 't5']);
 const rows: string[] = [];
 
 function fuse(model: Model) {
@@ -36,8 +36,8 @@ function count(ops: Record<string, number>, ...names: string[]): number {
 
 describe('fuse on exported fixtures', () => {
   it('has the fixtures', () => {
-    // 9 families x eager/sdpa x 2 exporters, but MPNet has no sdpa implementation in transformers
-    expect(names.length).toBe(34);
+    // 10 families x eager/sdpa x 2 exporters, but MPNet has no sdpa implementation in transformers
+    expect(names.length).toBe(38);
   });
 
   it.each(names)('%s', async (name) => {
@@ -52,7 +52,7 @@ describe('fuse on exported fixtures', () => {
     const attention = count(ops, 'Attention');
     const multiHead = count(ops, 'MultiHeadAttention');
     const gelu = count(ops, 'Gelu', 'BiasGelu', 'FastGelu', 'QuickGelu');
-    const skip = count(ops, 'SkipLayerNormalization');
+    const skip = count(ops, 'SkipLayerNormalization', 'SkipSimplifiedLayerNormalization');
     const embed = count(ops, 'EmbedLayerNormalization');
     rows.push(`${name.padEnd(26)} Attention ${attention}  MultiHeadAttention ${multiHead}  Gelu-family ${gelu}  SkipLN ${skip}  EmbedLN ${embed}  nodes ${Object.values(ops).reduce((a, b) => a + b, 0)}`);
     expect(POSITION_BIAS.has(family) ? multiHead : attention).toBe(LAYERS);
@@ -61,6 +61,9 @@ describe('fuse on exported fixtures', () => {
     if (POST_LN.has(family)) expect(skip).toBeGreaterThanOrEqual(2 * LAYERS - 1);
     else expect(skip).toBeGreaterThanOrEqual(LAYERS);
     expect(embed).toBe(TEXT.has(family) ? 1 : 0);
+    // nothing of the attention is left computing: every MatMul still in the graph multiplies by a weight
+    const activationProducts = model.graph.nodes.filter((n) => n.opType === 'MatMul' && n.inputs.every((v) => !v?.constantTensor()));
+    expect(activationProducts.map((n) => n.name)).toEqual([]);
 
     const fused = encodeModel(model);
     for (const optimization of ['disabled', 'all'] as const) {

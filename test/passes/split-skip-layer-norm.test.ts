@@ -26,13 +26,17 @@ function fuseQuantize(name: string, options: Record<string, unknown> = {}): { mo
   return { model, notes: result.notes ?? [], stats: result.stats };
 }
 
-/** The op histogram of the graph onnxruntime runs after its own optimizations ('all'). */
-async function optimizedByOnnxruntime(model: Model, file: string): Promise<Record<string, number>> {
+/** The graph onnxruntime runs after its own optimizations ('all'). */
+async function optimizedByOnnxruntime(model: Model, file: string): Promise<Model> {
   const optimizedModelFilePath = join(dir, file);
   const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'all', optimizedModelFilePath, logSeverityLevel: 3 });
   await session.release();
-  return opHistogram(readModel(optimizedModelFilePath));
+  return readModel(optimizedModelFilePath);
 }
+
+/** The gamma of each SkipLayerNormalization in a graph. */
+const skipGammas = (model: Model) =>
+  model.graph.nodes.filter((n) => n.opType === 'SkipLayerNormalization').map((n) => n.input(2).name);
 
 describe('quantize: SkipLayerNormalization on the CPU', () => {
   it.each(['bert-eager-ts14', 'roberta-sdpa-dynamo18', 'albert-eager-ts14'])('%s: every one with a bias becomes Add, Add, LayerNormalization, and stays so in onnxruntime', async (name) => {
@@ -45,10 +49,13 @@ describe('quantize: SkipLayerNormalization on the CPU', () => {
     expect(stats.splitSkipLayerNorm).toBe(fused);
     expect(ops['ai.onnx::LayerNormalization']).toBe((opHistogram(kept)['ai.onnx::LayerNormalization'] ?? 0) + fused);
 
-    const runtime = await optimizedByOnnxruntime(model, `${name}.optimized.onnx`);
-    expect(runtime['com.microsoft::SkipLayerNormalization'], 'onnxruntime fused them back').toBeUndefined();
+    // none of the norms split here is fused back (onnxruntime may fuse others, such as the embedding sum's norm
+    // that quantize writes out for RoBERTa: that one was never a SkipLayerNormalization here)
+    const splitGammas = skipGammas(kept);
+    const runtime = skipGammas(await optimizedByOnnxruntime(model, `${name}.optimized.onnx`));
+    expect(runtime.filter((gamma) => splitGammas.includes(gamma)), 'onnxruntime fused them back').toEqual([]);
     // the control: onnxruntime keeps (and does not split) the fused form
-    expect((await optimizedByOnnxruntime(kept, `${name}.kept.optimized.onnx`))['com.microsoft::SkipLayerNormalization']).toBe(fused);
+    expect(skipGammas(await optimizedByOnnxruntime(kept, `${name}.kept.optimized.onnx`))).toEqual(expect.arrayContaining(splitGammas));
 
     // the same model up to the order of two float additions
     const feeds = fixtureFeeds(name);
