@@ -31,12 +31,18 @@ function copyColumns(p: Projection, out: Float32Array, stride: number, at: numbe
   }
 }
 
-/** Packs q, k and v weights as [Wq | Wk | Wv] (din, 3D) and biases as (3D), reusing one packing per weight triple. */
+/**
+ * Packs q, k and v weights as [Wq | Wk | Wv] (din, 3D) and biases as (3D), reusing one packing per weight triple.
+ * The packed weight is made on demand from the projections' weights, each time it is read (written out, quantized):
+ * keeping a copy of every layer's packed weight in memory would cost more than making it again.
+ */
 class QkvPacker {
   private readonly packed = new Map<string, { weight: Value; bias: Value | null }>();
   private readonly ids = new Map<Tensor, number>();
+  /** Where the projections' weights are read while a packed weight is made. */
+  private readonly sources = new Scratch();
 
-  constructor(private readonly graph: Graph, private readonly scratch: Scratch) {}
+  constructor(private readonly graph: Graph) {}
 
   /** A zero bias is made only when `biasRequired` (Attention's CPU kernel reads it; MultiHeadAttention's is optional). */
   pack(site: AttentionSite, name: string, biasRequired: boolean): { weight: Value; bias: Value | null } {
@@ -48,16 +54,25 @@ class QkvPacker {
     const q = site.q;
     const din = q.transposed ? q.weight.dims[1]! : q.weight.dims[0]!;
     const total = parts.reduce((n, p) => n + p.columns[1] - p.columns[0], 0);
-    const w = new Float32Array(din * total);
+    const byteLength = din * total * 4;
+    const load = (into?: Uint8Array): Uint8Array => {
+      const bytes = into ? into.subarray(0, byteLength) : new Uint8Array(byteLength);
+      const w = new Float32Array(bytes.buffer, bytes.byteOffset, din * total);
+      let offset = 0;
+      for (const p of parts) {
+        copyColumns(p, w, total, offset, this.sources);
+        offset += p.columns[1] - p.columns[0];
+      }
+      return bytes;
+    };
     const b = new Float32Array(total);
     let offset = 0;
     for (const p of parts) {
-      copyColumns(p, w, total, offset, this.scratch);
       if (p.bias) b.set(p.bias.toFloat32().subarray(p.columns[0], p.columns[1]), offset);
       offset += p.columns[1] - p.columns[0];
     }
     const result = {
-      weight: this.graph.addInitializer(`${name}_qkv_weight`, Tensor.fromArray('', DataType.FLOAT, [din, total], w)),
+      weight: this.graph.addInitializer(`${name}_qkv_weight`, new Tensor('', DataType.FLOAT, [din, total], { byteLength, load })),
       bias: withBias ? this.graph.addInitializer(`${name}_qkv_bias`, Tensor.fromArray('', DataType.FLOAT, [total], b)) : null,
     };
     this.packed.set(key, result);
@@ -170,9 +185,9 @@ export const fuseAttentionPass: Pass = {
     } catch (e) {
       return { changed: false, stats: {}, notes: [`Attention: the model's inputs cannot be probed: ${(e as Error).message}`] };
     }
-    // weights are read to verify and to pack, then dropped: through one reused buffer, not kept in memory
+    // weights are read to verify, then dropped: through one reused buffer, not kept in memory
     const scratch = new Scratch();
-    const packer = new QkvPacker(model.graph, scratch);
+    const packer = new QkvPacker(model.graph);
     const casts = new Map<Value, Value>();
     const notes: string[] = [];
     const stats: Record<string, number> = {};

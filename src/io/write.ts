@@ -2,8 +2,8 @@ import { closeSync, openSync, renameSync, rmSync, unlinkSync, writeFileSync, wri
 import { basename, dirname, join } from 'node:path';
 import { OnnxOptError } from '../errors.js';
 import type { Model } from '../ir/model.js';
-import type { ExternalLocation, Tensor } from '../ir/tensor.js';
-import { encodeModelChunks, type Chunk } from '../serde/encode.js';
+import { Scratch, type ExternalLocation, type Tensor } from '../ir/tensor.js';
+import { encodeModelChunks } from '../serde/encode.js';
 
 export interface WriteOptions {
   /**
@@ -58,6 +58,7 @@ export function writeModel(model: Model, path: string, options: WriteOptions = {
 
   try {
     const places = new Map<Tensor, ExternalLocation>();
+    const tensors = new TensorWriter();
     if (external) {
       const fd = open(tmpSidecar);
       try {
@@ -67,7 +68,7 @@ export function writeModel(model: Model, path: string, options: WriteOptions = {
           const padded = Math.ceil(offset / ALIGN) * ALIGN;
           if (padded > offset) writeAll(fd, new Uint8Array(padded - offset));
           places.set(t, { location: sidecar, offset: padded, length: t.byteLength, extra: [] });
-          writeTensorBytes(fd, t);
+          tensors.write(fd, t);
           offset = padded + t.byteLength;
         }
       } finally {
@@ -81,7 +82,10 @@ export function writeModel(model: Model, path: string, options: WriteOptions = {
     }
     const fd = open(tmpModel);
     try {
-      for (const c of chunks) writeChunk(fd, c);
+      for (const c of chunks) {
+        if (c instanceof Uint8Array) writeAll(fd, c);
+        else tensors.write(fd, c.tensor);
+      }
     } finally {
       closeSync(fd);
     }
@@ -105,19 +109,25 @@ function writeAll(fd: number, bytes: Uint8Array): void {
   while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
 }
 
-function writeChunk(fd: number, c: Chunk): void {
-  if (c instanceof Uint8Array) writeAll(fd, c);
-  else writeTensorBytes(fd, c.tensor);
-}
 
-/** Writes a tensor's raw bytes; external bytes are copied in blocks instead of being loaded whole. */
-function writeTensorBytes(fd: number, t: Tensor): void {
-  const src = t.externalSource;
-  if (!src) return writeAll(fd, t.bytes());
-  const { where, loader } = src;
-  for (let at = 0; at < where.length; at += COPY_BLOCK) {
-    const length = Math.min(COPY_BLOCK, where.length - at);
-    writeAll(fd, loader({ ...where, offset: where.offset + at, length }));
+/**
+ * Writes tensors' raw bytes through buffers reused from one tensor to the next (fresh memory for each would cost more
+ * in page faults than the copying): external bytes are copied in blocks instead of being loaded whole, and tensors
+ * computed on demand (packed weights, say) are made in a scratch buffer.
+ */
+class TensorWriter {
+  private block: Uint8Array | undefined;
+  private readonly onDemand = new Scratch();
+
+  write(fd: number, t: Tensor): void {
+    const src = t.externalSource;
+    if (!src) return writeAll(fd, t.peekBytes(this.onDemand));
+    const { where, loader } = src;
+    this.block ??= new Uint8Array(COPY_BLOCK);
+    for (let at = 0; at < where.length; at += COPY_BLOCK) {
+      const length = Math.min(COPY_BLOCK, where.length - at);
+      writeAll(fd, loader({ ...where, offset: where.offset + at, length }, this.block));
+    }
   }
 }
 

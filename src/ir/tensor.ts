@@ -167,15 +167,22 @@ export class Tensor {
    * `scratch` (valid until its next use) and not kept. Other types come back converted, in a new array.
    */
   peekFloat32(scratch: Scratch): Float32Array {
+    if (this.dataType !== DataType.FLOAT || this.isLoaded) return this.toFloat32();
+    const bytes = this.peekBytes(scratch);
+    // a loader that ignored the scratch may hand back unaligned bytes: copy those
+    const aligned = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes);
+    return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
+  }
+
+  /** raw_data bytes for a moment: the bytes when in memory, else loaded into `scratch` (valid until its next use). */
+  peekBytes(scratch: Scratch): Uint8Array {
     const d = this.bytesOrLazy;
-    if (this.dataType !== DataType.FLOAT || !d || d instanceof Uint8Array) return this.toFloat32();
+    if (!d || d instanceof Uint8Array) return this.bytes();
     const bytes = d.load(scratch.take(d.byteLength));
     if (bytes.byteLength !== d.byteLength) {
       throw new OnnxOptError(`tensor '${this.name}': loaded ${bytes.byteLength} bytes, expected ${d.byteLength}`);
     }
-    // a loader that ignored the scratch may hand back unaligned bytes: copy those
-    const aligned = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes);
-    return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
+    return bytes;
   }
 
   /** A copy with another name (bytes shared: tensors are never mutated in place). */

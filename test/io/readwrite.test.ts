@@ -85,6 +85,31 @@ describe('writeModel / readModel with external data', () => {
     expect(inMemory.peekFloat32(scratch).buffer).toBe(inMemory.toFloat32().buffer);
   });
 
+  it('writes a tensor made on demand (a lazy source without a file) through a scratch buffer, the same bytes', () => {
+    const dir = folder();
+    const path = join(dir, 'made.onnx');
+    const values = Float32Array.from({ length: 4096 }, (_, i) => Math.sin(i));
+    let loads = 0;
+    const made = new Tensor('w1', DataType.FLOAT, [64, 64], {
+      byteLength: values.byteLength,
+      load: (into?: Uint8Array) => {
+        loads++;
+        const bytes = into ?? new Uint8Array(values.byteLength);
+        bytes.set(new Uint8Array(values.buffer));
+        return bytes.subarray(0, values.byteLength);
+      },
+    });
+    const m = mlpModel(64);
+    m.graph.initializers.find((v) => v.name === 'w1')!.initializer = made;
+    for (const mode of ['always', 'never'] as const) {
+      writeModel(m, path, { externalData: mode });
+      const back = readModel(path).graph.initializers.find((v) => v.name === 'w1')!.initializer!;
+      expect(Array.from(back.toFloat32()), mode).toEqual(Array.from(values));
+    }
+    expect(loads).toBeGreaterThan(0);
+    expect(made.isLoaded, 'writing does not keep it').toBe(false);
+  });
+
   it("'never' and 'auto' on an in-memory model write one self-contained file", () => {
     for (const mode of ['never', 'auto'] as const) {
       const dir = folder();
