@@ -12,7 +12,8 @@ import { shapeOf, tensorType } from '../src/ir/types.js';
 import type { Pass, PassResult } from '../src/pipeline.js';
 import { inferShapes } from '../src/shape/index.js';
 import { DataType } from '../src/tensor/dtype.js';
-import { rerootShapes } from './attention/shape-reads.js';
+import { rerootShapes, shapeReadsOf, whyNotRerootable } from './attention/shape-reads.js';
+import { siteSignature } from './attention/signature.js';
 import { findAttentionSites, type AttentionSite, type Projection } from './attention/site.js';
 import { makeProbes, verifyAttention, type AttentionMeaning } from './attention/verify.js';
 
@@ -157,6 +158,20 @@ function rewrite(model: Model, site: AttentionSite, meaning: AttentionMeaning, p
   return opType;
 }
 
+/**
+ * The meaning verified for `known` carried to `site`, which has the same signature: the output and the bias at the
+ * same positions. Undefined when the bias's shape reads cannot be answered here (then the site is verified itself).
+ */
+function sameMeaning(known: AttentionSite, meaning: AttentionMeaning | string, site: AttentionSite): AttentionMeaning | string | undefined {
+  if (typeof meaning === 'string') return meaning;
+  const output = site.outputCandidates[known.outputCandidates.indexOf(meaning.output)]!;
+  if (!meaning.bias) return { ...meaning, output };
+  const bias = site.addends[known.addends.indexOf(meaning.bias)]!;
+  const biasShapeReads = shapeReadsOf(bias, site);
+  if (!biasShapeReads || whyNotRerootable(biasShapeReads, site.q.x)) return undefined;
+  return { ...meaning, output, bias, biasShapeReads };
+}
+
 /** The nodes `target` is computed from, back to (not past) the given values: what may die once it is replaced. */
 function backwardSlice(target: Value, stop: ReadonlySet<Value>): Set<Node> {
   const nodes = new Set<Node>();
@@ -191,7 +206,15 @@ export const fuseAttentionPass: Pass = {
     const casts = new Map<Value, Value>();
     const notes: string[] = [];
     const stats: Record<string, number> = {};
-    const verified = sites.map((site) => ({ site, meaning: verifyAttention(site, probes, scratch) }));
+    // one verification per distinct signature: the other layers repeat it with other weights
+    const bySignature = new Map<string, { site: AttentionSite; meaning: AttentionMeaning | string }>();
+    const verified = sites.map((site) => {
+      const signature = siteSignature(site);
+      const known = bySignature.get(signature);
+      const meaning = (known && sameMeaning(known.site, known.meaning, site)) ?? verifyAttention(site, probes, scratch);
+      if (!known) bySignature.set(signature, { site, meaning });
+      return { site, meaning };
+    });
     for (const { site, meaning } of verified) {
       const refusal =
         typeof meaning === 'string' ? meaning

@@ -57,33 +57,39 @@ class Builder {
 type BiasMaker = (b: Builder, x: Value, qProjection: Value) => Value;
 
 /**
- * x (batch, seq, 8) -> q/k/v = x·W + b -> heads (B, 2, S, 4) -> MatMul(q, kᵀ) / 2 [+ bias] [+ (1 - mask) · -10000]
- * -> Softmax -> ·v -> back to (B, S, 8) -> an output MatMul, so the attention output is not a graph output.
+ * x (batch, seq, 8) -> q/k/v = x·W + b -> heads (B, 2, S, 4) -> MatMul(q, kᵀ) / divisor [+ bias] [+ (1 - mask) · -10000]
+ * -> Softmax -> ·v -> back to (B, S, 8) -> an output MatMul, so the attention output is not a graph output. With
+ * several divisors, one such layer per divisor, each feeding the next (a bias only with one layer).
  */
-function attentionBlock(options: { mask?: boolean; bias?: BiasMaker } = {}): Model {
+function attentionBlock(options: { mask?: boolean; bias?: BiasMaker; divisors?: number[] } = {}): Model {
   const b = new Builder();
-  const x = b.input('x', ['batch', 'seq', HIDDEN]);
+  let x = b.input('x', ['batch', 'seq', HIDDEN]);
   const heads = b.ints('heads_shape', [0, 0, HEADS, HEAD_SIZE]);
-  const projection = (name: string) =>
-    b.node('Add', [b.node('MatMul', [x, b.weight(`W${name}`, [HIDDEN, HIDDEN])], `${name}_matmul`), b.weight(`b${name}`, [HIDDEN])], `${name}_proj`);
-  const split = (value: Value, name: string, perm: number[]) =>
-    b.node('Transpose', [b.node('Reshape', [value, heads], `${name}_heads`)], `${name}_t`, [attr('perm', perm)]);
-  const qProjection = projection('q');
-  const q = split(qProjection, 'q', [0, 2, 1, 3]);
-  const k = split(projection('k'), 'k', [0, 2, 3, 1]);
-  const v = split(projection('v'), 'v', [0, 2, 1, 3]);
-  let scores = b.node('Div', [b.node('MatMul', [q, k], 'qk'), b.scalar('sqrt_head', Math.sqrt(HEAD_SIZE))], 'scaled');
-  if (options.bias) scores = b.node('Add', [scores, options.bias(b, x, qProjection)], 'biased');
-  if (options.mask ?? true) {
-    const mask = b.input('attention_mask', ['batch', 'seq'], DataType.INT64);
-    const keep = b.node('Cast', [mask], 'mask_float', [attr('to', DataType.FLOAT)]);
-    const additive = b.node('Mul', [b.node('Sub', [b.scalar('one', 1), keep], 'mask_inverted'), b.scalar('filter', -10000)], 'mask_additive');
-    scores = b.node('Add', [scores, b.node('Unsqueeze', [additive, b.ints('mask_axes', [1, 2])], 'mask_4d')], 'masked');
-  }
-  const probabilities = b.node('Softmax', [scores], 'probabilities', [attr('axis', -1)]);
-  const context = b.node('Transpose', [b.node('MatMul', [probabilities, v], 'context')], 'context_t', [attr('perm', [0, 2, 1, 3])]);
-  const merged = b.node('Reshape', [context, b.ints('merged_shape', [0, 0, HIDDEN])], 'merged');
-  b.g.outputs.push(b.node('MatMul', [merged, b.weight('Wo', [HIDDEN, HIDDEN])], 'y'));
+  const mask = (options.mask ?? true) ? b.input('attention_mask', ['batch', 'seq'], DataType.INT64) : undefined;
+  const divisors = options.divisors ?? [Math.sqrt(HEAD_SIZE)];
+  divisors.forEach((divisor, layer) => {
+    const at = divisors.length > 1 ? `l${layer}_` : '';
+    const projection = (name: string) =>
+      b.node('Add', [b.node('MatMul', [x, b.weight(`${at}W${name}`, [HIDDEN, HIDDEN])], `${at}${name}_matmul`), b.weight(`${at}b${name}`, [HIDDEN])], `${at}${name}_proj`);
+    const split = (value: Value, name: string, perm: number[]) =>
+      b.node('Transpose', [b.node('Reshape', [value, heads], `${at}${name}_heads`)], `${at}${name}_t`, [attr('perm', perm)]);
+    const qProjection = projection('q');
+    const q = split(qProjection, 'q', [0, 2, 1, 3]);
+    const k = split(projection('k'), 'k', [0, 2, 3, 1]);
+    const v = split(projection('v'), 'v', [0, 2, 1, 3]);
+    let scores = b.node('Div', [b.node('MatMul', [q, k], `${at}qk`), b.scalar(`${at}divisor`, divisor)], `${at}scaled`);
+    if (options.bias) scores = b.node('Add', [scores, options.bias(b, x, qProjection)], 'biased');
+    if (mask) {
+      const keep = b.node('Cast', [mask], `${at}mask_float`, [attr('to', DataType.FLOAT)]);
+      const additive = b.node('Mul', [b.node('Sub', [b.scalar(`${at}one`, 1), keep], `${at}mask_inverted`), b.scalar(`${at}filter`, -10000)], `${at}mask_additive`);
+      scores = b.node('Add', [scores, b.node('Unsqueeze', [additive, b.ints(`${at}mask_axes`, [1, 2])], `${at}mask_4d`)], `${at}masked`);
+    }
+    const probabilities = b.node('Softmax', [scores], `${at}probabilities`, [attr('axis', -1)]);
+    const context = b.node('Transpose', [b.node('MatMul', [probabilities, v], `${at}context`)], `${at}context_t`, [attr('perm', [0, 2, 1, 3])]);
+    const merged = b.node('Reshape', [context, b.ints(`${at}merged_shape`, [0, 0, HIDDEN])], `${at}merged`);
+    x = b.node('MatMul', [merged, b.weight(`${at}Wo`, [HIDDEN, HIDDEN])], `${at}y`);
+  });
+  b.g.outputs.push(x);
   return b.model;
 }
 
@@ -151,6 +157,17 @@ describe('fuse-attention: plain attention', () => {
     // The int64 mask reaches Attention through an int32 cast.
     expect(attention!.inputs[3]!.producer?.input(0).name).toBe('attention_mask');
     expect(opCounts(model).Softmax).toBeUndefined();
+    await expectParity(unfused, model);
+  });
+});
+
+describe('fuse-attention: layers that repeat one attention', () => {
+  it('carries one verified meaning to layers that differ only in weights, and tells apart layers that do not', async () => {
+    const unfused = attentionBlock({ divisors: [2, 2, 4] });
+    const model = copy(unfused);
+    expect(fuse(model).stats).toEqual({ Attention: 3 });
+    // layers 0 and 1 share a signature; layer 2's other divisor is its own: a scale of 1/4 where 1/sqrt(4) is the default
+    expect(msNodes(model, 'Attention').map((n) => Math.fround(n.attrFloat('scale', 0)))).toEqual([0, 0, 0.25]);
     await expectParity(unfused, model);
   });
 });
