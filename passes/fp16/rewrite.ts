@@ -12,7 +12,7 @@ import { DataType } from '../../src/tensor/dtype.js';
 import { inferElemTypes } from './elem-types.js';
 import { keepsFloat32Input, keepsFloat32Output, takesAnyFloat } from './policy.js';
 import { float32Nodes } from './regions.js';
-import { float16TensorOf, toFloat16Tensor, type ConstantCounts } from './tensors.js';
+import { ConversionBuffers, float16TensorOf, toFloat16Tensor, type ConstantCounts } from './tensors.js';
 
 const FP32 = DataType.FLOAT;
 const FP16 = DataType.FLOAT16;
@@ -62,6 +62,8 @@ export function rewriteToFloat16(model: Model, settings: Fp16Settings): RewriteS
     return wants.includes(FP16) ? FP16 : FP32;
   };
 
+  // weights are converted through buffers reused from one to the next (fp16/tensors.ts)
+  const blocks = new ConversionBuffers();
   const stats: RewriteStats = { values: 0, initializers: 0, constants: 0, castsInserted: 0, clamped: 0, tiny: 0, untyped: 0, float32Nodes: 0 };
   const isFloat32 = (v: Value | null): v is Value => !!v && types.get(v) === FP32;
   const plan = new Map<Value, Precision>();
@@ -94,7 +96,7 @@ export function rewriteToFloat16(model: Model, settings: Fp16Settings): RewriteS
   }
   for (const [v, precision] of plan) {
     if (precision !== FP16) continue;
-    retype(v, stats);
+    retype(v, stats, blocks);
     stats.values++;
   }
   return stats;
@@ -166,10 +168,10 @@ function withElemType(t: ValueType, elemType: number): ValueType {
 }
 
 /** Makes a float16 value of a float32 one: its declared type, its initializer, and the attributes that set it. */
-function retype(v: Value, stats: RewriteStats): void {
+function retype(v: Value, stats: RewriteStats, blocks: ConversionBuffers): void {
   if (v.type) v.type = withElemType(v.type, FP16);
   if (v.initializer) {
-    v.initializer = toFloat16Tensor(v.initializer, stats);
+    v.initializer = toFloat16Tensor(v.initializer, stats, blocks);
     stats.initializers++;
   }
   const p = v.producer;

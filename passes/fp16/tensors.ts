@@ -2,7 +2,7 @@
 // finfo.min becomes the most negative half, not -inf), and nonzero values too small for a half become the smallest
 // subnormal of their sign (so an epsilon never turns into 0). Infinities and NaN stay what they are.
 
-import { Tensor } from '../../src/ir/tensor.js';
+import { Scratch, Tensor, type LazyBytes } from '../../src/ir/tensor.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { float32ToFloat16Array } from '../../src/tensor/float16.js';
 
@@ -19,9 +19,11 @@ const MIN_SUBNORMAL = 0x0001;
 const CHUNK = 1 << 16;
 /** Elements read per step from an external file, so a weight is never in memory whole as float32. */
 const EXTERNAL_BLOCK = 1 << 22;
+/** Tensors from this size on are converted on demand (toFloat16Tensor). */
+const ON_DEMAND_ELEMENTS = 1 << 16;
 
 /** Float16 bits of float32 values under the clamping rule above, into `halves`; counts what it clamped or raised. */
-export function toFloat16Bits(values: Float32Array, counts: ConstantCounts, halves = new Uint16Array(values.length)): Uint16Array {
+export function toFloat16Bits(values: Float32Array, counts: ConstantCounts, halves: Uint16Array<ArrayBufferLike> = new Uint16Array(values.length)): Uint16Array<ArrayBufferLike> {
   for (let start = 0; start < values.length; start += CHUNK) {
     const end = Math.min(start + CHUNK, values.length);
     float32ToFloat16Array(values.subarray(start, end), halves.subarray(start, end));
@@ -39,23 +41,55 @@ export function toFloat16Bits(values: Float32Array, counts: ConstantCounts, halv
   return halves;
 }
 
-/** A float16 copy of a float32 tensor, same name, dims and annotations. External data is read block by block. */
-export function toFloat16Tensor(tensor: Tensor, counts: ConstantCounts): Tensor {
-  const halves = new Uint16Array(tensor.size);
+/** Float16 bits of the tensor's values into `halves`, external data read block by block through `blocks`. */
+function convert(tensor: Tensor, counts: ConstantCounts, blocks: Scratch, halves: Uint16Array<ArrayBufferLike>): void {
   const source = tensor.externalSource;
-  if (source) {
-    // one block buffer for the whole tensor: fresh memory for every block would cost more than reading it
-    const block = new Float32Array(Math.min(EXTERNAL_BLOCK, halves.length));
-    const blockBytes = new Uint8Array(block.buffer);
-    for (let start = 0; start < halves.length; start += EXTERNAL_BLOCK) {
-      const count = Math.min(EXTERNAL_BLOCK, halves.length - start);
-      const bytes = source.loader({ ...source.where, offset: source.where.offset + start * 4, length: count * 4 }, blockBytes);
-      // a loader that ignored the block buffer hands back its own bytes
-      if (bytes.buffer !== block.buffer || bytes.byteOffset !== 0) blockBytes.set(bytes);
-      toFloat16Bits(block.subarray(0, count), counts, halves.subarray(start, start + count));
-    }
-  } else toFloat16Bits(tensor.toFloat32(), counts, halves);
-  const out = new Tensor(tensor.name, DataType.FLOAT16, tensor.dims, new Uint8Array(halves.buffer));
+  if (!source) {
+    toFloat16Bits(tensor.peekFloat32(blocks), counts, halves);
+    return;
+  }
+  const blockBytes = blocks.take(Math.min(EXTERNAL_BLOCK, halves.length) * 4);
+  const block = new Float32Array(blockBytes.buffer, blockBytes.byteOffset, blockBytes.byteLength / 4);
+  for (let start = 0; start < halves.length; start += EXTERNAL_BLOCK) {
+    const count = Math.min(EXTERNAL_BLOCK, halves.length - start);
+    const bytes = source.loader({ ...source.where, offset: source.where.offset + start * 4, length: count * 4 }, blockBytes);
+    // a loader that ignored the block buffer hands back its own bytes
+    if (bytes.buffer !== blockBytes.buffer || bytes.byteOffset !== blockBytes.byteOffset) blockBytes.set(bytes);
+    toFloat16Bits(block.subarray(0, count), counts, halves.subarray(start, start + count));
+  }
+}
+
+/** Buffers reused by every conversion of a pass: fresh memory for each weight costs more in page faults than the work. */
+export class ConversionBuffers {
+  /** float32 input, read from memory or an external file. */
+  readonly blocks = new Scratch();
+  /** float16 output of the counting pass over large tensors. */
+  readonly counted = new Scratch();
+}
+
+/**
+ * A float16 copy of a float32 tensor, same name, dims and annotations. Large tensors are converted once to count what
+ * the rule clamps or raises, and again each time their bytes are read (written out): their halves are never all in
+ * memory at once.
+ */
+export function toFloat16Tensor(tensor: Tensor, counts: ConstantCounts, buffers = new ConversionBuffers()): Tensor {
+  const size = tensor.size;
+  let data: Uint8Array | LazyBytes;
+  if (size < ON_DEMAND_ELEMENTS) {
+    const halves = new Uint16Array(size);
+    convert(tensor, counts, buffers.blocks, halves);
+    data = new Uint8Array(halves.buffer);
+  } else {
+    const counted = buffers.counted.take(size * 2);
+    convert(tensor, counts, buffers.blocks, new Uint16Array(counted.buffer, counted.byteOffset, size));
+    const load = (into?: Uint8Array): Uint8Array => {
+      const bytes = into ? into.subarray(0, size * 2) : new Uint8Array(size * 2);
+      convert(tensor, { clamped: 0, tiny: 0 }, buffers.blocks, new Uint16Array(bytes.buffer, bytes.byteOffset, size));
+      return bytes;
+    };
+    data = { byteLength: size * 2, load };
+  }
+  const out = new Tensor(tensor.name, DataType.FLOAT16, tensor.dims, data);
   out.docString = tensor.docString;
   out.metadataProps = tensor.metadataProps.map(([k, v]) => [k, v]);
   return out;

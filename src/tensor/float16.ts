@@ -56,7 +56,7 @@ export function numberToBfloat16Bits(value: number): number {
  * float32 bit patterns to float16 bits, element by element, with the same rounding as numberToFloat16Bits (nearest
  * even; overflow to infinity; NaN stays NaN). Works on the bits so whole weight tensors convert fast.
  */
-export function float32ToFloat16Array(source: Float32Array, target = new Uint16Array(source.length)): Uint16Array {
+export function float32ToFloat16Array(source: Float32Array, target: Uint16Array<ArrayBufferLike> = new Uint16Array(source.length)): Uint16Array<ArrayBufferLike> {
   const words = new Uint32Array(source.buffer, source.byteOffset, source.length);
   for (let i = 0; i < words.length; i++) {
     const x = words[i]!;
