@@ -18,8 +18,9 @@ import { Scratch, Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf, shapeOf, tensorType } from '../src/ir/types.js';
 import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
 import { DataType } from '../src/tensor/dtype.js';
-import { quantizeWeight, type QuantType, type QuantizedWeight } from '../src/tensor/quantize.js';
+import { quantizeWeight, type QuantType } from '../src/tensor/quantize.js';
 import { quantizeEmbedLayerNorms } from './quantize/embed-layer-norm.js';
+import { quantizedTensor, type QuantizedTensor } from './quantize/weights.js';
 import { splitSkipLayerNorms } from './split-skip-layer-norm.js';
 
 const MS = 'com.microsoft';
@@ -447,17 +448,17 @@ class Rewriter {
   private weightValues(plan: Plan): WeightValues {
     const made = this.weights.get(plan.weight);
     if (made) return made;
-    const quantized = quantizeForLayout(plan.tensor.peekFloat32(this.scratch), plan.tensor.dims, plan.layout, this.settings);
+    const quantized = quantizeForLayout(plan.tensor, plan.layout, this.settings, this.scratch);
     const w = plan.weight.name;
     const dataType = quantized.type === 'int8' ? DataType.INT8 : DataType.UINT8;
-    const qDims = plan.layout === 'rows' ? [plan.tensor.dims[1]!, plan.tensor.dims[0]!] : plan.tensor.dims;
+    const qDims = quantized.data.dims;
     // Conv takes one zero point (onnxruntime's ConvInteger wants a scalar) and its scales shaped (M, 1, ...).
     const perChannel = quantized.axis !== undefined;
     const scaleDims = !perChannel ? [] : plan.layout === 'conv' ? [quantized.scales.length, ...qDims.slice(2).map(() => 1)] : [quantized.scales.length];
     const zeroPoints = plan.layout === 'conv' ? quantized.zeroPoints.subarray(0, 1) : quantized.zeroPoints;
     const zeroDims = plan.layout === 'conv' || !perChannel ? [] : [zeroPoints.length];
     const values = {
-      q: this.graph.addInitializer(`${w}_quantized`, Tensor.fromArray('', dataType, qDims, quantized.data)),
+      q: this.graph.addInitializer(`${w}_quantized`, quantized.data),
       scale: this.graph.addInitializer(`${w}_scale`, Tensor.fromArray('', DataType.FLOAT, scaleDims, quantized.scales)),
       zeroPoint: this.graph.addInitializer(`${w}_zero_point`, Tensor.fromArray('', dataType, zeroDims, zeroPoints)),
     };
@@ -475,23 +476,27 @@ class Rewriter {
   }
 }
 
-/** Quantizes a weight (its float32 values and dims) as its layout needs: per output channel (when asked and possible) or per tensor. */
-function quantizeForLayout(values: Float32Array, dims: readonly number[], layout: Layout, settings: Settings): QuantizedWeight {
+/** Quantizes a weight as its layout needs: per output channel (when asked and possible) or per tensor. */
+function quantizeForLayout(tensor: Tensor, layout: Layout, settings: Settings, scratch: Scratch): QuantizedTensor {
   const { weightType: type, reduceRange, perChannel } = settings;
   switch (layout) {
     case 'columns':
-      return quantizeWeight(values, dims, { type, reduceRange, axis: perChannel ? 1 : undefined });
+      return quantizedTensor(tensor, tensor.dims, { type, reduceRange, axis: perChannel ? 1 : undefined }, scratch);
     case 'rows': {
-      const [n, k] = dims as [number, number];
+      // stored transposed: quantized as the (K, N) it is read as, so made here once
+      const [n, k] = tensor.dims as [number, number];
+      const values = tensor.peekFloat32(scratch);
       const transposed = new Float32Array(values.length);
       for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) transposed[j * n + i] = values[i * k + j]!;
-      return quantizeWeight(transposed, [k, n], { type, reduceRange, axis: perChannel ? 1 : undefined });
+      const { data, ...quantized } = quantizeWeight(transposed, [k, n], { type, reduceRange, axis: perChannel ? 1 : undefined });
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      return { ...quantized, data: new Tensor('', type === 'int8' ? DataType.INT8 : DataType.UINT8, [k, n], bytes) };
     }
     case 'conv':
       // ConvInteger takes a single zero point: per channel only when symmetric (all zero points 0).
-      return quantizeWeight(values, dims, { type, reduceRange, axis: perChannel && type === 'int8' ? 0 : undefined });
+      return quantizedTensor(tensor, tensor.dims, { type, reduceRange, axis: perChannel && type === 'int8' ? 0 : undefined }, scratch);
     case 'table':
       // As onnxruntime does: embedding tables are quantized like activations, uint8 asymmetric per tensor, full range.
-      return quantizeWeight(values, dims, { type: 'uint8', reduceRange: false });
+      return quantizedTensor(tensor, tensor.dims, { type: 'uint8', reduceRange: false }, scratch);
   }
 }

@@ -9,7 +9,7 @@ import type { Graph, Node, Value } from '../../src/ir/graph.js';
 import { Tensor, type Scratch } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { quantizeWeight } from '../../src/tensor/quantize.js';
+import { quantizedTensor } from './weights.js';
 
 const MS = 'com.microsoft';
 /** EmbedLayerNormalization inputs that QEmbedLayerNormalization takes quantized, in its order. */
@@ -41,9 +41,9 @@ interface QuantizedTable {
 /** A float constant as uint8 initializers (per tensor, asymmetric, full range). */
 function quantizedTable(graph: Graph, v: Value, scratch: Scratch): QuantizedTable {
   const t = v.constantTensor()!;
-  const q = quantizeWeight(t.peekFloat32(scratch), t.dims, { type: 'uint8', reduceRange: false });
+  const q = quantizedTensor(t, t.dims, { type: 'uint8', reduceRange: false }, scratch);
   return {
-    q: graph.addInitializer(`${v.name}_quantized`, Tensor.fromArray('', DataType.UINT8, t.dims, q.data as Uint8Array)),
+    q: graph.addInitializer(`${v.name}_quantized`, q.data),
     scale: graph.addInitializer(`${v.name}_scale`, Tensor.fromArray('', DataType.FLOAT, [], q.scales)),
     zeroPoint: graph.addInitializer(`${v.name}_zero_point`, Tensor.fromArray('', DataType.UINT8, [], q.zeroPoints as Uint8Array)),
   };

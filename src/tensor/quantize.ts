@@ -82,8 +82,37 @@ export interface QuantizedWeight {
   axis: number | undefined;
 }
 
-/** Quantizes float32 weights (row-major, `dims`) per tensor or per channel. */
-export function quantizeWeight(values: Float32Array, dims: readonly number[], options: WeightQuantOptions): QuantizedWeight {
+/**
+ * Float32 values handed over block by block, in order, each block whole rows of the last axis: for weights quantized
+ * per tensor or per channel of the last axis, so that a large one never has to be in memory whole.
+ */
+export interface BlockedValues {
+  length: number;
+  forEachBlock(visit: (block: Float32Array) => void): void;
+}
+
+/** How a weight is quantized: its scales and zero points, and the filling of its data from the float values. */
+export interface WeightQuantization extends Omit<QuantizedWeight, 'data'> {
+  /** Writes the quantized values of `values` (the weight the plan was made from) into `out`. */
+  fill(values: Float32Array | BlockedValues, out: Int8Array | Uint8Array): void;
+}
+
+type Layout = { outer: number; channels: number; inner: number };
+
+function eachBlock(values: Float32Array | BlockedValues, layout: Layout, visit: (block: Float32Array, at: number, layout: Layout) => void): void {
+  if (values instanceof Float32Array) return visit(values, 0, layout);
+  const row = layout.channels * layout.inner;
+  if (layout.inner !== 1) throw new OnnxOptError('values in blocks are quantized per tensor or along the last axis only');
+  let at = 0;
+  values.forEachBlock((block) => {
+    if (block.length % row !== 0) throw new OnnxOptError(`a block of ${block.length} values is not whole rows of ${row}`);
+    visit(block, at, { outer: block.length / row, channels: layout.channels, inner: 1 });
+    at += block.length;
+  });
+}
+
+/** Scales and zero points for float32 weights (row-major, `dims`), per tensor or per channel. */
+export function planWeightQuantization(values: Float32Array | BlockedValues, dims: readonly number[], options: WeightQuantOptions): WeightQuantization {
   const { type, reduceRange, axis } = options;
   const symmetric = options.symmetric ?? type === 'int8';
   const count = dims.reduce((n, d) => n * d, 1);
@@ -91,20 +120,33 @@ export function quantizeWeight(values: Float32Array, dims: readonly number[], op
   if (axis !== undefined && (!Number.isInteger(axis) || axis < 0 || axis >= dims.length)) {
     throw new OnnxOptError(`quantization axis ${axis} is out of range for dims [${dims}]`);
   }
+  // per tensor is one channel repeated element by element, which any block boundary respects
   const channels = axis === undefined ? 1 : dims[axis]!;
-  const inner = axis === undefined ? count : dims.slice(axis + 1).reduce((n, d) => n * d, 1);
+  const inner = axis === undefined ? 1 : dims.slice(axis + 1).reduce((n, d) => n * d, 1);
   const layout = { outer: count === 0 ? 0 : count / (channels * inner), channels, inner };
-  const { mins, maxs } = channelRanges(values, layout);
+  const mins = new Float64Array(channels).fill(Infinity);
+  const maxs = new Float64Array(channels).fill(-Infinity);
+  eachBlock(values, layout, (block, _at, blockLayout) => channelRanges(block, blockLayout, mins, maxs));
   const range = quantRange(type, { symmetric, reduceRange });
   const params = Array.from({ length: channels }, (_, c) =>
     count === 0 ? { scale: 1, zeroPoint: 0 } : computeScaleZeroPoint(mins[c]!, maxs[c]!, range, symmetric));
   const scales = Float32Array.from(params, (p) => p.scale);
   const zeroPoints = type === 'int8' ? Int8Array.from(params, (p) => p.zeroPoint) : Uint8Array.from(params, (p) => p.zeroPoint);
-  const data = type === 'int8' ? new Int8Array(count) : new Uint8Array(count);
   const { qmin, qmax } = TYPE_RANGE[type];
   // the same values as the scales, without a float32 -> float64 conversion per element
-  quantizeValues(values, layout, Float64Array.from(scales), zeroPoints, data, qmin, qmax);
-  return { type, dims, data, scales, zeroPoints, axis };
+  const divisors = Float64Array.from(scales);
+  const fill = (v: Float32Array | BlockedValues, out: Int8Array | Uint8Array) =>
+    eachBlock(v, layout, (block, at, blockLayout) =>
+      quantizeValues(block, blockLayout, divisors, zeroPoints, out.subarray(at, at + block.length), qmin, qmax));
+  return { type, dims, scales, zeroPoints, axis, fill };
+}
+
+/** Quantizes float32 weights (row-major, `dims`) per tensor or per channel. */
+export function quantizeWeight(values: Float32Array, dims: readonly number[], options: WeightQuantOptions): QuantizedWeight {
+  const { fill, ...plan } = planWeightQuantization(values, dims, options);
+  const data = plan.type === 'int8' ? new Int8Array(values.length) : new Uint8Array(values.length);
+  fill(values, data);
+  return { ...plan, data };
 }
 
 /**
@@ -114,7 +156,7 @@ export function quantizeWeight(values: Float32Array, dims: readonly number[], op
  * check. A plain function over plain loops: the hottest loop of quantization (V8 keeps it tight).
  */
 function quantizeValues(
-  values: Float32Array, layout: { outer: number; channels: number; inner: number }, divisors: Float64Array,
+  values: Float32Array, layout: Layout, divisors: Float64Array,
   zeroPoints: Int8Array | Uint8Array, data: Int8Array | Uint8Array, qmin: number, qmax: number,
 ): void {
   const { outer, channels, inner } = layout;
@@ -137,13 +179,11 @@ function quantizeValues(
 }
 
 /**
- * Min and max of each channel, viewing the values as (outer, channels, inner): element (o, c, i) sits at
+ * Widens each channel's [min, max] by the values, viewed as (outer, channels, inner): element (o, c, i) sits at
  * (o * channels + c) * inner + i. Channels along the last axis (inner 1) are visited row by row.
  */
-function channelRanges(values: Float32Array, layout: { outer: number; channels: number; inner: number }): { mins: Float64Array; maxs: Float64Array } {
+function channelRanges(values: Float32Array, layout: Layout, mins: Float64Array, maxs: Float64Array): void {
   const { outer, channels, inner } = layout;
-  const mins = new Float64Array(channels).fill(Infinity);
-  const maxs = new Float64Array(channels).fill(-Infinity);
   let hasNaN = false;
   for (let o = 0, at = 0; o < outer; o++) {
     if (inner === 1) {
@@ -168,5 +208,4 @@ function channelRanges(values: Float32Array, layout: { outer: number; channels: 
     }
   }
   if (hasNaN) throw new OnnxOptError('cannot quantize a weight that holds NaN');
-  return { mins, maxs };
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OnnxOptError } from '../../src/errors.js';
-import { computeScaleZeroPoint, quantizeWeight, quantRange, roundHalfToEven } from '../../src/tensor/quantize.js';
+import { computeScaleZeroPoint, planWeightQuantization, quantizeWeight, quantRange, roundHalfToEven, type BlockedValues } from '../../src/tensor/quantize.js';
 
 const list = (a: ArrayLike<number>) => Array.from(a);
 
@@ -149,5 +149,41 @@ describe('quantizeWeight', () => {
         });
       }),
     );
+  });
+});
+
+describe('planWeightQuantization with values in blocks', () => {
+  const blocked = (values: Float32Array, size: number): BlockedValues => ({
+    length: values.length,
+    forEachBlock: (visit) => {
+      for (let at = 0; at < values.length; at += size) visit(values.subarray(at, Math.min(at + size, values.length)));
+    },
+  });
+
+  it('gives the scales, zero points and data of the whole array, per tensor and per last-axis channel', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), fc.boolean(),
+        fc.array(fc.float({ min: -4, max: 4, noNaN: true }), { minLength: 30, maxLength: 30 }),
+        (rows, cols, rowsPerBlock, perChannel, int8, pool) => {
+          const values = Float32Array.from({ length: rows * cols }, (_, i) => pool[i % pool.length]!);
+          const options = { type: int8 ? 'int8' as const : 'uint8' as const, reduceRange: true, axis: perChannel ? 1 : undefined };
+          const whole = quantizeWeight(values, [rows, cols], options);
+          const { fill, ...plan } = planWeightQuantization(blocked(values, rowsPerBlock * cols), [rows, cols], options);
+          expect(Array.from(plan.scales)).toEqual(Array.from(whole.scales));
+          expect(Array.from(plan.zeroPoints)).toEqual(Array.from(whole.zeroPoints));
+          const data = int8 ? new Int8Array(values.length) : new Uint8Array(values.length);
+          fill(blocked(values, rowsPerBlock * cols), data);
+          expect(Array.from(data)).toEqual(Array.from(whole.data));
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('refuses blocks that split a row of per-channel values, and other axes', () => {
+    const values = Float32Array.from({ length: 12 }, (_, i) => i - 6);
+    expect(() => planWeightQuantization(blocked(values, 5), [4, 3], { type: 'int8', reduceRange: false, axis: 1 })).toThrow(OnnxOptError);
+    expect(() => planWeightQuantization(blocked(values, 6), [4, 3], { type: 'int8', reduceRange: false, axis: 0 })).toThrow(OnnxOptError);
   });
 });
