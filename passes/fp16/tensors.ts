@@ -82,9 +82,10 @@ export function toFloat16Tensor(tensor: Tensor, counts: ConstantCounts, buffers 
   } else {
     const counted = buffers.counted.take(size * 2);
     convert(tensor, counts, buffers.blocks, new Uint16Array(counted.buffer, counted.byteOffset, size));
+    const blocks = buffers.blocks; // only this one is kept with the tensor
     const load = (into?: Uint8Array): Uint8Array => {
       const bytes = into ? into.subarray(0, size * 2) : new Uint8Array(size * 2);
-      convert(tensor, { clamped: 0, tiny: 0 }, buffers.blocks, new Uint16Array(bytes.buffer, bytes.byteOffset, size));
+      convert(tensor, { clamped: 0, tiny: 0 }, blocks, new Uint16Array(bytes.buffer, bytes.byteOffset, size));
       return bytes;
     };
     data = { byteLength: size * 2, load };

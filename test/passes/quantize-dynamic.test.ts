@@ -519,6 +519,22 @@ function compareQuantizedWeights(ours: Model, reference: Model, readers: Readonl
   return { compared, mismatches };
 }
 
+/**
+ * Our INT8 model's error against the float outputs stays within 1.5x of onnxruntime's INT8 reference's (max and RMS),
+ * with cosine ≥ 0.99; returns one "ours vs theirs" line per output.
+ */
+async function expectErrorWithinReference(model: Model, reference: string, feeds: Feeds, expected: Feeds): Promise<string[]> {
+  const [mine, theirs] = [await run(model, feeds), await run(readFileSync(FIXTURES + reference), feeds)];
+  return Object.keys(expected).map((output) => {
+    const want = expected[output]!.data as Float32Array;
+    const [a, b] = [error(want, mine[output]!), error(want, theirs[output]!)];
+    expect(a.cosine, output).toBeGreaterThanOrEqual(0.99);
+    expect(a.maxAbs, output).toBeLessThanOrEqual(1.5 * b.maxAbs);
+    expect(a.rms, output).toBeLessThanOrEqual(1.5 * b.rms);
+    return `${a.maxAbs.toFixed(4)} vs ${b.maxAbs.toFixed(4)} (cosine ${a.cosine.toFixed(5)})`;
+  });
+}
+
 const summary: string[] = [];
 afterAll(() => {
   if (summary.length) console.log(['fixture: quantized (ours), MatMul weights equal to onnxruntime\'s, max|err| ours vs onnxruntime\'s INT8', ...summary].join('\n'));
@@ -544,16 +560,7 @@ describe('quantize: fixtures', () => {
       const digits = base === 'digits';
       const feeds = readFeeds(`${FIXTURES}${digits ? 'digits.test' : `${base}.inputs`}.npz`);
       const expected = readFeeds(`${FIXTURES}${base}.expected.npz`);
-      const theirs = await run(readFileSync(FIXTURES + name), feeds);
-      const mine = await run(model, feeds);
-      const errors = Object.keys(expected).map((output) => {
-        const want = expected[output]!.data as Float32Array;
-        const [a, b] = [error(want, mine[output]!), error(want, theirs[output]!)];
-        expect(a.cosine, output).toBeGreaterThanOrEqual(0.99);
-        expect(a.maxAbs, output).toBeLessThanOrEqual(1.5 * b.maxAbs);
-        expect(a.rms, output).toBeLessThanOrEqual(1.5 * b.rms);
-        return `${a.maxAbs.toFixed(4)} vs ${b.maxAbs.toFixed(4)}`;
-      });
+      const errors = await expectErrorWithinReference(model, name, feeds, expected);
       summary.push(`${name.padEnd(40)} ${String(result.stats.quantizedNodes).padStart(3)}  ${compared} of ${compared}  ${errors.join(', ')}`);
     });
   }
@@ -568,15 +575,7 @@ describe('quantize: fixtures', () => {
       const base = source.replace(/\.onnx$/, '');
       const feeds = readFeeds(`${FIXTURES}${base}.inputs.npz`);
       const expected = readFeeds(`${FIXTURES}${base}.expected.npz`);
-      const [mine, theirs] = [await run(model, feeds), await run(readFileSync(FIXTURES + name), feeds)];
-      const errors = Object.keys(expected).map((output) => {
-        const want = expected[output]!.data as Float32Array;
-        const [a, b] = [error(want, mine[output]!), error(want, theirs[output]!)];
-        expect(a.cosine, output).toBeGreaterThanOrEqual(0.99);
-        expect(a.maxAbs, output).toBeLessThanOrEqual(1.5 * b.maxAbs);
-        expect(a.rms, output).toBeLessThanOrEqual(1.5 * b.rms);
-        return `${a.maxAbs.toFixed(4)} vs ${b.maxAbs.toFixed(4)} (cosine ${a.cosine.toFixed(5)})`;
-      });
+      const errors = await expectErrorWithinReference(model, name, feeds, expected);
       summary.push(`fuse quantize ${source.padEnd(27)} ${errors.join(', ')}`);
     });
   }
