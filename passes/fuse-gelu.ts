@@ -3,8 +3,12 @@
 //   FastGelu:  0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))  gelu_new, gelu_pytorch_tanh, gelu_fast, onnxruntime's own
 //   QuickGelu: x·sigmoid(α·x)                              alpha copied from the constant
 // The three factors 0.5, x and (1 + f) may be multiplied in any grouping and order; each grouping is a rule.
-// A bias Add after a MatMul then folds in: Gelu(A + b) -> BiasGelu(A, b), FastGelu(A + b) -> FastGelu(A, b).
+// A bias Add after a MatMul then folds in: Gelu(A + b) -> BiasGelu(A, b), FastGelu(A + b) -> FastGelu(A, b), the
+// ONNX Gelu of opset 20 exports too (approximate 'none' as Gelu, 'tanh' as FastGelu). At opset 20 and later a Gelu
+// left without a bias is written as ONNX's own Gelu, which every runtime reads.
 import type { Node, Value } from '../src/ir/graph.js';
+import type { Model } from '../src/ir/model.js';
+import type { Pass } from '../src/pipeline.js';
 import { shapeOf } from '../src/ir/types.js';
 import {
   constantOf, float, oneD, rule, rulePass, scalar,
@@ -139,12 +143,18 @@ function lastDim(v: Value): number | undefined {
   return dims && dims.length >= 2 ? dims.at(-1) : undefined;
 }
 
+/** ONNX Gelu (opset 20) with the given approximation. */
+const approximates = (kind: 'none' | 'tanh') => (n: Node): Verdict =>
+  n.attrString('approximate', 'none') === kind || `ONNX Gelu approximates '${n.attrString('approximate', 'none')}', not '${kind}'`;
+
 /** Gelu(MatMul + bias) -> `fused`(MatMul, bias): the bias must be 1-D along the last axis. */
-function foldBias(op: 'Gelu' | 'FastGelu', fused: 'BiasGelu' | 'FastGelu'): Rule {
+function foldBias(op: 'Gelu' | 'FastGelu' | 'ONNX Gelu' | 'ONNX Gelu tanh', fused: 'BiasGelu' | 'FastGelu'): Rule {
+  const spec = op.startsWith('ONNX') ? { domain: '', type: 'Gelu' } : { domain: 'com.microsoft', type: op };
+  const where = op === 'ONNX Gelu' ? approximates('none') : op === 'ONNX Gelu tanh' ? approximates('tanh') : undefined;
   return rule({
     name: `${op} bias into ${fused}`,
     pattern: (p) =>
-      p.op({ domain: 'com.microsoft', type: op }, [p.op('Add', [p.var('x', matMulOutput), p.const('bias', oneD())], { commutative: true })]),
+      p.op(spec, [p.op('Add', [p.var('x', matMulOutput), p.const('bias', oneD())], { commutative: true })], where ? { where } : {}),
     check: (m) => {
       const length = m.constant('bias').dims[0];
       return lastDim(m.value('x')) === length || `bias of length ${length} does not match the last axis of the MatMul`;
@@ -153,8 +163,35 @@ function foldBias(op: 'Gelu' | 'FastGelu', fused: 'BiasGelu' | 'FastGelu'): Rule
   });
 }
 
-export const fuseGelu = rulePass({
+const rules = rulePass({
   name: 'fuse-gelu',
   description: 'Gelu, FastGelu and QuickGelu (com.microsoft) from erf/tanh/sigmoid forms, then BiasGelu and FastGelu bias',
-  rules: [...geluErf, ...fastGelu, quickGelu, foldBias('Gelu', 'BiasGelu'), foldBias('FastGelu', 'FastGelu')],
+  rules: [
+    ...geluErf, ...fastGelu, quickGelu,
+    foldBias('Gelu', 'BiasGelu'), foldBias('FastGelu', 'FastGelu'), foldBias('ONNX Gelu', 'BiasGelu'), foldBias('ONNX Gelu tanh', 'FastGelu'),
+  ],
 });
+
+/** From opset 20, com.microsoft Gelu nodes (those without a bias to take) become ONNX Gelu; returns how many. */
+function toOnnxGelu(model: Model): number {
+  if ((model.opsetVersion('') ?? 0) < 20) return 0;
+  const gelus = model.graph.nodes.filter((n) => n.domain === 'com.microsoft' && n.opType === 'Gelu');
+  for (const n of gelus) {
+    const onnx = model.graph.createNode({ opType: 'Gelu', inputs: [n.input(0)], name: n.name, before: n });
+    onnx.output(0).type = n.output(0).type;
+    model.graph.replaceAllUses(n.output(0), onnx.output(0));
+    model.graph.removeNode(n);
+  }
+  return gelus.length;
+}
+
+export const fuseGelu: Pass = {
+  name: rules.name,
+  description: `${rules.description}; ONNX Gelu from opset 20`,
+  run(model, context) {
+    const result = rules.run(model, context);
+    const onnx = toOnnxGelu(model);
+    if (!onnx) return result;
+    return { ...result, changed: true, stats: { ...result.stats, 'Gelu as ONNX Gelu (opset 20)': onnx } };
+  },
+};

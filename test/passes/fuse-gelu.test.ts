@@ -57,7 +57,7 @@ const quickGelu: Activation = (g, x) => g.op('Mul', [g.op('Sigmoid', [g.op('Mul'
  * x [2,3,8] through the activation, output y. `bias`: x is MatMul(input, W) + bias first; `biasLength` makes the
  * bias broadcast; `plainBias` adds the bias to the graph input itself.
  */
-function activationModel(activation: Activation, opts: { bias?: boolean; biasLength?: number; plainBias?: boolean; alsoOutput?: string } = {}) {
+function activationModel(activation: Activation, opts: { bias?: boolean; biasLength?: number; plainBias?: boolean; alsoOutput?: string; opset?: number } = {}) {
   return buildModel((g) => {
     const input = g.input('input', SHAPE);
     const bias = () => g.init('bias', Array.from(randomFloats(opts.biasLength ?? 8, 7)));
@@ -67,7 +67,7 @@ function activationModel(activation: Activation, opts: { bias?: boolean; biasLen
     const y = activation(g, x);
     g.output(y, SHAPE);
     if (opts.alsoOutput) g.output(g.graph.nodes.find((n) => n.name === opts.alsoOutput)!.output(0), SHAPE);
-  });
+  }, opts.opset);
 }
 
 async function fuses(activation: Activation, expectedOps: string[], tolerance: number, opts: Parameters<typeof activationModel>[1] = {}) {
@@ -104,6 +104,19 @@ describe('fuse-gelu: Gelu (erf)', () => {
     const result = runPass(fuseGelu, model, true);
     expect(result.changed).toBe(false);
     expect(nearMisses(result, 'Gelu as (0.5·x)·(1+f)')).toContain("Gelu as (0.5·x)·(1+f) at 'y': intermediate 'erf' is a graph output");
+  });
+});
+
+describe('fuse-gelu: opset 20, where ONNX has its own Gelu', () => {
+  const onnxGelu = (approximate: 'none' | 'tanh'): Activation => (g, x) => g.op('Gelu', [x], { name: 'y', attrs: { approximate } });
+
+  it('writes a Gelu without a bias as ONNX Gelu', async () => {
+    await fuses(erfGelu('(0.5·x)·(1+f)'), ['Gelu'], 1e-5, { opset: 20 });
+  });
+
+  it("folds a MatMul bias into ONNX Gelu as BiasGelu, and into approximate 'tanh' as FastGelu", async () => {
+    await fuses(onnxGelu('none'), ['MatMul', 'com.microsoft::BiasGelu'], 1e-5, { bias: true, opset: 20 });
+    await fuses(onnxGelu('tanh'), ['MatMul', 'com.microsoft::FastGelu'], 1e-5, { bias: true, opset: 20 });
   });
 });
 
