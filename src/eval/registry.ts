@@ -2,6 +2,7 @@
 import type { Tensor } from '../ir/tensor.js';
 import { KernelContext, UnsupportedOp, type EvalNode, type EvalOptions, type OpDef } from './kernel.js';
 import { castOps } from './ops/cast.js';
+import { convOps } from './ops/conv.js';
 import { elementwiseOps } from './ops/elementwise.js';
 import { generateOps } from './ops/generate.js';
 import { indexingOps } from './ops/indexing.js';
@@ -16,7 +17,7 @@ import { softmaxOps } from './ops/softmax.js';
 const registry: ReadonlyMap<string, OpDef> = new Map(
   Object.entries({
     ...elementwiseOps, ...logicOps, ...shapeOps, ...movementOps, ...generateOps, ...castOps, ...reduceOps,
-    ...matmulOps, ...softmaxOps, ...indexingOps,
+    ...matmulOps, ...softmaxOps, ...indexingOps, ...convOps,
   }),
 );
 

@@ -1,5 +1,6 @@
 // Softmax and LogSoftmax. Before opset 13 the input is seen as a 2-D matrix [prod(dims < axis), prod(dims >= axis)]
 // (axis defaults to 1) and each row is normalized; from 13 only the `axis` dim (default -1) is.
+// LayerNormalization (opset 17) normalizes each row of the dims from `axis` on, computed in double.
 import { elementCount, type Tensor } from '../../ir/tensor.js';
 import type { Inputs, KernelContext, OpDef } from '../kernel.js';
 import { axisOf, checkType, fromNumbers, newNumbers, numbersOf, type NumberArray } from '../values.js';
@@ -35,7 +36,45 @@ function softmax(log: boolean) {
   };
 }
 
+function layerNormalization(inputs: Inputs, ctx: KernelContext): Tensor[] {
+  const x = ctx.input(inputs, 0);
+  const scale = ctx.input(inputs, 1);
+  const bias = inputs[2];
+  checkType(ctx, x.dataType, 'float');
+  const axis = axisOf(ctx, ctx.int('axis', -1), x.rank);
+  const outer = elementCount(x.dims.slice(0, axis));
+  const inner = elementCount(x.dims.slice(axis));
+  // Scale and B broadcast over the normalized dims; the forms models use are the whole of them or one value.
+  for (const t of bias ? [scale, bias] : [scale]) {
+    if (t.size !== inner && t.size !== 1) ctx.unsupported(`scale or bias of ${t.size} values over ${inner} normalized ones`);
+  }
+  const epsilon = ctx.float('epsilon', 1e-5);
+  const src = numbersOf(x) as NumberArray;
+  const g = numbersOf(scale) as NumberArray;
+  const b = bias ? (numbersOf(bias) as NumberArray) : undefined;
+  const out = newNumbers(ctx, x.dataType, src.length) as Float64Array;
+  const means = newNumbers(ctx, x.dataType, outer) as Float64Array;
+  const invStd = newNumbers(ctx, x.dataType, outer) as Float64Array;
+  for (let o = 0; o < outer; o++) {
+    const base = o * inner;
+    let mean = 0;
+    for (let j = 0; j < inner; j++) mean += src[base + j]!;
+    mean /= inner;
+    let variance = 0;
+    for (let j = 0; j < inner; j++) variance += (src[base + j]! - mean) ** 2;
+    const inv = 1 / Math.sqrt(variance / inner + epsilon);
+    for (let j = 0; j < inner; j++) {
+      out[base + j] = (src[base + j]! - mean) * inv * g[g.length === 1 ? 0 : j]! + (b ? b[b.length === 1 ? 0 : j]! : 0);
+    }
+    means[o] = mean;
+    invStd[o] = inv;
+  }
+  const statsDims = x.dims.map((d, i) => (i < axis ? d : 1));
+  return [fromNumbers(x.dataType, x.dims, out), fromNumbers(x.dataType, statsDims, means), fromNumbers(x.dataType, statsDims, invStd)];
+}
+
 export const softmaxOps: Record<string, OpDef> = {
+  LayerNormalization: { kernel: layerNormalization, attributes: ['axis', 'epsilon', 'stash_type'] },
   Softmax: { kernel: softmax(false), attributes: ['axis'] },
   LogSoftmax: { kernel: softmax(true), attributes: ['axis'] },
 };
