@@ -1,6 +1,8 @@
 // `fuse`: cleanup, constant folding and every transformer fusion, in the one order that works — each fusion
 // needs the ones before it (EmbedLayerNorm and SkipLayerNorm need LayerNormalization nodes; SkipLayerNorm must
-// not take the embedding LayerNorm first), and cleanup last removes what the rewrites left dead.
+// not take the embedding LayerNorm first), and cleanup last removes what the rewrites left dead. Attention comes
+// right after LayerNorm: where shapes are not known (Swin's window padding) its probes evaluate the graph before a
+// site, and the evaluator runs standard ops, not the contrib ops the later fusions make.
 import { OnnxOptError } from '../src/errors.js';
 import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
 import { inferShapes } from '../src/shape/index.js';
@@ -15,10 +17,10 @@ import { fuseSkipLayerNorm } from './fuse-skip-layer-norm.js';
 /** The fusions, by the names `--disable` takes, in order. */
 export const FUSIONS: readonly [string, Pass][] = [
   ['layer-norm', fuseLayerNorm],
+  ['attention', fuseAttentionPass],
   ['gelu', fuseGelu],
   ['embed-layer-norm', fuseEmbedLayerNormPass],
   ['skip-layer-norm', fuseSkipLayerNorm],
-  ['attention', fuseAttentionPass],
 ];
 
 function disabledFusions(context: PassContext): Set<string> {

@@ -132,6 +132,27 @@ describe('Cast', () => {
   });
 });
 
+describe('Pad', () => {
+  const x = f32([2, 3], [1, 2, 3, 4, 5, 6]);
+
+  it('pads by every mode, and crops with negative pads', () => {
+    const padded = (mode: string, pads: number[]) => one(node('Pad', [attr('mode', mode)]), [x, i64(pads)], 19).values;
+    // one column on each side of the last axis
+    expect(padded('constant', [0, 1, 0, 1])).toEqual([0, 1, 2, 3, 0, 0, 4, 5, 6, 0]);
+    expect(padded('edge', [0, 1, 0, 1])).toEqual([1, 1, 2, 3, 3, 4, 4, 5, 6, 6]);
+    expect(padded('reflect', [0, 1, 0, 1])).toEqual([2, 1, 2, 3, 2, 5, 4, 5, 6, 5]);
+    expect(padded('wrap', [0, 1, 0, 1])).toEqual([3, 1, 2, 3, 1, 6, 4, 5, 6, 4]);
+    expect(one(node('Pad'), [x, i64([0, -1, 0, 0])]).values).toEqual([2, 3, 5, 6]);
+  });
+
+  it('takes a constant value, axes (opset 18), and the attributes of opset 2', () => {
+    expect(one(node('Pad'), [x, i64([1, 0]), f32([], [9]), i64([-1])], 18)).toEqual({ dims: [2, 4], values: [9, 1, 2, 3, 9, 4, 5, 6] });
+    expect(one(node('Pad'), [i64([7n, 8n]), i64([1, 1]), i64([-1], [])]).values).toEqual([-1n, 7n, 8n, -1n]);
+    const old = node('Pad', [attr('pads', [1, 0, 0, 0]), attr('value', 5, true)]);
+    expect(one(old, [x], 2)).toEqual({ dims: [3, 3], values: [5, 5, 5, 1, 2, 3, 4, 5, 6] });
+  });
+});
+
 describe('Slice', () => {
   const x = f32([5], [0, 1, 2, 3, 4]);
   const slice = (starts: (number | bigint)[], ends: (number | bigint)[], steps?: (number | bigint)[]) =>

@@ -190,7 +190,76 @@ function expand(inputs: Inputs, ctx: KernelContext): Tensor[] {
   return [take(ctx, x, dims, broadcastPositions(ctx, x.dims, dims))];
 }
 
+/** Where output index `i` of a padded axis reads from: an input index, or -1 for the constant. */
+function paddedSource(i: number, begin: number, size: number, mode: string): number {
+  const j = i - begin;
+  if (j >= 0 && j < size) return j;
+  if (mode === 'constant') return -1;
+  if (mode === 'edge') return j < 0 ? 0 : size - 1;
+  if (mode === 'wrap') return ((j % size) + size) % size;
+  // reflect: mirrored about the edge elements, which are not repeated
+  const period = 2 * (size - 1);
+  const r = ((j % period) + period) % period;
+  return r < size ? r : period - r;
+}
+
+/** Pad: constant, edge, reflect and wrap; negative pads crop. Pads and value are attributes before opset 11. */
+function pad(inputs: Inputs, ctx: KernelContext): Tensor[] {
+  const x = ctx.input(inputs, 0);
+  const mode = ctx.string('mode') ?? 'constant';
+  if (!['constant', 'edge', 'reflect', 'wrap'].includes(mode)) ctx.invalid(`unknown mode '${mode}'`);
+  const rank = x.rank;
+  let pads: number[];
+  let axes = Array.from({ length: rank }, (_, k) => k);
+  let fill: Tensor | number | undefined;
+  if (ctx.opset < 11) {
+    pads = ctx.ints('pads') ?? ctx.ints('paddings') ?? ctx.invalid('missing pads');
+    fill = ctx.float('value', 0);
+  } else {
+    pads = intsOf(ctx, ctx.input(inputs, 1), 'pads');
+    fill = inputs[2] ?? undefined;
+    if (inputs[3]) axes = intsOf(ctx, inputs[3], 'axes').map((a) => axisOf(ctx, a, rank));
+  }
+  if (pads.length !== 2 * axes.length) ctx.invalid(`pads has ${pads.length} values for ${axes.length} axes`);
+  const begins = new Array<number>(rank).fill(0);
+  const ends = new Array<number>(rank).fill(0);
+  axes.forEach((a, i) => ((begins[a] = pads[i]!), (ends[a] = pads[i + axes.length]!)));
+  const dims = x.dims.map((d, k) => d + begins[k]! + ends[k]!);
+  if (dims.some((d) => d < 0)) ctx.invalid(`pads [${pads}] crop [${x.dims}] below nothing`);
+  for (let k = 0; k < rank; k++) {
+    const padded = begins[k]! > 0 || ends[k]! > 0;
+    if (padded && mode !== 'constant' && x.dims[k] === 0) ctx.invalid(`cannot ${mode}-pad an empty axis`);
+    if (padded && mode === 'reflect' && x.dims[k] === 1) ctx.unsupported('reflect-padding an axis of one element');
+  }
+  const count = elementCount(dims);
+  ctx.reserve(count);
+  const strides = stridesOf(x.dims);
+  const positions = new Float64Array(count);
+  const index = new Array<number>(rank).fill(0);
+  let constants = 0;
+  for (let i = 0; i < count; i++) {
+    let pos = 0;
+    for (let k = 0; k < rank && pos >= 0; k++) {
+      const src = paddedSource(index[k]!, begins[k]!, x.dims[k]!, mode);
+      pos = src < 0 ? -1 : pos + src * strides[k]!;
+    }
+    positions[i] = pos;
+    if (pos < 0) constants++;
+    for (let k = rank - 1; k >= 0 && ++index[k]! === dims[k]; k--) index[k] = 0;
+  }
+  if (!constants) return [take(ctx, x, dims, positions)];
+  // the constant, in x's own element type: an input tensor (opset 11+), or the float attribute before
+  if (x.strings) ctx.unsupported('constant-padding strings');
+  const from = elementsOf(ctx, x) as unknown as ArrayLike<number | bigint>;
+  const raw = fill === undefined ? 0 : typeof fill === 'number' ? fill : (elementsOf(ctx, fill)[0] as number | bigint);
+  const value = from instanceof BigInt64Array || from instanceof BigUint64Array ? BigInt(raw) : Number(raw);
+  const out = newElements(ctx, x.dataType, count) as unknown as (number | bigint)[];
+  for (let i = 0; i < count; i++) out[i] = positions[i]! < 0 ? value : from[positions[i]!]!;
+  return [fromElements(x.dataType, dims, out as unknown as Parameters<typeof fromElements>[2])];
+}
+
 export const movementOps: Record<string, OpDef> = {
+  Pad: { kernel: pad, attributes: ['mode', 'pads', 'paddings', 'value'] },
   Gather: { kernel: gather, attributes: ['axis'] },
   Slice: { kernel: slice, attributes: ['starts', 'ends', 'axes'] },
   Concat: { kernel: concat, attributes: ['axis'] },
