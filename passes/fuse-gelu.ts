@@ -185,7 +185,7 @@ function toOnnxGelu(model: Model): number {
   return gelus.length;
 }
 
-export const fuseGelu: Pass = {
+export const fuseGeluPass: Pass = {
   name: rules.name,
   description: `${rules.description}; ONNX Gelu from opset 20`,
   run(model, context) {

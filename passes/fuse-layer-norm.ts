@@ -131,7 +131,7 @@ const layerNormBias = rule({
 
 const DIVISIONS: readonly Division[] = ['Div', 'Reciprocal', 'OneOver'];
 
-export const fuseLayerNorm = rulePass({
+export const fuseLayerNormPass = rulePass({
   name: 'fuse-layer-norm',
   description: 'LayerNormalization and SimplifiedLayerNormalization (RMSNorm) from ReduceMean/Sub/Pow/Sqrt/Div chains',
   // Every rule but the bias one is rooted at the Mul by gamma. An RMSNorm of x - mean(x) is a LayerNorm, so the

@@ -136,7 +136,7 @@ function candidatesLackShapes(model: Model): boolean {
   return false;
 }
 
-export const fuseSkipLayerNorm: Pass = {
+export const fuseSkipLayerNormPass: Pass = {
   name: rules.name,
   description: rules.description,
   run(model, context) {

@@ -7,20 +7,20 @@ import { OnnxOptError } from '../src/errors.js';
 import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
 import { inferShapes } from '../src/shape/index.js';
 import { cleanPass } from './clean.js';
-import { foldConstantsPass } from './fold-constants.js';
+import { foldPass } from './fold.js';
 import { fuseAttentionPass } from './fuse-attention.js';
 import { fuseEmbedLayerNormPass } from './fuse-embed-layer-norm.js';
-import { fuseGelu } from './fuse-gelu.js';
-import { fuseLayerNorm } from './fuse-layer-norm.js';
-import { fuseSkipLayerNorm } from './fuse-skip-layer-norm.js';
+import { fuseGeluPass } from './fuse-gelu.js';
+import { fuseLayerNormPass } from './fuse-layer-norm.js';
+import { fuseSkipLayerNormPass } from './fuse-skip-layer-norm.js';
 
 /** The fusions, by the names `--disable` takes, in order. */
 export const FUSIONS: readonly [string, Pass][] = [
-  ['layer-norm', fuseLayerNorm],
+  ['layer-norm', fuseLayerNormPass],
   ['attention', fuseAttentionPass],
-  ['gelu', fuseGelu],
+  ['gelu', fuseGeluPass],
   ['embed-layer-norm', fuseEmbedLayerNormPass],
-  ['skip-layer-norm', fuseSkipLayerNorm],
+  ['skip-layer-norm', fuseSkipLayerNormPass],
 ];
 
 function disabledFusions(context: PassContext): Set<string> {
@@ -55,7 +55,7 @@ export const fusePass: Pass = {
     // of the type (T5's RMSNorm casts its input to float32); types last, so the output carries them (and a second
     // run finds nothing to add).
     const steps: Pass[] = [
-      shapeInference, cleanPass, foldConstantsPass, ...FUSIONS.filter(([n]) => !disabled.has(n)).map(([, p]) => p), cleanPass,
+      shapeInference, cleanPass, foldPass, ...FUSIONS.filter(([n]) => !disabled.has(n)).map(([, p]) => p), cleanPass,
       shapeInference,
     ];
     const stats: Record<string, number> = {};

@@ -3,20 +3,20 @@
 import { OnnxOptError } from '../src/errors.js';
 import type { Pass } from '../src/pipeline.js';
 import { cleanPass } from './clean.js';
-import { convertFp16 } from './convert-fp16.js';
-import { foldConstantsPass } from './fold-constants.js';
+import { fp16Pass } from './fp16.js';
+import { foldPass } from './fold.js';
 import { FUSIONS, fusePass } from './fuse.js';
-import { quantizeDynamicPass } from './quantize-dynamic.js';
+import { quantizePass } from './quantize.js';
 import { splitSkipLayerNormPass } from './split-skip-layer-norm.js';
 
 export const allPasses: readonly Pass[] = [
   cleanPass,
-  foldConstantsPass,
+  foldPass,
   fusePass,
   ...FUSIONS.map(([, pass]) => pass),
   splitSkipLayerNormPass,
-  quantizeDynamicPass,
-  convertFp16,
+  quantizePass,
+  fp16Pass,
 ];
 
 export function findPass(name: string): Pass {

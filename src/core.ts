@@ -7,11 +7,11 @@ export { encodeModel, encodeModelChunks, type Chunk, type Placement } from './se
 export { runPasses, type Pass, type PassContext, type PassOption, type PassOptions, type PassResult } from './pipeline.js';
 export { allPasses, findPass } from '../passes/index.js';
 export { cleanPass } from '../passes/clean.js';
-export { foldConstantsPass } from '../passes/fold-constants.js';
+export { foldPass } from '../passes/fold.js';
 export { fusePass, FUSIONS } from '../passes/fuse.js';
-export { quantizeDynamicPass } from '../passes/quantize-dynamic.js';
+export { quantizePass } from '../passes/quantize.js';
 export { splitSkipLayerNormPass } from '../passes/split-skip-layer-norm.js';
-export { convertFp16 } from '../passes/convert-fp16.js';
+export { fp16Pass } from '../passes/fp16.js';
 export { inferShapes, type ShapeInferenceOptions, type ShapeInferenceResult } from './shape/index.js';
 export { evaluateNode, supportedOps, UnsupportedOp } from './eval/index.js';
 export { summarizeModel, opHistogram, type ModelSummary } from './summary.js';

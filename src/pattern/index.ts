@@ -6,7 +6,7 @@
 //     check: (m) => hasRank(3)(m.value('x')),
 //     rewrite: (b, m) => b.op('com.microsoft', 'BiasGelu', [m.value('x'), m.value('bias')]),
 //   });
-//   export const fuseGelu = rulePass({ name: 'fuse-gelu', description: '...', rules: [geluErf, biasGelu] });
+//   export const fuseGeluPass = rulePass({ name: 'fuse-gelu', description: '...', rules: [geluErf, biasGelu] });
 //
 // Patterns: p.op(types, inputs, { commutative, attrs, where, moreInputs }) with .as(name) / .output(i);
 // p.var(name?, predicate?), p.any(), p.const(name?, predicate?), p.optional(types, input). A name binds one value

@@ -4,7 +4,7 @@
 // where the error starts (and the consumers of values float16 cannot hold), and convert again, until no value
 // is off by more than the tolerance. The model itself is converted once, at the end, with the final block list.
 
-import { convertToFloat16, readFp16Options, type Fp16Options } from '../../passes/convert-fp16.js';
+import { convertToFloat16, readFp16Options, type Fp16Options } from '../../passes/fp16.js';
 import { inferElemTypes } from '../../passes/fp16/elem-types.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';

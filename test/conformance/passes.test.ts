@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { convertFp16 } from '../../passes/convert-fp16.js';
+import { fp16Pass } from '../../passes/fp16.js';
 import { fusePass } from '../../passes/fuse.js';
-import { quantizeDynamicPass } from '../../passes/quantize-dynamic.js';
+import { quantizePass } from '../../passes/quantize.js';
 import { OnnxOptError } from '../../src/errors.js';
 import { readModel } from '../../src/io/read.js';
 import { writeModel } from '../../src/io/write.js';
@@ -99,7 +99,7 @@ describe('passes on the ONNX backend test models', () => {
   it('quantize and fp16 work or refuse with OnnxOptError, nothing else', () => {
     const failures: string[] = [];
     for (const c of cases) {
-      for (const [key, pass] of [['quantize', quantizeDynamicPass], ['fp16', convertFp16]] as const) {
+      for (const [key, pass] of [['quantize', quantizePass], ['fp16', fp16Pass]] as const) {
         try {
           run(pass, c.model);
         } catch (e) {

@@ -4,7 +4,7 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cleanPass } from '../../passes/clean.js';
-import { foldConstantsPass } from '../../passes/fold-constants.js';
+import { foldPass } from '../../passes/fold.js';
 import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
 import type { PassOptions } from '../../src/pipeline.js';
@@ -19,7 +19,7 @@ const names = readdirSync('fixtures').filter((f) => f.endsWith('.inputs.npz')).m
 function cleanFold(model: Model, options: PassOptions = {}): boolean {
   const context = { options, log: () => {} };
   const a = cleanPass.run(model, context).changed;
-  const b = foldConstantsPass.run(model, context).changed;
+  const b = foldPass.run(model, context).changed;
   const c = cleanPass.run(model, context).changed;
   return a || b || c;
 }

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanPass } from '../../passes/clean.js';
-import { fuseGelu } from '../../passes/fuse-gelu.js';
-import { fuseLayerNorm } from '../../passes/fuse-layer-norm.js';
+import { fuseGeluPass } from '../../passes/fuse-gelu.js';
+import { fuseLayerNormPass } from '../../passes/fuse-layer-norm.js';
 import type { Value } from '../../src/ir/graph.js';
 import { buildModel, maxDifference, opsOf, randomFeeds, randomFloats, runOrt, type GraphMaker } from '../pattern/helpers.js';
 import { fixtureFeeds, fixtureNames, formatTable, manifest, maxAbsDiff, nearMisses, opCounts, readFixture, runModel, runPass } from './fusion-helpers.js';
@@ -74,12 +74,12 @@ async function fuses(activation: Activation, expectedOps: string[], tolerance: n
   const model = activationModel(activation, opts);
   const feeds = randomFeeds(model);
   const before = await runOrt(model, feeds);
-  expect(runPass(fuseGelu, model).changed).toBe(true);
+  expect(runPass(fuseGeluPass, model).changed).toBe(true);
   expect(opsOf(model.graph)).toEqual(expectedOps);
   expect(model.graph.outputs.map((v) => v.name)).toEqual(['y']);
   expect(model.opsetVersion('com.microsoft')).toBe(1);
   expect(maxDifference(before, await runOrt(model, feeds))).toBeLessThan(tolerance);
-  expect(runPass(fuseGelu, model).changed).toBe(false);
+  expect(runPass(fuseGeluPass, model).changed).toBe(false);
   return model;
 }
 
@@ -94,14 +94,14 @@ describe('fuse-gelu: Gelu (erf)', () => {
 
   it('does not take a wrong scale, and explains why', () => {
     const model = activationModel(erfGelu('(0.5·x)·(1+f)', 'Div', 2));
-    const result = runPass(fuseGelu, model, true);
+    const result = runPass(fuseGeluPass, model, true);
     expect(result.changed).toBe(false);
     expect(nearMisses(result, 'Gelu as (0.5·x)·(1+f)')).toContain("Gelu as (0.5·x)·(1+f) at 'y': the divisor is 2, expected 1.414214");
   });
 
   it('does not take a Gelu whose erf is read elsewhere', () => {
     const model = activationModel(erfGelu('(0.5·x)·(1+f)'), { alsoOutput: 'erf' });
-    const result = runPass(fuseGelu, model, true);
+    const result = runPass(fuseGeluPass, model, true);
     expect(result.changed).toBe(false);
     expect(nearMisses(result, 'Gelu as (0.5·x)·(1+f)')).toContain("Gelu as (0.5·x)·(1+f) at 'y': intermediate 'erf' is a graph output");
   });
@@ -133,7 +133,7 @@ describe('fuse-gelu: FastGelu (tanh)', () => {
 
   it('does not take another cubic coefficient, and explains why', () => {
     const model = activationModel(tanhGelu('gelu_new: c·(x + k·x^3), Pow', '(0.5·x)·(1+f)', SQRT_2_OVER_PI, 0.05));
-    const result = runPass(fuseGelu, model, true);
+    const result = runPass(fuseGeluPass, model, true);
     expect(result.changed).toBe(false);
     const rule = 'FastGelu, tanh(c·(x+k·x³), x^3 as Pow) as (0.5·x)·(1+f)';
     expect(nearMisses(result, rule)).toContain(`${rule} at 'y': the cubic coefficient is 0.05, expected 0.04471500`);
@@ -165,7 +165,7 @@ describe('fuse-gelu: bias folding', () => {
     const model = activationModel(erfGelu('(0.5·x)·(1+f)'), opts);
     const feeds = randomFeeds(model);
     const before = await runOrt(model, feeds);
-    const result = runPass(fuseGelu, model, true);
+    const result = runPass(fuseGeluPass, model, true);
     expect(opsOf(model.graph)).toEqual(ops);
     expect(nearMisses(result, 'Gelu bias into BiasGelu').join('\n')).toContain(reason);
     expect(maxDifference(before, await runOrt(model, feeds))).toBeLessThan(1e-5);
@@ -180,7 +180,7 @@ describe('fuse-gelu on the fixtures (after clean and fuse-layer-norm)', () => {
   it.each(fixtureNames)('%s: one Gelu-family op per layer, no erf or tanh form left, same outputs', async (name) => {
     const raw = readFixture(name);
     const model = readFixture(name);
-    for (const pass of [cleanPass, fuseLayerNorm, fuseGelu]) runPass(pass, model);
+    for (const pass of [cleanPass, fuseLayerNormPass, fuseGeluPass]) runPass(pass, model);
     const counts = opCounts(model);
     const family = FAMILY.filter((op) => counts[op]);
     expect(family.reduce((n, op) => n + counts[op]!, 0)).toBe(layers);
@@ -189,7 +189,7 @@ describe('fuse-gelu on the fixtures (after clean and fuse-layer-norm)', () => {
     const act = String(config.hidden_act ?? config.activation_function ?? config.activation);
     expect(family).toEqual(act === 'gelu' ? ['com.microsoft::BiasGelu'] : ['com.microsoft::FastGelu']);
     expect(counts.Erf ?? 0).toBe(0);
-    expect(runPass(fuseGelu, model).changed).toBe(false);
+    expect(runPass(fuseGeluPass, model).changed).toBe(false);
     const feeds = fixtureFeeds(name);
     const diff = maxAbsDiff(await runModel(raw, feeds, 'disabled'), await runModel(model, feeds, 'disabled'));
     expect(diff).toBeLessThan(1e-4);

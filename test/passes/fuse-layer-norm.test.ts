@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanPass } from '../../passes/clean.js';
 import { inferShapes } from '../../src/shape/index.js';
-import { fuseLayerNorm } from '../../passes/fuse-layer-norm.js';
+import { fuseLayerNormPass } from '../../passes/fuse-layer-norm.js';
 import type { Value } from '../../src/ir/graph.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { buildModel, maxDifference, opsOf, randomFeeds, runOrt, type GraphMaker } from '../pattern/helpers.js';
@@ -58,11 +58,11 @@ async function fusedWithParity(form: NormForm) {
   const opset = model.opsetImports.map((o) => ({ ...o }));
   const feeds = randomFeeds(model);
   const before = await runOrt(model, feeds);
-  const result = runPass(fuseLayerNorm, model);
+  const result = runPass(fuseLayerNormPass, model);
   expect(result.changed).toBe(true);
   expect(maxDifference(before, await runOrt(model, feeds))).toBeLessThan(1e-5);
   expect(model.opsetImports).toEqual(opset);
-  expect(runPass(fuseLayerNorm, model).changed).toBe(false);
+  expect(runPass(fuseLayerNormPass, model).changed).toBe(false);
   return model;
 }
 
@@ -89,7 +89,7 @@ describe('fuse-layer-norm: LayerNormalization', () => {
       const ln = g.op('LayerNormalization', [g.input('x', SHAPE), g.init('gamma', GAMMA), g.init('beta', BETA)], { name: 'y', attrs: { epsilon: 1e-12 } });
       g.output(ln, SHAPE);
     }, 18);
-    expect(runPass(fuseLayerNorm, model)).toEqual({ changed: false, stats: {} });
+    expect(runPass(fuseLayerNormPass, model)).toEqual({ changed: false, stats: {} });
   });
 
   it('folds a bias Add into a LayerNormalization without B, keeping its attributes', async () => {
@@ -100,7 +100,7 @@ describe('fuse-layer-norm: LayerNormalization', () => {
     const feeds = randomFeeds(model);
     const before = await runOrt(model, feeds);
     const attributes = [...model.graph.nodes[0]!.attributes.values()];
-    expect(runPass(fuseLayerNorm, model).stats).toEqual({ 'LayerNormalization bias': 1 });
+    expect(runPass(fuseLayerNormPass, model).stats).toEqual({ 'LayerNormalization bias': 1 });
     expect(opsOf(model.graph)).toEqual(['LayerNormalization']);
     expect(model.graph.nodes[0]!.inputs.map((v) => v?.name)).toEqual(['x', 'gamma', 'beta']);
     expect([...model.graph.nodes[0]!.attributes.values()]).toEqual(attributes);
@@ -112,7 +112,7 @@ describe('fuse-layer-norm: LayerNormalization', () => {
       const ln = g.op('LayerNormalization', [g.input('x', SHAPE), g.init('gamma', GAMMA)], { name: 'ln' });
       g.output(g.op('Add', [ln, g.init('beta', BETA, [1, 1, 8])], { name: 'y' }), SHAPE);
     }, 18);
-    const result = runPass(fuseLayerNorm, model, true);
+    const result = runPass(fuseLayerNormPass, model, true);
     expect(result.changed).toBe(false);
     expect(nearMisses(result, 'LayerNormalization bias')).toEqual(["LayerNormalization bias at 'y': beta tensor [1,1,8] does not match gamma tensor [8]"]);
   });
@@ -141,7 +141,7 @@ describe('fuse-layer-norm: near-misses', () => {
   ])('%s is left alone, and explained', (_, form, reason) => {
     const model = normModel(form);
     const ops = opsOf(model.graph);
-    const result = runPass(fuseLayerNorm, model, true);
+    const result = runPass(fuseLayerNormPass, model, true);
     expect(result.changed).toBe(false);
     expect(opsOf(model.graph)).toEqual(ops);
     expect(nearMisses(result, 'LayerNormalization (Div)').join('\n')).toContain(reason);
@@ -151,7 +151,7 @@ describe('fuse-layer-norm: near-misses', () => {
     const model = normModel({ centeredReadElsewhere: true });
     const feeds = randomFeeds(model);
     const before = await runOrt(model, feeds);
-    expect(runPass(fuseLayerNorm, model).stats).toEqual({ 'SimplifiedLayerNormalization (Div)': 1 });
+    expect(runPass(fuseLayerNormPass, model).stats).toEqual({ 'SimplifiedLayerNormalization (Div)': 1 });
     expect(opsOf(model.graph)).toEqual(['ReduceMean', 'Sub', 'SimplifiedLayerNormalization', 'Add', 'Neg']);
     expect(maxDifference(before, await runOrt(model, feeds))).toBeLessThan(1e-5);
   });
@@ -172,12 +172,12 @@ describe('fuse-layer-norm on the fixtures', () => {
     // as fuse runs it: types first, so cleanup drops the Casts to float32 of float32 values (T5's RMSNorm)
     inferShapes(model);
     runPass(cleanPass, model);
-    runPass(fuseLayerNorm, model);
+    runPass(fuseLayerNormPass, model);
     const counts = opCounts(model);
     const norms = (counts.LayerNormalization ?? 0) + (counts.SimplifiedLayerNormalization ?? 0);
     expect(norms).toBe(2 * layers + 1);
     expect(counts.ReduceMean ?? 0).toBe(0);
-    expect(runPass(fuseLayerNorm, model).changed).toBe(false);
+    expect(runPass(fuseLayerNormPass, model).changed).toBe(false);
     const feeds = fixtureFeeds(name);
     const diff = maxAbsDiff(await runModel(raw, feeds, 'disabled'), await runModel(model, feeds, 'disabled'));
     expect(diff).toBeLessThan(1e-4);

@@ -2,9 +2,9 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanPass } from '../../passes/clean.js';
 import { inferShapes } from '../../src/shape/index.js';
-import { fuseGelu } from '../../passes/fuse-gelu.js';
-import { fuseLayerNorm } from '../../passes/fuse-layer-norm.js';
-import { fuseSkipLayerNorm } from '../../passes/fuse-skip-layer-norm.js';
+import { fuseGeluPass } from '../../passes/fuse-gelu.js';
+import { fuseLayerNormPass } from '../../passes/fuse-layer-norm.js';
+import { fuseSkipLayerNormPass } from '../../passes/fuse-skip-layer-norm.js';
 import { Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
 import { tensorType } from '../../src/ir/types.js';
@@ -74,10 +74,10 @@ async function fused(form: ResidualForm, ops: string[]) {
   const model = residualModel(form);
   const feeds = feedsFor(model, form);
   const before = await runModel(model, feeds, 'disabled');
-  expect(runPass(fuseSkipLayerNorm, model).changed).toBe(true);
+  expect(runPass(fuseSkipLayerNormPass, model).changed).toBe(true);
   expect(opsOf(model.graph)).toEqual(ops);
   for (const level of ['disabled', 'all'] as const) expect(maxAbsDiff(before, await runModel(model, feeds, level))).toBeLessThan(1e-5);
-  expect(runPass(fuseSkipLayerNorm, model).changed).toBe(false);
+  expect(runPass(fuseSkipLayerNormPass, model).changed).toBe(false);
   const node = model.graph.nodes.find((n) => n.domain === 'com.microsoft')!;
   return { model, node, inputs: node.inputs.map((v) => v?.name ?? '') };
 }
@@ -122,7 +122,7 @@ describe('fuse-skip-layer-norm: SkipLayerNormalization', () => {
 
   it('does not fold a bias that broadcasts, but still fuses the Add it feeds', async () => {
     const model = residualModel({ bias: 1 });
-    const result = runPass(fuseSkipLayerNorm, model, true);
+    const result = runPass(fuseSkipLayerNormPass, model, true);
     expect(opsOf(model.graph)).toEqual(['MatMul', 'Add', SKIP_LN]);
     expect(model.graph.nodes[2]!.inputs.map((v) => v?.name)).toEqual(['biased', 's', 'gamma', 'beta']);
     expect(result.stats).toEqual({ SkipLayerNormalization: 1 });
@@ -136,7 +136,7 @@ describe('fuse-skip-layer-norm: SkipLayerNormalization', () => {
   ])('leaves %s alone, and explains why', (_, form, reason) => {
     const model = residualModel(form);
     const ops = opsOf(model.graph);
-    const result = runPass(fuseSkipLayerNorm, model, true);
+    const result = runPass(fuseSkipLayerNormPass, model, true);
     expect(result.changed).toBe(false);
     expect(opsOf(model.graph)).toEqual(ops);
     expect(nearMisses(result, 'SkipLayerNormalization')).toEqual([`SkipLayerNormalization at 'y': ${reason}`]);
@@ -159,7 +159,7 @@ describe('fuse-skip-layer-norm: SkipSimplifiedLayerNormalization', () => {
 
 describe('clean, fuse-layer-norm, fuse-gelu, fuse-skip-layer-norm on the fixtures', () => {
   const layers = manifest?.settings.layers ?? 0;
-  const PIPELINE = [cleanPass, fuseLayerNorm, fuseGelu, fuseSkipLayerNorm];
+  const PIPELINE = [cleanPass, fuseLayerNormPass, fuseGeluPass, fuseSkipLayerNormPass];
   const GELU_FAMILY = ['Gelu', 'BiasGelu', 'FastGelu', 'QuickGelu'].map((op) => `com.microsoft::${op}`);
   const rows: (string | number)[][] = [];
 

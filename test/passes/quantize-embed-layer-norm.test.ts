@@ -3,7 +3,7 @@
 // around a uint8 word table, and a table read elsewhere keeps the node float. Each case says why.
 import { describe, expect, it } from 'vitest';
 import { fusePass } from '../../passes/fuse.js';
-import { quantizeDynamicPass } from '../../passes/quantize-dynamic.js';
+import { quantizePass } from '../../passes/quantize.js';
 import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
 import { readInputsFile } from '../../src/runtime/data-files.js';
@@ -16,7 +16,7 @@ import { DataType } from '../../src/tensor/dtype.js';
 function fuseQuantize(model: Model, options: Record<string, unknown> = {}) {
   const context = { options, log: () => {} };
   fusePass.run(model, context);
-  return quantizeDynamicPass.run(model, context);
+  return quantizePass.run(model, context);
 }
 
 describe('quantize: EmbedLayerNormalization', () => {
@@ -63,7 +63,7 @@ describe('quantize: EmbedLayerNormalization', () => {
     fusePass.run(model, context);
     const table = model.graph.nodes.find((n) => n.opType === 'EmbedLayerNormalization')!.input(2);
     model.graph.outputs.push(table);
-    const result = quantizeDynamicPass.run(model, context);
+    const result = quantizePass.run(model, context);
     expect(opHistogram(model)['com.microsoft::EmbedLayerNormalization']).toBe(1);
     expect(result.notes?.some((n) => n.includes('stays float') && n.includes('read elsewhere'))).toBe(true);
   });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fusePass } from '../../passes/fuse.js';
-import { quantizeDynamicPass } from '../../passes/quantize-dynamic.js';
+import { quantizePass } from '../../passes/quantize.js';
 import { splitSkipLayerNormPass } from '../../passes/split-skip-layer-norm.js';
 import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
@@ -22,7 +22,7 @@ function fuseQuantize(name: string, options: Record<string, unknown> = {}): { mo
   const model = readModel(`fixtures/${name}.onnx`);
   const context = { options, log: () => {} };
   fusePass.run(model, context);
-  const result = quantizeDynamicPass.run(model, context);
+  const result = quantizePass.run(model, context);
   return { model, notes: result.notes ?? [], stats: result.stats };
 }
 

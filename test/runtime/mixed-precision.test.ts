@@ -3,7 +3,7 @@
 // matches float32; on a model float16 handles, it keeps nothing extra.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { convertFp16 } from '../../passes/convert-fp16.js';
+import { fp16Pass } from '../../passes/fp16.js';
 import { inferElemTypes } from '../../passes/fp16/elem-types.js';
 import { readNpz } from '../../src/io/npz.js';
 import { readModel } from '../../src/io/read.js';
@@ -72,7 +72,7 @@ describe('fp16 --mixed', () => {
     expect(allFinite(want)).toBe(true);
 
     const plain = clone(model);
-    convertFp16.run(plain, { options: {}, log: () => {} });
+    fp16Pass.run(plain, { options: {}, log: () => {} });
     const plainOut = await run(plain, feeds);
     expect(allFinite(plainOut)).toBe(false);
     expect(plainOut.z!.every(Number.isNaN)).toBe(true);
@@ -128,7 +128,7 @@ describe('fp16 --mixed', () => {
     expect(result.stats.mixedFloat32Nodes).toBe(0);
     expect(result.stats.mixedWorstError).toBeLessThanOrEqual(1e-2);
     const plain = readModel(file);
-    convertFp16.run(plain, { options: {}, log: () => {} });
+    fp16Pass.run(plain, { options: {}, log: () => {} });
     expect(Buffer.from(encodeModel(mixed)).equals(encodeModel(plain))).toBe(true);
   }, 60_000);
 

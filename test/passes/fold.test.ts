@@ -16,7 +16,7 @@ import type { PassOptions, PassResult } from '../../src/pipeline.js';
 import { decodeModel } from '../../src/serde/decode.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { foldConstantsPass } from '../../passes/fold-constants.js';
+import { foldPass } from '../../passes/fold.js';
 import { elementsOf, tensorDifference } from '../eval/compare.js';
 import { fromOrt } from '../eval/ort-ir.js';
 
@@ -29,7 +29,7 @@ function newModel(opset = 17): Model {
 }
 
 function fold(model: Model, options: PassOptions = {}, log: string[] = []): PassResult {
-  return foldConstantsPass.run(model, { options, log: (s) => log.push(s) });
+  return foldPass.run(model, { options, log: (s) => log.push(s) });
 }
 
 const f32 = (dims: number[], values: number[]) => Tensor.fromArray('', FLOAT, dims, values);

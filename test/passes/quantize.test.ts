@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fusePass } from '../../passes/fuse.js';
-import { quantizeDynamicPass } from '../../passes/quantize-dynamic.js';
+import { quantizePass } from '../../passes/quantize.js';
 import { OnnxOptError } from '../../src/errors.js';
 import { readNpz, type NpyArray } from '../../src/io/npz.js';
 import { readModel, readModelBytes } from '../../src/io/read.js';
@@ -52,7 +52,7 @@ class Builder {
 const copy = (m: Model): Model => readModelBytes(encodeModel(m));
 
 function quantize(model: Model, options: Record<string, unknown> = {}, log: string[] = []): PassResult {
-  return quantizeDynamicPass.run(model, { options, log: (m) => log.push(m) });
+  return quantizePass.run(model, { options, log: (m) => log.push(m) });
 }
 
 const count = (m: Model, opType: string) => m.graph.nodes.filter((n) => n.opType === opType).length;
@@ -417,7 +417,7 @@ describe('quantize: options', () => {
 
   it('reads its settings from the command-line flags it declares', () => {
     const program = new Command().exitOverride();
-    for (const o of quantizeDynamicPass.options!) {
+    for (const o of quantizePass.options!) {
       const option = new Option(o.flags, o.description);
       if (o.defaultValue !== undefined) option.default(o.defaultValue);
       if (o.choices) option.choices(o.choices);

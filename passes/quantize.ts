@@ -95,7 +95,7 @@ interface QuantizedActivation {
   zeroPoint: Value;
 }
 
-export const quantizeDynamicPass: Pass = {
+export const quantizePass: Pass = {
   name: 'quantize',
   lossy: true,
   description: 'dynamic INT8 quantization: 8-bit weights for MatMul/Gemm/Attention/Conv/EmbedLayerNormalization (and Gather tables), uint8 activations at run time',

@@ -34,7 +34,7 @@ export interface FoldOptions {
 /** Domains whose dead nodes may be dropped: their ops have no side effects. */
 const PURE_DOMAINS = new Set(['', 'ai.onnx', 'ai.onnx.ml', 'com.microsoft']);
 
-export const foldConstantsPass: Pass = {
+export const foldPass: Pass = {
   name: 'fold',
   description: 'evaluate nodes whose inputs are all constant into initializers (size-capped)',
   run(model: Model, context: PassContext): PassResult {

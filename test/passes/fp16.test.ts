@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { convertFp16, readFp16Options } from '../../passes/convert-fp16.js';
+import { fp16Pass, readFp16Options } from '../../passes/fp16.js';
 import { inferElemTypes } from '../../passes/fp16/elem-types.js';
 import { OnnxOptError } from '../../src/errors.js';
 import { readNpz } from '../../src/io/npz.js';
@@ -83,7 +83,7 @@ function intFeed(dataType: number, dims: number[], values: (i: number) => number
 const clone = (m: Model) => decodeModel(encodeModel(m));
 
 function convert(model: Model, options: PassOptions = {}): PassResult {
-  return convertFp16.run(model, { options, log: () => {} });
+  return fp16Pass.run(model, { options, log: () => {} });
 }
 
 async function run(model: Model, feeds: Feeds): Promise<Feeds> {
@@ -451,7 +451,7 @@ describe('fp16 options and typed attributes', () => {
   });
 
   it('declares its command-line options', () => {
-    expect(convertFp16.options!.map((o) => o.flags)).toEqual(expect.arrayContaining([
+    expect(fp16Pass.options!.map((o) => o.flags)).toEqual(expect.arrayContaining([
       '--keep-io-types', '--no-keep-io-types', '--block-ops <ops>', '--block-nodes <names>', '--mixed', '--mixed-tolerance <x>',
     ]));
   });

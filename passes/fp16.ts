@@ -83,7 +83,7 @@ export function convertToFloat16(model: Model, options: Fp16Options): PassResult
   };
 }
 
-export const convertFp16: Pass = {
+export const fp16Pass: Pass = {
   name: 'fp16',
   lossy: true,
   description: `Convert float32 to float16, keeping float32 where float16 is unsafe (default block list: ${DEFAULT_BLOCKED_OPS.filter((o) => !o.includes('::')).join(', ')}, ai.onnx.ml and quantized contrib ops)`,
