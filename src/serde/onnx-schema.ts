@@ -1,4 +1,4 @@
-// Generated from ONNX 1.23.1's onnx-ml.proto FileDescriptorSet (../shared/onnx-1.23.1-descriptor.pb)
+// Generated from ONNX 1.23.1's onnx-ml.proto FileDescriptorSet (src/serde/onnx-1.23.1-descriptor.pb)
 // by test/serde/schema.test.ts with UPDATE_SCHEMA=1. Do not edit by hand.
 export const onnxSchema = {
  "nested": {

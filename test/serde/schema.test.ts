@@ -1,5 +1,6 @@
-// src/serde/onnx-schema.ts is ONNX 1.23.1's onnx-ml.proto, generated from its FileDescriptorSet. This test checks
-// it still matches the descriptor (UPDATE_SCHEMA=1 regenerates it) and that it has what the IR relies on.
+// src/serde/onnx-schema.ts is ONNX 1.23.1's onnx-ml.proto, generated from its FileDescriptorSet (vendored beside it
+// as src/serde/onnx-1.23.1-descriptor.pb, see src/serde/README.md). This test checks it still matches the descriptor
+// (UPDATE_SCHEMA=1 regenerates it) and that it has what the IR relies on.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
@@ -8,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { onnxSchema } from '../../src/serde/onnx-schema.js';
 import { onnxRoot } from '../../src/serde/proto.js';
 
-const DESCRIPTOR = fileURLToPath(new URL('../../../shared/onnx-1.23.1-descriptor.pb', import.meta.url));
+const DESCRIPTOR = fileURLToPath(new URL('../../src/serde/onnx-1.23.1-descriptor.pb', import.meta.url));
 const SCHEMA_FILE = fileURLToPath(new URL('../../src/serde/onnx-schema.ts', import.meta.url));
 
 function schemaFromDescriptor(): protobuf.INamespace {
@@ -20,7 +21,7 @@ function schemaFromDescriptor(): protobuf.INamespace {
 
 function schemaSource(schema: protobuf.INamespace): string {
   return (
-    "// Generated from ONNX 1.23.1's onnx-ml.proto FileDescriptorSet (../shared/onnx-1.23.1-descriptor.pb)\n" +
+    "// Generated from ONNX 1.23.1's onnx-ml.proto FileDescriptorSet (src/serde/onnx-1.23.1-descriptor.pb)\n" +
     '// by test/serde/schema.test.ts with UPDATE_SCHEMA=1. Do not edit by hand.\n' +
     `export const onnxSchema = ${JSON.stringify(schema, null, 1)} as const;\n`
   );
