@@ -96,14 +96,14 @@ describe('fuse-gelu: Gelu (erf)', () => {
     const model = activationModel(erfGelu('(0.5·x)·(1+f)', 'Div', 2));
     const result = runPass(fuseGeluPass, model, true);
     expect(result.changed).toBe(false);
-    expect(nearMisses(result, 'Gelu as (0.5·x)·(1+f)')).toContain("Gelu as (0.5·x)·(1+f) at 'y': the divisor is 2, expected 1.414214");
+    expect(nearMisses(result, 'Gelu')).toContain("Gelu at 'y': the divisor is 2, expected 1.414214");
   });
 
   it('does not take a Gelu whose erf is read elsewhere', () => {
     const model = activationModel(erfGelu('(0.5·x)·(1+f)'), { alsoOutput: 'erf' });
     const result = runPass(fuseGeluPass, model, true);
     expect(result.changed).toBe(false);
-    expect(nearMisses(result, 'Gelu as (0.5·x)·(1+f)')).toContain("Gelu as (0.5·x)·(1+f) at 'y': intermediate 'erf' is a graph output");
+    expect(nearMisses(result, 'Gelu')).toContain("Gelu at 'y': intermediate 'erf' is a graph output");
   });
 });
 
@@ -135,7 +135,7 @@ describe('fuse-gelu: FastGelu (tanh)', () => {
     const model = activationModel(tanhGelu('gelu_new: c·(x + k·x^3), Pow', '(0.5·x)·(1+f)', SQRT_2_OVER_PI, 0.05));
     const result = runPass(fuseGeluPass, model, true);
     expect(result.changed).toBe(false);
-    const rule = 'FastGelu, tanh(c·(x+k·x³), x^3 as Pow) as (0.5·x)·(1+f)';
+    const rule = 'FastGelu, tanh(c·(x+k·x³), x³ as Pow)';
     expect(nearMisses(result, rule)).toContain(`${rule} at 'y': the cubic coefficient is 0.05, expected 0.04471500`);
   });
 });
