@@ -72,22 +72,24 @@ class Sweeper {
     let inBodies = 0;
     let here = 0;
     const pinned = bodyOutputs(graph);
+    const renamed = new Map<Value, Value>();
     for (const node of [...graph.nodes]) {
       if (node.graph !== graph) continue; // removed by an earlier rewrite in this sweep
       for (const body of node.subgraphs()) inBodies += this.sweep(body);
-      if (this.tryRules(node, pinned)) here++;
+      if (this.tryRules(node, pinned, renamed)) here++;
     }
+    graph.replaceInValueInfo(renamed);
     // New nodes sit before their root, which suits single-output patterns; a multi-output match may need more.
     if (here) graph.sortTopologically();
     return inBodies + here;
   }
 
-  private tryRules(node: Node, pinned: ReadonlySet<Value>): boolean {
+  private tryRules(node: Node, pinned: ReadonlySet<Value>, renamed: Map<Value, Value>): boolean {
     for (const r of this.rules) {
       if (!r.root.accepts(node)) continue;
       const outcome = matchAt(r, node, pinned);
       if (outcome.match) {
-        this.apply(r, outcome.match);
+        this.apply(r, outcome.match, renamed);
         this.counts[r.name]!++;
         return true;
       }
@@ -99,7 +101,7 @@ class Sweeper {
     return false;
   }
 
-  private apply(r: Rule, match: Match): void {
+  private apply(r: Rule, match: Match, renamed: Map<Value, Value>): void {
     const { graph, root } = match;
     const b = new RewriteBuilder(graph, root, match);
     const result = r.rewrite(b, match);
@@ -110,7 +112,7 @@ class Sweeper {
       );
     }
     const created = new Set(b.created);
-    match.outputs.forEach((old, i) => takeOver(graph, old, replacements[i]!, created));
+    match.outputs.forEach((old, i) => takeOver(graph, old, replacements[i]!, created, renamed));
     graph.removeNodes(graph.deadSubset(match.matchedNodes));
     for (const n of created) if (n.domain) this.model.requireOpset(n.domain, 1);
   }
@@ -118,9 +120,9 @@ class Sweeper {
 
 /**
  * Points every use of `old` at `replacement`. A value the rewrite just made also takes over old's name and type,
- * so graph outputs, value_info and the names users know stay put.
+ * so graph outputs, value_info (through `renamed`, applied once per sweep) and the names users know stay put.
  */
-function takeOver(graph: Graph, old: Value, replacement: Value, created: ReadonlySet<Node>): void {
+function takeOver(graph: Graph, old: Value, replacement: Value, created: ReadonlySet<Node>, renamed: Map<Value, Value>): void {
   if (old === replacement) return;
   const fresh = replacement.producer !== null && created.has(replacement.producer);
   if (fresh && !replacement.type && old.type) replacement.type = cloneType(old.type);
@@ -130,6 +132,5 @@ function takeOver(graph: Graph, old: Value, replacement: Value, created: Readonl
   const name = old.name;
   old.name = graph.valueNames.fresh(`${name}_replaced`);
   replacement.name = name;
-  const at = graph.valueInfo.indexOf(old);
-  if (at >= 0 && !graph.valueInfo.includes(replacement)) graph.valueInfo[at] = replacement;
+  renamed.set(old, replacement);
 }
