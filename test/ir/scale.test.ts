@@ -9,7 +9,7 @@ import { tensorType } from '../../src/ir/types.js';
 import { decodeModel } from '../../src/serde/decode.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { bigModel } from '../helpers/big-graph.js';
+import { bigModel } from '../bench/big-graph.js';
 import { opCounts, runPass } from '../passes/fusion-helpers.js';
 
 const NODES = 200_000;
