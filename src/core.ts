@@ -1,7 +1,7 @@
 // The browser-safe part of the library: the IR, protobuf (de)serialization of bytes, the passes and the analyses.
 // Nothing here touches files or onnxruntime; `onnx-opt` (src/index.ts) adds those for Node.
 export * from './ir/index.js';
-export { OnnxOptError } from './errors.js';
+export { EnvironmentError, OnnxOptError } from './errors.js';
 export { decodeModel, decodeTensor } from './serde/decode.js';
 export { encodeModel, encodeModelChunks, type Chunk, type Placement } from './serde/encode.js';
 export { runPasses, type Pass, type PassContext, type PassOption, type PassOptions, type PassResult } from './pipeline.js';

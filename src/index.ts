@@ -1,4 +1,5 @@
-// onnx-opt's library API for Node: everything in ./core.js (browser-safe), plus files and onnxruntime-node.
+// onnx-opt's library API for Node: everything in ./core.js (browser-safe), plus files and the tools that run models
+// in onnxruntime-node (an optional peer dependency, loaded on first use: see src/runtime/onnxruntime.ts).
 //
 //   import { readModel, runPasses, findPass, writeModel, checkParity, gateAccuracy } from 'onnx-opt';
 //   const model = readModel('model.onnx');

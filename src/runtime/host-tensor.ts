@@ -1,6 +1,6 @@
 // Tensors in JS memory as the runtime tools pass them around (model inputs, outputs, dataset slices), and their
 // conversion to and from onnxruntime-node tensors.
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { OnnxOptError } from '../errors.js';
 import { DataType, dataTypeName, typedArrayFor, type TypedArray } from '../tensor/dtype.js';
 import { float16BitsToNumber, numberToFloat16Bits } from '../tensor/float16.js';
@@ -15,7 +15,7 @@ export interface HostTensor {
 /** Named tensors: one set of model inputs, or one run's outputs. */
 export type Feeds = Record<string, HostTensor>;
 
-const ORT_TYPES: Partial<Record<number, ort.Tensor.Type>> = {
+const ORT_TYPES: Partial<Record<number, Ort.Tensor.Type>> = {
   [DataType.FLOAT]: 'float32',
   [DataType.DOUBLE]: 'float64',
   [DataType.FLOAT16]: 'float16',
@@ -50,13 +50,13 @@ export function allocate(dataType: number, dims: number[]): HostTensor {
   return { dataType, dims, data: new Ctor(new ArrayBuffer(count * width), 0, count) };
 }
 
-export function toOrt(t: HostTensor): ort.Tensor {
+export function toOrt(ort: typeof Ort, t: HostTensor): Ort.Tensor {
   const type = ORT_TYPES[t.dataType];
   if (!type) throw new OnnxOptError(`${dataTypeName(t.dataType)} tensors cannot be passed to onnxruntime-node`);
-  return new ort.Tensor(type, t.data as ort.Tensor.DataType, t.dims);
+  return new ort.Tensor(type, t.data as Ort.Tensor.DataType, t.dims);
 }
 
-export function fromOrt(name: string, t: ort.Tensor): HostTensor {
+export function fromOrt(name: string, t: Ort.Tensor): HostTensor {
   const dataType = FROM_ORT.get(t.type);
   if (dataType === undefined) throw new OnnxOptError(`output '${name}' has type ${t.type}, which is not supported here`);
   const data = t.data as TypedArray;
