@@ -8,5 +8,5 @@
 //   const report = await checkParity('model.onnx', 'model.int8.onnx', { minCosine: 0.99 });
 export * from './core.js';
 export { readModel, readModelBytes, writeModel, sidecarName, type WriteOptions } from './io/index.js';
-export { readNpz, parseNpz, type NpyArray } from './io/npz.js';
+export { readNpz } from './io/npz.js';
 export * from './runtime/index.js';
