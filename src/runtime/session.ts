@@ -4,10 +4,12 @@ import type * as Ort from 'onnxruntime-node';
 import { OnnxOptError } from '../errors.js';
 import { readModel, readModelBytes } from '../io/read.js';
 import type { Model } from '../ir/model.js';
+import { DataType, dataTypeName, type TypedArray } from '../tensor/dtype.js';
+import { numberToFloat16Bits } from '../tensor/float16.js';
 import { encodeModel } from '../serde/encode.js';
-import { fromOrt, toOrt, type Feeds } from './host-tensor.js';
+import { FROM_ORT, ORT_TYPES, type Feeds, type HostTensor } from './host-tensor.js';
 import { describeInputs, type InputSpec } from './inputs.js';
-import { onnxruntime } from './onnxruntime.js';
+import { onnxruntime, type OnnxRuntime } from './onnxruntime.js';
 
 /** A model to run: a file path (external data resolved beside it), the bytes of a model, or an IR model. */
 export type ModelSource = string | Uint8Array | Model;
@@ -122,4 +124,22 @@ export function inputSpecsOf(m: LoadedModel): InputSpec[] {
   } catch (e) {
     throw e instanceof OnnxOptError ? e.inFile(m.label) : e;
   }
+}
+
+/** Conversions to and from onnxruntime-node tensors. */
+function toOrt(ort: OnnxRuntime, t: HostTensor): Ort.Tensor {
+  const type = ORT_TYPES[t.dataType] as Ort.Tensor.Type | undefined;
+  if (!type) throw new OnnxOptError(`${dataTypeName(t.dataType)} tensors cannot be passed to onnxruntime-node`);
+  return new ort.Tensor(type, t.data as Ort.Tensor.DataType, t.dims);
+}
+
+function fromOrt(name: string, t: Ort.Tensor): HostTensor {
+  const dataType = FROM_ORT.get(t.type);
+  if (dataType === undefined) throw new OnnxOptError(`output '${name}' has type ${t.type}, which is not supported here`);
+  const data = t.data as TypedArray;
+  // Newer runtimes may hand float16 back as Float16Array; keep bits, as everywhere else.
+  const bits = dataType === DataType.FLOAT16 && !(data instanceof Uint16Array)
+    ? Uint16Array.from(data as unknown as ArrayLike<number>, numberToFloat16Bits)
+    : data;
+  return { dataType, dims: [...t.dims], data: bits };
 }
