@@ -1,6 +1,7 @@
 // `npm run bench [-- suites...] [--models a,b]`: benchmarks on the seed-sized models in ../shared/models,
-// materialized into .bench/models. Suites: io, tools, latency. Timings are medians of interleaved runs on a shared,
-// noisy machine: compare the ratios, which are measured side by side, not the absolute times.
+// materialized into .bench/models. Suites: io, tools, latency, decode and bundle (./serde.ts). Timings are medians of
+// interleaved runs on a shared, noisy machine: compare the ratios, which are measured side by side, not the absolute
+// times.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -8,6 +9,7 @@ import { benchmark } from '../../src/runtime/bench.js';
 import { checkParity } from '../../src/runtime/parity.js';
 import { loadModel } from '../../src/runtime/session.js';
 import { materialize } from './materialize.js';
+import { benchBundle, benchDecode } from './serde.js';
 
 const OUT = '.bench/out';
 const CLI = 'dist/bin/onnx-opt.js';
@@ -146,7 +148,9 @@ async function sessionCreation(paths: string[]): Promise<number[]> {
   return times.map(median);
 }
 
-const suites: Record<string, () => void | Promise<void>> = { io: benchIo, tools: benchTools, latency: benchLatency };
+const suites: Record<string, () => void | Promise<void>> = {
+  io: benchIo, tools: benchTools, latency: benchLatency, decode: () => benchDecode(MODELS), bundle: benchBundle,
+};
 for (const name of wanted.length ? wanted : Object.keys(suites)) {
   const suite = suites[name];
   if (!suite) throw new Error(`unknown bench suite '${name}' (suites: ${Object.keys(suites).join(', ')})`);
