@@ -6,6 +6,7 @@ import { cleanPass } from './clean.js';
 import { fp16Pass } from './fp16.js';
 import { foldPass } from './fold.js';
 import { FUSIONS, fusePass } from './fuse.js';
+import { q4Pass } from './q4.js';
 import { quantizePass } from './quantize.js';
 import { splitSkipLayerNormPass } from './split-skip-layer-norm.js';
 
@@ -17,6 +18,7 @@ export const allPasses: readonly Pass[] = [
   splitSkipLayerNormPass,
   quantizePass,
   fp16Pass,
+  q4Pass,
 ];
 
 export function findPass(name: string): Pass {

@@ -1,0 +1,133 @@
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { q4Pass } from '../../passes/q4.js';
+import { OnnxOptError } from '../../src/errors.js';
+import { readNpz } from '../../src/io/npz.js';
+import { readModel } from '../../src/io/read.js';
+import { attr, Model, Tensor, Value, tensorType } from '../../src/ir/index.js';
+import type { PassResult } from '../../src/pipeline.js';
+import { encodeModel } from '../../src/serde/encode.js';
+import { DataType } from '../../src/tensor/dtype.js';
+
+const FIXTURES = 'fixtures/';
+
+function q4(model: Model, options: Record<string, unknown> = {}): PassResult {
+  return q4Pass.run(model, { options, log: () => {} });
+}
+
+type Feeds = Record<string, ort.Tensor>;
+
+function readFeeds(path: string): Feeds {
+  const feeds: Feeds = {};
+  for (const [name, a] of readNpz(path)) {
+    const type = a.dataType === DataType.INT64 ? 'int64' : a.dataType === DataType.INT32 ? 'int32' : 'float32';
+    feeds[name] = new ort.Tensor(type, a.data as Float32Array, a.dims);
+  }
+  return feeds;
+}
+
+async function run(model: Model | Uint8Array, feeds: Feeds): Promise<Record<string, Float32Array>> {
+  const session = await ort.InferenceSession.create(model instanceof Model ? encodeModel(model) : model, { intraOpNumThreads: 1 });
+  const outputs = await session.run(Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]!])));
+  const result = Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, t.data as Float32Array]));
+  await session.release();
+  return result;
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    aa += a[i]! * a[i]!;
+    bb += b[i]! * b[i]!;
+  }
+  return dot / Math.sqrt(aa * bb);
+}
+
+const ops = (m: Model) => [...m.graph.allGraphs()].flatMap((g) => g.nodes.map((n) => n.opType));
+const count = (m: Model, op: string) => ops(m).filter((o) => o === op).length;
+
+describe('q4: runs in onnxruntime-node and stays close to the float model', () => {
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['bert-eager-ts14', {}, 'MatMul'],
+    ['bert-eager-ts14', { blockSize: 128, symmetric: false }, 'MatMul'],
+    ['bert-eager-ts14', { blockSize: 16, accuracyLevel: 4 }, 'MatMul'],
+    ['bert-eager-ts14', { bits: 8 }, 'MatMul'],
+    ['gpt2-eager-ts14', {}, 'Gemm'],
+    ['t5-eager-dynamo18', {}, 'MatMul'],
+    ['bert-eager-ts14', { ops: 'MatMul,Gather' }, 'Gather'],
+    ['bert-eager-ts14', { ops: 'Gather', symmetric: false }, 'Gather'],
+  ];
+  for (const [name, options, op] of cases) {
+    it(`${name} ${JSON.stringify(options)}: every ${op} with a constant weight is rewritten; outputs keep their names; cosine >= 0.98`, async () => {
+      const model = readModel(`${FIXTURES}${name}.onnx`);
+      const before = count(model, op);
+      const outputs = model.graph.outputs.map((v) => v.name);
+      const result = q4(model, options);
+      expect(result.changed).toBe(true);
+      expect(result.stats[`quantized.${op}`]).toBeGreaterThan(0);
+      expect(count(model, op)).toBeLessThan(before);
+      expect(model.graph.outputs.map((v) => v.name)).toEqual(outputs);
+      const feeds = readFeeds(`${FIXTURES}${name}.inputs.npz`);
+      const expected = readFeeds(`${FIXTURES}${name}.expected.npz`);
+      const actual = await run(model, feeds);
+      // 4-bit weights on these random-weight fixtures (init range 0.1) keep cosine 0.985-0.999
+      for (const [out, t] of Object.entries(expected)) expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.98);
+    });
+  }
+});
+
+describe('q4: Gather tables', () => {
+  function table(opset: number): Model {
+    const m = new Model();
+    m.opsetImports.push({ domain: '', version: opset });
+    const g = m.graph;
+    const ids = g.addInput(new Value('ids', tensorType(DataType.INT64, [2, 5])));
+    const values = Float32Array.from({ length: 100 * 48 }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7)));
+    const w = g.addInitializer('table', Tensor.fromArray('', DataType.FLOAT, [100, 48], values));
+    const y = g.createNode({ opType: 'Gather', inputs: [w, ids], outputs: [g.newValue('y')], name: 'embed', attributes: [attr('axis', 0)] }).output(0);
+    g.outputs.push(y);
+    return m;
+  }
+  for (const opset of [14, 21]) {
+    for (const symmetric of [true, false]) {
+      it(`opset ${opset}, ${symmetric ? 'symmetric' : 'asymmetric'}: ${opset >= 21 ? 'int4/uint4' : 'the uint8 form'}, keeps the opset, runs in onnxruntime`, async () => {
+        const float = table(opset);
+        const model = table(opset);
+        q4(model, { ops: 'Gather', symmetric, blockSize: 16 });
+        expect(count(model, 'GatherBlockQuantized')).toBe(1);
+        expect(model.opsetVersion('')).toBe(opset);
+        const q = model.graph.initializers.find((v) => v.name === 'table_Q4')!.initializer!;
+        expect(q.dataType).toBe(opset >= 21 ? (symmetric ? DataType.INT4 : DataType.UINT4) : DataType.UINT8);
+        const ids = new ort.Tensor('int64', BigInt64Array.from([0, 5, 99, 42, 7, 1, 2, 3, 50, 98], BigInt), [2, 5]);
+        const [a, b] = [await run(float, { ids }), await run(model, { ids })];
+        expect(cosine(a.y!, b.y!)).toBeGreaterThan(0.99);
+      });
+    }
+  }
+});
+
+describe('q4: options and refusals', () => {
+  it('refuses block sizes onnxruntime cannot run, and unknown bits or ops, with one clear line', () => {
+    const model = readModel(`${FIXTURES}bert-eager-ts14.onnx`);
+    expect(() => q4(model, { blockSize: 512 })).toThrow(OnnxOptError);
+    expect(() => q4(model, { bits: 3 })).toThrow(/--bits/);
+    expect(() => q4(model, { ops: 'Conv' })).toThrow(/--ops/);
+  });
+
+  it('--exclude leaves the named nodes float', () => {
+    const model = readModel(`${FIXTURES}bert-eager-ts14.onnx`);
+    const first = model.graph.nodes.find((n) => n.opType === 'MatMul' && n.inputs[1]?.constantTensor())!.name;
+    const result = q4(model, { exclude: first });
+    expect(model.graph.nodes.some((n) => n.name === first && n.opType === 'MatMul')).toBe(true);
+    expect(result.stats['quantized.MatMul']).toBeGreaterThan(0);
+  });
+
+  it('a model with nothing to quantize comes back unchanged', () => {
+    const m = new Model();
+    m.opsetImports.push({ domain: '', version: 17 });
+    const x = m.graph.addInput(new Value('x', tensorType(DataType.FLOAT, [2, 3])));
+    m.graph.outputs.push(m.graph.createNode({ opType: 'Relu', inputs: [x], outputs: [m.graph.newValue('y')] }).output(0));
+    expect(q4(m).changed).toBe(false);
+  });
+});
