@@ -2,6 +2,7 @@
 // rely on; the single fusions are here too, for --disable-style experiments and tests.
 import { OnnxOptError } from '../src/errors.js';
 import type { Pass } from '../src/pipeline.js';
+import { bnb4Pass } from './bnb4.js';
 import { cleanPass } from './clean.js';
 import { fp16Pass } from './fp16.js';
 import { foldPass } from './fold.js';
@@ -19,6 +20,7 @@ export const allPasses: readonly Pass[] = [
   quantizePass,
   fp16Pass,
   q4Pass,
+  bnb4Pass,
 ];
 
 export function findPass(name: string): Pass {
