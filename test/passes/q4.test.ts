@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { bnb4Pass } from '../../passes/bnb4.js';
+import { fp16Pass } from '../../passes/fp16.js';
 import { q4Pass } from '../../passes/q4.js';
 import { OnnxOptError } from '../../src/errors.js';
 import { readNpz } from '../../src/io/npz.js';
@@ -145,6 +146,26 @@ describe('bnb4: runs in onnxruntime-node and stays close to the float model', ()
       const actual = await run(model, feeds);
       // FP4 has coarser levels than NF4 or 4-bit integers; on these random weights it keeps cosine ~0.98
       for (const [out, t] of Object.entries(expected)) expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.97);
+    });
+  }
+});
+
+describe('q4f16 (q4, then fp16)', () => {
+  for (const [name, options] of [['bert-eager-ts14', {}], ['bert-eager-ts14', { symmetric: false, ops: 'MatMul,Gather' }], ['gpt2-eager-ts14', {}]] as const) {
+    it(`${name} ${JSON.stringify(options)}: MatMulNBits keeps its packed weights, its scales become float16; runs with cosine >= 0.98`, async () => {
+      const model = readModel(`${FIXTURES}${name}.onnx`);
+      q4(model, options);
+      const packed = model.graph.initializers.filter((v) => v.name.endsWith('_Q4')).map((v) => [v.name, v.initializer!.dataType, [...v.initializer!.bytes()].join()]);
+      fp16Pass.run(model, { options: {}, log: () => {} });
+      const nbits = model.graph.nodes.filter((n) => n.opType === 'MatMulNBits');
+      expect(nbits.length).toBeGreaterThan(0);
+      for (const n of nbits) expect(n.input(2).initializer?.dataType, n.name).toBe(DataType.FLOAT16);
+      const after = model.graph.initializers.filter((v) => v.name.endsWith('_Q4')).map((v) => [v.name, v.initializer!.dataType, [...v.initializer!.bytes()].join()]);
+      expect(after).toEqual(packed);
+      const feeds = readFeeds(`${FIXTURES}${name}.inputs.npz`);
+      const expected = readFeeds(`${FIXTURES}${name}.expected.npz`);
+      const actual = await run(model, feeds);
+      for (const [out, t] of Object.entries(expected)) expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.98);
     });
   }
 });
