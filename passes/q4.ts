@@ -151,7 +151,8 @@ function quantizeMatMul(
     const weight = quantizeWeight(tensor, transposed, settings, scratch);
     const values = [graph.addInitializer(`${w.name}${suffix}`, weight.data), graph.addInitializer(`${w.name}_scales`, scalesTensor(weight, tensor.dataType))];
     if (weight.params.zeroPoints) {
-      values.push(graph.addInitializer(`${w.name}_zero_points`, new Tensor('', DataType.UINT8, [weight.params.zeroPoints.length], weight.params.zeroPoints)));
+      const { n } = weight.layout;
+      values.push(graph.addInitializer(`${w.name}_zero_points`, new Tensor('', DataType.UINT8, [n, weight.params.zeroPoints.length / n], weight.params.zeroPoints)));
     }
     entry = { weight, values };
     if (key) made.set(key, entry);
@@ -188,8 +189,10 @@ function quantizeWeight(tensor: Tensor, transposed: boolean, settings: Q4Setting
   });
 }
 
+/** Scales as onnxruntime 1.30's quantizer writes them: [N, kBlocks], in the weight's type. */
 function scalesTensor(weight: NBitsWeight, dataType: number): Tensor {
   const { scales } = weight.params;
-  if (dataType === DataType.FLOAT) return Tensor.fromArray('', DataType.FLOAT, [scales.length], scales);
-  return Tensor.fromArray('', DataType.FLOAT16, [scales.length], Uint16Array.from(scales, numberToFloat16Bits));
+  const dims = [weight.layout.n, scales.length / weight.layout.n];
+  if (dataType === DataType.FLOAT) return Tensor.fromArray('', DataType.FLOAT, dims, scales);
+  return Tensor.fromArray('', DataType.FLOAT16, dims, Uint16Array.from(scales, numberToFloat16Bits));
 }
