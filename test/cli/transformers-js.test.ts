@@ -77,3 +77,29 @@ describe('transformers-js folders', () => {
     expect(r.stderr).toContain('missing');
   });
 });
+
+describe('onnx-opt q4 / bnb4 from the command line', () => {
+  it('each pass takes its own defaults for the flags passes share (--ops, --block-size)', async () => {
+    const q4 = join(root, 'cli.q4.onnx');
+    const r = await runCli('q4', '--json', 'fixtures/bert-eager-ts14.onnx', q4);
+    expect(r.code, r.stderr).toBe(0);
+    const nbits = readModel(q4).graph.nodes.filter((n) => n.opType === 'MatMulNBits');
+    expect(nbits.length).toBe(12);
+    expect(nbits[0]!.attrInt('block_size')).toBe(32);
+    const bnb4 = join(root, 'cli.bnb4.onnx');
+    expect((await runCli('bnb4', 'fixtures/bert-eager-ts14.onnx', bnb4)).code).toBe(0);
+    const node = readModel(bnb4).graph.nodes.find((n) => n.opType === 'MatMulBnb4')!;
+    expect(node.attrInt('block_size')).toBe(64);
+    const gather = join(root, 'cli.q4g.onnx');
+    expect((await runCli('q4', '--ops', 'Gather', '--block-size', '16', '--no-symmetric', 'fixtures/bert-eager-ts14.onnx', gather)).code).toBe(0);
+    expect(ops(gather).has('GatherBlockQuantized')).toBe(true);
+  });
+
+  it('a block size onnxruntime cannot run: exit 2, one line, no output', async () => {
+    const out = join(root, 'cli.bad.onnx');
+    const r = await runCli('q4', '--block-size', '512', 'fixtures/bert-eager-ts14.onnx', out);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(existsSync(out)).toBe(false);
+  });
+});

@@ -27,12 +27,15 @@ export interface PipelineOptions {
 /** Options shared by every pipeline form (`onnx-opt [passes...] in out`), the passes' own included. */
 export function addPipelineOptions(cmd: Command): Command {
   const seen = new Set<string>();
+  // A flag several passes declare (--ops, --block-size, --exclude) gets no default here: each pass applies its own.
+  const declared = (flags: string) => allPasses.filter((p) => p.options?.some((o) => o.flags === flags)).map((p) => p.name);
   for (const pass of allPasses) {
     for (const o of pass.options ?? []) {
       if (seen.has(o.flags)) continue;
       seen.add(o.flags);
-      const opt = new Option(o.flags, `${o.description} [${pass.name}]`);
-      if (o.defaultValue !== undefined) opt.default(o.defaultValue);
+      const owners = declared(o.flags);
+      const opt = new Option(o.flags, owners.length > 1 ? `${o.description} [${pass.name}; also ${owners.slice(1).join(', ')}]` : `${o.description} [${pass.name}]`);
+      if (o.defaultValue !== undefined && owners.length === 1) opt.default(o.defaultValue);
       if (o.choices) opt.choices(o.choices);
       cmd.addOption(opt);
     }
