@@ -14,7 +14,6 @@ import { Scratch, Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf } from '../src/ir/types.js';
 import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
 import { DataType } from '../src/tensor/dtype.js';
-import { numberToFloat16Bits } from '../src/tensor/float16.js';
 import { quantizeGather } from './q4/gather.js';
 import { removeUnused, takeOver } from './q4/rewrite.js';
 import { forEachRowChunk, nbitsWeight, type NBitsWeight } from './q4/weights.js';
@@ -149,11 +148,8 @@ function quantizeMatMul(
   let entry = key && made.get(key);
   if (!entry) {
     const weight = quantizeWeight(tensor, transposed, settings, scratch);
-    const values = [graph.addInitializer(`${w.name}${suffix}`, weight.data), graph.addInitializer(`${w.name}_scales`, scalesTensor(weight, tensor.dataType))];
-    if (weight.params.zeroPoints) {
-      const { n } = weight.layout;
-      values.push(graph.addInitializer(`${w.name}_zero_points`, new Tensor('', DataType.UINT8, [n, weight.params.zeroPoints.length / n], weight.params.zeroPoints)));
-    }
+    const values = [graph.addInitializer(`${w.name}${suffix}`, weight.data), graph.addInitializer(`${w.name}_scales`, weight.scales)];
+    if (weight.zeroPoints) values.push(graph.addInitializer(`${w.name}_zero_points`, weight.zeroPoints));
     entry = { weight, values };
     if (key) made.set(key, entry);
   }
@@ -189,10 +185,3 @@ function quantizeWeight(tensor: Tensor, transposed: boolean, settings: Q4Setting
   });
 }
 
-/** Scales as onnxruntime 1.30's quantizer writes them: [N, kBlocks], in the weight's type. */
-function scalesTensor(weight: NBitsWeight, dataType: number): Tensor {
-  const { scales } = weight.params;
-  const dims = [weight.layout.n, scales.length / weight.layout.n];
-  if (dataType === DataType.FLOAT) return Tensor.fromArray('', DataType.FLOAT, dims, scales);
-  return Tensor.fromArray('', DataType.FLOAT16, dims, Uint16Array.from(scales, numberToFloat16Bits));
-}

@@ -1,9 +1,10 @@
-// 4-bit (N-bit) weights as tensors. Block parameters (scales, zero points) are worked out when a weight is
-// quantized; the packed data of a large weight is made again from the float weight when it is written, so no layer's
-// packed copy stays in memory. A float32 weight in an external file is read a few blocks of rows at a time.
+// 4-bit (N-bit) weights as tensors. A large weight's packed data, scales and zero points are made when they are
+// written, from the float weight, so no layer's quantized copy stays in memory (but its small scales). A float32
+// weight in an external file is read a few blocks of rows at a time.
 import { Tensor, type Scratch } from '../../src/ir/tensor.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { emptyParams, nbitsShape, quantizeBlockRows, type NBitsLayout, type NBitsParams } from '../../src/tensor/nbits.js';
+import { numberToFloat16Bits } from '../../src/tensor/float16.js';
+import { emptyParams, nbitsShape, quantizeBlockRows, type NBitsLayout } from '../../src/tensor/nbits.js';
 
 /** Weights from this many elements on have their packed data made on demand. */
 const ON_DEMAND_ELEMENTS = 1 << 16;
@@ -41,27 +42,67 @@ export function forEachRowChunk(
 
 export interface NBitsWeight {
   layout: NBitsLayout;
-  params: NBitsParams;
   /** uint8 [N, kBlocks, blobSize]. */
   data: Tensor;
+  /** [N, kBlocks] in the weight's float type. */
+  scales: Tensor;
+  /** uint8 [N, zeroPointBytes], asymmetric only. */
+  zeroPoints?: Tensor;
 }
 
 /**
  * Quantizes a (K, N) weight for MatMulNBits. `values` visits its rows in chunks of whole blocks (forEachRowChunk
- * on the weight, or on a transposed copy).
+ * on the weight, or on a transposed copy). For a large weight nothing is computed until a tensor is read: packing
+ * the data works out the block parameters on the way, so a model written in order (data before scales, as the
+ * pass adds them) reads each float weight once; scales read first cost one extra pass without packing.
  */
 export function nbitsWeight(layout: NBitsLayout, values: (visit: (rows: Float32Array, row0: number) => void) => void): NBitsWeight {
-  const { kBlocks, blobSize } = nbitsShape(layout);
-  const dims = [layout.n, kBlocks, blobSize];
+  const { kBlocks, blobSize, zeroPointBytes } = nbitsShape(layout);
   const byteLength = layout.n * kBlocks * blobSize;
   const params = emptyParams(layout);
+  let measured = false;
   const make = (packed: Uint8Array) => {
     packed.fill(0);
     values((rows, row0) => quantizeBlockRows(rows, row0, layout, params, packed));
+    measured = true;
     return packed;
   };
-  if (layout.k * layout.n < ON_DEMAND_ELEMENTS) return { layout, params, data: new Tensor('', DataType.UINT8, dims, make(new Uint8Array(byteLength))) };
-  values((rows, row0) => quantizeBlockRows(rows, row0, layout, params));
+  const measure = () => {
+    if (!measured) values((rows, row0) => quantizeBlockRows(rows, row0, layout, params));
+    measured = true;
+    return params;
+  };
+  const scaleType = layout.float16Scales ? DataType.FLOAT16 : DataType.FLOAT;
+  const scaleBytes = () => {
+    const { scales } = measure();
+    const typed = layout.float16Scales ? Uint16Array.from(scales, numberToFloat16Bits) : scales;
+    return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+  };
+  const scaleDims = [layout.n, kBlocks];
+  if (layout.k * layout.n < ON_DEMAND_ELEMENTS) {
+    const data = new Tensor('', DataType.UINT8, [layout.n, kBlocks, blobSize], make(new Uint8Array(byteLength)));
+    const zp = params.zeroPoints;
+    return {
+      layout,
+      data,
+      scales: new Tensor('', scaleType, scaleDims, scaleBytes()),
+      ...(zp ? { zeroPoints: new Tensor('', DataType.UINT8, [layout.n, zeroPointBytes], zp) } : {}),
+    };
+  }
+  const lazy = (length: number, bytes: () => Uint8Array) => ({
+    byteLength: length,
+    load: (into?: Uint8Array) => {
+      const b = bytes();
+      if (!into) return b;
+      into.set(b);
+      return into.subarray(0, length);
+    },
+  });
   const load = (into?: Uint8Array) => make(into ? into.subarray(0, byteLength) : new Uint8Array(byteLength));
-  return { layout, params, data: new Tensor('', DataType.UINT8, dims, { byteLength, load }) };
+  return {
+    layout,
+    data: new Tensor('', DataType.UINT8, [layout.n, kBlocks, blobSize], { byteLength, load }),
+    scales: new Tensor('', scaleType, scaleDims, lazy(layout.n * kBlocks * (layout.float16Scales ? 2 : 4), scaleBytes)),
+    ...(layout.symmetric ? {} : { zeroPoints: new Tensor('', DataType.UINT8, [layout.n, zeroPointBytes], lazy(layout.n * zeroPointBytes, () => measure().zeroPoints!)) }),
+  };
 }

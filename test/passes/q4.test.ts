@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { bnb4Pass } from '../../passes/bnb4.js';
@@ -6,10 +9,12 @@ import { q4Pass } from '../../passes/q4.js';
 import { OnnxOptError } from '../../src/errors.js';
 import { readNpz } from '../../src/io/npz.js';
 import { readModel } from '../../src/io/read.js';
+import { writeModel } from '../../src/io/write.js';
 import { attr, Model, Tensor, Value, tensorType } from '../../src/ir/index.js';
 import type { PassResult } from '../../src/pipeline.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
+import { emptyParams, nbitsShape, quantizeBlockRows } from '../../src/tensor/nbits.js';
 
 const FIXTURES = 'fixtures/';
 
@@ -166,6 +171,51 @@ describe('q4f16 (q4, then fp16)', () => {
       const expected = readFeeds(`${FIXTURES}${name}.expected.npz`);
       const actual = await run(model, feeds);
       for (const [out, t] of Object.entries(expected)) expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.98);
+    });
+  }
+});
+
+describe('q4: large and external weights', () => {
+  function matmulModel(k: number, n: number): Model {
+    const m = new Model();
+    m.opsetImports.push({ domain: '', version: 17 });
+    const g = m.graph;
+    const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, [1, k])));
+    const values = Float32Array.from({ length: k * n }, (_, i) => Math.sin(i * 0.61) * (1 + (i % 13)) * 0.01);
+    const w = g.addInitializer('w', Tensor.fromArray('', DataType.FLOAT, [k, n], values));
+    g.outputs.push(g.createNode({ opType: 'MatMul', inputs: [x, w], outputs: [g.newValue('y')], name: 'mm' }).output(0));
+    return m;
+  }
+  const bytesOf = (m: Model) => Object.fromEntries(m.graph.initializers.map((v) => [v.name, Buffer.from(v.initializer!.bytes()).toString('hex')]));
+
+  for (const symmetric of [true, false]) {
+    it(`${symmetric ? 'symmetric' : 'asymmetric'}: a weight made on demand, and one streamed from external data, equal the blockwise math on the whole array`, () => {
+      // 1.1M elements: made on demand, read from the file in two chunks of whole blocks; K not a multiple of 128
+      const [k, n] = [1100, 1024];
+      const options = { blockSize: 128, symmetric };
+      const inMemory = matmulModel(k, n);
+      const values = inMemory.graph.initializers[0]!.initializer!.toFloat32().slice();
+      q4(inMemory, options);
+      const dir = mkdtempSync(join(tmpdir(), 'q4-ext-'));
+      try {
+        const path = join(dir, 'm.onnx');
+        writeModel(matmulModel(k, n), path, { externalData: 'always' });
+        const external = readModel(path);
+        expect(external.graph.initializers[0]!.initializer!.externalSource).toBeDefined();
+        q4(external, options);
+        expect(bytesOf(external)).toEqual(bytesOf(inMemory));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      const layout = { k, n, bits: 4 as const, blockSize: 128, symmetric };
+      const params = emptyParams(layout);
+      const { kBlocks, blobSize } = nbitsShape(layout);
+      const packed = new Uint8Array(n * kBlocks * blobSize);
+      quantizeBlockRows(values, 0, layout, params, packed);
+      const byName = (name: string) => inMemory.graph.initializers.find((v) => v.name === name)!.initializer!;
+      expect(Buffer.from(byName('w_Q4').bytes()).equals(Buffer.from(packed))).toBe(true);
+      expect([...byName('w_scales').toFloat32()]).toEqual([...params.scales]);
+      if (!symmetric) expect([...byName('w_zero_points').bytes()]).toEqual([...params.zeroPoints!]);
     });
   }
 });
