@@ -128,6 +128,7 @@ export function makeTransformersJsFolder(dir: string, o: FolderOptions = {}): Va
       const file = `${base}${SUFFIX[mode]}.onnx`;
       // every mode starts from the float model on disk: passes change models in place
       const model = readModel(input);
+      const hadExternalData = model.graph.initializers.some((v) => v.initializer!.externalSource);
       if (o.fuse) fusePass.run(model, { options: {}, log });
       const stats: Record<string, number> = {};
       for (const step of steps(mode, model, perChannel, o)) {
@@ -135,7 +136,8 @@ export function makeTransformersJsFolder(dir: string, o: FolderOptions = {}): Va
         for (const [k, v] of Object.entries(result.stats)) stats[`${step.pass.name}.${k}`] = v;
       }
       const output = join(onnxDir, file);
-      writeModel(model, output);
+      // a base model stored with external data gets variants stored so too, as the CLI's pipeline does
+      writeModel(model, output, { externalData: hadExternalData ? 'always' : 'auto' });
       const externalData = readModel(output, { checkExternal: false }).graph.initializers.some((v) => v.initializer!.externalSource);
       // a sidecar left by an older variant of this name would be stale beside an inline model
       if (!externalData) rmSync(join(onnxDir, sidecarName(output)), { force: true });

@@ -7,6 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readNpz } from '../../src/io/npz.js';
 import { readModel } from '../../src/io/read.js';
+import { writeModel } from '../../src/io/write.js';
 import { makeTransformersJsFolder } from '../../src/transformers-js.js';
 import { runCli } from './run-cli.js';
 
@@ -68,6 +69,20 @@ describe('transformers-js folders', () => {
     const again = await runCli('transformers-js', dir, '--modes', 'q4', '--json');
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout).map((x: { file: string }) => x.file)).toEqual(['model_q4.onnx']);
+  });
+
+  it('a model with external data: variants written with it are listed in config.json for transformers.js', async () => {
+    const dir = folder('external', 'bert-eager-ts14', 'bert');
+    writeModel(readModel('fixtures/bert-eager-ts14.onnx'), join(dir, 'onnx', 'model.onnx'), { externalData: 'always' });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'bert', 'transformers.js_config': { use_external_data_format: true } }));
+    const records = makeTransformersJsFolder(dir, { modes: ['fp16', 'q4'] });
+    expect(records.map((r) => r.externalData)).toEqual([true, true]);
+    expect(existsSync(join(dir, 'onnx', 'model_q4.onnx_data'))).toBe(true);
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    expect(config['transformers.js_config'].use_external_data_format).toEqual({ 'model.onnx': true, 'model_fp16.onnx': 1, 'model_q4.onnx': 1 });
+    const session = await ort.InferenceSession.create(join(dir, 'onnx', 'model_q4.onnx'));
+    expect(session.outputNames.length).toBeGreaterThan(0);
+    await session.release();
   });
 
   it('a folder without onnx/: exit 2 and one line naming it', async () => {
