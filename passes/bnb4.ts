@@ -7,29 +7,26 @@ import type { Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import { Scratch, Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf } from '../src/ir/types.js';
-import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
-import { BNB4_QUANT_TYPE, quantizeBnb4, type Bnb4Type } from '../src/tensor/bnb4.js';
+import { definePass, option, type PassResult } from '../src/pass/index.js';
+import { BNB4_QUANT_TYPE, quantizeBnb4 } from '../src/tensor/bnb4.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { removeUnused, takeOver } from './q4/rewrite.js';
 
 const BLOCK_SIZES = [16, 32, 64, 128, 256];
 
-export const bnb4Pass: Pass = {
+export const bnb4Pass = definePass({
   name: 'bnb4',
   lossy: true,
   description: 'weight-only 4-bit NF4/FP4 blocks: MatMul -> MatMulBnb4 (as onnxruntime\'s MatMulBnb4Quantizer)',
-  options: [
-    { flags: '--quant-type <type>', description: 'nf4 or fp4', defaultValue: 'nf4', choices: ['nf4', 'fp4'] },
-    { flags: '--block-size <n>', description: `values per block (${BLOCK_SIZES.join(', ')})`, defaultValue: '64' },
-    { flags: '--exclude <names>', description: 'node names to leave float, comma-separated' },
-  ],
-  run(model: Model, context: PassContext): PassResult {
-    const o = context.options;
-    const type = String(o.quantType ?? 'nf4') as Bnb4Type;
-    if (!(type in BNB4_QUANT_TYPE)) throw new OnnxOptError(`--quant-type must be nf4 or fp4, not '${o.quantType}'`);
-    const blockSize = Number(o.blockSize ?? 64);
-    if (!BLOCK_SIZES.includes(blockSize)) throw new OnnxOptError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not '${o.blockSize}'`);
-    const exclude = new Set(String(o.exclude ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+  options: {
+    quantType: option.enum('bnb4 levels: nf4 or fp4', ['nf4', 'fp4'], { default: 'nf4' }),
+    blockSize: option.int(`values per block: ${BLOCK_SIZES.join(', ')}`, { default: 64 }),
+    exclude: option.list('node names to leave float, comma-separated'),
+  },
+  run(model: Model, context): PassResult {
+    const { quantType: type, blockSize } = context.options;
+    if (!BLOCK_SIZES.includes(blockSize)) throw new OnnxOptError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${blockSize}`);
+    const exclude = new Set(context.options.exclude);
     const scratch = new Scratch();
     const notes: string[] = [];
     const replaced = new Set<Value>();
@@ -78,4 +75,4 @@ export const bnb4Pass: Pass = {
     const stats = { quantizedNodes: quantized, skipped: notes.length };
     return { changed: true, stats, notes, record: { settings: { quantType: type, blockSize }, stats, skipped: notes } };
   },
-};
+});

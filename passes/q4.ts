@@ -12,7 +12,7 @@ import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import { Scratch, Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf } from '../src/ir/types.js';
-import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
+import { definePass, option, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { quantizeGather } from './q4/gather.js';
 import { removeUnused, takeOver } from './q4/rewrite.js';
@@ -31,21 +31,32 @@ export interface Q4Settings {
   exclude: Set<string>;
 }
 
-export const q4Pass: Pass = {
+const OPTIONS = {
+  blockSize: option.int(`rows per block: ${BLOCK_SIZES.join(', ')} (what onnxruntime's MatMulNBits runs)`, { default: 32 }),
+  symmetric: option.boolean('symmetric blocks, no zero points (--no-symmetric: with zero points)', { default: true }),
+  accuracyLevel: option.int('MatMulNBits accuracy_level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 activations (fastest on CPU)', { min: 0, max: 4 }),
+  bits: option.int('bits per weight: 4 or 8', { default: 4, min: 4, max: 8 }),
+  ops: option.list('op types to quantize to 4 bits, comma-separated', { choices: OPS, default: ['MatMul', 'Gemm'] }),
+  exclude: option.list('node names to leave float, comma-separated'),
+};
+
+export const q4Pass = definePass({
   name: 'q4',
   lossy: true,
   description: 'weight-only 4-bit blockwise quantization: MatMul/Gemm -> MatMulNBits (as onnxruntime\'s MatMulNBitsQuantizer), optionally Gather -> GatherBlockQuantized',
-  options: [
-    { flags: '--block-size <n>', description: `rows per block (${BLOCK_SIZES.join(', ')})`, defaultValue: '32' },
-    { flags: '--symmetric', description: 'symmetric blocks, no zero points (default)', defaultValue: true },
-    { flags: '--no-symmetric', description: 'asymmetric blocks with zero points' },
-    { flags: '--accuracy-level <n>', description: 'MatMulNBits accuracy_level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 activations (fastest on CPU)' },
-    { flags: '--bits <n>', description: 'bits per weight', defaultValue: '4', choices: ['4', '8'] },
-    { flags: '--ops <types>', description: `op types to quantize, comma-separated (of ${OPS.join(',')})`, defaultValue: 'MatMul,Gemm' },
-    { flags: '--exclude <names>', description: 'node names to leave float, comma-separated' },
-  ],
-  run(model: Model, context: PassContext): PassResult {
-    const settings = readQ4Settings(context.options);
+  options: OPTIONS,
+  run(model: Model, context): PassResult {
+    const o = context.options;
+    if (o.bits !== 4 && o.bits !== 8) throw new OnnxOptError(`--bits must be 4 or 8, not ${o.bits}`);
+    if (!BLOCK_SIZES.includes(o.blockSize)) throw new OnnxOptError(`--block-size must be one of ${BLOCK_SIZES.join(', ')} (what onnxruntime's MatMulNBits runs), not ${o.blockSize}`);
+    const settings: Q4Settings = {
+      bits: o.bits,
+      blockSize: o.blockSize,
+      symmetric: o.symmetric,
+      ...(o.accuracyLevel ? { accuracyLevel: o.accuracyLevel } : {}),
+      ops: new Set(o.ops),
+      exclude: new Set(o.exclude),
+    };
     const notes: string[] = [];
     const scratch = new Scratch();
     const stats: Record<string, number> = {};
@@ -80,28 +91,7 @@ export const q4Pass: Pass = {
     const record = { settings: { ...settings, ops: [...settings.ops], exclude: [...settings.exclude] }, stats, skipped: notes };
     return { changed: true, stats, notes, record };
   },
-};
-
-export function readQ4Settings(options: Record<string, unknown>): Q4Settings {
-  const list = (v: unknown): string[] =>
-    v === undefined ? [] : (Array.isArray(v) ? v.map(String) : [String(v)]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
-  const blockSize = Number(options.blockSize ?? 32);
-  if (!BLOCK_SIZES.includes(blockSize)) throw new OnnxOptError(`--block-size must be one of ${BLOCK_SIZES.join(', ')} (what onnxruntime's MatMulNBits runs), not '${options.blockSize}'`);
-  const bits = Number(options.bits ?? 4);
-  if (bits !== 4 && bits !== 8) throw new OnnxOptError(`--bits must be 4 or 8, not '${options.bits}'`);
-  const level = options.accuracyLevel === undefined ? undefined : Number(options.accuracyLevel);
-  if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 4)) throw new OnnxOptError(`--accuracy-level must be 0 to 4, not '${options.accuracyLevel}'`);
-  const ops = options.ops === undefined ? ['MatMul', 'Gemm'] : list(options.ops);
-  for (const op of ops) if (!(OPS as readonly string[]).includes(op)) throw new OnnxOptError(`--ops: cannot quantize '${op}' to 4 bits (choose from ${OPS.join(', ')})`);
-  return {
-    bits,
-    blockSize,
-    symmetric: options.symmetric !== false,
-    ...(level ? { accuracyLevel: level } : {}),
-    ops: new Set(ops),
-    exclude: new Set(list(options.exclude)),
-  };
-}
+});
 
 /** Rewrites one MatMul/Gemm, or says why it stays. */
 function quantizeMatMul(
