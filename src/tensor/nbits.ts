@@ -63,18 +63,26 @@ export function quantizeBlockRows(rows: Float32Array, row0: number, layout: NBit
   const mid = 1 << (bits - 1);
   const perByte = 8 / bits;
   const rowCount = rows.length / n;
+  const mins = new Float32Array(n);
+  const maxs = new Float32Array(n);
   const toScale = layout.float16Scales ? (x: number) => float16BitsToNumber(numberToFloat16Bits(x)) : f32;
   for (let start = 0; start < rowCount; start += blockSize) {
     const end = Math.min(start + blockSize, rowCount);
     const block = (row0 + start) / blockSize;
-    for (let col = 0; col < n; col++) {
-      let min = 3.4028234663852886e38;
-      let max = -min;
-      for (let r = start; r < end; r++) {
-        const v = rows[r * n + col]!;
-        if (v < min) min = v;
-        if (v > max) max = v;
+    // each block's range, row by row (memory order) for all columns at once
+    mins.fill(3.4028234663852886e38);
+    maxs.fill(-3.4028234663852886e38);
+    for (let r = start; r < end; r++) {
+      const row = r * n;
+      for (let col = 0; col < n; col++) {
+        const v = rows[row + col]!;
+        if (v < mins[col]!) mins[col] = v;
+        if (v > maxs[col]!) maxs[col] = v;
       }
+    }
+    for (let col = 0; col < n; col++) {
+      let min = mins[col]!;
+      let max = maxs[col]!;
       let scale: number;
       let zp = mid;
       if (symmetric) {
@@ -95,9 +103,23 @@ export function quantizeBlockRows(rows: Float32Array, row0: number, layout: NBit
       if (!packed) continue;
       const reciprocal = scale !== 0 ? f32(1 / scale) : 0;
       const base = col * kBlocks * blobSize + block * blobSize;
+      // q = clamp(roundf(v * r + zp)) in float32; roundf of a positive value is floor(x + 0.5), exact in doubles
+      if (bits === 4) {
+        for (let r = start, at = base; r < end; r += 2, at++) {
+          const x0 = f32(f32(rows[r * n + col]! * reciprocal) + zp);
+          const q0 = x0 <= 0 ? 0 : x0 >= 15 ? 15 : (x0 + 0.5) | 0;
+          let q1 = 0;
+          if (r + 1 < end) {
+            const x1 = f32(f32(rows[(r + 1) * n + col]! * reciprocal) + zp);
+            q1 = x1 <= 0 ? 0 : x1 >= 15 ? 15 : (x1 + 0.5) | 0;
+          }
+          packed[at] = q0 | (q1 << 4);
+        }
+        continue;
+      }
       for (let r = start; r < end; r++) {
         const x = f32(f32(rows[r * n + col]! * reciprocal) + zp);
-        const q = x <= 0 ? 0 : Math.min(kMax, Math.floor(x + 0.5));
+        const q = x <= 0 ? 0 : x >= kMax ? kMax : (x + 0.5) | 0;
         const k = r - start;
         const at = base + Math.floor(k / perByte);
         packed[at] = packed[at]! | (q << ((k % perByte) * bits));
