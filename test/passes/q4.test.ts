@@ -10,7 +10,7 @@ import { OnnxOptError } from '../../src/errors.js';
 import { readNpz } from '../../src/io/npz.js';
 import { readModel } from '../../src/io/read.js';
 import { writeModel } from '../../src/io/write.js';
-import { attr, Model, Tensor, Value, tensorType } from '../../src/ir/index.js';
+import { attr, Graph, Model, Tensor, Value, tensorType } from '../../src/ir/index.js';
 import type { PassResult } from '../../src/pipeline.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
@@ -218,4 +218,49 @@ describe('q4: large and external weights', () => {
       if (!symmetric) expect([...byName('w_zero_points').bytes()]).toEqual([...params.zeroPoints!]);
     });
   }
+});
+
+/** Pseudo-random values in [-1, 1): the fractional part of a scaled sine. */
+const noise = (i: number) => {
+  const v = Math.sin(i * 12.9898) * 43758.5453;
+  return 2 * (v - Math.floor(v)) - 1;
+};
+
+describe('q4: If branches (merged decoders)', () => {
+  it("MatMuls inside both branches, reading the main graph's weights, become MatMulNBits; the model runs in onnxruntime", async () => {
+    const build = () => {
+      const m = new Model();
+      m.opsetImports.push({ domain: '', version: 17 });
+      const g = m.graph;
+      const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, [2, 64])));
+      const cond = g.addInput(new Value('cond', tensorType(DataType.BOOL, [])));
+      const values = (seed: number) => Float32Array.from({ length: 64 * 48 }, (_, i) => noise(i + 5000 * seed) * 0.1);
+      const shared = g.addInitializer('shared', Tensor.fromArray('', DataType.FLOAT, [64, 48], values(1)));
+      const branch = (name: string, seed: number) => {
+        const b = new Graph(name, g);
+        const own = b.addInitializer(`${name}_w`, Tensor.fromArray('', DataType.FLOAT, [64, 48], values(seed)));
+        const y1 = b.createNode({ opType: 'MatMul', inputs: [x, shared], outputs: [b.newValue(`${name}_y1`)], name: `${name}_mm1` }).output(0);
+        const y2 = b.createNode({ opType: 'MatMul', inputs: [x, own], outputs: [b.newValue(`${name}_y2`)], name: `${name}_mm2` }).output(0);
+        const y = b.createNode({ opType: 'Add', inputs: [y1, y2], outputs: [new Value(`${name}_out`, tensorType(DataType.FLOAT, [2, 48]))] }).output(0);
+        b.outputs.push(y);
+        return b;
+      };
+      const out = new Value('y', tensorType(DataType.FLOAT, [2, 48]));
+      g.createNode({ opType: 'If', inputs: [cond], outputs: [out], attributes: [attr('then_branch', branch('then', 2)), attr('else_branch', branch('else', 3))], name: 'if' });
+      g.outputs.push(out);
+      return m;
+    };
+    const [float, model] = [build(), build()];
+    const result = q4(model, { blockSize: 16 });
+    expect(result.stats['quantized.MatMul']).toBe(4);
+    expect(count(model, 'MatMul')).toBe(0);
+    expect(count(model, 'MatMulNBits')).toBe(4);
+    expect(model.graph.initializers.find((v) => v.name === 'shared')).toBeUndefined();
+    const x = new ort.Tensor('float32', Float32Array.from({ length: 128 }, (_, i) => noise(i + 99)), [2, 64]);
+    for (const c of [true, false]) {
+      const cond = new ort.Tensor('bool', Uint8Array.from([c ? 1 : 0]), []);
+      const [a, b] = [await run(float, { x, cond }), await run(model, { x, cond })];
+      expect(cosine(a.y!, b.y!)).toBeGreaterThan(0.99);
+    }
+  });
 });
