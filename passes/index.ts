@@ -2,6 +2,7 @@
 // (`fuse`, `quantize`) are listed with the steps that are passes of their own too.
 import { OnnxOptError } from '../src/errors.js';
 import type { Pass } from '../src/pass/index.js';
+import { bnb4Pass } from './bnb4.js';
 import { cleanPass } from './clean.js';
 import { fp16Pass } from './fp16.js';
 import { foldPass } from './fold.js';
@@ -11,6 +12,7 @@ import { fuseGeluPass } from './fuse-gelu.js';
 import { fuseLayerNormPass } from './fuse-layer-norm.js';
 import { fuseSkipLayerNormPass } from './fuse-skip-layer-norm.js';
 import { fusePass } from './fuse.js';
+import { q4Pass } from './q4.js';
 import { quantizePass } from './quantize.js';
 import { splitSkipLayerNormPass } from './split-skip-layer-norm.js';
 
@@ -26,6 +28,8 @@ export const allPasses: readonly Pass[] = [
   splitSkipLayerNormPass,
   quantizePass,
   fp16Pass,
+  q4Pass,
+  bnb4Pass,
 ];
 
 export function findPass(name: string): Pass {
