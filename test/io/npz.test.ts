@@ -96,7 +96,7 @@ describe('parseNpz', () => {
     expect(() => parseNpz(new Uint8Array(100), 'bad.npz')).toThrow(/no end-of-central-directory/);
     for (const method of ['stored', 'deflated'] as const) {
       const damaged = npzBytes(arrays, method);
-      damaged[50] ^= 0x01; // inside the first entry's data
+      damaged[50] = damaged[50]! ^ 0x01; // inside the first entry's data
       expect(() => parseNpz(damaged, 'bad.npz')).toThrow(OnnxOptError);
     }
     expect(() => readNpz(join(tmp.dir, 'absent.npz'))).toThrow(/no such file/);
