@@ -120,12 +120,11 @@ let textDecoder: { decode(bytes: Uint8Array): string } | undefined;
 
 class Reader {
   pos = 0;
+  readonly buf: Uint8Array;
   readonly view: DataView;
   // The last 64-bit varint, as two 32-bit halves.
   lo = 0;
   hi = 0;
-
-  readonly buf: Uint8Array;
 
   constructor(bytes: Uint8Array) {
     // A plain Uint8Array even when given a Node Buffer: views cut from a Buffer are Buffers, which cost more to make.
