@@ -18,7 +18,8 @@ const CLI = 'dist/bin/onnx-opt.js';
 const args = process.argv.slice(2);
 const modelsFlag = args.indexOf('--models');
 const MODELS = modelsFlag >= 0 ? args[modelsFlag + 1]!.split(',') : ['bert-base', 'bert-large', 'distilbert-base', 'roberta-base'];
-const wanted = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--models');
+const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const wanted = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--models' && args[i - 1] !== '--baseline');
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -174,7 +175,7 @@ function benchScale(): void {
 }
 
 const suites: Record<string, () => void | Promise<void>> = {
-  io: benchIo, tools: benchTools, latency: benchLatency, scale: benchScale, decode: () => benchDecode(MODELS), bundle: benchBundle,
+  io: benchIo, tools: benchTools, latency: benchLatency, scale: benchScale, decode: () => benchDecode(MODELS, flag('--baseline')), bundle: benchBundle,
 };
 for (const name of wanted.length ? wanted : Object.keys(suites)) {
   const suite = suites[name];
