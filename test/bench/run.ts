@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { benchmark } from '../../src/runtime/bench.js';
 import { checkParity } from '../../src/runtime/parity.js';
 import { loadModel } from '../../src/runtime/session.js';
-import { CLI, MODELS, OUT, childJson, clean, median, sizeOf, wallMs, wanted } from './common.js';
+import { CLI, MODELS, OUT, childJson, clean, flag, median, sizeOf, wallMs, wanted } from './common.js';
 import { materialize } from './materialize.js';
 import { benchLlm } from './llm.js';
 import { benchScale } from './scale.js';
@@ -118,7 +118,7 @@ const suites: Record<string, () => void | Promise<void>> = {
   tools: benchTools,
   latency: benchLatency,
   scale: benchScale,
-  decode: () => benchDecode(MODELS),
+  decode: () => benchDecode(MODELS, flag('--baseline')),
   bundle: benchBundle,
   llm: benchLlm,
 };
