@@ -7,6 +7,7 @@ import { fp16Pass } from './fp16.js';
 import { foldPass } from './fold.js';
 import { FUSIONS, fusePass } from './fuse.js';
 import { quantizePass } from './quantize.js';
+import { quantizeStaticPass } from './quantize-static.js';
 import { splitSkipLayerNormPass } from './split-skip-layer-norm.js';
 
 export const allPasses: readonly Pass[] = [
@@ -16,6 +17,7 @@ export const allPasses: readonly Pass[] = [
   ...FUSIONS.map(([, pass]) => pass),
   splitSkipLayerNormPass,
   quantizePass,
+  quantizeStaticPass,
   fp16Pass,
 ];
 

@@ -100,12 +100,13 @@ export const quantizePass: Pass = {
   lossy: true,
   description: 'dynamic INT8 quantization: 8-bit weights for MatMul/Gemm/Attention/Conv/EmbedLayerNormalization (and Gather tables), uint8 activations at run time',
   options: [
-    { flags: '--per-channel', description: 'one scale per output channel (default)', defaultValue: true },
+    // no defaultValue on flags quantize-static shares (its defaults differ): readSettings applies these defaults
+    { flags: '--per-channel', description: 'one scale per output channel (default)' },
     { flags: '--no-per-channel', description: 'one scale per weight tensor' },
     { flags: '--reduce-range', description: '7-bit weights, for CPUs without VNNI (default)', defaultValue: true },
     { flags: '--no-reduce-range', description: 'full 8-bit weights' },
     { flags: '--weight-type <type>', description: 'int8 (symmetric) or uint8 (asymmetric)', defaultValue: 'int8', choices: ['int8', 'uint8'] },
-    { flags: '--ops <types>', description: `op types to quantize, comma-separated (of ${OP_NAMES.join(',')})`, defaultValue: DEFAULT_OPS.join(',') },
+    { flags: '--ops <types>', description: `op types to quantize, comma-separated (of ${OP_NAMES.join(',')}; default ${DEFAULT_OPS.join(',')})` },
     { flags: '--exclude <names>', description: 'node names to leave float, comma-separated' },
     { flags: '--min-weight-size <n>', description: 'leave weights with fewer elements float', defaultValue: '0' },
     { flags: '--keep-skip-layer-norm', description: 'leave SkipLayerNormalization fused (onnxruntime 1.30 runs it slower on CPU than Add + LayerNormalization)' },
