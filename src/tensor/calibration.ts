@@ -184,64 +184,68 @@ class EntropyCalibrator implements Calibrator {
   }
 }
 
-/** onnxruntime's smooth_distribution: moves eps of mass onto the empty bins (float32 as there); undefined if all empty. */
-function smooth(p: Float64Array, eps = 0.0001): Float64Array | undefined {
-  let zeros = 0;
-  for (const v of p) if (v === 0) zeros++;
-  const nonzeros = p.length - zeros;
-  if (!nonzeros) return undefined;
-  const eps1 = Math.fround((eps * zeros) / nonzeros);
-  return p.map((v) => Math.fround(v === 0 ? Math.fround(v + Math.fround(eps)) : Math.fround(v - eps1)));
-}
-
-/** scipy.stats.entropy(p, q): the KL divergence of the normalized distributions. */
-function klDivergence(p: Float64Array, q: Float64Array): number {
-  let sp = 0, sq = 0;
-  for (let i = 0; i < p.length; i++) {
-    sp += p[i]!;
-    sq += q[i]!;
-  }
-  let kl = 0;
-  for (let i = 0; i < p.length; i++) {
-    const a = p[i]! / sp, b = q[i]! / sq;
-    if (a > 0) kl += a * Math.log(a / b);
-  }
-  return kl;
-}
-
 /**
  * onnxruntime's get_entropy_threshold: for each symmetric slice of at least `quantizedBins` bins around zero, the
- * clipped histogram p (outliers added to the edge bins) against q, p merged into `quantizedBins` levels and spread
- * back over p's non-empty bins (integer division, as onnxruntime's int64 array stores it); the slice with the least
- * divergence wins.
+ * clipped histogram p (outliers added to the edge bins) against q, the slice merged into `quantizedBins` levels and
+ * spread back over p's non-empty bins (integer division, as onnxruntime's int64 array stores it); both smoothed
+ * (eps 1e-4 of mass onto empty bins, in float32 as there) and compared by KL divergence (scipy.stats.entropy); the
+ * slice with the least divergence wins, the first of equals. Computed in place, O(bins) per slice: a histogram widened
+ * by far outliers has thousands of bins.
  */
 function entropyThreshold(hist: Float64Array, edges: Float64Array, quantizedBins: number): [number, number] {
   const bins = hist.length;
   const zero = Math.floor(bins / 2);
   const halfQuantized = Math.floor(quantizedBins / 2);
+  const prefix = new Float64Array(bins + 1);
+  for (let k = 0; k < bins; k++) prefix[k + 1] = prefix[k]! + hist[k]!;
+  const eps = Math.fround(0.0001);
   let best = Infinity;
-  let threshold: [number, number] = [0, 0];
+  let threshold: [number, number] = [edges[zero - halfQuantized]!, edges[Math.min(zero + halfQuantized + 1, bins)]!];
+  const p = new Float64Array(bins);
+  const q = new Float64Array(bins);
   for (let i = halfQuantized; i <= zero; i++) {
     const start = zero - i;
     const end = Math.min(zero + i + 1, bins);
-    const sliced = hist.slice(start, end);
-    const p = sliced.slice();
-    for (let k = 0; k < start; k++) p[0]! += hist[k]!;
-    for (let k = end; k < bins; k++) p[p.length - 1]! += hist[k]!;
-    const merged = Math.floor(sliced.length / quantizedBins);
-    const quantized = new Float64Array(quantizedBins);
-    for (let b = 0; b < quantizedBins; b++) for (let k = b * merged; k < (b + 1) * merged; k++) quantized[b]! += sliced[k]!;
-    for (let k = quantizedBins * merged; k < sliced.length; k++) quantized[quantizedBins - 1]! += sliced[k]!;
-    const q = new Float64Array(p.length);
+    const len = end - start;
+    p.set(hist.subarray(start, end));
+    p[0]! += prefix[start]!;
+    p[len - 1]! += prefix[bins]! - prefix[end]!;
+    const merged = Math.floor(len / quantizedBins);
+    const whole = quantizedBins * merged;
+    // q: each group of `merged` bins gets its sum spread over its non-empty bins of p; bins past the groups stay 0
+    let pZeros = 0, qZeros = 0;
     for (let b = 0; b < quantizedBins; b++) {
-      let norm = 0;
-      for (let k = b * merged; k < (b + 1) * merged; k++) if (p[k] !== 0) norm++;
-      if (norm) q.fill(Math.trunc(quantized[b]! / norm), b * merged, (b + 1) * merged);
+      const from = b * merged, to = from + merged;
+      let sum = prefix[start + to]! - prefix[start + from]!;
+      if (b === quantizedBins - 1) sum += prefix[end]! - prefix[start + whole]!;
+      let nonzero = 0;
+      for (let k = from; k < to; k++) if (p[k] !== 0) nonzero++;
+      pZeros += merged - nonzero;
+      const level = nonzero ? Math.trunc(sum / nonzero) : 0;
+      if (level === 0) qZeros += merged;
+      q.fill(level, from, to);
     }
-    const ps = smooth(p), qs = smooth(q);
-    const kl = ps && qs ? klDivergence(ps, qs) : Infinity;
-    // argmin: the first of equal divergences
-    if (kl < best || (i === halfQuantized && !(best < Infinity))) {
+    for (let k = whole; k < len; k++) {
+      q[k] = 0;
+      qZeros++;
+      if (p[k] === 0) pZeros++;
+    }
+    if (pZeros === len || qZeros === len) continue; // smooth_distribution gives None: divergence inf
+    const pShift = Math.fround((0.0001 * pZeros) / (len - pZeros));
+    const qShift = Math.fround((0.0001 * qZeros) / (len - qZeros));
+    let sp = 0, sq = 0;
+    for (let k = 0; k < len; k++) {
+      p[k] = p[k] === 0 ? eps : Math.fround(p[k]! - pShift);
+      q[k] = q[k] === 0 ? eps : Math.fround(q[k]! - qShift);
+      sp += p[k]!;
+      sq += q[k]!;
+    }
+    let kl = 0;
+    for (let k = 0; k < len; k++) {
+      const a = p[k]! / sp;
+      kl += a * Math.log(a / (q[k]! / sq));
+    }
+    if (kl < best) {
       best = kl;
       threshold = [edges[start]!, edges[end]!];
     }
