@@ -153,13 +153,10 @@ export const quantizeStaticPass: Pass = {
     const perChannel = [...placement.roles.values()].some((r) => r.kind === 'weight' && r.axis !== undefined);
     if (opset < 10) throw new OnnxOptError(`QuantizeLinear needs ai.onnx opset 10 or later; the model imports ${opset}`);
     if (perChannel && opset < 13) throw new OnnxOptError(`per-channel DequantizeLinear needs ai.onnx opset 13 or later; the model imports ${opset}`);
-    const writer = new QdqWriter(model.graph, settings, placement, ranges);
-    const stats = writer.write();
-    const record = {
-      settings: { ...settings, ops: [...settings.ops], exclude: [...settings.exclude] },
-      ranges: Object.fromEntries(placement.calibrated.map((v) => [v.name, ranges.get(v.name)!])),
-      stats,
-    };
+    // recorded under the names calibration saw: a graph output's pre-quantization tensor is renamed below
+    const used = Object.fromEntries(placement.calibrated.map((v) => [v.name, ranges.get(v.name)!]));
+    const stats = new QdqWriter(model.graph, settings, placement, ranges).write();
+    const record = { settings: { ...settings, ops: [...settings.ops], exclude: [...settings.exclude] }, ranges: used, stats };
     return { changed: true, stats, record };
   },
 };
