@@ -8,6 +8,7 @@ import { benchmark } from '../../src/runtime/bench.js';
 import { checkParity } from '../../src/runtime/parity.js';
 import { loadModel } from '../../src/runtime/session.js';
 import { materialize } from './materialize.js';
+import { benchStatic } from './static.js';
 
 const OUT = '.bench/out';
 const CLI = 'dist/bin/onnx-opt.js';
@@ -146,8 +147,12 @@ async function sessionCreation(paths: string[]): Promise<number[]> {
   return times.map(median);
 }
 
-const suites: Record<string, () => void | Promise<void>> = { io: benchIo, tools: benchTools, latency: benchLatency };
-for (const name of wanted.length ? wanted : Object.keys(suites)) {
+// static runs only when named: `npm run bench -- static` (bert-base unless --models says otherwise)
+const suites: Record<string, () => void | Promise<void>> = {
+  io: benchIo, tools: benchTools, latency: benchLatency, static: () => benchStatic(modelsFlag >= 0 ? MODELS : ['bert-base']),
+};
+const DEFAULT_SUITES = ['io', 'tools', 'latency'];
+for (const name of wanted.length ? wanted : DEFAULT_SUITES) {
   const suite = suites[name];
   if (!suite) throw new Error(`unknown bench suite '${name}' (suites: ${Object.keys(suites).join(', ')})`);
   await suite();
