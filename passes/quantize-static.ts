@@ -23,6 +23,7 @@ import type { TensorRange } from '../src/tensor/calibration.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { computeScaleZeroPoint, quantRange, roundHalfToEven, type QuantParams, type QuantType } from '../src/tensor/quantize.js';
 import { quantizedTensor } from './quantize/weights.js';
+import { convertToQOperator } from './quantize-static/qoperator.js';
 import { DEFAULT_STATIC_OPS, paramsSource, planPlacement, type Placement, type TensorRole } from './quantize-static/placement.js';
 
 /** The weighted ops TensorRT fuses with the Q/DQ on their inputs. */
@@ -38,6 +39,7 @@ export interface StaticSettings {
   perChannel: boolean;
   ops: Set<string>;
   exclude: Set<string>;
+  format: 'qdq' | 'qoperator';
   trt: boolean;
 }
 
@@ -63,6 +65,9 @@ export function readStaticSettings(options: Record<string, unknown>): StaticSett
   }
   if (trt && (activationType !== 'int8' || weightType !== 'int8')) throw new OnnxOptError('--trt quantizes to int8 only (TensorRT takes no uint8)');
   const ops = list(options.ops) ?? (trt ? TRT_OPS : DEFAULT_STATIC_OPS);
+  const format = String(options.format ?? 'qdq');
+  if (format !== 'qdq' && format !== 'qoperator') throw new OnnxOptError(`--format must be qdq or qoperator, not '${format}'`);
+  if (trt && format !== 'qdq') throw new OnnxOptError('--trt writes the QDQ format (TensorRT reads QuantizeLinear/DequantizeLinear)');
   return {
     activationType,
     weightType,
@@ -71,6 +76,7 @@ export function readStaticSettings(options: Record<string, unknown>): StaticSett
     perChannel: trt || options.perChannel === true,
     ops: new Set(ops),
     exclude: new Set(list(options.exclude) ?? []),
+    format,
     trt,
   };
 }
@@ -133,6 +139,7 @@ export const quantizeStaticPass: Pass = {
     { flags: '--calibration-batch <n>', description: 'samples per calibration run (default 8; a fixed batch dim wins)' },
     { flags: '--symmetric-activations', description: 'symmetric activation ranges (zero point 0 for int8)' },
     { flags: '--activation-type <type>', description: 'int8 (default) or uint8', choices: ['int8', 'uint8'] },
+    { flags: '--format <format>', description: 'qdq (default): QuantizeLinear/DequantizeLinear around float ops; qoperator: QLinearMatMul/QLinearConv/QLinearAdd/QLinearMul', choices: ['qdq', 'qoperator'] },
     { flags: '--trt', description: 'for TensorRT: int8 symmetric everywhere, weights per channel, Q/DQ on the inputs of MatMul/Gemm/Conv, standard ops only' },
   ],
   run(model: Model, context: PassContext): PassResult {
@@ -155,7 +162,12 @@ export const quantizeStaticPass: Pass = {
     if (perChannel && opset < 13) throw new OnnxOptError(`per-channel DequantizeLinear needs ai.onnx opset 13 or later; the model imports ${opset}`);
     // recorded under the names calibration saw: a graph output's pre-quantization tensor is renamed below
     const used = Object.fromEntries(placement.calibrated.map((v) => [v.name, ranges.get(v.name)!]));
-    const stats = new QdqWriter(model.graph, settings, placement, ranges).write();
+    const stats: Record<string, number> = new QdqWriter(model.graph, settings, placement, ranges).write();
+    if (settings.format === 'qoperator') {
+      const { converted, usesContribOps } = convertToQOperator(model.graph);
+      for (const [op, n] of Object.entries(converted)) stats[`qoperator.${op}`] = n;
+      if (usesContribOps) model.requireOpset('com.microsoft', 1);
+    }
     const record = { settings: { ...settings, ops: [...settings.ops], exclude: [...settings.exclude] }, ranges: used, stats };
     return { changed: true, stats, record };
   },

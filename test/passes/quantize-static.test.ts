@@ -157,3 +157,27 @@ describe('quantize-static refusals', () => {
     expect(producerOf(model, 'QuantizeLinear').map((q) => q.input(0).name).sort()).toEqual(['MatMul_output_0', 'x']);
   });
 });
+
+describe('quantize-static --format qoperator', () => {
+  it('turns Q/DQ groups into integer ops that onnxruntime runs, close to the QDQ model', async () => {
+    const ranges: Ranges = { x: [-0.5, 0.5], MatMul_output_0: [-2, 2], MatMul_1_output_0: [-4, 4], Add_output_0: [-4.5, 4.5], y: [0, 4.5] };
+    const qdq = mlpModel(8);
+    quantize(qdq, { ranges });
+    const qop = mlpModel(8);
+    const result = quantize(qop, { ranges, format: 'qoperator' });
+    expect(result.stats).toMatchObject({ 'qoperator.QLinearMatMul': 2, 'qoperator.QLinearAdd': 1, 'qoperator.Reshape': 1 });
+    const ops = qop.graph.nodes.map((n) => n.opType);
+    expect(ops).not.toContain('MatMul');
+    expect(ops.filter((o) => o === 'QuantizeLinear')).toHaveLength(2); // x, and y (Relu stays float)
+    const x = floats(4 * 8, 9);
+    const run = async (m: Model) => {
+      const s = await ort.InferenceSession.create(encodeModel(m));
+      const out = (await s.run({ x: new ort.Tensor('float32', x, [4, 8]) })).y!.data as Float32Array;
+      await s.release();
+      return out;
+    };
+    const [a, b] = [await run(qdq), await run(qop)];
+    // the same integer arithmetic up to rounding of the rescale: within one step of the output scale
+    expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]!)))).toBeLessThanOrEqual(2 * (9 / 255) + 1e-6);
+  });
+});

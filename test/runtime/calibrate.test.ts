@@ -33,6 +33,18 @@ describe('quantize-static on the digits ViT', () => {
     expect(gate.drop).toBeLessThanOrEqual(0.005);
   }, 60_000);
 
+  it('--format qoperator: integer ops (QLinearMatMul, QLinearAdd, ...) with the same accuracy bound', async () => {
+    const out = join(dir, 'digits.qoperator.onnx');
+    const r = await runCli('quantize-static', '--calibration', CALIBRATION, '--format', 'qoperator', DIGITS, out);
+    expect(r.code, r.stderr).toBe(0);
+    const ops = readModel(out).graph.nodes.map((n) => n.opType);
+    expect(ops).toContain('QLinearMatMul');
+    expect(ops).not.toContain('MatMul');
+    const gate = await digitsAccuracy(out);
+    console.log(`digits qoperator: float32 ${gate.baseline.toFixed(4)}, static int8 ${gate.candidate.toFixed(4)}, drop ${gate.drop.toFixed(4)}`);
+    expect(gate.drop).toBeLessThanOrEqual(0.005);
+  }, 60_000);
+
   it('--save-config records the ranges, and --ranges makes the same model without calibrating', async () => {
     const first = join(dir, 'digits.saved.onnx');
     const again = join(dir, 'digits.again.onnx');
