@@ -91,7 +91,9 @@ function readRanges(options: Record<string, unknown>): Map<string, TensorRange> 
   const entries = given instanceof Map ? [...given] : Object.entries(given as Record<string, TensorRange>);
   const ranges = new Map<string, TensorRange>();
   for (const [name, r] of entries) {
-    if (!Array.isArray(r) || r.length !== 2 || !r.every((x) => typeof x === 'number' && Number.isFinite(x)) || r[0] > r[1]) {
+    // min > max is accepted as onnxruntime accepts it: percentile's clipping can give it for a constant tensor, and
+    // compute_scale_zp widens every range to hold 0 anyway
+    if (!Array.isArray(r) || r.length !== 2 || !r.every((x) => typeof x === 'number' && Number.isFinite(x))) {
       throw new OnnxOptError(`the range of '${name}' must be [min, max] of finite numbers, not ${JSON.stringify(r)}`);
     }
     ranges.set(name, [Math.fround(r[0]), Math.fround(r[1])]);

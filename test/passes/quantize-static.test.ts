@@ -144,7 +144,8 @@ describe('quantize-static refusals', () => {
 
   it('refuses bad ranges, int8 activations with uint8 weights, and a quantized model', () => {
     const model = mlpModel(8);
-    expect(() => quantize(model, { ranges: { x: [1, -1] } })).toThrow(OnnxOptError);
+    expect(() => quantize(model, { ranges: { x: [1, Infinity] } })).toThrow(OnnxOptError);
+    expect(() => quantize(model, { ranges: { x: [1] } })).toThrow(/must be \[min, max\]/);
     expect(() => quantize(model, { ranges: {}, weightType: 'uint8' })).toThrow(/int8 activations with uint8 weights/);
     quantize(model, { ranges: someRanges(model) });
     expect(() => quantize(model, { ranges: {} })).toThrow(/already quantized/);

@@ -82,6 +82,20 @@ describe('quantize-static on the digits ViT', () => {
   }, 60_000);
 });
 
+describe('quantize-static on the BERT and GPT-2 fixtures (attention masks filled with float32\'s lowest)', () => {
+  it.each(['bert-eager-ts14', 'gpt2-eager-ts14'])('%s: every method calibrates and the result runs', async (name) => {
+    for (const method of ['minmax', 'entropy', 'percentile']) {
+      const out = join(dir, `${name}.${method}.onnx`);
+      const r = await runCli('quantize-static', '--calibration', `fixtures/static/${name}.calib.npz`, '--method', method, `fixtures/${name}.onnx`, out);
+      expect(r.code, `${method}: ${r.stderr}`).toBe(0);
+      const parity = await runCli('parity', `fixtures/${name}.onnx`, out, '--inputs', `fixtures/${name}.inputs.npz`, '--json');
+      const cosine = JSON.parse(parity.stdout).outputs[0].cosine;
+      console.log(`${name} ${method}: cosine to float32 ${cosine.toFixed(4)}`);
+      expect(cosine).toBeGreaterThan(0.9);
+    }
+  }, 60_000);
+});
+
 describe('calibration', () => {
   it('does not change the model it measures', async () => {
     const model = readModel(DIGITS);
