@@ -18,8 +18,8 @@ import { Value as IrValue } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import { Scratch, Tensor } from '../src/ir/tensor.js';
 import { shapeOf, tensorType } from '../src/ir/types.js';
-import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
-import type { TensorRange } from '../src/tensor/calibration.js';
+import { definePass, option, type OptionValues, type PassOptions, type PassResult } from '../src/pass/index.js';
+import { CALIBRATION_METHODS, type TensorRange } from '../src/tensor/calibration.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { computeScaleZeroPoint, quantRange, roundHalfToEven, type QuantParams, type QuantType } from '../src/tensor/quantize.js';
 import { quantizedTensor } from './quantize/weights.js';
@@ -43,48 +43,58 @@ export interface StaticSettings {
   trt: boolean;
 }
 
-/** Calibrated ranges as options carry them: an object or a Map of tensor name -> [min, max]. */
+/**
+ * Calibrated ranges as the library and the CLI's calibration hand them to the pass, under `calibratedRanges`: an
+ * object or a Map of tensor name -> [min, max].
+ */
 export type RangesOption = Record<string, TensorRange> | ReadonlyMap<string, TensorRange>;
 
-const list = (v: unknown): string[] | undefined =>
-  v === undefined ? undefined : (Array.isArray(v) ? v.map(String) : [String(v)]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+const OPTIONS = {
+  calibration: option.string('calibration inputs: .npz (arrays named after the inputs, samples on the first axis) or .json (a list of runs)'),
+  ranges: option.string('calibrated ranges from a --save-config record (<stem>.quantize-static_config.json), instead of calibrating'),
+  method: option.enum('calibration method', CALIBRATION_METHODS, { default: 'minmax' }),
+  percentile: option.number('the percentile method\'s p', { default: 99.999, min: 0, max: 100 }),
+  calibrationBatch: option.int('samples per calibration run (a fixed batch dim wins)', { default: 8, min: 1 }),
+  symmetricActivations: option.boolean('symmetric activation ranges (zero point 0 for int8)'),
+  perChannel: option.boolean('one weight scale per output channel'),
+  activationType: option.enum('activation type', ['int8', 'uint8'], { default: 'int8' }),
+  weightType: option.enum('weight type (int8 symmetric, uint8 asymmetric)', ['int8', 'uint8'], { default: 'int8' }),
+  ops: option.list(`op types to quantize, comma-separated (default onnxruntime's: ${DEFAULT_STATIC_OPS.join(',')}; --trt: ${TRT_OPS.join(',')})`),
+  exclude: option.list('node names to leave float, comma-separated'),
+  format: option.enum('qdq: QuantizeLinear/DequantizeLinear around float ops; qoperator: QLinearMatMul/QLinearConv/QLinearAdd/QLinearMul', ['qdq', 'qoperator'], { default: 'qdq' }),
+  trt: option.boolean('for TensorRT: int8 symmetric everywhere, weights per channel, Q/DQ on the inputs of MatMul/Gemm/Conv, standard ops only'),
+};
 
-function quantType(v: unknown, flag: string, fallback: QuantType): QuantType {
-  const t = String(v ?? fallback);
-  if (t !== 'int8' && t !== 'uint8') throw new OnnxOptError(`${flag} must be int8 or uint8, not '${t}'`);
-  return t;
-}
-
-/** The pass's settings from options (CLI flags camel-cased), with onnxruntime quantize_static's defaults. */
-export function readStaticSettings(options: Record<string, unknown>): StaticSettings {
-  const trt = options.trt === true;
-  const activationType = quantType(options.activationType, '--activation-type', 'int8');
-  const weightType = quantType(options.weightType, '--weight-type', 'int8');
+/** The pass's settings from its parsed options, with onnxruntime quantize_static's defaults. */
+export function staticSettings(options: OptionValues<typeof OPTIONS>): StaticSettings {
+  const { trt, activationType, weightType, format } = options;
   if (activationType === 'int8' && weightType === 'uint8') {
     throw new OnnxOptError('int8 activations with uint8 weights are refused (onnxruntime refuses them too): use --weight-type int8');
   }
   if (trt && (activationType !== 'int8' || weightType !== 'int8')) throw new OnnxOptError('--trt quantizes to int8 only (TensorRT takes no uint8)');
-  const ops = list(options.ops) ?? (trt ? TRT_OPS : DEFAULT_STATIC_OPS);
-  const format = String(options.format ?? 'qdq');
-  if (format !== 'qdq' && format !== 'qoperator') throw new OnnxOptError(`--format must be qdq or qoperator, not '${format}'`);
   if (trt && format !== 'qdq') throw new OnnxOptError('--trt writes the QDQ format (TensorRT reads QuantizeLinear/DequantizeLinear)');
   return {
     activationType,
     weightType,
-    activationSymmetric: trt || options.symmetricActivations === true,
+    activationSymmetric: trt || options.symmetricActivations,
     weightSymmetric: trt || weightType === 'int8',
-    perChannel: trt || options.perChannel === true,
-    ops: new Set(ops),
-    exclude: new Set(list(options.exclude) ?? []),
+    perChannel: trt || options.perChannel,
+    ops: new Set(options.ops.length ? options.ops : trt ? TRT_OPS : DEFAULT_STATIC_OPS),
+    exclude: new Set(options.exclude),
     format,
     trt,
   };
 }
 
+/** The settings from options as a caller gives them (CLI flags camel-cased, or library values). */
+export function readStaticSettings(given: PassOptions): StaticSettings {
+  return staticSettings(quantizeStaticPass.settings(given));
+}
+
 /** The ranges from options, or an error saying how to get them. */
-function readRanges(options: Record<string, unknown>): Map<string, TensorRange> {
-  const given = options.ranges;
-  if (given === undefined || typeof given === 'string') {
+function readRanges(options: PassOptions): Map<string, TensorRange> {
+  const given = options.calibratedRanges;
+  if (given === undefined || typeof given !== 'object' || given === null) {
     throw new OnnxOptError('quantize-static needs calibrated ranges: --calibration FILE.npz|.json (runs the model in onnxruntime) ' +
       'or --ranges FILE (a <stem>.quantize-static_config.json that --save-config wrote)');
   }
@@ -129,25 +139,15 @@ export function staticPlacement(model: Model, settings: StaticSettings): Placeme
   });
 }
 
-export const quantizeStaticPass: Pass = {
+export const quantizeStaticPass = definePass({
   name: 'quantize-static',
   lossy: true,
   description: 'static INT8 (QDQ) from calibrated activation ranges, as onnxruntime\'s quantize_static; --trt for TensorRT',
-  options: [
-    { flags: '--calibration <file>', description: 'calibration inputs: .npz (arrays named after the inputs, samples on the first axis) or .json (a list of samples)' },
-    { flags: '--ranges <file>', description: 'calibrated ranges from a --save-config record, instead of calibrating' },
-    { flags: '--method <method>', description: 'calibration: minmax (default), entropy or percentile', choices: ['minmax', 'entropy', 'percentile'] },
-    { flags: '--percentile <p>', description: 'the percentile method\'s p (default 99.999)' },
-    { flags: '--calibration-batch <n>', description: 'samples per calibration run (default 8; a fixed batch dim wins)' },
-    { flags: '--symmetric-activations', description: 'symmetric activation ranges (zero point 0 for int8)' },
-    { flags: '--activation-type <type>', description: 'int8 (default) or uint8', choices: ['int8', 'uint8'] },
-    { flags: '--format <format>', description: 'qdq (default): QuantizeLinear/DequantizeLinear around float ops; qoperator: QLinearMatMul/QLinearConv/QLinearAdd/QLinearMul', choices: ['qdq', 'qoperator'] },
-    { flags: '--trt', description: 'for TensorRT: int8 symmetric everywhere, weights per channel, Q/DQ on the inputs of MatMul/Gemm/Conv, standard ops only' },
-  ],
-  run(model: Model, context: PassContext): PassResult {
-    const settings = readStaticSettings(context.options);
+  options: OPTIONS,
+  run(model, context): PassResult {
+    const settings = staticSettings(context.options);
     refuseModel(model, settings);
-    const ranges = readRanges(context.options);
+    const ranges = readRanges(context.given);
     const placement = staticPlacement(model, settings);
     if (placement.roles.size === 0) {
       context.log('quantize-static: nothing to quantize');
@@ -173,7 +173,7 @@ export const quantizeStaticPass: Pass = {
     const record = { settings: { ...settings, ops: [...settings.ops], exclude: [...settings.exclude] }, ranges: used, stats };
     return { changed: true, stats, record };
   },
-};
+});
 
 /** The scale and zero point values a quantized tensor is read with. */
 interface QParams {

@@ -5,13 +5,13 @@
 // read the tensors whole. Graph optimizations are off, as in onnxruntime's calibrator, so the values measured are the
 // ones the unfused model computes.
 import { readFileSync } from 'node:fs';
-import { quantizeStaticPass, readStaticSettings, staticPlacement } from '../../passes/quantize-static.js';
+import { quantizeStaticPass, staticPlacement, staticSettings } from '../../passes/quantize-static.js';
 import { OnnxOptError } from '../errors.js';
 import { readNpz } from '../io/npz.js';
 import type { Node, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { tensorType } from '../ir/types.js';
-import type { PassContext, PassResult } from '../pipeline.js';
+import type { PassContext, PassResult } from '../pass/index.js';
 import { encodeModel } from '../serde/encode.js';
 import { CALIBRATION_METHODS, createCalibrator, type CalibrationMethod, type TensorRange } from '../tensor/calibration.js';
 import { DataType } from '../tensor/dtype.js';
@@ -171,21 +171,18 @@ export function readRangesFile(path: string): Record<string, TensorRange> {
 
 /** What the CLI runs for quantize-static: ranges from --ranges or from calibrating on --calibration, then the pass. */
 export async function runQuantizeStatic(model: Model, context: PassContext): Promise<PassResult> {
-  const options = context.options;
-  const rangesFile = typeof options.ranges === 'string' ? options.ranges : undefined;
-  const calibrationFile = typeof options.calibration === 'string' ? options.calibration : undefined;
-  if (rangesFile && calibrationFile) throw new OnnxOptError('give --calibration or --ranges, not both');
-  if (rangesFile) {
-    const result = quantizeStaticPass.run(model, { ...context, options: { ...options, ranges: readRangesFile(rangesFile) } });
-    return { ...result, record: { ...result.record, rangesFrom: rangesFile } };
+  const options = quantizeStaticPass.settings(context.options);
+  const run = (calibratedRanges: unknown) => quantizeStaticPass.run(model, { ...context, options: { ...context.options, calibratedRanges } });
+  if (options.ranges !== undefined && options.calibration !== undefined) throw new OnnxOptError('give --calibration or --ranges, not both');
+  if (options.ranges !== undefined) {
+    const result = run(readRangesFile(options.ranges));
+    return { ...result, record: { ...result.record, rangesFrom: options.ranges } };
   }
-  if (!calibrationFile) return quantizeStaticPass.run(model, context); // explains what it needs
-  const settings = readStaticSettings(options);
-  const placement = staticPlacement(model, settings);
+  if (options.calibration === undefined) return quantizeStaticPass.run(model, context); // explains what it needs
+  const calibrationFile = options.calibration;
+  const placement = staticPlacement(model, staticSettings(options));
   const data = readCalibrationData(calibrationFile, describeInputs(model));
-  const method = (options.method ?? 'minmax') as CalibrationMethod;
-  const percentile = options.percentile === undefined ? undefined : Number(options.percentile);
-  const batchSize = options.calibrationBatch === undefined ? undefined : Number(options.calibrationBatch);
+  const { method, percentile, calibrationBatch: batchSize } = options;
   const progress = progressOnStderr();
   let calibration: CalibrationResult;
   try {
@@ -199,7 +196,10 @@ export async function runQuantizeStatic(model: Model, context: PassContext): Pro
   }
   context.log(`quantize-static: calibrated ${calibration.ranges.size} tensors on ${calibration.samples} samples ` +
     `(${calibration.runs} runs, ${method}) in ${(calibration.ms / 1000).toFixed(1)} s`);
-  const result = quantizeStaticPass.run(model, { ...context, options: { ...options, ranges: calibration.ranges } });
-  const { method: m, samples, runs } = calibration;
-  return { ...result, record: { ...result.record, calibration: { file: calibrationFile, method: m, percentile, samples, runs } } };
+  const result = run(calibration.ranges);
+  const { samples, runs } = calibration;
+  return {
+    ...result,
+    record: { ...result.record, calibration: { file: calibrationFile, method, ...(method === 'percentile' ? { percentile } : {}), samples, runs } },
+  };
 }

@@ -30,7 +30,7 @@ describe('quantize-static on a small MLP (MatMul, MatMul, Add, Reshape, Relu)', 
     const model = mlpModel(8);
     const ranges = someRanges(model);
     expect(Object.keys(ranges).sort()).toEqual(['Add_output_0', 'MatMul_1_output_0', 'MatMul_output_0', 'x', 'y'].sort());
-    const result = quantize(model, { ranges });
+    const result = quantize(model, { calibratedRanges: ranges });
     expect(result.changed).toBe(true);
     const quantized = producerOf(model, 'QuantizeLinear').map((n) => n.input(0).name).sort();
     // Reshape's output shares Add's parameters; y (the graph output) is read under a new name and keeps its own
@@ -48,7 +48,7 @@ describe('quantize-static on a small MLP (MatMul, MatMul, Add, Reshape, Relu)', 
     for (const [activationType, symmetricActivations] of [['int8', false], ['int8', true], ['uint8', false], ['uint8', true]] as const) {
       const model = mlpModel(8);
       const ranges = someRanges(model);
-      quantize(model, { ranges, activationType, symmetricActivations, weightType: activationType === 'uint8' && symmetricActivations ? 'uint8' : 'int8' });
+      quantize(model, { calibratedRanges: ranges, activationType, symmetricActivations, weightType: activationType === 'uint8' && symmetricActivations ? 'uint8' : 'int8' });
       const range = quantRange(activationType, { symmetric: symmetricActivations, reduceRange: false });
       for (const q of producerOf(model, 'QuantizeLinear')) {
         const name = q.input(0).name === 'Reshape_output_0' ? 'Add_output_0' : q.input(0).name.replace(/_QuantizeLinear_Input$/, '');
@@ -61,14 +61,14 @@ describe('quantize-static on a small MLP (MatMul, MatMul, Add, Reshape, Relu)', 
 
   it('uint8 symmetric activations get zero point 127, as onnxruntime 1.30 computes it', () => {
     const model = mlpModel(8);
-    quantize(model, { ranges: someRanges(model), activationType: 'uint8', symmetricActivations: true });
+    quantize(model, { calibratedRanges: someRanges(model), activationType: 'uint8', symmetricActivations: true });
     const zps = new Set(producerOf(model, 'QuantizeLinear').map((q) => scalar(q, 2)));
     expect([...zps]).toEqual([127]);
   });
 
   it('the shared tensor reads the same scale and zero point initializers as its source', () => {
     const model = mlpModel(8);
-    quantize(model, { ranges: someRanges(model) });
+    quantize(model, { calibratedRanges: someRanges(model) });
     const qs = producerOf(model, 'QuantizeLinear');
     const add = qs.find((q) => q.input(0).name === 'Add_output_0')!;
     const reshape = qs.find((q) => q.input(0).name === 'Reshape_output_0')!;
@@ -78,7 +78,7 @@ describe('quantize-static on a small MLP (MatMul, MatMul, Add, Reshape, Relu)', 
 
   it('weights are stored 8-bit behind a DequantizeLinear (per channel along N when asked), and the float weights go', () => {
     const model = mlpModel(8);
-    quantize(model, { ranges: someRanges(model), perChannel: true });
+    quantize(model, { calibratedRanges: someRanges(model), perChannel: true });
     const names = model.graph.initializers.map((v) => v.name);
     expect(names).not.toContain('w1');
     const dq = producerOf(model, 'DequantizeLinear').find((n) => n.input(0).name === 'w1_quantized')!;
@@ -100,7 +100,7 @@ describe('quantize-static on a small MLP (MatMul, MatMul, Add, Reshape, Relu)', 
     };
     // ranges from the float model's own values
     const ranges: Ranges = { x: [-0.5, 0.5], MatMul_output_0: [-2, 2], MatMul_1_output_0: [-4, 4], Add_output_0: [-4.5, 4.5], y: [0, 4.5] };
-    quantize(model, { ranges });
+    quantize(model, { calibratedRanges: ranges });
     const [want, got] = [await run(float), await run(model)];
     const worst = Math.max(...want.map((v, i) => Math.abs(v - got[i]!)));
     expect(worst).toBeLessThan(0.1);
@@ -113,7 +113,7 @@ describe('quantize-static --trt', () => {
     const model = mlpModel(8);
     const ranges = someRanges(model, { trt: true });
     expect(Object.keys(ranges).sort()).toEqual(['MatMul_output_0', 'x']);
-    quantize(model, { ranges, trt: true });
+    quantize(model, { calibratedRanges: ranges, trt: true });
     for (const n of model.graph.nodes.filter((x) => x.opType === 'QuantizeLinear' || x.opType === 'DequantizeLinear')) {
       expect(n.input(2).initializer!.toNumbers().every((z) => z === 0), n.name).toBe(true);
       expect(n.input(2).initializer!.dataType).toBe(3);
@@ -126,7 +126,7 @@ describe('quantize-static --trt', () => {
   it('refuses contrib ops, which TensorRT cannot run', () => {
     const model = mlpModel(8);
     model.graph.nodes.find((n) => n.opType === 'Relu')!.domain = 'com.microsoft';
-    expect(() => quantize(model, { ranges: {}, trt: true })).toThrow(/--trt needs standard ONNX ops/);
+    expect(() => quantize(model, { calibratedRanges: {}, trt: true })).toThrow(/--trt needs standard ONNX ops/);
   });
 });
 
@@ -139,22 +139,22 @@ describe('quantize-static refusals', () => {
     const model = mlpModel(8);
     const ranges = someRanges(model);
     delete ranges.MatMul_output_0;
-    expect(() => quantize(model, { ranges })).toThrow(/no calibrated range for 1 tensor\(s\) to quantize: 'MatMul_output_0'/);
+    expect(() => quantize(model, { calibratedRanges: ranges })).toThrow(/no calibrated range for 1 tensor\(s\) to quantize: 'MatMul_output_0'/);
   });
 
   it('refuses bad ranges, int8 activations with uint8 weights, and a quantized model', () => {
     const model = mlpModel(8);
-    expect(() => quantize(model, { ranges: { x: [1, Infinity] } })).toThrow(OnnxOptError);
-    expect(() => quantize(model, { ranges: { x: [1] } })).toThrow(/must be \[min, max\]/);
-    expect(() => quantize(model, { ranges: {}, weightType: 'uint8' })).toThrow(/int8 activations with uint8 weights/);
-    quantize(model, { ranges: someRanges(model) });
-    expect(() => quantize(model, { ranges: {} })).toThrow(/already quantized/);
+    expect(() => quantize(model, { calibratedRanges: { x: [1, Infinity] } })).toThrow(OnnxOptError);
+    expect(() => quantize(model, { calibratedRanges: { x: [1] } })).toThrow(/must be \[min, max\]/);
+    expect(() => quantize(model, { calibratedRanges: {}, weightType: 'uint8' })).toThrow(/int8 activations with uint8 weights/);
+    quantize(model, { calibratedRanges: someRanges(model) });
+    expect(() => quantize(model, { calibratedRanges: {} })).toThrow(/already quantized/);
   });
 
   it('leaves excluded nodes and unlisted ops float', () => {
     const model = mlpModel(8);
     const options = { ops: 'MatMul', exclude: 'MatMul_1' };
-    quantize(model, { ranges: someRanges(model, options), ...options });
+    quantize(model, { calibratedRanges: someRanges(model, options), ...options });
     expect(producerOf(model, 'QuantizeLinear').map((q) => q.input(0).name).sort()).toEqual(['MatMul_output_0', 'x']);
   });
 });
@@ -163,9 +163,9 @@ describe('quantize-static --format qoperator', () => {
   it('turns Q/DQ groups into integer ops that onnxruntime runs, close to the QDQ model', async () => {
     const ranges: Ranges = { x: [-0.5, 0.5], MatMul_output_0: [-2, 2], MatMul_1_output_0: [-4, 4], Add_output_0: [-4.5, 4.5], y: [0, 4.5] };
     const qdq = mlpModel(8);
-    quantize(qdq, { ranges });
+    quantize(qdq, { calibratedRanges: ranges });
     const qop = mlpModel(8);
-    const result = quantize(qop, { ranges, format: 'qoperator' });
+    const result = quantize(qop, { calibratedRanges: ranges, format: 'qoperator' });
     expect(result.stats).toMatchObject({ 'qoperator.QLinearMatMul': 2, 'qoperator.QLinearAdd': 1, 'qoperator.Reshape': 1 });
     const ops = qop.graph.nodes.map((n) => n.opType);
     expect(ops).not.toContain('MatMul');
