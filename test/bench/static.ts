@@ -2,7 +2,7 @@
 // in onnxruntime-node's CPU EP, and the cost of calibration against one plain onnxruntime pass over the same data.
 // Where the time goes comes from onnxruntime's own profiler (per op type, summed over the runs).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { readModel } from '../../src/io/read.js';
@@ -27,8 +27,11 @@ async function profileByOp(path: string, feeds: Feeds, runs: number): Promise<Ma
   const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, toOrt(t)]));
   await session.run(ortFeeds); // warm-up, counted out below by the run count
   for (let i = 0; i < runs; i++) await session.run(ortFeeds);
-  const file = (session as unknown as { endProfiling(): string }).endProfiling();
+  session.endProfiling();
   await session.release();
+  // onnxruntime writes <prefix>_<timestamp>.json
+  const file = readdirSync(OUT).filter((f) => f.startsWith('profile') && f.endsWith('.json')).map((f) => join(OUT, f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!;
   const events = JSON.parse(readFileSync(file, 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
   rmSync(file, { force: true });
   const byOp = new Map<string, number>();
@@ -80,8 +83,9 @@ export async function benchStatic(models: string[]): Promise<void> {
     const dynamic = made('dynamic', ['fuse', 'quantize']);
     const qdq = made('qdq', ['quantize-static', '--ranges', rangesFile]);
     const qdqMatMul = made('qdq-matmul', ['quantize-static', '--ranges', rangesFile, '--ops', 'MatMul']);
-    const labels = ['dynamic (fuse quantize)', 'static QDQ (default ops)', 'static QDQ (--ops MatMul)'];
-    const paths = [dynamic, qdq, qdqMatMul];
+    const qdqMatMulU8 = made('qdq-matmul-u8', ['quantize-static', '--ranges', rangesFile, '--ops', 'MatMul', '--activation-type', 'uint8']);
+    const labels = ['dynamic (fuse quantize)', 'static QDQ (default ops, int8)', 'static QDQ (--ops MatMul, int8)', 'static QDQ (--ops MatMul, uint8 activations)'];
+    const paths = [dynamic, qdq, qdqMatMul, qdqMatMulU8];
     for (const sequence of [128, 512]) {
       const r = await benchmark(paths, { sequence, threads: THREADS, warmup: 2, iterations: sequence === 512 ? 10 : 20, batches: [1], labels });
       const [reference, ...others] = r.results;
@@ -90,7 +94,10 @@ export async function benchStatic(models: string[]): Promise<void> {
       const feeds = generateInputs(specs, { batch: 1, sequence, pad: false, seed: 7 });
       for (const [i, path] of paths.entries()) console.log(`  profile seq ${sequence} ${labels[i]}: ${top(await profileByOp(path, feeds, 3))}`);
     }
-    for (const p of paths) rmSync(p, { force: true });
+    for (const p of paths) {
+      rmSync(p, { force: true });
+      rmSync(p.replace(/\.onnx$/, '.onnx_data'), { force: true });
+    }
     rmSync(rangesFile, { force: true });
   }
 }
