@@ -1,7 +1,7 @@
 // `npm run bench [-- suites...] [--models a,b]`: benchmarks on the seed-sized models in ../shared/models,
-// materialized into .bench/models. Suites: io, tools, latency, and scale (on generated graphs). Timings are medians
-// of interleaved runs on a shared, noisy machine: compare the ratios, which are measured side by side, not the
-// absolute times.
+// materialized into .bench/models. Suites: io, tools, latency, scale (on generated graphs), decode and bundle
+// (./serde.ts). Timings are medians of interleaved runs on a shared, noisy machine: compare the ratios, which are
+// measured side by side, not the absolute times.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -11,6 +11,7 @@ import { checkParity } from '../../src/runtime/parity.js';
 import { loadModel } from '../../src/runtime/session.js';
 import { NODES_PER_BLOCK } from './big-graph.js';
 import { materialize } from './materialize.js';
+import { benchBundle, benchDecode } from './serde.js';
 import { benchStatic } from './static.js';
 
 const OUT = '.bench/out';
@@ -175,9 +176,10 @@ function benchScale(): void {
 
 // static runs only when named: `npm run bench -- static` (bert-base unless --models says otherwise)
 const suites: Record<string, () => void | Promise<void>> = {
-  io: benchIo, tools: benchTools, latency: benchLatency, scale: benchScale, static: () => benchStatic(modelsFlag >= 0 ? MODELS : ['bert-base']),
+  io: benchIo, tools: benchTools, latency: benchLatency, scale: benchScale, decode: () => benchDecode(MODELS), bundle: benchBundle,
+  static: () => benchStatic(modelsFlag >= 0 ? MODELS : ['bert-base']),
 };
-const DEFAULT_SUITES = ['io', 'tools', 'latency', 'scale'];
+const DEFAULT_SUITES = Object.keys(suites).filter((name) => name !== 'static');
 for (const name of wanted.length ? wanted : DEFAULT_SUITES) {
   const suite = suites[name];
   if (!suite) throw new Error(`unknown bench suite '${name}' (suites: ${Object.keys(suites).join(', ')})`);

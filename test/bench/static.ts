@@ -8,9 +8,9 @@ import * as ort from 'onnxruntime-node';
 import { readModel } from '../../src/io/read.js';
 import { benchmark } from '../../src/runtime/bench.js';
 import { calibrate, type CalibrationData } from '../../src/runtime/calibrate.js';
-import { toOrt, type Feeds } from '../../src/runtime/host-tensor.js';
+import { ORT_TYPES, type Feeds } from '../../src/runtime/host-tensor.js';
 import { describeInputs, generateInputs } from '../../src/runtime/inputs.js';
-import { loadModel, sessionOptions } from '../../src/runtime/session.js';
+import { loadModel } from '../../src/runtime/session.js';
 import { readStaticSettings, staticPlacement } from '../../passes/quantize-static.js';
 import { materialize } from './materialize.js';
 
@@ -23,8 +23,13 @@ const CALIBRATION_BATCH = 8;
 /** Milliseconds per op type in one run, from onnxruntime's profile of `runs` runs on `feeds`. */
 async function profileByOp(path: string, feeds: Feeds, runs: number): Promise<Map<string, number>> {
   const prefix = join(OUT, 'profile');
-  const session = await ort.InferenceSession.create(path, { ...sessionOptions({ threads: THREADS }), enableProfiling: true, profileFilePrefix: prefix });
-  const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, toOrt(t)]));
+  // the settings of the tools' sessions (src/runtime/session.ts), with the profiler on
+  const session = await ort.InferenceSession.create(path, {
+    intraOpNumThreads: THREADS, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 4,
+    extra: { session: { intra_op: { allow_spinning: '0' } } }, enableProfiling: true, profileFilePrefix: prefix,
+  });
+  const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) =>
+    [k, new ort.Tensor(ORT_TYPES[t.dataType] as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims)]));
   await session.run(ortFeeds); // warm-up, counted out below by the run count
   for (let i = 0; i < runs; i++) await session.run(ortFeeds);
   session.endProfiling();
