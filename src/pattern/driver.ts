@@ -3,7 +3,6 @@
 import { OnnxOptError } from '../errors.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { cloneType } from '../ir/types.js';
 import { bodyOutputs } from './graph-edits.js';
 import type { Match } from './match.js';
 import { matchAt, nodeLabel } from './matcher.js';
@@ -72,24 +71,22 @@ class Sweeper {
     let inBodies = 0;
     let here = 0;
     const pinned = bodyOutputs(graph);
-    const renamed = new Map<Value, Value>();
     for (const node of [...graph.nodes]) {
       if (node.graph !== graph) continue; // removed by an earlier rewrite in this sweep
       for (const body of node.subgraphs()) inBodies += this.sweep(body);
-      if (this.tryRules(node, pinned, renamed)) here++;
+      if (this.tryRules(node, pinned)) here++;
     }
-    graph.replaceInValueInfo(renamed);
     // New nodes sit before their root, which suits single-output patterns; a multi-output match may need more.
     if (here) graph.sortTopologically();
     return inBodies + here;
   }
 
-  private tryRules(node: Node, pinned: ReadonlySet<Value>, renamed: Map<Value, Value>): boolean {
+  private tryRules(node: Node, pinned: ReadonlySet<Value>): boolean {
     for (const r of this.rules) {
       if (!r.root.accepts(node)) continue;
       const outcome = matchAt(r, node, pinned);
       if (outcome.match) {
-        this.apply(r, outcome.match, renamed);
+        this.apply(r, outcome.match);
         this.counts[r.name]!++;
         return true;
       }
@@ -101,7 +98,7 @@ class Sweeper {
     return false;
   }
 
-  private apply(r: Rule, match: Match, renamed: Map<Value, Value>): void {
+  private apply(r: Rule, match: Match): void {
     const { graph, root } = match;
     const b = new RewriteBuilder(graph, root, match);
     const result = r.rewrite(b, match);
@@ -111,26 +108,11 @@ class Sweeper {
         `rule '${r.name}': the rewrite must return ${match.outputs.length} value(s), one per pattern output`,
       );
     }
-    const created = new Set(b.created);
-    match.outputs.forEach((old, i) => takeOver(graph, old, replacements[i]!, created, renamed));
-    graph.removeNodes(graph.deadSubset(match.matchedNodes));
-    for (const n of created) if (n.domain) this.model.requireOpset(n.domain, 1);
+    graph.replace({
+      outputs: match.outputs.map((old, i) => [old, replacements[i]!] as const),
+      created: b.created,
+      removeIfDead: match.matchedNodes,
+    });
+    for (const n of b.created) if (n.domain) this.model.requireOpset(n.domain, 1);
   }
-}
-
-/**
- * Points every use of `old` at `replacement`. A value the rewrite just made also takes over old's name and type,
- * so graph outputs, value_info (through `renamed`, applied once per sweep) and the names users know stay put.
- */
-function takeOver(graph: Graph, old: Value, replacement: Value, created: ReadonlySet<Node>, renamed: Map<Value, Value>): void {
-  if (old === replacement) return;
-  const fresh = replacement.producer !== null && created.has(replacement.producer);
-  if (fresh && !replacement.type && old.type) replacement.type = cloneType(old.type);
-  const wasOutput = graph.outputs.includes(old);
-  graph.replaceAllUses(old, replacement); // renames for a graph output itself
-  if (!fresh || wasOutput) return;
-  const name = old.name;
-  old.name = graph.valueNames.fresh(`${name}_replaced`);
-  replacement.name = name;
-  renamed.set(old, replacement);
 }
