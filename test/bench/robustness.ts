@@ -2,12 +2,19 @@
 // anything: a crash (an error other than a clear OnnxOptError), a pass that took too long, an output onnxruntime
 // refuses although it accepted the input, or input bytes that changed. Used by test/corpus (seeded corpus kept in
 // the repository) and `npm run bench -- fuzz` (2,000+ mutated inputs).
+import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { allPasses } from '../../passes/index.js';
 import { OnnxOptError } from '../../src/errors.js';
 import { readModelBytes } from '../../src/io/read.js';
-import type { Pass } from '../../src/pipeline.js';
+import type { Pass } from '../../src/pass/index.js';
+import { Graph, Value } from '../../src/ir/graph.js';
+import { Model } from '../../src/ir/model.js';
+import { Tensor } from '../../src/ir/tensor.js';
+import { tensorType } from '../../src/ir/types.js';
 import { encodeModel } from '../../src/serde/encode.js';
+import { DataType } from '../../src/tensor/dtype.js';
+import { bigModel } from './big-graph.js';
 
 /** A pass run past this is reported as a hang (runs are synchronous: it is measured, not interrupted). */
 export const HANG_MS = 20_000;
@@ -139,4 +146,51 @@ export function mutate(bytes: Uint8Array, seed: number): Uint8Array {
     out.set([0xff, 0xff, 0xff, 0xff, 0x0f].slice(0, Math.min(5, out.byteLength - i)), i);
   }
   return out;
+}
+
+/** y = x @ w, w [4, 4] holding `values`. */
+export function matmulModel(values: readonly number[]): Uint8Array {
+  const g = new Graph('g');
+  const m = new Model(g);
+  m.irVersion = 8;
+  m.opsetImports = [{ domain: '', version: 17 }];
+  const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, [2, 4])));
+  const w = g.adoptInitializer(new Value('w'), Tensor.fromArray('w', DataType.FLOAT, [4, 4], values));
+  const y = g.createNode({ opType: 'MatMul', inputs: [x, w] }).output(0);
+  y.type = tensorType(DataType.FLOAT, [2, 4]);
+  g.outputs.push(y);
+  return encodeModel(m);
+}
+
+/** The small valid models that mutations start from: a CNN (the fp16 fixture), LayerNorm/Gelu blocks, a MatMul. */
+export function seedModels(): Record<string, Uint8Array> {
+  return {
+    cnn: readFileSync('fixtures/cnn.onnx'),
+    blocks: encodeModel(bigModel(60, 4).model),
+    matmul: matmulModel(Array.from({ length: 16 }, (_, i) => Math.sin(i))),
+  };
+}
+
+/**
+ * The fuzz run: `perSeed` mutations of each seed model (seeds 1..perSeed), every pass over each. Returns counts per
+ * pass and verdict, and the bad runs.
+ */
+export async function fuzz(perSeed: number, log: (line: string) => void = () => {}): Promise<{ counts: Map<string, Map<Verdict, number>>; bad: string[]; inputs: number }> {
+  const counts = new Map<string, Map<Verdict, number>>();
+  const bad: string[] = [];
+  let inputs = 0;
+  for (const [name, bytes] of Object.entries(seedModels())) {
+    for (let seed = 1; seed <= perSeed; seed++) {
+      const { runs } = await runEveryPass(mutate(bytes, seed));
+      inputs++;
+      for (const r of runs) {
+        const perPass = counts.get(r.pass) ?? new Map<Verdict, number>();
+        counts.set(r.pass, perPass);
+        perPass.set(r.verdict, (perPass.get(r.verdict) ?? 0) + 1);
+        if (BAD.has(r.verdict)) bad.push(`${name} seed ${seed}: ${r.pass}: ${r.verdict} ${r.detail ?? ''}`);
+      }
+      if (seed % 20 === 0) log(`fuzz: ${name} ${seed}/${perSeed}`);
+    }
+  }
+  return { counts, bad, inputs };
 }

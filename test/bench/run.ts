@@ -1,5 +1,5 @@
 // `npm run bench [-- suites...] [--models a,b]`: benchmarks on the seed-sized models in ../shared/models,
-// materialized into .bench/models. Suites: io, tools, latency, and scale (on generated graphs). Timings are medians
+// materialized into .bench/models. Suites: io, tools, latency, and scale and fuzz (on generated graphs). Timings are medians
 // of interleaved runs on a shared, noisy machine: compare the ratios, which are measured side by side, not the
 // absolute times.
 import { execFileSync } from 'node:child_process';
@@ -11,6 +11,7 @@ import { checkParity } from '../../src/runtime/parity.js';
 import { loadModel } from '../../src/runtime/session.js';
 import { NODES_PER_BLOCK } from './big-graph.js';
 import { materialize } from './materialize.js';
+import { fuzz } from './robustness.js';
 
 const OUT = '.bench/out';
 const CLI = 'dist/bin/onnx-opt.js';
@@ -172,7 +173,27 @@ function benchScale(): void {
   }
 }
 
-const suites: Record<string, () => void | Promise<void>> = { io: benchIo, tools: benchTools, latency: benchLatency, scale: benchScale };
+/**
+ * Every pass over 2,000+ seeded mutations (issue 15): 180 mutated models (60 per seed model), each through every
+ * pass; counts per pass and verdict, and every crash, hang, cycle made, output onnxruntime refused when it accepted
+ * the input, or input modified.
+ */
+async function benchFuzz(): Promise<void> {
+  const { counts, bad, inputs } = await fuzz(60, (line) => console.log(line));
+  let runs = 0;
+  for (const [pass, verdicts] of counts) {
+    const total = [...verdicts.values()].reduce((a, b) => a + b, 0);
+    runs += total;
+    console.log(`fuzz ${pass}: ${total} mutated inputs: ${[...verdicts].sort().map(([v, n]) => `${v} ${n}`).join(', ')}`);
+  }
+  const of = (v: string) => bad.filter((b) => b.includes(`: ${v}`)).length;
+  console.log(`fuzz: ${inputs} mutated models, ${runs} pass runs; crashes ${of('crash')}, hangs ${of('hang')}, ` +
+    `outputs refused by onnxruntime when the input was accepted ${of('output-refused')}, cycles made ${of('cycle-made')}, ` +
+    `inputs modified ${of('input-modified')}`);
+  for (const line of bad) console.log(`  ${line}`);
+}
+
+const suites: Record<string, () => void | Promise<void>> = { io: benchIo, tools: benchTools, latency: benchLatency, scale: benchScale, fuzz: benchFuzz };
 for (const name of wanted.length ? wanted : Object.keys(suites)) {
   const suite = suites[name];
   if (!suite) throw new Error(`unknown bench suite '${name}' (suites: ${Object.keys(suites).join(', ')})`);

@@ -1,8 +1,9 @@
-// Makes the robustness corpus in test/corpus (run: node --import ./test/helpers/run-ts.mjs test/corpus/make-corpus.ts):
+// Makes the robustness corpus in test/corpus (run from the repository root:
+// node --import ./test/helpers/run-ts.mjs test/corpus/make-corpus.ts):
 // malformed/*.onnx, small graphs that are wrong or unusual in one way each (and valid ones that mix float and float16
 // once converted), and mutated/*.onnx, seeded mutations of
 // three small valid models (test/bench/robustness.ts: mutate). Deterministic: running it again gives the same files.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { attr } from '../../src/ir/attribute.js';
 import { Graph, Value, type Node } from '../../src/ir/graph.js';
@@ -11,8 +12,7 @@ import { Tensor } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { bigModel } from '../bench/big-graph.js';
-import { mutate } from '../bench/robustness.js';
+import { mutate, seedModels } from '../bench/robustness.js';
 
 const F = DataType.FLOAT;
 const HERE = import.meta.dirname;
@@ -292,11 +292,6 @@ const MIXED_PRECISION: Record<string, () => Uint8Array> = {
   }),
 };
 
-const SEEDS: Record<string, () => Uint8Array> = {
-  cnn: () => readFileSync(join(HERE, '../../fixtures/cnn.onnx')),
-  blocks: () => encodeModel(bigModel(60, 4).model),
-  matmul: () => matmulWith(Array.from({ length: 16 }, (_, i) => Math.sin(i))),
-};
 
 function main(): void {
   for (const dir of ['malformed', 'mutated']) {
@@ -304,8 +299,7 @@ function main(): void {
     mkdirSync(join(HERE, dir));
   }
   for (const [name, make] of Object.entries({ ...MALFORMED, ...MIXED_PRECISION })) writeFileSync(join(HERE, 'malformed', `${name}.onnx`), make());
-  for (const [name, make] of Object.entries(SEEDS)) {
-    const bytes = make();
+  for (const [name, bytes] of Object.entries(seedModels())) {
     for (let seed = 1; seed <= MUTATIONS_PER_SEED; seed++) {
       writeFileSync(join(HERE, 'mutated', `${name}-${String(seed).padStart(3, '0')}.onnx`), mutate(bytes, seed));
     }
