@@ -300,8 +300,8 @@ export class Graph {
   private pending: PendingEdits | undefined;
   /** Outputs of removed nodes, dropped from value_info on its next read (same reason). */
   private readonly goneValues = new Set<Value>();
-  /** Values that took over another's name: they take its value_info slot on the next read (see takeOver). */
-  private readonly valueInfoTakeovers = new Map<Value, Value>();
+  /** Values replaced by `replace`, whose value_info slots pass to their replacements on the next read (same reason). */
+  private readonly valueInfoRenames = new Map<Value, Value>();
 
   constructor(name = '', parent: Graph | null = null) {
     this.name = name;
@@ -318,7 +318,7 @@ export class Graph {
 
   /** Values whose type is written to value_info. */
   get valueInfo(): Value[] {
-    if (this.valueInfoTakeovers.size) this.applyTakeovers();
+    if (this.valueInfoRenames.size) this.applyValueInfoRenames();
     if (this.goneValues.size) {
       let kept = 0;
       for (const v of this.valueInfoList) if (!this.goneValues.has(v)) this.valueInfoList[kept++] = v;
@@ -430,12 +430,11 @@ export class Graph {
   }
 
   /**
-   * Puts each value that took over another's name in that value's value_info slot, unless it is listed already; one
-   * taken over in turn passes the slot on. One pass for many rewrites, before removed outputs are dropped.
+   * Puts each replacement in the value_info slot of the value it replaced, unless it is listed already; a replacement
+   * replaced in turn passes the slot on. One pass for many rewrites, before removed outputs are dropped.
    */
-  private applyTakeovers(): void {
-    const replacements = new Map(this.valueInfoTakeovers);
-    this.valueInfoTakeovers.clear();
+  private applyValueInfoRenames(): void {
+    const replacements = this.valueInfoRenames;
     const info = this.valueInfoList;
     const present = new Set(info);
     for (let i = 0; i < info.length; i++) {
@@ -446,6 +445,7 @@ export class Graph {
       present.add(replacement);
       info[i] = replacement;
     }
+    replacements.clear();
   }
 
   /** Applies pending insertions and removals to the node list, in one pass. */
@@ -516,8 +516,7 @@ export class Graph {
     const name = old.name;
     old.name = this.valueNames.fresh(`${name}_replaced`);
     replacement.name = name;
-    // Searching value_info here for every rewrite would cost the whole list each time: done on its next read.
-    this.valueInfoTakeovers.set(old, replacement);
+    this.valueInfoRenames.set(old, replacement);
   }
 
   /**

@@ -1,7 +1,7 @@
 // `npm run bench [-- suites...] [--models a,b]`: benchmarks on the seed-sized models in ../shared/models,
-// materialized into .bench/models. Suites: io, tools, latency, and scale and fuzz (on generated graphs). Timings are medians
-// of interleaved runs on a shared, noisy machine: compare the ratios, which are measured side by side, not the
-// absolute times.
+// materialized into .bench/models. Suites: io, tools, latency, scale and fuzz (on generated graphs), decode and
+// bundle (./serde.ts). Timings are medians of interleaved runs on a shared, noisy machine: compare the ratios, which
+// are measured side by side, not the absolute times.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -12,6 +12,7 @@ import { loadModel } from '../../src/runtime/session.js';
 import { NODES_PER_BLOCK } from './big-graph.js';
 import { materialize } from './materialize.js';
 import { fuzz } from './robustness.js';
+import { benchBundle, benchDecode } from './serde.js';
 
 const OUT = '.bench/out';
 const CLI = 'dist/bin/onnx-opt.js';
@@ -193,7 +194,9 @@ async function benchFuzz(): Promise<void> {
   for (const line of bad) console.log(`  ${line}`);
 }
 
-const suites: Record<string, () => void | Promise<void>> = { io: benchIo, tools: benchTools, latency: benchLatency, scale: benchScale, fuzz: benchFuzz };
+const suites: Record<string, () => void | Promise<void>> = {
+  io: benchIo, tools: benchTools, latency: benchLatency, scale: benchScale, fuzz: benchFuzz, decode: () => benchDecode(MODELS), bundle: benchBundle,
+};
 for (const name of wanted.length ? wanted : Object.keys(suites)) {
   const suite = suites[name];
   if (!suite) throw new Error(`unknown bench suite '${name}' (suites: ${Object.keys(suites).join(', ')})`);
