@@ -93,9 +93,12 @@ export function splitVerifyMode(argv: string[]): string[] {
 
 /** Splits `[passes..., in, out]` and runs the pipeline. */
 export async function runPipelineArgs(args: string[], opts: PipelineOptions): Promise<void> {
-  if (args.length < 2) throw new OnnxOptError('usage: onnx-opt [passes...] in.onnx out.onnx');
-  const out = args[args.length - 1]!;
-  const input = args[args.length - 2]!;
+  const out = args[args.length - 1];
+  const input = args[args.length - 2];
+  // `onnx-opt fuse m.onnx`: m.onnx would be taken as the output and 'fuse' as the input.
+  if (!out || !input || allPasses.some((p) => p.name === input)) {
+    throw new OnnxOptError(`no output path: onnx-opt [passes...] in.onnx out.onnx${out ? ` ('${out}' is the last argument)` : ''}`);
+  }
   await runPipeline(args.slice(0, -2), input, out, opts);
 }
 
