@@ -1,7 +1,8 @@
 // `npm run bench [-- suites...] [--models a,b]`: benchmarks on the seed-sized models in ../shared/models and the
 // skeletons in test/bench/models, materialized into .bench/models. Suites: io, tools, latency (the encoders), scale
-// (generated graphs, ./scale.ts), decode and bundle (the codec, ./serde.ts), llm (llama-100m in fp32, q8 and q4,
-// ./llm.ts), static (static vs dynamic INT8, ./static.ts, only when named). Timings are medians of interleaved runs on a shared, noisy machine: compare the ratios, which are
+// (generated graphs, ./scale.ts), fuzz (every pass over mutated models, ./fuzz.ts), decode and bundle (the codec,
+// ./serde.ts), llm (llama-100m in fp32, q8 and q4, ./llm.ts), static (static vs dynamic INT8, ./static.ts, only when
+// named). Timings are medians of interleaved runs on a shared, noisy machine: compare the ratios, which are
 // measured side by side, not the absolute times.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, statSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { checkParity } from '../../src/runtime/parity.js';
 import { loadModel } from '../../src/runtime/session.js';
 import { CLI, MODELS, OUT, childJson, clean, flag, median, sizeOf, wallMs, wanted } from './common.js';
 import { materialize } from './materialize.js';
+import { benchFuzz } from './fuzz.js';
 import { benchLlm } from './llm.js';
 import { benchScale } from './scale.js';
 import { benchBundle, benchDecode } from './serde.js';
@@ -119,6 +121,7 @@ const suites: Record<string, () => void | Promise<void>> = {
   tools: benchTools,
   latency: benchLatency,
   scale: benchScale,
+  fuzz: benchFuzz,
   decode: () => benchDecode(MODELS, flag('--baseline')),
   bundle: benchBundle,
   llm: benchLlm,

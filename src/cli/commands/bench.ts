@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import { readModel } from '../../io/read.js';
 import { benchmark, type BenchReport } from '../../runtime/bench.js';
-import { alignNumbers, collect, dimsOption, integerListOption, numberOption } from '../../runtime/command-line.js';
+import { alignNumbers, checkDimNames, collect, dimsOption, integerListOption, numberOption } from '../../runtime/command-line.js';
+import { describeInputs } from '../../runtime/inputs.js';
 import { progressOnStderr } from '../../runtime/progress.js';
 import { formatBytes, print, printJson, table } from '../output.js';
 
@@ -23,7 +25,7 @@ export function registerBench(program: Command): void {
     .argument('<models...>', 'model files')
     .option('--batch <list>', 'batch sizes, comma-separated', '1')
     .option('--seq <n>', 'sequence length of generated inputs', '128')
-    .option('--dim <name=size>', 'size of a named symbolic input dim (repeatable)', collect, [])
+    .option('--dim <name=size>', 'size of a named symbolic input dim, comma-separated or repeated', collect, [])
     .option('--threads <n>', 'intra-op threads per session (default: one per core)')
     .option('--warmup <n>', 'untimed runs per model and batch size', '3')
     .option('--iters <n>', 'timed runs per model and batch size', '20')
@@ -37,6 +39,7 @@ export function registerBench(program: Command): void {
         warmup: numberOption('--warmup', flags.warmup, { integer: true, min: 0 }),
         iterations: numberOption('--iters', flags.iters, { integer: true, min: 1 }),
       };
+      checkDimNames('--dim', options.dims, models.flatMap((m) => describeInputs(readModel(m))));
       const progress = progressOnStderr();
       let report: BenchReport;
       try {
