@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { allPasses, findPass } from '../../../passes/index.js';
+import { findTarget, offDeviceOps, planForTarget, TARGET_NAMES } from '../../../passes/targets.js';
 import { OnnxOptError } from '../../errors.js';
 import { readModel } from '../../io/read.js';
 import { writeModel, writeTextAtomic, type WriteOptions } from '../../io/write.js';
@@ -20,6 +21,7 @@ export interface PipelineOptions {
   fixDim?: string[];
   verify?: boolean;
   saveConfig?: boolean;
+  target?: string;
   /** Set by `--verify=fail|skip` (see splitVerifyMode). */
   verifyMode?: 'fail' | 'skip';
 }
@@ -43,6 +45,8 @@ export function addPipelineOptions(cmd: Command): Command {
     .option('--external-data <mode>', "auto | always | never: where tensors of 1 KiB and more go", 'auto')
     .option('--fix-dim <name=size>', 'pin symbolic dims, comma-separated or repeated (e.g. batch=1,sequence=128) for shape-driven folding',
       (v: string, all: string[] = []) => [...all, ...v.split(',')])
+    .addOption(new Option('--target <runtime>', 'the runtime the model is for: its forms follow (see README, "Runtime targets")')
+      .choices([...TARGET_NAMES]).default('cpu'))
     .option('--save-config', 'write what passes decided beside the output, e.g. <stem>.quantize_config.json')
     .option('--verify', 'run onnxruntime parity after each pass and stop (exit 1, nothing written) at a pass that ' +
       'breaks it; --verify=skip discards that pass\'s result and goes on')
@@ -74,7 +78,11 @@ export async function runPipelineArgs(args: string[], opts: PipelineOptions): Pr
 }
 
 export async function runPipeline(passNames: string[], input: string, output: string, opts: PipelineOptions): Promise<void> {
-  const passes = passNames.map(findPass);
+  const target = findTarget(opts.target ?? 'cpu');
+  const plan = planForTarget(passNames, target);
+  for (const w of plan.warnings) log(`onnx-opt: warning: ${w}`);
+  const passes = plan.passes.map(findPass);
+  const disable = [...asList(opts.disable), ...plan.disableFusions];
   const mode = opts.externalData ?? 'auto';
   if (!['auto', 'always', 'never'].includes(mode)) throw new OnnxOptError(`--external-data must be auto, always or never, not '${mode}'`);
   const fixedDims = parseFixedDims(opts.fixDim ?? []);
@@ -86,7 +94,7 @@ export async function runPipeline(passNames: string[], input: string, output: st
   const results: { pass: string; result: PassResult; ms: number }[] = [];
   for (const pass of passes) {
     const t0 = performance.now();
-    const context = { options: { ...opts, fixedDims }, log };
+    const context = { options: { ...opts, fixedDims, ...(disable.length ? { disable } : {}) }, log };
     let result: PassResult;
     try {
       result = (await RUNTIME_DRIVERS[pass.name]?.(model, context)) ?? pass.run(model, context);
@@ -119,9 +127,15 @@ export async function runPipeline(passNames: string[], input: string, output: st
     }
   }
   const after = opHistogram(model);
+  const offDevice = offDeviceOps(model, target);
+  if (Object.keys(offDevice).length) {
+    log(`onnx-opt: warning: --target ${target.name}: no ${target.runtime} kernel, run on the CPU: ` +
+      Object.entries(offDevice).map(([op, n]) => `${op.replace(/^::/, '')} x${n}`).join(', '));
+  }
   if (opts.json) {
     printJson({
-      input, output,
+      input, output, target: target.name,
+      ...(Object.keys(offDevice).length ? { offDevice } : {}),
       passes: results.map((r) => ({ name: r.pass, changed: r.result.changed, stats: r.result.stats, ms: Math.round(r.ms) })),
       ops: { before, after },
     });
@@ -133,6 +147,11 @@ export async function runPipeline(passNames: string[], input: string, output: st
     const ops = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => before[k] !== after[k]);
     if (ops.length) log(table(['op', 'before', 'after'], ops.sort().map((k) => [k, before[k] ?? 0, after[k] ?? 0])));
   }
+}
+
+/** A list option as commander leaves it: absent, one string (maybe comma-separated) or several. */
+function asList(v: unknown): string[] {
+  return (Array.isArray(v) ? v : typeof v === 'string' ? [v] : []).flatMap((s: string) => s.split(',')).filter(Boolean);
 }
 
 function parseFixedDims(specs: string[]): Record<string, number> {
