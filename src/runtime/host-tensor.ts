@@ -15,7 +15,7 @@ export interface HostTensor {
 /** Named tensors: one set of model inputs, or one run's outputs. */
 export type Feeds = Record<string, HostTensor>;
 
-const ORT_TYPES: Partial<Record<number, ort.Tensor.Type>> = {
+export const ORT_TYPES: Partial<Record<number, ort.Tensor.Type>> = {
   [DataType.FLOAT]: 'float32',
   [DataType.DOUBLE]: 'float64',
   [DataType.FLOAT16]: 'float16',

@@ -7,6 +7,7 @@ import type { Model } from '../ir/model.js';
 import { encodeModel } from '../serde/encode.js';
 import { fromOrt, toOrt, type Feeds } from './host-tensor.js';
 import { describeInputs, type InputSpec } from './inputs.js';
+import { loadWebModel } from './web-session.js';
 
 /** A model to run: a file path (external data resolved beside it), the bytes of a model, or an IR model. */
 export type ModelSource = string | Uint8Array | Model;
@@ -21,6 +22,8 @@ export interface SessionSettings {
    * threads of idle sessions steal the cores from the one that runs and inflate every timing.
    */
   spinning?: boolean;
+  /** Which onnxruntime runs the model: onnxruntime-node (default) or onnxruntime-web's WASM backend. */
+  runtime?: 'node' | 'web';
 }
 
 export interface LoadedModel {
@@ -57,6 +60,7 @@ const oneLine = (e: unknown) => String((e as Error)?.message ?? e).replace(/\s*\
 
 /** Loads a model into an onnxruntime session. Bad files and models onnxruntime rejects raise OnnxOptError. */
 export async function loadModel(source: ModelSource, settings: SessionSettings = {}, label?: string): Promise<LoadedModel> {
+  if (settings.runtime === 'web') return loadWebModel(source, settings, settings.threads ?? defaultThreads(), label);
   let model: Model;
   let payload: string | Uint8Array;
   if (typeof source === 'string') {
