@@ -46,7 +46,7 @@ export function readModelBytes(bytes: Uint8Array, path?: string, options: ReadOp
       const message = oneLine(e.message);
       throw message === e.message ? e.inFile(label) : new OnnxOptError(message, e.file ?? label, { cause: e });
     }
-    // protobufjs and stack overflows on hostile nesting land here: still one clear line about the file.
+    // Anything else (e.g. a RangeError from malformed bytes) is still one clear line about the file.
     throw new OnnxOptError(`not a valid ONNX model: ${oneLine((e as Error).message)}`, label, { cause: e });
   }
 }

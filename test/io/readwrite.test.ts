@@ -10,7 +10,7 @@ import { sidecarName, writeModel } from '../../src/io/write.js';
 import { Value } from '../../src/ir/graph.js';
 import { Scratch, Tensor, type ExternalLocation } from '../../src/ir/tensor.js';
 import { encodeModel } from '../../src/serde/encode.js';
-import { ModelProto } from '../../src/serde/proto.js';
+import { ModelProto } from '../helpers/protobufjs-onnx.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { describeModel } from '../helpers/describe-ir.js';
 import { floats, mlpModel } from '../helpers/models.js';
