@@ -1,6 +1,6 @@
 // Tensors in JS memory as the runtime tools pass them around (model inputs, outputs, dataset slices), and their
-// conversion to and from onnxruntime-node tensors.
-import * as ort from 'onnxruntime-node';
+// conversion from onnxruntime tensors. Types only from onnxruntime: this module also runs in the web page.
+import type * as ort from 'onnxruntime-node';
 import { OnnxOptError } from '../errors.js';
 import { DataType, dataTypeName, typedArrayFor, type TypedArray } from '../tensor/dtype.js';
 import { float16BitsToNumber, numberToFloat16Bits } from '../tensor/float16.js';
@@ -48,12 +48,6 @@ export function allocate(dataType: number, dims: number[]): HostTensor {
   const count = elementCount(dims);
   const width = (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
   return { dataType, dims, data: new Ctor(new ArrayBuffer(count * width), 0, count) };
-}
-
-export function toOrt(t: HostTensor): ort.Tensor {
-  const type = ORT_TYPES[t.dataType];
-  if (!type) throw new OnnxOptError(`${dataTypeName(t.dataType)} tensors cannot be passed to onnxruntime-node`);
-  return new ort.Tensor(type, t.data as ort.Tensor.DataType, t.dims);
 }
 
 export function fromOrt(name: string, t: ort.Tensor): HostTensor {

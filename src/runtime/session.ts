@@ -5,7 +5,8 @@ import { OnnxOptError } from '../errors.js';
 import { readModel, readModelBytes } from '../io/read.js';
 import type { Model } from '../ir/model.js';
 import { encodeModel } from '../serde/encode.js';
-import { fromOrt, toOrt, type Feeds } from './host-tensor.js';
+import { dataTypeName } from '../tensor/dtype.js';
+import { fromOrt, ORT_TYPES, type Feeds, type HostTensor } from './host-tensor.js';
 import { describeInputs, type InputSpec } from './inputs.js';
 import { loadWebModel } from './web-session.js';
 
@@ -54,6 +55,12 @@ export function sessionOptions(settings: SessionSettings = {}): ort.InferenceSes
     logSeverityLevel: 4,
     extra: { session: { intra_op: { allow_spinning: settings.spinning ? '1' : '0' } } },
   };
+}
+
+function toOrt(t: HostTensor): ort.Tensor {
+  const type = ORT_TYPES[t.dataType];
+  if (!type) throw new OnnxOptError(`${dataTypeName(t.dataType)} tensors cannot be passed to onnxruntime-node`);
+  return new ort.Tensor(type, t.data as ort.Tensor.DataType, t.dims);
 }
 
 const oneLine = (e: unknown) => String((e as Error)?.message ?? e).replace(/\s*\n\s*/g, ' ').trim();
