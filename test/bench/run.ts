@@ -1,5 +1,5 @@
 // `npm run bench [-- suites...] [--models a,b]`: benchmarks on the seed-sized models in ../shared/models,
-// materialized into .bench/models. Suites: io, tools, latency. Timings are medians of interleaved runs on a shared,
+// materialized into .bench/models. Suites: io, tools, latency, targets. Timings are medians of interleaved runs on a shared,
 // noisy machine: compare the ratios, which are measured side by side, not the absolute times.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -146,7 +146,44 @@ async function sessionCreation(paths: string[]): Promise<number[]> {
   return times.map(median);
 }
 
-const suites: Record<string, () => void | Promise<void>> = { io: benchIo, tools: benchTools, latency: benchLatency };
+/**
+ * Latency per runtime target, side by side in one run: each model's export and what onnx-opt writes for each
+ * `--target` (plus INT8 and FP16), timed in onnxruntime-node (the cpu target) and in onnxruntime-web's WASM backend
+ * (the wasm target), batch 1, sequence 128, 2 threads, interleaved within each runtime. WebGPU and CUDA cannot be
+ * measured on this machine; their forms run here only to show what they cost on a CPU. Fixtures run too (tiny, so
+ * fixed costs dominate them).
+ */
+async function benchTargets(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  const fixtures = ['bert-eager-ts14', 'gpt2-eager-ts14', 't5-eager-ts14'];
+  const names = modelsFlag >= 0 ? MODELS : ['bert-base', ...fixtures];
+  const forms: [string, string[]][] = [
+    ['cpu/wasm: fuse', ['fuse', '--target', 'cpu']],
+    ['cuda: fuse', ['fuse', '--target', 'cuda']],
+    ['webgpu: fuse', ['fuse', '--target', 'webgpu']],
+    ['fuse quantize', ['fuse', 'quantize', '--target', 'cpu']],
+    ['fuse fp16', ['fuse', 'fp16', '--target', 'cuda']],
+  ];
+  for (const name of names) {
+    const raw = fixtures.includes(name) ? `fixtures/${name}.onnx` : materialize(name);
+    const made = forms.map(([, argv], i) => {
+      const out = join(OUT, `${name}.target${i}.onnx`);
+      execFileSync(process.execPath, [CLI, ...argv, raw, out], { stdio: 'ignore' });
+      return out;
+    });
+    const labels = ['export', ...forms.map(([label]) => label)];
+    const iterations = fixtures.includes(name) ? 30 : 10;
+    for (const runtime of ['node', 'web'] as const) {
+      const r = await benchmark([raw, ...made], { runtime, sequence: 128, threads: 2, warmup: 2, iterations, batches: [1], labels });
+      const [reference, ...ours] = r.results;
+      console.log(`targets ${name} ${runtime === 'node' ? 'onnxruntime-node CPU' : 'onnxruntime-web WASM'}: export p50 ${reference!.p50.toFixed(1)} ms, ` +
+        ours.map((o, i) => `${labels[i + 1]} ${o.p50.toFixed(1)} ms (${(o.p50 / reference!.p50).toFixed(2)}x)`).join(', '));
+    }
+    for (const out of made) clean(out);
+  }
+}
+
+const suites: Record<string, () => void | Promise<void>> = { io: benchIo, tools: benchTools, latency: benchLatency, targets: benchTargets };
 for (const name of wanted.length ? wanted : Object.keys(suites)) {
   const suite = suites[name];
   if (!suite) throw new Error(`unknown bench suite '${name}' (suites: ${Object.keys(suites).join(', ')})`);

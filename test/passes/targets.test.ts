@@ -67,3 +67,16 @@ describe('the WebGPU form of fused fixtures', () => {
     }
   });
 });
+
+describe('the WebGPU form in float16', () => {
+  // the mask bias multiplies 0/1 by the filter value (-3.4e38 in transformers 5 exports): in float16 that must stay
+  // finite, or 0 · -inf poisons every unmasked score
+  it.each(['bert-eager-ts14', 'gpt2-sdpa-dynamo18'])('%s keeps its outputs', async (name) => {
+    const file = `fixtures/${name}.onnx`;
+    const model = readModel(file);
+    const plan = planForTarget(['fuse', 'fp16'], TARGETS.webgpu);
+    runPasses(model, plan.passes.map(findPass), { disable: plan.disableFusions });
+    const report = await checkParity(file, encodeModel(model), { batch: 2, sequence: 16, pad: true, minCosine: 0.999, samples: 1, threads: 1 });
+    expect(report.pass, report.outputs.map((o) => `${o.name} cosine ${o.cosine}`).join(', ')).toBe(true);
+  });
+});
