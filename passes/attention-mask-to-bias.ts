@@ -8,6 +8,7 @@ import type { Attribute } from '../src/ir/attribute.js';
 import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import { Tensor } from '../src/ir/tensor.js';
+import type { Dim } from '../src/ir/types.js';
 import type { Pass, PassResult } from '../src/pipeline.js';
 import { inferShapes } from '../src/shape/index.js';
 import { DataType } from '../src/tensor/dtype.js';
@@ -29,6 +30,17 @@ interface Site {
   causal: boolean;
   filter: number;
   heads: number;
+}
+
+const sameDim = (a: Dim | undefined, b: Dim | undefined) =>
+  !!a && !!b && ((a.value !== undefined && a.value === b.value) || (a.param !== undefined && a.param === b.param));
+
+/** True when the bias is known to be (B, N, S, S) for a query (B, S, D): nothing to rewrite (a second run). */
+function isFullBias(bias: Value, query: Value, heads: number): boolean {
+  const b = bias.type?.kind === 'tensor' ? bias.type.shape : undefined;
+  const q = query.type?.kind === 'tensor' ? query.type.shape : undefined;
+  if (!b || !q || b.length !== 4 || q.length !== 3) return false;
+  return sameDim(b[0], q[0]) && b[1]?.value === heads && sameDim(b[2], q[1]) && sameDim(b[3], q[1]);
 }
 
 /** Why a site keeps its form, or undefined when its mask can become a bias. */
@@ -96,7 +108,7 @@ export function rewriteMasksAsBias(model: Model, notes: string[]): number {
     const mask = node.inputs[layout.mask] ?? null;
     const causal = node.attrInt('unidirectional', 0) === 1;
     const bias = node.inputs[layout.bias] ?? null;
-    if (!mask && !causal && !bias) continue;
+    if (!mask && !causal && (!bias || isFullBias(bias, node.inputs[layout.query]!, node.attrInt('num_heads')!))) continue;
     const why = refusal(node, layout, opset);
     if (why) {
       notes.push(`${node.describe()}: ${why}`);
