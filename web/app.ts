@@ -1,7 +1,6 @@
 // The page: pick or drop a model, choose a recipe (or passes) and a target, optimize in a Web Worker, then show
 // the operators before and after, the sizes, a latency chart measured with onnxruntime-web here, and a download.
-import { allPasses } from '../passes/index.js';
-import type { Latency, OptimizeRequest, WorkerMessage } from './protocol.js';
+import type { Latency, OptimizeRequest, WorkerMessage, WorkerRequest } from './protocol.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const SVG = 'http://www.w3.org/2000/svg';
@@ -125,7 +124,7 @@ function start(): void {
       drawChart(m.before, m.after);
       show('latency', true);
       done();
-    } else {
+    } else if (m.kind === 'error') {
       fail(m.message);
     }
   };
@@ -146,14 +145,28 @@ function done(): void {
   ($('run') as HTMLButtonElement).disabled = false;
 }
 
-function setUp(): void {
-  for (const pass of allPasses) {
-    const label = document.createElement('label');
-    const box = Object.assign(document.createElement('input'), { type: 'checkbox', value: pass.name, checked: pass.name === 'fuse' });
-    label.append(box, ` ${pass.name}`);
-    label.title = pass.description;
-    $('passes').append(label);
-  }
+/** The pass checkboxes, from the worker: the optimizer loads there only, not on the page's thread. */
+function listPasses(): Promise<void> {
+  const describer = new Worker('worker.js', { type: 'module' });
+  return new Promise((resolve) => {
+    describer.onmessage = (event: MessageEvent<WorkerMessage>) => {
+      if (event.data.kind !== 'passes') return;
+      for (const pass of event.data.passes) {
+        const label = document.createElement('label');
+        const box = Object.assign(document.createElement('input'), { type: 'checkbox', value: pass.name, checked: pass.name === 'fuse' });
+        label.append(box, ` ${pass.name}`);
+        label.title = pass.description;
+        $('passes').append(label);
+      }
+      describer.terminate();
+      resolve();
+    };
+    describer.postMessage({ kind: 'describe' } satisfies WorkerRequest);
+  });
+}
+
+async function setUp(): Promise<void> {
+  await listPasses();
   $('recipe').addEventListener('change', () => show('passes', ($('recipe') as HTMLSelectElement).value === 'custom'));
   $('file').addEventListener('change', () => void chooseFile(($('file') as HTMLInputElement).files?.[0]));
   const drop = $('drop');
@@ -180,4 +193,4 @@ function setUp(): void {
   document.body.dataset.state = 'ready';
 }
 
-setUp();
+void setUp();

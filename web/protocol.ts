@@ -1,5 +1,10 @@
 // Messages between the page (app.ts) and its Web Worker (worker.ts).
 
+/** Asks the worker for the passes it can run (the page itself does not load the optimizer). */
+export interface DescribeRequest {
+  kind: 'describe';
+}
+
 export interface OptimizeRequest {
   kind: 'optimize';
   /** The .onnx file's bytes (transferred). */
@@ -28,7 +33,10 @@ export interface Latency {
   samples: number[];
 }
 
+export type WorkerRequest = DescribeRequest | OptimizeRequest;
+
 export type WorkerMessage =
+  | { kind: 'passes'; passes: { name: string; description: string }[] }
   | { kind: 'progress'; label: string; done: number; total: number }
   | {
       kind: 'optimized';

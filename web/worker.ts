@@ -1,7 +1,7 @@
 // The page's Web Worker: reads the model, runs the chosen passes for the chosen target, writes the result, then
 // times the model before and after in onnxruntime-web's WASM backend. Everything runs here, off the page's thread.
 import * as ort from 'onnxruntime-web/wasm';
-import { findPass } from '../passes/index.js';
+import { allPasses, findPass } from '../passes/index.js';
 import { findTarget, offDeviceOps, planForTarget } from '../passes/targets.js';
 import { decodeModel } from '../src/serde/decode.js';
 import { encodeModel } from '../src/serde/encode.js';
@@ -9,7 +9,7 @@ import { opHistogram } from '../src/summary.js';
 import { describeInputs, generateInputs } from '../src/runtime/inputs.js';
 import { ORT_TYPES, type Feeds } from '../src/runtime/host-tensor.js';
 import type { Model } from '../src/ir/model.js';
-import type { Latency, OptimizeRequest, PassSummary, WorkerMessage } from './protocol.js';
+import type { Latency, OptimizeRequest, PassSummary, WorkerMessage, WorkerRequest } from './protocol.js';
 
 const post = (m: WorkerMessage, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
 
@@ -17,9 +17,10 @@ const post = (m: WorkerMessage, transfer: Transferable[] = []) => (self as unkno
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = { wasm: new URL('ort-wasm-simd-threaded.wasm', self.location.href).href };
 
-self.onmessage = async (event: MessageEvent<OptimizeRequest>) => {
+self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
   try {
-    await optimize(event.data);
+    if (event.data.kind === 'describe') post({ kind: 'passes', passes: allPasses.map((p) => ({ name: p.name, description: p.description })) });
+    else await optimize(event.data);
   } catch (e) {
     post({ kind: 'error', message: (e as Error).message ?? String(e) });
   }
