@@ -9,8 +9,7 @@ import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import { Tensor } from '../src/ir/tensor.js';
 import type { Dim } from '../src/ir/types.js';
-import type { Pass, PassResult } from '../src/pipeline.js';
-import { inferShapes } from '../src/shape/index.js';
+import { definePass, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 
 const MS = 'com.microsoft';
@@ -139,16 +138,18 @@ export function rewriteMasksAsBias(model: Model, notes: string[]): number {
   }
   // the int32 casts of masks that only fed the rewritten sites
   graph.removeNodes(graph.deadSubset([...masks].flatMap((m) => (m.producer ? [m.producer] : []))));
-  if (count) inferShapes(model);
   return count;
 }
 
-export const attentionMaskToBiasPass: Pass = {
+export const attentionMaskToBiasPass = definePass({
   name: 'attention-mask-to-bias',
   description: 'Attention/MultiHeadAttention masks and causality -> one attention_bias (B, N, S, T): the form WebGPU runs',
+  // mask ranks and bias shapes decide which sites to rewrite; the bias built is typed for the next pass
+  needs: ['shapes'],
+  leaves: ['shapes'],
   run(model): PassResult {
     const notes: string[] = [];
     const rewritten = rewriteMasksAsBias(model, notes);
     return { changed: rewritten > 0, stats: rewritten ? { maskAsBias: rewritten } : {}, notes };
   },
-};
+});

@@ -1,11 +1,11 @@
 // split-bias-gelu: com.microsoft BiasGelu(A, B) -> Gelu(A + B). onnxruntime-web's WebGPU provider has kernels for
 // Gelu, FastGelu and QuickGelu but none for BiasGelu (onnxruntime's contrib_ops/js/js_contrib_kernels.cc), so a
 // BiasGelu there runs on the CPU with a copy out of and back into the GPU around it.
-import type { Pass, PassResult } from '../src/pipeline.js';
+import { definePass, type PassResult } from '../src/pass/index.js';
 
 const MS = 'com.microsoft';
 
-export const splitBiasGeluPass: Pass = {
+export const splitBiasGeluPass = definePass({
   name: 'split-bias-gelu',
   description: 'BiasGelu -> Add + Gelu: the form onnxruntime-web\'s WebGPU provider runs on the GPU',
   run(model): PassResult {
@@ -24,4 +24,4 @@ export const splitBiasGeluPass: Pass = {
     }
     return { changed: count > 0, stats: count ? { splitBiasGelu: count } : {} };
   },
-};
+});

@@ -19,6 +19,8 @@
 //           QAttention takes int8 inputs only, not the uint8 that dynamic quantization feeds it.
 import { OnnxOptError } from '../src/errors.js';
 import type { Model } from '../src/ir/model.js';
+import type { Pass } from '../src/pass/index.js';
+import { findPass } from './index.js';
 
 export const TARGET_NAMES = ['cpu', 'wasm', 'webgpu', 'cuda'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
@@ -138,4 +140,12 @@ export function offDeviceOps(model: Model, target: Target): Record<string, numbe
     if (!target.kernels.has(key)) counts[key] = (counts[key] ?? 0) + 1;
   }
   return counts;
+}
+
+/** The plan's passes, ready to run: `fuse` bound to skip the target's fusions and those the caller disables. */
+export function planPasses(plan: TargetPlan, disable: readonly string[] = []): Pass[] {
+  return plan.passes.map((name) => {
+    const pass = findPass(name);
+    return name === 'fuse' && plan.disableFusions.length ? pass.with({ disable: [...disable, ...plan.disableFusions] }) : pass;
+  });
 }

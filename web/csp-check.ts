@@ -2,8 +2,7 @@
 // model named in ?model=, for ?target= (the CLI's default: cpu), with the SHA-256 of the bytes written, for a test
 // to compare with the CLI's output. It also reports whether code generation from strings is refused, so a test
 // knows the policy is in force.
-import { findPass } from '../passes/index.js';
-import { findTarget, planForTarget } from '../passes/targets.js';
+import { findTarget, planForTarget, planPasses } from '../passes/targets.js';
 import { runPasses } from '../src/pipeline.js';
 import { decodeModel } from '../src/serde/decode.js';
 import { encodeModel } from '../src/serde/encode.js';
@@ -31,7 +30,7 @@ async function check(): Promise<CspCheck> {
   const input = new Uint8Array(await (await fetch(params.get('model')!)).arrayBuffer());
   const plan = planForTarget((params.get('passes') ?? 'fuse').split(','), findTarget(params.get('target') ?? 'cpu'));
   const model = decodeModel(input);
-  runPasses(model, plan.passes.map(findPass), plan.disableFusions.length ? { disable: plan.disableFusions } : {});
+  runPasses(model, planPasses(plan));
   const output = encodeModel(model);
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', output as Uint8Array<ArrayBuffer>));
   return { evalRefused: evalRefused(), violations, sha256: [...digest].map((b) => b.toString(16).padStart(2, '0')).join(''), bytes: output.byteLength };

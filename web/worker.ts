@@ -1,8 +1,8 @@
 // The page's Web Worker: reads the model, runs the chosen passes for the chosen target, writes the result, then
 // times the model before and after in onnxruntime-web's WASM backend. Everything runs here, off the page's thread.
 import * as ort from 'onnxruntime-web/wasm';
-import { allPasses, findPass } from '../passes/index.js';
-import { findTarget, offDeviceOps, planForTarget } from '../passes/targets.js';
+import { allPasses } from '../passes/index.js';
+import { findTarget, offDeviceOps, planForTarget, planPasses } from '../passes/targets.js';
 import { decodeModel } from '../src/serde/decode.js';
 import { encodeModel } from '../src/serde/encode.js';
 import { opHistogram } from '../src/summary.js';
@@ -43,17 +43,16 @@ async function optimize(request: OptimizeRequest): Promise<void> {
   const input = new Uint8Array(request.bytes);
   const target = findTarget(request.target);
   const plan = planForTarget(request.passes, target);
-  const passes = plan.passes.map(findPass);
+  const passes = planPasses(plan);
   const total = passes.length + 2;
   post({ kind: 'progress', label: 'reading the model', done: 0, total });
   const model = readModel(input, request.fileName);
   const before = opHistogram(model);
   const summaries: PassSummary[] = [];
-  const options = plan.disableFusions.length ? { disable: plan.disableFusions } : {};
   for (const [i, pass] of passes.entries()) {
     post({ kind: 'progress', label: `running ${pass.name}`, done: i + 1, total });
     const t0 = performance.now();
-    const result = pass.run(model, { options, log: () => {} });
+    const result = pass.run(model, { options: {}, log: () => {} });
     summaries.push({ name: pass.name, changed: result.changed, stats: result.stats, ms: performance.now() - t0 });
   }
   post({ kind: 'progress', label: 'writing the model', done: total - 1, total });

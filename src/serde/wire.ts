@@ -125,8 +125,12 @@ class Reader {
   lo = 0;
   hi = 0;
 
-  constructor(readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  readonly buf: Uint8Array;
+
+  constructor(bytes: Uint8Array) {
+    // A plain Uint8Array even when given a Node Buffer: views cut from a Buffer are Buffers, which cost more to make.
+    this.buf = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   fail(what: string): never {
@@ -187,6 +191,11 @@ class Reader {
   }
 
   int64(): number | bigint {
+    const first = this.buf[this.pos]!;
+    if (first < 0x80) {
+      this.pos++;
+      return first;
+    }
     this.varint64();
     const hi = this.hi | 0;
     if (hi >= -0x200000 && hi < 0x200000) return hi * 0x100000000 + this.lo;
@@ -199,9 +208,9 @@ class Reader {
     return (BigInt(this.hi) << 32n) | BigInt(this.lo);
   }
 
+  /** Negative int32s take 10 bytes; their low 32 bits are the value. */
   int32(): number {
-    this.varint64();
-    return this.lo | 0;
+    return this.uint32() | 0;
   }
 
   /** The end of a length-delimited field starting here, checked against the enclosing end. */
@@ -217,8 +226,8 @@ class Reader {
     const buf = this.buf;
     const start = this.pos;
     this.pos = stop;
-    // Names are short and ASCII: building them by hand is faster than a TextDecoder call.
-    if (stop - start <= 32) {
+    // Below about a dozen ASCII bytes, building the string by hand is faster than a TextDecoder call.
+    if (stop - start <= 12) {
       let s = '';
       for (let i = start; i < stop; i++) {
         const c = buf[i]!;
@@ -247,6 +256,25 @@ class Reader {
       }
       default: return this.fail(`field ${f.name} is not a scalar`);
     }
+  }
+
+  /** Packed scalars up to `stop`, appended to the field's list (tensor data: one loop per type, no boxing switch). */
+  packed(f: Field, msg: Message, stop: number): void {
+    const list = ((msg[f.name] as unknown[] | undefined) ??= []);
+    const view = this.view;
+    let pos = this.pos;
+    if (f.type === FieldType.FLOAT || f.type === FieldType.DOUBLE) {
+      const width = f.type === FieldType.FLOAT ? 4 : 8;
+      if ((stop - pos) % width !== 0) this.fail(`packed field ${f.name} ends inside a value`);
+      if (width === 4) for (; pos < stop; pos += 4) list.push(view.getFloat32(pos, true));
+      else for (; pos < stop; pos += 8) list.push(view.getFloat64(pos, true));
+      this.pos = pos;
+      return;
+    }
+    if (f.type === FieldType.INT32 || f.type === FieldType.ENUM) while (this.pos < stop) list.push(this.int32());
+    else if (f.type === FieldType.INT64) while (this.pos < stop) list.push(this.int64());
+    else while (this.pos < stop) list.push(this.uint64());
+    if (this.pos !== stop) this.fail(`packed field ${f.name} ends inside a value`);
   }
 
   /** Skips one field's value of the given wire type (groups included). */
@@ -295,11 +323,7 @@ class Reader {
         value = this.buf.subarray(this.pos, stop);
         this.pos = stop;
       } else if (wire === Wire.LENGTH) {
-        // packed scalars
-        const stop = this.delimited(end);
-        const list = ((msg[f.name] as unknown[] | undefined) ??= []);
-        while (this.pos < stop) list.push(this.scalar(f));
-        if (this.pos !== stop) this.fail(`packed field ${f.name} ends inside a value`);
+        this.packed(f, msg, this.delimited(end));
         continue;
       } else value = this.scalar(f);
       if (this.pos > end) this.fail('truncated field');

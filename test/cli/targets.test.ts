@@ -35,6 +35,15 @@ describe('onnx-opt --target', () => {
     expect(r.stderr).not.toContain('warning');
   });
 
+  it('adds its fusions to those --disable turns off', async () => {
+    const r = await runCli('fuse', '--disable', 'gelu', '--target', 'webgpu', '--json', FIXTURE, join(dir, 'no-gelu.onnx'));
+    expect(r.code, r.stderr).toBe(0);
+    const after = JSON.parse(r.stdout).ops.after;
+    expect(after['com.microsoft::EmbedLayerNormalization']).toBeUndefined();
+    expect(after['com.microsoft::FastGelu'] ?? after['com.microsoft::Gelu'] ?? after['com.microsoft::BiasGelu']).toBeUndefined();
+    expect(after['com.microsoft::Attention']).toBe(2);
+  });
+
   it('says loudly what does not suit the target', async () => {
     const r = await runCli('fuse', 'quantize', '--target', 'webgpu', FIXTURE, join(dir, 'int8.onnx'));
     expect(r.code).toBe(0);

@@ -1,11 +1,12 @@
 // ONNX 1.23.1's schema as protobufjs builds it from the vendored descriptor: a reference codec for tests, sharing
 // no code with src/serde's own reader and writer.
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import protobuf from 'protobufjs';
 import descriptor from 'protobufjs/ext/descriptor/index.js';
 
-export const DESCRIPTOR_FILE = fileURLToPath(new URL('../../src/serde/onnx-1.23.1-descriptor.pb', import.meta.url));
+// Relative to the repository root, where tests and benchmarks run (the compiled bench lives in dist/).
+export const DESCRIPTOR_FILE = resolve('src/serde/onnx-1.23.1-descriptor.pb');
 
 const { FileDescriptorSet } = descriptor as unknown as { FileDescriptorSet: protobuf.Type };
 

@@ -3,7 +3,7 @@
 // onnxruntime-node, and every node an op with a WebGPU kernel in onnxruntime-web 1.30.
 import { describe, expect, it } from 'vitest';
 import { findPass } from '../../passes/index.js';
-import { findTarget, offDeviceOps, planForTarget, TARGETS } from '../../passes/targets.js';
+import { findTarget, offDeviceOps, planForTarget, planPasses, TARGETS } from '../../passes/targets.js';
 import { readModel } from '../../src/io/read.js';
 import { runPasses } from '../../src/pipeline.js';
 import { checkParity } from '../../src/runtime/parity.js';
@@ -47,7 +47,7 @@ describe('the WebGPU form of fused fixtures', () => {
     const file = `fixtures/${name}.onnx`;
     const model = readModel(file);
     const plan = planForTarget(['fuse'], TARGETS.webgpu);
-    runPasses(model, plan.passes.map(findPass), { disable: plan.disableFusions });
+    runPasses(model, planPasses(plan));
     const ops = opHistogram(model);
     // MPNet's and T5's exported position-bucket arithmetic keeps one Min on the CPU (WebGPU has no Min kernel)
     expect(offDeviceOps(model, TARGETS.webgpu)).toEqual(/^(mpnet|t5)-/.test(name) ? { '::Min': 1 } : {});
@@ -76,7 +76,7 @@ describe('the WebGPU form in float16', () => {
     const file = `fixtures/${name}.onnx`;
     const model = readModel(file);
     const plan = planForTarget(['fuse', 'fp16'], TARGETS.webgpu);
-    runPasses(model, plan.passes.map(findPass), { disable: plan.disableFusions });
+    runPasses(model, planPasses(plan));
     const report = await checkParity(file, encodeModel(model), { batch: 2, sequence: 16, pad: true, minCosine: 0.999, samples: 1, threads: 1 });
     expect(report.pass, report.outputs.map((o) => `${o.name} cosine ${o.cosine}`).join(', ')).toBe(true);
   });
