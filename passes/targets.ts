@@ -41,12 +41,15 @@ export interface Target {
 
 const MS = 'com.microsoft';
 
-/** onnxruntime-web 1.30's WebGPU (JSEP) kernels: WEBGPU_OP_RESOLVE_RULES and js_contrib_kernels.cc. */
+/**
+ * onnxruntime-web 1.30's WebGPU (JSEP) kernels: WEBGPU_OP_RESOLVE_RULES and js_contrib_kernels.cc. Gelu is there
+ * only as com.microsoft's: onnxruntime/core/providers/js/js_execution_provider.cc registers no ONNX Gelu (opset 20).
+ */
 const WEBGPU_ONNX_OPS = [
   'Abs', 'Acos', 'Acosh', 'Add', 'ArgMax', 'ArgMin', 'Asin', 'Asinh', 'Atan', 'Atanh', 'AveragePool',
   'BatchNormalization', 'Cast', 'Ceil', 'Clip', 'Concat', 'Conv', 'ConvTranspose', 'Cos', 'Cosh', 'CumSum',
   'DepthToSpace', 'DequantizeLinear', 'DFT', 'Div', 'Einsum', 'Elu', 'Equal', 'Erf', 'Exp', 'Expand', 'Floor',
-  'Gather', 'GatherElements', 'GatherND', 'Gelu', 'Gemm', 'GlobalAveragePool', 'GlobalMaxPool', 'Greater',
+  'Gather', 'GatherElements', 'GatherND', 'Gemm', 'GlobalAveragePool', 'GlobalMaxPool', 'Greater',
   'GreaterOrEqual', 'GridSample', 'HardSigmoid', 'HardSwish', 'InstanceNormalization', 'LayerNormalization',
   'LeakyRelu', 'Less', 'LessOrEqual', 'Log', 'MatMul', 'MaxPool', 'Mul', 'Neg', 'Not', 'Pad', 'Pow', 'Range',
   'Reciprocal', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceMax', 'ReduceMean', 'ReduceMin',
@@ -54,7 +57,7 @@ const WEBGPU_ONNX_OPS = [
   'Softmax', 'Split', 'Sqrt', 'Sub', 'Tan', 'Tanh', 'ThresholdedRelu', 'Tile', 'Transpose', 'Where',
   // onnxruntime/core/providers/js/operators/ (kernels written in C++ for the provider, or only shapes move)
   'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Flatten', 'Identity', 'ConstantOfShape', 'SimplifiedLayerNormalization',
-  // folded into an initializer when the session loads
+  // folded into an initializer, and Identity removed, when the session loads
   'Constant',
 ];
 const WEBGPU_MS_OPS = [
