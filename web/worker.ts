@@ -68,7 +68,7 @@ async function optimize(request: OptimizeRequest): Promise<void> {
 
 function toWebFeeds(feeds: Feeds): Record<string, ort.Tensor> {
   const out: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(feeds)) out[name] = new ort.Tensor(ORT_TYPES[t.dataType]!, t.data as never, t.dims);
+  for (const [name, t] of Object.entries(feeds)) out[name] = new ort.Tensor(ORT_TYPES[t.dataType] as never, t.data as never, t.dims);
   return out;
 }
 

@@ -1,12 +1,12 @@
 // onnxruntime-web sessions (its WASM backend, the CPU provider in WebAssembly) behind the same LoadedModel as
 // onnxruntime-node's, so parity and bench measure the runtime a web page gets (`--runtime web`).
 import { readFileSync } from 'node:fs';
-import { OnnxOptError } from '../errors.js';
+import { EnvironmentError, OnnxOptError } from '../errors.js';
 import { readModel, readModelBytes } from '../io/read.js';
 import type { Model } from '../ir/model.js';
 import { encodeModel } from '../serde/encode.js';
-import { fromOrt, ORT_TYPES, type Feeds } from './host-tensor.js';
-import type { LoadedModel, ModelSource, SessionSettings } from './session.js';
+import { ORT_TYPES, type Feeds } from './host-tensor.js';
+import { fromOrt, type LoadedModel, type ModelSource, type SessionSettings } from './session.js';
 
 type WebOrt = typeof import('onnxruntime-web');
 let webOrt: Promise<WebOrt> | undefined;
@@ -20,7 +20,8 @@ async function loadWebOrt(threads: number): Promise<WebOrt> {
     return ort;
   }, (e: unknown) => {
     webOrt = undefined;
-    throw new OnnxOptError(`--runtime web needs onnxruntime-web (npm install onnxruntime-web): ${(e as Error).message}`);
+    throw new EnvironmentError(`--runtime web needs onnxruntime-web, which failed to load (${String((e as Error).message ?? e).split('\n')[0]}). ` +
+      'Install it beside onnx-opt: npm install onnxruntime-web', undefined, { cause: e });
   });
   return webOrt;
 }
@@ -67,7 +68,7 @@ export async function loadWebModel(source: ModelSource, settings: SessionSetting
         if (!t) throw new OnnxOptError(`no value given for input '${input}'`, name);
         const type = ORT_TYPES[t.dataType];
         if (!type) throw new OnnxOptError(`input '${input}' has a type onnxruntime-web cannot take`, name);
-        ortFeeds[input] = new ort.Tensor(type, t.data as never, t.dims);
+        ortFeeds[input] = new ort.Tensor(type as never, t.data as never, t.dims);
       }
       let results: Awaited<ReturnType<typeof session.run>>;
       try {
