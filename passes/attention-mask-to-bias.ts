@@ -1,6 +1,6 @@
 // attention-mask-to-bias: Attention and MultiHeadAttention masks rewritten as one additive `attention_bias` of shape
-// (batch, heads, sequence, keys), the only mask form onnxruntime-web's WebGPU kernels take. In onnxruntime-web 1.30
-// (dist/ort.all.mjs) Attention throws "Mask not supported" for a mask_index and ignores `unidirectional`, and
+// (batch, heads, sequence, keys), the only mask form onnxruntime-web's WebGPU kernels take. In onnxruntime-web
+// 1.30.0 and 1.31.1 (dist/ort.all.mjs) Attention throws "Mask not supported" for a mask_index and ignores `unidirectional`, and
 // MultiHeadAttention throws "Key padding mask is not supported"; both require attention_bias to be exactly
 // (B, N, S, T). The bias is built once per mask from ops that all have WebGPU kernels (Shape, Gather, Concat, Cast,
 // Sub, Mul, Range, Greater, Reshape, Expand) and shared by every layer.

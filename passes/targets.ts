@@ -7,8 +7,8 @@
 //           float16 kernels (onnxruntime docs/OperatorKernels.md, CPUExecutionProvider), so an fp16 model runs
 //           through Casts.
 // - wasm:   onnxruntime-web's WASM backend is the CPU provider compiled to WebAssembly (same kernels, no GPU);
-//           measured here in onnxruntime-web 1.30 under Node (README).
-// - webgpu: onnxruntime-web 1.30's WebGPU provider (JSEP): the ops with a WebGPU kernel are WEBGPU_OP_RESOLVE_RULES
+//           measured here in onnxruntime-web 1.30.0 under Node (README).
+// - webgpu: onnxruntime-web's WebGPU provider (JSEP, 1.30.0 and 1.31.1 alike): the ops with a WebGPU kernel are WEBGPU_OP_RESOLVE_RULES
 //           in node_modules/onnxruntime-web/dist/ort.all.mjs and onnxruntime's contrib_ops/js/js_contrib_kernels.cc;
 //           others run on the CPU with copies around them. Its Attention throws "Mask not supported" for a
 //           mask_index and ignores `unidirectional`; MultiHeadAttention throws "Key padding mask is not supported"
@@ -42,7 +42,7 @@ export interface Target {
 const MS = 'com.microsoft';
 
 /**
- * onnxruntime-web 1.30's WebGPU (JSEP) kernels: WEBGPU_OP_RESOLVE_RULES and js_contrib_kernels.cc. Gelu is there
+ * onnxruntime-web's WebGPU (JSEP) kernels, 1.30.0 and 1.31.1 alike: WEBGPU_OP_RESOLVE_RULES and js_contrib_kernels.cc. Gelu is there
  * only as com.microsoft's: onnxruntime/core/providers/js/js_execution_provider.cc registers no ONNX Gelu (opset 20).
  */
 const WEBGPU_ONNX_OPS = [

@@ -5,8 +5,8 @@ import { EnvironmentError, OnnxOptError } from '../errors.js';
 import { readModel, readModelBytes } from '../io/read.js';
 import type { Model } from '../ir/model.js';
 import { encodeModel } from '../serde/encode.js';
-import { ORT_TYPES, type Feeds } from './host-tensor.js';
-import { fromOrt, type LoadedModel, type ModelSource, type SessionSettings } from './session.js';
+import { fromOrt, ORT_TYPES, type Feeds } from './host-tensor.js';
+import type { LoadedModel, ModelSource, SessionSettings } from './session.js';
 
 type WebOrt = typeof import('onnxruntime-web');
 let webOrt: Promise<WebOrt> | undefined;

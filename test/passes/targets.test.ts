@@ -1,6 +1,6 @@
 // Runtime targets: the plan each target makes of a pass list, and the WebGPU form (masks as one attention_bias, no
 // EmbedLayerNormalization, no BiasGelu) on fixtures of every attention kind: numerically the same model in
-// onnxruntime-node, and every node an op with a WebGPU kernel in onnxruntime-web 1.30.
+// onnxruntime-node, and every node an op with a WebGPU kernel in onnxruntime-web (1.30.0, 1.31.1).
 import { describe, expect, it } from 'vitest';
 import { findPass } from '../../passes/index.js';
 import { findTarget, offDeviceOps, planForTarget, planPasses, TARGETS } from '../../passes/targets.js';
