@@ -1,0 +1,167 @@
+// Finds decoder-style attention: Softmax(scores) with scores = MatMul(q, kᵀ) (scaled, plus a mask) and the
+// probabilities multiplying v, where k and v are per-KV-head tensors (B, Nkv, T, H) that may be repeated to the query
+// heads (repeat_kv: Unsqueeze/Expand/Reshape, Tile, or a Concat of copies) and may be a cache: Concat(past, new) on
+// the sequence axis. The walk is loose; gqa-verify.ts proves by evaluation what the site computes.
+import type { Graph, Node, Value } from '../../src/ir/graph.js';
+
+export interface CachedAttentionSite {
+  softmax: Node;
+  scores: Value;
+  scoresMatMul: Node;
+  /** q (B, N, S, H) as the graph computes it, before any scalar scaling. */
+  q: Value;
+  /** The new keys and values (B, Nkv, S, H), before the cache and the repeat. */
+  kNew: Value;
+  vNew: Value;
+  /** Cache inputs (B, Nkv, P, H) and the Concats that append the new keys/values to them (the present outputs). */
+  past?: { key: Value; value: Value; presentKey: Value; presentValue: Value };
+  /** Values added to the scores on the way to the Softmax: mask candidates. */
+  addends: Value[];
+  /** The Softmax input is Tanh-capped (Gemma 2): scores = cap · tanh(raw / cap) + mask. */
+  softcap?: { tanh: Node };
+  probsMatMul: Node;
+  /** Values after the context through Transpose/Reshape; the first shaped (B, S, N·H) is the output. */
+  outputCandidates: Value[];
+}
+
+function standard(n: Node | null | undefined): n is Node {
+  return !!n && (n.domain === '' || n.domain === 'ai.onnx');
+}
+
+function isScalar(v: Value | null | undefined): boolean {
+  return (v?.constantTensor()?.size ?? 0) === 1;
+}
+
+/** Strips scalar Mul/Div (sdpa exports scale q and k by √scale each), Cast and Identity. */
+function unscaled(v: Value): Value {
+  let cur = v;
+  for (let step = 0; step < 8; step++) {
+    const n = cur.producer;
+    if (!standard(n)) break;
+    if ((n.opType === 'Mul' || n.opType === 'Div') && isScalar(n.inputs[1])) cur = n.input(0);
+    else if (n.opType === 'Mul' && isScalar(n.inputs[0])) cur = n.input(1);
+    else if (n.opType === 'Cast' || n.opType === 'Identity') cur = n.input(0);
+    else break;
+  }
+  return cur;
+}
+
+/** Ops repeat_kv is written with (and the key transpose), walked back to the per-KV-head tensor. */
+const REPEAT = new Set(['Reshape', 'Expand', 'Unsqueeze', 'Tile', 'Identity', 'Transpose', 'Squeeze']);
+
+function beforeRepeat(v: Value): Value {
+  let cur = unscaled(v);
+  for (let step = 0; step < 10; step++) {
+    const n = cur.producer;
+    if (!standard(n)) break;
+    if (REPEAT.has(n.opType)) {
+      // a Transpose that is part of the head split (B,S,Nkv,H) -> (B,Nkv,S,H) ends the walk: the caller's k is its output
+      if (n.opType === 'Transpose' && standard(n.input(0).producer) && n.input(0).producer!.opType === 'Reshape' && !isRepeat(n.input(0).producer!)) break;
+      cur = unscaled(n.input(0));
+    } else if (n.opType === 'Concat' && n.inputs.length > 1 && n.inputs.every((i) => i === n.inputs[0])) cur = n.input(0);
+    else break;
+  }
+  return cur;
+}
+
+/** A Reshape that merges a repeat axis (its input comes from Expand or Tile), not a head split. */
+function isRepeat(reshape: Node): boolean {
+  const p = reshape.input(0).producer;
+  return standard(p) && (p.opType === 'Expand' || p.opType === 'Tile');
+}
+
+/** Concat(past, new) on the sequence axis, with past a graph input: the cache. */
+function cacheConcat(v: Value, graph: Graph): { past: Value; fresh: Value } | undefined {
+  const n = v.producer;
+  if (!standard(n) || n.opType !== 'Concat' || n.inputs.length !== 2) return undefined;
+  const axis = n.attrInt('axis', 0);
+  if (axis !== 2 && axis !== -2) return undefined;
+  const [past, fresh] = n.inputs as [Value, Value];
+  if (!graph.inputs.includes(past)) return undefined;
+  return { past, fresh };
+}
+
+/** Back from the Softmax input to MatMul(q, kᵀ) through scalings, Adds (masks), Where (masked_fill) and a softcap. */
+function scoresMatMul(v: Value, addends: Value[], softcap: { tanh?: Node }): Node | undefined {
+  let cur = v;
+  for (let step = 0; step < 10; step++) {
+    const n = cur.producer;
+    if (!standard(n)) return undefined;
+    if (n.opType === 'MatMul') return n.inputs.some((i) => i?.constantTensor()) ? undefined : n;
+    if ((n.opType === 'Mul' || n.opType === 'Div') && isScalar(n.inputs[1])) cur = n.input(0);
+    else if (n.opType === 'Mul' && isScalar(n.inputs[0])) cur = n.input(1);
+    else if (n.opType === 'Tanh' && !softcap.tanh) {
+      softcap.tanh = n;
+      cur = n.input(0);
+    } else if (n.opType === 'Cast' || n.opType === 'Identity') cur = n.input(0);
+    else if (n.opType === 'Add' || n.opType === 'Where') {
+      const operands = n.opType === 'Where' ? n.inputs.slice(1) : n.inputs;
+      for (const x of operands) {
+        if (!x) continue;
+        const others = operands.filter((o): o is Value => !!o && o !== x);
+        const found = scoresMatMul(x, n.opType === 'Add' ? [...addends, ...others] : addends, softcap);
+        if (found) {
+          if (n.opType === 'Add') addends.push(...others);
+          return found;
+        }
+      }
+      return undefined;
+    } else return undefined;
+  }
+  return undefined;
+}
+
+function probabilitiesMatMul(probs: Value): Node | undefined {
+  let frontier = [probs];
+  for (let depth = 0; depth < 3; depth++) {
+    const next: Value[] = [];
+    for (const v of frontier)
+      for (const { node, index } of v.uses) {
+        if (!standard(node)) continue;
+        if (node.opType === 'MatMul' && index === 0) return node;
+        if (['Where', 'IsNaN', 'Cast', 'Dropout', 'Identity'].includes(node.opType) && node.outputs[0]) next.push(node.outputs[0]);
+      }
+    frontier = next;
+  }
+  return undefined;
+}
+
+function outputChain(context: Value): Value[] {
+  const chain: Value[] = [];
+  let cur = context;
+  for (let step = 0; step < 6; step++) {
+    const data = cur.uses.filter((u) => !(standard(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')));
+    if (data.length !== 1) break;
+    const { node, index } = data[0]!;
+    if (!standard(node) || !['Transpose', 'Reshape'].includes(node.opType) || index !== 0) break;
+    cur = node.output(0);
+    chain.push(cur);
+  }
+  return chain;
+}
+
+export function findCachedAttentionSites(graph: Graph): CachedAttentionSite[] {
+  const sites: CachedAttentionSite[] = [];
+  for (const softmax of graph.nodes) {
+    if (!standard(softmax) || softmax.opType !== 'Softmax') continue;
+    const addends: Value[] = [];
+    const cap: { tanh?: Node } = {};
+    const qk = scoresMatMul(softmax.input(0), addends, cap);
+    const pv = probabilitiesMatMul(softmax.output(0));
+    if (!qk || !pv) continue;
+    const kAll = beforeRepeat(qk.input(1));
+    const vAll = beforeRepeat(pv.input(1));
+    const kc = cacheConcat(kAll, graph);
+    const vc = cacheConcat(vAll, graph);
+    if (!!kc !== !!vc) continue;
+    const outputCandidates = outputChain(pv.output(0));
+    if (!outputCandidates.length) continue;
+    sites.push({
+      softmax, scores: softmax.input(0), scoresMatMul: qk, q: unscaled(qk.input(0)),
+      kNew: kc?.fresh ?? kAll, vNew: vc?.fresh ?? vAll,
+      ...(kc && vc ? { past: { key: kc.past, value: vc.past, presentKey: kAll, presentValue: vAll } } : {}),
+      addends, ...(cap.tanh ? { softcap: { tanh: cap.tanh } } : {}), probsMatMul: pv, outputCandidates,
+    });
+  }
+  return sites;
+}
