@@ -5,7 +5,6 @@
 // windows and any position scheme stay exact; GroupQueryAttention then sees every key as valid (seqlens_k = T - 1).
 // The cache inputs and present outputs keep their names, shapes (B, Nkv, T, H) and layout.
 import type { Graph, Node, Value } from '../src/ir/graph.js';
-import type { Model } from '../src/ir/model.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { tensorType, type ValueType } from '../src/ir/types.js';
 import type { Pass, PassResult } from '../src/pipeline.js';
@@ -74,8 +73,7 @@ function backwardSlice(targets: Value[], stop: ReadonlySet<Value>): Set<Node> {
   return nodes;
 }
 
-function rewrite(model: Model, site: CachedAttentionSite, m: CachedAttentionMeaning, c: Constants): string {
-  const g = model.graph;
+function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning, c: Constants): string {
   const anchor = m.output.producer!;
   const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
   const H = m.headSize;
@@ -124,31 +122,42 @@ export const fuseGqaPass: Pass = {
   description: 'fuse decoder attention (grouped-query, cached, windowed, softcapped) into GroupQueryAttention, or bidirectional rotary attention into MultiHeadAttention',
   run(model): PassResult {
     inferShapes(model);
-    const sites = findCachedAttentionSites(model.graph);
-    if (!sites.length) return { changed: false, stats: {} };
-    let probes: DecoderProbe[];
-    try {
-      probes = makeDecoderProbes(model);
-    } catch (e) {
-      return { changed: false, stats: {}, notes: [`GroupQueryAttention: the model's inputs cannot be probed: ${(e as Error).message}`] };
-    }
-    const meanings = sites.map((site) => verifyCachedAttention(site, probes));
     const c = new Constants(model.graph);
     const notes: string[] = [];
     const stats: Record<string, number> = {};
-    sites.forEach((site, i) => {
-      const m = meanings[i]!;
-      if (typeof m === 'string') {
-        notes.push(`GroupQueryAttention at Softmax '${site.softmax.name}': ${m}`);
-        return;
-      }
-      if (!m.causal && m.kvHeads !== m.numHeads) {
-        notes.push(`GroupQueryAttention at Softmax '${site.softmax.name}': bidirectional attention with ${m.kvHeads} kv heads for ${m.numHeads} query heads fits neither GroupQueryAttention (causal) nor MultiHeadAttention`);
-        return;
-      }
-      const op = rewrite(model, site, m, c);
-      stats[op] = (stats[op] ?? 0) + 1;
-    });
+    // the main graph and If branches (decoder_model_merged holds its decoders there)
+    for (const graph of [...model.graph.allGraphs()]) {
+      const sites = findCachedAttentionSites(graph);
+      if (!sites.length) continue;
+      const probes = new Map<boolean, DecoderProbe[] | string>();
+      const probesFor = (withPast: boolean): DecoderProbe[] | string => {
+        if (!probes.has(withPast)) {
+          try {
+            probes.set(withPast, makeDecoderProbes(model, graph, withPast));
+          } catch (e) {
+            probes.set(withPast, `the model's inputs cannot be probed: ${(e as Error).message}`);
+          }
+        }
+        return probes.get(withPast)!;
+      };
+      const meanings = sites.map((site) => {
+        const p = probesFor(!!site.past);
+        return typeof p === 'string' ? p : verifyCachedAttention(site, p);
+      });
+      sites.forEach((site, i) => {
+        const m = meanings[i]!;
+        if (typeof m === 'string') {
+          notes.push(`GroupQueryAttention at Softmax '${site.softmax.name}': ${m}`);
+          return;
+        }
+        if (!m.causal && m.kvHeads !== m.numHeads) {
+          notes.push(`GroupQueryAttention at Softmax '${site.softmax.name}': bidirectional attention with ${m.kvHeads} kv heads for ${m.numHeads} query heads fits neither GroupQueryAttention (causal) nor MultiHeadAttention`);
+          return;
+        }
+        const op = rewrite(graph, site, m, c);
+        stats[op] = (stats[op] ?? 0) + 1;
+      });
+    }
     const changed = Object.keys(stats).length > 0;
     if (changed) model.requireOpset(MS, 1);
     return { changed, stats, notes };

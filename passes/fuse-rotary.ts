@@ -12,6 +12,7 @@ import { elemTypeOf, tensorType } from '../src/ir/types.js';
 import type { Pass, PassResult } from '../src/pipeline.js';
 import { inferShapes } from '../src/shape/index.js';
 import { DataType } from '../src/tensor/dtype.js';
+import { ProbeEvaluator } from '../src/eval/probe.js';
 import { makeProbes, type Probe } from './attention/verify.js';
 
 const MS = 'com.microsoft';
@@ -270,7 +271,7 @@ export function verifyRotary(site: RotarySite, probes: Probe[], maxPositions: nu
 /** Initializers and position values shared by every fused site. */
 class Shared {
   private readonly caches: { meaning: RotaryMeaning; cos: Value; sin: Value }[] = [];
-  private readonly positions = new Map<string, Value>();
+  private readonly positions = new Map<Value, Value>();
 
   constructor(private readonly graph: Graph) {}
 
@@ -290,11 +291,9 @@ class Shared {
   }
 
   /** The site's positions as (B, S) int64, made once per positions value. */
-  positionIds(m: RotaryMeaning, site: RotarySite, before: Node): Value {
-    const key = `${m.positions.name}:${m.broadcastBatch}`;
-    let out = this.positions.get(key);
+  positionIds(g: Graph, m: RotaryMeaning, site: RotarySite, before: Node): Value {
+    let out = this.positions.get(m.positions);
     if (out) return out;
-    const g = this.graph;
     out = m.positions;
     const base = m.positions.name.replace(/[^A-Za-z0-9_.]/g, '_');
     if (elemTypeOf(out.type) !== DataType.INT64) {
@@ -304,12 +303,12 @@ class Shared {
     if (m.broadcastBatch) {
       // (1, S) -> (B, S), B and S read off the rotated input (B, N, S, H)
       const shape = g.createNode({ opType: 'Shape', inputs: [site.input], name: `${base}/rotary_shape`, before }).output(0);
-      const picks = g.addInitializer(`${base}_batch_seq_axes`, Tensor.fromArray('', DataType.INT64, [2], [0, 2]));
+      const picks = this.graph.addInitializer(`${base}_batch_seq_axes`, Tensor.fromArray('', DataType.INT64, [2], [0, 2]));
       const bs = g.createNode({ opType: 'Gather', inputs: [shape, picks], name: `${base}/rotary_batch_seq`, before }).output(0);
       out = g.createNode({ opType: 'Expand', inputs: [out, bs], name: `${base}/rotary_positions`, before }).output(0);
       out.type = tensorType(DataType.INT64, [undefined, undefined]);
     }
-    this.positions.set(key, out);
+    this.positions.set(m.positions, out);
     return out;
   }
 }
@@ -327,12 +326,11 @@ function backwardSlice(target: Value, stop: ReadonlySet<Value>): Set<Node> {
   return nodes;
 }
 
-function rewrite(model: Model, site: RotarySite, m: RotaryMeaning, shared: Shared): void {
-  const g = model.graph;
+function rewrite(model: Model, g: Graph, site: RotarySite, m: RotaryMeaning, shared: Shared): void {
   const anchor = site.output.producer!;
   const { cos, sin } = shared.cachesFor(m);
   // position ids are made next to the first node that reads the positions' producer, so every later site sees them
-  const positions = shared.positionIds(m, site, anchor);
+  const positions = shared.positionIds(g, m, site, anchor);
   const standardOp = (model.opsetVersion('') ?? 1) >= 23;
   const attributes = [
     { name: 'interleaved', type: 'int' as const, value: m.interleaved ? 1 : 0 },
@@ -354,28 +352,34 @@ export const fuseRotaryPass: Pass = {
   options: [{ flags: '--max-positions <n>', description: `positions the cos/sin caches cover when the model computes them from inv_freq (default ${DEFAULT_MAX_POSITIONS})` }],
   run(model, context): PassResult {
     inferShapes(model);
-    const sites = findRotarySites(model.graph);
-    if (!sites.length) return { changed: false, stats: {} };
     const maxPositions = context.options.maxPositions === undefined ? DEFAULT_MAX_POSITIONS : Number(context.options.maxPositions);
-    let probes: Probe[];
-    try {
-      probes = makeProbes(model);
-    } catch (e) {
-      return { changed: false, stats: {}, notes: [`RotaryEmbedding: the model's inputs cannot be probed: ${(e as Error).message}`] };
-    }
     const notes: string[] = [];
-    const meanings = sites.map((site) => verifyRotary(site, probes, maxPositions));
     const shared = new Shared(model.graph);
+    const meanings: (RotaryMeaning | string)[] = [];
     let fused = 0;
-    sites.forEach((site, i) => {
-      const m = meanings[i]!;
-      if (typeof m === 'string') {
-        notes.push(`RotaryEmbedding at Add '${site.add.name}': ${m}`);
-        return;
+    // the main graph and If branches (decoder_model_merged holds its decoders there)
+    for (const graph of [...model.graph.allGraphs()]) {
+      const sites = findRotarySites(graph);
+      if (!sites.length) continue;
+      let probes: Probe[];
+      try {
+        probes = makeProbes(model).map((p) => ({ inputs: p.inputs, evaluator: new ProbeEvaluator(model, p.inputs, graph) }));
+      } catch (e) {
+        notes.push(`RotaryEmbedding: the model's inputs cannot be probed: ${(e as Error).message}`);
+        continue;
       }
-      rewrite(model, site, m, shared);
-      fused++;
-    });
+      const found = sites.map((site) => verifyRotary(site, probes, maxPositions));
+      meanings.push(...found);
+      sites.forEach((site, i) => {
+        const m = found[i]!;
+        if (typeof m === 'string') {
+          notes.push(`RotaryEmbedding at Add '${site.add.name}': ${m}`);
+          return;
+        }
+        rewrite(model, graph, site, m, shared);
+        fused++;
+      });
+    }
     if (fused && (model.opsetVersion('') ?? 1) < 23) model.requireOpset(MS, 1);
     const positionsNote = meanings.some((m) => typeof m !== 'string' && m.maxPositions === maxPositions)
       ? [`RotaryEmbedding: cos/sin caches cover positions 0..${maxPositions - 1} (computed from the model's inv_freq; --max-positions to change)`] : [];

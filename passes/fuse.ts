@@ -11,12 +11,17 @@ import { foldPass } from './fold.js';
 import { fuseAttentionPass } from './fuse-attention.js';
 import { fuseEmbedLayerNormPass } from './fuse-embed-layer-norm.js';
 import { fuseGeluPass } from './fuse-gelu.js';
+import { fuseGqaPass } from './fuse-gqa.js';
 import { fuseLayerNormPass } from './fuse-layer-norm.js';
+import { fuseRotaryPass } from './fuse-rotary.js';
 import { fuseSkipLayerNormPass } from './fuse-skip-layer-norm.js';
 
 /** The fusions, by the names `--disable` takes, in order. */
 export const FUSIONS: readonly [string, Pass][] = [
   ['layer-norm', fuseLayerNormPass],
+  // decoder attention first: its q and k pass through the RotaryEmbedding that rotary makes
+  ['rotary', fuseRotaryPass],
+  ['gqa', fuseGqaPass],
   ['attention', fuseAttentionPass],
   ['gelu', fuseGeluPass],
   ['embed-layer-norm', fuseEmbedLayerNormPass],
@@ -48,6 +53,7 @@ export const fusePass: Pass = {
     { flags: '--disable <fusions>', description: `fusions to skip, comma-separated: ${FUSIONS.map(([n]) => n).join(', ')}` },
     { flags: '--num-heads <n>', description: 'attention heads (refuse sites whose probed head count differs)' },
     { flags: '--hidden-size <n>', description: 'attention hidden size (refuse sites whose probed size differs)' },
+    { flags: '--max-positions <n>', description: 'positions the RotaryEmbedding caches cover where the model computes cos/sin from inv_freq (default 4096)' },
   ],
   run(model, context): PassResult {
     const disabled = disabledFusions(context);

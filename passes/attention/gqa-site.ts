@@ -71,13 +71,14 @@ function isRepeat(reshape: Node): boolean {
 }
 
 /** Concat(past, new) on the sequence axis, with past a graph input: the cache. */
-function cacheConcat(v: Value, graph: Graph): { past: Value; fresh: Value } | undefined {
+function cacheConcat(v: Value): { past: Value; fresh: Value } | undefined {
   const n = v.producer;
   if (!standard(n) || n.opType !== 'Concat' || n.inputs.length !== 2) return undefined;
   const axis = n.attrInt('axis', 0);
   if (axis !== 2 && axis !== -2) return undefined;
   const [past, fresh] = n.inputs as [Value, Value];
-  if (!graph.inputs.includes(past)) return undefined;
+  // a graph input: of this graph, or of the main graph read inside an If branch (decoder_model_merged)
+  if (past.producer || past.initializer || !past.type) return undefined;
   return { past, fresh };
 }
 
@@ -151,13 +152,16 @@ export function findCachedAttentionSites(graph: Graph): CachedAttentionSite[] {
     if (!qk || !pv) continue;
     const kAll = beforeRepeat(qk.input(1));
     const vAll = beforeRepeat(pv.input(1));
-    const kc = cacheConcat(kAll, graph);
-    const vc = cacheConcat(vAll, graph);
+    const kc = cacheConcat(kAll);
+    const vc = cacheConcat(vAll);
     if (!!kc !== !!vc) continue;
     const outputCandidates = outputChain(pv.output(0));
     if (!outputCandidates.length) continue;
+    // Decoder attention is rotary or cached; plain encoder and GPT-2 attention is fuse-attention's
+    const q = unscaled(qk.input(0));
+    if (!kc && q.producer?.opType !== 'RotaryEmbedding') continue;
     sites.push({
-      softmax, scores: softmax.input(0), scoresMatMul: qk, q: unscaled(qk.input(0)),
+      softmax, scores: softmax.input(0), scoresMatMul: qk, q,
       kNew: kc?.fresh ?? kAll, vNew: vc?.fresh ?? vAll,
       ...(kc && vc ? { past: { key: kc.past, value: vc.past, presentKey: kAll, presentValue: vAll } } : {}),
       addends, ...(cap.tanh ? { softcap: { tanh: cap.tanh } } : {}), probsMatMul: pv, outputCandidates,

@@ -2,7 +2,7 @@
 // query head h reading KV head ⌊h / (N / Nkv)⌋, the new keys and values appended to the cache inputs, and `bias` a
 // value of the graph computed without q, k or v (the mask the export builds: padding, causality, a sliding window).
 // Probes bind the decoder's dims consistently (the mask's length is past + new), since the graph's mask depends on it.
-import type { Value } from '../../src/ir/graph.js';
+import type { Graph, Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { elemTypeOf, shapeOf } from '../../src/ir/types.js';
@@ -38,14 +38,13 @@ const MASKED = -1000;
  * Probe inputs whose dims agree the way a decoder's do: batch B on axis 0, the cache's length P on a 4-D float input's
  * axis 2, past + new (T) on an integer input named like a mask, and S elsewhere.
  */
-export function makeDecoderProbes(model: Model): DecoderProbe[] {
+export function makeDecoderProbes(model: Model, scope: Graph, withPast: boolean): DecoderProbe[] {
   return [
     { B: 2, S: 3, P: 2 },
     { B: 2, S: 2, P: 3 },
   ].map(({ B, S, P }, i) => {
     const roles: Record<string, number> = {};
-    const inputs4d = model.graph.inputs.filter((v) => !v.initializer && shapeOf(v.type)?.length === 4 && isFloatType(elemTypeOf(v.type) ?? 0));
-    const past = inputs4d.length ? P : 0;
+    const past = withPast ? P : 0;
     for (const input of model.graph.inputs) {
       if (input.initializer) continue;
       const shape = shapeOf(input.type) ?? [];
@@ -73,7 +72,7 @@ export function makeDecoderProbes(model: Model): DecoderProbe[] {
       const m = Array.from({ length: rows * cols }, (_, k) => (k % cols === 0 && Math.floor(k / cols) % 2 === 1 ? 0 : 1));
       inputs.feeds.set(v, Tensor.fromArray(t.name, t.dataType, t.dims, m));
     }
-    return { evaluator: new ProbeEvaluator(model, inputs), B, S, P };
+    return { evaluator: new ProbeEvaluator(model, inputs, scope), B, S, P };
   });
 }
 

@@ -57,8 +57,19 @@ function decoderLayer(layer: Layer = {}): Model {
   const mask = b.input('attention_mask', ['batch_size', 'total_sequence_length'], DataType.INT64);
   const heads = (v: Value, n: number, name: string) =>
     b.node('Transpose', [b.node('Reshape', [v, b.ints(`${name}_shape`, [0, 0, n, H])], `${name}_bsnh`)], `${name}_bnsh`, [attr('perm', [0, 2, 1, 3])]);
-  const q = heads(b.node('MatMul', [x, b.weight('Wq', [D, N * H])], 'q_proj'), N, 'q');
-  let k = heads(b.node('MatMul', [x, b.weight('Wk', [D, kvHeads * H])], 'k_proj'), kvHeads, 'k');
+  // rotary on q and k, as the rotary fusion leaves it (the site's q is a RotaryEmbedding output)
+  const positions = b.input('position_ids', ['batch_size', 'sequence_length'], DataType.INT64);
+  const table = (f: (x: number) => number) => Float32Array.from({ length: 64 * (H / 2) }, (_, i) => f(Math.floor(i / (H / 2)) / 10000 ** ((2 * (i % (H / 2))) / H)));
+  const cos = b.g.addInitializer('cos_cache', Tensor.fromArray('', DataType.FLOAT, [64, H / 2], table(Math.cos)));
+  const sin = b.g.addInitializer('sin_cache', Tensor.fromArray('', DataType.FLOAT, [64, H / 2], table(Math.sin)));
+  const rotary = (t: Value, name: string) => {
+    const out = b.g.createNode({ opType: 'RotaryEmbedding', domain: 'com.microsoft', inputs: [t, positions, cos, sin], outputs: [b.g.newValue(name)], name }).output(0);
+    out.type = tensorType(DataType.FLOAT, ['batch_size', undefined, 'sequence_length', H]);
+    return out;
+  };
+  b.model.opsetImports.push({ domain: 'com.microsoft', version: 1 });
+  const q = rotary(heads(b.node('MatMul', [x, b.weight('Wq', [D, N * H])], 'q_proj'), N, 'q'), 'q_rot');
+  let k = rotary(heads(b.node('MatMul', [x, b.weight('Wk', [D, kvHeads * H])], 'k_proj'), kvHeads, 'k'), 'k_rot');
   let v = heads(b.node('MatMul', [x, b.weight('Wv', [D, kvHeads * H])], 'v_proj'), kvHeads, 'v');
   if (layer.cache) {
     const pk = b.input('past_key_values.0.key', ['batch_size', kvHeads, 'past_sequence_length', H]);
@@ -113,6 +124,14 @@ function feeds(model: Model, B: number, S: number, P: number, padLeft: number, p
       return BigInt(row === 1 && (j < padLeft || j >= T - padRight) ? 0 : 1);
     }), [B, T]),
   };
+  // positions as generate() computes them: the attention_mask's cumsum - 1, the new tokens' part
+  const m = out.attention_mask!.data as BigInt64Array;
+  out.position_ids = new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => {
+    const [row, s] = [Math.floor(i / S), i % S];
+    let seen = 0n;
+    for (let j = 0; j <= P + s; j++) seen += m[row * T + j]!;
+    return seen > 0n ? seen - 1n : 1n;
+  }), [B, S]);
   if (model.graph.inputs.some((i) => i.name.startsWith('past_'))) {
     out['past_key_values.0.key'] = new ort.Tensor('float32', randomValues(B * kv * P * H, 6), [B, kv, P, H]);
     out['past_key_values.0.value'] = new ort.Tensor('float32', randomValues(B * kv * P * H, 7), [B, kv, P, H]);
