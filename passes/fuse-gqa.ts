@@ -7,8 +7,7 @@
 import type { Graph, Node, Value } from '../src/ir/graph.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { tensorType, type ValueType } from '../src/ir/types.js';
-import type { Pass, PassResult } from '../src/pipeline.js';
-import { inferShapes } from '../src/shape/index.js';
+import { definePass, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { findCachedAttentionSites, type CachedAttentionSite } from './attention/gqa-site.js';
 import { makeDecoderProbes, verifyCachedAttention, type CachedAttentionMeaning, type DecoderProbe } from './attention/gqa-verify.js';
@@ -117,11 +116,12 @@ function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning,
   return op;
 }
 
-export const fuseGqaPass: Pass = {
+export const fuseGqaPass = definePass({
   name: 'fuse-gqa',
   description: 'fuse decoder attention (grouped-query, cached, windowed, softcapped) into GroupQueryAttention, or bidirectional rotary attention into MultiHeadAttention',
+  options: {},
+  needs: ['shapes'],
   run(model): PassResult {
-    inferShapes(model);
     const c = new Constants(model.graph);
     const notes: string[] = [];
     const stats: Record<string, number> = {};
@@ -162,4 +162,4 @@ export const fuseGqaPass: Pass = {
     if (changed) model.requireOpset(MS, 1);
     return { changed, stats, notes };
   },
-};
+});

@@ -9,8 +9,7 @@ import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf, tensorType } from '../src/ir/types.js';
-import type { Pass, PassResult } from '../src/pipeline.js';
-import { inferShapes } from '../src/shape/index.js';
+import { definePass, option, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { ProbeEvaluator } from '../src/eval/probe.js';
 import { makeProbes, type Probe } from './attention/verify.js';
@@ -346,13 +345,15 @@ function rewrite(model: Model, g: Graph, site: RotarySite, m: RotaryMeaning, sha
   g.removeNodes(g.deadSubset(region));
 }
 
-export const fuseRotaryPass: Pass = {
+export const fuseRotaryPass = definePass({
   name: 'fuse-rotary',
   description: 'fuse rotary position embeddings (rotate-half or interleaved, partial, cached or computed cos/sin) into RotaryEmbedding',
-  options: [{ flags: '--max-positions <n>', description: `positions the cos/sin caches cover when the model computes them from inv_freq (default ${DEFAULT_MAX_POSITIONS})` }],
+  options: {
+    maxPositions: option.int(`positions the RotaryEmbedding caches cover where the model computes cos/sin from inv_freq (default ${DEFAULT_MAX_POSITIONS})`, { min: 1 }),
+  },
+  needs: ['shapes'],
   run(model, context): PassResult {
-    inferShapes(model);
-    const maxPositions = context.options.maxPositions === undefined ? DEFAULT_MAX_POSITIONS : Number(context.options.maxPositions);
+    const maxPositions = context.options.maxPositions ?? DEFAULT_MAX_POSITIONS;
     const notes: string[] = [];
     const shared = new Shared(model.graph);
     const meanings: (RotaryMeaning | string)[] = [];
@@ -363,7 +364,7 @@ export const fuseRotaryPass: Pass = {
       if (!sites.length) continue;
       let probes: Probe[];
       try {
-        probes = makeProbes(model).map((p) => ({ inputs: p.inputs, evaluator: new ProbeEvaluator(model, p.inputs, graph) }));
+        probes = makeProbes(model, context.fixedDims).map((p) => ({ inputs: p.inputs, evaluator: new ProbeEvaluator(model, p.inputs, graph) }));
       } catch (e) {
         notes.push(`RotaryEmbedding: the model's inputs cannot be probed: ${(e as Error).message}`);
         continue;
@@ -385,4 +386,4 @@ export const fuseRotaryPass: Pass = {
       ? [`RotaryEmbedding: cos/sin caches cover positions 0..${maxPositions - 1} (computed from the model's inv_freq; --max-positions to change)`] : [];
     return { changed: fused > 0, stats: fused ? { RotaryEmbedding: fused } : {}, notes: [...notes, ...(fused ? positionsNote : [])] };
   },
-};
+});

@@ -39,13 +39,13 @@ export interface Probe {
   evaluator: ProbeEvaluator;
 }
 
-/** Two probes of different sizes, shared by every site of a model. */
-export function makeProbes(model: Model): Probe[] {
+/** Two probes of different sizes (where dims are not pinned), shared by every site of a model. */
+export function makeProbes(model: Model, fixedDims: Readonly<Record<string, number>> = {}): Probe[] {
   return [
     [2, 3],
     [2, 2],
   ].map((sizes, i) => {
-    const inputs = makeProbeInputs(model, sizes, 17 + i);
+    const inputs = makeProbeInputs(model, sizes, 17 + i, fixedDims);
     return { inputs, evaluator: new ProbeEvaluator(model, inputs) };
   });
 }

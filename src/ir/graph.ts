@@ -1,7 +1,7 @@
 import { OnnxOptError } from '../errors.js';
 import { decodeString, type Attribute, type SparseTensor } from './attribute.js';
 import type { StringEntries, Tensor } from './tensor.js';
-import type { ValueType } from './types.js';
+import { cloneType, type ValueType } from './types.js';
 
 export interface Use {
   node: Node;
@@ -17,6 +17,8 @@ export class Value {
   type: ValueType | undefined;
   docString = '';
   metadataProps: StringEntries = [];
+  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
   /** The constant this value holds when it is an initializer. */
   initializer: Tensor | undefined;
   private producerRef: Node | null = null;
@@ -87,6 +89,8 @@ export class Node {
   overload = '';
   docString = '';
   metadataProps: StringEntries = [];
+  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
   /** NodeProto.device_configurations, kept as they were read. */
   deviceConfigurations: unknown[] = [];
   readonly attributes = new Map<string, Attribute>();
@@ -253,6 +257,18 @@ export class NameScope {
   }
 }
 
+/** What `Graph.replace` replaces: see there. */
+export interface Replacement {
+  /** Each old value with the value that takes its place. */
+  outputs: readonly (readonly [Value, Value])[];
+  /** Nodes the rewrite made: their outputs among the replacements take over the old values' names and types. */
+  created?: Iterable<Node>;
+  /** Nodes that must go: an error if something outside them still reads them. */
+  remove?: Iterable<Node>;
+  /** Nodes that go if nothing outside them reads them any more (the region the rewrite replaced). */
+  removeIfDead?: Iterable<Node>;
+}
+
 export interface QuantizationAnnotation {
   tensorName: string;
   quantParameterTensorNames: StringEntries;
@@ -263,6 +279,8 @@ export class Graph {
   name: string;
   docString = '';
   metadataProps: StringEntries = [];
+  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
   readonly inputs: Value[] = [];
   readonly outputs: Value[] = [];
   /** Initializer values in file order (their tensors are value.initializer). */
@@ -398,6 +416,33 @@ export class Graph {
       }
     }
     return dead;
+  }
+
+  /**
+   * The one way a rewrite replaces part of the graph. Each old value's uses move to its replacement; a replacement
+   * made by one of the `created` nodes also takes the old value's name, type (where it has none) and value_info
+   * slot, so graph outputs and the names users know stay put. Then `remove` goes (it throws when something outside
+   * still reads it) and, of `removeIfDead`, what nothing outside reads any more.
+   */
+  replace(spec: Replacement): void {
+    const created = new Set(spec.created ?? []);
+    for (const [old, replacement] of spec.outputs) this.takeOver(old, replacement, created);
+    if (spec.remove) this.removeNodes(spec.remove);
+    if (spec.removeIfDead) this.removeNodes(this.deadSubset(spec.removeIfDead));
+  }
+
+  private takeOver(old: Value, replacement: Value, created: ReadonlySet<Node>): void {
+    if (old === replacement) return;
+    const fresh = replacement.producer !== null && created.has(replacement.producer);
+    if (fresh && !replacement.type && old.type) replacement.type = cloneType(old.type);
+    const wasOutput = this.outputs.includes(old);
+    this.replaceAllUses(old, replacement); // renames for a graph output itself
+    if (!fresh || wasOutput) return;
+    const name = old.name;
+    old.name = this.valueNames.fresh(`${name}_replaced`);
+    replacement.name = name;
+    const at = this.valueInfo.indexOf(old);
+    if (at >= 0 && !this.valueInfo.includes(replacement)) this.valueInfo[at] = replacement;
   }
 
   /**
