@@ -8,7 +8,7 @@
 import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import { Tensor } from '../src/ir/tensor.js';
-import { elemTypeOf, tensorType } from '../src/ir/types.js';
+import { elemTypeOf, shapeOf, tensorType } from '../src/ir/types.js';
 import { definePass, option, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { ProbeEvaluator } from '../src/eval/probe.js';
@@ -118,6 +118,20 @@ const INTEGER = new Set<number>([DataType.INT64, DataType.INT32]);
 /** Inputs that carry sizes or indices of a shape, not data: the positions are not found through them. */
 const SHAPE_INPUTS: Record<string, number[]> = { Reshape: [1], Expand: [1], Tile: [1], Slice: [1, 2, 3, 4], Unsqueeze: [1], Squeeze: [1], ConstantOfShape: [0], Range: [0, 1, 2] };
 
+/** Back from an integer value through unsqueezes, reshapes and integer casts to where the positions were made. */
+function positionRoot(v: Value): Value {
+  let cur = v;
+  for (let step = 0; step < 6; step++) {
+    const n = cur.producer;
+    const src = n?.inputs[0];
+    if (!standard(n) || !src || !['Unsqueeze', 'Squeeze', 'Reshape', 'Identity', 'Cast'].includes(n.opType) || !INTEGER.has(elemTypeOf(src.type) ?? -1)) break;
+    // positions are (B | 1, S): not walked back to a 1-D range
+    if ((shapeOf(src.type)?.length ?? 0) < 2) break;
+    cur = src;
+  }
+  return cur;
+}
+
 /** The integer value nearest to cos that cos is computed from: the position ids (B | 1, S). */
 function positionsOf(cos: Value): Value | undefined {
   const seen = new Set<Value>([cos]);
@@ -125,7 +139,7 @@ function positionsOf(cos: Value): Value | undefined {
   for (let depth = 0; depth < 24 && frontier.length; depth++) {
     const next: Value[] = [];
     for (const v of frontier) {
-      if (v !== cos && !v.constantTensor() && INTEGER.has(elemTypeOf(v.type) ?? -1)) return v;
+      if (v !== cos && !v.constantTensor() && INTEGER.has(elemTypeOf(v.type) ?? -1)) return positionRoot(v);
       const n = v.producer;
       if (!standard(n) || n.opType === 'Shape' || n.opType === 'Size') continue;
       const skip = SHAPE_INPUTS[n.opType] ?? [];

@@ -76,7 +76,9 @@ function cacheConcat(v: Value): { past: Value; fresh: Value } | undefined {
   if (!standard(n) || n.opType !== 'Concat' || n.inputs.length !== 2) return undefined;
   const axis = n.attrInt('axis', 0);
   if (axis !== 2 && axis !== -2) return undefined;
-  const [past, fresh] = n.inputs as [Value, Value];
+  let [past, fresh] = n.inputs as [Value, Value];
+  // TorchScript exports may pass the first cache input through a one-input Concat
+  while (standard(past.producer) && ['Concat', 'Identity'].includes(past.producer.opType) && past.producer.inputs.length === 1) past = past.producer.input(0);
   // a graph input: of this graph, or of the main graph read inside an If branch (decoder_model_merged)
   if (past.producer || past.initializer || !past.type) return undefined;
   return { past, fresh };

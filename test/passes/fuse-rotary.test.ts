@@ -70,7 +70,8 @@ function rotaryBlock(form: Form = {}): Model {
     cos = b.node('Unsqueeze', [b.node('Gather', [b.floats('cos_cached', [rows, R], table(Math.cos)), pos], 'cos_g'), b.ints('ax1', [1])], 'cos');
     sin = b.node('Unsqueeze', [b.node('Gather', [b.floats('sin_cached', [rows, R], table(Math.sin)), pos], 'sin_g'), b.ints('ax1b', [1])], 'sin');
   } else {
-    const posF = b.node('Unsqueeze', [b.node('Cast', [pos], 'pos_f', [attr('to', DataType.FLOAT)]), b.ints('axm1', [-1])], 'pos_col');
+    // as transformers writes it: position_ids[..., None].float() (unsqueezed while still integer)
+    const posF = b.node('Cast', [b.node('Unsqueeze', [pos, b.ints('axm1', [-1])], 'pos_col_int')], 'pos_col', [attr('to', DataType.FLOAT)]);
     const freqs = b.node('Mul', [posF, b.floats('inv_freq', [half], invFreq)], 'freqs');
     let emb: Value;
     if (form.interleaved) {
