@@ -54,7 +54,7 @@ function stepFeeds(model: Model, [B, S, P, left, right]: number[], seed: number)
   const random = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const { kvHeads, headSize, vocab } = kvShape(model);
   const T = P! + S!;
-  const mask = Array.from({ length: B! * T }, (_, i) => {
+  const mask = Array.from({ length: B! * T }, (_, i): number => {
     const [row, j] = [Math.floor(i / T), i % T];
     return row === 1 && (j < left! || j >= T - right!) ? 0 : 1;
   });
