@@ -47,6 +47,8 @@ interface Layer {
   /** kv heads; N (no repeat) or NKV */
   kvHeads?: number;
   bidirectional?: boolean;
+  /** Gemma 2's attention softcap: cap · tanh(scores / cap) before the mask. */
+  softcap?: number;
 }
 
 /** One decoder layer: x (B, S, D) -> attention -> · Wo, with optional past_key_values.0.* -> present.0.*. */
@@ -105,7 +107,9 @@ function decoderLayer(layer: Layer = {}): Model {
   const pad = b.node('Unsqueeze', [b.node('Cast', [mask], 'mask_bool', [attr('to', DataType.BOOL)]), b.ints('ax12', [1, 2])], 'pad4');
   const ok = b.node('And', [b.node('Unsqueeze', [visible, b.ints('ax01', [0, 1])], 'vis4'), pad], 'ok');
   const bias = b.node('Where', [ok, b.scalar('zero_f', 0), b.scalar('lowest', -3.4028234663852886e38)], 'mask4d');
-  const scores = b.node('Add', [b.node('Mul', [b.node('MatMul', [q, b.node('Transpose', [kr], 'kT', [attr('perm', [0, 1, 3, 2])])], 'qk'), b.scalar('scale', 1 / Math.sqrt(H))], 'scaled'), bias], 'scores');
+  let scaled = b.node('Mul', [b.node('MatMul', [q, b.node('Transpose', [kr], 'kT', [attr('perm', [0, 1, 3, 2])])], 'qk'), b.scalar('scale', 1 / Math.sqrt(H))], 'scaled');
+  if (layer.softcap) scaled = b.node('Mul', [b.node('Tanh', [b.node('Div', [scaled, b.scalar('cap_in', layer.softcap)], 'capped_in')], 'capped'), b.scalar('cap_out', layer.softcap)], 'softcapped');
+  const scores = b.node('Add', [scaled, bias], 'scores');
   const probs = b.node('Softmax', [scores], 'probs', [attr('axis', -1)]);
   const ctx = b.node('MatMul', [probs, vr], 'ctx');
   const merged = b.node('Reshape', [b.node('Transpose', [ctx], 'ctx_t', [attr('perm', [0, 2, 1, 3])]), b.ints('merge', [0, 0, D])], 'attn_out');
@@ -187,6 +191,11 @@ describe('fuse-gqa', () => {
 
   it('fuses a sliding window through the mask', async () => {
     await expectParity({ window: 3, cache: true }, 'GroupQueryAttention', [[2, 6, 0, 1, 0], [2, 1, 6, 0, 0]]);
+  });
+
+  it('fuses softcapped scores (Gemma 2) with GroupQueryAttention\'s softcap', async () => {
+    const model = await expectParity({ softcap: 2, cache: true }, 'GroupQueryAttention', [[2, 5, 0, 1, 0], [2, 1, 5, 2, 0]]);
+    expect(model.graph.nodes.find((n) => n.opType === 'GroupQueryAttention')!.attrFloat('softcap', 0)).toBeCloseTo(2);
   });
 
   it('fuses MHA-shaped causal attention (kv heads = heads) as GroupQueryAttention', async () => {
