@@ -220,13 +220,38 @@ export function rotaryReference(x: Float32Array, dims: readonly number[], positi
   return out;
 }
 
+type Tables = Pick<RotaryMeaning, 'interleaved' | 'rotaryDim' | 'cosCache' | 'sinCache'>;
+/** Tables already made, by cos value, sin value and length. */
+export type TableCache = Map<Value, Map<Value, Map<string, Tables | string>>>;
+
+/** The site's cos and sin at positions 0..T-1, as RotaryEmbedding's half-width caches, or why they are not. */
+function cacheTables(site: RotarySite, positions: Value, T: number, H: number, probe: Probe): Tables | string {
+  const ramp = Tensor.fromArray('', elemTypeOf(positions.type) ?? DataType.INT64, [1, T], Array.from({ length: T }, (_, i) => i));
+  let cos: Tensor, sin: Tensor;
+  try {
+    const at = probe.evaluator.with(new Map([[positions, ramp]]));
+    [cos, sin] = [at(site.cos), at(site.sin)];
+  } catch (e) {
+    return `cannot evaluate cos/sin at ${T} positions: ${(e as Error).message}`;
+  }
+  const c = tableRows(cos, T);
+  const s = tableRows(sin, T);
+  if (typeof c === 'string') return c;
+  if (typeof s === 'string') return s;
+  if (c.width !== s.width || c.width % 2 || c.width > H) return `cos/sin are ${c.width} wide, not an even width up to the head size ${H}`;
+  // both layouts fit only tables constant along the width; the probes then decide
+  const interleaved = [false, true].find((il) => halfCache(c.rows, T, c.width, il) && halfCache(s.rows, T, s.width, il));
+  if (interleaved === undefined) return 'cos/sin repeat themselves in neither the rotate-half nor the interleaved layout';
+  return { interleaved, rotaryDim: c.width, cosCache: halfCache(c.rows, T, c.width, interleaved)!, sinCache: halfCache(s.rows, T, s.width, interleaved)! };
+}
+
 /** The site's meaning on the probes, or why it is not rotary. */
-export function verifyRotary(site: RotarySite, probes: Probe[], maxPositions: number): RotaryMeaning | string {
+export function verifyRotary(site: RotarySite, probes: Probe[], maxPositions: number, tables: TableCache = new Map()): RotaryMeaning | string {
   const positions = positionsOf(site.cos);
   if (!positions || positionsOf(site.sin) !== positions) return 'cos and sin are not computed from one integer position tensor';
   const T = tableLength(site.cos, positions) ?? maxPositions;
   const first = probes[0]!;
-  let meaning: Omit<RotaryMeaning, 'cosCache' | 'sinCache'> & { cosCache?: Float32Array; sinCache?: Float32Array } | undefined;
+  let meaning: RotaryMeaning | undefined;
   for (const [k, probe] of probes.entries()) {
     let dims: readonly number[], posDims: readonly number[];
     try {
@@ -239,27 +264,17 @@ export function verifyRotary(site: RotarySite, probes: Probe[], maxPositions: nu
     const [B, N, S, H] = dims as [number, number, number, number];
     if (posDims.length !== 2 || (posDims[0] !== 1 && posDims[0] !== B) || posDims[1] !== S) return `positions are shaped [${posDims}], not (${B} | 1, ${S})`;
     if (!meaning) {
-      const ramp = Tensor.fromArray('', elemTypeOf(positions.type) ?? DataType.INT64, [1, T], Array.from({ length: T }, (_, i) => i));
-      let cos: Tensor, sin: Tensor;
-      try {
-        const at = first.evaluator.with(new Map([[positions, ramp]]));
-        [cos, sin] = [at(site.cos), at(site.sin)];
-      } catch (e) {
-        return `cannot evaluate cos/sin at ${T} positions: ${(e as Error).message}`;
+      // every layer reads the same cos/sin (after clean): their tables are made once
+      const key = `${T}`;
+      let made = tables.get(site.cos)?.get(site.sin)?.get(key);
+      if (!made) {
+        made = cacheTables(site, positions, T, H, first);
+        if (!tables.has(site.cos)) tables.set(site.cos, new Map());
+        if (!tables.get(site.cos)!.has(site.sin)) tables.get(site.cos)!.set(site.sin, new Map());
+        tables.get(site.cos)!.get(site.sin)!.set(key, made);
       }
-      const c = tableRows(cos, T);
-      const s = tableRows(sin, T);
-      if (typeof c === 'string') return c;
-      if (typeof s === 'string') return s;
-      if (c.width !== s.width || c.width % 2 || c.width > H) return `cos/sin are ${c.width} wide, not an even width up to the head size ${H}`;
-      const layouts = [false, true].filter((interleaved) => halfCache(c.rows, T, c.width, interleaved) && halfCache(s.rows, T, s.width, interleaved));
-      if (!layouts.length) return 'cos/sin repeat themselves in neither the rotate-half nor the interleaved layout';
-      // both layouts fit only tables constant along the width; the probes then decide (and agree)
-      const interleaved = layouts[0]!;
-      meaning = {
-        interleaved, rotaryDim: c.width, headSize: H, numHeads: N, maxPositions: T, positions, broadcastBatch: posDims[0] === 1,
-        cosCache: halfCache(c.rows, T, c.width, interleaved)!, sinCache: halfCache(s.rows, T, s.width, interleaved)!,
-      };
+      if (typeof made === 'string') return made;
+      meaning = { ...made, headSize: H, numHeads: N, maxPositions: T, positions, broadcastBatch: posDims[0] === 1 };
     }
     if (meaning.numHeads !== N || meaning.headSize !== H) return 'probes of different sizes disagree about the heads';
     if (meaning.broadcastBatch !== (posDims[0] === 1)) return 'probes of different sizes disagree about the positions\' batch';
@@ -371,6 +386,7 @@ export const fuseRotaryPass = definePass({
     const notes: string[] = [];
     const shared = new Shared(model.graph);
     const meanings: (RotaryMeaning | string)[] = [];
+    const tables: TableCache = new Map();
     let fused = 0;
     // the main graph and If branches (decoder_model_merged holds its decoders there)
     for (const graph of [...model.graph.allGraphs()]) {
@@ -383,7 +399,7 @@ export const fuseRotaryPass = definePass({
         notes.push(`RotaryEmbedding: the model's inputs cannot be probed: ${(e as Error).message}`);
         continue;
       }
-      const found = sites.map((site) => verifyRotary(site, probes, maxPositions));
+      const found = sites.map((site) => verifyRotary(site, probes, maxPositions, tables));
       meanings.push(...found);
       sites.forEach((site, i) => {
         const m = found[i]!;

@@ -8,7 +8,9 @@ import { foldPass } from './fold.js';
 import { fuseAttentionPass } from './fuse-attention.js';
 import { fuseEmbedLayerNormPass } from './fuse-embed-layer-norm.js';
 import { fuseGeluPass } from './fuse-gelu.js';
+import { fuseGqaPass } from './fuse-gqa.js';
 import { fuseLayerNormPass } from './fuse-layer-norm.js';
+import { fuseRotaryPass } from './fuse-rotary.js';
 import { fuseSkipLayerNormPass } from './fuse-skip-layer-norm.js';
 import { fusePass } from './fuse.js';
 import { quantizePass } from './quantize.js';
@@ -19,6 +21,8 @@ export const allPasses: readonly Pass[] = [
   foldPass,
   fusePass,
   fuseLayerNormPass,
+  fuseRotaryPass,
+  fuseGqaPass,
   fuseAttentionPass,
   fuseGeluPass,
   fuseEmbedLayerNormPass,

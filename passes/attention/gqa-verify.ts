@@ -224,7 +224,8 @@ function probeSite(site: CachedAttentionSite, probe: DecoderProbe, seed: number,
 /** The meaning if every probe agrees, trying each addend of the scores as the mask; else the reasons. */
 export function verifyCachedAttention(site: CachedAttentionSite, probes: DecoderProbe[]): CachedAttentionMeaning | string {
   const reasons: string[] = [];
-  for (const bias of [undefined, ...site.addends]) {
+  // a mask first: decoders' scores carry one, and each refused try costs a full evaluation
+  for (const bias of [...site.addends, undefined]) {
     if (bias && dependsOnSite(bias, site)) {
       reasons.push(`'${bias.name}' is computed from q, k or v`);
       continue;
