@@ -1,9 +1,11 @@
-// The browser-safe part of the library: the IR, protobuf (de)serialization of bytes, the passes and the analyses.
+// The browser-safe part of the library: the IR, protobuf (de)serialization of bytes, .npy/.npz parsing, the passes
+// and the analyses.
 // Nothing here touches files or onnxruntime; `onnx-opt` (src/index.ts) adds those for Node.
 export * from './ir/index.js';
-export { OnnxOptError } from './errors.js';
+export { EnvironmentError, OnnxOptError } from './errors.js';
 export { decodeModel, decodeTensor } from './serde/decode.js';
 export { encodeModel, encodeModelChunks, type Chunk, type Placement } from './serde/encode.js';
+export { parseNpy, parseNpz, type NpyArray } from './serde/npz.js';
 export {
   definePass, sequence, tidy, option, runPasses,
   type Pass, type PassSpec, type PassContext, type PassOptions, type PassResult, type RunContext, type Need, type Step,

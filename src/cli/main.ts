@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { OnnxOptError } from '../errors.js';
+import { EnvironmentError, OnnxOptError } from '../errors.js';
 import { registerBench } from './commands/bench.js';
 import { registerGate } from './commands/gate.js';
 import { registerInspect } from './commands/inspect.js';
@@ -41,6 +41,6 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof OnnxOptError) log(`onnx-opt: ${e.toString()}`);
     else log(`onnx-opt: internal error: ${(e as Error).message ?? e}`);
     if (verbose) log((e as Error).stack ?? '');
-    return EXIT.error;
+    return e instanceof EnvironmentError ? EXIT.environment : EXIT.error;
   }
 }

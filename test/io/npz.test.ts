@@ -4,7 +4,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OnnxOptError } from '../../src/errors.js';
-import { parseNpy, parseNpz, readNpz } from '../../src/io/npz.js';
+import { readNpz } from '../../src/io/npz.js';
+import { parseNpy, parseNpz } from '../../src/serde/npz.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { fixture, haveFixtures, npyBytes, npzBytes, tempFolder } from '../runtime/helpers.js';
 
