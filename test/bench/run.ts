@@ -10,6 +10,7 @@ import { benchmark } from '../../src/runtime/bench.js';
 import { checkParity } from '../../src/runtime/parity.js';
 import { loadModel } from '../../src/runtime/session.js';
 import { NODES_PER_BLOCK } from './big-graph.js';
+import { benchDecoder } from './decoder.js';
 import { materialize } from './materialize.js';
 import { benchBundle, benchDecode } from './serde.js';
 
@@ -175,6 +176,7 @@ function benchScale(): void {
 
 const suites: Record<string, () => void | Promise<void>> = {
   io: benchIo, tools: benchTools, latency: benchLatency, scale: benchScale, decode: () => benchDecode(MODELS), bundle: benchBundle,
+  decoder: benchDecoder,
 };
 for (const name of wanted.length ? wanted : Object.keys(suites)) {
   const suite = suites[name];
