@@ -2,6 +2,7 @@
 // (`fuse`, `quantize`) are listed with the steps that are passes of their own too.
 import { OnnxOptError } from '../src/errors.js';
 import type { Pass } from '../src/pass/index.js';
+import { bnb4Pass } from './bnb4.js';
 import { cleanPass } from './clean.js';
 import { fp16Pass } from './fp16.js';
 import { foldPass } from './fold.js';
@@ -13,6 +14,7 @@ import { fuseLayerNormPass } from './fuse-layer-norm.js';
 import { fuseRotaryPass } from './fuse-rotary.js';
 import { fuseSkipLayerNormPass } from './fuse-skip-layer-norm.js';
 import { fusePass } from './fuse.js';
+import { q4Pass } from './q4.js';
 import { quantizePass } from './quantize.js';
 import { splitSkipLayerNormPass } from './split-skip-layer-norm.js';
 
@@ -30,6 +32,8 @@ export const allPasses: readonly Pass[] = [
   splitSkipLayerNormPass,
   quantizePass,
   fp16Pass,
+  q4Pass,
+  bnb4Pass,
 ];
 
 export function findPass(name: string): Pass {

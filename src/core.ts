@@ -18,6 +18,8 @@ export { fusePass } from '../passes/fuse.js';
 export { quantizePass } from '../passes/quantize.js';
 export { splitSkipLayerNormPass } from '../passes/split-skip-layer-norm.js';
 export { fp16Pass } from '../passes/fp16.js';
+export { q4Pass } from '../passes/q4.js';
+export { bnb4Pass } from '../passes/bnb4.js';
 export { inferShapes, type ShapeInferenceOptions, type ShapeInferenceResult } from './shape/index.js';
 export { evaluateNode, supportedOps, UnsupportedOp } from './eval/index.js';
 export { summarizeModel, opHistogram, type ModelSummary } from './summary.js';

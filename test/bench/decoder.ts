@@ -3,29 +3,15 @@
 // against onnx-opt's `fuse` output and onnxruntime's Python optimizer output (llama-100m.ort, made with the skeleton);
 // and `fuse` time against a plain read+write, on that decoder and on bert-base. Side by side, interleaved, medians.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readModel } from '../../src/io/read.js';
 import { shapeOf } from '../../src/ir/types.js';
 import type { Feeds } from '../../src/runtime/host-tensor.js';
 import { loadModel } from '../../src/runtime/session.js';
 import { DataType } from '../../src/tensor/dtype.js';
+import { CLI, OUT, clean, cpuLine, median, wallMs } from './common.js';
 import { materialize } from './materialize.js';
-
-const OUT = '.bench/out';
-const CLI = 'dist/bin/onnx-opt.js';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-function wallMs(argv: string[]): number {
-  const t0 = performance.now();
-  execFileSync(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
-  return performance.now() - t0;
-}
 
 /** One new token after `past` cached ones: ids, mask, position, random past keys/values. */
 function decodeFeeds(path: string, past: number): Feeds {
@@ -53,8 +39,7 @@ function toolTimes(name: string, input: string): void {
   for (let round = 0; round < 3; round++)
     for (const [label, passes] of [['read+write', []], ['fuse', ['fuse']]] as const) {
       times[label]!.push(wallMs([CLI, ...passes, input, out]));
-      rmSync(out, { force: true });
-      rmSync(`${out}_data`, { force: true });
+      clean(out);
     }
   const [rw, fuse] = [median(times['read+write']!), median(times.fuse!)];
   console.log(`tools ${name}: read+write ${(rw / 1000).toFixed(2)} s, fuse ${(fuse / 1000).toFixed(2)} s (${(fuse / rw).toFixed(2)}x)`);
@@ -62,8 +47,7 @@ function toolTimes(name: string, input: string): void {
 
 export async function benchDecoder(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`decoder bench on ${cpu}, ${cpus().length} cores`);
+  console.log(`decoder: ${cpuLine()}`);
   const raw = materialize('llama-100m');
   const ortOptimized = materialize('llama-100m.ort');
   const fused = join(OUT, 'llama-100m.fused.onnx');
