@@ -5,6 +5,7 @@
 // windows and any position scheme stay exact; GroupQueryAttention then sees every key as valid (seqlens_k = T - 1).
 // The cache inputs and present outputs keep their names, shapes (B, Nkv, T, H) and layout.
 import type { Graph, Node, Value } from '../src/ir/graph.js';
+import { MS_DOMAIN, backwardSlice } from '../src/ir/ops.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { tensorType, type ValueType } from '../src/ir/types.js';
 import { definePass, type PassResult } from '../src/pass/index.js';
@@ -12,7 +13,6 @@ import { DataType } from '../src/tensor/dtype.js';
 import { findCachedAttentionSites, type CachedAttentionSite } from './attention/gqa-site.js';
 import { makeDecoderProbes, verifyCachedAttention, type CachedAttentionMeaning, type DecoderProbe } from './attention/gqa-verify.js';
 
-const MS = 'com.microsoft';
 
 /** Scalars and small constants shared by every site. */
 class Constants {
@@ -60,18 +60,6 @@ function lengths(g: Graph, c: Constants, site: CachedAttentionSite, name: string
   return { seqlens, total: total32 };
 }
 
-function backwardSlice(targets: Value[], stop: ReadonlySet<Value>): Set<Node> {
-  const nodes = new Set<Node>();
-  const pending = [...targets];
-  while (pending.length) {
-    const n = pending.pop()!.producer;
-    if (!n || nodes.has(n)) continue;
-    nodes.add(n);
-    for (const v of n.inputs) if (v && !stop.has(v)) pending.push(v);
-  }
-  return nodes;
-}
-
 function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning, c: Constants): string {
   const anchor = m.output.producer!;
   const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
@@ -86,7 +74,7 @@ function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning,
     op = 'GroupQueryAttention';
     const { seqlens, total } = lengths(g, c, site, name, anchor);
     fused = g.createNode({
-      opType: op, domain: MS, name: `${name}/${op}`, before: anchor, outputs: 3,
+      opType: op, domain: MS_DOMAIN, name: `${name}/${op}`, before: anchor, outputs: 3,
       inputs: [query, key, value, site.past?.key ?? null, site.past?.value ?? null, seqlens, total, null, null, null, m.bias ?? null],
       attributes: [
         { name: 'num_heads', type: 'int', value: m.numHeads }, { name: 'kv_num_heads', type: 'int', value: m.kvHeads }, ...scaleAttr,
@@ -96,7 +84,7 @@ function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning,
   } else {
     op = 'MultiHeadAttention';
     fused = g.createNode({
-      opType: op, domain: MS, name: `${name}/${op}`, before: anchor,
+      opType: op, domain: MS_DOMAIN, name: `${name}/${op}`, before: anchor,
       inputs: [query, key, value, null, null, m.bias ?? null], attributes: [{ name: 'num_heads', type: 'int', value: m.numHeads }, ...scaleAttr],
     });
   }
@@ -112,7 +100,7 @@ function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning,
     g.replaceAllUses(site.past.presentValue, presentValue);
     replaced.push(site.past.presentKey, site.past.presentValue);
   }
-  g.removeNodes(g.deadSubset(backwardSlice(replaced, stop)));
+  g.removeNodes(g.deadSubset(replaced.flatMap((v) => backwardSlice(v, stop))));
   return op;
 }
 
@@ -159,7 +147,7 @@ export const fuseGqaPass = definePass({
       });
     }
     const changed = Object.keys(stats).length > 0;
-    if (changed) model.requireOpset(MS, 1);
+    if (changed) model.requireOpset(MS_DOMAIN, 1);
     return { changed, stats, notes };
   },
 });

@@ -7,6 +7,7 @@
 // the fused op, so every way of computing them fuses alike.
 import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
+import { MS_DOMAIN, backwardSlice, isStandardNode } from '../src/ir/ops.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf, shapeOf, tensorType } from '../src/ir/types.js';
 import { definePass, option, type PassResult } from '../src/pass/index.js';
@@ -14,7 +15,6 @@ import { DataType } from '../src/tensor/dtype.js';
 import { ProbeEvaluator } from '../src/eval/probe.js';
 import { makeProbes, type Probe } from './attention/verify.js';
 
-const MS = 'com.microsoft';
 /** Positions covered by caches computed from inv_freq, unless the pass is told otherwise (--max-positions). */
 export const DEFAULT_MAX_POSITIONS = 4096;
 
@@ -47,10 +47,6 @@ export interface RotaryMeaning {
   broadcastBatch: boolean;
 }
 
-function standard(n: Node | null | undefined): n is Node {
-  return !!n && (n.domain === '' || n.domain === 'ai.onnx');
-}
-
 /** Ops a rotate-half or interleaved rotation of x is written with. */
 const ROTATION = new Set(['Slice', 'Neg', 'Concat', 'Unsqueeze', 'Squeeze', 'Reshape', 'Gather', 'Split', 'Mul', 'Transpose', 'Identity', 'Cast']);
 
@@ -58,7 +54,7 @@ const ROTATION = new Set(['Slice', 'Neg', 'Concat', 'Unsqueeze', 'Squeeze', 'Res
 function rotationOf(v: Value, x: Value, depth = 0): boolean {
   if (v === x) return depth > 0;
   const n = v.producer;
-  if (depth > 8 || !standard(n) || !ROTATION.has(n.opType)) return false;
+  if (depth > 8 || !isStandardNode(n) || !ROTATION.has(n.opType)) return false;
   if (n.opType === 'Mul' && !n.inputs.some((i) => i?.constantTensor()?.size === 1)) return false;
   return n.inputs.some((i) => !!i && !i.constantTensor() && rotationOf(i, x, depth + 1));
 }
@@ -74,7 +70,7 @@ function dependsOn(v: Value, x: Value, limit = 400): boolean {
     seen.add(cur);
     if (seen.size > limit) return true;
     const n = cur.producer;
-    if (!n || (standard(n) && (n.opType === 'Shape' || n.opType === 'Size'))) continue;
+    if (!n || (isStandardNode(n) && (n.opType === 'Shape' || n.opType === 'Size'))) continue;
     for (const i of n.inputs) if (i) pending.push(i);
   }
   return false;
@@ -85,19 +81,19 @@ function partialInput(add: Node, rotated: Value): { input: Value; output: Value 
   const out = add.output(0);
   if (out.uses.length !== 1) return undefined;
   const concat = out.uses[0]!.node;
-  if (!standard(concat) || concat.opType !== 'Concat' || concat.inputs.length !== 2 || concat.inputs[0] !== out) return undefined;
+  if (!isStandardNode(concat) || concat.opType !== 'Concat' || concat.inputs.length !== 2 || concat.inputs[0] !== out) return undefined;
   const rest = concat.inputs[1]!.producer;
   const head = rotated.producer;
-  if (!standard(rest) || !standard(head) || rest.opType !== 'Slice' || head.opType !== 'Slice' || rest.inputs[0] !== head.inputs[0]) return undefined;
+  if (!isStandardNode(rest) || !isStandardNode(head) || rest.opType !== 'Slice' || head.opType !== 'Slice' || rest.inputs[0] !== head.inputs[0]) return undefined;
   return { input: head.input(0), output: concat.output(0) };
 }
 
 export function findRotarySites(graph: Graph): RotarySite[] {
   const sites: RotarySite[] = [];
   for (const add of graph.nodes) {
-    if (!standard(add) || add.opType !== 'Add') continue;
+    if (!isStandardNode(add) || add.opType !== 'Add') continue;
     const [m1, m2] = add.inputs.map((v) => v?.producer);
-    if (!standard(m1) || !standard(m2) || m1.opType !== 'Mul' || m2.opType !== 'Mul') continue;
+    if (!isStandardNode(m1) || !isStandardNode(m2) || m1.opType !== 'Mul' || m2.opType !== 'Mul') continue;
     let found: RotarySite | undefined;
     for (const [plain, turned] of [[m1, m2], [m2, m1]] as const) {
       for (const [x, cos] of [[plain.inputs[0], plain.inputs[1]], [plain.inputs[1], plain.inputs[0]]]) {
@@ -124,7 +120,7 @@ function positionRoot(v: Value): Value {
   for (let step = 0; step < 6; step++) {
     const n = cur.producer;
     const src = n?.inputs[0];
-    if (!standard(n) || !src || !['Unsqueeze', 'Squeeze', 'Reshape', 'Identity', 'Cast'].includes(n.opType) || !INTEGER.has(elemTypeOf(src.type) ?? -1)) break;
+    if (!isStandardNode(n) || !src || !['Unsqueeze', 'Squeeze', 'Reshape', 'Identity', 'Cast'].includes(n.opType) || !INTEGER.has(elemTypeOf(src.type) ?? -1)) break;
     // positions are (B | 1, S): not walked back to a 1-D range
     if ((shapeOf(src.type)?.length ?? 0) < 2) break;
     cur = src;
@@ -141,7 +137,7 @@ function positionsOf(cos: Value): Value | undefined {
     for (const v of frontier) {
       if (v !== cos && !v.constantTensor() && INTEGER.has(elemTypeOf(v.type) ?? -1)) return positionRoot(v);
       const n = v.producer;
-      if (!standard(n) || n.opType === 'Shape' || n.opType === 'Size') continue;
+      if (!isStandardNode(n) || n.opType === 'Shape' || n.opType === 'Size') continue;
       const skip = SHAPE_INPUTS[n.opType] ?? [];
       n.inputs.forEach((i, k) => {
         if (i && !skip.includes(k) && !seen.has(i)) {
@@ -164,7 +160,7 @@ function tableLength(cos: Value, positions: Value): number | undefined {
     if (v === positions || seen.has(v) || seen.size > 200) continue;
     seen.add(v);
     const n = v.producer;
-    if (!standard(n)) continue;
+    if (!isStandardNode(n)) continue;
     const table = n.opType === 'Gather' ? n.inputs[0]?.constantTensor() : undefined;
     if (table && n.attrInt('axis', 0) === 0) return table.dims[0];
     for (const i of n.inputs) if (i) pending.push(i);
@@ -341,19 +337,6 @@ class Shared {
   }
 }
 
-/** The nodes `target` is computed from, back to (not past) the given values: what may die once it is replaced. */
-function backwardSlice(target: Value, stop: ReadonlySet<Value>): Set<Node> {
-  const nodes = new Set<Node>();
-  const pending = [target];
-  while (pending.length) {
-    const n = pending.pop()!.producer;
-    if (!n || nodes.has(n)) continue;
-    nodes.add(n);
-    for (const v of n.inputs) if (v && !stop.has(v)) pending.push(v);
-  }
-  return nodes;
-}
-
 function rewrite(model: Model, g: Graph, site: RotarySite, m: RotaryMeaning, shared: Shared): void {
   const anchor = site.output.producer!;
   const { cos, sin } = shared.cachesFor(m);
@@ -365,7 +348,7 @@ function rewrite(model: Model, g: Graph, site: RotarySite, m: RotaryMeaning, sha
     ...(m.rotaryDim < m.headSize ? [{ name: 'rotary_embedding_dim', type: 'int' as const, value: m.rotaryDim }, { name: 'num_heads', type: 'int' as const, value: m.numHeads }] : []),
   ];
   const node = g.createNode({
-    opType: 'RotaryEmbedding', domain: standardOp ? '' : MS, name: `${anchor.name || 'rotary'}/RotaryEmbedding`, before: anchor, attributes,
+    opType: 'RotaryEmbedding', domain: standardOp ? '' : MS_DOMAIN, name: `${anchor.name || 'rotary'}/RotaryEmbedding`, before: anchor, attributes,
     inputs: standardOp ? [site.input, cos, sin, positions] : [site.input, positions, cos, sin],
   });
   node.output(0).type = site.output.type;
@@ -411,7 +394,7 @@ export const fuseRotaryPass = definePass({
         fused++;
       });
     }
-    if (fused && (model.opsetVersion('') ?? 1) < 23) model.requireOpset(MS, 1);
+    if (fused && (model.opsetVersion('') ?? 1) < 23) model.requireOpset(MS_DOMAIN, 1);
     const positionsNote = meanings.some((m) => typeof m !== 'string' && m.maxPositions === maxPositions)
       ? [`RotaryEmbedding: cos/sin caches cover positions 0..${maxPositions - 1} (computed from the model's inv_freq; --max-positions to change)`] : [];
     return { changed: fused > 0, stats: fused ? { RotaryEmbedding: fused } : {}, notes: [...notes, ...(fused ? positionsNote : [])] };

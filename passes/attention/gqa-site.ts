@@ -3,6 +3,7 @@
 // heads (repeat_kv: Unsqueeze/Expand/Reshape, Tile, or a Concat of copies) and may be a cache: Concat(past, new) on
 // the sequence axis. The walk is loose; gqa-verify.ts proves by evaluation what the site computes.
 import type { Graph, Node, Value } from '../../src/ir/graph.js';
+import { isStandardNode } from '../../src/ir/ops.js';
 
 export interface CachedAttentionSite {
   softmax: Node;
@@ -24,10 +25,6 @@ export interface CachedAttentionSite {
   outputCandidates: Value[];
 }
 
-function standard(n: Node | null | undefined): n is Node {
-  return !!n && (n.domain === '' || n.domain === 'ai.onnx');
-}
-
 function isScalar(v: Value | null | undefined): boolean {
   return (v?.constantTensor()?.size ?? 0) === 1;
 }
@@ -37,7 +34,7 @@ function unscaled(v: Value): Value {
   let cur = v;
   for (let step = 0; step < 8; step++) {
     const n = cur.producer;
-    if (!standard(n)) break;
+    if (!isStandardNode(n)) break;
     if ((n.opType === 'Mul' || n.opType === 'Div') && isScalar(n.inputs[1])) cur = n.input(0);
     else if (n.opType === 'Mul' && isScalar(n.inputs[0])) cur = n.input(1);
     else if (n.opType === 'Cast' || n.opType === 'Identity') cur = n.input(0);
@@ -53,10 +50,10 @@ function beforeRepeat(v: Value): Value {
   let cur = unscaled(v);
   for (let step = 0; step < 10; step++) {
     const n = cur.producer;
-    if (!standard(n)) break;
+    if (!isStandardNode(n)) break;
     if (REPEAT.has(n.opType)) {
       // a Transpose that is part of the head split (B,S,Nkv,H) -> (B,Nkv,S,H) ends the walk: the caller's k is its output
-      if (n.opType === 'Transpose' && standard(n.input(0).producer) && n.input(0).producer!.opType === 'Reshape' && !isRepeat(n.input(0).producer!)) break;
+      if (n.opType === 'Transpose' && isStandardNode(n.input(0).producer) && n.input(0).producer!.opType === 'Reshape' && !isRepeat(n.input(0).producer!)) break;
       cur = unscaled(n.input(0));
     } else if (n.opType === 'Concat' && n.inputs.length > 1 && n.inputs.every((i) => i === n.inputs[0])) cur = n.input(0);
     else break;
@@ -67,18 +64,18 @@ function beforeRepeat(v: Value): Value {
 /** A Reshape that merges a repeat axis (its input comes from Expand or Tile), not a head split. */
 function isRepeat(reshape: Node): boolean {
   const p = reshape.input(0).producer;
-  return standard(p) && (p.opType === 'Expand' || p.opType === 'Tile');
+  return isStandardNode(p) && (p.opType === 'Expand' || p.opType === 'Tile');
 }
 
 /** Concat(past, new) on the sequence axis, with past a graph input: the cache. */
 function cacheConcat(v: Value): { past: Value; fresh: Value } | undefined {
   const n = v.producer;
-  if (!standard(n) || n.opType !== 'Concat' || n.inputs.length !== 2) return undefined;
+  if (!isStandardNode(n) || n.opType !== 'Concat' || n.inputs.length !== 2) return undefined;
   const axis = n.attrInt('axis', 0);
   if (axis !== 2 && axis !== -2) return undefined;
   let [past, fresh] = n.inputs as [Value, Value];
   // TorchScript exports may pass the first cache input through a one-input Concat
-  while (standard(past.producer) && ['Concat', 'Identity'].includes(past.producer.opType) && past.producer.inputs.length === 1) past = past.producer.input(0);
+  while (isStandardNode(past.producer) && ['Concat', 'Identity'].includes(past.producer.opType) && past.producer.inputs.length === 1) past = past.producer.input(0);
   // a graph input: of this graph, or of the main graph read inside an If branch (decoder_model_merged)
   if (past.producer || past.initializer || !past.type) return undefined;
   return { past, fresh };
@@ -89,7 +86,7 @@ function scoresMatMul(v: Value, addends: Value[], softcap: { tanh?: Node }): Nod
   let cur = v;
   for (let step = 0; step < 10; step++) {
     const n = cur.producer;
-    if (!standard(n)) return undefined;
+    if (!isStandardNode(n)) return undefined;
     if (n.opType === 'MatMul') return n.inputs.some((i) => i?.constantTensor()) ? undefined : n;
     if ((n.opType === 'Mul' || n.opType === 'Div') && isScalar(n.inputs[1])) cur = n.input(0);
     else if (n.opType === 'Mul' && isScalar(n.inputs[0])) cur = n.input(1);
@@ -120,7 +117,7 @@ function probabilitiesMatMul(probs: Value): Node | undefined {
     const next: Value[] = [];
     for (const v of frontier)
       for (const { node, index } of v.uses) {
-        if (!standard(node)) continue;
+        if (!isStandardNode(node)) continue;
         if (node.opType === 'MatMul' && index === 0) return node;
         if (['Where', 'IsNaN', 'Cast', 'Dropout', 'Identity'].includes(node.opType) && node.outputs[0]) next.push(node.outputs[0]);
       }
@@ -133,10 +130,10 @@ function outputChain(context: Value): Value[] {
   const chain: Value[] = [];
   let cur = context;
   for (let step = 0; step < 6; step++) {
-    const data = cur.uses.filter((u) => !(standard(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')));
+    const data = cur.uses.filter((u) => !(isStandardNode(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')));
     if (data.length !== 1) break;
     const { node, index } = data[0]!;
-    if (!standard(node) || !['Transpose', 'Reshape'].includes(node.opType) || index !== 0) break;
+    if (!isStandardNode(node) || !['Transpose', 'Reshape'].includes(node.opType) || index !== 0) break;
     cur = node.output(0);
     chain.push(cur);
   }
@@ -146,7 +143,7 @@ function outputChain(context: Value): Value[] {
 export function findCachedAttentionSites(graph: Graph): CachedAttentionSite[] {
   const sites: CachedAttentionSite[] = [];
   for (const softmax of graph.nodes) {
-    if (!standard(softmax) || softmax.opType !== 'Softmax') continue;
+    if (!isStandardNode(softmax) || softmax.opType !== 'Softmax') continue;
     const addends: Value[] = [];
     const cap: { tanh?: Node } = {};
     const qk = scoresMatMul(softmax.input(0), addends, cap);

@@ -1,18 +1,18 @@
 // `npm run bench [-- suites...] [--models a,b]`: benchmarks on the seed-sized models in ../shared/models and the
 // skeletons in test/bench/models, materialized into .bench/models. Suites: io, tools, latency (the encoders), scale
-// (generated graphs, ./scale.ts), decode and bundle (the codec, ./serde.ts), q4 (llama-100m, ./q4.ts). Timings are
-// medians of interleaved runs on a shared, noisy machine: compare the ratios, which are measured side by side, not
-// the absolute times.
+// (generated graphs, ./scale.ts), decode and bundle (the codec, ./serde.ts), llm (llama-100m in fp32, q8 and q4,
+// ./llm.ts). Timings are medians of interleaved runs on a shared, noisy machine: compare the ratios, which are
+// measured side by side, not the absolute times.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchmark } from '../../src/runtime/bench.js';
 import { checkParity } from '../../src/runtime/parity.js';
 import { loadModel } from '../../src/runtime/session.js';
-import { CLI, MODELS, OUT, childJson, clean, median, sizeOf, wallMs, wanted } from './common.js';
+import { CLI, MODELS, OUT, childJson, clean, flag, median, sizeOf, wallMs, wanted } from './common.js';
 import { benchDecoder } from './decoder.js';
 import { materialize } from './materialize.js';
-import { benchQ4 } from './q4.js';
+import { benchLlm } from './llm.js';
 import { benchScale } from './scale.js';
 import { benchBundle, benchDecode } from './serde.js';
 /**
@@ -119,9 +119,9 @@ const suites: Record<string, () => void | Promise<void>> = {
   tools: benchTools,
   latency: benchLatency,
   scale: benchScale,
-  decode: () => benchDecode(MODELS),
+  decode: () => benchDecode(MODELS, flag('--baseline')),
   bundle: benchBundle,
-  q4: benchQ4,
+  llm: benchLlm,
   decoder: benchDecoder,
 };
 for (const name of wanted.length ? wanted : Object.keys(suites)) {

@@ -175,6 +175,20 @@ describe('q4f16 (q4, then fp16)', () => {
   }
 });
 
+describe('fp16 then q4', () => {
+  it('float16 weights get float16 scales; the model runs with cosine >= 0.98', async () => {
+    const model = readModel(`${FIXTURES}bert-eager-ts14.onnx`);
+    fp16Pass.run(model, { options: {}, log: () => {} });
+    const result = q4(model);
+    expect(result.stats['quantized.MatMul']).toBeGreaterThan(0);
+    for (const n of model.graph.nodes.filter((x) => x.opType === 'MatMulNBits')) expect(n.input(2).initializer!.dataType).toBe(DataType.FLOAT16);
+    const feeds = readFeeds(`${FIXTURES}bert-eager-ts14.inputs.npz`);
+    const expected = readFeeds(`${FIXTURES}bert-eager-ts14.expected.npz`);
+    const actual = await run(model, feeds);
+    for (const [out, t] of Object.entries(expected)) expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.98);
+  });
+});
+
 describe('q4: large and external weights', () => {
   function matmulModel(k: number, n: number): Model {
     const m = new Model();

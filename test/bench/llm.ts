@@ -1,4 +1,4 @@
-// `npm run bench -- q4`: the llama-100m decoder in fp32, q8 and q4 forms: decode speed, sizes, tool time.
+// `npm run bench -- llm`: the llama-100m decoder in fp32, q8 and q4 forms: decode speed, sizes, tool time.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,7 +34,7 @@ function decodeFeeds(model: ReturnType<typeof readModel>, past: number): Feeds {
  * Decode speed at context 128 (one new token after 127) in onnxruntime-node, 2 threads, interleaved; file sizes;
  * and q4's tool time against a plain read+write of the same model.
  */
-export async function benchQ4(): Promise<void> {
+export async function benchLlm(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   const name = 'llama-100m';
   const raw = materialize(name);
