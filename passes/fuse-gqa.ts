@@ -10,7 +10,7 @@ import { Tensor } from '../src/ir/tensor.js';
 import { tensorType, type ValueType } from '../src/ir/types.js';
 import { definePass, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
-import { findCachedAttentionSites, type CachedAttentionSite } from './attention/gqa-site.js';
+import { cachedSiteSignature, findCachedAttentionSites, type CachedAttentionSite } from './attention/gqa-site.js';
 import { makeDecoderProbes, verifyCachedAttention, type CachedAttentionMeaning, type DecoderProbe } from './attention/gqa-verify.js';
 
 
@@ -104,6 +104,13 @@ function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning,
   return op;
 }
 
+/** A verified meaning carried to a site of the same signature: its own output, and the same mask. */
+function sameMeaning(known: CachedAttentionSite, meaning: CachedAttentionMeaning | string, site: CachedAttentionSite): CachedAttentionMeaning | string {
+  if (typeof meaning === 'string') return meaning;
+  const output = site.outputCandidates[known.outputCandidates.indexOf(meaning.output)]!;
+  return { ...meaning, output };
+}
+
 export const fuseGqaPass = definePass({
   name: 'fuse-gqa',
   description: 'fuse decoder attention (grouped-query, cached, windowed, softcapped) into GroupQueryAttention, or bidirectional rotary attention into MultiHeadAttention',
@@ -128,9 +135,16 @@ export const fuseGqaPass = definePass({
         }
         return probes.get(withPast)!;
       };
+      // one verification per signature: the other layers repeat it with other weights and caches
+      const known = new Map<string, { site: CachedAttentionSite; meaning: CachedAttentionMeaning | string }>();
       const meanings = sites.map((site) => {
+        const signature = cachedSiteSignature(site);
+        const seen = known.get(signature);
+        if (seen) return sameMeaning(seen.site, seen.meaning, site);
         const p = probesFor(!!site.past);
-        return typeof p === 'string' ? p : verifyCachedAttention(site, p);
+        const meaning = typeof p === 'string' ? p : verifyCachedAttention(site, p);
+        known.set(signature, { site, meaning });
+        return meaning;
       });
       sites.forEach((site, i) => {
         const m = meanings[i]!;

@@ -168,3 +168,42 @@ export function findCachedAttentionSites(graph: Graph): CachedAttentionSite[] {
   }
   return sites;
 }
+
+/** Op types, attributes and small constants of the nodes from `from` back to (not past) `to`. */
+function pathSignature(from: Value, to: ReadonlySet<Value>): string {
+  const parts: string[] = [];
+  const seen = new Set<Value>();
+  const pending = [from];
+  while (pending.length && parts.length < 64) {
+    const v = pending.pop()!;
+    if (to.has(v) || seen.has(v)) continue;
+    seen.add(v);
+    const n = v.producer;
+    if (!n) continue;
+    const attrs = [...n.attributes.values()].map((a) => {
+      const shown = a.type === 'int' || a.type === 'float' || a.type === 'ints' || a.type === 'floats' ? String(a.value)
+        : a.type === 'tensor' ? (a.value.size <= 8 ? a.value.toNumbers().join(' ') : a.value.dims.join('x')) : a.type;
+      return `${a.name}=${shown}`;
+    }).join(',');
+    const constants = n.inputs.map((i) => {
+      const t = i?.constantTensor();
+      return t && t.size <= 8 ? t.toNumbers().join(' ') : '';
+    });
+    parts.push(`${n.domain}:${n.opType}(${attrs})[${constants.join('|')}]`);
+    for (const i of n.inputs) if (i && !i.constantTensor()) pending.push(i);
+  }
+  return parts.join(';');
+}
+
+/**
+ * What makes two sites verify alike: the same ops, attributes and small constants between the site's q, k, v (and
+ * cache) and its scores, context and output, and the same mask values. Layers of one decoder share it.
+ */
+export function cachedSiteSignature(site: CachedAttentionSite): string {
+  const ends = new Set<Value>([site.q, site.kNew, site.vNew, ...site.addends, ...(site.past ? [site.past.key, site.past.value] : [])]);
+  return [
+    pathSignature(site.scores, ends), pathSignature(site.probsMatMul.input(1), ends),
+    site.outputCandidates.map((o) => pathSignature(o, new Set([site.probsMatMul.output(0)]))).join('/'),
+    site.addends.map((a) => a.name).join(','), site.past ? 'cache' : '',
+  ].join('#');
+}
