@@ -15,6 +15,7 @@ import { DataType } from '../src/tensor/dtype.js';
 import { rerootShapes, shapeReadsOf, whyNotRerootable } from './attention/shape-reads.js';
 import { siteSignature } from './attention/signature.js';
 import { findAttentionSites, type AttentionSite, type Projection } from './attention/site.js';
+import { findSeparateSite, verifySeparate, type SeparateMeaning, type SeparateSite } from './attention/separate.js';
 import { makeProbes, verifyAttention, type AttentionMeaning } from './attention/verify.js';
 
 const MS = 'com.microsoft';
@@ -104,7 +105,7 @@ function int32Mask(graph: Graph, mask: Value, casts: Map<Value, Value>): Value {
   return cast;
 }
 
-function attributesOf(meaning: AttentionMeaning): Attribute[] {
+function attributesOf(meaning: Pick<AttentionMeaning, 'numHeads' | 'headSize' | 'scale' | 'causal' | 'maskInput' | 'filterValue'>): Attribute[] {
   const attributes: Attribute[] = [{ name: 'num_heads', type: 'int', value: meaning.numHeads }];
   if (meaning.causal) attributes.push({ name: 'unidirectional', type: 'int', value: 1 });
   if (Math.abs(meaning.scale * Math.sqrt(meaning.headSize) - 1) > 1e-6) attributes.push({ name: 'scale', type: 'float', value: meaning.scale });
@@ -159,6 +160,27 @@ function rewrite(model: Model, site: AttentionSite, meaning: AttentionMeaning, p
 }
 
 /**
+ * Attention over a separate query, key and value -> MultiHeadAttention reading the tensors the graph split into heads;
+ * what computed them (the projections) stays.
+ */
+function rewriteSeparate(model: Model, site: SeparateSite, meaning: SeparateMeaning, casts: Map<Value, Value>): void {
+  const graph = model.graph;
+  const old = meaning.output;
+  const anchor = old.producer!;
+  const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
+  const mask = meaning.maskInput ? int32Mask(graph, meaning.maskInput, casts) : null;
+  const inputs = [site.query, site.key, site.value, null, mask, meaning.bias ?? null];
+  while (inputs.at(-1) === null) inputs.pop();
+  const attention = graph.createNode({ opType: 'MultiHeadAttention', domain: MS, inputs, attributes: attributesOf(meaning), name: `${name}/MultiHeadAttention`, before: anchor });
+  const out = attention.output(0);
+  out.type = old.type;
+  const keep = [site.query, site.key, site.value, ...(meaning.maskInput ? [meaning.maskInput] : []), ...(meaning.bias ? [meaning.bias] : [])];
+  const region = backwardSlice(old, new Set(keep));
+  graph.replaceAllUses(old, out);
+  graph.removeNodes(graph.deadSubset(region));
+}
+
+/**
  * The meaning verified for `known` carried to `site`, which has the same signature: the output and the bias at the
  * same positions. Undefined when the bias's shape reads cannot be answered here (then the site is verified itself).
  */
@@ -192,20 +214,29 @@ export const fuseAttentionPass: Pass = {
     const expectHeads = context.options.numHeads === undefined ? undefined : Number(context.options.numHeads);
     const expectHidden = context.options.hiddenSize === undefined ? undefined : Number(context.options.hiddenSize);
     inferShapes(model);
-    const sites = findAttentionSites(model.graph);
-    if (!sites.length) return { changed: false, stats: {} };
+    const { sites, misses } = findAttentionSites(model.graph);
+    if (!sites.length && !misses.length) return { changed: false, stats: {} };
+    // every Softmax left gets a line: why its site was refused, or why no site was found
+    const notes: string[] = [];
     let probes: ReturnType<typeof makeProbes>;
     try {
       probes = makeProbes(model);
     } catch (e) {
-      return { changed: false, stats: {}, notes: [`Attention: the model's inputs cannot be probed: ${(e as Error).message}`] };
+      const reason = `the model's inputs cannot be probed: ${(e as Error).message}`;
+      const softmaxes = [...sites.map((site) => site.softmax), ...misses.map((miss) => miss.softmax)];
+      return { changed: false, stats: {}, notes: softmaxes.map((softmax) => `Attention at Softmax '${softmax.name}': ${reason}`) };
     }
     // weights are read to verify, then dropped: through one reused buffer, not kept in memory
     const scratch = new Scratch();
     const packer = new QkvPacker(model.graph);
     const casts = new Map<Value, Value>();
-    const notes: string[] = [];
     const stats: Record<string, number> = {};
+    /** Why a verified site is refused: heads or hidden size other than the options say. */
+    const unexpected = (meaning: { numHeads: number; headSize: number }): string | undefined =>
+      expectHeads !== undefined && meaning.numHeads !== expectHeads ? `has ${meaning.numHeads} heads, not --num-heads ${expectHeads}`
+      : expectHidden !== undefined && meaning.numHeads * meaning.headSize !== expectHidden
+        ? `has hidden size ${meaning.numHeads * meaning.headSize}, not --hidden-size ${expectHidden}`
+        : undefined;
     // one verification per distinct signature: the other layers repeat it with other weights
     const bySignature = new Map<string, { site: AttentionSite; meaning: AttentionMeaning | string }>();
     const verified = sites.map((site) => {
@@ -215,19 +246,31 @@ export const fuseAttentionPass: Pass = {
       if (!known) bySignature.set(signature, { site, meaning });
       return { site, meaning };
     });
+    // where q, k and v are not projections of one input: attention over a separate query, key and value
+    const separate = misses.map(({ softmax, reason }) => {
+      const site = findSeparateSite(softmax);
+      if (typeof site === 'string') return { softmax, refusal: reason };
+      const meaning = verifySeparate(site, probes);
+      if (typeof meaning === 'string') return { softmax, refusal: `${reason}; as a MultiHeadAttention of separate query, key and value: ${meaning}` };
+      return { softmax, site, meaning };
+    });
     for (const { site, meaning } of verified) {
-      const refusal =
-        typeof meaning === 'string' ? meaning
-        : expectHeads !== undefined && meaning.numHeads !== expectHeads ? `has ${meaning.numHeads} heads, not --num-heads ${expectHeads}`
-        : expectHidden !== undefined && meaning.numHeads * meaning.headSize !== expectHidden
-          ? `has hidden size ${meaning.numHeads * meaning.headSize}, not --hidden-size ${expectHidden}`
-          : undefined;
+      const refusal = typeof meaning === 'string' ? meaning : unexpected(meaning);
       if (refusal || typeof meaning === 'string') {
         notes.push(`Attention at Softmax '${site.softmax.name}': ${refusal}`);
         continue;
       }
       const op = rewrite(model, site, meaning, packer, casts);
       stats[op] = (stats[op] ?? 0) + 1;
+    }
+    for (const entry of separate) {
+      const refusal = entry.refusal ?? unexpected(entry.meaning!);
+      if (refusal) {
+        notes.push(`Attention at Softmax '${entry.softmax.name}': ${refusal}`);
+        continue;
+      }
+      rewriteSeparate(model, entry.site!, entry.meaning!, casts);
+      stats.MultiHeadAttention = (stats.MultiHeadAttention ?? 0) + 1;
     }
     const changed = Object.keys(stats).length > 0;
     if (changed) model.requireOpset(MS, 1);

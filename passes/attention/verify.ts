@@ -41,9 +41,10 @@ export interface Probe {
 
 /** Two probes of different sizes, shared by every site of a model. */
 export function makeProbes(model: Model): Probe[] {
+  // symbolic dims in order of appearance (batch, sequence, then e.g. an encoder's sequence), each probe's distinct
   return [
-    [2, 3],
-    [2, 2],
+    [2, 3, 4],
+    [2, 2, 5],
   ].map((sizes, i) => {
     const inputs = makeProbeInputs(model, sizes, 17 + i);
     return { inputs, evaluator: new ProbeEvaluator(model, inputs) };

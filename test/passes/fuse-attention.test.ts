@@ -241,3 +241,17 @@ describe('fuse-attention: refusals', () => {
     await expectParity(unfused, model);
   });
 });
+
+describe('fuse-attention: every Softmax it leaves is explained', () => {
+  it('says why a Softmax that is no attention was left: no candidate', () => {
+    const b = new Builder();
+    const x = b.input('x', ['batch', HIDDEN]);
+    const probabilities = b.node('Softmax', [b.node('MatMul', [x, b.weight('W', [HIDDEN, 3])], 'logits')], 'classifier', [attr('axis', -1)]);
+    b.g.outputs.push(probabilities);
+    const result = fuse(b.model);
+    expect(result.changed).toBe(false);
+    expect(result.notes).toEqual([
+      "Attention at Softmax 'classifier': no candidate: its input is not MatMul(q, kᵀ) through scalings, Adds, Where or Cast (reached MatMul 'logits')",
+    ]);
+  });
+});

@@ -1,0 +1,287 @@
+// Attention whose query, key and value are not three projections of one input: cross-attention (keys and values
+// from the encoder's states, or from its cached keys and values), a bottleneck whose values read another tensor than
+// its keys, a pooling head whose queries are learned constants. Such a site becomes MultiHeadAttention with separate
+// query, key and value inputs: the tensors the graph splits into heads, whatever computed them. The projections stay
+// in the graph as they are (where `quantize` reaches them). As for self-attention, the walk is loose and evaluation
+// on probe inputs proves what the site computes: the three tensors are replaced by random ones, and the site's
+// output must be attention over them.
+import type { Node, Value } from '../../src/ir/graph.js';
+import { Tensor } from '../../src/ir/tensor.js';
+import { elemTypeOf, shapeOf } from '../../src/ir/types.js';
+import { seededRandom } from '../../src/eval/probe.js';
+import { DataType } from '../../src/tensor/dtype.js';
+import { outputChain, probabilitiesMatMul, scoresMatMul, standard, throughLayout } from './site.js';
+import type { Probe } from './verify.js';
+
+export interface SeparateSite {
+  softmax: Node;
+  scores: Value;
+  scoresMatMul: Node;
+  addends: Value[];
+  /** The tensors split into heads: query (B, Sq, N·H); key and value (B, Sk, N·H), or (B, N, Sk, H) when cached. */
+  query: Value;
+  key: Value;
+  value: Value;
+  outputCandidates: Value[];
+}
+
+export interface SeparateMeaning {
+  numHeads: number;
+  headSize: number;
+  scale: number;
+  maskInput?: Value;
+  causal: boolean;
+  filterValue: number;
+  /** A value (B|1, N|1, Sq, Sk) computed without the query, key or value, added to the scaled scores. */
+  bias?: Value;
+  /** The value (B, Sq, N·H) that MultiHeadAttention replaces. */
+  output: Value;
+}
+
+/** A value whose shape is known to hold one element. */
+function scalarShaped(v: Value | null | undefined): boolean {
+  const shape = v && shapeOf(v.type);
+  return !!shape && shape.every((d) => d === 1);
+}
+
+/**
+ * Back through layout ops and scalings by one number, constant or computed (sdpa's TorchScript export multiplies q
+ * and k each by √scale, computed from their shape), to the tensor the graph split into heads.
+ */
+function sourceOf(operand: Value): Value {
+  let cur = throughLayout(operand);
+  for (let step = 0; step < 8; step++) {
+    const n = cur.producer;
+    if (!standard(n) || (n.opType !== 'Mul' && n.opType !== 'Div')) break;
+    if (scalarShaped(n.inputs[1])) cur = throughLayout(n.input(0));
+    else if (n.opType === 'Mul' && scalarShaped(n.inputs[0])) cur = throughLayout(n.input(1));
+    else break;
+  }
+  return cur;
+}
+
+/** The attention at a Softmax, taken apart into the tensors its heads are split from; or why it is not one. */
+export function findSeparateSite(softmax: Node): SeparateSite | string {
+  const scores = softmax.input(0);
+  const found = scoresMatMul(scores);
+  const pv = probabilitiesMatMul(softmax.output(0));
+  if (!found || !pv) return 'no MatMul(q, kᵀ) before it or MatMul(probabilities, v) after it';
+  const outputCandidates = outputChain(pv.output(0));
+  if (!outputCandidates.length) return `the context '${pv.output(0).name}' is not followed by its own Transpose or Reshape`;
+  const [query, key, value] = [found.node.input(0), found.node.input(1), pv.input(1)].map(sourceOf) as [Value, Value, Value];
+  return { softmax, scores, scoresMatMul: found.node, addends: found.addends, query, key, value, outputCandidates };
+}
+
+/** Scores below this are masked ones. */
+const MASKED = -1000;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Reads element (b, n, s, h) of a tensor laid out (B, S, N·H) or (B, N, S, H). */
+function headReader(data: Float32Array, dims: readonly number[], N: number, H: number): (b: number, n: number, s: number, h: number) => number {
+  if (dims.length === 4) {
+    const S = dims[2]!;
+    return (b, n, s, h) => data[((b * N + n) * S + s) * H + h]!;
+  }
+  const S = dims[1]!;
+  return (b, n, s, h) => data[(b * S + s) * N * H + n * H + h]!;
+}
+
+/** Which rule masks (b, query i, key j): a 0/1 graph input over keys, causality (key j after query i + Sk - Sq), both or none. */
+function explainMask(probe: Probe, masked: Uint8Array, B: number, Sq: number, Sk: number): { maskInput?: Value; causal: boolean } | string {
+  const candidates: (Value | undefined)[] = [undefined];
+  for (const [v, t] of probe.inputs.feeds) if (t.dims.join() === [B, Sk].join() && elemTypeOf(v.type) !== DataType.FLOAT) candidates.push(v);
+  for (const causal of [false, true]) {
+    const fits = candidates.filter((input) => {
+      const m = input ? probe.inputs.feeds.get(input)!.toNumbers() : undefined;
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < Sq; i++)
+          for (let j = 0; j < Sk; j++) {
+            const predicted = (m && m[b * Sk + j] === 0) || (causal && j > i + Sk - Sq) ? 1 : 0;
+            if (predicted !== masked[(b * Sq + i) * Sk + j]) return false;
+          }
+      return true;
+    });
+    if (fits.includes(undefined)) return { causal };
+    const named = fits.length > 1 ? fits.filter((v) => /mask/i.test(v!.name)) : fits;
+    if (named.length === 1) return { maskInput: named[0], causal };
+    if (fits.length) return `cannot tell which input is the key mask: ${fits.map((v) => v!.name).join(', ')}`;
+  }
+  return 'the masked scores follow no key mask input or causal rule';
+}
+
+const NOT_SCALED = 'scores are not a scaled q·kᵀ';
+
+/** The site's meaning on one probe, taking `bias` (if given) as an additive term of the scores. */
+function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value | undefined): SeparateMeaning | string {
+  const { evaluator } = probe;
+  const qDims = evaluator.dimsOf(site.query);
+  const kDims = evaluator.dimsOf(site.key);
+  const vDims = evaluator.dimsOf(site.value);
+  if (qDims.length !== 3) return `the query '${site.query.name}' has rank ${qDims.length}, expected (batch, sequence, hidden)`;
+  if (kDims.length !== vDims.length || (kDims.length !== 3 && kDims.length !== 4))
+    return `the key '${site.key.name}' and value '${site.value.name}' are not both (batch, sequence, hidden) or (batch, heads, sequence, head size)`;
+  // random query, key and value: the site must compute attention over whatever they hold
+  const random = seededRandom(seed);
+  const overrides = new Map<Value, Tensor>();
+  for (const [v, dims] of [[site.query, qDims], [site.key, kDims], [site.value, vDims]] as const) {
+    if (overrides.has(v)) continue;
+    const count = dims.reduce((a, b) => a * b, 1);
+    overrides.set(v, Tensor.fromArray('probe', DataType.FLOAT, dims, Float32Array.from({ length: count }, () => random() - 0.5)));
+  }
+  const evaluate = evaluator.with(overrides);
+  const heads = evaluate(site.scoresMatMul.input(0)).dims;
+  if (heads.length !== 4) return `q is shaped ${heads.length}-D, expected (batch, heads, sequence, head size)`;
+  const [B, N, Sq, H] = heads as [number, number, number, number];
+  const Sk = kDims.length === 4 ? kDims[2]! : kDims[1]!;
+  const D = N * H;
+  if (qDims.join() !== [B, Sq, D].join()) return `the query is shaped [${qDims}], not [${[B, Sq, D]}]`;
+  const kvShape = kDims.length === 4 ? [B, N, Sk, H] : [B, Sk, D];
+  if (kDims.join() !== kvShape.join() || vDims.join() !== kvShape.join()) return `the key and value are shaped [${kDims}] and [${vDims}], not [${kvShape}]`;
+  const q = headReader(overrides.get(site.query)!.toFloat32(), qDims, N, H);
+  const k = headReader(overrides.get(site.key)!.toFloat32(), kDims, N, H);
+  const v = headReader(overrides.get(site.value)!.toFloat32(), vDims, N, H);
+  const dot = (b: number, n: number, i: number, j: number) => {
+    let acc = 0;
+    for (let h = 0; h < H; h++) acc += q(b, n, i, h) * k(b, n, j, h);
+    return acc;
+  };
+  const at = (b: number, n: number, i: number, j: number) => ((b * N + n) * Sq + i) * Sk + j;
+
+  const z = evaluate(site.scores);
+  if (z.dims.join() !== [B, N, Sq, Sk].join()) return `scores are shaped [${z.dims}], expected [${[B, N, Sq, Sk]}]`;
+  const zs = Float32Array.from(z.toFloat32());
+  let added: Float32Array | undefined;
+  if (bias) {
+    const t = evaluate(bias);
+    const [b0, n0, s0, s1] = t.dims;
+    if (t.dataType !== DataType.FLOAT || t.rank !== 4 || (b0 !== 1 && b0 !== B) || (n0 !== 1 && n0 !== N) || s0 !== Sq || s1 !== Sk)
+      return `the additive term is shaped [${t.dims}], not (${B}|1, ${N}|1, ${Sq}, ${Sk}) float32`;
+    const src = t.toFloat32();
+    added = new Float32Array(zs.length);
+    for (let b = 0; b < B; b++)
+      for (let n = 0; n < N; n++) {
+        const from = ((b0 === 1 ? 0 : b) * n0! + (n0 === 1 ? 0 : n)) * Sq * Sk;
+        added.set(src.subarray(from, from + Sq * Sk), (b * N + n) * Sq * Sk);
+      }
+    for (let i = 0; i < zs.length; i++) zs[i] = zs[i]! - added[i]!;
+  }
+  const masked = new Uint8Array(B * Sq * Sk);
+  const ratios: number[] = [];
+  for (let b = 0; b < B; b++)
+    for (let n = 0; n < N; n++)
+      for (let i = 0; i < Sq; i++)
+        for (let j = 0; j < Sk; j++) {
+          const isMasked = zs[at(b, n, i, j)]! < MASKED ? 1 : 0;
+          const m = (b * Sq + i) * Sk + j;
+          if (n > 0 && masked[m] !== isMasked) return 'the mask differs between heads';
+          masked[m] = isMasked;
+          const d = dot(b, n, i, j);
+          if (!isMasked && Math.abs(d) > 1e-3) ratios.push(zs[at(b, n, i, j)]! / d);
+        }
+  if (!ratios.length) return 'no unmasked scores to measure the scale from';
+  const scale = median(ratios);
+  const fills: number[] = [];
+  for (let b = 0; b < B; b++)
+    for (let n = 0; n < N; n++)
+      for (let i = 0; i < Sq; i++)
+        for (let j = 0; j < Sk; j++) {
+          const expect = scale * dot(b, n, i, j);
+          const got = zs[at(b, n, i, j)]!;
+          if (masked[(b * Sq + i) * Sk + j]) fills.push(got - expect);
+          else if (Math.abs(got - expect) > 1e-3 * (1 + Math.abs(expect))) return NOT_SCALED;
+        }
+  const rule = explainMask(probe, masked, B, Sq, Sk);
+  if (typeof rule === 'string') return rule;
+  // MultiHeadAttention applies causality only to keys it is given in (B, S, N·H), not to cached (B, N, S, H) ones
+  if (rule.causal && kDims.length === 4) return 'causal attention over keys already split into heads (a cache): left to the KV-cache fusion';
+  const filterValue = fills.length ? Math.fround(median(fills)) : -10000;
+
+  const expected = new Float64Array(B * Sq * D);
+  const logits = new Float64Array(Sk);
+  for (let b = 0; b < B; b++)
+    for (let n = 0; n < N; n++)
+      for (let i = 0; i < Sq; i++) {
+        let max = -Infinity;
+        for (let j = 0; j < Sk; j++) {
+          logits[j] = scale * dot(b, n, i, j) + (added ? added[at(b, n, i, j)]! : 0) + (masked[(b * Sq + i) * Sk + j] ? filterValue : 0);
+          max = Math.max(max, logits[j]!);
+        }
+        let sum = 0;
+        for (let j = 0; j < Sk; j++) sum += logits[j] = Math.exp(logits[j]! - max);
+        for (let h = 0; h < H; h++) {
+          let acc = 0;
+          for (let j = 0; j < Sk; j++) acc += (logits[j]! / sum) * v(b, n, j, h);
+          expected[(b * Sq + i) * D + n * H + h] = acc;
+        }
+      }
+  const index = site.outputCandidates.findIndex((c) => evaluate(c).dims.join() === [B, Sq, D].join());
+  if (index < 0) return `no value after the context is shaped [${[B, Sq, D]}]`;
+  const output = site.outputCandidates[index]!;
+  const got = evaluate(output).toFloat32();
+  let worst = 0;
+  let peak = 1;
+  expected.forEach((e, i) => {
+    worst = Math.max(worst, Math.abs(e - got[i]!));
+    peak = Math.max(peak, Math.abs(e));
+  });
+  if (!(worst <= 1e-4 * peak)) return `the site's output differs from attention by ${worst.toExponential(2)}`;
+  return { numHeads: N, headSize: H, scale, ...rule, filterValue, output, ...(bias ? { bias } : {}) };
+}
+
+function verifyWith(site: SeparateSite, probes: Probe[], bias: Value | undefined): SeparateMeaning | string {
+  let first: SeparateMeaning | undefined;
+  for (const [i, probe] of probes.entries()) {
+    let meaning: SeparateMeaning | string;
+    try {
+      meaning = probeSite(site, probe, 211 + i, bias);
+    } catch (e) {
+      return `cannot evaluate the site: ${(e as Error).message}`;
+    }
+    if (typeof meaning === 'string') return meaning;
+    if (first) {
+      const same = first.numHeads === meaning.numHeads && first.output === meaning.output && first.maskInput === meaning.maskInput &&
+        first.causal === meaning.causal && Math.abs(first.scale - meaning.scale) <= 1e-5 * Math.abs(first.scale);
+      if (!same) return 'probes of different sizes disagree about the site';
+    } else first = meaning;
+  }
+  return first!;
+}
+
+/** Whether `v` is computed from the site's query, key or value. */
+function readsSources(v: Value, site: SeparateSite): boolean {
+  const sources = new Set([site.query, site.key, site.value]);
+  const seen = new Set<Value>();
+  const pending = [v];
+  while (pending.length) {
+    const cur = pending.pop()!;
+    if (sources.has(cur)) return true;
+    if (seen.has(cur)) continue;
+    seen.add(cur);
+    for (const input of cur.producer?.inputs ?? []) if (input) pending.push(input);
+  }
+  return false;
+}
+
+/**
+ * The site's meaning if every probe agrees, else why it is not attention. Scores that are not a scaled q·kᵀ plus a
+ * mask may still carry an additive bias: each addend not computed from the query, key or value is tried as one.
+ */
+export function verifySeparate(site: SeparateSite, probes: Probe[]): SeparateMeaning | string {
+  const plain = verifyWith(site, probes, undefined);
+  if (typeof plain !== 'string' || plain !== NOT_SCALED) return plain;
+  const reasons: string[] = [];
+  for (const addend of site.addends) {
+    if (readsSources(addend, site)) {
+      reasons.push(`'${addend.name}' is computed from the query, key or value`);
+      continue;
+    }
+    const meaning = verifyWith(site, probes, addend);
+    if (typeof meaning !== 'string') return meaning;
+    reasons.push(`'${addend.name}' as a bias: ${meaning}`);
+  }
+  return reasons.length ? `${NOT_SCALED}, and no additive term is a bias: ${reasons.join('; ')}` : NOT_SCALED;
+}
