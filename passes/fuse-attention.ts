@@ -169,14 +169,22 @@ function rewriteSeparate(model: Model, site: SeparateSite, meaning: SeparateMean
   const anchor = old.producer!;
   const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
   const mask = meaning.maskInput ? int32Mask(graph, meaning.maskInput, casts) : null;
-  const inputs = [site.query, site.key, site.value, null, mask, meaning.bias ?? null];
+  const cache = site.cache;
+  const inputs = [site.query, site.key, site.value, null, mask, meaning.bias ?? null, cache?.pastKey ?? null, cache?.pastValue ?? null];
   while (inputs.at(-1) === null) inputs.pop();
-  const attention = graph.createNode({ opType: 'MultiHeadAttention', domain: MS, inputs, attributes: attributesOf(meaning), name: `${name}/MultiHeadAttention`, before: anchor });
-  const out = attention.output(0);
-  out.type = old.type;
+  const attention = graph.createNode({
+    opType: 'MultiHeadAttention', domain: MS, inputs, outputs: cache ? 3 : 1, attributes: attributesOf(meaning),
+    name: `${name}/MultiHeadAttention`, before: anchor,
+  });
+  const replaced: [Value, Value][] = [[old, attention.output(0)]];
+  if (cache) replaced.push([cache.presentKey, attention.output(1)], [cache.presentValue, attention.output(2)]);
   const keep = [site.query, site.key, site.value, ...(meaning.maskInput ? [meaning.maskInput] : []), ...(meaning.bias ? [meaning.bias] : [])];
-  const region = backwardSlice(old, new Set(keep));
-  graph.replaceAllUses(old, out);
+  if (cache) keep.push(cache.pastKey, cache.pastValue);
+  const region = new Set(replaced.flatMap(([from]) => [...backwardSlice(from, new Set(keep))]));
+  for (const [from, to] of replaced) {
+    to.type = from.type;
+    graph.replaceAllUses(from, to);
+  }
   graph.removeNodes(graph.deadSubset(region));
 }
 

@@ -18,11 +18,24 @@ export interface SeparateSite {
   scores: Value;
   scoresMatMul: Node;
   addends: Value[];
-  /** The tensors split into heads: query (B, Sq, N·H); key and value (B, Sk, N·H), or (B, N, Sk, H) when cached. */
+  /**
+   * The tensors split into heads: query (B, Sq, N·H); key and value (B, Sk, N·H), or (B, N, Sk, H) when read from a
+   * cache as they are (cross-attention over cached keys and values).
+   */
   query: Value;
   key: Value;
   value: Value;
+  /** A self-attention cache: the keys and values (B, N, Sk, H) are past ones (B, N, P, H) followed by `key`, `value`. */
+  cache?: KvCache;
   outputCandidates: Value[];
+}
+
+export interface KvCache {
+  pastKey: Value;
+  pastValue: Value;
+  /** Concat(past, new keys or values split into heads): what the graph returns as the present cache. */
+  presentKey: Value;
+  presentValue: Value;
 }
 
 export interface SeparateMeaning {
@@ -69,7 +82,20 @@ export function findSeparateSite(softmax: Node): SeparateSite | string {
   const outputCandidates = outputChain(pv.output(0));
   if (!outputCandidates.length) return `the context '${pv.output(0).name}' is not followed by its own Transpose or Reshape`;
   const [query, key, value] = [found.node.input(0), found.node.input(1), pv.input(1)].map(sourceOf) as [Value, Value, Value];
-  return { softmax, scores, scoresMatMul: found.node, addends: found.addends, query, key, value, outputCandidates };
+  const site = { softmax, scores, scoresMatMul: found.node, addends: found.addends, query, key, value, outputCandidates };
+  const [pastKey, pastValue] = [cacheUpdate(key), cacheUpdate(value)];
+  if (!pastKey || !pastValue) return site;
+  const cache = { pastKey: pastKey.past, pastValue: pastValue.past, presentKey: key, presentValue: value };
+  return { ...site, key: pastKey.fresh, value: pastValue.fresh, cache };
+}
+
+/** Concat(past, fresh) along the sequence axis of (B, N, S, H): a cache update, with the fresh tensor's source. */
+function cacheUpdate(v: Value): { past: Value; fresh: Value } | undefined {
+  const n = v.producer;
+  if (!standard(n) || n.opType !== 'Concat' || n.inputs.length !== 2 || !n.inputs[0] || !n.inputs[1]) return undefined;
+  const axis = n.attrInt('axis', 0);
+  if (axis !== 2 && axis !== -2) return undefined;
+  return { past: n.input(0), fresh: sourceOf(n.input(1)) };
 }
 
 /** Scores below this are masked ones. */
@@ -122,12 +148,17 @@ function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value |
   const kDims = evaluator.dimsOf(site.key);
   const vDims = evaluator.dimsOf(site.value);
   if (qDims.length !== 3) return `the query '${site.query.name}' has rank ${qDims.length}, expected (batch, sequence, hidden)`;
-  if (kDims.length !== vDims.length || (kDims.length !== 3 && kDims.length !== 4))
-    return `the key '${site.key.name}' and value '${site.value.name}' are not both (batch, sequence, hidden) or (batch, heads, sequence, head size)`;
-  // random query, key and value: the site must compute attention over whatever they hold
+  if (kDims.length !== vDims.length || (kDims.length !== 3 && kDims.length !== 4) || (site.cache && kDims.length !== 3))
+    return `the key '${site.key.name}' and value '${site.value.name}' are not both (batch, sequence, hidden)${site.cache ? '' : ' or (batch, heads, sequence, head size)'}`;
+  const cache = site.cache;
+  const pastDims = cache && [evaluator.dimsOf(cache.pastKey), evaluator.dimsOf(cache.pastValue)];
+  if (pastDims && (pastDims[0].length !== 4 || pastDims[0].join() !== pastDims[1].join())) return 'the past keys and values are not alike (batch, heads, sequence, head size)';
+  // random query, key and value (and past): the site must compute attention over whatever they hold
   const random = seededRandom(seed);
   const overrides = new Map<Value, Tensor>();
-  for (const [v, dims] of [[site.query, qDims], [site.key, kDims], [site.value, vDims]] as const) {
+  const randomized: [Value, readonly number[]][] = [[site.query, qDims], [site.key, kDims], [site.value, vDims]];
+  if (cache) randomized.push([cache.pastKey, pastDims![0]], [cache.pastValue, pastDims![1]]);
+  for (const [v, dims] of randomized) {
     if (overrides.has(v)) continue;
     const count = dims.reduce((a, b) => a * b, 1);
     overrides.set(v, Tensor.fromArray('probe', DataType.FLOAT, dims, Float32Array.from({ length: count }, () => random() - 0.5)));
@@ -136,14 +167,36 @@ function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value |
   const heads = evaluate(site.scoresMatMul.input(0)).dims;
   if (heads.length !== 4) return `q is shaped ${heads.length}-D, expected (batch, heads, sequence, head size)`;
   const [B, N, Sq, H] = heads as [number, number, number, number];
-  const Sk = kDims.length === 4 ? kDims[2]! : kDims[1]!;
+  const S = kDims.length === 4 ? kDims[2]! : kDims[1]!;
+  const P = pastDims ? pastDims[0][2]! : 0;
+  const Sk = P + S;
   const D = N * H;
   if (qDims.join() !== [B, Sq, D].join()) return `the query is shaped [${qDims}], not [${[B, Sq, D]}]`;
-  const kvShape = kDims.length === 4 ? [B, N, Sk, H] : [B, Sk, D];
+  const kvShape = kDims.length === 4 ? [B, N, S, H] : [B, S, D];
   if (kDims.join() !== kvShape.join() || vDims.join() !== kvShape.join()) return `the key and value are shaped [${kDims}] and [${vDims}], not [${kvShape}]`;
+  if (pastDims && pastDims[0].join() !== [B, N, P, H].join()) return `the past keys are shaped [${pastDims[0]}], not [${[B, N, P, H]}]`;
   const q = headReader(overrides.get(site.query)!.toFloat32(), qDims, N, H);
-  const k = headReader(overrides.get(site.key)!.toFloat32(), kDims, N, H);
-  const v = headReader(overrides.get(site.value)!.toFloat32(), vDims, N, H);
+  const reader = (fresh: Value, past: Value | undefined) => {
+    const read = headReader(overrides.get(fresh)!.toFloat32(), kvShape, N, H);
+    if (!past) return read;
+    const old = headReader(overrides.get(past)!.toFloat32(), [B, N, P, H], N, H);
+    return (b: number, n: number, j: number, h: number) => (j < P ? old(b, n, j, h) : read(b, n, j - P, h));
+  };
+  const k = reader(site.key, cache?.pastKey);
+  const v = reader(site.value, cache?.pastValue);
+  // the present cache must be the past followed by the new keys and values, as MultiHeadAttention returns it
+  if (cache) {
+    for (const [present, read] of [[cache.presentKey, k], [cache.presentValue, v]] as const) {
+      const t = evaluate(present);
+      if (t.dims.join() !== [B, N, Sk, H].join()) return `the present cache '${present.name}' is shaped [${t.dims}], not [${[B, N, Sk, H]}]`;
+      const got = t.toFloat32();
+      for (let b = 0; b < B; b++)
+        for (let n = 0; n < N; n++)
+          for (let j = 0; j < Sk; j++)
+            for (let h = 0; h < H; h++)
+              if (got[((b * N + n) * Sk + j) * H + h] !== read(b, n, j, h)) return `the present cache '${present.name}' is not the past followed by the new heads`;
+    }
+  }
   const dot = (b: number, n: number, i: number, j: number) => {
     let acc = 0;
     for (let h = 0; h < H; h++) acc += q(b, n, i, h) * k(b, n, j, h);
@@ -196,8 +249,9 @@ function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value |
         }
   const rule = explainMask(probe, masked, B, Sq, Sk);
   if (typeof rule === 'string') return rule;
-  // MultiHeadAttention applies causality only to keys it is given in (B, S, N·H), not to cached (B, N, S, H) ones
-  if (rule.causal && kDims.length === 4) return 'causal attention over keys already split into heads (a cache): left to the KV-cache fusion';
+  // MultiHeadAttention applies causality to keys it is given as (B, S, N·H), after any past ones, not to keys given as
+  // (B, N, S, H)
+  if (rule.causal && kDims.length === 4) return 'causal attention over keys already split into heads: MultiHeadAttention cannot express it';
   const filterValue = fills.length ? Math.fround(median(fills)) : -10000;
 
   const expected = new Float64Array(B * Sq * D);
