@@ -1,4 +1,5 @@
-// The core must run in a browser: no Node built-ins, no onnxruntime, no reaching out to the edge rooms.
+// The core must run in a browser, under a strict Content Security Policy too: no Node built-ins, no onnxruntime, no
+// protobufjs (it generates code at run time), no code generation of its own, no reaching out to the edge rooms.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -36,11 +37,13 @@ describe('layering', () => {
     const source = readFileSync(file, 'utf8');
     for (const spec of imports(source)) {
       expect(spec, `${file} imports ${spec}`).not.toMatch(NODE_BUILTINS);
-      expect(spec, `${file} imports ${spec}`).not.toMatch(/onnxruntime/);
+      expect(spec, `${file} imports ${spec}`).not.toMatch(/onnxruntime|protobufjs/);
       if (spec.startsWith('.')) for (const room of EDGE_ROOMS) expect(spec, `${file} imports ${spec}`).not.toContain(room);
     }
     const code = source.replace(/\/\/.*$/gm, '').replace(/\/\*[\s\S]*?\*\//g, '');
     expect(code, `${file} uses Buffer`).not.toMatch(/\bBuffer\./);
     expect(code, `${file} uses process`).not.toMatch(/\bprocess\./);
+    // a strict Content Security Policy forbids code generated at run time
+    expect(code, `${file} generates code`).not.toMatch(/\bnew Function\b|\bFunction\(|\beval\(/);
   });
 });

@@ -38,15 +38,21 @@ export class ExternalFiles {
     this.open.clear();
   }
 
-  private file(location: string): { fd: number; size: number } {
-    let f = this.open.get(location);
-    if (f) return f;
+  /** The file an external data location names, inside the model's folder. */
+  pathOf(location: string): string {
     const rel = normalize(location);
     if (isAbsolute(rel) || rel === '..' || rel.startsWith(`..${sep}`)) {
       throw this.error(`external data location '${location}' points outside the model's folder`);
     }
+    return join(this.dir, rel);
+  }
+
+  private file(location: string): { fd: number; size: number } {
+    let f = this.open.get(location);
+    if (f) return f;
+    const path = this.pathOf(location);
     try {
-      const fd = openSync(join(this.dir, rel), 'r');
+      const fd = openSync(path, 'r');
       f = { fd, size: fstatSync(fd).size };
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;

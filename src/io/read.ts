@@ -14,6 +14,13 @@ export interface ReadOptions {
   checkExternal?: boolean;
 }
 
+const filesRead = new WeakMap<Model, readonly string[]>();
+
+/** The files a model was read from: the model file and every external data file it names (none for bytes). */
+export function filesReadFor(model: Model): readonly string[] {
+  return filesRead.get(model) ?? [];
+}
+
 export function readModel(path: string, options: ReadOptions = {}): Model {
   let bytes: Uint8Array;
   try {
@@ -32,13 +39,17 @@ export function readModelBytes(bytes: Uint8Array, path?: string, options: ReadOp
   const label = path ?? '<bytes>';
   try {
     const model = decodeModel(bytes, { externalLoader: files?.load });
-    if (files && options.checkExternal !== false) {
+    if (files) {
+      const read = new Set([resolve(path!)]);
       for (const g of model.graph.allGraphs()) {
         for (const v of g.initializers) {
           const src = v.initializer!.externalSource;
-          if (src) files.check(src.where);
+          if (!src) continue;
+          read.add(files.pathOf(src.where.location));
+          if (options.checkExternal !== false) files.check(src.where);
         }
       }
+      filesRead.set(model, [...read]);
     }
     return model;
   } catch (e) {
@@ -46,7 +57,7 @@ export function readModelBytes(bytes: Uint8Array, path?: string, options: ReadOp
       const message = oneLine(e.message);
       throw message === e.message ? e.inFile(label) : new OnnxOptError(message, e.file ?? label, { cause: e });
     }
-    // protobufjs and stack overflows on hostile nesting land here: still one clear line about the file.
+    // Anything else (e.g. a RangeError from malformed bytes) is still one clear line about the file.
     throw new OnnxOptError(`not a valid ONNX model: ${oneLine((e as Error).message)}`, label, { cause: e });
   }
 }

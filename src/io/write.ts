@@ -1,9 +1,10 @@
-import { closeSync, openSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { OnnxOptError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import { Scratch, type ExternalLocation, type Tensor } from '../ir/tensor.js';
 import { encodeModelChunks } from '../serde/encode.js';
+import { filesReadFor } from './read.js';
 
 export interface WriteOptions {
   /**
@@ -13,6 +14,8 @@ export interface WriteOptions {
   externalData?: 'auto' | 'always' | 'never';
   /** Tensors smaller than this stay inline even in external mode (default 1024 bytes). */
   externalThreshold?: number;
+  /** Files that must not be written, besides those the model was read from (the CLI passes its input). */
+  keep?: readonly string[];
 }
 
 const PROTOBUF_LIMIT = 2 ** 31 - 1;
@@ -21,17 +24,63 @@ const INLINE_LIMIT = PROTOBUF_LIMIT - 64 * 1024 * 1024;
 const ALIGN = 4096;
 const COPY_BLOCK = 16 * 1024 * 1024;
 
-/** The sidecar file name for an output path: model.onnx -> model.onnx_data. */
+/**
+ * The sidecar file name for an output path: the output's whole file name plus `_data` (model.onnx -> model.onnx_data,
+ * m.ONNX -> m.ONNX_data, m -> m_data), so two different output names never share a sidecar.
+ */
 export function sidecarName(outPath: string): string {
-  return `${basename(outPath).replace(/\.onnx$/i, '')}.onnx_data`;
+  return `${basename(outPath)}_data`;
 }
 
 /**
- * Writes a model atomically: temp files in the target folder, renamed into place only when everything was
- * written. Large tensors are streamed, so memory stays near one copy of the weights. Writing over the model's
- * own input works (its external data keeps being read from the already open old file).
+ * Writes a model atomically: temp files in the target folder, moved into place only when everything was written,
+ * model and sidecar together (an earlier sidecar is put back if the model cannot be moved into place). Large tensors
+ * are streamed, so memory stays near one copy of the weights. No file the model was read from (see filesReadFor)
+ * nor any path in `options.keep` is ever written: such an output is refused before anything is written.
  */
 export function writeModel(model: Model, path: string, options: WriteOptions = {}): void {
+  for (const _ of writeSteps(model, path, options));
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/** How long a write runs between looks at the event loop, where an interrupt shows up. */
+const SIGNAL_LATENCY_MS = 20;
+
+/**
+ * writeModel for a process that may be interrupted: SIGINT, SIGTERM or SIGHUP during the write removes every temp
+ * file, leaves existing files as they were, then ends the process by that signal (or, when the process has other
+ * handlers for it, throws). Used by the CLI.
+ */
+export async function writeModelInterruptible(model: Model, path: string, options: WriteOptions = {}): Promise<void> {
+  let caught: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    caught ??= signal;
+  };
+  for (const s of SIGNALS) process.on(s, onSignal);
+  try {
+    const steps = writeSteps(model, path, options);
+    let lastLook = performance.now();
+    for (let step = steps.next(); !step.done; ) {
+      if (performance.now() - lastLook > SIGNAL_LATENCY_MS) {
+        await new Promise(setImmediate);
+        lastLook = performance.now();
+      }
+      step = caught ? steps.throw(new OnnxOptError(`interrupted by ${caught}; nothing was written`, path)) : steps.next();
+    }
+  } catch (e) {
+    if (!caught) throw e;
+  } finally {
+    for (const s of SIGNALS) process.off(s, onSignal);
+  }
+  if (!caught) return;
+  if (process.listenerCount(caught) > 0) throw new OnnxOptError(`interrupted by ${caught}; nothing was written`, path);
+  process.kill(process.pid, caught);
+  // The default action ends the process as soon as the signal is delivered; until then nothing more may run.
+  await new Promise(() => {});
+}
+
+/** The write, in steps: each yield is a point where it may stop (and clean up) without leaving anything behind. */
+function* writeSteps(model: Model, path: string, options: WriteOptions): Generator<void, void, undefined> {
   const initializers = model.graph.initializers.map((v) => v.initializer!);
   const threshold = options.externalThreshold ?? 1024;
   const mode = options.externalData ?? 'auto';
@@ -41,9 +90,14 @@ export function writeModel(model: Model, path: string, options: WriteOptions = {
       (initializers.some((t) => t.externalSource) || initializers.reduce((n, t) => n + t.byteLength, 0) > INLINE_LIMIT));
 
   const dir = dirname(path);
+  const sidecar = sidecarName(path);
+  const sidecarPath = join(dir, sidecar);
+  const keep = [...filesReadFor(model), ...(options.keep ?? [])];
+  checkTarget(path, path, keep);
+  if (external) checkTarget(sidecarPath, path, keep);
+
   const tag = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const tmpModel = join(dir, `.${basename(path)}.${tag}.tmp`);
-  const sidecar = sidecarName(path);
   const tmpSidecar = join(dir, `.${sidecar}.${tag}.tmp`);
   const created: string[] = [];
   const open = (p: string) => {
@@ -68,7 +122,7 @@ export function writeModel(model: Model, path: string, options: WriteOptions = {
           const padded = Math.ceil(offset / ALIGN) * ALIGN;
           if (padded > offset) writeAll(fd, new Uint8Array(padded - offset));
           places.set(t, { location: sidecar, offset: padded, length: t.byteLength, extra: [] });
-          tensors.write(fd, t);
+          yield* tensors.write(fd, t);
           offset = padded + t.byteLength;
         }
       } finally {
@@ -84,31 +138,59 @@ export function writeModel(model: Model, path: string, options: WriteOptions = {
     try {
       for (const c of chunks) {
         if (c instanceof Uint8Array) writeAll(fd, c);
-        else tensors.write(fd, c.tensor);
+        else yield* tensors.write(fd, c.tensor);
+        yield;
       }
     } finally {
       closeSync(fd);
     }
-    if (external) renameSync(tmpSidecar, join(dir, sidecar));
-    renameSync(tmpModel, path);
+    commit(tmpModel, path, external ? { tmp: tmpSidecar, path: sidecarPath, backup: join(dir, `.${sidecar}.${tag}.old`) } : undefined);
   } catch (e) {
-    for (const p of created) {
-      try {
-        unlinkSync(p);
-      } catch {
-        // already renamed into place or gone
-      }
-    }
     if (e instanceof OnnxOptError) throw e.inFile(path);
     throw new OnnxOptError(`cannot write model: ${(e as Error).message}`, path, { cause: e });
+  } finally {
+    // Also when the write stops early (interrupted); after a commit the temp names are already gone.
+    for (const p of created) rmSync(p, { force: true });
   }
+}
+
+/** Refuses a target that is a folder or any file in `keep` (compared as files: any spelling, case or link). */
+function checkTarget(target: string, output: string, keep: readonly string[]): void {
+  const st = statSync(target, { throwIfNoEntry: false });
+  if (!st) return;
+  if (st.isDirectory()) throw new OnnxOptError('is a folder, not a file the output can be written to', target);
+  for (const file of keep) {
+    const k = statSync(file, { throwIfNoEntry: false });
+    if (k && k.dev === st.dev && k.ino === st.ino) {
+      const what = target === output ? 'the output' : `its external data '${basename(target)}'`;
+      throw new OnnxOptError(`${what} would overwrite '${file}', a file this run read: write the output elsewhere`, output);
+    }
+  }
+}
+
+/**
+ * Moves model and sidecar into place together: the earlier sidecar (if any) is moved aside first and put back if the
+ * model cannot be moved into place, so a failure leaves the old output as it was.
+ */
+function commit(tmpModel: string, path: string, sidecar: { tmp: string; path: string; backup: string } | undefined): void {
+  if (!sidecar) return renameSync(tmpModel, path);
+  const hadSidecar = existsSync(sidecar.path);
+  if (hadSidecar) renameSync(sidecar.path, sidecar.backup);
+  try {
+    renameSync(sidecar.tmp, sidecar.path);
+    renameSync(tmpModel, path);
+  } catch (e) {
+    if (hadSidecar) renameSync(sidecar.backup, sidecar.path);
+    else rmSync(sidecar.path, { force: true });
+    throw e;
+  }
+  if (hadSidecar) rmSync(sidecar.backup, { force: true });
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {
   let done = 0;
   while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
 }
-
 
 /**
  * Writes tensors' raw bytes through buffers reused from one tensor to the next (fresh memory for each would cost more
@@ -119,14 +201,20 @@ class TensorWriter {
   private block: Uint8Array | undefined;
   private readonly onDemand = new Scratch();
 
-  write(fd: number, t: Tensor): void {
+  /** Yields after each block, where a write may be stopped. */
+  *write(fd: number, t: Tensor): Generator<void, void, undefined> {
     const src = t.externalSource;
-    if (!src) return writeAll(fd, t.peekBytes(this.onDemand));
+    if (!src) {
+      writeAll(fd, t.peekBytes(this.onDemand));
+      yield;
+      return;
+    }
     const { where, loader } = src;
     this.block ??= new Uint8Array(COPY_BLOCK);
     for (let at = 0; at < where.length; at += COPY_BLOCK) {
       const length = Math.min(COPY_BLOCK, where.length - at);
       writeAll(fd, loader({ ...where, offset: where.offset + at, length }, this.block));
+      yield;
     }
   }
 }

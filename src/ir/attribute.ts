@@ -29,7 +29,13 @@ export type AttributeValue =
 
 export type AttributeType = Exclude<AttributeValue['type'], 'ref'> | 'undefined';
 
-export type Attribute = AttributeValue & { name: string; docString?: string; metadataProps?: StringEntries };
+export type Attribute = AttributeValue & {
+  name: string;
+  docString?: string;
+  metadataProps?: StringEntries;
+  /** Fields of the AttributeProto that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
+};
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();

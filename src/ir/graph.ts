@@ -17,6 +17,8 @@ export class Value {
   type: ValueType | undefined;
   docString = '';
   metadataProps: StringEntries = [];
+  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
   /** The constant this value holds when it is an initializer. */
   initializer: Tensor | undefined;
   private producerRef: Node | null = null;
@@ -87,6 +89,8 @@ export class Node {
   overload = '';
   docString = '';
   metadataProps: StringEntries = [];
+  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
   /** NodeProto.device_configurations, kept as they were read. */
   deviceConfigurations: unknown[] = [];
   readonly attributes = new Map<string, Attribute>();
@@ -263,6 +267,8 @@ export class Graph {
   name: string;
   docString = '';
   metadataProps: StringEntries = [];
+  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
   readonly inputs: Value[] = [];
   readonly outputs: Value[] = [];
   /** Initializer values in file order (their tensors are value.initializer). */

@@ -14,6 +14,8 @@ export class OnnxFunction {
   overload = '';
   docString = '';
   metadataProps: StringEntries = [];
+  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
   /** Attribute names without defaults (FunctionProto.attribute). */
   attributeNames: string[] = [];
   /** Attributes with default values (FunctionProto.attribute_proto). */
@@ -37,8 +39,10 @@ export class Model {
   modelVersion = 0;
   docString = '';
   metadataProps: StringEntries = [];
+  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
   functions: OnnxFunction[] = [];
-  /** TrainingInfoProto and DeviceConfigurationProto entries, carried through untouched. */
+  /** TrainingInfoProto and DeviceConfigurationProto entries, carried through untouched (as decoded messages). */
   trainingInfo: unknown[] = [];
   configuration: unknown[] = [];
   graph: Graph;

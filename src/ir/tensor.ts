@@ -52,6 +52,8 @@ export class Tensor {
   readonly dims: readonly number[];
   docString = '';
   metadataProps: StringEntries = [];
+  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
   /** TensorProto.segment, kept for round-trips. */
   segment?: { begin: number; end: number };
   private bytesOrLazy: Uint8Array | LazyBytes | undefined;
@@ -190,6 +192,7 @@ export class Tensor {
     const t = new Tensor(name, this.dataType, this.dims, this.strings ?? this.bytesOrLazy!);
     t.docString = this.docString;
     t.metadataProps = this.metadataProps.map(([k, v]) => [k, v]);
+    if (this.unknownFields) t.unknownFields = this.unknownFields;
     return t;
   }
 }

@@ -1,4 +1,5 @@
-// ModelProto bytes -> IR. Tensors keep raw_data as views on the input; external data becomes lazy bytes.
+// ModelProto bytes -> IR. Tensors keep raw_data as views on the input; external data becomes lazy bytes. Fields the
+// schema does not know are kept (as raw bytes) on the IR objects that have a place for them.
 import { OnnxOptError } from '../errors.js';
 import type { Attribute, AttributeType, SparseTensor } from '../ir/attribute.js';
 import { Graph, Node, Value } from '../ir/graph.js';
@@ -6,11 +7,17 @@ import { Model, OnnxFunction, type OpsetImport } from '../ir/model.js';
 import { Tensor, elementCount, type ExternalLoader, type ExternalLocation, type StringEntries } from '../ir/tensor.js';
 import type { Dim, ValueType } from '../ir/types.js';
 import { DataType, bitsPerElement, byteLengthOf, dataTypeName, isKnownDataType } from '../tensor/dtype.js';
-import { ModelProto, TensorProto, has, int64ToBigInt, int64ToNumberOrBigInt, type Int64 } from './proto.js';
+import { onnxSchema } from './onnx-schema.js';
+import { decodeMessage, type Message } from './wire.js';
 
 // Decoded protobuf messages are read structurally; `P` keeps that reading terse.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type P = any;
+
+/** int64 fields decode to numbers, or to bigints beyond 2^53. */
+type Int64 = number | bigint;
+
+const has = (msg: Message, field: string): boolean => msg[field] !== undefined;
 
 export interface DecodeOptions {
   /** Reads external tensor data; without it a model with external data fails when a tensor is read. */
@@ -32,7 +39,7 @@ export const ATTRIBUTE_FIELDS: Record<Exclude<AttributeType, 'undefined'>, strin
 export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Model {
   let proto: P;
   try {
-    proto = ModelProto.decode(bytes);
+    proto = decodeMessage(onnxSchema, 'ModelProto', bytes);
   } catch (e) {
     throw new OnnxOptError(`not a valid ONNX model: ${(e as Error).message}`, undefined, { cause: e });
   }
@@ -43,7 +50,7 @@ export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Mod
 export function decodeTensor(bytes: Uint8Array): Tensor {
   let proto: P;
   try {
-    proto = TensorProto.decode(bytes);
+    proto = decodeMessage(onnxSchema, 'TensorProto', bytes);
   } catch (e) {
     throw new OnnxOptError(`not a valid ONNX tensor: ${(e as Error).message}`, undefined, { cause: e });
   }
@@ -52,9 +59,8 @@ export function decodeTensor(bytes: Uint8Array): Tensor {
 
 function num(x: Int64 | null | undefined, what: string): number {
   if (x == null) return 0;
-  const v = int64ToNumberOrBigInt(x);
-  if (typeof v === 'bigint') throw new OnnxOptError(`${what} ${v} is out of range`);
-  return v;
+  if (typeof x === 'bigint') throw new OnnxOptError(`${what} ${x} is out of range`);
+  return x;
 }
 
 function entries(list: P[] | undefined): StringEntries {
@@ -78,6 +84,7 @@ class Decoder {
     m.trainingInfo = p.training_info ?? [];
     m.configuration = p.configuration ?? [];
     m.functions = (p.functions ?? []).map((f: P) => this.function(f));
+    if (p.$unknown) m.unknownFields = p.$unknown;
     return m;
   }
 
@@ -93,6 +100,7 @@ class Decoder {
     f.attributeNames = [...(p.attribute ?? [])];
     f.attributeDefaults = (p.attribute_proto ?? []).map((a: P) => this.attribute(a, f.body));
     f.opsetImports = this.opsets(p.opset_import);
+    if (p.$unknown) f.unknownFields = p.$unknown;
     const where = `function '${f.domain}::${f.name}'`;
     const scope = new Map<string, Value>();
     for (const name of p.input ?? []) f.body.addInput(this.define(scope, new Value(name), where));
@@ -106,6 +114,7 @@ class Decoder {
     const g = new Graph(p.name ?? '', parent);
     g.docString = p.doc_string ?? '';
     g.metadataProps = entries(p.metadata_props);
+    if (p.$unknown) g.unknownFields = p.$unknown;
     const scope = new Map<string, Value>();
     scopes.set(g, scope);
     for (const vi of p.input ?? []) g.addInput(this.define(scope, this.valueFromInfo(vi), where));
@@ -145,6 +154,7 @@ class Decoder {
       node.docString = np.doc_string ?? '';
       node.metadataProps = entries(np.metadata_props);
       node.deviceConfigurations = np.device_configurations ?? [];
+      if (np.$unknown) node.unknownFields = np.$unknown;
       const inputs = (np.input ?? []).map((name: string) =>
         name ? this.resolve(g, scope, name, `node ${node.describe()} input`) : null,
       );
@@ -187,6 +197,7 @@ class Decoder {
     if (has(vi, 'type')) v.type = this.type(vi.type);
     if (vi.doc_string) v.docString = vi.doc_string;
     if (vi.metadata_props?.length) v.metadataProps = entries(vi.metadata_props);
+    if (vi.$unknown) v.unknownFields = vi.$unknown;
   }
 
   type(p: P): ValueType {
@@ -222,22 +233,26 @@ class Decoder {
 
   attribute(p: P, g: Graph): Attribute {
     const name = p.name ?? '';
-    const common = { name, ...(p.doc_string ? { docString: p.doc_string } : {}) };
+    const common = {
+      name,
+      ...(p.doc_string ? { docString: p.doc_string } : {}),
+      ...(p.$unknown ? { unknownFields: p.$unknown } : {}),
+    };
     let type = ATTRIBUTE_TYPES[p.type ?? 0] ?? 'undefined';
     if (p.ref_attr_name) return { ...common, type: 'ref', refType: type, refAttrName: p.ref_attr_name };
     if (type === 'undefined') type = inferAttributeType(p);
     const where = `attribute '${name}'`;
     switch (type) {
       case 'float': return { ...common, type, value: p.f ?? 0 };
-      case 'int': return { ...common, type, value: int64ToNumberOrBigInt(p.i ?? 0) };
+      case 'int': return { ...common, type, value: p.i ?? 0 };
       case 'string': return { ...common, type, value: p.s ?? new Uint8Array() };
       case 'tensor': return { ...common, type, value: this.tensor(p.t ?? {}) };
       case 'graph': return { ...common, type, value: this.graph(p.g ?? {}, g, `${where} graph`) };
       case 'sparse_tensor': return { ...common, type, value: this.sparse(p.sparse_tensor ?? {}) };
       case 'type_proto': return { ...common, type, value: this.type(p.tp ?? {}) };
-      case 'floats': return { ...common, type, value: [...(p.floats ?? [])] };
-      case 'ints': return { ...common, type, value: (p.ints ?? []).map(int64ToNumberOrBigInt) };
-      case 'strings': return { ...common, type, value: [...(p.strings ?? [])] };
+      case 'floats': return { ...common, type, value: p.floats ?? [] };
+      case 'ints': return { ...common, type, value: p.ints ?? [] };
+      case 'strings': return { ...common, type, value: p.strings ?? [] };
       case 'tensors': return { ...common, type, value: (p.tensors ?? []).map((t: P) => this.tensor(t)) };
       case 'graphs': return { ...common, type, value: (p.graphs ?? []).map((x: P) => this.graph(x, g, `${where} graph`)) };
       case 'sparse_tensors': return { ...common, type, value: (p.sparse_tensors ?? []).map((s: P) => this.sparse(s)) };
@@ -267,13 +282,14 @@ class Decoder {
     if (p.doc_string) t.docString = p.doc_string;
     if (p.metadata_props?.length) t.metadataProps = entries(p.metadata_props);
     if (has(p, 'segment')) t.segment = { begin: num(p.segment.begin, 'segment'), end: num(p.segment.end, 'segment') };
+    if (p.$unknown) t.unknownFields = p.$unknown;
     return t;
   }
 
   tensorData(p: P, name: string, dataType: number, dims: number[]) {
     const count = elementCount(dims);
     if (!Number.isSafeInteger(count)) throw new OnnxOptError(`tensor '${name}' dims ${dims.join('x')} are too large`);
-    if (dataType === DataType.STRING) return [...(p.string_data ?? [])] as Uint8Array[];
+    if (dataType === DataType.STRING) return (p.string_data ?? []) as Uint8Array[];
     if (p.data_location === 1) return this.external(p, name, byteLengthOf(dataType, count));
     if (has(p, 'raw_data')) return p.raw_data as Uint8Array;
     return fromTypedFields(p, dataType, count, name);
@@ -350,13 +366,13 @@ function fromTypedFields(p: P, dataType: number, count: number, name: string): U
       break;
     }
     case DataType.INT64:
-      need('int64_data', count).forEach((v: Int64, i) => view.setBigInt64(i * 8, int64ToBigInt(v), true));
+      need('int64_data', count).forEach((v: Int64, i) => view.setBigInt64(i * 8, BigInt(v), true));
       break;
     case DataType.UINT64:
-      need('uint64_data', count).forEach((v: Int64, i) => view.setBigUint64(i * 8, int64ToBigInt(v, true), true));
+      need('uint64_data', count).forEach((v: Int64, i) => view.setBigUint64(i * 8, BigInt(v), true));
       break;
     case DataType.UINT32:
-      need('uint64_data', count).forEach((v: Int64, i) => view.setUint32(i * 4, Number(int64ToBigInt(v, true) & 0xffffffffn), true));
+      need('uint64_data', count).forEach((v: Int64, i) => view.setUint32(i * 4, Number(BigInt(v) & 0xffffffffn), true));
       break;
     case DataType.INT32:
       need('int32_data', count).forEach((v: number, i) => view.setInt32(i * 4, v, true));

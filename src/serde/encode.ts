@@ -1,5 +1,6 @@
-// IR -> ModelProto bytes, as a list of chunks. Small messages are encoded by protobufjs; large initializers are
-// framed by hand and left as references, so a writer can stream their bytes without building one huge buffer.
+// IR -> ModelProto bytes, as a list of chunks. Messages are built as plain objects and written by ./wire.ts in
+// field-number order (as protobuf's own serializers write them, so a model read and written unchanged comes back
+// byte for byte); large inline initializers stay references, so a writer can stream their bytes.
 import type { Attribute, SparseTensor } from '../ir/attribute.js';
 import type { Graph, Value } from '../ir/graph.js';
 import type { Model, OpsetImport } from '../ir/model.js';
@@ -7,8 +8,8 @@ import type { ExternalLocation, StringEntries, Tensor } from '../ir/tensor.js';
 import type { Dim, ValueType } from '../ir/types.js';
 import { DataType } from '../tensor/dtype.js';
 import { ATTRIBUTE_FIELDS, ATTRIBUTE_TYPES } from './decode.js';
-import type protobuf from 'protobufjs';
-import { GraphProto, ModelProto, TensorProto } from './proto.js';
+import { onnxSchema } from './onnx-schema.js';
+import { encodeMessageChunks } from './wire.js';
 
 /** Where a tensor's bytes go: inline in the model, or at a place in an external file. */
 export type Placement = (tensor: Tensor) => 'inline' | ExternalLocation;
@@ -16,7 +17,7 @@ export type Placement = (tensor: Tensor) => 'inline' | ExternalLocation;
 /** A piece of the encoded model: bytes, or a tensor whose raw bytes stand here. */
 export type Chunk = Uint8Array | { tensor: Tensor };
 
-/** Initializers at least this large are streamed rather than copied into protobufjs's buffer. */
+/** Inline initializers at least this large are left as references rather than copied into the model's buffer. */
 const STREAM_BYTES = 64 * 1024;
 
 export function chunkLength(c: Chunk): number {
@@ -25,13 +26,14 @@ export function chunkLength(c: Chunk): number {
 
 /** Encodes a model into chunks whose concatenation is the ModelProto. */
 export function encodeModelChunks(model: Model, placement: Placement = () => 'inline'): Chunk[] {
-  const enc = new Encoder(placement);
-  return around(ModelProto, enc.model(model), 7, enc.topGraph(model.graph));
+  const fields = new Encoder(placement).model(model);
+  return encodeMessageChunks<{ tensor: Tensor }>(onnxSchema, 'ModelProto', fields, (ref) => ref.tensor.byteLength);
 }
 
 /** Encodes a model into one buffer (for small models and tests). */
 export function encodeModel(model: Model, placement?: Placement): Uint8Array {
   const chunks = encodeModelChunks(model, placement);
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
   const out = new Uint8Array(chunks.reduce((n, c) => n + chunkLength(c), 0));
   let at = 0;
   for (const c of chunks) {
@@ -42,43 +44,9 @@ export function encodeModel(model: Model, placement?: Placement): Uint8Array {
   return out;
 }
 
-function varint(n: number): Uint8Array {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  out.push(n);
-  return Uint8Array.from(out);
-}
-
-/**
- * Encodes the fields numbered below `id` and those above it separately, so that a field framed by hand can stand
- * between them in field-number order (as protobuf's own serializers write it): a model read and written unchanged
- * then comes out byte-identical.
- */
-function encodeAround(type: protobuf.Type, fields: Obj, id: number): [Uint8Array, Uint8Array] {
-  const before: Obj = {};
-  const after: Obj = {};
-  for (const [k, v] of Object.entries(fields)) (type.fields[k]!.id < id ? before : after)[k] = v;
-  return [type.encode(before).finish(), type.encode(after).finish()];
-}
-
-/** `fields` with field `id` given as chunks: a length-delimited field framed by hand. */
-function around(type: protobuf.Type, fields: Obj, id: number, middle: Chunk[]): Chunk[] {
-  const [before, after] = encodeAround(type, fields, id);
-  return [before, ...frame(id, middle), after];
-}
-
-/** A length-delimited field: tag, length, then the chunks. */
-function frame(field: number, body: Chunk[]): Chunk[] {
-  const len = body.reduce((n, c) => n + chunkLength(c), 0);
-  return [Uint8Array.from([...varint((field << 3) | 2), ...varint(len)]), ...body];
-}
-
 const strEntries = (e: StringEntries) => e.map(([key, value]) => ({ key, value }));
 
-type Obj = Record<string, unknown>;
+type Obj = Record<string, unknown> & { $unknown?: Uint8Array[] };
 
 /** Sets only the fields that carry something, so absent proto2 fields stay absent. */
 function compact(o: Obj): Obj {
@@ -100,6 +68,7 @@ class Encoder {
       producer_version: m.producerVersion,
       domain: m.domain,
       model_version: m.modelVersion || undefined,
+      graph: this.graph(m.graph, true),
       doc_string: m.docString,
       metadata_props: strEntries(m.metadataProps),
       training_info: m.trainingInfo,
@@ -117,9 +86,11 @@ class Encoder {
           overload: f.overload,
           value_info: f.body.valueInfo.map((v) => this.valueInfo(v)),
           metadata_props: strEntries(f.metadataProps),
+          $unknown: f.unknownFields,
         }),
       ),
       configuration: m.configuration,
+      $unknown: m.unknownFields,
     });
   }
 
@@ -127,27 +98,12 @@ class Encoder {
     return list.map((o) => ({ domain: o.domain, version: o.version }));
   }
 
-  /** The main graph: everything but initializers through protobufjs, then each initializer framed by hand. */
-  topGraph(g: Graph): Chunk[] {
-    const initializers: Chunk[] = [];
-    for (const v of g.initializers) {
-      const t = v.initializer!;
-      const place = this.placement(t);
-      if (place === 'inline' && !t.strings && t.byteLength >= STREAM_BYTES) {
-        initializers.push(...frame(5, around(TensorProto, this.tensorFields(t, v.name), 9, [{ tensor: t }])));
-      } else {
-        initializers.push(...frame(5, [TensorProto.encode(this.tensor(t, v.name, place)).finish()]));
-      }
-    }
-    const [before, after] = encodeAround(GraphProto, this.graph(g, false), 5);
-    return [before, ...initializers, after];
-  }
-
-  graph(g: Graph, withInitializers = true): Obj {
+  /** A GraphProto; the main graph (`top`) places its initializers inline or in external files. */
+  graph(g: Graph, top = false): Obj {
     return compact({
       node: g.nodes.map((n) => this.node(n)),
       name: g.name,
-      initializer: withInitializers ? g.initializers.map((v) => this.tensor(v.initializer!, v.name, 'inline')) : [],
+      initializer: g.initializers.map((v) => this.tensor(v.initializer!, v.name, top ? this.placement(v.initializer!) : 'inline', top)),
       sparse_initializer: g.sparseInitializers.map((s) => this.sparse(s)),
       doc_string: g.docString,
       input: g.inputs.map((v) => this.valueInfo(v)),
@@ -158,6 +114,7 @@ class Encoder {
         quant_parameter_tensor_names: strEntries(q.quantParameterTensorNames),
       })),
       metadata_props: strEntries(g.metadataProps),
+      $unknown: g.unknownFields,
     });
   }
 
@@ -173,12 +130,14 @@ class Encoder {
       doc_string: n.docString,
       metadata_props: strEntries(n.metadataProps),
       device_configurations: n.deviceConfigurations,
+      $unknown: n.unknownFields,
     });
   }
 
   attribute(a: Attribute): Obj {
     const o: Obj = { name: a.name };
     if (a.docString) o.doc_string = a.docString;
+    if (a.unknownFields) o.$unknown = a.unknownFields;
     if (a.type === 'ref') {
       o.ref_attr_name = a.refAttrName;
       o.type = ATTRIBUTE_TYPES.indexOf(a.refType);
@@ -187,8 +146,6 @@ class Encoder {
     o.type = ATTRIBUTE_TYPES.indexOf(a.type);
     const field = ATTRIBUTE_FIELDS[a.type];
     switch (a.type) {
-      case 'int': o[field] = int64(a.value); break;
-      case 'ints': o[field] = a.value.map(int64); break;
       case 'tensor': o[field] = this.tensor(a.value, a.value.name, 'inline'); break;
       case 'tensors': o[field] = a.value.map((t) => this.tensor(t, t.name, 'inline')); break;
       case 'graph': o[field] = this.graph(a.value); break;
@@ -208,6 +165,7 @@ class Encoder {
       type: v.type && typeProto(v.type),
       doc_string: v.docString,
       metadata_props: strEntries(v.metadataProps),
+      $unknown: v.unknownFields,
     });
   }
 
@@ -219,22 +177,22 @@ class Encoder {
     };
   }
 
-  /** TensorProto fields other than the data. */
-  tensorFields(t: Tensor, name: string): Obj {
-    return compact({
+  /**
+   * A TensorProto. Only the main graph's initializers (`stream`) may leave large inline bytes as a reference to the
+   * tensor, to be streamed by the writer.
+   */
+  tensor(t: Tensor, name: string, place: 'inline' | ExternalLocation, stream = false): Obj {
+    const o = compact({
       dims: [...t.dims],
       data_type: t.dataType,
       segment: t.segment,
       name,
       doc_string: t.docString,
       metadata_props: strEntries(t.metadataProps),
+      $unknown: t.unknownFields,
     });
-  }
-
-  tensor(t: Tensor, name: string, place: 'inline' | ExternalLocation = this.placement(t)): Obj {
-    const o = this.tensorFields(t, name);
     if (t.dataType === DataType.STRING) o.string_data = t.strings;
-    else if (place === 'inline') o.raw_data = t.bytes();
+    else if (place === 'inline') o.raw_data = stream && t.byteLength >= STREAM_BYTES ? { tensor: t } : t.bytes();
     else {
       o.data_location = 1;
       o.external_data = strEntries([
@@ -246,10 +204,6 @@ class Encoder {
     }
     return o;
   }
-}
-
-function int64(v: number | bigint): number | string {
-  return typeof v === 'bigint' ? v.toString() : v;
 }
 
 function dimProto(d: Dim): Obj {

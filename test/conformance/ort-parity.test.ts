@@ -10,7 +10,7 @@ import { readModel } from '../../src/io/read.js';
 import { writeModel } from '../../src/io/write.js';
 import { dataTypeName } from '../../src/tensor/dtype.js';
 import { outputDifference, ortTypeOf, readOrtTensor } from '../helpers/ort-tensor.js';
-import { listDataTests, type NodeTestCase } from '../helpers/testdata.js';
+import { listDataTests, type NodeTestCase } from './testdata.js';
 
 const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
   graphOptimizationLevel: 'disabled',

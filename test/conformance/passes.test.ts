@@ -13,7 +13,7 @@ import { readModel } from '../../src/io/read.js';
 import { writeModel } from '../../src/io/write.js';
 import type { Pass } from '../../src/pipeline.js';
 import { ortTypeOf, readOrtTensor } from '../helpers/ort-tensor.js';
-import { listDataTests, type NodeTestCase } from '../helpers/testdata.js';
+import { listDataTests, type NodeTestCase } from './testdata.js';
 
 const SESSION: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'disabled', intraOpNumThreads: 1, logSeverityLevel: 4 };
 const cases = listDataTests();

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readModel, readModelBytes } from '../../src/io/read.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DECODERS, firstDifference } from '../helpers/normalize.js';
-import { listModels, testdataDir } from '../helpers/testdata.js';
+import { listModels, testdataDir } from './testdata.js';
 
 const root = testdataDir();
 const models = listModels();

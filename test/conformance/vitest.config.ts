@@ -7,6 +7,7 @@ export default defineConfig({
   test: {
     root: fileURLToPath(new URL('../..', import.meta.url)),
     include: ['test/conformance/**/*.test.ts'],
+    globalSetup: ['test/conformance/setup.ts'],
     testTimeout: 120_000,
   },
 });

@@ -4,7 +4,7 @@ import type { Attribute, SparseTensor } from '../../src/ir/attribute.js';
 import type { Graph, Node, Value } from '../../src/ir/graph.js';
 import type { Model, OnnxFunction } from '../../src/ir/model.js';
 import type { Tensor } from '../../src/ir/tensor.js';
-import { onnxRoot } from '../../src/serde/proto.js';
+import { onnxRoot } from './protobufjs-onnx.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 

@@ -1,7 +1,7 @@
 // Turns decoded ModelProtos into plain objects that compare equal when they mean the same model, whichever
 // protobuf library and schema decoded them and however each tensor stores its data.
 import { createRequire } from 'node:module';
-import { ModelProto } from '../../src/serde/proto.js';
+import { ModelProto } from './protobufjs-onnx.js';
 import { TENSOR_DATA_FIELDS, tensorElements, type TensorObject } from './tensor-elements.js';
 
 const require = createRequire(import.meta.url);
@@ -25,12 +25,12 @@ export const onnxProtoDecoder: Decoder = {
     normalizeMessage(onnxProto.ModelProto.toObject(onnxProto.ModelProto.decode(bytes), TO_OBJECT), readExternal),
 };
 
-export const ourSchemaDecoder: Decoder = {
-  name: 'src/serde/proto.ts (ONNX 1.23.1, protobufjs 8)',
+export const protobufjsDecoder: Decoder = {
+  name: 'protobufjs 8 on the vendored ONNX 1.23.1 descriptor',
   decode: (bytes, readExternal) => normalizeMessage(ModelProto.toObject(ModelProto.decode(bytes), TO_OBJECT), readExternal),
 };
 
-export const DECODERS = [onnxProtoDecoder, ourSchemaDecoder];
+export const DECODERS = [onnxProtoDecoder, protobufjsDecoder];
 
 const snakeCase = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 

@@ -1,7 +1,7 @@
 // TensorProto files (test_data_set_*/input_N.pb) as onnxruntime-node tensors, and bitwise comparison of results.
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { TensorProto } from '../../src/serde/proto.js';
+import { TensorProto } from './protobufjs-onnx.js';
 import { elementsToBytes, scalarBits, tensorElements, type TensorObject } from './tensor-elements.js';
 
 /** ONNX data types onnxruntime-node can take as input, with the ort type name each becomes. */

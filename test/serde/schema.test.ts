@@ -1,107 +1,82 @@
-// src/serde/onnx-schema.ts is ONNX 1.23.1's onnx-ml.proto, generated from its FileDescriptorSet. This test checks
-// it still matches the descriptor (UPDATE_SCHEMA=1 regenerates it) and that it has what the IR relies on.
+// src/serde/onnx-schema.ts holds ONNX 1.23.1's onnx-ml.proto as field tables, generated from its FileDescriptorSet
+// (vendored beside it as src/serde/onnx-1.23.1-descriptor.pb). This test checks the tables still match the
+// descriptor (UPDATE_SCHEMA=1 regenerates them) and that the IR's own numbering agrees with the descriptor's enums.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
-import descriptor from 'protobufjs/ext/descriptor/index.js';
 import { describe, expect, it } from 'vitest';
+import { ATTRIBUTE_FIELDS, ATTRIBUTE_TYPES } from '../../src/serde/decode.js';
 import { onnxSchema } from '../../src/serde/onnx-schema.js';
-import { onnxRoot } from '../../src/serde/proto.js';
+import { DataType } from '../../src/tensor/dtype.js';
+import { readDescriptorSet, type EnumDescriptor, type MessageDescriptor } from '../helpers/protobufjs-onnx.js';
 
-const DESCRIPTOR = fileURLToPath(new URL('../../../shared/onnx-1.23.1-descriptor.pb', import.meta.url));
 const SCHEMA_FILE = fileURLToPath(new URL('../../src/serde/onnx-schema.ts', import.meta.url));
 
-function schemaFromDescriptor(): protobuf.INamespace {
-  const { FileDescriptorSet } = descriptor as unknown as { FileDescriptorSet: protobuf.Type };
-  const set = FileDescriptorSet.decode(readFileSync(DESCRIPTOR));
-  const fromDescriptor = (protobuf.Root as unknown as { fromDescriptor(s: protobuf.Message): protobuf.Root }).fromDescriptor;
-  return fromDescriptor(set).toJSON();
+// descriptor.proto's FieldDescriptorProto.Label
+const LABEL_REPEATED = 3;
+const TYPE_MESSAGE = 11;
+
+const file = readDescriptorSet().file[0]!;
+
+/** Every message, nested ones named Outer.Inner, as in the tables. */
+function allMessages(list: MessageDescriptor[] = [], prefix = ''): [string, MessageDescriptor][] {
+  return list.flatMap((m) => [[prefix + m.name, m] as [string, MessageDescriptor], ...allMessages(m.nestedType, `${prefix}${m.name}.`)]);
 }
 
-function schemaSource(schema: protobuf.INamespace): string {
-  return (
-    "// Generated from ONNX 1.23.1's onnx-ml.proto FileDescriptorSet (../shared/onnx-1.23.1-descriptor.pb)\n" +
-    '// by test/serde/schema.test.ts with UPDATE_SCHEMA=1. Do not edit by hand.\n' +
-    `export const onnxSchema = ${JSON.stringify(schema, null, 1)} as const;\n`
-  );
+function allEnums(): Map<string, EnumDescriptor> {
+  const out = new Map<string, EnumDescriptor>((file.enumType ?? []).map((e) => [e.name, e]));
+  for (const [name, m] of allMessages(file.messageType)) for (const e of m.enumType ?? []) out.set(`${name}.${e.name}`, e);
+  return out;
 }
 
-describe('ONNX schema', () => {
-  it('equals the schema protobufjs builds from the 1.23.1 descriptor', () => {
-    const expected = schemaFromDescriptor();
-    if (process.env.UPDATE_SCHEMA === '1') writeFileSync(SCHEMA_FILE, schemaSource(expected));
-    expect(onnxSchema).toEqual(expected);
-    expect(readFileSync(SCHEMA_FILE, 'utf8')).toBe(schemaSource(expected));
-  });
-
-  const type = (name: string) => onnxRoot.lookupType(`onnx.${name}`);
-  const fieldNames = (name: string) => Object.keys(type(name).fields);
-  /** A field's message type (short name) and whether it is repeated. */
-  const field = (message: string, name: string) => {
-    const f = type(message).fields[name];
-    return f && { type: f.resolve().resolvedType?.name ?? f.type, repeated: f.repeated };
-  };
-
-  it('has every data type up to FLOAT6E3M2', () => {
-    const values = onnxRoot.lookupEnum('onnx.TensorProto.DataType').values;
-    expect(values).toMatchObject({
-      BFLOAT16: 16, FLOAT8E4M3FN: 17, FLOAT8E5M2FNUZ: 20, UINT4: 21, INT4: 22, FLOAT4E2M1: 23, FLOAT8E8M0: 24,
-      UINT2: 25, INT2: 26, FLOAT6E2M3: 27, FLOAT6E3M2: 28,
+function tableSource(): string {
+  const lines = allMessages(file.messageType).map(([name, m]) => {
+    const fields = [...(m.field ?? [])].sort((a, b) => a.number - b.number).map((f) => {
+      const label = f.label !== LABEL_REPEATED ? 0 : f.options?.packed ? 2 : 1;
+      const message = f.type === TYPE_MESSAGE ? `, '${f.typeName!.replace(`.${file.package}.`, '')}'` : '';
+      return `[${f.number}, '${f.name}', ${f.type}, ${label}${message}]`;
     });
-    expect(Math.max(...Object.values(values))).toBe(28);
+    return `  '${name}': [\n${fields.map((f) => `    ${f},\n`).join('')}  ],\n`;
   });
-
-  it('has the FunctionProto fields of IR 10+', () => {
-    expect(fieldNames('FunctionProto')).toEqual(
-      expect.arrayContaining(['attribute_proto', 'value_info', 'overload', 'metadata_props']),
-    );
-    expect(fieldNames('NodeProto')).toContain('overload');
-  });
-
-  it.each(['ModelProto', 'GraphProto', 'NodeProto', 'TensorProto', 'ValueInfoProto', 'FunctionProto'])(
-    '%s has metadata_props',
-    (name) => {
-      expect(field(name, 'metadata_props')).toEqual({ type: 'StringStringEntryProto', repeated: true });
-    },
+  return (
+    "// Generated from ONNX 1.23.1's onnx-ml.proto FileDescriptorSet (src/serde/onnx-1.23.1-descriptor.pb)\n" +
+    '// by test/serde/schema.test.ts with UPDATE_SCHEMA=1. Do not edit by hand.\n' +
+    "// Each field: [number, name, type (descriptor.proto's numbering), 0 single | 1 repeated | 2 packed, message type].\n" +
+    "import type { Schema } from './wire.js';\n\n" +
+    `export const onnxSchema: Schema = {\n${lines.join('')}};\n`
   );
+}
 
-  it('has device configurations and sharding', () => {
-    for (const name of ['DeviceConfigurationProto', 'NodeDeviceConfigurationProto', 'ShardingSpecProto', 'ShardedDimProto', 'SimpleShardedDimProto', 'IntIntListEntryProto']) {
-      expect(type(name).fieldsArray.length, name).toBeGreaterThan(0);
+describe('ONNX schema tables', () => {
+  it('are the ones generated from the 1.23.1 descriptor', () => {
+    const expected = tableSource();
+    if (process.env.UPDATE_SCHEMA === '1') writeFileSync(SCHEMA_FILE, expected);
+    expect(readFileSync(SCHEMA_FILE, 'utf8')).toBe(expected);
+  });
+
+  it('hold every message and field of the descriptor', () => {
+    const messages = allMessages(file.messageType);
+    expect(Object.keys(onnxSchema).sort()).toEqual(messages.map(([name]) => name).sort());
+    for (const [name, m] of messages) {
+      expect(onnxSchema[name]!.map(([number, fieldName]) => `${number}:${fieldName}`).sort(), name)
+        .toEqual((m.field ?? []).map((f) => `${f.number}:${f.name}`).sort());
     }
-    expect(field('ModelProto', 'configuration')).toEqual({ type: 'DeviceConfigurationProto', repeated: true });
-    expect(field('NodeProto', 'device_configurations')).toEqual({ type: 'NodeDeviceConfigurationProto', repeated: true });
+    expect(onnxSchema['TensorProto']!.find(([, name]) => name === 'float_data')).toEqual([4, 'float_data', 2, 2]);
+    expect(onnxSchema['ModelProto']!.find(([, name]) => name === 'graph')).toEqual([7, 'graph', 11, 0, 'GraphProto']);
   });
 
-  it('has training info, sparse tensors and quantization annotations', () => {
-    expect(fieldNames('TrainingInfoProto')).toEqual(
-      expect.arrayContaining(['initialization', 'algorithm', 'initialization_binding', 'update_binding']),
-    );
-    expect(field('ModelProto', 'training_info')).toEqual({ type: 'TrainingInfoProto', repeated: true });
-    expect(fieldNames('SparseTensorProto')).toEqual(['values', 'indices', 'dims']);
-    expect(field('GraphProto', 'sparse_initializer')).toEqual({ type: 'SparseTensorProto', repeated: true });
-    expect(field('GraphProto', 'quantization_annotation')).toEqual({ type: 'TensorAnnotation', repeated: true });
+  it('agree with the IR on data types (up to FLOAT6E3M2)', () => {
+    const values = allEnums().get('TensorProto.DataType')!.value;
+    expect(Object.fromEntries(values.map((v) => [v.name, v.number]))).toEqual(DataType);
   });
 
-  it('has every TypeProto kind', () => {
-    expect(type('TypeProto').oneofs.value!.oneof.sort()).toEqual(
-      ['map_type', 'opaque_type', 'optional_type', 'sequence_type', 'sparse_tensor_type', 'tensor_type'],
-    );
-    for (const kind of ['Tensor', 'Sequence', 'Map', 'Optional', 'SparseTensor', 'Opaque']) {
-      expect(onnxRoot.lookupType(`onnx.TypeProto.${kind}`).fieldsArray.length, kind).toBeGreaterThan(0);
-    }
+  it('agree with the decoder on attribute types and their fields', () => {
+    const values = allEnums().get('AttributeProto.AttributeType')!.value;
+    expect([...values].sort((x, y) => x.number - y.number).map((v) => [v.number, v.name.toLowerCase()])).toEqual(ATTRIBUTE_TYPES.map((t, i) => [i, t]));
+    const fields = new Set(onnxSchema['AttributeProto']!.map(([, name]) => name));
+    for (const field of Object.values(ATTRIBUTE_FIELDS)) expect(fields, field).toContain(field);
   });
 
-  it('has every attribute type', () => {
-    const values = onnxRoot.lookupEnum('onnx.AttributeProto.AttributeType').values;
-    expect(Object.keys(values).sort()).toEqual(
-      ['UNDEFINED', 'FLOAT', 'INT', 'STRING', 'TENSOR', 'GRAPH', 'SPARSE_TENSOR', 'TYPE_PROTO',
-        'FLOATS', 'INTS', 'STRINGS', 'TENSORS', 'GRAPHS', 'SPARSE_TENSORS', 'TYPE_PROTOS'].sort(),
-    );
-    expect(values.TYPE_PROTOS).toBe(14);
-  });
-
-  it('is IR version 14', () => {
-    expect(onnxRoot.lookupEnum('onnx.Version').values.IR_VERSION).toBe(14);
+  it('are IR version 14', () => {
+    expect(allEnums().get('Version')!.value.find((v) => v.name === 'IR_VERSION')?.number).toBe(14);
   });
 });

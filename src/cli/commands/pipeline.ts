@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander';
 import { allPasses, findPass } from '../../../passes/index.js';
 import { OnnxOptError } from '../../errors.js';
-import { readModel } from '../../io/read.js';
-import { writeModel, writeTextAtomic, type WriteOptions } from '../../io/write.js';
+import { filesReadFor, readModel } from '../../io/read.js';
+import { writeModelInterruptible, writeTextAtomic, type WriteOptions } from '../../io/write.js';
 import { basename, dirname, join } from 'node:path';
 import type { Model } from '../../ir/model.js';
 import type { PassContext, PassResult } from '../../pipeline.js';
@@ -80,6 +80,8 @@ export async function runPipeline(passNames: string[], input: string, output: st
   const fixedDims = parseFixedDims(opts.fixDim ?? []);
   const verify = opts.verifyMode ?? (opts.verify ? 'fail' : undefined);
   let model = readModel(input);
+  // Passes may replace the model and its tensors; the files it came from stay off limits all the same.
+  const inputFiles = filesReadFor(model);
   const hadExternalData = model.graph.initializers.some((v) => v.initializer!.externalSource);
   const before = opHistogram(model);
   const verifier = verify ? new PassVerifier(model, { dims: fixedDims }, input) : undefined;
@@ -109,7 +111,7 @@ export async function runPipeline(passNames: string[], input: string, output: st
     result.changed = false;
   }
   // A model read with external data is written with external data, even when its passes made every tensor anew.
-  writeModel(model, output, { externalData: mode === 'auto' && hadExternalData ? 'always' : mode });
+  await writeModelInterruptible(model, output, { externalData: mode === 'auto' && hadExternalData ? 'always' : mode, keep: inputFiles });
   if (opts.saveConfig) {
     for (const r of results) {
       if (!r.result.record) continue;

@@ -2,8 +2,7 @@
 // node of a supported op must reproduce output_N.pb from input_N.pb, unless the evaluator refuses the case with
 // UnsupportedOp (counted and listed). Multi-node test graphs made only of supported ops (the *_expanded function
 // bodies) are run through the interpreter as well. Per-op counts are printed at the end.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UnsupportedOp, isSupportedOp, runGraph, supportedOps } from '../../src/eval/index.js';
@@ -14,36 +13,15 @@ import { elemTypeOf } from '../../src/ir/types.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { readModel } from '../../src/io/read.js';
 import { decodeTensor } from '../../src/serde/decode.js';
-import { fromOrt, toOrt } from './ort-ir.js';
-import { tensorDifference } from './compare.js';
+import { fromOrt, toOrt } from '../eval/ort-ir.js';
+import { tensorDifference } from '../eval/compare.js';
+import { listNodeTests } from './testdata.js';
 
-const NODE_TESTS = join(process.env.ONNX_TESTDATA_DIR ?? '/usr/share/libonnx-testdata/data', 'node');
-
-interface NodeTest {
+interface Case {
   name: string;
   path: string;
   inputs: string[];
   outputs: string[];
-}
-
-/** node/<test>/model.onnx with test_data_set_0/{input,output}_N.pb, sorted; throws when the data is missing. */
-function listNodeTests(): NodeTest[] {
-  if (!existsSync(NODE_TESTS)) throw new Error(`no ONNX backend test data at ${NODE_TESTS} (apt-get install libonnx-testdata)`);
-  const tests: NodeTest[] = [];
-  for (const name of readdirSync(NODE_TESTS).sort()) {
-    const data = join(NODE_TESTS, name, 'test_data_set_0');
-    if (!existsSync(data)) continue;
-    const numbered = (prefix: string) =>
-      readdirSync(data)
-        .filter((f) => f.startsWith(prefix) && f.endsWith('.pb'))
-        .sort((a, b) => Number(a.slice(prefix.length, -3)) - Number(b.slice(prefix.length, -3)))
-        .map((f) => join(data, f));
-    tests.push({ name, path: join(NODE_TESTS, name, 'model.onnx'), inputs: numbered('input_'), outputs: numbered('output_') });
-  }
-  return tests;
-}
-
-interface Case extends NodeTest {
   op: string;
   model: Model;
   single: boolean;
@@ -52,14 +30,15 @@ interface Case extends NodeTest {
 function collect(): Case[] {
   const out: Case[] = [];
   for (const c of listNodeTests()) {
-    const model = readModel(c.path);
+    const model = readModel(c.model);
     const nodes = model.graph.nodes;
     if (model.opsetVersion('') === undefined || nodes.length === 0) continue;
     if (!nodes.every((n) => isSupportedOp(n.domain, n.opType) && n.subgraphs().length === 0)) continue;
     // Sequence and optional values are not tensors; the evaluator has none of their ops.
     if (![...model.graph.inputs, ...model.graph.outputs].every((v) => v.type?.kind === 'tensor')) continue;
     const single = nodes.length === 1;
-    out.push({ ...c, op: single ? nodes[0]!.opType : 'graph', model, single });
+    const op = single ? nodes[0]!.opType : 'graph';
+    out.push({ name: c.name, path: c.model, inputs: c.inputs, outputs: c.outputs, op, model, single });
   }
   return out;
 }

@@ -1,27 +1,19 @@
-// Robustness and agreement on the ONNX backend test models (/usr/share/libonnx-testdata): inference never throws,
+// Robustness and agreement on the ONNX backend test models (libonnx-testdata): inference never throws,
 // never contradicts a model's annotations, and for node tests predicts the declared output shapes.
 
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import { elemTypeOf, staticShapeOf } from '../../src/ir/types.js';
 import { inferShapes } from '../../src/shape/index.js';
+import { listModels, testdataDir } from './testdata.js';
 
-const DATA = '/usr/share/libonnx-testdata/data';
+const DATA = testdataDir();
+const modelsUnder = (folder: string) => listModels().filter((f) => f.startsWith(folder)).map((f) => join(DATA, f));
 
-function modelFiles(dir: string, out: string[] = []): string[] {
-  for (const entry of readdirSync(dir).sort()) {
-    const path = join(dir, entry);
-    if (statSync(path).isDirectory()) modelFiles(path, out);
-    else if (entry === 'model.onnx') out.push(path);
-  }
-  return out;
-}
-
-describe.skipIf(!existsSync(DATA))('ONNX backend test models', () => {
+describe('ONNX backend test models', () => {
   test('every model: no throw, no failed rule, no disagreement with its own annotations', () => {
-    const files = modelFiles(DATA);
+    const files = modelsUnder('');
     expect(files.length).toBe(1072);
     const problems: string[] = [];
     for (const file of files) {
@@ -34,7 +26,7 @@ describe.skipIf(!existsSync(DATA))('ONNX backend test models', () => {
   test('node tests: declared static output shapes are predicted (outputs stripped first)', () => {
     let total = 0, exact = 0, unknown = 0;
     const contradictions: string[] = [];
-    for (const file of modelFiles(join(DATA, 'node'))) {
+    for (const file of modelsUnder('node/')) {
       const model = readModel(file);
       const declared = model.graph.outputs.map((v) => v.type);
       for (const v of model.graph.outputs) v.type = undefined;

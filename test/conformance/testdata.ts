@@ -1,4 +1,5 @@
-// ONNX's backend test data, installed by the Debian/Ubuntu package libonnx-testdata.
+// ONNX's backend test data, installed by the Debian/Ubuntu package libonnx-testdata (.ci/run installs it when
+// missing). Only the conformance suite reads it: `npm test` passes without it.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -8,8 +9,9 @@ export const TESTDATA_DIR = process.env.ONNX_TESTDATA_DIR ?? '/usr/share/libonnx
 export function testdataDir(): string {
   if (!existsSync(TESTDATA_DIR)) {
     throw new Error(
-      `ONNX backend test data not found at ${TESTDATA_DIR}: install it with \`apt-get install -y libonnx-testdata\` ` +
-        '(or point ONNX_TESTDATA_DIR at a copy of onnx/backend/test/data)',
+      `ONNX backend test data not found at ${TESTDATA_DIR}: install it with \`sudo apt-get install -y libonnx-testdata\` ` +
+        '(Debian/Ubuntu; .ci/run does this), or point ONNX_TESTDATA_DIR at the onnx/backend/test/data folder of an ' +
+        'ONNX 1.12 source checkout, the release whose counts the suite checks (`git clone --depth 1 -b v1.12.0 https://github.com/onnx/onnx`)',
     );
   }
   return TESTDATA_DIR;
