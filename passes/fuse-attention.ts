@@ -10,6 +10,7 @@ import type { Model } from '../src/ir/model.js';
 import { Scratch, Tensor } from '../src/ir/tensor.js';
 import { shapeOf, tensorType } from '../src/ir/types.js';
 import type { Pass, PassResult } from '../src/pipeline.js';
+import { MAX_PROBE_BYTES } from '../src/eval/probe.js';
 import { inferShapes } from '../src/shape/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { rerootShapes, shapeReadsOf, whyNotRerootable } from './attention/shape-reads.js';
@@ -202,6 +203,15 @@ function sameMeaning(known: AttentionSite, meaning: AttentionMeaning | string, s
   return { ...meaning, output, bias, biasShapeReads };
 }
 
+/**
+ * Batch 2 for the probes, or 1 where a site's scores at batch 2 would pass what the evaluator computes: a long static
+ * sequence, as a speech encoder's TorchScript export has (Whisper: 1500 frames, 2 · 6 heads · 1500² floats).
+ */
+function probeBatch(scores: Value[]): number {
+  const perBatch = scores.map((v) => (shapeOf(v.type) ?? []).slice(1).reduce<number>((n, d) => n * (typeof d === 'number' ? d : 1), 4));
+  return Math.max(0, ...perBatch) * 2 > MAX_PROBE_BYTES ? 1 : 2;
+}
+
 /** The nodes `target` is computed from, back to (not past) the given values: what may die once it is replaced. */
 function backwardSlice(target: Value, stop: ReadonlySet<Value>): Set<Node> {
   const nodes = new Set<Node>();
@@ -228,7 +238,7 @@ export const fuseAttentionPass: Pass = {
     const notes: string[] = [];
     let probes: ReturnType<typeof makeProbes>;
     try {
-      probes = makeProbes(model);
+      probes = makeProbes(model, probeBatch([...sites.map((site) => site.scores), ...misses.map((miss) => miss.softmax.input(0))]));
     } catch (e) {
       const reason = `the model's inputs cannot be probed: ${(e as Error).message}`;
       const softmaxes = [...sites.map((site) => site.softmax), ...misses.map((miss) => miss.softmax)];
