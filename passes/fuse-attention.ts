@@ -207,7 +207,7 @@ function sameMeaning(known: AttentionSite, meaning: AttentionMeaning | string, s
  * Batch 2 for the probes, or 1 where a site's scores at batch 2 would pass what the evaluator computes: a long static
  * sequence, as a speech encoder's TorchScript export has (Whisper: 1500 frames, 2 · 6 heads · 1500² floats).
  */
-function probeBatch(scores: Value[]): number {
+export function probeBatch(scores: Value[]): number {
   const perBatch = scores.map((v) => (shapeOf(v.type) ?? []).slice(1).reduce<number>((n, d) => n * (typeof d === 'number' ? d : 1), 4));
   return Math.max(0, ...perBatch) * 2 > MAX_PROBE_BYTES ? 1 : 2;
 }

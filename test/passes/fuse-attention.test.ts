@@ -3,7 +3,7 @@
 // are refused with a note. Fused models must match the unfused ones in onnxruntime-node.
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { fuseAttentionPass } from '../../passes/fuse-attention.js';
+import { fuseAttentionPass, probeBatch } from '../../passes/fuse-attention.js';
 import { readModelBytes } from '../../src/io/read.js';
 import { attr, Model, Tensor, Value, tensorType, type Attribute, type Graph } from '../../src/ir/index.js';
 import { encodeModel } from '../../src/serde/encode.js';
@@ -61,9 +61,9 @@ type BiasMaker = (b: Builder, x: Value, qProjection: Value) => Value;
  * -> Softmax -> ·v -> back to (B, S, 8) -> an output MatMul, so the attention output is not a graph output. With
  * several divisors, one such layer per divisor, each feeding the next (a bias only with one layer).
  */
-function attentionBlock(options: { mask?: boolean; bias?: BiasMaker; divisors?: number[] } = {}): Model {
+function attentionBlock(options: { mask?: boolean; bias?: BiasMaker; divisors?: number[]; seq?: number } = {}): Model {
   const b = new Builder();
-  let x = b.input('x', ['batch', 'seq', HIDDEN]);
+  let x = b.input('x', ['batch', options.seq ?? 'seq', HIDDEN]);
   const heads = b.ints('heads_shape', [0, 0, HEADS, HEAD_SIZE]);
   const mask = (options.mask ?? true) ? b.input('attention_mask', ['batch', 'seq'], DataType.INT64) : undefined;
   const divisors = options.divisors ?? [Math.sqrt(HEAD_SIZE)];
@@ -253,5 +253,21 @@ describe('fuse-attention: every Softmax it leaves is explained', () => {
     expect(result.notes).toEqual([
       "Attention at Softmax 'classifier': no candidate: its input is not MatMul(q, kᵀ) through scalings, Adds, Where or Cast (reached MatMul 'logits')",
     ]);
+  });
+});
+
+describe('fuse-attention: a long static sequence', () => {
+  it('checks sampled query rows of a static sequence longer than 64', async () => {
+    const unfused = attentionBlock({ mask: false, seq: 100 });
+    const model = copy(unfused);
+    expect(fuse(model).stats).toEqual({ Attention: 1 });
+    await expectParity(unfused, model);
+  });
+
+  it('probes at batch 1 where batch-2 scores would pass what the evaluator computes', () => {
+    const scores = (dims: (number | string)[]) => new Value('scores', tensorType(DataType.FLOAT, dims));
+    // Whisper's encoder: 6 heads over 1500 frames, 54 MB of scores a batch row
+    expect(probeBatch([scores(['batch', 4, 16, 16]), scores(['batch', 6, 1500, 1500])])).toBe(1);
+    expect(probeBatch([scores(['batch', 4, 'seq', 'seq']), scores(['batch', 12, 512, 512])])).toBe(2);
   });
 });
