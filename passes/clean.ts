@@ -7,7 +7,7 @@ import type { Model } from '../src/ir/model.js';
 import type { Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf, shapeOf, staticShapeOf } from '../src/ir/types.js';
 import { bodyOutputs, removeWhere } from '../src/pattern/graph-edits.js';
-import type { Pass, PassResult } from '../src/pipeline.js';
+import { definePass, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 
 /** Domains whose ops have no side effects, so an unused node may go. Other domains (custom ops) are kept. */
@@ -25,7 +25,7 @@ type Stat =
   | 'identities' | 'noOps' | 'duplicateNodes' | 'duplicateInitializers' | 'deadNodes' | 'unusedInitializers'
   | 'staleValueInfo' | 'reorderedGraphs';
 
-export const cleanPass: Pass = {
+export const cleanPass = definePass({
   name: 'clean',
   description: 'remove dead nodes, unused initializers, stale value_info, Identity and no-op nodes, duplicate nodes; sort topologically',
   run(model: Model): PassResult {
@@ -49,7 +49,7 @@ export const cleanPass: Pass = {
     for (const graph of model.graph.allGraphs()) count('staleValueInfo', removeStaleValueInfo(graph));
     return { changed: stats.size > 0, stats: Object.fromEntries(stats) };
   },
-};
+});
 
 const total = (stats: Map<Stat, number>) => [...stats.values()].reduce((a, b) => a + b, 0);
 

@@ -20,55 +20,45 @@ import { Value, type Graph, type Node } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import type { Tensor } from '../src/ir/tensor.js';
 import { shapeOf, tensorType } from '../src/ir/types.js';
-import { noChange, type Pass, type PassContext, type PassResult } from '../src/pipeline.js';
-import { evaluateParam, inferShapes } from '../src/shape/index.js';
+import { definePass, noChange, option, type PassResult } from '../src/pass/index.js';
+import { evaluateParam } from '../src/shape/index.js';
 
 export const DEFAULT_MAX_GROWTH_BYTES = 64 * 1024;
-
-/** Settings read from options.fold. */
-export interface FoldOptions {
-  /** How many bytes one fold may add to the model (default 64 KiB). */
-  maxGrowthBytes?: number;
-}
 
 /** Domains whose dead nodes may be dropped: their ops have no side effects. */
 const PURE_DOMAINS = new Set(['', 'ai.onnx', 'ai.onnx.ml', 'com.microsoft']);
 
-export const foldPass: Pass = {
+export const foldPass = definePass({
   name: 'fold',
   description: 'evaluate nodes whose inputs are all constant into initializers (size-capped)',
-  run(model: Model, context: PassContext): PassResult {
+  options: {
+    maxGrowthBytes: option.int('how many bytes one fold may add to the model', { default: DEFAULT_MAX_GROWTH_BYTES, min: 0 }),
+  },
+  // Shape and Size fold where intermediate values have types (with --fix-dim, pinned dims too); types again
+  // afterwards for what folding made, so a second run finds nothing new.
+  needs: ['shapes'],
+  leaves: ['shapes'],
+  run(model, context): PassResult {
     const opset = model.opsetVersion('');
     if (opset === undefined) return noChange();
-    const settings = readOptions(context);
-    // Pinned dims only help where intermediate values have types: infer them (symbolic, so nothing pinned is
-    // written into the model), and again afterwards for what folding made, so a second run finds nothing new.
-    const pinned = Object.keys(settings.fixedDims).length > 0;
-    if (pinned) inferShapes(model);
+    const settings = { maxGrowthBytes: context.options.maxGrowthBytes, fixedDims: checkedDims(context.fixedDims) };
     const folder = new Folder(model, opset, settings, context.log);
     folder.foldAll(model.graph);
-    if (pinned) inferShapes(model);
     const stats = { foldedNodes: folder.foldedNodes, newInitializers: folder.created.size };
     return { changed: folder.foldedNodes > 0, stats };
   },
-};
+});
 
 interface Settings {
   maxGrowthBytes: number;
   fixedDims: Record<string, number>;
 }
 
-function readOptions(context: PassContext): Settings {
-  const own = (context.options.fold ?? {}) as FoldOptions;
-  const maxGrowthBytes = own.maxGrowthBytes ?? DEFAULT_MAX_GROWTH_BYTES;
-  if (!Number.isFinite(maxGrowthBytes) || maxGrowthBytes < 0) {
-    throw new OnnxOptError(`fold: maxGrowthBytes must be a number of bytes, got ${String(own.maxGrowthBytes)}`);
-  }
-  const fixedDims = context.options.fixedDims ?? {};
+function checkedDims(fixedDims: Record<string, number>): Record<string, number> {
   for (const [name, size] of Object.entries(fixedDims)) {
     if (!Number.isSafeInteger(size) || size < 0) throw new OnnxOptError(`fixed dim '${name}' must be a size, got ${size}`);
   }
-  return { maxGrowthBytes, fixedDims };
+  return fixedDims;
 }
 
 class Folder {

@@ -6,47 +6,29 @@
 import { OnnxOptError } from '../src/errors.js';
 import type { Node } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
-import type { Pass, PassContext, PassOptions, PassResult } from '../src/pipeline.js';
+import { definePass, option, type OptionValues, type PassResult } from '../src/pass/index.js';
 import { foldCastChains } from './fp16/cast-chains.js';
 import { DEFAULT_BLOCKED_OPS, isBlockedByDefault, opKey } from './fp16/policy.js';
 import { rewriteToFloat16 } from './fp16/rewrite.js';
 
 export const DEFAULT_MIXED_TOLERANCE = 0.01;
 
-/** The settings this pass reads from context.options, checked. */
-export interface Fp16Options {
-  keepIoTypes: boolean;
-  /** Extra ops to keep in float32 (`Op` or `domain::Op`), on top of the default list. */
-  blockOps: string[];
-  /** Node names to keep in float32. */
-  blockNodes: string[];
-  mixed: boolean;
-  mixedTolerance: number;
-}
+const OPTIONS = {
+  keepIoTypes: option.boolean('keep float32 graph inputs and outputs, with one Cast at each boundary (--no-keep-io-types: make them float16)', {
+    default: true,
+  }),
+  blockOps: option.list('more ops to keep in float32 (Op or domain::Op), comma-separated, on top of the default list'),
+  blockNodes: option.list('node names to keep in float32, comma-separated'),
+  mixed: option.boolean('keep in float32 the nodes whose float16 error, measured in onnxruntime, exceeds --mixed-tolerance'),
+  mixedTolerance: option.number('largest error allowed per value, relative to its float32 magnitude', {
+    default: DEFAULT_MIXED_TOLERANCE,
+    above: 0,
+  }),
+  mixedInputs: option.string('sample inputs for --mixed (.npz or .json keyed by input name; the first sample); default: generated'),
+};
 
-export function readFp16Options(options: PassOptions): Fp16Options {
-  const names = (key: string): string[] => {
-    const v = options[key];
-    if (v === undefined) return [];
-    const list = typeof v === 'string' ? [v] : v;
-    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) {
-      throw new OnnxOptError(`fp16: ${key} must be a list of names`);
-    }
-    // Lists come comma-separated from the CLI (`--block-ops MatMul,Gemm`) or as arrays from the library.
-    return list.flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
-  };
-  const tolerance = Number(options.mixedTolerance ?? DEFAULT_MIXED_TOLERANCE);
-  if (!Number.isFinite(tolerance) || tolerance <= 0) {
-    throw new OnnxOptError(`fp16: --mixed-tolerance must be a positive number, not '${String(options.mixedTolerance)}'`);
-  }
-  return {
-    keepIoTypes: options.keepIoTypes !== false,
-    blockOps: names('blockOps'),
-    blockNodes: names('blockNodes'),
-    mixed: options.mixed === true,
-    mixedTolerance: tolerance,
-  };
-}
+/** The settings of the fp16 pass, checked. */
+export type Fp16Options = OptionValues<typeof OPTIONS>;
 
 /** Converts the model in place with the given settings (no --mixed); the measuring driver calls this too. */
 export function convertToFloat16(model: Model, options: Fp16Options): PassResult {
@@ -83,24 +65,15 @@ export function convertToFloat16(model: Model, options: Fp16Options): PassResult
   };
 }
 
-export const fp16Pass: Pass = {
+export const fp16Pass = definePass({
   name: 'fp16',
   lossy: true,
   description: `Convert float32 to float16, keeping float32 where float16 is unsafe (default block list: ${DEFAULT_BLOCKED_OPS.filter((o) => !o.includes('::')).join(', ')}, ai.onnx.ml and quantized contrib ops)`,
-  options: [
-    { flags: '--keep-io-types', description: 'keep float32 graph inputs and outputs, with one Cast at each boundary (default)', defaultValue: true },
-    { flags: '--no-keep-io-types', description: 'make float32 graph inputs and outputs float16' },
-    { flags: '--block-ops <ops>', description: 'more ops to keep in float32 (Op or domain::Op), comma-separated, on top of the default list' },
-    { flags: '--block-nodes <names>', description: 'node names to keep in float32, comma-separated' },
-    { flags: '--mixed', description: 'keep in float32 the nodes whose float16 error, measured in onnxruntime, exceeds --mixed-tolerance' },
-    { flags: '--mixed-tolerance <x>', description: 'largest error allowed per value, relative to its float32 magnitude', defaultValue: String(DEFAULT_MIXED_TOLERANCE) },
-    { flags: '--mixed-inputs <file>', description: 'sample inputs for --mixed (.npz or .json keyed by input name; the first sample); default: generated' },
-  ],
-  run(model: Model, context: PassContext): PassResult {
-    const options = readFp16Options(context.options);
-    if (options.mixed) {
+  options: OPTIONS,
+  run(model, context): PassResult {
+    if (context.options.mixed) {
       throw new OnnxOptError('fp16 --mixed measures through onnxruntime: run it with runFp16Mixed from src/runtime/mixed-precision.ts (the CLI does)');
     }
-    return convertToFloat16(model, options);
+    return convertToFloat16(model, context.options);
   },
-};
+});

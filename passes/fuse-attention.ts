@@ -9,9 +9,8 @@ import type { Attribute } from '../src/ir/attribute.js';
 import type { Model } from '../src/ir/model.js';
 import { Scratch, Tensor } from '../src/ir/tensor.js';
 import { shapeOf, tensorType } from '../src/ir/types.js';
-import type { Pass, PassResult } from '../src/pipeline.js';
 import { MAX_PROBE_BYTES } from '../src/eval/probe.js';
-import { inferShapes } from '../src/shape/index.js';
+import { definePass, option, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { rerootShapes, shapeReadsOf, whyNotRerootable } from './attention/shape-reads.js';
 import { siteSignature } from './attention/signature.js';
@@ -155,8 +154,7 @@ function rewrite(model: Model, site: AttentionSite, meaning: AttentionMeaning, p
   const region = backwardSlice(old, new Set(keep));
   // the bias may size itself by Shape nodes on the attention's values: answered from x's shape, they let those die
   if (meaning.biasShapeReads?.length) rerootShapes(graph, meaning.biasShapeReads, site.q.x);
-  graph.replaceAllUses(old, out);
-  graph.removeNodes(graph.deadSubset(region));
+  graph.replace({ outputs: [[old, out]], removeIfDead: region });
   return opType;
 }
 
@@ -225,20 +223,24 @@ function backwardSlice(target: Value, stop: ReadonlySet<Value>): Set<Node> {
   return nodes;
 }
 
-export const fuseAttentionPass: Pass = {
+export const fuseAttentionPass = definePass({
   name: 'fuse-attention',
   description: 'fuse self-attention (eager or sdpa, either exporter) into com.microsoft Attention, or MultiHeadAttention with an additive bias',
+  options: {
+    numHeads: option.int('attention heads (refuse sites whose probed head count differs)', { min: 1 }),
+    hiddenSize: option.int('attention hidden size (refuse sites whose probed size differs)', { min: 1 }),
+  },
+  needs: ['shapes'],
   run(model, context): PassResult {
-    const expectHeads = context.options.numHeads === undefined ? undefined : Number(context.options.numHeads);
-    const expectHidden = context.options.hiddenSize === undefined ? undefined : Number(context.options.hiddenSize);
-    inferShapes(model);
+    const { numHeads: expectHeads, hiddenSize: expectHidden } = context.options;
     const { sites, misses } = findAttentionSites(model.graph);
     if (!sites.length && !misses.length) return { changed: false, stats: {} };
     // every Softmax left gets a line: why its site was refused, or why no site was found
     const notes: string[] = [];
     let probes: ReturnType<typeof makeProbes>;
     try {
-      probes = makeProbes(model, probeBatch([...sites.map((site) => site.scores), ...misses.map((miss) => miss.softmax.input(0))]));
+      const scores = [...sites.map((site) => site.scores), ...misses.map((miss) => miss.softmax.input(0))];
+      probes = makeProbes(model, context.fixedDims, probeBatch(scores));
     } catch (e) {
       const reason = `the model's inputs cannot be probed: ${(e as Error).message}`;
       const softmaxes = [...sites.map((site) => site.softmax), ...misses.map((miss) => miss.softmax)];
@@ -294,4 +296,4 @@ export const fuseAttentionPass: Pass = {
     if (changed) model.requireOpset(MS, 1);
     return { changed, stats, notes };
   },
-};
+});

@@ -8,7 +8,7 @@ import type { Model } from '../src/ir/model.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { tensorType } from '../src/ir/types.js';
 import { ProbeEvaluator, makeProbeInputs } from '../src/eval/probe.js';
-import type { Pass, PassResult } from '../src/pipeline.js';
+import { definePass, type PassResult } from '../src/pass/index.js';
 import { DataType, isFloatType } from '../src/tensor/dtype.js';
 
 interface Lookup {
@@ -173,12 +173,11 @@ function fuse(model: Model, notes: string[]): number {
       outputs: keepSum ? 3 : 2, name: `${ln.name}_embed`, before: ln,
     });
     embed.output(0).type = ln.output(0).type;
-    graph.replaceAllUses(ln.output(0), embed.output(0));
-    if (keepSum) {
-      embed.output(2).type = sum.type;
-      graph.replaceAllUses(sum, embed.output(2));
-    }
-    graph.removeNodes(graph.deadSubset([ln, ...found.nodes, ...terms.flatMap((t) => backSlice(t.indices))]));
+    if (keepSum) embed.output(2).type = sum.type;
+    graph.replace({
+      outputs: keepSum ? [[ln.output(0), embed.output(0)], [sum, embed.output(2)]] : [[ln.output(0), embed.output(0)]],
+      removeIfDead: [ln, ...found.nodes, ...terms.flatMap((t) => backSlice(t.indices))],
+    });
     fused++;
   }
   if (fused) model.requireOpset('com.microsoft', 1);
@@ -212,7 +211,7 @@ function backSlice(v: Value): Node[] {
   return out;
 }
 
-export const fuseEmbedLayerNormPass: Pass = {
+export const fuseEmbedLayerNormPass = definePass({
   name: 'fuse-embed-layer-norm',
   description: 'fuse word/position/segment embedding lookups + LayerNormalization into com.microsoft EmbedLayerNormalization',
   run(model): PassResult {
@@ -220,4 +219,4 @@ export const fuseEmbedLayerNormPass: Pass = {
     const fused = fuse(model, notes);
     return { changed: fused > 0, stats: fused ? { EmbedLayerNormalization: fused } : {}, notes };
   },
-};
+});

@@ -8,7 +8,7 @@
 // left without a bias is written as ONNX's own Gelu, which every runtime reads.
 import type { Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
-import type { Pass } from '../src/pipeline.js';
+import { definePass } from '../src/pass/index.js';
 import { shapeOf } from '../src/ir/types.js';
 import {
   constantOf, float, oneD, rule, rulePass, scalar,
@@ -179,19 +179,18 @@ function toOnnxGelu(model: Model): number {
   for (const n of gelus) {
     const onnx = model.graph.createNode({ opType: 'Gelu', inputs: [n.input(0)], name: n.name, before: n });
     onnx.output(0).type = n.output(0).type;
-    model.graph.replaceAllUses(n.output(0), onnx.output(0));
-    model.graph.removeNode(n);
+    model.graph.replace({ outputs: [[n.output(0), onnx.output(0)]], remove: [n] });
   }
   return gelus.length;
 }
 
-export const fuseGeluPass: Pass = {
+export const fuseGeluPass = definePass({
   name: rules.name,
   description: `${rules.description}; ONNX Gelu from opset 20`,
   run(model, context) {
-    const result = rules.run(model, context);
+    const result = rules.run(model, { options: context.given, log: context.log });
     const onnx = toOnnxGelu(model);
     if (!onnx) return result;
     return { ...result, changed: true, stats: { ...result.stats, 'Gelu as ONNX Gelu (opset 20)': onnx } };
   },
-};
+});

@@ -7,15 +7,13 @@
 // (input_skip_bias_sum) takes its place.
 //
 // Shapes: input (batch, sequence, hidden), skip the same or broadcast as (1, sequence, hidden) or (sequence, hidden)
-// (the kernel repeats skip), or both the same 2-D (tokens, hidden). They come from value types; shape inference
-// runs first when a candidate lacks them. Where shapes stay unknown, a residual of two computed values is trusted,
+// (the kernel repeats skip), or both the same 2-D (tokens, hidden). They come from value types (the pass needs shapes
+// where a candidate lacks them, so inference runs first then). Where shapes stay unknown, a residual of two computed values is trusted,
 // but never one with a constant operand, which is how learned position embeddings broadcast.
 import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import { shapeOf } from '../src/ir/types.js';
 import { constantOf, float, oneD, rule, rulePass, type Match, type Rule, type Verdict } from '../src/pattern/index.js';
-import type { Pass } from '../src/pipeline.js';
-import { inferShapes } from '../src/shape/index.js';
 
 /** The default epsilon of both source ops; the fused ops default to 1e-12, so it is always written. */
 const NORM_DEFAULT_EPSILON = 1e-5;
@@ -118,12 +116,6 @@ function skipRule(norm: Norm, withBias: boolean): Rule {
   });
 }
 
-const rules = rulePass({
-  name: 'fuse-skip-layer-norm',
-  description: 'SkipLayerNormalization / SkipSimplifiedLayerNormalization (com.microsoft) from residual Add + norm, folding a MatMul bias',
-  rules: NORMS.flatMap((norm) => (norm.foldsBias ? [skipRule(norm, true), skipRule(norm, false)] : [skipRule(norm, false)])),
-});
-
 /** A norm reading an Add with an operand of unknown shape: worth running shape inference for. */
 function candidatesLackShapes(model: Model): boolean {
   const ops: readonly string[] = NORMS.map((n) => n.op);
@@ -136,11 +128,9 @@ function candidatesLackShapes(model: Model): boolean {
   return false;
 }
 
-export const fuseSkipLayerNormPass: Pass = {
-  name: rules.name,
-  description: rules.description,
-  run(model, context) {
-    if (candidatesLackShapes(model)) inferShapes(model, { fixedDims: context.options.fixedDims });
-    return rules.run(model, context);
-  },
-};
+export const fuseSkipLayerNormPass = rulePass({
+  name: 'fuse-skip-layer-norm',
+  description: 'SkipLayerNormalization / SkipSimplifiedLayerNormalization (com.microsoft) from residual Add + norm, folding a MatMul bias',
+  rules: NORMS.flatMap((norm) => (norm.foldsBias ? [skipRule(norm, true), skipRule(norm, false)] : [skipRule(norm, false)])),
+  needs: [{ shapesIf: candidatesLackShapes }],
+});

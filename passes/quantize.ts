@@ -16,20 +16,31 @@ import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import { Scratch, Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf, shapeOf, tensorType } from '../src/ir/types.js';
-import type { Pass, PassContext, PassResult } from '../src/pipeline.js';
+import { definePass, option, sequence, type OptionValues, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { quantizeWeight, type QuantType } from '../src/tensor/quantize.js';
 import { quantizeEmbedLayerNorms } from './quantize/embed-layer-norm.js';
 import { quantizedTensor, type QuantizedTensor } from './quantize/weights.js';
-import { splitSkipLayerNorms } from './split-skip-layer-norm.js';
+import { splitSkipLayerNormPass } from './split-skip-layer-norm.js';
 
 const MS = 'com.microsoft';
 const QUANTIZABLE = ['MatMul', 'Gemm', 'Attention', 'Conv', 'Gather'] as const;
 type QuantizableOp = (typeof QUANTIZABLE)[number];
 /** Every op type --ops takes: the node-by-node plans above, and EmbedLayerNormalization (quantize/embed-layer-norm.ts). */
-const OP_NAMES: readonly string[] = [...QUANTIZABLE, 'EmbedLayerNormalization'];
-const DEFAULT_OPS: string[] = ['MatMul', 'Gemm', 'Attention', 'Conv', 'EmbedLayerNormalization'];
-const FORMATS = ['fused', 'integer'] as const;
+const OP_NAMES = [...QUANTIZABLE, 'EmbedLayerNormalization'] as const;
+const DEFAULT_OPS = ['MatMul', 'Gemm', 'Attention', 'Conv', 'EmbedLayerNormalization'] as const;
+
+const OPTIONS = {
+  perChannel: option.boolean('one scale per output channel (--no-per-channel: one per weight tensor)', { default: true }),
+  reduceRange: option.boolean('7-bit weights, for CPUs without VNNI (--no-reduce-range: full 8-bit)', { default: true }),
+  weightType: option.enum('int8 (symmetric) or uint8 (asymmetric) weights', ['int8', 'uint8'], { default: 'int8' }),
+  ops: option.list('op types to quantize, comma-separated', { choices: OP_NAMES, default: DEFAULT_OPS }),
+  exclude: option.list('node names to leave float, comma-separated'),
+  minWeightSize: option.int('leave weights with fewer elements float', { default: 0, min: 0 }),
+  quantFormat: option.enum('fused: DynamicQuantizeMatMul/MatMulIntegerToFloat; integer: MatMulInteger graph', ['fused', 'integer'], {
+    default: 'fused',
+  }),
+};
 
 /** Ops found only in models that are quantized already. */
 const QUANTIZED_OPS = new Set([
@@ -51,8 +62,7 @@ interface Settings {
   ops: Set<string>;
   exclude: Set<string>;
   minWeightSize: number;
-  format: (typeof FORMATS)[number];
-  keepSkipLayerNorm: boolean;
+  format: OptionValues<typeof OPTIONS>['quantFormat'];
 }
 
 /**
@@ -95,24 +105,14 @@ interface QuantizedActivation {
   zeroPoint: Value;
 }
 
-export const quantizePass: Pass = {
-  name: 'quantize',
+/** The weights and the nodes that read them; `quantize` below adds the SkipLayerNormalization split. */
+const quantizeNodesPass = definePass({
+  name: 'quantize-nodes',
   lossy: true,
-  description: 'dynamic INT8 quantization: 8-bit weights for MatMul/Gemm/Attention/Conv/EmbedLayerNormalization (and Gather tables), uint8 activations at run time',
-  options: [
-    { flags: '--per-channel', description: 'one scale per output channel (default)', defaultValue: true },
-    { flags: '--no-per-channel', description: 'one scale per weight tensor' },
-    { flags: '--reduce-range', description: '7-bit weights, for CPUs without VNNI (default)', defaultValue: true },
-    { flags: '--no-reduce-range', description: 'full 8-bit weights' },
-    { flags: '--weight-type <type>', description: 'int8 (symmetric) or uint8 (asymmetric)', defaultValue: 'int8', choices: ['int8', 'uint8'] },
-    { flags: '--ops <types>', description: `op types to quantize, comma-separated (of ${OP_NAMES.join(',')})`, defaultValue: DEFAULT_OPS.join(',') },
-    { flags: '--exclude <names>', description: 'node names to leave float, comma-separated' },
-    { flags: '--min-weight-size <n>', description: 'leave weights with fewer elements float', defaultValue: '0' },
-    { flags: '--keep-skip-layer-norm', description: 'leave SkipLayerNormalization fused (onnxruntime 1.30 runs it slower on CPU than Add + LayerNormalization)' },
-    { flags: '--quant-format <format>', description: 'fused: DynamicQuantizeMatMul/MatMulIntegerToFloat; integer: MatMulInteger graph', defaultValue: 'fused', choices: [...FORMATS] },
-  ],
-  run(model: Model, context: PassContext): PassResult {
-    const settings = readSettings(context.options);
+  description: 'dynamic INT8 quantization of the nodes that read constant weights',
+  options: OPTIONS,
+  run(model, context): PassResult {
+    const settings = settingsOf(context.options);
     refuseQuantized(model);
     const graph = model.graph;
     const notes: string[] = [];
@@ -130,45 +130,38 @@ export const quantizePass: Pass = {
     const rewriter = new Rewriter(graph, settings, plans, scratch);
     for (const plan of plans) rewriter.rewrite(plan);
     rewriter.removeReplacedConstants();
-    const splits = settings.keepSkipLayerNorm ? 0 : splitSkipLayerNorms(graph, notes);
     if (rewriter.usesContribOps || embeds) model.requireOpset(MS, 1);
     const stats: Record<string, number> = { quantizedNodes: plans.length + embeds };
     for (const p of plans) stats[`quantized.${p.op}`] = (stats[`quantized.${p.op}`] ?? 0) + 1;
     if (embeds) stats['quantized.EmbedLayerNormalization'] = embeds;
-    if (splits) stats.splitSkipLayerNorm = splits;
     Object.assign(stats, { skipped: notes.length, weightBytesBefore: bytesBefore, weightBytesAfter: initializerBytes(graph) });
     const record = {
-      settings: { ...settings, ops: [...settings.ops], exclude: [...settings.exclude] },
+      settings: context.options,
       quantized: plans.map((p) => ({ node: p.node.name, op: p.op, weight: p.weight.name })),
       skipped: notes,
       stats,
     };
     return { changed: true, stats, notes, record };
   },
-};
+});
 
-function readSettings(options: Record<string, unknown>): Settings {
-  const list = (v: unknown): string[] =>
-    v === undefined ? [] : (Array.isArray(v) ? v.map(String) : [String(v)]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
-  const ops = options.ops === undefined ? DEFAULT_OPS : list(options.ops);
-  for (const op of ops) {
-    if (!OP_NAMES.includes(op)) throw new OnnxOptError(`--ops: cannot quantize '${op}' (choose from ${OP_NAMES.join(', ')})`);
-  }
-  const weightType = String(options.weightType ?? 'int8');
-  if (weightType !== 'int8' && weightType !== 'uint8') throw new OnnxOptError(`--weight-type must be int8 or uint8, not '${weightType}'`);
-  const format = String(options.quantFormat ?? 'fused');
-  if (!(FORMATS as readonly string[]).includes(format)) throw new OnnxOptError(`--quant-format must be ${FORMATS.join(' or ')}, not '${format}'`);
-  const minWeightSize = Number(options.minWeightSize ?? 0);
-  if (!Number.isInteger(minWeightSize) || minWeightSize < 0) throw new OnnxOptError(`--min-weight-size must be a count of elements, not '${options.minWeightSize}'`);
+export const quantizePass = sequence('quantize', {
+  description: 'dynamic INT8 quantization: 8-bit weights for MatMul/Gemm/Attention/Conv/EmbedLayerNormalization (and Gather tables), uint8 activations at run time',
+  options: {
+    keepSkipLayerNorm: option.boolean('leave SkipLayerNormalization fused (onnxruntime 1.30 runs it slower on CPU than Add + LayerNormalization)'),
+  },
+  steps: [quantizeNodesPass, { pass: splitSkipLayerNormPass, unless: 'keepSkipLayerNorm', onlyAfterChange: true }],
+});
+
+function settingsOf(options: OptionValues<typeof OPTIONS>): Settings {
   return {
-    perChannel: options.perChannel !== false,
-    reduceRange: options.reduceRange !== false,
-    weightType,
-    ops: new Set(ops),
-    exclude: new Set(list(options.exclude)),
-    minWeightSize,
-    format: format as Settings['format'],
-    keepSkipLayerNorm: options.keepSkipLayerNorm === true,
+    perChannel: options.perChannel,
+    reduceRange: options.reduceRange,
+    weightType: options.weightType,
+    ops: new Set(options.ops),
+    exclude: new Set(options.exclude),
+    minWeightSize: options.minWeightSize,
+    format: options.quantFormat,
   };
 }
 
@@ -406,13 +399,13 @@ class Rewriter {
 
   /** Points the old outputs' readers at the new values and drops the old node(s). */
   private finish(last: Node, outputs: (Value | null)[], alsoRemove: Node[] = []): void {
-    last.outputs.forEach((old, i) => {
+    const pairs = last.outputs.flatMap((old, i) => {
       const replacement = outputs[i];
-      if (!old || !replacement) return;
+      if (!old || !replacement) return [];
       replacement.type ??= old.type;
-      this.graph.replaceAllUses(old, replacement);
+      return [[old, replacement] as const];
     });
-    this.graph.removeNodes(new Set([last, ...alsoRemove]));
+    this.graph.replace({ outputs: pairs, remove: [last, ...alsoRemove] });
   }
 
   private add(before: Node, init: { opType: string; inputs: (Value | null)[]; attributes?: Attribute[]; name: string }): Value {

@@ -5,7 +5,7 @@
 // a bias added before the residual: in this order it leaves the three ops apart. `quantize` runs this itself
 // (quantized models run on the CPU EP); after a float `fuse` it is a choice for CPU deployments.
 import type { Graph, Node } from '../src/ir/graph.js';
-import type { Pass } from '../src/pipeline.js';
+import { definePass } from '../src/pass/index.js';
 
 const MS = 'com.microsoft';
 /** SkipLayerNormalization's epsilon when the attribute is absent. */
@@ -41,15 +41,13 @@ export function splitSkipLayerNorms(graph: Graph, notes: string[]): number {
       attributes: [{ name: 'axis', type: 'int', value: -1 }, { name: 'epsilon', type: 'float', value: epsilon }],
     });
     for (const v of [sum, biased, norm.output(0)]) v.type = out!.type;
-    graph.replaceAllUses(out!, norm.output(0));
-    if (sumOut) graph.replaceAllUses(sumOut, biased);
-    graph.removeNode(node);
+    graph.replace({ outputs: sumOut ? [[out!, norm.output(0)], [sumOut, biased]] : [[out!, norm.output(0)]], remove: [node] });
     count++;
   }
   return count;
 }
 
-export const splitSkipLayerNormPass: Pass = {
+export const splitSkipLayerNormPass = definePass({
   name: 'split-skip-layer-norm',
   description: 'SkipLayerNormalization with a bias -> Add, Add, LayerNormalization: faster on onnxruntime\'s CPU EP (run by quantize)',
   run(model) {
@@ -58,4 +56,4 @@ export const splitSkipLayerNormPass: Pass = {
     const stats: Record<string, number> = split ? { splitSkipLayerNorm: split } : {};
     return { changed: split > 0, stats, notes };
   },
-};
+});

@@ -4,11 +4,15 @@ export * from './ir/index.js';
 export { OnnxOptError } from './errors.js';
 export { decodeModel, decodeTensor } from './serde/decode.js';
 export { encodeModel, encodeModelChunks, type Chunk, type Placement } from './serde/encode.js';
-export { runPasses, type Pass, type PassContext, type PassOption, type PassOptions, type PassResult } from './pipeline.js';
+export {
+  definePass, sequence, tidy, option, runPasses,
+  type Pass, type PassSpec, type PassContext, type PassOptions, type PassResult, type RunContext, type Need, type Step,
+  type OptionSpec, type OptionSpecs, type OptionValues, type OptionInputs,
+} from './pass/index.js';
 export { allPasses, findPass } from '../passes/index.js';
 export { cleanPass } from '../passes/clean.js';
 export { foldPass } from '../passes/fold.js';
-export { fusePass, FUSIONS } from '../passes/fuse.js';
+export { fusePass } from '../passes/fuse.js';
 export { quantizePass } from '../passes/quantize.js';
 export { splitSkipLayerNormPass } from '../passes/split-skip-layer-norm.js';
 export { fp16Pass } from '../passes/fp16.js';

@@ -85,6 +85,6 @@ export function rerootShapes(graph: Graph, shapes: readonly Node[], x: Value): v
     }
     value.type = s.output(0).type;
     // the Shape node is left dead for cleanup: it may also size a Reshape inside the attention, which dies with it
-    graph.replaceAllUses(s.output(0), value);
+    graph.replace({ outputs: [[s.output(0), value]] });
   }
 }

@@ -39,14 +39,17 @@ export interface Probe {
   evaluator: ProbeEvaluator;
 }
 
-/** Two probes of different sizes, shared by every site of a model; `batch` sizes the first symbolic dim. */
-export function makeProbes(model: Model, batch = 2): Probe[] {
+/**
+ * Two probes of different sizes (where dims are not pinned), shared by every site of a model; `batch` sizes the
+ * first symbolic dim.
+ */
+export function makeProbes(model: Model, fixedDims: Readonly<Record<string, number>> = {}, batch = 2): Probe[] {
   // symbolic dims in order of appearance (batch, sequence, then e.g. an encoder's sequence), each probe's distinct
   return [
     [batch, 3, 4],
     [batch, 2, 5],
   ].map((sizes, i) => {
-    const inputs = makeProbeInputs(model, sizes, 17 + i);
+    const inputs = makeProbeInputs(model, sizes, 17 + i, fixedDims);
     return { inputs, evaluator: new ProbeEvaluator(model, inputs) };
   });
 }

@@ -33,9 +33,16 @@ export interface ProbeInputs {
  * Makes probe inputs for a model's graph inputs: symbolic dims get distinct sizes in order of appearance
  * (`sizes`), integer inputs random 0/1 (valid token ids, token types and masks alike; every row starts with 1 and
  * every row after the first ends with 0, so a mask always masks something), bool inputs likewise, float inputs
- * uniform in [-1, 1). Deterministic for a seed.
+ * uniform in [-1, 1). Dims pinned by `fixedDims` take their pinned size (a model folded for them may hold only
+ * that size) and still use up their place in `sizes`, so the other dims get the same sizes either way.
+ * Deterministic for a seed.
  */
-export function makeProbeInputs(model: Model, sizes: readonly number[], seed: number): ProbeInputs {
+export function makeProbeInputs(
+  model: Model,
+  sizes: readonly number[],
+  seed: number,
+  fixedDims: Readonly<Record<string, number>> = {},
+): ProbeInputs {
   const dims: Record<string, number> = {};
   const feeds = new Map<Value, Tensor>();
   let next = 0;
@@ -48,13 +55,18 @@ export function makeProbeInputs(model: Model, sizes: readonly number[], seed: nu
     const concrete = shape.map((d) => {
       if (typeof d === 'number') return d;
       const name = d ?? `?${input.name}`;
-      dims[name] ??= sizes[next++] ?? 3;
+      if (!(name in dims)) {
+        const size = sizes[next++] ?? 3;
+        dims[name] = fixedDims[name] ?? size;
+      }
       return dims[name]!;
     });
     const count = concrete.reduce((a, b) => a * b, 1);
     const row = concrete.at(-1) ?? 1;
+    // a single row (batch pinned to 1) ends with 0 too, so a mask still masks something
+    const lastMasked = (i: number) => i % row === row - 1 && (i >= row || count === row);
     const bits = Array.from({ length: count }, (_, i) =>
-      i % row === 0 ? 1 : i >= row && i % row === row - 1 ? 0 : random() < 0.6 ? 1 : 0);
+      i % row === 0 ? 1 : lastMasked(i) ? 0 : random() < 0.6 ? 1 : 0);
     let t: Tensor;
     if (isFloatType(elemType)) {
       if (elemType !== DataType.FLOAT) throw new UnsupportedOp(`input '${input.name}' is not float32`);

@@ -1,7 +1,7 @@
 import { OnnxOptError } from '../errors.js';
 import { decodeString, type Attribute, type SparseTensor } from './attribute.js';
 import type { StringEntries, Tensor } from './tensor.js';
-import type { ValueType } from './types.js';
+import { cloneType, type ValueType } from './types.js';
 
 export interface Use {
   node: Node;
@@ -257,6 +257,18 @@ export class NameScope {
   }
 }
 
+/** What `Graph.replace` replaces: see there. */
+export interface Replacement {
+  /** Each old value with the value that takes its place. */
+  outputs: readonly (readonly [Value, Value])[];
+  /** Nodes the rewrite made: their outputs among the replacements take over the old values' names and types. */
+  created?: Iterable<Node>;
+  /** Nodes that must go: an error if something outside them still reads them. */
+  remove?: Iterable<Node>;
+  /** Nodes that go if nothing outside them reads them any more (the region the rewrite replaced). */
+  removeIfDead?: Iterable<Node>;
+}
+
 export interface QuantizationAnnotation {
   tensorName: string;
   quantParameterTensorNames: StringEntries;
@@ -273,8 +285,7 @@ export class Graph {
   readonly outputs: Value[] = [];
   /** Initializer values in file order (their tensors are value.initializer). */
   readonly initializers: Value[] = [];
-  /** Values whose type is written to value_info. */
-  readonly valueInfo: Value[] = [];
+  private readonly valueInfoList: Value[] = [];
   sparseInitializers: SparseTensor[] = [];
   quantizationAnnotations: QuantizationAnnotation[] = [];
   /** The graph whose values this one may read (set for subgraphs). */
@@ -282,6 +293,15 @@ export class Graph {
   readonly valueNames: NameScope;
   readonly nodeNames: NameScope;
   private readonly nodeList: Node[] = [];
+  /**
+   * Node insertions and removals not yet applied to nodeList: they are applied on the next read of `nodes`, in one
+   * linear pass, so that a pass inserting and removing nodes one at a time stays linear.
+   */
+  private pending: PendingEdits | undefined;
+  /** Outputs of removed nodes, dropped from value_info on its next read (same reason). */
+  private readonly goneValues = new Set<Value>();
+  /** Values replaced by `replace`, whose value_info slots pass to their replacements on the next read (same reason). */
+  private readonly valueInfoRenames = new Map<Value, Value>();
 
   constructor(name = '', parent: Graph | null = null) {
     this.name = name;
@@ -292,7 +312,20 @@ export class Graph {
 
   /** The nodes in order. Iterate over a copy (`[...graph.nodes]`) when the loop changes the graph. */
   get nodes(): readonly Node[] {
+    if (this.pending) this.applyPending();
     return this.nodeList;
+  }
+
+  /** Values whose type is written to value_info. */
+  get valueInfo(): Value[] {
+    if (this.valueInfoRenames.size) this.applyValueInfoRenames();
+    if (this.goneValues.size) {
+      let kept = 0;
+      for (const v of this.valueInfoList) if (!this.goneValues.has(v)) this.valueInfoList[kept++] = v;
+      this.valueInfoList.length = kept;
+      this.goneValues.clear();
+    }
+    return this.valueInfoList;
   }
 
   /** A new value with a unique name derived from `base`. */
@@ -346,12 +379,21 @@ export class Graph {
 
   /** Inserts a node built elsewhere; its names are reserved as they are. */
   insertNode(node: Node, where: { before?: Node; after?: Node } = {}): Node {
+    const anchor = where.before ?? where.after;
+    if (anchor && anchor.graph !== this) throw notIn(anchor, this);
+    // A node removed but still listed goes in once: apply the removal first.
+    if (this.pending?.removed.has(node)) this.applyPending();
     this.nodeNames.reserve(node.name);
     for (const v of node.outputs) if (v) this.valueNames.reserve(v.name);
     node._attach(this);
-    if (where.before) this.nodeList.splice(this.indexOf(where.before), 0, node);
-    else if (where.after) this.nodeList.splice(this.indexOf(where.after) + 1, 0, node);
-    else this.nodeList.push(node);
+    if (!anchor && !this.pending) {
+      this.nodeList.push(node);
+      return node;
+    }
+    const pending = (this.pending ??= new PendingEdits());
+    if (where.before) pending.placeBefore(where.before, node);
+    else if (where.after) pending.placeAfter(where.after, node);
+    else pending.appended.push(node);
     return node;
   }
 
@@ -368,7 +410,7 @@ export class Graph {
     const set = new Set(nodes);
     if (set.size === 0) return;
     for (const n of set) {
-      this.indexOf(n);
+      if (n.graph !== this) throw notIn(n, this);
       for (const v of n.outputs) {
         if (!v) continue;
         if (this.outputs.includes(v) || v.uses.some((u) => !set.has(u.node))) {
@@ -380,13 +422,58 @@ export class Graph {
       for (const body of n.subgraphs()) for (const g of body.allGraphs()) for (const inner of g.nodes) inner._detach();
       n._detach();
     }
-    const keep = this.nodeList.filter((n) => !set.has(n));
-    this.nodeList.length = 0;
-    this.nodeList.push(...keep);
-    const gone = new Set<Value | null>([...set].flatMap((n) => n.outputs));
-    const info = this.valueInfo.filter((v) => !gone.has(v));
-    this.valueInfo.length = 0;
-    this.valueInfo.push(...info);
+    const pending = (this.pending ??= new PendingEdits());
+    for (const n of set) {
+      pending.removed.add(n);
+      for (const v of n.outputs) if (v) this.goneValues.add(v);
+    }
+  }
+
+  /**
+   * Puts each replacement in the value_info slot of the value it replaced, unless it is listed already; a replacement
+   * replaced in turn passes the slot on. One pass for many rewrites, before removed outputs are dropped.
+   */
+  private applyValueInfoRenames(): void {
+    const replacements = this.valueInfoRenames;
+    const info = this.valueInfoList;
+    const present = new Set(info);
+    for (let i = 0; i < info.length; i++) {
+      let replacement = replacements.get(info[i]!);
+      if (!replacement) continue;
+      for (let next = replacements.get(replacement); next; next = replacements.get(replacement)) replacement = next;
+      if (present.has(replacement)) continue;
+      present.add(replacement);
+      info[i] = replacement;
+    }
+    replacements.clear();
+  }
+
+  /** Applies pending insertions and removals to the node list, in one pass. */
+  private applyPending(): void {
+    const pending = this.pending!;
+    this.pending = undefined;
+    // Each node comes after the nodes inserted before it (in insertion order) and before the nodes inserted after it
+    // (latest first: each went right behind it). A stack instead of recursion: such insertions may nest deep.
+    const order: Node[] = [];
+    const stack: { node: Node; expanded: boolean }[] = [];
+    const place = (root: Node): void => {
+      stack.push({ node: root, expanded: false });
+      while (stack.length) {
+        const { node, expanded } = stack.pop()!;
+        if (expanded) {
+          if (!pending.removed.has(node)) order.push(node);
+          continue;
+        }
+        for (const a of pending.after.get(node) ?? []) stack.push({ node: a, expanded: false });
+        stack.push({ node, expanded: true });
+        const before = pending.before.get(node) ?? [];
+        for (let i = before.length - 1; i >= 0; i--) stack.push({ node: before[i]!, expanded: false });
+      }
+    };
+    for (const n of this.nodeList) place(n);
+    for (const n of pending.appended) place(n);
+    this.nodeList.length = order.length;
+    for (let i = 0; i < order.length; i++) this.nodeList[i] = order[i]!;
   }
 
   /** The subset of `candidates` that nothing outside the subset reads (no outside use, no graph output). */
@@ -404,6 +491,32 @@ export class Graph {
       }
     }
     return dead;
+  }
+
+  /**
+   * The one way a rewrite replaces part of the graph. Each old value's uses move to its replacement; a replacement
+   * made by one of the `created` nodes also takes the old value's name, type (where it has none) and value_info
+   * slot, so graph outputs and the names users know stay put. Then `remove` goes (it throws when something outside
+   * still reads it) and, of `removeIfDead`, what nothing outside reads any more.
+   */
+  replace(spec: Replacement): void {
+    const created = new Set(spec.created ?? []);
+    for (const [old, replacement] of spec.outputs) this.takeOver(old, replacement, created);
+    if (spec.remove) this.removeNodes(spec.remove);
+    if (spec.removeIfDead) this.removeNodes(this.deadSubset(spec.removeIfDead));
+  }
+
+  private takeOver(old: Value, replacement: Value, created: ReadonlySet<Node>): void {
+    if (old === replacement) return;
+    const fresh = replacement.producer !== null && created.has(replacement.producer);
+    if (fresh && !replacement.type && old.type) replacement.type = cloneType(old.type);
+    const wasOutput = this.outputs.includes(old);
+    this.replaceAllUses(old, replacement); // renames for a graph output itself
+    if (!fresh || wasOutput) return;
+    const name = old.name;
+    old.name = this.valueNames.fresh(`${name}_replaced`);
+    replacement.name = name;
+    this.valueInfoRenames.set(old, replacement);
   }
 
   /**
@@ -433,8 +546,8 @@ export class Graph {
   }
 
   indexOf(node: Node): number {
-    const i = this.nodeList.indexOf(node);
-    if (i < 0) throw new OnnxOptError(`node ${node.describe()} is not in graph '${this.name}'`);
+    const i = this.nodes.indexOf(node);
+    if (i < 0) throw notIn(node, this);
     return i;
   }
 
@@ -447,10 +560,10 @@ export class Graph {
   outerValuesUsed(): Set<Value> {
     const own = new Set<Value>([...this.inputs, ...this.initializers]);
     const outer = new Set<Value>();
-    for (const n of this.nodeList) {
+    for (const n of this.nodes) {
       for (const v of n.outputs) if (v) own.add(v);
     }
-    for (const n of this.nodeList) {
+    for (const n of this.nodes) {
       for (const v of n.inputs) if (v && !own.has(v)) outer.add(v);
       for (const g of n.subgraphs()) for (const v of g.outerValuesUsed()) if (!own.has(v)) outer.add(v);
     }
@@ -463,7 +576,7 @@ export class Graph {
    * counting values read inside subgraphs as inputs of the node that holds them. Throws on a cycle.
    */
   sortTopologically(): void {
-    const nodes = this.nodeList;
+    const nodes = this.nodes as Node[];
     const position = new Map(nodes.map((n, i) => [n, i]));
     const deps = nodes.map((n) => {
       const ins = new Set<Value>();
@@ -518,13 +631,37 @@ export class Graph {
       const stuck = nodes.find((_, i) => waiting[i]! > 0)!;
       throw new OnnxOptError(`graph '${this.name}' has a cycle through node ${stuck.describe()}`);
     }
-    nodes.length = 0;
-    nodes.push(...order);
+    // Copied element by element: spreading 100k+ nodes into push() overflows the stack.
+    for (let i = 0; i < order.length; i++) nodes[i] = order[i]!;
   }
 
   /** This graph and every subgraph below it, depth first. */
   *allGraphs(): Generator<Graph> {
     yield this;
-    for (const n of this.nodeList) for (const g of n.subgraphs()) yield* g.allGraphs();
+    for (const n of this.nodes) for (const g of n.subgraphs()) yield* g.allGraphs();
+  }
+}
+
+function notIn(node: Node, graph: Graph): OnnxOptError {
+  return new OnnxOptError(`node ${node.describe()} is not in graph '${graph.name}'`);
+}
+
+/** Node-list edits waiting to be applied (see Graph.pending). */
+class PendingEdits {
+  readonly before = new Map<Node, Node[]>();
+  readonly after = new Map<Node, Node[]>();
+  readonly appended: Node[] = [];
+  readonly removed = new Set<Node>();
+
+  placeBefore(anchor: Node, node: Node): void {
+    let list = this.before.get(anchor);
+    if (!list) this.before.set(anchor, (list = []));
+    list.push(node);
+  }
+
+  placeAfter(anchor: Node, node: Node): void {
+    let list = this.after.get(anchor);
+    if (!list) this.after.set(anchor, (list = []));
+    list.push(node);
   }
 }

@@ -3,7 +3,6 @@
 import { OnnxOptError } from '../errors.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { cloneType } from '../ir/types.js';
 import { bodyOutputs } from './graph-edits.js';
 import type { Match } from './match.js';
 import { matchAt, nodeLabel } from './matcher.js';
@@ -109,27 +108,11 @@ class Sweeper {
         `rule '${r.name}': the rewrite must return ${match.outputs.length} value(s), one per pattern output`,
       );
     }
-    const created = new Set(b.created);
-    match.outputs.forEach((old, i) => takeOver(graph, old, replacements[i]!, created));
-    graph.removeNodes(graph.deadSubset(match.matchedNodes));
-    for (const n of created) if (n.domain) this.model.requireOpset(n.domain, 1);
+    graph.replace({
+      outputs: match.outputs.map((old, i) => [old, replacements[i]!] as const),
+      created: b.created,
+      removeIfDead: match.matchedNodes,
+    });
+    for (const n of b.created) if (n.domain) this.model.requireOpset(n.domain, 1);
   }
-}
-
-/**
- * Points every use of `old` at `replacement`. A value the rewrite just made also takes over old's name and type,
- * so graph outputs, value_info and the names users know stay put.
- */
-function takeOver(graph: Graph, old: Value, replacement: Value, created: ReadonlySet<Node>): void {
-  if (old === replacement) return;
-  const fresh = replacement.producer !== null && created.has(replacement.producer);
-  if (fresh && !replacement.type && old.type) replacement.type = cloneType(old.type);
-  const wasOutput = graph.outputs.includes(old);
-  graph.replaceAllUses(old, replacement); // renames for a graph output itself
-  if (!fresh || wasOutput) return;
-  const name = old.name;
-  old.name = graph.valueNames.fresh(`${name}_replaced`);
-  replacement.name = name;
-  const at = graph.valueInfo.indexOf(old);
-  if (at >= 0 && !graph.valueInfo.includes(replacement)) graph.valueInfo[at] = replacement;
 }

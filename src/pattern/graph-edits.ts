@@ -13,8 +13,10 @@ export function bodyOutputs(graph: Graph): Set<Value> {
 
 /** Removes, in place, the elements of a list that match; returns how many. */
 export function removeWhere<T>(list: T[], drop: (x: T) => boolean): number {
-  const keep = list.filter((x) => !drop(x));
-  const removed = list.length - keep.length;
-  if (removed) list.splice(0, list.length, ...keep);
+  // In place, element by element: spreading a 100k+ list into splice() overflows the stack.
+  let kept = 0;
+  for (const x of list) if (!drop(x)) list[kept++] = x;
+  const removed = list.length - kept;
+  list.length = kept;
   return removed;
 }

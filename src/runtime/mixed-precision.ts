@@ -4,7 +4,7 @@
 // where the error starts (and the consumers of values float16 cannot hold), and convert again, until no value
 // is off by more than the tolerance. The model itself is converted once, at the end, with the final block list.
 
-import { convertToFloat16, readFp16Options, type Fp16Options } from '../../passes/fp16.js';
+import { convertToFloat16, fp16Pass, type Fp16Options } from '../../passes/fp16.js';
 import { inferElemTypes } from '../../passes/fp16/elem-types.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
@@ -32,15 +32,15 @@ export interface MixedPrecisionOptions extends Partial<Fp16Options> {
 
 /** What the CLI calls for `fp16 --mixed`: the pass's own options, inputs from --mixed-inputs or generated. */
 export async function runFp16Mixed(model: Model, context: PassContext): Promise<PassResult> {
-  const options = context.options;
-  const inputsFile = options.mixedInputs;
-  const feeds = typeof inputsFile === 'string' ? readInputsFile(inputsFile, describeInputs(model))[0] : undefined;
-  return convertFp16Mixed(model, { ...readFp16Options(options), feeds, dims: options.fixedDims, log: context.log });
+  const settings = fp16Pass.settings(context.options);
+  const inputsFile = settings.mixedInputs;
+  const feeds = inputsFile === undefined ? undefined : readInputsFile(inputsFile, describeInputs(model))[0];
+  return convertFp16Mixed(model, { ...settings, feeds, dims: context.options.fixedDims, log: context.log });
 }
 
 /** Converts `model` to float16 in place, keeping in float32 the nodes whose measured error exceeds the tolerance. */
 export async function convertFp16Mixed(model: Model, options: MixedPrecisionOptions = {}): Promise<PassResult> {
-  const settings = readFp16Options({ ...options, mixed: false });
+  const settings = fp16Pass.settings({ ...options, mixed: false });
   const log = options.log ?? (() => {});
   const maxRounds = options.maxRounds ?? DEFAULT_MAX_ROUNDS;
   nameUnnamedNodes(model.graph);

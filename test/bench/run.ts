@@ -1,12 +1,15 @@
 // `npm run bench [-- suites...] [--models a,b]`: benchmarks on the seed-sized models in ../shared/models,
-// materialized into .bench/models. Suites: io, tools, latency. Timings are medians of interleaved runs on a shared,
-// noisy machine: compare the ratios, which are measured side by side, not the absolute times.
+// materialized into .bench/models. Suites: io, tools, latency, and scale (on generated graphs). Timings are medians
+// of interleaved runs on a shared, noisy machine: compare the ratios, which are measured side by side, not the
+// absolute times.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { basename, join } from 'node:path';
 import { benchmark } from '../../src/runtime/bench.js';
 import { checkParity } from '../../src/runtime/parity.js';
 import { loadModel } from '../../src/runtime/session.js';
+import { NODES_PER_BLOCK } from './big-graph.js';
 import { materialize } from './materialize.js';
 
 const OUT = '.bench/out';
@@ -146,7 +149,30 @@ async function sessionCreation(paths: string[]): Promise<number[]> {
   return times.map(median);
 }
 
-const suites: Record<string, () => void | Promise<void>> = { io: benchIo, tools: benchTools, latency: benchLatency };
+/**
+ * Large generated graphs (test/bench/big-graph.ts): clean, fold and fuse of a 200k-node graph, and fold of a 20k-node
+ * constant chain alone (issue 15: 14.7 s before node removal was made linear; target well under a second). Medians
+ * of 3 runs, each in its own process.
+ */
+function benchScale(): void {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const flags = existsSync('/proc/cpuinfo') ? /^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] : undefined;
+  console.log(`scale: ${cpu}, ${cpus().length} cores${flags ? `; flags: ${flags}` : ''}`);
+  const cases: [string, number, number][] = [
+    ['fold', 20_000 + NODES_PER_BLOCK, 20_000],
+    ['clean', 200_000, 20_000],
+    ['fold', 200_000, 20_000],
+    ['fuse', 200_000, 20_000],
+  ];
+  for (const [pass, nodes, chain] of cases) {
+    const runs = [1, 2, 3].map(() => childJson('scale-child.js', [pass, String(nodes), String(chain)]));
+    const { nodesBefore, nodesAfter } = runs[0]!;
+    console.log(`scale ${pass} ${nodesBefore} nodes (constant chain ${chain}) -> ${nodesAfter}: ` +
+      `${(median(runs.map((r) => r.passMs!)) / 1000).toFixed(2)} s (median of 3; runs ${runs.map((r) => (r.passMs! / 1000).toFixed(2)).join(', ')} s)`);
+  }
+}
+
+const suites: Record<string, () => void | Promise<void>> = { io: benchIo, tools: benchTools, latency: benchLatency, scale: benchScale };
 for (const name of wanted.length ? wanted : Object.keys(suites)) {
   const suite = suites[name];
   if (!suite) throw new Error(`unknown bench suite '${name}' (suites: ${Object.keys(suites).join(', ')})`);

@@ -136,8 +136,8 @@ describe('fold: the size rule', () => {
     };
     expect(fold(build()).changed).toBe(false);
     const roomy = build();
-    expect(fold(roomy, { fold: { maxGrowthBytes: 100 * 200 * 4 } }).stats.foldedNodes).toBe(1);
-    expect(() => fold(build(), { fold: { maxGrowthBytes: -1 } })).toThrow(/maxGrowthBytes/);
+    expect(fold(roomy, { maxGrowthBytes: 100 * 200 * 4 }).stats.foldedNodes).toBe(1);
+    expect(() => fold(build(), { maxGrowthBytes: -1 })).toThrow(/--max-growth-bytes must be an integer of at least 0, not -1/);
   });
 
   it('replaces a large weight by its transpose when nothing else reads the weight', () => {

@@ -6,7 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fp16Pass, readFp16Options } from '../../passes/fp16.js';
+import { fp16Pass } from '../../passes/fp16.js';
+import { passOptionFlags } from '../../src/cli/commands/pipeline.js';
 import { inferElemTypes } from '../../passes/fp16/elem-types.js';
 import { OnnxOptError } from '../../src/errors.js';
 import { readNpz } from '../../src/io/npz.js';
@@ -444,15 +445,16 @@ describe('fp16 options and typed attributes', () => {
   it('rejects unknown node names, a bad tolerance or list, and --mixed outside the measuring driver; splits lists at commas', () => {
     const { model } = cnn();
     expect(() => convert(clone(model), { blockNodes: ['no_such_node'] })).toThrow(/no node called 'no_such_node'/);
-    expect(() => readFp16Options({ mixedTolerance: 'abc' })).toThrow(OnnxOptError);
-    expect(() => readFp16Options({ blockOps: [1] })).toThrow(/list of names/);
-    expect(readFp16Options({ blockOps: ['MatMul,Gemm', 'com.microsoft::Attention'] }).blockOps).toEqual(['MatMul', 'Gemm', 'com.microsoft::Attention']);
+    expect(() => fp16Pass.settings({ mixedTolerance: 'abc' })).toThrow(OnnxOptError);
+    expect(() => fp16Pass.settings({ mixedTolerance: 0 })).toThrow(/--mixed-tolerance must be a number above 0, not 0/);
+    expect(() => fp16Pass.settings({ blockOps: [1] })).toThrow(/list of names/);
+    expect(fp16Pass.settings({ blockOps: ['MatMul,Gemm', 'com.microsoft::Attention'] }).blockOps).toEqual(['MatMul', 'Gemm', 'com.microsoft::Attention']);
     expect(() => convert(clone(model), { mixed: true })).toThrow(/runFp16Mixed/);
   });
 
   it('declares its command-line options', () => {
-    expect(fp16Pass.options!.map((o) => o.flags)).toEqual(expect.arrayContaining([
-      '--keep-io-types', '--no-keep-io-types', '--block-ops <ops>', '--block-nodes <names>', '--mixed', '--mixed-tolerance <x>',
+    expect(passOptionFlags([fp16Pass]).map((o) => o.flags)).toEqual(expect.arrayContaining([
+      '--keep-io-types', '--no-keep-io-types', '--block-ops <list>', '--block-nodes <list>', '--mixed', '--mixed-tolerance <number>',
     ]));
   });
 });

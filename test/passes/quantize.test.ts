@@ -1,8 +1,9 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fusePass } from '../../passes/fuse.js';
+import { passOptionFlags } from '../../src/cli/commands/pipeline.js';
 import { quantizePass } from '../../passes/quantize.js';
 import { OnnxOptError } from '../../src/errors.js';
 import { readNpz, type NpyArray } from '../../src/io/npz.js';
@@ -226,7 +227,7 @@ describe('quantize: Gemm', () => {
     b.output(b.node('Gemm', [b.input('z', [4, 16]), b.weight('B2', [16, 8])], 'al', [attr('alpha', 2.0, true)]));
     const result = quantize(b.model);
     expect(result.changed).toBe(false);
-    expect(result.notes).toEqual(["'ta' (Gemm): transA is set", "'al' (Gemm): alpha is not 1"]);
+    expect(result.notes).toEqual(["quantize-nodes: 'ta' (Gemm): transA is set", "quantize-nodes: 'al' (Gemm): alpha is not 1"]);
   });
 });
 
@@ -360,7 +361,7 @@ describe('quantize: shared weights', () => {
     b.output(b.node('MatMul', [b.node('MatMul', [y1, shared], 'first_S'), shared], 'second_S'));
     const model = copy(b.model);
     const result = quantize(model);
-    expect(result.notes).toEqual([`'reads_W' (MatMul): weight 'W' is also read by 'transposes_W' (Transpose), which stays float`]);
+    expect(result.notes).toEqual([`quantize-nodes: 'reads_W' (MatMul): weight 'W' is also read by 'transposes_W' (Transpose), which stays float`]);
     expect(result.stats).toMatchObject({ quantizedNodes: 2, skipped: 1 });
     expect(initializer(model, 'W')?.dataType).toBe(DataType.FLOAT);
     expect(model.graph.initializers.filter((v) => v.name.startsWith('S')).map((v) => v.name)).toEqual(['S_quantized', 'S_scale', 'S_zero_point']);
@@ -375,7 +376,7 @@ describe('quantize: options', () => {
     b.output(b.node('MatMul', [b.input('x', [2, 4]), w], 'y'));
     b.output(w);
     const result = quantize(b.model);
-    expect(result.notes).toEqual(["'y' (MatMul): weight 'W' is a graph input or output"]);
+    expect(result.notes).toEqual(["quantize-nodes: 'y' (MatMul): weight 'W' is a graph input or output"]);
   });
 
   it('--no-per-channel gives one scale per weight', () => {
@@ -412,17 +413,12 @@ describe('quantize: options', () => {
     const small = mlp();
     const result = quantize(small, { minWeightSize: '600' });
     expect(result.stats.quantizedNodes).toBe(2);
-    expect(result.notes).toEqual(["'fc1' (MatMul): weight 'W1' has 512 elements, fewer than --min-weight-size"]);
+    expect(result.notes).toEqual(["quantize-nodes: 'fc1' (MatMul): weight 'W1' has 512 elements, fewer than --min-weight-size"]);
   });
 
   it('reads its settings from the command-line flags it declares', () => {
     const program = new Command().exitOverride();
-    for (const o of quantizePass.options!) {
-      const option = new Option(o.flags, o.description);
-      if (o.defaultValue !== undefined) option.default(o.defaultValue);
-      if (o.choices) option.choices(o.choices);
-      program.addOption(option);
-    }
+    for (const option of passOptionFlags([quantizePass])) program.addOption(option);
     const flags = ['--no-per-channel', '--no-reduce-range', '--weight-type', 'uint8', '--exclude', 'q,k', '--min-weight-size', '10', '--quant-format', 'integer'];
     const options = program.parse(flags, { from: 'user' }).opts();
     const model = mlp();
@@ -430,8 +426,12 @@ describe('quantize: options', () => {
     expect(initializer(model, 'W1_quantized')!.dataType).toBe(DataType.UINT8);
     expect(initializer(model, 'W1_scale')!.dims).toEqual([]);
     expect(count(model, 'MatMulInteger')).toBe(1);
-    const defaults = program.parse([], { from: 'user' }).opts();
-    expect(defaults).toMatchObject({ perChannel: true, reduceRange: true, weightType: 'int8', ops: 'MatMul,Gemm,Attention,Conv,EmbedLayerNormalization', quantFormat: 'fused' });
+    // the CLI gives only what the user typed; the pass model applies the declared defaults
+    expect(program.parse([], { from: 'user' }).opts()).toEqual({});
+    expect(quantizePass.settings({})).toMatchObject({
+      perChannel: true, reduceRange: true, weightType: 'int8', ops: ['MatMul', 'Gemm', 'Attention', 'Conv', 'EmbedLayerNormalization'],
+      quantFormat: 'fused', keepSkipLayerNorm: false,
+    });
   });
 
   it('refuses unknown settings', () => {

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import { writeModel } from '../../src/io/write.js';
 import type { Model } from '../../src/ir/model.js';
-import type { Pass, PassContext } from '../../src/pipeline.js';
+import { definePass, type PassContext } from '../../src/pipeline.js';
 import { checkParity } from '../../src/runtime/parity.js';
 import { PassVerifier, snapshotModel, verifyStep } from '../../src/runtime/verify.js';
 import { embeddingModel, nudgeInitializer, tempFolder } from './helpers.js';
@@ -13,7 +13,7 @@ const tmp = tempFolder('verify');
 afterAll(tmp.cleanup);
 
 /** Rewrites the embeddings' a + b as a - (-b): a different graph, bitwise the same numbers. */
-const addAsSub: Pass = {
+const addAsSub = definePass({
   name: 'add-as-sub',
   description: 'a + b -> a - (-b)',
   run(model) {
@@ -25,10 +25,10 @@ const addAsSub: Pass = {
     g.removeNode(add);
     return { changed: true, stats: { rewritten: 1 } };
   },
-};
+});
 
 /** Changes a weight: what a buggy fusion that loses or alters a constant looks like. */
-const breakWeights: Pass = {
+const breakWeights = definePass({
   name: 'break-weights',
   description: 'nudges the first element of every word embedding',
   run(model) {
@@ -36,7 +36,7 @@ const breakWeights: Pass = {
     for (let row = 1; row < 50; row++) nudgeInitializer(model, 'word_embeddings', row * 4, 0.25);
     return { changed: true, stats: {} };
   },
-};
+});
 
 const context: PassContext = { options: {}, log: () => {} };
 const ops = (m: Model) => m.graph.nodes.map((n) => n.opType);

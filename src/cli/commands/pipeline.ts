@@ -5,7 +5,7 @@ import { filesReadFor, readModel } from '../../io/read.js';
 import { writeModelInterruptible, writeTextAtomic, type WriteOptions } from '../../io/write.js';
 import { basename, dirname, join } from 'node:path';
 import type { Model } from '../../ir/model.js';
-import type { PassContext, PassResult } from '../../pipeline.js';
+import { flagOf, optionHelp, type OptionSpec, type Pass, type PassContext, type PassResult } from '../../pass/index.js';
 import { runFp16Mixed } from '../../runtime/mixed-precision.js';
 import { PassVerifier } from '../../runtime/verify.js';
 import { opHistogram } from '../../summary.js';
@@ -24,19 +24,37 @@ export interface PipelineOptions {
   verifyMode?: 'fail' | 'skip';
 }
 
-/** Options shared by every pipeline form (`onnx-opt [passes...] in out`), the passes' own included. */
-export function addPipelineOptions(cmd: Command): Command {
-  const seen = new Set<string>();
-  for (const pass of allPasses) {
-    for (const o of pass.options ?? []) {
-      if (seen.has(o.flags)) continue;
-      seen.add(o.flags);
-      const opt = new Option(o.flags, `${o.description} [${pass.name}]`);
-      if (o.defaultValue !== undefined) opt.default(o.defaultValue);
-      if (o.choices) opt.choices(o.choices);
-      cmd.addOption(opt);
+/**
+ * The flags of every pass's declared options. Commander sets no defaults (the pass model applies them, the same for
+ * the CLI and the library), so an option the user did not give stays absent; a boolean that defaults to true
+ * takes `--no-<name>` as well.
+ */
+export function passOptionFlags(passes: readonly Pass[]): Option[] {
+  const declared = new Map<string, { spec: OptionSpec; passes: string[] }>();
+  for (const pass of passes) {
+    for (const [key, spec] of Object.entries(pass.options)) {
+      const seen = declared.get(key);
+      if (seen && seen.spec.type !== spec.type) {
+        throw new OnnxOptError(`option ${flagOf(key)} is ${seen.spec.type} in ${seen.passes.join(', ')} but ${spec.type} in ${pass.name}`);
+      }
+      if (seen) seen.passes.push(pass.name);
+      else declared.set(key, { spec, passes: [pass.name] });
     }
   }
+  return [...declared].flatMap(([key, { spec, passes: owners }]) => {
+    const help = `${optionHelp(spec)} [${owners.join(', ')}]`;
+    const flag = flagOf(key);
+    if (spec.type !== 'boolean') {
+      const opt = new Option(`${flag} <${spec.type === 'list' ? 'list' : spec.type === 'enum' ? 'choice' : spec.type}>`, help);
+      return [spec.type === 'enum' ? opt.choices(spec.choices) : opt];
+    }
+    return spec.default === true ? [new Option(flag, help), new Option(`--no-${flag.slice(2)}`).hideHelp()] : [new Option(flag, help)];
+  });
+}
+
+/** Options shared by every pipeline form (`onnx-opt [passes...] in out`), the passes' own included. */
+export function addPipelineOptions(cmd: Command): Command {
+  for (const opt of passOptionFlags(allPasses)) cmd.addOption(opt);
   return cmd
     .option('--json', 'print the run summary as JSON on stdout')
     .option('--explain', 'print why near-misses of each rule did not match')

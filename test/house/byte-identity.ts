@@ -1,0 +1,57 @@
+// Byte identity of the refactor (issue 14): runs `fuse`, `fuse quantize` and `fp16` through the CLI on every
+// source fixture and prints one line per run: `<fixture> <passes> <sha256 of the output, or the error line>`.
+//
+//   npx tsc -p test/house/tsconfig.json && node dist/house/test/house/byte-identity.js > now.txt
+//   diff test/house/byte-identity.expected.txt now.txt   # hashes recorded before the refactor (cf299f3)
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { main } from '../../src/cli/main.js';
+
+const FIXTURES = resolve(process.argv[2] ?? 'fixtures');
+const RECIPES = [['fuse'], ['fuse', 'quantize'], ['fp16']];
+/** Option spellings the CLI must keep parsing alike, on one fixture. */
+const OPTION_RECIPES = [
+  ['fuse', '--disable', 'attention,gelu'],
+  ['fuse', '--num-heads', '2', '--hidden-size', '32'],
+  ['fuse', 'quantize', '--no-per-channel', '--weight-type', 'uint8', '--ops', 'MatMul,Attention', '--min-weight-size', '64'],
+  ['fuse', 'quantize', '--no-reduce-range', '--quant-format', 'integer', '--keep-skip-layer-norm'],
+  ['fuse', 'split-skip-layer-norm'],
+  ['fp16', '--no-keep-io-types', '--block-ops', 'Softmax,Tanh'],
+  ['fuse', 'fp16', '--fix-dim', 'batch=1'],
+];
+const OPTION_FIXTURE = 'bert-eager-ts14.onnx';
+
+/** Fixtures as exported; the .int8 and .ort files are other tools' outputs kept for comparison. */
+const sources = readdirSync(FIXTURES)
+  .filter((f) => f.endsWith('.onnx') && !/\.(int8|ort)\./.test(f))
+  .sort();
+
+const scratch = mkdtempSync(join(tmpdir(), 'byte-identity-'));
+const restoreStderr = process.stderr.write.bind(process.stderr);
+try {
+  const runs = [
+    ...sources.flatMap((file) => RECIPES.map((recipe) => ({ file, recipe }))),
+    ...OPTION_RECIPES.map((recipe) => ({ file: OPTION_FIXTURE, recipe })),
+  ];
+  for (const { file, recipe } of runs) {
+    const out = join(scratch, 'out.onnx');
+    let stderr = '';
+    process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
+    let code: number;
+    try {
+      code = await main(['node', 'onnx-opt', ...recipe, join(FIXTURES, file), out]);
+    } finally {
+      process.stderr.write = restoreStderr;
+    }
+    const digest =
+      code === 0 && existsSync(out)
+        ? createHash('sha256').update(readFileSync(out)).digest('hex')
+        : `exit ${code}: ${stderr.trim().split('\n').at(-1)}`;
+    process.stdout.write(`${file} ${recipe.join(' ')} ${digest}\n`);
+    rmSync(out, { force: true });
+  }
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}
