@@ -201,6 +201,11 @@ function sameMeaning(known: AttentionSite, meaning: AttentionMeaning | string, s
   return { ...meaning, output, bias, biasShapeReads };
 }
 
+/** Softmax nodes of the model's subgraphs (If branches, Loop bodies). */
+function subgraphSoftmaxes(model: Model): Node[] {
+  return [...model.graph.allGraphs()].filter((g) => g !== model.graph).flatMap((g) => g.nodes.filter((n) => n.opType === 'Softmax'));
+}
+
 /**
  * Batch 2 for the probes, or 1 where a site's scores at batch 2 would pass what the evaluator computes: a long static
  * sequence, as a speech encoder's TorchScript export has (Whisper: 1500 frames, 2 · 6 heads · 1500² floats).
@@ -234,9 +239,9 @@ export const fuseAttentionPass = definePass({
   run(model, context): PassResult {
     const { numHeads: expectHeads, hiddenSize: expectHidden } = context.options;
     const { sites, misses } = findAttentionSites(model.graph);
-    if (!sites.length && !misses.length) return { changed: false, stats: {} };
     // every Softmax left gets a line: why its site was refused, or why no site was found
-    const notes: string[] = [];
+    const notes = subgraphSoftmaxes(model).map((softmax) => `Attention at Softmax '${softmax.name}': no candidate: it is inside a subgraph (an If or Loop body), which attention fusion does not enter`);
+    if (!sites.length && !misses.length) return { changed: false, stats: {}, notes };
     let probes: ReturnType<typeof makeProbes>;
     try {
       const scores = [...sites.map((site) => site.scores), ...misses.map((miss) => miss.softmax.input(0))];
@@ -244,7 +249,7 @@ export const fuseAttentionPass = definePass({
     } catch (e) {
       const reason = `the model's inputs cannot be probed: ${(e as Error).message}`;
       const softmaxes = [...sites.map((site) => site.softmax), ...misses.map((miss) => miss.softmax)];
-      return { changed: false, stats: {}, notes: softmaxes.map((softmax) => `Attention at Softmax '${softmax.name}': ${reason}`) };
+      return { changed: false, stats: {}, notes: [...notes, ...softmaxes.map((softmax) => `Attention at Softmax '${softmax.name}': ${reason}`)] };
     }
     // weights are read to verify, then dropped: through one reused buffer, not kept in memory
     const scratch = new Scratch();

@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { fuseAttentionPass, probeBatch } from '../../passes/fuse-attention.js';
 import { readModelBytes } from '../../src/io/read.js';
-import { attr, Model, Tensor, Value, tensorType, type Attribute, type Graph } from '../../src/ir/index.js';
+import { attr, Graph, Model, Tensor, Value, tensorType, type Attribute } from '../../src/ir/index.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { maxAbsDiff, opCounts, runModel, runPass } from './fusion-helpers.js';
@@ -253,6 +253,26 @@ describe('fuse-attention: every Softmax it leaves is explained', () => {
     expect(result.notes).toEqual([
       "Attention at Softmax 'classifier': no candidate: its input is not MatMul(q, kᵀ) through scalings, Adds, Where or Cast (reached MatMul 'logits')",
     ]);
+  });
+});
+
+describe('fuse-attention: Softmax in a subgraph', () => {
+  it('says that it does not enter If branches', () => {
+    const b = new Builder();
+    const x = b.input('x', ['batch', HIDDEN]);
+    const flag = b.input('flag', [], DataType.BOOL);
+    const branch = (name: string) => {
+      const g = new Graph(name, b.g);
+      const y = g.createNode({ opType: 'Softmax', inputs: [x], name: `${name}_softmax`, attributes: [attr('axis', -1)] }).output();
+      y.type = tensorType(DataType.FLOAT, ['batch', HIDDEN]);
+      g.outputs.push(y);
+      return g;
+    };
+    const y = b.node('If', [flag], 'choice', [attr('then_branch', branch('then')), attr('else_branch', branch('else'))]);
+    b.g.outputs.push(y);
+    const result = fuse(b.model);
+    expect(result.notes).toEqual(['then_softmax', 'else_softmax'].map((n) =>
+      `Attention at Softmax '${n}': no candidate: it is inside a subgraph (an If or Loop body), which attention fusion does not enter`));
   });
 });
 
