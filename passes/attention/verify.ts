@@ -4,7 +4,7 @@
 import type { Node, Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
 import { Tensor, elementCount, type Scratch } from '../../src/ir/tensor.js';
-import { elemTypeOf } from '../../src/ir/types.js';
+import { elemTypeOf, shapeOf } from '../../src/ir/types.js';
 import { ProbeEvaluator, makeProbeInputs, seededRandom, type ProbeInputs } from '../../src/eval/probe.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { shapeReadsOf, whyNotRerootable } from './shape-reads.js';
@@ -322,9 +322,20 @@ export function verifyAttention(site: AttentionSite, probes: Probe[], scratch: S
   return reasons.length ? `${NOT_SCALED}, and no additive term is a bias: ${reasons.join('; ')}` : `${NOT_SCALED} and has no additive term to take as a bias`;
 }
 
+/**
+ * Whether a value's dims past the batch are static, so that every probe (each of one batch size) sizes it alike. Read
+ * from its type: evaluating it here, without a probe's overrides, would cache values that depend on them.
+ */
+export function staticPastBatch(v: Value): boolean {
+  const shape = shapeOf(v.type);
+  return !!shape && shape.slice(1).every((d) => typeof d === 'number');
+}
+
 function verifyWith(site: AttentionSite, probes: Probe[], bias: Value | undefined, scratch: Scratch): AttentionMeaning | string {
   let first: AttentionMeaning | undefined;
   for (const [i, probe] of probes.entries()) {
+    // where the site's sizes are static, another probe checks them no more; it is still needed to tell masks apart
+    if (first && !first.maskInput && staticPastBatch(site.scores)) break;
     let meaning: AttentionMeaning | string;
     try {
       meaning = probeSite(site, probe, 101 + i, bias, scratch);
