@@ -1,9 +1,11 @@
-// The browser-safe part of the library: the IR, protobuf (de)serialization of bytes, the passes and the analyses.
+// The browser-safe part of the library: the IR, protobuf (de)serialization of bytes, .npy/.npz parsing, the passes
+// and the analyses.
 // Nothing here touches files or onnxruntime; `onnx-opt` (src/index.ts) adds those for Node.
 export * from './ir/index.js';
-export { OnnxOptError } from './errors.js';
+export { EnvironmentError, OnnxOptError } from './errors.js';
 export { decodeModel, decodeTensor } from './serde/decode.js';
 export { encodeModel, encodeModelChunks, type Chunk, type Placement } from './serde/encode.js';
+export { parseNpy, parseNpz, type NpyArray } from './serde/npz.js';
 export {
   definePass, sequence, tidy, option, runPasses,
   type Pass, type PassSpec, type PassContext, type PassOptions, type PassResult, type RunContext, type Need, type Step,
@@ -16,6 +18,8 @@ export { fusePass } from '../passes/fuse.js';
 export { quantizePass } from '../passes/quantize.js';
 export { splitSkipLayerNormPass } from '../passes/split-skip-layer-norm.js';
 export { fp16Pass } from '../passes/fp16.js';
+export { q4Pass } from '../passes/q4.js';
+export { bnb4Pass } from '../passes/bnb4.js';
 export { inferShapes, type ShapeInferenceOptions, type ShapeInferenceResult } from './shape/index.js';
 export { evaluateNode, supportedOps, UnsupportedOp } from './eval/index.js';
 export { summarizeModel, opHistogram, type ModelSummary } from './summary.js';

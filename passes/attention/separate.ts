@@ -10,7 +10,8 @@ import { Tensor } from '../../src/ir/tensor.js';
 import { elemTypeOf, shapeOf } from '../../src/ir/types.js';
 import { seededRandom } from '../../src/eval/probe.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { outputChain, probabilitiesMatMul, scoresMatMul, standard, throughLayout } from './site.js';
+import { isStandardNode } from '../../src/ir/ops.js';
+import { outputChain, probabilitiesMatMul, scoresMatMul, throughLayout } from './site.js';
 import { queryRows, staticPastBatch, type Probe } from './verify.js';
 
 export interface SeparateSite {
@@ -65,7 +66,7 @@ function sourceOf(operand: Value): Value {
   let cur = throughLayout(operand);
   for (let step = 0; step < 8; step++) {
     const n = cur.producer;
-    if (!standard(n) || (n.opType !== 'Mul' && n.opType !== 'Div')) break;
+    if (!isStandardNode(n) || (n.opType !== 'Mul' && n.opType !== 'Div')) break;
     if (scalarShaped(n.inputs[1])) cur = throughLayout(n.input(0));
     else if (n.opType === 'Mul' && scalarShaped(n.inputs[0])) cur = throughLayout(n.input(1));
     else break;
@@ -92,7 +93,7 @@ export function findSeparateSite(softmax: Node): SeparateSite | string {
 /** Concat(past, fresh) along the sequence axis of (B, N, S, H): a cache update, with the fresh tensor's source. */
 function cacheUpdate(v: Value): { past: Value; fresh: Value } | undefined {
   const n = v.producer;
-  if (!standard(n) || n.opType !== 'Concat' || n.inputs.length !== 2 || !n.inputs[0] || !n.inputs[1]) return undefined;
+  if (!isStandardNode(n) || n.opType !== 'Concat' || n.inputs.length !== 2 || !n.inputs[0] || !n.inputs[1]) return undefined;
   const axis = n.attrInt('axis', 0);
   if (axis !== 2 && axis !== -2) return undefined;
   return { past: n.input(0), fresh: sourceOf(n.input(1)) };
@@ -154,7 +155,7 @@ function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value |
   if (kDims.length !== vDims.length || (kDims.length !== 3 && kDims.length !== 4) || (site.cache && kDims.length !== 3))
     return `the key '${site.key.name}' and value '${site.value.name}' are not both (batch, sequence, hidden)${site.cache ? '' : ' or (batch, heads, sequence, head size)'}`;
   const cache = site.cache;
-  const pastDims = cache && [evaluator.dimsOf(cache.pastKey), evaluator.dimsOf(cache.pastValue)];
+  const pastDims: [readonly number[], readonly number[]] | undefined = cache && [evaluator.dimsOf(cache.pastKey), evaluator.dimsOf(cache.pastValue)];
   if (pastDims && (pastDims[0].length !== 4 || pastDims[0].join() !== pastDims[1].join())) return 'the past keys and values are not alike (batch, heads, sequence, head size)';
   // random query, key and value (and past): the site must compute attention over whatever they hold
   const random = seededRandom(seed);

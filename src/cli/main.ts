@@ -1,9 +1,10 @@
 import { Command, CommanderError } from 'commander';
-import { OnnxOptError } from '../errors.js';
+import { EnvironmentError, OnnxOptError } from '../errors.js';
 import { registerBench } from './commands/bench.js';
 import { registerGate } from './commands/gate.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerParity } from './commands/parity.js';
+import { registerTransformersJs } from './commands/transformers-js.js';
 import { addPipelineOptions, registerPassCommands, runPipelineArgs, splitVerifyMode, type PipelineOptions } from './commands/pipeline.js';
 import { log } from './output.js';
 
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerParity(program);
   registerGate(program);
   registerBench(program);
+  registerTransformersJs(program);
   registerPassCommands(program);
   for (const c of program.commands) c.exitOverride();
   return program;
@@ -41,6 +43,6 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof OnnxOptError) log(`onnx-opt: ${e.toString()}`);
     else log(`onnx-opt: internal error: ${(e as Error).message ?? e}`);
     if (verbose) log((e as Error).stack ?? '');
-    return EXIT.error;
+    return e instanceof EnvironmentError ? EXIT.environment : EXIT.error;
   }
 }

@@ -1,6 +1,6 @@
 // Tensors in JS memory as the runtime tools pass them around (model inputs, outputs, dataset slices), and their
-// conversion to and from onnxruntime-node tensors.
-import * as ort from 'onnxruntime-node';
+// conversion from onnxruntime tensors (to them: ./session.ts). These types do not name onnxruntime-node's: it is an
+// optional dependency, which a user's type check may not find.
 import { OnnxOptError } from '../errors.js';
 import { DataType, dataTypeName, typedArrayFor, type TypedArray } from '../tensor/dtype.js';
 import { float16BitsToNumber, numberToFloat16Bits } from '../tensor/float16.js';
@@ -15,7 +15,8 @@ export interface HostTensor {
 /** Named tensors: one set of model inputs, or one run's outputs. */
 export type Feeds = Record<string, HostTensor>;
 
-const ORT_TYPES: Partial<Record<number, ort.Tensor.Type>> = {
+/** onnxruntime's tensor type names of the element types the runtime tools support. */
+export const ORT_TYPES: Partial<Record<number, string>> = {
   [DataType.FLOAT]: 'float32',
   [DataType.DOUBLE]: 'float64',
   [DataType.FLOAT16]: 'float16',
@@ -31,6 +32,13 @@ const ORT_TYPES: Partial<Record<number, ort.Tensor.Type>> = {
 };
 
 const FROM_ORT = new Map<string, number>(Object.entries(ORT_TYPES).map(([k, v]) => [v as string, Number(k)]));
+
+/** What the tools read of an onnxruntime tensor (onnxruntime-node's and onnxruntime-web's alike). */
+export interface OrtTensorLike {
+  readonly type: string;
+  readonly dims: readonly number[];
+  readonly data: unknown;
+}
 
 /** True for the element types the runtime tools can create and read. */
 export function isSupportedType(dataType: number): boolean {
@@ -50,13 +58,7 @@ export function allocate(dataType: number, dims: number[]): HostTensor {
   return { dataType, dims, data: new Ctor(new ArrayBuffer(count * width), 0, count) };
 }
 
-export function toOrt(t: HostTensor): ort.Tensor {
-  const type = ORT_TYPES[t.dataType];
-  if (!type) throw new OnnxOptError(`${dataTypeName(t.dataType)} tensors cannot be passed to onnxruntime-node`);
-  return new ort.Tensor(type, t.data as ort.Tensor.DataType, t.dims);
-}
-
-export function fromOrt(name: string, t: ort.Tensor): HostTensor {
+export function fromOrt(name: string, t: OrtTensorLike): HostTensor {
   const dataType = FROM_ORT.get(t.type);
   if (dataType === undefined) throw new OnnxOptError(`output '${name}' has type ${t.type}, which is not supported here`);
   const data = t.data as TypedArray;

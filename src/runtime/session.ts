@@ -1,12 +1,14 @@
 // onnxruntime-node sessions with the settings every runtime tool shares.
 import { availableParallelism } from 'node:os';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { OnnxOptError } from '../errors.js';
 import { readModel, readModelBytes } from '../io/read.js';
 import type { Model } from '../ir/model.js';
+import { dataTypeName } from '../tensor/dtype.js';
 import { encodeModel } from '../serde/encode.js';
-import { fromOrt, toOrt, type Feeds } from './host-tensor.js';
+import { fromOrt, ORT_TYPES, type Feeds, type HostTensor } from './host-tensor.js';
 import { describeInputs, type InputSpec } from './inputs.js';
+import { onnxruntime, type OnnxRuntime } from './onnxruntime.js';
 
 /** A model to run: a file path (external data resolved beside it), the bytes of a model, or an IR model. */
 export type ModelSource = string | Uint8Array | Model;
@@ -40,7 +42,7 @@ export interface LoadedModel {
 /** Intra-op threads when none are asked for: one per core. */
 export const defaultThreads = (): number => availableParallelism();
 
-export function sessionOptions(settings: SessionSettings = {}): ort.InferenceSession.SessionOptions {
+function sessionOptions(settings: SessionSettings = {}): Ort.InferenceSession.SessionOptions {
   return {
     intraOpNumThreads: settings.threads ?? defaultThreads(),
     interOpNumThreads: 1,
@@ -55,8 +57,12 @@ export function sessionOptions(settings: SessionSettings = {}): ort.InferenceSes
 
 const oneLine = (e: unknown) => String((e as Error)?.message ?? e).replace(/\s*\n\s*/g, ' ').trim();
 
-/** Loads a model into an onnxruntime session. Bad files and models onnxruntime rejects raise OnnxOptError. */
+/**
+ * Loads a model into an onnxruntime session. Bad files and models onnxruntime rejects raise OnnxOptError; a missing
+ * onnxruntime-node raises EnvironmentError.
+ */
 export async function loadModel(source: ModelSource, settings: SessionSettings = {}, label?: string): Promise<LoadedModel> {
+  const ort = await onnxruntime();
   let model: Model;
   let payload: string | Uint8Array;
   if (typeof source === 'string') {
@@ -72,7 +78,7 @@ export async function loadModel(source: ModelSource, settings: SessionSettings =
   const name = label ?? (typeof source === 'string' ? source : '<model>');
 
   const t0 = performance.now();
-  let session: ort.InferenceSession;
+  let session: Ort.InferenceSession;
   try {
     const options = sessionOptions(settings);
     session = typeof payload === 'string'
@@ -90,20 +96,20 @@ export async function loadModel(source: ModelSource, settings: SessionSettings =
     outputNames: session.outputNames,
     loadMs,
     async run(feeds: Feeds): Promise<Feeds> {
-      const ortFeeds: Record<string, ort.Tensor> = {};
+      const ortFeeds: Record<string, Ort.Tensor> = {};
       for (const input of session.inputNames) {
         const t = feeds[input];
         if (!t) throw new OnnxOptError(`no value given for input '${input}'`, name);
-        ortFeeds[input] = toOrt(t);
+        ortFeeds[input] = toOrt(ort, t);
       }
-      let results: ort.InferenceSession.ReturnType;
+      let results: Ort.InferenceSession.ReturnType;
       try {
         results = await session.run(ortFeeds);
       } catch (e) {
         throw new OnnxOptError(`onnxruntime failed to run the model: ${oneLine(e)}`, name, { cause: e });
       }
       const out: Feeds = {};
-      for (const [k, v] of Object.entries(results)) out[k] = fromOrt(k, v as ort.Tensor);
+      for (const [k, v] of Object.entries(results)) out[k] = fromOrt(k, v as Ort.Tensor);
       return out;
     },
     release: () => session.release(),
@@ -117,4 +123,10 @@ export function inputSpecsOf(m: LoadedModel): InputSpec[] {
   } catch (e) {
     throw e instanceof OnnxOptError ? e.inFile(m.label) : e;
   }
+}
+
+function toOrt(ort: OnnxRuntime, t: HostTensor): Ort.Tensor {
+  const type = ORT_TYPES[t.dataType] as Ort.Tensor.Type | undefined;
+  if (!type) throw new OnnxOptError(`${dataTypeName(t.dataType)} tensors cannot be passed to onnxruntime-node`);
+  return new ort.Tensor(type, t.data as Ort.Tensor.DataType, t.dims);
 }

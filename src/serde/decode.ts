@@ -150,13 +150,14 @@ class Decoder {
     });
     protos.forEach((np: P, i) => {
       const node = built[i]!;
-      node.overload = np.overload ?? '';
-      node.docString = np.doc_string ?? '';
-      node.metadataProps = entries(np.metadata_props);
-      node.deviceConfigurations = np.device_configurations ?? [];
+      // Only what is there: nodes are many, and their defaults are set already.
+      if (np.overload) node.overload = np.overload;
+      if (np.doc_string) node.docString = np.doc_string;
+      if (np.metadata_props) node.metadataProps = entries(np.metadata_props);
+      if (np.device_configurations) node.deviceConfigurations = np.device_configurations;
       if (np.$unknown) node.unknownFields = np.$unknown;
       const inputs = (np.input ?? []).map((name: string) =>
-        name ? this.resolve(g, scope, name, `node ${node.describe()} input`) : null,
+        name ? this.resolve(g, scope, name, () => `node ${node.describe()} input`) : null,
       );
       node.setInputs(inputs);
       for (const ap of np.attribute ?? []) {
@@ -173,9 +174,13 @@ class Decoder {
     return v;
   }
 
-  resolve(g: Graph, scope: Map<string, Value>, name: string, what: string): Value {
+  /** `what` names the reader in the error; a function when building that name costs (it runs only on failure). */
+  resolve(g: Graph, scope: Map<string, Value>, name: string, what: string | (() => string)): Value {
     const v = scope.get(name) ?? lookupOuter(g.parent, name);
-    if (!v) throw new OnnxOptError(`${what} '${name}' is not produced by any node, input or initializer`);
+    if (!v) {
+      const reader = typeof what === 'string' ? what : what();
+      throw new OnnxOptError(`${reader} '${name}' is not produced by any node, input or initializer`);
+    }
     return v;
   }
 
@@ -232,32 +237,38 @@ class Decoder {
   }
 
   attribute(p: P, g: Graph): Attribute {
-    const name = p.name ?? '';
-    const common = {
-      name,
-      ...(p.doc_string ? { docString: p.doc_string } : {}),
-      ...(p.$unknown ? { unknownFields: p.$unknown } : {}),
-    };
+    const name: string = p.name ?? '';
     let type = ATTRIBUTE_TYPES[p.type ?? 0] ?? 'undefined';
-    if (p.ref_attr_name) return { ...common, type: 'ref', refType: type, refAttrName: p.ref_attr_name };
-    if (type === 'undefined') type = inferAttributeType(p);
-    const where = `attribute '${name}'`;
+    let a: Attribute;
+    if (p.ref_attr_name) a = { name, type: 'ref', refType: type, refAttrName: p.ref_attr_name };
+    else {
+      if (type === 'undefined') type = inferAttributeType(p);
+      a = { name, type, value: this.attributeValue(type, p, g, name) } as Attribute;
+    }
+    // set only when present: attributes are many, and most have neither
+    if (p.doc_string) a.docString = p.doc_string;
+    if (p.$unknown) a.unknownFields = p.$unknown;
+    return a;
+  }
+
+  attributeValue(type: AttributeType, p: P, g: Graph, name: string): unknown {
+    const where = () => `attribute '${name}' graph`;
     switch (type) {
-      case 'float': return { ...common, type, value: p.f ?? 0 };
-      case 'int': return { ...common, type, value: p.i ?? 0 };
-      case 'string': return { ...common, type, value: p.s ?? new Uint8Array() };
-      case 'tensor': return { ...common, type, value: this.tensor(p.t ?? {}) };
-      case 'graph': return { ...common, type, value: this.graph(p.g ?? {}, g, `${where} graph`) };
-      case 'sparse_tensor': return { ...common, type, value: this.sparse(p.sparse_tensor ?? {}) };
-      case 'type_proto': return { ...common, type, value: this.type(p.tp ?? {}) };
-      case 'floats': return { ...common, type, value: p.floats ?? [] };
-      case 'ints': return { ...common, type, value: p.ints ?? [] };
-      case 'strings': return { ...common, type, value: p.strings ?? [] };
-      case 'tensors': return { ...common, type, value: (p.tensors ?? []).map((t: P) => this.tensor(t)) };
-      case 'graphs': return { ...common, type, value: (p.graphs ?? []).map((x: P) => this.graph(x, g, `${where} graph`)) };
-      case 'sparse_tensors': return { ...common, type, value: (p.sparse_tensors ?? []).map((s: P) => this.sparse(s)) };
-      case 'type_protos': return { ...common, type, value: (p.type_protos ?? []).map((t: P) => this.type(t)) };
-      default: throw new OnnxOptError(`${where} has no value`);
+      case 'float': return p.f ?? 0;
+      case 'int': return p.i ?? 0;
+      case 'string': return p.s ?? new Uint8Array();
+      case 'tensor': return this.tensor(p.t ?? {});
+      case 'graph': return this.graph(p.g ?? {}, g, where());
+      case 'sparse_tensor': return this.sparse(p.sparse_tensor ?? {});
+      case 'type_proto': return this.type(p.tp ?? {});
+      case 'floats': return p.floats ?? [];
+      case 'ints': return p.ints ?? [];
+      case 'strings': return p.strings ?? [];
+      case 'tensors': return (p.tensors ?? []).map((t: P) => this.tensor(t));
+      case 'graphs': return (p.graphs ?? []).map((x: P) => this.graph(x, g, where()));
+      case 'sparse_tensors': return (p.sparse_tensors ?? []).map((s: P) => this.sparse(s));
+      case 'type_protos': return (p.type_protos ?? []).map((t: P) => this.type(t));
+      default: throw new OnnxOptError(`attribute '${name}' has no value`);
     }
   }
 
