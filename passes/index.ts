@@ -9,6 +9,7 @@ import { foldPass } from './fold.js';
 import { fusePass } from './fuse.js';
 import { q4Pass } from './q4.js';
 import { quantizePass } from './quantize.js';
+import { quantizeStaticPass } from './quantize-static.js';
 import { splitSkipLayerNormPass } from './split-skip-layer-norm.js';
 
 export const allPasses: readonly Pass[] = [
@@ -18,6 +19,7 @@ export const allPasses: readonly Pass[] = [
   ...fusePass.steps, // each fusion also runs on its own: onnx-opt fuse-gelu in out
   splitSkipLayerNormPass,
   quantizePass,
+  quantizeStaticPass,
   fp16Pass,
   q4Pass,
   bnb4Pass,

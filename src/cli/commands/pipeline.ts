@@ -6,6 +6,7 @@ import { writeModelInterruptible, writeTextAtomic, type WriteOptions } from '../
 import { basename, dirname, join } from 'node:path';
 import type { Model } from '../../ir/model.js';
 import { flagOf, optionHelp, type OptionSpec, type Pass, type PassContext, type PassResult } from '../../pass/index.js';
+import { runQuantizeStatic } from '../../runtime/calibrate.js';
 import { runFp16Mixed } from '../../runtime/mixed-precision.js';
 import { PassVerifier } from '../../runtime/verify.js';
 import { opHistogram } from '../../summary.js';
@@ -73,6 +74,7 @@ export function addPipelineOptions(cmd: Command): Command {
  */
 const RUNTIME_DRIVERS: Record<string, (model: Model, context: PassContext) => Promise<PassResult> | undefined> = {
   fp16: (model, context) => (context.options.mixed ? runFp16Mixed(model, context) : undefined),
+  'quantize-static': runQuantizeStatic,
 };
 
 /**
