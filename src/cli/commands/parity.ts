@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { readModel } from '../../io/read.js';
 import { alignNumbers, checkDimNames, collect, dimsOption, numberOption, sci } from '../../runtime/command-line.js';
 import { readInputsFile } from '../../runtime/data-files.js';
@@ -20,6 +20,7 @@ interface ParityFlags {
   minCosine?: string;
   threads?: string;
   json?: boolean;
+  runtime: 'node' | 'web';
 }
 
 export function registerParity(program: Command): void {
@@ -41,6 +42,8 @@ export function registerParity(program: Command): void {
     .option('--rtol <y>', 'relative tolerance', String(DEFAULT_TOLERANCE.rtol))
     .option('--min-cosine <c>', 'for lossy models (INT8, FP16): pass when each output\'s cosine similarity is at least c, instead of atol/rtol')
     .option('--threads <n>', 'intra-op threads per session (default: one per core)')
+    .addOption(new Option('--runtime <name>', "node: onnxruntime-node; web: onnxruntime-web's WASM backend, as a web page runs it")
+      .choices(['node', 'web']).default('node'))
     .option('--json', 'print the report as JSON')
     .action(async (reference: string, candidate: string, flags: ParityFlags) => {
       const options = {
@@ -54,6 +57,7 @@ export function registerParity(program: Command): void {
         rtol: numberOption('--rtol', flags.rtol, { min: 0 }),
         minCosine: numberOption('--min-cosine', flags.minCosine, { min: -1, max: 1 }),
         threads: numberOption('--threads', flags.threads, { integer: true, min: 1 }),
+        runtime: flags.runtime,
       };
       const specs = mergeInputSpecs(describeInputs(readModel(reference)), describeInputs(readModel(candidate)));
       checkDimNames('--dim', options.dims, specs);

@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
-import { allPasses, findPass } from '../../../passes/index.js';
+import { allPasses } from '../../../passes/index.js';
+import { findTarget, offDeviceOps, planForTarget, planPasses, TARGET_NAMES } from '../../../passes/targets.js';
 import { OnnxOptError } from '../../errors.js';
 import { filesReadFor, readModel } from '../../io/read.js';
 import { writeModelInterruptible, writeTextAtomic, type WriteOptions } from '../../io/write.js';
@@ -25,6 +26,7 @@ export interface PipelineOptions {
   /** False with --no-check: lossy passes are not checked in onnxruntime. */
   check?: boolean;
   checkInputs?: string;
+  target?: string;
   /** Set by `--verify=fail|skip` (see splitVerifyMode). */
   verifyMode?: 'fail' | 'skip';
 }
@@ -66,6 +68,8 @@ export function addPipelineOptions(cmd: Command): Command {
     .option('--external-data <mode>', "auto | always | never: where tensors of 1 KiB and more go", 'auto')
     .option('--fix-dim <name=size>', 'pin symbolic dims, comma-separated or repeated (e.g. batch=1,sequence=128) for shape-driven folding',
       (v: string, all: string[] = []) => [...all, ...v.split(',')])
+    .addOption(new Option('--target <runtime>', 'the runtime the model is for: its forms follow (see README, "Runtime targets")')
+      .choices([...TARGET_NAMES]).default('cpu'))
     .option('--save-config', 'write what passes decided beside the output, e.g. <stem>.quantize_config.json')
     .option('--no-check', 'do not check lossy passes (quantize, fp16) in onnxruntime: by default their result is run ' +
       'against the model before them, fp16 falls back to --mixed when it breaks an output, and any other lossy pass ' +
@@ -105,7 +109,10 @@ export async function runPipelineArgs(args: string[], opts: PipelineOptions): Pr
 }
 
 export async function runPipeline(passNames: string[], input: string, output: string, opts: PipelineOptions): Promise<void> {
-  const passes = passNames.map(findPass);
+  const target = findTarget(opts.target ?? 'cpu');
+  const plan = planForTarget(passNames, target);
+  for (const w of plan.warnings) log(`onnx-opt: warning: ${w}`);
+  const passes = planPasses(plan, asList(opts.disable));
   const mode = opts.externalData ?? 'auto';
   if (!['auto', 'always', 'never'].includes(mode)) throw new OnnxOptError(`--external-data must be auto, always or never, not '${mode}'`);
   const fixedDims = parseFixedDims(opts.fixDim ?? []);
@@ -162,9 +169,15 @@ export async function runPipeline(passNames: string[], input: string, output: st
     }
   }
   const after = opHistogram(model);
+  const offDevice = offDeviceOps(model, target);
+  if (Object.keys(offDevice).length) {
+    log(`onnx-opt: warning: --target ${target.name}: no ${target.runtime} kernel, run on the CPU: ` +
+      Object.entries(offDevice).map(([op, n]) => `${op.replace(/^::/, '')} x${n}`).join(', '));
+  }
   if (opts.json) {
     printJson({
-      input, output,
+      input, output, target: target.name,
+      ...(Object.keys(offDevice).length ? { offDevice } : {}),
       passes: results.map((r) => ({ name: r.pass, changed: r.result.changed, stats: r.result.stats, ms: Math.round(r.ms) })),
       ops: { before, after },
     });
@@ -213,6 +226,11 @@ async function checkLossy(
   }
   log(verdict.message);
   return { model, result };
+}
+
+/** A list option as commander leaves it: absent, one string (maybe comma-separated) or several. */
+function asList(v: unknown): string[] {
+  return (Array.isArray(v) ? v : typeof v === 'string' ? [v] : []).flatMap((s: string) => s.split(',')).filter(Boolean);
 }
 
 function parseFixedDims(specs: string[]): Record<string, number> {
