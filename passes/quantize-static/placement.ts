@@ -113,9 +113,11 @@ export function planPlacement(graph: Graph, settings: PlacementSettings): Placem
       bias(node, node.inputs[2]);
       for (const v of outputs) mark(v, { kind: 'activation' });
     } else if (DATA_MOVEMENT.has(op)) {
+      // a per-channel weight has no single scale to share
       const source = node.inputs[0];
-      if (!source || !roles.has(source) || roles.get(source)!.kind === 'weight') continue;
-      for (const v of outputs) mark(v, { kind: 'shared', source });
+      const sourceRole = source ? roles.get(source) : undefined;
+      if (!sourceRole || (sourceRole.kind === 'weight' && sourceRole.axis !== undefined)) continue;
+      for (const v of outputs) mark(v, { kind: 'shared', source: source! });
     } else {
       for (const v of node.inputs) input(v);
       for (const v of outputs) mark(v, { kind: 'activation' });
