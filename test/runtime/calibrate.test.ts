@@ -78,7 +78,9 @@ describe('quantize-static on the digits ViT', () => {
       for (const u of n.output(0).uses) expect(['MatMul', 'Gemm', 'Conv']).toContain(u.node.opType);
     }
     expect(model.graph.nodes.every((n) => n.domain === '' || n.domain === 'ai.onnx')).toBe(true);
-    expect((await digitsAccuracy(out)).drop).toBeLessThanOrEqual(0.005);
+    const gate = await digitsAccuracy(out);
+    console.log(`digits --trt: float32 ${gate.baseline.toFixed(4)}, static int8 ${gate.candidate.toFixed(4)}, drop ${gate.drop.toFixed(4)}`);
+    expect(gate.drop).toBeLessThanOrEqual(0.005);
   }, 60_000);
 });
 
