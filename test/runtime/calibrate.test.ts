@@ -98,6 +98,20 @@ describe('quantize-static on the BERT and GPT-2 fixtures (attention masks filled
   }, 60_000);
 });
 
+describe('quantize-static on the CNN fixture (Conv, BatchNormalization, Relu, Resize)', () => {
+  it('int32 biases, the Relus folded into their producers\' ranges, and a Resize whose scales stay float', async () => {
+    const out = join(dir, 'cnn.static.onnx');
+    const r = await runCli('quantize-static', '--calibration', 'fixtures/cnn.inputs.npz', 'fixtures/cnn.onnx', out);
+    expect(r.code, r.stderr).toBe(0);
+    const model = readModel(out);
+    expect(model.graph.nodes.map((n) => n.opType)).not.toContain('Relu');
+    const resize = model.graph.nodes.find((n) => n.opType === 'Resize')!;
+    expect(resize.inputs[2]?.producer?.opType).toBe('Concat');
+    const parity = await runCli('parity', 'fixtures/cnn.onnx', out, '--inputs', 'fixtures/cnn.inputs.npz', '--json');
+    expect(JSON.parse(parity.stdout).outputs[0].cosine).toBeGreaterThan(0.999);
+  }, 60_000);
+});
+
 describe('calibration', () => {
   it('does not change the model it measures', async () => {
     const model = readModel(DIGITS);
