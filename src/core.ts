@@ -20,6 +20,8 @@ export { quantizeStaticPass, staticPlacement, readStaticSettings, type StaticSet
 export { createCalibrator, CALIBRATION_METHODS, type CalibrationMethod, type Calibrator, type TensorRange } from './tensor/calibration.js';
 export { splitSkipLayerNormPass } from '../passes/split-skip-layer-norm.js';
 export { fp16Pass } from '../passes/fp16.js';
+export { q4Pass } from '../passes/q4.js';
+export { bnb4Pass } from '../passes/bnb4.js';
 export { inferShapes, type ShapeInferenceOptions, type ShapeInferenceResult } from './shape/index.js';
 export { evaluateNode, supportedOps, UnsupportedOp } from './eval/index.js';
 export { summarizeModel, opHistogram, type ModelSummary } from './summary.js';

@@ -9,7 +9,9 @@ import type { Node } from '../../src/ir/graph.js';
  *   generators; Upsample (deprecated; float32 scales);
  * - EyeLike: no float16 kernel in onnxruntime's CPU provider, and its output type is an attribute onnxruntime
  *   cannot insert Casts around (loading fails);
- * - quantization ops, whose scales are float32 by definition.
+ * - quantization ops, whose scales are float32 by definition; not MatMulNBits, which runs with float16 activations
+ *   and scales (its packed weights and zero points are uint8 and stay as they are): `q4 fp16` is transformers.js's
+ *   q4f16.
  * Other ops without a float16 CPU kernel (Softmax, Gemm, Attention, the Gelu family, ...) are converted:
  * onnxruntime runs them in float32 behind Casts of its own, and GPU providers have float16 kernels.
  */
@@ -22,7 +24,7 @@ export const DEFAULT_BLOCKED_OPS: readonly string[] = [
   'com.microsoft::QLinearAdd', 'com.microsoft::QLinearMul', 'com.microsoft::QLinearSigmoid',
   'com.microsoft::QLinearSoftmax', 'com.microsoft::QLinearConcat', 'com.microsoft::QLinearAveragePool',
   'com.microsoft::QLinearGlobalAveragePool', 'com.microsoft::QLinearLeakyRelu', 'com.microsoft::QLinearWhere',
-  'com.microsoft::DynamicQuantizeLSTM', 'com.microsoft::MatMulNBits', 'com.microsoft::MatMulBnb4',
+  'com.microsoft::DynamicQuantizeLSTM', 'com.microsoft::MatMulBnb4',
 ];
 
 /** The key a block list names an op by: `Op` for the ONNX domain, `domain::Op` for others. */

@@ -4,6 +4,7 @@ import { registerBench } from './commands/bench.js';
 import { registerGate } from './commands/gate.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerParity } from './commands/parity.js';
+import { registerTransformersJs } from './commands/transformers-js.js';
 import { addPipelineOptions, registerPassCommands, runPipelineArgs, splitVerifyMode, type PipelineOptions } from './commands/pipeline.js';
 import { log } from './output.js';
 
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerParity(program);
   registerGate(program);
   registerBench(program);
+  registerTransformersJs(program);
   registerPassCommands(program);
   for (const c of program.commands) c.exitOverride();
   return program;

@@ -67,6 +67,8 @@ export interface Pass<S extends OptionSpecs = OptionSpecs> {
   readonly leaves: readonly Need[];
   /** The pass changes numbers on purpose (quantization, float16): verification compares by cosine, not closeness. */
   readonly lossy: boolean;
+  /** A sequence's reported steps (not its housekeeping), in order; empty for a plain pass. */
+  readonly steps: readonly Pass[];
   /** The same pass with some options set; they take precedence over what the caller gives. */
   with(values: OptionInputs<S>): Pass<S>;
   /** Its options parsed from what a caller gives (with the values set by `with`). */
@@ -82,6 +84,7 @@ export interface PassSpec<S extends OptionSpecs> {
   needs?: readonly Need[];
   leaves?: readonly Need[];
   lossy?: boolean;
+  steps?: readonly Pass[];
   run(model: Model, context: RunContext<S>): PassResult;
 }
 
@@ -97,6 +100,7 @@ export function definePass<S extends OptionSpecs = Record<never, never>>(spec: P
     needs: spec.needs ?? [],
     leaves: spec.leaves ?? [],
     lossy: spec.lossy ?? false,
+    steps: spec.steps ?? [],
     with: (values) => definePass(spec, { ...bound, ...values }),
     settings,
     run(model, context) {

@@ -150,10 +150,11 @@ class Decoder {
     });
     protos.forEach((np: P, i) => {
       const node = built[i]!;
-      node.overload = np.overload ?? '';
-      node.docString = np.doc_string ?? '';
-      node.metadataProps = entries(np.metadata_props);
-      node.deviceConfigurations = np.device_configurations ?? [];
+      // Only what is there: nodes are many, and their defaults are set already.
+      if (np.overload) node.overload = np.overload;
+      if (np.doc_string) node.docString = np.doc_string;
+      if (np.metadata_props) node.metadataProps = entries(np.metadata_props);
+      if (np.device_configurations) node.deviceConfigurations = np.device_configurations;
       if (np.$unknown) node.unknownFields = np.$unknown;
       const inputs = (np.input ?? []).map((name: string) =>
         name ? this.resolve(g, scope, name, () => `node ${node.describe()} input`) : null,

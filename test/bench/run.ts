@@ -1,57 +1,20 @@
-// `npm run bench [-- suites...] [--models a,b]`: benchmarks on the seed-sized models in ../shared/models,
-// materialized into .bench/models. Suites: io, tools, latency, scale (on generated graphs), decode and bundle
-// (./serde.ts). Timings are medians of interleaved runs on a shared, noisy machine: compare the ratios, which are
+// `npm run bench [-- suites...] [--models a,b]`: benchmarks on the seed-sized models in ../shared/models and the
+// skeletons in test/bench/models, materialized into .bench/models. Suites: io, tools, latency (the encoders), scale
+// (generated graphs, ./scale.ts), decode and bundle (the codec, ./serde.ts), llm (llama-100m in fp32, q8 and q4,
+// ./llm.ts), static (static vs dynamic INT8, ./static.ts, only when named). Timings are medians of interleaved runs on a shared, noisy machine: compare the ratios, which are
 // measured side by side, not the absolute times.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { basename, join } from 'node:path';
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { benchmark } from '../../src/runtime/bench.js';
 import { checkParity } from '../../src/runtime/parity.js';
 import { loadModel } from '../../src/runtime/session.js';
-import { NODES_PER_BLOCK } from './big-graph.js';
+import { CLI, MODELS, OUT, childJson, clean, flag, median, sizeOf, wallMs, wanted } from './common.js';
 import { materialize } from './materialize.js';
+import { benchLlm } from './llm.js';
+import { benchScale } from './scale.js';
 import { benchBundle, benchDecode } from './serde.js';
 import { benchStatic } from './static.js';
-
-const OUT = '.bench/out';
-const CLI = 'dist/bin/onnx-opt.js';
-const args = process.argv.slice(2);
-const modelsFlag = args.indexOf('--models');
-const MODELS = modelsFlag >= 0 ? args[modelsFlag + 1]!.split(',') : ['bert-base', 'bert-large', 'distilbert-base', 'roberta-base'];
-const wanted = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--models');
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-/** Wall time of a command, in its own process. */
-function wallMs(argv: string[]): number {
-  const t0 = performance.now();
-  execFileSync(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
-  return performance.now() - t0;
-}
-
-function childJson(script: string, argv: string[]): Record<string, number> {
-  const out = execFileSync(process.execPath, [join('dist/test/bench', script), ...argv], { encoding: 'utf8' });
-  return JSON.parse(out.trim().split('\n').pop()!);
-}
-
-/** A model and its sidecar's bytes. */
-function sizeOf(path: string): number {
-  const dir = join(path, '..');
-  const stem = basename(path).replace(/\.onnx$/, '');
-  return readdirSync(dir)
-    .filter((f) => f === basename(path) || f === `${stem}.onnx_data` || f === `${stem}.weights.bin`)
-    .reduce((n, f) => n + statSync(join(dir, f)).size, 0);
-}
-
-function clean(path: string): void {
-  rmSync(path, { force: true });
-  rmSync(path.replace(/\.onnx$/, '.onnx_data'), { force: true });
-}
-
 /**
  * Read + write with external data: wall time and peak RSS against the weight bytes (targets: < 1.5 s, < 1.5x), and
  * whether the written model's outputs are bitwise those of the original in onnxruntime-node.
@@ -151,33 +114,16 @@ async function sessionCreation(paths: string[]): Promise<number[]> {
   return times.map(median);
 }
 
-/**
- * Large generated graphs (test/bench/big-graph.ts): clean, fold and fuse of a 200k-node graph, and fold of a 20k-node
- * constant chain alone (issue 15: 14.7 s before node removal was made linear; target well under a second). Medians
- * of 3 runs, each in its own process.
- */
-function benchScale(): void {
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  const flags = existsSync('/proc/cpuinfo') ? /^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] : undefined;
-  console.log(`scale: ${cpu}, ${cpus().length} cores${flags ? `; flags: ${flags}` : ''}`);
-  const cases: [string, number, number][] = [
-    ['fold', 20_000 + NODES_PER_BLOCK, 20_000],
-    ['clean', 200_000, 20_000],
-    ['fold', 200_000, 20_000],
-    ['fuse', 200_000, 20_000],
-  ];
-  for (const [pass, nodes, chain] of cases) {
-    const runs = [1, 2, 3].map(() => childJson('scale-child.js', [pass, String(nodes), String(chain)]));
-    const { nodesBefore, nodesAfter } = runs[0]!;
-    console.log(`scale ${pass} ${nodesBefore} nodes (constant chain ${chain}) -> ${nodesAfter}: ` +
-      `${(median(runs.map((r) => r.passMs!)) / 1000).toFixed(2)} s (median of 3; runs ${runs.map((r) => (r.passMs! / 1000).toFixed(2)).join(', ')} s)`);
-  }
-}
-
-// static runs only when named: `npm run bench -- static` (bert-base unless --models says otherwise)
 const suites: Record<string, () => void | Promise<void>> = {
-  io: benchIo, tools: benchTools, latency: benchLatency, scale: benchScale, decode: () => benchDecode(MODELS), bundle: benchBundle,
-  static: () => benchStatic(modelsFlag >= 0 ? MODELS : ['bert-base']),
+  io: benchIo,
+  tools: benchTools,
+  latency: benchLatency,
+  scale: benchScale,
+  decode: () => benchDecode(MODELS, flag('--baseline')),
+  bundle: benchBundle,
+  llm: benchLlm,
+  // static runs only when named: `npm run bench -- static` (bert-base unless --models says otherwise)
+  static: () => benchStatic(process.argv.includes('--models') ? MODELS : ['bert-base']),
 };
 const DEFAULT_SUITES = Object.keys(suites).filter((name) => name !== 'static');
 for (const name of wanted.length ? wanted : DEFAULT_SUITES) {

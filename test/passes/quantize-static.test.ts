@@ -12,7 +12,8 @@ import { DataType } from '../../src/tensor/dtype.js';
 import type { Model } from '../../src/ir/model.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { computeScaleZeroPoint, quantRange } from '../../src/tensor/quantize.js';
-import { floats, mlpModel } from '../helpers/models.js';
+import { uniformFloats as floats } from '../kit/random.js';
+import { mlpModel } from '../helpers/models.js';
 
 type Ranges = Record<string, [number, number]>;
 
