@@ -2,7 +2,9 @@
 // come from its step list, so a new fusion is registered once, in passes/fuse.ts.
 import { OnnxOptError } from '../src/errors.js';
 import type { Pass } from '../src/pass/index.js';
+import { attentionMaskToBiasPass } from './attention-mask-to-bias.js';
 import { bnb4Pass } from './bnb4.js';
+
 import { cleanPass } from './clean.js';
 import { fp16Pass } from './fp16.js';
 import { foldPass } from './fold.js';
@@ -10,6 +12,7 @@ import { fusePass } from './fuse.js';
 import { q4Pass } from './q4.js';
 import { quantizePass } from './quantize.js';
 import { quantizeStaticPass } from './quantize-static.js';
+import { splitBiasGeluPass } from './split-bias-gelu.js';
 import { splitSkipLayerNormPass } from './split-skip-layer-norm.js';
 
 export const allPasses: readonly Pass[] = [
@@ -23,6 +26,8 @@ export const allPasses: readonly Pass[] = [
   fp16Pass,
   q4Pass,
   bnb4Pass,
+  attentionMaskToBiasPass,
+  splitBiasGeluPass,
 ];
 
 export function findPass(name: string): Pass {
