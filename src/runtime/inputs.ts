@@ -131,13 +131,18 @@ const SEQUENCE_NAMES = /^(l|len|length|seq|seqlen|seq_?len(gth)?|sequence|sequen
 
 /**
  * Concrete dims for every input. A symbol keeps one size across all inputs. A symbol is bound by `dims`, else by
- * its name (batch-like / sequence-like), else by position: axis 0 is the batch; axis 1 and the last axis of ids and
- * masks are the sequence; anything else is 1 (give image sizes and such with `dims`).
+ * its name (batch-like / sequence-like; a model with a KV cache gets one decoding step: one new token after a past of
+ * one sequence, the mask covering both, which is how generation runs it and what fused GroupQueryAttention takes at
+ * any batch size), else by position: axis 0 is the batch;
+ * axis 1 and the last axis of ids and masks are the sequence; anything else is 1 (give image sizes and such with
+ * `dims`).
  */
 export function resolveShapes(specs: InputSpec[], options: GenerateOptions = {}): Map<string, number[]> {
   const batch = options.batch ?? 1;
   const sequence = options.sequence ?? DEFAULT_SEQUENCE;
   const bound = new Map<string, number>(Object.entries(options.dims ?? {}));
+  const cached = specs.some((spec) => spec.dims.some((d) => typeof d === 'string' && /past/i.test(d)));
+  const step = cached ? 1 : sequence;
   const shapes = new Map<string, number[]>();
   for (const spec of specs) {
     const rank = spec.dims.length;
@@ -146,10 +151,12 @@ export function resolveShapes(specs: InputSpec[], options: GenerateOptions = {})
       if (d !== undefined && bound.has(d)) return bound.get(d)!;
       const n = d?.toLowerCase().replace(/[^a-z0-9]+/g, '_') ?? '';
       let size: number;
-      if (BATCH_NAMES.test(n) || n.includes('batch')) size = batch;
-      else if (SEQUENCE_NAMES.test(n) || n.includes('seq')) size = sequence;
+      if (cached && n.includes('past')) size = sequence;
+      else if (cached && n.includes('total')) size = sequence + step;
+      else if (BATCH_NAMES.test(n) || n.includes('batch')) size = batch;
+      else if (SEQUENCE_NAMES.test(n) || n.includes('seq')) size = step;
       else if (axis === 0) size = batch;
-      else if (spec.role !== 'values' && (axis === 1 || axis === rank - 1)) size = sequence;
+      else if (spec.role !== 'values' && (axis === 1 || axis === rank - 1)) size = step;
       else size = 1;
       if (d !== undefined) bound.set(d, size);
       return size;

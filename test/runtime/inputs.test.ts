@@ -61,6 +61,19 @@ describe('resolveShapes', () => {
     });
   });
 
+  it('gives a model with a KV cache one decoding step: one new token after the past, the mask covering both', () => {
+    const specs = [
+      spec('input_ids', DataType.INT64, ['batch_size', 'sequence_length'], { role: 'token-ids' }),
+      spec('attention_mask', DataType.INT64, ['batch_size', 'total_sequence_length'], { role: 'attention-mask' }),
+      spec('past_key_values.0.key', DataType.FLOAT, ['batch_size', 2, 'past_sequence_length', 16]),
+    ];
+    expect(Object.fromEntries(resolveShapes(specs, { batch: 2, sequence: 7 }))).toEqual({
+      input_ids: [2, 1],
+      attention_mask: [2, 8],
+      'past_key_values.0.key': [2, 2, 7, 16],
+    });
+  });
+
   it('gives unnamed dims of plain values size 1 past the batch axis', () => {
     expect(resolveShapes([spec('x', DataType.FLOAT, [undefined, undefined, 4])], { batch: 2 }).get('x')).toEqual([2, 1, 4]);
   });
