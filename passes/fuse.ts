@@ -2,7 +2,8 @@
 // needs the ones before it (EmbedLayerNorm and SkipLayerNorm need LayerNormalization nodes; SkipLayerNorm must
 // not take the embedding LayerNorm first), and cleanup last removes what the rewrites left dead. Attention comes
 // right after LayerNorm: where shapes are not known (Swin's window padding) its probes evaluate the graph before a
-// site, and the evaluator runs standard ops, not the contrib ops the later fusions make.
+// site, and the evaluator runs standard ops, not the contrib ops the later fusions make. Decoder attention (rotary,
+// then grouped-query) comes before it: its q and k pass through the RotaryEmbedding that the rotary fusion makes.
 // Types first, so folding can answer Shape ops and cleanup can drop the Casts exporters put on values already of
 // the type (T5's RMSNorm casts its input to float32); types last, so the output carries them (and a second run
 // finds nothing to add).
@@ -12,17 +13,22 @@ import { foldPass } from './fold.js';
 import { fuseAttentionPass } from './fuse-attention.js';
 import { fuseEmbedLayerNormPass } from './fuse-embed-layer-norm.js';
 import { fuseGeluPass } from './fuse-gelu.js';
+import { fuseGqaPass } from './fuse-gqa.js';
 import { fuseLayerNormPass } from './fuse-layer-norm.js';
+import { fuseRotaryPass } from './fuse-rotary.js';
 import { fuseSkipLayerNormPass } from './fuse-skip-layer-norm.js';
 
 export const fusePass = sequence('fuse', {
   description:
-    'clean, fold constants, then fuse LayerNorm, Attention, Gelu, EmbedLayerNorm and SkipLayerNorm into onnxruntime ops',
+    'clean, fold constants, then fuse LayerNorm, RotaryEmbedding, GroupQueryAttention, Attention, Gelu, ' +
+    'EmbedLayerNorm and SkipLayerNorm into onnxruntime ops',
   needs: ['shapes'],
   steps: [
     tidy(cleanPass),
     tidy(foldPass),
     fuseLayerNormPass,
+    fuseRotaryPass,
+    fuseGqaPass,
     fuseAttentionPass,
     fuseGeluPass,
     fuseEmbedLayerNormPass,

@@ -1,6 +1,6 @@
 // Evaluates single values of a model on small probe inputs, on demand. Fusions use it to check what a subgraph
 // means (e.g. "this tensor is where(mask[b, k], 0, c)") instead of trusting its shape alone.
-import type { Value } from '../ir/graph.js';
+import type { Graph, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
 import { shapeOf } from '../ir/types.js';
@@ -21,7 +21,7 @@ export function seededRandom(seed: number): () => number {
 }
 
 /** Probe results are tiny; a value needing more than this is not worth evaluating. */
-const MAX_PROBE_BYTES = 64 * 1024 * 1024;
+export const MAX_PROBE_BYTES = 64 * 1024 * 1024;
 
 export interface ProbeInputs {
   /** Sizes for symbolic dims, by name (the graph inputs' dim_params). */
@@ -90,7 +90,8 @@ export class ProbeEvaluator {
   private readonly cache = new Map<Value, Tensor>();
   private readonly opset: number;
 
-  constructor(private readonly model: Model, private readonly inputs: ProbeInputs) {
+  /** `scope` is the graph whose nodes are evaluated: the main graph, or a subgraph reading the main graph's inputs. */
+  constructor(model: Model, private readonly inputs: ProbeInputs, private readonly scope: Graph = model.graph) {
     this.opset = model.opsetVersion('') ?? 1;
   }
 
@@ -115,7 +116,7 @@ export class ProbeEvaluator {
       const feed = this.inputs.feeds.get(v);
       if (feed) return { t: feed, tainted: false };
       const node = v.producer;
-      if (!node || node.graph !== this.model.graph) throw new UnsupportedOp(`value '${v.name}' cannot be probed`);
+      if (!node || node.graph !== this.scope) throw new UnsupportedOp(`value '${v.name}' cannot be probed`);
       if (node.subgraphs().length) throw new UnsupportedOp(`${node.opType}: subgraphs are not probed`);
       let outputs: Tensor[] | undefined;
       let tainted = false;

@@ -1,10 +1,10 @@
 // `npm run bench [-- suites...] [--models a,b]`: benchmarks on the seed-sized models in ../shared/models and the
 // skeletons in test/bench/models, materialized into .bench/models. Suites: io, tools, latency (the encoders), scale
-// (generated graphs, ./scale.ts), fuzz (every pass over mutated models, ./fuzz.ts), decode and bundle (the codec,
-// ./serde.ts), llm (llama-100m in fp32, q8 and q4, ./llm.ts), and, only when named, static (static vs dynamic INT8,
-// ./static.ts) and targets (latency per runtime target in onnxruntime-node and onnxruntime-web, ./targets.ts).
-// Timings are medians of interleaved runs on a shared, noisy machine: compare the ratios, which are
-// measured side by side, not the absolute times.
+// (generated graphs, ./scale.ts), decoder (llama-100m fused vs export vs onnxruntime, ./decoder.ts), fuzz (every pass
+// over mutated models, ./fuzz.ts), decode and bundle (the codec, ./serde.ts), llm (llama-100m in fp32, q8 and q4,
+// ./llm.ts), and, only when named, static (static vs dynamic INT8, ./static.ts) and targets (latency per runtime target
+// in onnxruntime-node and onnxruntime-web, ./targets.ts). Timings are medians of interleaved runs on a shared, noisy
+// machine: compare the ratios, which are measured side by side, not the absolute times.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { benchmark } from '../../src/runtime/bench.js';
 import { checkParity } from '../../src/runtime/parity.js';
 import { loadModel } from '../../src/runtime/session.js';
 import { CLI, MODELS, OUT, childJson, clean, flag, median, sizeOf, wallMs, wanted } from './common.js';
+import { benchDecoder } from './decoder.js';
 import { materialize } from './materialize.js';
 import { benchFuzz } from './fuzz.js';
 import { benchLlm } from './llm.js';
@@ -127,6 +128,7 @@ const suites: Record<string, () => void | Promise<void>> = {
   decode: () => benchDecode(MODELS, flag('--baseline')),
   bundle: benchBundle,
   llm: benchLlm,
+  decoder: benchDecoder,
   // static runs only when named: `npm run bench -- static` (bert-base unless --models says otherwise)
   static: () => benchStatic(process.argv.includes('--models') ? MODELS : ['bert-base']),
   // targets runs only when named: `npm run bench -- targets` (bert-base and three fixtures unless --models says)

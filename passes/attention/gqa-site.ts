@@ -1,0 +1,209 @@
+// Finds decoder-style attention: Softmax(scores) with scores = MatMul(q, kᵀ) (scaled, plus a mask) and the
+// probabilities multiplying v, where k and v are per-KV-head tensors (B, Nkv, T, H) that may be repeated to the query
+// heads (repeat_kv: Unsqueeze/Expand/Reshape, Tile, or a Concat of copies) and may be a cache: Concat(past, new) on
+// the sequence axis. The walk is loose; gqa-verify.ts proves by evaluation what the site computes.
+import type { Graph, Node, Value } from '../../src/ir/graph.js';
+import { isStandardNode } from '../../src/ir/ops.js';
+
+export interface CachedAttentionSite {
+  softmax: Node;
+  scores: Value;
+  scoresMatMul: Node;
+  /** q (B, N, S, H) as the graph computes it, before any scalar scaling. */
+  q: Value;
+  /** The new keys and values (B, Nkv, S, H), before the cache and the repeat. */
+  kNew: Value;
+  vNew: Value;
+  /** Cache inputs (B, Nkv, P, H) and the Concats that append the new keys/values to them (the present outputs). */
+  past?: { key: Value; value: Value; presentKey: Value; presentValue: Value };
+  /** Values added to the scores on the way to the Softmax: mask candidates. */
+  addends: Value[];
+  /** The Softmax input is Tanh-capped (Gemma 2): scores = cap · tanh(raw / cap) + mask. */
+  softcap?: { tanh: Node };
+  probsMatMul: Node;
+  /** Values after the context through Transpose/Reshape; the first shaped (B, S, N·H) is the output. */
+  outputCandidates: Value[];
+}
+
+function isScalar(v: Value | null | undefined): boolean {
+  return (v?.constantTensor()?.size ?? 0) === 1;
+}
+
+/** Strips scalar Mul/Div (sdpa exports scale q and k by √scale each), Cast and Identity. */
+function unscaled(v: Value): Value {
+  let cur = v;
+  for (let step = 0; step < 8; step++) {
+    const n = cur.producer;
+    if (!isStandardNode(n)) break;
+    if ((n.opType === 'Mul' || n.opType === 'Div') && isScalar(n.inputs[1])) cur = n.input(0);
+    else if (n.opType === 'Mul' && isScalar(n.inputs[0])) cur = n.input(1);
+    else if (n.opType === 'Cast' || n.opType === 'Identity') cur = n.input(0);
+    else break;
+  }
+  return cur;
+}
+
+/** Ops repeat_kv is written with (and the key transpose), walked back to the per-KV-head tensor. */
+const REPEAT = new Set(['Reshape', 'Expand', 'Unsqueeze', 'Tile', 'Identity', 'Transpose', 'Squeeze']);
+
+function beforeRepeat(v: Value): Value {
+  let cur = unscaled(v);
+  for (let step = 0; step < 10; step++) {
+    const n = cur.producer;
+    if (!isStandardNode(n)) break;
+    if (REPEAT.has(n.opType)) {
+      // a Transpose that is part of the head split (B,S,Nkv,H) -> (B,Nkv,S,H) ends the walk: the caller's k is its output
+      if (n.opType === 'Transpose' && isStandardNode(n.input(0).producer) && n.input(0).producer!.opType === 'Reshape' && !isRepeat(n.input(0).producer!)) break;
+      cur = unscaled(n.input(0));
+    } else if (n.opType === 'Concat' && n.inputs.length > 1 && n.inputs.every((i) => i === n.inputs[0])) cur = n.input(0);
+    else break;
+  }
+  return cur;
+}
+
+/** A Reshape that merges a repeat axis (its input comes from Expand or Tile), not a head split. */
+function isRepeat(reshape: Node): boolean {
+  const p = reshape.input(0).producer;
+  return isStandardNode(p) && (p.opType === 'Expand' || p.opType === 'Tile');
+}
+
+/** Concat(past, new) on the sequence axis, with past a graph input: the cache. */
+function cacheConcat(v: Value): { past: Value; fresh: Value } | undefined {
+  const n = v.producer;
+  if (!isStandardNode(n) || n.opType !== 'Concat' || n.inputs.length !== 2) return undefined;
+  const axis = n.attrInt('axis', 0);
+  if (axis !== 2 && axis !== -2) return undefined;
+  let [past, fresh] = n.inputs as [Value, Value];
+  // TorchScript exports may pass the first cache input through a one-input Concat
+  while (isStandardNode(past.producer) && ['Concat', 'Identity'].includes(past.producer.opType) && past.producer.inputs.length === 1) past = past.producer.input(0);
+  // a graph input: of this graph, or of the main graph read inside an If branch (decoder_model_merged)
+  if (past.producer || past.initializer || !past.type) return undefined;
+  return { past, fresh };
+}
+
+/** Back from the Softmax input to MatMul(q, kᵀ) through scalings, Adds (masks), Where (masked_fill) and a softcap. */
+function scoresMatMul(v: Value, addends: Value[], softcap: { tanh?: Node }): Node | undefined {
+  let cur = v;
+  for (let step = 0; step < 10; step++) {
+    const n = cur.producer;
+    if (!isStandardNode(n)) return undefined;
+    if (n.opType === 'MatMul') return n.inputs.some((i) => i?.constantTensor()) ? undefined : n;
+    if ((n.opType === 'Mul' || n.opType === 'Div') && isScalar(n.inputs[1])) cur = n.input(0);
+    else if (n.opType === 'Mul' && isScalar(n.inputs[0])) cur = n.input(1);
+    else if (n.opType === 'Tanh' && !softcap.tanh) {
+      softcap.tanh = n;
+      cur = n.input(0);
+    } else if (n.opType === 'Cast' || n.opType === 'Identity') cur = n.input(0);
+    else if (n.opType === 'Add' || n.opType === 'Where') {
+      const operands = n.opType === 'Where' ? n.inputs.slice(1) : n.inputs;
+      for (const x of operands) {
+        if (!x) continue;
+        const others = operands.filter((o): o is Value => !!o && o !== x);
+        const found = scoresMatMul(x, n.opType === 'Add' ? [...addends, ...others] : addends, softcap);
+        if (found) {
+          if (n.opType === 'Add') addends.push(...others);
+          return found;
+        }
+      }
+      return undefined;
+    } else return undefined;
+  }
+  return undefined;
+}
+
+function probabilitiesMatMul(probs: Value): Node | undefined {
+  let frontier = [probs];
+  for (let depth = 0; depth < 3; depth++) {
+    const next: Value[] = [];
+    for (const v of frontier)
+      for (const { node, index } of v.uses) {
+        if (!isStandardNode(node)) continue;
+        if (node.opType === 'MatMul' && index === 0) return node;
+        if (['Where', 'IsNaN', 'Cast', 'Dropout', 'Identity'].includes(node.opType) && node.outputs[0]) next.push(node.outputs[0]);
+      }
+    frontier = next;
+  }
+  return undefined;
+}
+
+function outputChain(context: Value): Value[] {
+  const chain: Value[] = [];
+  let cur = context;
+  for (let step = 0; step < 6; step++) {
+    const data = cur.uses.filter((u) => !(isStandardNode(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')));
+    if (data.length !== 1) break;
+    const { node, index } = data[0]!;
+    if (!isStandardNode(node) || !['Transpose', 'Reshape'].includes(node.opType) || index !== 0) break;
+    cur = node.output(0);
+    chain.push(cur);
+  }
+  return chain;
+}
+
+export function findCachedAttentionSites(graph: Graph): CachedAttentionSite[] {
+  const sites: CachedAttentionSite[] = [];
+  for (const softmax of graph.nodes) {
+    if (!isStandardNode(softmax) || softmax.opType !== 'Softmax') continue;
+    const addends: Value[] = [];
+    const cap: { tanh?: Node } = {};
+    const qk = scoresMatMul(softmax.input(0), addends, cap);
+    const pv = probabilitiesMatMul(softmax.output(0));
+    if (!qk || !pv) continue;
+    const kAll = beforeRepeat(qk.input(1));
+    const vAll = beforeRepeat(pv.input(1));
+    const kc = cacheConcat(kAll);
+    const vc = cacheConcat(vAll);
+    if (!!kc !== !!vc) continue;
+    const outputCandidates = outputChain(pv.output(0));
+    if (!outputCandidates.length) continue;
+    // Decoder attention is rotary or cached; plain encoder and GPT-2 attention is fuse-attention's
+    const q = unscaled(qk.input(0));
+    if (!kc && q.producer?.opType !== 'RotaryEmbedding') continue;
+    sites.push({
+      softmax, scores: softmax.input(0), scoresMatMul: qk, q,
+      kNew: kc?.fresh ?? kAll, vNew: vc?.fresh ?? vAll,
+      ...(kc && vc ? { past: { key: kc.past, value: vc.past, presentKey: kAll, presentValue: vAll } } : {}),
+      addends, ...(cap.tanh ? { softcap: { tanh: cap.tanh } } : {}), probsMatMul: pv, outputCandidates,
+    });
+  }
+  return sites;
+}
+
+/** Op types, attributes and small constants of the nodes from `from` back to (not past) `to`. */
+function pathSignature(from: Value, to: ReadonlySet<Value>): string {
+  const parts: string[] = [];
+  const seen = new Set<Value>();
+  const pending = [from];
+  while (pending.length && parts.length < 64) {
+    const v = pending.pop()!;
+    if (to.has(v) || seen.has(v)) continue;
+    seen.add(v);
+    const n = v.producer;
+    if (!n) continue;
+    const attrs = [...n.attributes.values()].map((a) => {
+      const shown = a.type === 'int' || a.type === 'float' || a.type === 'ints' || a.type === 'floats' ? String(a.value)
+        : a.type === 'tensor' ? (a.value.size <= 8 ? a.value.toNumbers().join(' ') : a.value.dims.join('x')) : a.type;
+      return `${a.name}=${shown}`;
+    }).join(',');
+    const constants = n.inputs.map((i) => {
+      const t = i?.constantTensor();
+      return t && t.size <= 8 ? t.toNumbers().join(' ') : '';
+    });
+    parts.push(`${n.domain}:${n.opType}(${attrs})[${constants.join('|')}]`);
+    for (const i of n.inputs) if (i && !i.constantTensor()) pending.push(i);
+  }
+  return parts.join(';');
+}
+
+/**
+ * What makes two sites verify alike: the same ops, attributes and small constants between the site's q, k, v (and
+ * cache) and its scores, context and output, and the same mask values. Layers of one decoder share it.
+ */
+export function cachedSiteSignature(site: CachedAttentionSite): string {
+  const ends = new Set<Value>([site.q, site.kNew, site.vNew, ...site.addends, ...(site.past ? [site.past.key, site.past.value] : [])]);
+  return [
+    pathSignature(site.scores, ends), pathSignature(site.probsMatMul.input(1), ends),
+    site.outputCandidates.map((o) => pathSignature(o, new Set([site.probsMatMul.output(0)]))).join('/'),
+    site.addends.map((a) => a.name).join(','), site.past ? 'cache' : '',
+  ].join('#');
+}

@@ -1,0 +1,167 @@
+// Decoder attention -> com.microsoft GroupQueryAttention (causal sites: Llama, Qwen, Mistral, Gemma, Phi, with or
+// without a KV cache), or MultiHeadAttention (bidirectional sites with as many KV heads as query heads: ModernBERT).
+// Sites are found loosely (attention/gqa-site.ts) and proven by evaluation (attention/gqa-verify.ts). The export's
+// own mask (padding, causality, a sliding window) becomes the kernel's attention_bias, so left and right padding,
+// windows and any position scheme stay exact; GroupQueryAttention then sees every key as valid (seqlens_k = T - 1).
+// The cache inputs and present outputs keep their names, shapes (B, Nkv, T, H) and layout.
+import type { Graph, Node, Value } from '../src/ir/graph.js';
+import { MS_DOMAIN, backwardSlice } from '../src/ir/ops.js';
+import { Tensor } from '../src/ir/tensor.js';
+import { tensorType, type ValueType } from '../src/ir/types.js';
+import { definePass, type PassResult } from '../src/pass/index.js';
+import { DataType } from '../src/tensor/dtype.js';
+import { cachedSiteSignature, findCachedAttentionSites, type CachedAttentionSite } from './attention/gqa-site.js';
+import { makeDecoderProbes, verifyCachedAttention, type CachedAttentionMeaning, type DecoderProbe } from './attention/gqa-verify.js';
+
+
+/** Scalars and small constants shared by every site. */
+class Constants {
+  private readonly made = new Map<string, Value>();
+  constructor(private readonly graph: Graph) {}
+  ints(name: string, values: number[], scalar = false): Value {
+    const key = `${name}:${values}:${scalar}`;
+    let v = this.made.get(key);
+    if (!v) {
+      v = this.graph.addInitializer(name, Tensor.fromArray('', DataType.INT64, scalar ? [] : [values.length], values));
+      this.made.set(key, v);
+    }
+    return v;
+  }
+}
+
+function node(g: Graph, before: Node, opType: string, inputs: (Value | null)[], name: string, type?: ValueType, attributes: { name: string; type: 'int' | 'ints'; value: number | number[] }[] = []): Value {
+  const out = g.createNode({ opType, inputs, name, before, attributes: attributes as never }).output(0);
+  if (type) out.type = type;
+  return out;
+}
+
+/** (B, heads, L, H) -> (B, L, heads·H), the layout the fused ops take. */
+function toSequenceMajor(g: Graph, c: Constants, v: Value, width: number, name: string, before: Node): Value {
+  const t = node(g, before, 'Transpose', [v], `${name}/bsnh`, tensorType(DataType.FLOAT, [undefined, undefined, undefined, undefined]), [{ name: 'perm', type: 'ints', value: [0, 2, 1, 3] }]);
+  return node(g, before, 'Reshape', [t, c.ints('bs_hidden_shape_' + width, [0, 0, width])], `${name}/bsd`, tensorType(DataType.FLOAT, [undefined, undefined, width]));
+}
+
+/** seqlens_k (B) and total_sequence_length as GroupQueryAttention wants them: every key valid, T = past + new. */
+function lengths(g: Graph, c: Constants, site: CachedAttentionSite, name: string, before: Node): { seqlens: Value; total: Value } {
+  const i64 = (dims: (number | undefined)[]) => tensorType(DataType.INT64, dims);
+  const shapeK = node(g, before, 'Shape', [site.kNew], `${name}/k_shape`, i64([4]));
+  const batch = node(g, before, 'Gather', [shapeK, c.ints('axis0', [0])], `${name}/batch`, i64([1]));
+  let total = node(g, before, 'Gather', [shapeK, c.ints('axis2', [2])], `${name}/new_len`, i64([1]));
+  if (site.past) {
+    const shapeP = node(g, before, 'Shape', [site.past.key], `${name}/past_shape`, i64([4]));
+    const past = node(g, before, 'Gather', [shapeP, c.ints('axis2', [2])], `${name}/past_len`, i64([1]));
+    total = node(g, before, 'Add', [past, total], `${name}/total_len`, i64([1]));
+  }
+  const last = node(g, before, 'Sub', [total, c.ints('one', [1])], `${name}/last_key`, i64([1]));
+  const seqlens64 = node(g, before, 'Expand', [last, batch], `${name}/seqlens_k_64`, i64([undefined]));
+  const seqlens = node(g, before, 'Cast', [seqlens64], `${name}/seqlens_k`, tensorType(DataType.INT32, [undefined]), [{ name: 'to', type: 'int', value: DataType.INT32 }]);
+  const scalar = node(g, before, 'Reshape', [total, c.ints('scalar_shape', [])], `${name}/total_len_scalar`, i64([]));
+  const total32 = node(g, before, 'Cast', [scalar], `${name}/total_sequence_length`, tensorType(DataType.INT32, []), [{ name: 'to', type: 'int', value: DataType.INT32 }]);
+  return { seqlens, total: total32 };
+}
+
+function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning, c: Constants): string {
+  const anchor = m.output.producer!;
+  const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
+  const H = m.headSize;
+  const query = toSequenceMajor(g, c, site.q, m.numHeads * H, `${name}/query`, anchor);
+  const key = toSequenceMajor(g, c, site.kNew, m.kvHeads * H, `${name}/key`, anchor);
+  const value = toSequenceMajor(g, c, site.vNew, m.kvHeads * H, `${name}/value`, anchor);
+  const scaleAttr = Math.abs(m.scale * Math.sqrt(H) - 1) > 1e-6 ? [{ name: 'scale', type: 'float' as const, value: m.scale }] : [];
+  let op: string;
+  let fused: Node;
+  if (m.causal) {
+    op = 'GroupQueryAttention';
+    const { seqlens, total } = lengths(g, c, site, name, anchor);
+    fused = g.createNode({
+      opType: op, domain: MS_DOMAIN, name: `${name}/${op}`, before: anchor, outputs: 3,
+      inputs: [query, key, value, site.past?.key ?? null, site.past?.value ?? null, seqlens, total, null, null, null, m.bias ?? null],
+      attributes: [
+        { name: 'num_heads', type: 'int', value: m.numHeads }, { name: 'kv_num_heads', type: 'int', value: m.kvHeads }, ...scaleAttr,
+        ...(m.softcap ? [{ name: 'softcap', type: 'float' as const, value: m.softcap }] : []),
+      ],
+    });
+  } else {
+    op = 'MultiHeadAttention';
+    fused = g.createNode({
+      opType: op, domain: MS_DOMAIN, name: `${name}/${op}`, before: anchor,
+      inputs: [query, key, value, null, null, m.bias ?? null], attributes: [{ name: 'num_heads', type: 'int', value: m.numHeads }, ...scaleAttr],
+    });
+  }
+  fused.output(0).type = m.output.type;
+  const stop = new Set<Value>([site.q, site.kNew, site.vNew, ...(m.bias ? [m.bias] : []), ...(site.past ? [site.past.key, site.past.value] : [])]);
+  const replaced: Value[] = [m.output];
+  g.replaceAllUses(m.output, fused.output(0));
+  if (site.past) {
+    const [presentKey, presentValue] = [fused.output(1), fused.output(2)];
+    presentKey.type = site.past.presentKey.type;
+    presentValue.type = site.past.presentValue.type;
+    g.replaceAllUses(site.past.presentKey, presentKey);
+    g.replaceAllUses(site.past.presentValue, presentValue);
+    replaced.push(site.past.presentKey, site.past.presentValue);
+  }
+  g.removeNodes(g.deadSubset(replaced.flatMap((v) => backwardSlice(v, stop))));
+  return op;
+}
+
+/** A verified meaning carried to a site of the same signature: its own output, and the same mask. */
+function sameMeaning(known: CachedAttentionSite, meaning: CachedAttentionMeaning | string, site: CachedAttentionSite): CachedAttentionMeaning | string {
+  if (typeof meaning === 'string') return meaning;
+  const output = site.outputCandidates[known.outputCandidates.indexOf(meaning.output)]!;
+  return { ...meaning, output };
+}
+
+export const fuseGqaPass = definePass({
+  name: 'fuse-gqa',
+  description: 'fuse decoder attention (grouped-query, cached, windowed, softcapped) into GroupQueryAttention, or bidirectional rotary attention into MultiHeadAttention',
+  options: {},
+  needs: ['shapes'],
+  run(model): PassResult {
+    const c = new Constants(model.graph);
+    const notes: string[] = [];
+    const stats: Record<string, number> = {};
+    // the main graph and If branches (decoder_model_merged holds its decoders there)
+    for (const graph of [...model.graph.allGraphs()]) {
+      const sites = findCachedAttentionSites(graph);
+      if (!sites.length) continue;
+      const probes = new Map<boolean, DecoderProbe[] | string>();
+      const probesFor = (withPast: boolean): DecoderProbe[] | string => {
+        if (!probes.has(withPast)) {
+          try {
+            probes.set(withPast, makeDecoderProbes(model, graph, withPast));
+          } catch (e) {
+            probes.set(withPast, `the model's inputs cannot be probed: ${(e as Error).message}`);
+          }
+        }
+        return probes.get(withPast)!;
+      };
+      // one verification per signature: the other layers repeat it with other weights and caches
+      const known = new Map<string, { site: CachedAttentionSite; meaning: CachedAttentionMeaning | string }>();
+      const meanings = sites.map((site) => {
+        const signature = cachedSiteSignature(site);
+        const seen = known.get(signature);
+        if (seen) return sameMeaning(seen.site, seen.meaning, site);
+        const p = probesFor(!!site.past);
+        const meaning = typeof p === 'string' ? p : verifyCachedAttention(site, p);
+        known.set(signature, { site, meaning });
+        return meaning;
+      });
+      sites.forEach((site, i) => {
+        const m = meanings[i]!;
+        if (typeof m === 'string') {
+          notes.push(`GroupQueryAttention at Softmax '${site.softmax.name}': ${m}`);
+          return;
+        }
+        if (!m.causal && m.kvHeads !== m.numHeads) {
+          notes.push(`GroupQueryAttention at Softmax '${site.softmax.name}': bidirectional attention with ${m.kvHeads} kv heads for ${m.numHeads} query heads fits neither GroupQueryAttention (causal) nor MultiHeadAttention`);
+          return;
+        }
+        const op = rewrite(graph, site, m, c);
+        stats[op] = (stats[op] ?? 0) + 1;
+      });
+    }
+    const changed = Object.keys(stats).length > 0;
+    if (changed) model.requireOpset(MS_DOMAIN, 1);
+    return { changed, stats, notes };
+  },
+});

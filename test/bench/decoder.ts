@@ -1,0 +1,78 @@
+// `npm run bench -- decoder`: the ~100M Llama-shaped decoder with a KV cache (test/bench/models/llama-100m, seeded
+// random weights): one-token decode speed at context 128 and 1024 in onnxruntime-node (2 threads), the export
+// against onnx-opt's `fuse` output and onnxruntime's Python optimizer output (llama-100m.ort, made with the skeleton);
+// and `fuse` time against a plain read+write, on that decoder and on bert-base. Side by side, interleaved, medians.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { readModel } from '../../src/io/read.js';
+import { shapeOf } from '../../src/ir/types.js';
+import type { Feeds } from '../../src/runtime/host-tensor.js';
+import { loadModel } from '../../src/runtime/session.js';
+import { DataType } from '../../src/tensor/dtype.js';
+import { CLI, OUT, clean, cpuLine, median, wallMs } from './common.js';
+import { materialize } from './materialize.js';
+
+/** One new token after `past` cached ones: ids, mask, position, random past keys/values. */
+function decodeFeeds(path: string, past: number): Feeds {
+  const model = readModel(path, { checkExternal: false });
+  const feeds: Feeds = {};
+  let seed = 7;
+  const random = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
+  for (const input of model.graph.inputs) {
+    const dims = shapeOf(input.type) ?? [];
+    if (input.name === 'input_ids') feeds[input.name] = { dataType: DataType.INT64, dims: [1, 1], data: BigInt64Array.from([42n]) };
+    else if (input.name === 'attention_mask') feeds[input.name] = { dataType: DataType.INT64, dims: [1, past + 1], data: new BigInt64Array(past + 1).fill(1n) };
+    else if (input.name === 'position_ids') feeds[input.name] = { dataType: DataType.INT64, dims: [1, 1], data: BigInt64Array.from([BigInt(past)]) };
+    else if (input.name.startsWith('past_key_values.')) {
+      const shape = [1, Number(dims[1]), past, Number(dims[3])];
+      feeds[input.name] = { dataType: DataType.FLOAT, dims: shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, random) };
+    } else throw new Error(`decoder bench: no feed for input '${input.name}'`);
+  }
+  return feeds;
+}
+
+/** `fuse` against read+write of the same model, 3 interleaved rounds, medians. */
+function toolTimes(name: string, input: string): void {
+  const out = join(OUT, `${name}.tool.onnx`);
+  const times: Record<string, number[]> = { 'read+write': [], fuse: [] };
+  for (let round = 0; round < 3; round++)
+    for (const [label, passes] of [['read+write', []], ['fuse', ['fuse']]] as const) {
+      times[label]!.push(wallMs([CLI, ...passes, input, out]));
+      clean(out);
+    }
+  const [rw, fuse] = [median(times['read+write']!), median(times.fuse!)];
+  console.log(`tools ${name}: read+write ${(rw / 1000).toFixed(2)} s, fuse ${(fuse / 1000).toFixed(2)} s (${(fuse / rw).toFixed(2)}x)`);
+}
+
+export async function benchDecoder(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  console.log(`decoder: ${cpuLine()}`);
+  const raw = materialize('llama-100m');
+  const ortOptimized = materialize('llama-100m.ort');
+  const fused = join(OUT, 'llama-100m.fused.onnx');
+  execFileSync(process.execPath, [CLI, 'fuse', raw, fused], { stdio: 'ignore' });
+  toolTimes('llama-100m', raw);
+  toolTimes('bert-base', materialize('bert-base'));
+
+  const variants: [string, string][] = [['export', raw], ['onnx-opt fuse', fused], ["onnxruntime's optimizer", ortOptimized]];
+  const sessions = [];
+  for (const [label, path] of variants) sessions.push({ label, loaded: await loadModel(path, { threads: 2 }) });
+  for (const context of [128, 1024]) {
+    const feeds = decodeFeeds(raw, context - 1);
+    const ms = sessions.map(() => [] as number[]);
+    // each model decodes 8 steps in a row (the first, paying for the switch of weights in the caches, not counted),
+    // models taking turns over 6 rounds
+    for (let round = 0; round < 6; round++)
+      for (const [i, s] of sessions.entries())
+        for (let step = 0; step < 8; step++) {
+          const t0 = performance.now();
+          await s.loaded.run(feeds);
+          if (step > 0) ms[i]!.push(performance.now() - t0);
+        }
+    const tps = ms.map((m) => 1000 / median(m));
+    console.log(`decode llama-100m context ${context}, onnxruntime-node, 2 threads: ` +
+      sessions.map((s, i) => `${s.label} ${tps[i]!.toFixed(2)} tokens/s (${(tps[i]! / tps[0]!).toFixed(2)}x export)`).join(', '));
+  }
+  for (const s of sessions) await s.loaded.release();
+}
