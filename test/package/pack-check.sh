@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What a user gets from `npm install onnx-opt`: packs the package, installs the tarball into an empty project with no
 # .npmrc (so nothing skips onnxruntime-node's download: it must not be installed at all), then checks the install
-# size, both entry points from ESM and CommonJS, the CLI (passes run; commands that run models exit 3 saying how to
-# install onnxruntime-node), the core under --disallow-code-generation-from-strings, and the types with TypeScript
+# size, both entry points from ESM and CommonJS, the CLI (--version; passes run; commands that run models exit 3 saying
+# how to install onnxruntime-node), the core under --disallow-code-generation-from-strings, and the types with TypeScript
 # strict under NodeNext, Bundler and node10 resolution. Needs the npm registry. Run: npm run test:package
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -49,6 +49,8 @@ console.log(`cjs: onnx-opt ${version}: ${readModel('model.onnx').graph.nodes.len
 JS
 node cjs.cjs
 
+version="$(node -p "require('./node_modules/onnx-opt/package.json').version")"
+[ "$(npx --no-install onnx-opt --version)" = "$version" ] || fail "onnx-opt --version does not print $version"
 npx --no-install onnx-opt fuse model.onnx cli-fused.onnx
 set +e
 message="$(npx --no-install onnx-opt parity model.onnx cli-fused.onnx 2>&1)"
@@ -56,7 +58,7 @@ code=$?
 set -e
 [ "$code" = 3 ] || fail "parity without onnxruntime-node exited $code, not 3: $message"
 case "$message" in *'npm install onnxruntime-node'*) ;; *) fail "parity's message does not say how to install onnxruntime-node: $message" ;; esac
-echo "cli: fuse ok; parity without onnxruntime-node: exit 3, \"$message\""
+echo "cli: --version $version; fuse ok; parity without onnxruntime-node: exit 3, \"$message\""
 
 # TypeScript strict: the Node entry with Node's types; the core with no Node types at all (a browser project).
 cat > node.ts <<'TS'
