@@ -161,6 +161,8 @@ export const fuseAttentionPass = definePass({
     hiddenSize: option.int('attention hidden size (refuse sites whose probed size differs)', { min: 1 }),
   },
   needs: ['shapes'],
+  // The values it makes (Casts, packed projections) get value_info, so a second run has nothing to add.
+  leaves: ['shapes'],
   run(model, context): PassResult {
     const { numHeads: expectHeads, hiddenSize: expectHidden } = context.options;
     const sites = findAttentionSites(model.graph);

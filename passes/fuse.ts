@@ -19,7 +19,8 @@ import { fuseRotaryPass } from './fuse-rotary.js';
 import { fuseSkipLayerNormPass } from './fuse-skip-layer-norm.js';
 
 export const fusePass = sequence('fuse', {
-  description: 'clean, fold constants, then fuse LayerNorm, RotaryEmbedding, GroupQueryAttention, Attention, Gelu, EmbedLayerNorm and SkipLayerNorm into onnxruntime ops',
+  description:
+    'clean, fold constants, then fuse LayerNorm, RotaryEmbedding, GroupQueryAttention, Attention, Gelu, EmbedLayerNorm and SkipLayerNorm into onnxruntime ops',
   needs: ['shapes'],
   steps: [
     tidy(cleanPass),

@@ -22,23 +22,33 @@ const skipNode = (p: PatternBuilder) =>
     .as('skipNorm');
 
 /** (input + skip) + bias -> LayerNormalization; returns the normalized value and the biased sum. */
-function split(b: RewriteBuilder, m: Match): [normalized: ReturnType<RewriteBuilder['op']>, sum: ReturnType<RewriteBuilder['op']>] {
+function split(
+  b: RewriteBuilder,
+  m: Match,
+): [normalized: ReturnType<RewriteBuilder['op']>, sum: ReturnType<RewriteBuilder['op']>] {
   const node = m.node('skipNorm');
   const [, , , beta, bias] = node.inputs;
   const type = node.output(0).type;
   const residual = b.op('', 'Add', [m.value('input'), m.value('skip')], {}, { name: `${node.name}/residual` });
   const biased = b.op('', 'Add', [residual, bias!], {}, { name: `${node.name}/bias` });
   const attrs = { axis: -1, epsilon: float(node.attrFloat('epsilon', SKIP_DEFAULT_EPSILON)) };
-  const normalized = b.op('', 'LayerNormalization', beta ? [biased, m.value('gamma'), beta] : [biased, m.value('gamma')], attrs, {
-    name: `${node.name}/norm`,
-  });
+  const normalized = b.op(
+    '',
+    'LayerNormalization',
+    beta ? [biased, m.value('gamma'), beta] : [biased, m.value('gamma')],
+    attrs,
+    {
+      name: `${node.name}/norm`,
+    },
+  );
   for (const v of [residual, biased, normalized]) v.type = type;
   return [normalized, biased];
 }
 
 export const splitSkipLayerNormPass = rulePass({
   name: 'split-skip-layer-norm',
-  description: "SkipLayerNormalization with a bias -> Add, Add, LayerNormalization: faster on onnxruntime's CPU EP (run by quantize)",
+  description:
+    "SkipLayerNormalization with a bias -> Add, Add, LayerNormalization: faster on onnxruntime's CPU EP (run by quantize)",
   rules: [
     // the sum (output 3) is read on: the biased sum takes its place
     rule({

@@ -37,12 +37,17 @@ export function int32Of(graph: Graph, v: Value, casts: Map<Value, Value>): Value
     const producer = v.producer;
     const first = graph.nodes[0];
     const node = graph.createNode({
-      opType: 'Cast', inputs: [v], name: `${v.name}_int32`,
+      opType: 'Cast',
+      inputs: [v],
+      name: `${v.name}_int32`,
       attributes: [{ name: 'to', type: 'int', value: DataType.INT32 }],
       ...(producer ? { after: producer } : first ? { before: first } : {}),
     });
     out = node.output(0);
-    out.type = tensorType(DataType.INT32, v.type?.kind === 'tensor' ? v.type.shape?.map((d) => d.value ?? d.param) : undefined);
+    out.type = tensorType(
+      DataType.INT32,
+      v.type?.kind === 'tensor' ? v.type.shape?.map((d) => d.value ?? d.param) : undefined,
+    );
     casts.set(v, out);
   }
   return out;

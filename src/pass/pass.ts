@@ -88,7 +88,10 @@ export interface PassSpec<S extends OptionSpecs> {
   run(model: Model, context: RunContext<S>): PassResult;
 }
 
-export function definePass<S extends OptionSpecs = Record<never, never>>(spec: PassSpec<S>, bound: PassOptions = {}): Pass<S> {
+export function definePass<S extends OptionSpecs = Record<never, never>>(
+  spec: PassSpec<S>,
+  bound: PassOptions = {},
+): Pass<S> {
   const options = spec.options ?? ({} as S);
   const settings = (given: PassOptions = {}) => parseOptions(options, { ...given, ...bound });
   // values set with `with` are checked when they are set, not when the pass runs

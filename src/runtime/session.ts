@@ -23,6 +23,8 @@ export interface SessionSettings {
    * threads of idle sessions steal the cores from the one that runs and inflate every timing.
    */
   spinning?: boolean;
+  /** Which onnxruntime runs the model: onnxruntime-node (default) or onnxruntime-web's WASM backend. */
+  runtime?: 'node' | 'web';
 }
 
 export interface LoadedModel {
@@ -62,6 +64,10 @@ const oneLine = (e: unknown) => String((e as Error)?.message ?? e).replace(/\s*\
  * onnxruntime-node raises EnvironmentError.
  */
 export async function loadModel(source: ModelSource, settings: SessionSettings = {}, label?: string): Promise<LoadedModel> {
+  if (settings.runtime === 'web') {
+    const { loadWebModel } = await import('./web-session.js');
+    return loadWebModel(source, settings, settings.threads ?? defaultThreads(), label);
+  }
   const ort = await onnxruntime();
   let model: Model;
   let payload: string | Uint8Array;

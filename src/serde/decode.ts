@@ -118,9 +118,16 @@ class Decoder {
     const scope = new Map<string, Value>();
     scopes.set(g, scope);
     for (const vi of p.input ?? []) g.addInput(this.define(scope, this.valueFromInfo(vi), where));
+    const initializers = new Set<Value>();
     for (const tp of p.initializer ?? []) {
       const t = this.tensor(tp);
-      g.adoptInitializer(scope.get(t.name) ?? this.define(scope, new Value(t.name), where), t);
+      const earlier = scope.get(t.name);
+      // Of initializers sharing a name, onnxruntime uses the last one: so does the IR, which holds one per name.
+      if (earlier && initializers.has(earlier)) {
+        earlier.initializer = t;
+        continue;
+      }
+      initializers.add(g.adoptInitializer(earlier ?? this.define(scope, new Value(t.name), where), t));
     }
     for (const sp of p.sparse_initializer ?? []) {
       const s = this.sparse(sp);

@@ -20,7 +20,17 @@ const RECIPES = [['fuse'], ['fuse', 'quantize'], ['fp16']];
 const OPTION_RECIPES = [
   ['fuse', '--disable', 'attention,gelu'],
   ['fuse', '--num-heads', '2', '--hidden-size', '32'],
-  ['fuse', 'quantize', '--no-per-channel', '--weight-type', 'uint8', '--ops', 'MatMul,Attention', '--min-weight-size', '64'],
+  [
+    'fuse',
+    'quantize',
+    '--no-per-channel',
+    '--weight-type',
+    'uint8',
+    '--ops',
+    'MatMul,Attention',
+    '--min-weight-size',
+    '64',
+  ],
   ['fuse', 'quantize', '--no-reduce-range', '--quant-format', 'integer', '--keep-skip-layer-norm'],
   ['fuse', 'split-skip-layer-norm'],
   ['fp16', '--no-keep-io-types', '--block-ops', 'Softmax,Tanh'],
@@ -43,7 +53,10 @@ try {
   for (const { file, recipe } of runs) {
     const out = join(scratch, 'out.onnx');
     let stderr = '';
-    process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => (
+      (stderr += String(chunk)),
+      true
+    )) as typeof process.stderr.write;
     let code: number;
     try {
       code = await main(['node', 'onnx-opt', ...recipe, join(FIXTURES, file), out]);

@@ -16,7 +16,8 @@ export interface FusionExpectation {
 }
 
 const copy = (model: Model): Model => decodeModel(encodeModel(model));
-const run = (pass: Pass, model: Model, explain = false): PassResult => pass.run(model, { options: { explain }, log: () => {} });
+const run = (pass: Pass, model: Model, explain = false): PassResult =>
+  pass.run(model, { options: { explain }, log: () => {} });
 
 /**
  * Runs `pass` on a copy of `model` and asserts: the op counts; parity with the original in onnxruntime (inputs of
