@@ -42,6 +42,8 @@ export const bnb4Pass = definePass({
         const why = !w || !tensor ? 'its weight is not a constant'
           : tensor.dataType !== DataType.FLOAT ? `weight '${w.name}' is not float32`
           : tensor.rank !== 2 ? `weight '${w.name}' has rank ${tensor.rank}, not 2`
+          // MatMulBnb4 refuses K or N of 0 when onnxruntime loads the model
+          : tensor.size === 0 ? `weight '${w.name}' is empty`
           : !a || (aType !== undefined && aType !== DataType.FLOAT) ? 'its input is not float32' : undefined;
         if (why) {
           notes.push(`${node.describe()}: ${why}`);

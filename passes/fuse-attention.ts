@@ -9,11 +9,13 @@ import type { Attribute } from '../src/ir/attribute.js';
 import type { Model } from '../src/ir/model.js';
 import { Scratch, Tensor } from '../src/ir/tensor.js';
 import { shapeOf, tensorType } from '../src/ir/types.js';
+import { MAX_PROBE_BYTES } from '../src/eval/probe.js';
 import { definePass, option, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { rerootShapes, shapeReadsOf, whyNotRerootable } from './attention/shape-reads.js';
 import { siteSignature } from './attention/signature.js';
 import { findAttentionSites, type AttentionSite, type Projection } from './attention/site.js';
+import { findSeparateSite, verifySeparate, type SeparateMeaning, type SeparateSite } from './attention/separate.js';
 import { makeProbes, verifyAttention, type AttentionMeaning } from './attention/verify.js';
 import { backwardSlice, int32Of, MS_DOMAIN } from '../src/ir/ops.js';
 
@@ -86,7 +88,7 @@ class QkvPacker {
   }
 }
 
-function attributesOf(meaning: AttentionMeaning): Attribute[] {
+function attributesOf(meaning: Pick<AttentionMeaning, 'numHeads' | 'headSize' | 'scale' | 'causal' | 'maskInput' | 'filterValue'>): Attribute[] {
   const attributes: Attribute[] = [{ name: 'num_heads', type: 'int', value: meaning.numHeads }];
   if (meaning.causal) attributes.push({ name: 'unidirectional', type: 'int', value: 1 });
   if (Math.abs(meaning.scale * Math.sqrt(meaning.headSize) - 1) > 1e-6) attributes.push({ name: 'scale', type: 'float', value: meaning.scale });
@@ -140,6 +142,35 @@ function rewrite(model: Model, site: AttentionSite, meaning: AttentionMeaning, p
 }
 
 /**
+ * Attention over a separate query, key and value -> MultiHeadAttention reading the tensors the graph split into heads;
+ * what computed them (the projections) stays.
+ */
+function rewriteSeparate(model: Model, site: SeparateSite, meaning: SeparateMeaning, casts: Map<Value, Value>): void {
+  const graph = model.graph;
+  const old = meaning.output;
+  const anchor = old.producer!;
+  const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
+  const mask = meaning.maskInput ? int32Of(graph, meaning.maskInput, casts) : null;
+  const cache = site.cache;
+  const inputs = [site.query, site.key, site.value, null, mask, meaning.bias ?? null, cache?.pastKey ?? null, cache?.pastValue ?? null];
+  while (inputs.at(-1) === null) inputs.pop();
+  const attention = graph.createNode({
+    opType: 'MultiHeadAttention', domain: MS_DOMAIN, inputs, outputs: cache ? 3 : 1, attributes: attributesOf(meaning),
+    name: `${name}/MultiHeadAttention`, before: anchor,
+  });
+  const replaced: [Value, Value][] = [[old, attention.output(0)]];
+  if (cache) replaced.push([cache.presentKey, attention.output(1)], [cache.presentValue, attention.output(2)]);
+  const keep = [site.query, site.key, site.value, ...(meaning.maskInput ? [meaning.maskInput] : []), ...(meaning.bias ? [meaning.bias] : [])];
+  if (cache) keep.push(cache.pastKey, cache.pastValue);
+  const region = new Set(replaced.flatMap(([from]) => [...backwardSlice(from, new Set(keep))]));
+  for (const [from, to] of replaced) {
+    to.type = from.type;
+    graph.replaceAllUses(from, to);
+  }
+  graph.removeNodes(graph.deadSubset(region));
+}
+
+/**
  * The meaning verified for `known` carried to `site`, which has the same signature: the output and the bias at the
  * same positions. Undefined when the bias's shape reads cannot be answered here (then the site is verified itself).
  */
@@ -151,6 +182,20 @@ function sameMeaning(known: AttentionSite, meaning: AttentionMeaning | string, s
   const biasShapeReads = shapeReadsOf(bias, site);
   if (!biasShapeReads || whyNotRerootable(biasShapeReads, site.q.x)) return undefined;
   return { ...meaning, output, bias, biasShapeReads };
+}
+
+/** Softmax nodes of the model's subgraphs (If branches, Loop bodies). */
+function subgraphSoftmaxes(model: Model): Node[] {
+  return [...model.graph.allGraphs()].filter((g) => g !== model.graph).flatMap((g) => g.nodes.filter((n) => n.opType === 'Softmax'));
+}
+
+/**
+ * Batch 2 for the probes, or 1 where a site's scores at batch 2 would pass what the evaluator computes: a long static
+ * sequence, as a speech encoder's TorchScript export has (Whisper: 1500 frames, 2 · 6 heads · 1500² floats).
+ */
+export function probeBatch(scores: Value[]): number {
+  const perBatch = scores.map((v) => (shapeOf(v.type) ?? []).slice(1).reduce<number>((n, d) => n * (typeof d === 'number' ? d : 1), 4));
+  return Math.max(0, ...perBatch) * 2 > MAX_PROBE_BYTES ? 1 : 2;
 }
 
 export const fuseAttentionPass = definePass({
@@ -165,20 +210,30 @@ export const fuseAttentionPass = definePass({
   leaves: ['shapes'],
   run(model, context): PassResult {
     const { numHeads: expectHeads, hiddenSize: expectHidden } = context.options;
-    const sites = findAttentionSites(model.graph);
-    if (!sites.length) return { changed: false, stats: {} };
+    const { sites, misses } = findAttentionSites(model.graph);
+    // every Softmax left gets a line: why its site was refused, or why no site was found
+    const notes = subgraphSoftmaxes(model).map((softmax) => `Attention at Softmax '${softmax.name}': no candidate: it is inside a subgraph (an If or Loop body), which attention fusion does not enter`);
+    if (!sites.length && !misses.length) return { changed: false, stats: {}, notes };
     let probes: ReturnType<typeof makeProbes>;
     try {
-      probes = makeProbes(model, context.fixedDims);
+      const scores = [...sites.map((site) => site.scores), ...misses.map((miss) => miss.softmax.input(0))];
+      probes = makeProbes(model, context.fixedDims, probeBatch(scores));
     } catch (e) {
-      return { changed: false, stats: {}, notes: [`Attention: the model's inputs cannot be probed: ${(e as Error).message}`] };
+      const reason = `the model's inputs cannot be probed: ${(e as Error).message}`;
+      const softmaxes = [...sites.map((site) => site.softmax), ...misses.map((miss) => miss.softmax)];
+      return { changed: false, stats: {}, notes: [...notes, ...softmaxes.map((softmax) => `Attention at Softmax '${softmax.name}': ${reason}`)] };
     }
     // weights are read to verify, then dropped: through one reused buffer, not kept in memory
     const scratch = new Scratch();
     const packer = new QkvPacker(model.graph);
     const casts = new Map<Value, Value>();
-    const notes: string[] = [];
     const stats: Record<string, number> = {};
+    /** Why a verified site is refused: heads or hidden size other than the options say. */
+    const unexpected = (meaning: { numHeads: number; headSize: number }): string | undefined =>
+      expectHeads !== undefined && meaning.numHeads !== expectHeads ? `has ${meaning.numHeads} heads, not --num-heads ${expectHeads}`
+      : expectHidden !== undefined && meaning.numHeads * meaning.headSize !== expectHidden
+        ? `has hidden size ${meaning.numHeads * meaning.headSize}, not --hidden-size ${expectHidden}`
+        : undefined;
     // one verification per distinct signature: the other layers repeat it with other weights
     const bySignature = new Map<string, { site: AttentionSite; meaning: AttentionMeaning | string }>();
     const verified = sites.map((site) => {
@@ -188,19 +243,31 @@ export const fuseAttentionPass = definePass({
       if (!known) bySignature.set(signature, { site, meaning });
       return { site, meaning };
     });
+    // where q, k and v are not projections of one input: attention over a separate query, key and value
+    const separate = misses.map(({ softmax, reason }) => {
+      const site = findSeparateSite(softmax);
+      if (typeof site === 'string') return { softmax, refusal: reason };
+      const meaning = verifySeparate(site, probes);
+      if (typeof meaning === 'string') return { softmax, refusal: `${reason}; as a MultiHeadAttention of separate query, key and value: ${meaning}` };
+      return { softmax, site, meaning };
+    });
     for (const { site, meaning } of verified) {
-      const refusal =
-        typeof meaning === 'string' ? meaning
-        : expectHeads !== undefined && meaning.numHeads !== expectHeads ? `has ${meaning.numHeads} heads, not --num-heads ${expectHeads}`
-        : expectHidden !== undefined && meaning.numHeads * meaning.headSize !== expectHidden
-          ? `has hidden size ${meaning.numHeads * meaning.headSize}, not --hidden-size ${expectHidden}`
-          : undefined;
+      const refusal = typeof meaning === 'string' ? meaning : unexpected(meaning);
       if (refusal || typeof meaning === 'string') {
         notes.push(`Attention at Softmax '${site.softmax.name}': ${refusal}`);
         continue;
       }
       const op = rewrite(model, site, meaning, packer, casts);
       stats[op] = (stats[op] ?? 0) + 1;
+    }
+    for (const entry of separate) {
+      const refusal = entry.refusal ?? unexpected(entry.meaning!);
+      if (refusal) {
+        notes.push(`Attention at Softmax '${entry.softmax.name}': ${refusal}`);
+        continue;
+      }
+      rewriteSeparate(model, entry.site!, entry.meaning!, casts);
+      stats.MultiHeadAttention = (stats.MultiHeadAttention ?? 0) + 1;
     }
     const changed = Object.keys(stats).length > 0;
     if (changed) model.requireOpset(MS_DOMAIN, 1);

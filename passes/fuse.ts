@@ -20,7 +20,8 @@ import { fuseSkipLayerNormPass } from './fuse-skip-layer-norm.js';
 
 export const fusePass = sequence('fuse', {
   description:
-    'clean, fold constants, then fuse LayerNorm, RotaryEmbedding, GroupQueryAttention, Attention, Gelu, EmbedLayerNorm and SkipLayerNorm into onnxruntime ops',
+    'clean, fold constants, then fuse LayerNorm, RotaryEmbedding, GroupQueryAttention, Attention, Gelu, ' +
+    'EmbedLayerNorm and SkipLayerNorm into onnxruntime ops',
   needs: ['shapes'],
   steps: [
     tidy(cleanPass),

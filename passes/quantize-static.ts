@@ -13,7 +13,7 @@
 // biases, and only standard ONNX ops (a model with onnxruntime's contrib fusions is refused).
 import { OnnxOptError } from '../src/errors.js';
 import { attr } from '../src/ir/attribute.js';
-import type { Graph, Value } from '../src/ir/graph.js';
+import type { Graph, Node, Value } from '../src/ir/graph.js';
 import { Value as IrValue } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import { Scratch, Tensor } from '../src/ir/tensor.js';
@@ -136,6 +136,7 @@ export function staticPlacement(model: Model, settings: StaticSettings): Placeme
     perChannel: settings.perChannel,
     quantizeBias: !settings.trt,
     noOutputOps: settings.trt ? new Set(TRT_OPS) : new Set(),
+    removeActivations: !settings.activationSymmetric,
   });
 }
 
@@ -188,7 +189,7 @@ class QdqWriter {
   private readonly scratch = new Scratch();
   /** Per-channel scales of quantized weights, for their biases. */
   private readonly weightScales = new Map<Value, Float32Array>();
-  private readonly stats = { quantizedActivations: 0, sharedActivations: 0, quantizedWeights: 0, quantizedConstants: 0, quantizedBiases: 0 };
+  private readonly stats = { quantizedActivations: 0, sharedActivations: 0, quantizedWeights: 0, quantizedConstants: 0, quantizedBiases: 0, removedActivations: 0 };
 
   constructor(
     private readonly graph: Graph,
@@ -199,6 +200,7 @@ class QdqWriter {
 
   write(): Record<string, number> {
     const { roles } = this.placement;
+    for (const node of this.placement.removed) this.removeActivation(node);
     const replaced: Value[] = [];
     for (const [v, role] of roles) {
       switch (role.kind) {
@@ -224,6 +226,23 @@ class QdqWriter {
     for (const v of replaced) if (this.graph.isUnused(v) && this.graph.initializers.includes(v)) this.graph.removeInitializer(v);
     this.graph.sortTopologically();
     return { ...this.stats, quantizedNodes: this.placement.nodes.length };
+  }
+
+  /**
+   * Relu(x) -> y becomes the producer writing y itself (x's name goes, as in onnxruntime), quantized with y's range:
+   * the QuantizeLinear's clipping at the range's lower end does what the Relu or Clip did.
+   */
+  private removeActivation(node: Node): void {
+    const x = node.input(0), y = node.output(0);
+    for (const u of [...y.uses]) u.node.replaceInput(u.index, x);
+    this.graph.removeNode(node);
+    x.name = y.name;
+    x.type = y.type ?? x.type;
+    // x takes y's place in the plan, in y's position (a tensor sharing y's parameters reads them from x now)
+    const roles = [...this.placement.roles].map(([v, r]): [Value, TensorRole] => [v === y ? x : v, r.kind === 'shared' && r.source === y ? { ...r, source: x } : r]);
+    this.placement.roles.clear();
+    for (const [v, r] of roles) this.placement.roles.set(v, r);
+    this.stats.removedActivations++;
   }
 
   /** x -> QuantizeLinear -> DequantizeLinear -> every reader of x; a graph output keeps its name on the DequantizeLinear. */

@@ -16,6 +16,8 @@ export { cleanPass } from '../passes/clean.js';
 export { foldPass } from '../passes/fold.js';
 export { fusePass } from '../passes/fuse.js';
 export { quantizePass } from '../passes/quantize.js';
+export { quantizeStaticPass, staticPlacement, readStaticSettings, type StaticSettings, type RangesOption } from '../passes/quantize-static.js';
+export { createCalibrator, CALIBRATION_METHODS, type CalibrationMethod, type Calibrator, type TensorRange } from './tensor/calibration.js';
 export { splitSkipLayerNormPass } from '../passes/split-skip-layer-norm.js';
 export { fp16Pass } from '../passes/fp16.js';
 export { q4Pass } from '../passes/q4.js';

@@ -48,12 +48,13 @@ function isScalar(v: Value | null | undefined): boolean {
 }
 
 /** Follows a value back through layout ops and multiplications by scalars, to where it was computed. */
-function throughLayout(v: Value): Value {
+export function throughLayout(v: Value): Value {
   let cur = v;
   for (let step = 0; step < 16; step++) {
     const n = cur.producer;
     if (!isStandardNode(n)) break;
-    if (LAYOUT.has(n.opType)) cur = n.input(0);
+    // a Concat of one input is a copy (a cache update on an empty cache, as transformers' DynamicCache writes it)
+    if (LAYOUT.has(n.opType) || (n.opType === 'Concat' && n.inputs.length === 1)) cur = n.input(0);
     else if ((n.opType === 'Mul' || n.opType === 'Div') && isScalar(n.inputs[1])) cur = n.input(0);
     else if (n.opType === 'Mul' && isScalar(n.inputs[0])) cur = n.input(1);
     else break;
@@ -141,7 +142,7 @@ export function projectionOf(operand: Value): Projection | undefined {
  * Follows a value back through scalings to the MatMul(q, k) that produced the scores, collecting the other operands
  * of the Adds passed on the way.
  */
-function scoresMatMul(v: Value, addends: Value[] = []): { node: Node; addends: Value[] } | undefined {
+export function scoresMatMul(v: Value, addends: Value[] = []): { node: Node; addends: Value[] } | undefined {
   let cur = v;
   for (let step = 0; step < 6; step++) {
     const n = cur.producer;
@@ -164,7 +165,7 @@ function scoresMatMul(v: Value, addends: Value[] = []): { node: Node; addends: V
 }
 
 /** The MatMul that multiplies the probabilities by v, past an optional NaN guard, Cast or Dropout. */
-function probabilitiesMatMul(probs: Value): Node | undefined {
+export function probabilitiesMatMul(probs: Value): Node | undefined {
   const seen = new Set<Value>([probs]);
   let frontier = [probs];
   for (let depth = 0; depth < 3; depth++) {
@@ -188,7 +189,7 @@ function probabilitiesMatMul(probs: Value): Node | undefined {
 }
 
 /** Transpose/Reshape values after the context, each the only data use of the one before (Shape reads aside). */
-function outputChain(context: Value): Value[] {
+export function outputChain(context: Value): Value[] {
   const chain: Value[] = [];
   let cur = context;
   for (let step = 0; step < 6; step++) {
@@ -202,21 +203,61 @@ function outputChain(context: Value): Value[] {
   return chain;
 }
 
-export function findAttentionSites(graph: Graph): AttentionSite[] {
+/** A Softmax the walk found no attention site at, and why. */
+export interface SiteMiss {
+  softmax: Node;
+  reason: string;
+}
+
+/** Where a projection walk stopped, for a miss's reason. */
+function stoppedAt(operand: Value): string {
+  const v = throughLayout(operand);
+  const n = v.producer;
+  if (!n) return v.constantTensor() ? `the constant '${v.name}'` : `the graph input '${v.name}'`;
+  return `${n.domain && n.domain !== 'ai.onnx' ? `${n.domain}::` : ''}${n.opType} '${n.name}'`;
+}
+
+/**
+ * Every Softmax of the graph: an attention site, or a miss saying where the walk from it stopped. A Softmax whose
+ * scores are no MatMul and whose probabilities multiply nothing is not attention at all; it is a miss all the same,
+ * so that `--explain` accounts for every Softmax the fusion leaves.
+ */
+export function findAttentionSites(graph: Graph): { sites: AttentionSite[]; misses: SiteMiss[] } {
   const sites: AttentionSite[] = [];
+  const misses: SiteMiss[] = [];
   for (const softmax of graph.nodes) {
     if (!isStandardNode(softmax) || softmax.opType !== 'Softmax') continue;
+    const miss = (reason: string) => misses.push({ softmax, reason });
     const scores = softmax.input(0);
     const found = scoresMatMul(scores);
+    if (!found) {
+      miss(`no candidate: its input is not MatMul(q, kᵀ) through scalings, Adds, Where or Cast (reached ${stoppedAt(scores)})`);
+      continue;
+    }
     const pv = probabilitiesMatMul(softmax.output(0));
-    if (!found || !pv) continue;
+    if (!pv) {
+      miss('no candidate: its probabilities multiply no values (no MatMul(probabilities, v) within 3 steps)');
+      continue;
+    }
     const qk = found.node;
-    const q = projectionOf(qk.input(0));
-    const k = projectionOf(qk.input(1));
-    const v = projectionOf(pv.input(1));
-    if (!q || !k || !v || q.x !== k.x || q.x !== v.x) continue;
+    const operands = { q: qk.input(0), k: qk.input(1), v: pv.input(1) };
+    const projections = { q: projectionOf(operands.q), k: projectionOf(operands.k), v: projectionOf(operands.v) };
+    const unprojected = (['q', 'k', 'v'] as const).filter((name) => !projections[name]);
+    if (unprojected.length) {
+      miss(`candidate MatMul '${qk.name}': ${unprojected.map((name) => `${name} is not a linear projection (reached ${stoppedAt(operands[name])})`).join('; ')}`);
+      continue;
+    }
+    const { q, k, v } = projections as { q: Projection; k: Projection; v: Projection };
+    if (q.x !== k.x || q.x !== v.x) {
+      miss(`candidate MatMul '${qk.name}': q, k and v project different inputs (q '${q.x.name}', k '${k.x.name}', v '${v.x.name}')`);
+      continue;
+    }
     const outputCandidates = outputChain(pv.output(0));
-    if (outputCandidates.length) sites.push({ softmax, scores, scoresMatMul: qk, addends: found.addends, q, k, v, context: pv.output(0), outputCandidates });
+    if (!outputCandidates.length) {
+      miss(`candidate MatMul '${qk.name}': the context '${pv.output(0).name}' is not followed by its own Transpose or Reshape`);
+      continue;
+    }
+    sites.push({ softmax, scores, scoresMatMul: qk, addends: found.addends, q, k, v, context: pv.output(0), outputCandidates });
   }
-  return sites;
+  return { sites, misses };
 }

@@ -5,9 +5,12 @@
 //     inputs are weights (per channel when asked: Conv axis 0, ConvTranspose 1, MatMul 1, Gemm 0 or 1 after
 //     transB); Conv/Gemm biases become int32 with scale input scale x weight scale (x Gemm's beta).
 //   LayerNormalization, InstanceNormalization, BatchNormalization: input, scale as a weight, bias as int32, outputs.
-//   Data movement (Reshape, Transpose, Squeeze, Unsqueeze, Slice, Gather(Elements), Split, Pad, Resize,
-//     MaxPool, AveragePool): only when the input is quantized already; the outputs share the input's scale and
-//     zero point, so the op can run on 8-bit data.
+//   Data movement (Reshape, Transpose, Squeeze, Unsqueeze, Slice, Gather(Elements), Pad, Resize, MaxPool,
+//     AveragePool): only when the input is quantized already; the outputs share the input's scale and zero point,
+//     so the op can run on 8-bit data. Split quantizes its input if nothing did, and its outputs share it.
+//   Relu, Clip: only after a quantized input; with asymmetric activations the op goes when it is its input's only
+//     reader (the output's range, which starts at 0 or the clip, does its work), else input and output as usual.
+//   Where: its output, only when both values it chooses from are quantized.
 //   Any other listed op: every float input and output; a constant input is quantized like an activation would
 //     be (activation type) but with the weights' symmetry, as onnxruntime's _add_qdq_nodes_for_initializer does.
 // Only graph initializers count as constants: a Constant node's output is calibrated like any activation, as in
@@ -37,6 +40,8 @@ export interface PlacementSettings {
   quantizeBias: boolean;
   /** Op types whose outputs get no Q/DQ (onnxruntime's OpTypesToExcludeOutputQuantization). */
   noOutputOps: ReadonlySet<string>;
+  /** Asymmetric activations let a Relu or Clip go: its output's range clips as it did (onnxruntime's default). */
+  removeActivations: boolean;
 }
 
 /** onnxruntime's default op types for QDQ (QLinearOpsRegistry and QDQRegistry, 1.30). */
@@ -48,9 +53,10 @@ export const DEFAULT_STATIC_OPS: readonly string[] = [
 ];
 
 const WEIGHTED = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
+const REMOVABLE = new Set(['Relu', 'Clip']);
 const NORMALIZATIONS = new Set(['LayerNormalization', 'InstanceNormalization', 'BatchNormalization']);
 const DATA_MOVEMENT = new Set([
-  'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Slice', 'Gather', 'GatherElements', 'Split', 'Pad', 'Resize', 'MaxPool', 'AveragePool',
+  'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Slice', 'Gather', 'GatherElements', 'Pad', 'Resize', 'MaxPool', 'AveragePool',
 ]);
 
 export interface Placement {
@@ -60,6 +66,11 @@ export interface Placement {
   calibrated: Value[];
   /** Nodes whose tensors were marked. */
   nodes: Node[];
+  /**
+   * Relu/Clip nodes to remove: their input's only reader, so the producer writes their output directly, quantized
+   * with the output's range (whose lower end does the clipping).
+   */
+  removed: Node[];
 }
 
 const FLOATS = new Set<number>([DataType.FLOAT]);
@@ -69,6 +80,7 @@ export function planPlacement(graph: Graph, settings: PlacementSettings): Placem
   const types = inferElemTypes(graph);
   const roles = new Map<Value, TensorRole>();
   const nodes: Node[] = [];
+  const removed: Node[] = [];
   const isFloat = (v: Value | null | undefined): v is Value => !!v && FLOATS.has(types.get(v) ?? -1);
   const isConstant = (v: Value) => !!v.initializer && graph.initializers.includes(v);
   const mark = (v: Value | null | undefined, role: TensorRole) => {
@@ -88,7 +100,15 @@ export function planPlacement(graph: Graph, settings: PlacementSettings): Placem
     if (x && w && roles.has(x) && roles.get(w)?.kind === 'weight') mark(b, { kind: 'bias', input: x, weight: w, beta });
   };
 
+  // Values computed from constants alone (a Resize's scales made by a Concat of Constant nodes): onnxruntime would
+  // quantize such a Concat like any other and change the scales, which breaks the Resize; they are left float.
+  const constant = new Set<Value>();
+  const isConstantValue = (v: Value | null) => !v || !!v.initializer || constant.has(v);
   for (const node of graph.nodes) {
+    if (node.inputs.every(isConstantValue)) {
+      for (const v of node.outputs) if (v) constant.add(v);
+      continue;
+    }
     if (node.domain !== '' && node.domain !== 'ai.onnx') continue;
     if (!settings.ops.has(node.opType) || settings.exclude.has(node.name)) continue;
     const outputs = settings.noOutputOps.has(node.opType) ? [] : node.outputs;
@@ -112,10 +132,32 @@ export function planPlacement(graph: Graph, settings: PlacementSettings): Placem
       // the normalization's bias is scaled by its input's and its scale's, like a Conv bias
       bias(node, node.inputs[2]);
       for (const v of outputs) mark(v, { kind: 'activation' });
-    } else if (DATA_MOVEMENT.has(op)) {
+    } else if (REMOVABLE.has(op)) {
+      const x = node.inputs[0], y = node.outputs[0];
+      if (!x || !y || !roles.has(x)) continue;
+      const removable = settings.removeActivations && roles.get(x)!.kind === 'activation' && x.uses.length === 1 && !!x.producer &&
+        !graph.outputs.includes(x) && !graph.outputs.includes(y) && isFloat(y);
+      if (removable) {
+        roles.delete(x);
+        removed.push(node);
+      }
+      if (outputs.length) mark(y, { kind: 'activation' });
+    } else if (op === 'Split') {
+      // its input is quantized for it if nothing did; every output shares the input's parameters
       const source = node.inputs[0];
-      if (!source || !roles.has(source) || roles.get(source)!.kind === 'weight') continue;
+      input(source);
+      if (!source || !roles.has(source)) continue;
       for (const v of outputs) mark(v, { kind: 'shared', source });
+    } else if (op === 'Where') {
+      // its output is quantized only when both values it chooses from are
+      if (!node.inputs[1] || !node.inputs[2] || !roles.has(node.inputs[1]) || !roles.has(node.inputs[2])) continue;
+      for (const v of outputs) mark(v, { kind: 'activation' });
+    } else if (DATA_MOVEMENT.has(op)) {
+      // a per-channel weight has no single scale to share
+      const source = node.inputs[0];
+      const sourceRole = source ? roles.get(source) : undefined;
+      if (!sourceRole || (sourceRole.kind === 'weight' && sourceRole.axis !== undefined)) continue;
+      for (const v of outputs) mark(v, { kind: 'shared', source: source! });
     } else {
       for (const v of node.inputs) input(v);
       for (const v of outputs) mark(v, { kind: 'activation' });
@@ -123,7 +165,7 @@ export function planPlacement(graph: Graph, settings: PlacementSettings): Placem
     if (roles.size > before) nodes.push(node);
   }
   const calibrated = [...roles].filter(([, r]) => r.kind === 'activation').map(([v]) => v);
-  return { roles, calibrated, nodes };
+  return { roles, calibrated, nodes, removed };
 }
 
 /** The tensor whose scale and zero point a tensor uses (itself, or the source it shares them with). */

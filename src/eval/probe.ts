@@ -21,7 +21,7 @@ export function seededRandom(seed: number): () => number {
 }
 
 /** Probe results are tiny; a value needing more than this is not worth evaluating. */
-const MAX_PROBE_BYTES = 64 * 1024 * 1024;
+export const MAX_PROBE_BYTES = 64 * 1024 * 1024;
 
 export interface ProbeInputs {
   /** Sizes for symbolic dims, by name (the graph inputs' dim_params). */

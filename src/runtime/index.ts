@@ -1,5 +1,6 @@
 // The onnxruntime-node edge of the library: run, compare, gate and benchmark models (Node only).
 export { benchmark, type BenchOptions, type BenchReport, type BenchResult, type BenchModel, type BenchProgress } from './bench.js';
+export { calibrate, readCalibrationData, readRangesFile, type CalibrationData, type CalibrationOptions, type CalibrationResult } from './calibrate.js';
 export type { OutputComparison, Tolerance } from './compare.js';
 export { readDataset, readInputsFile, type Dataset } from './data-files.js';
 export { gateAccuracy, GATE_METRICS, type GateMetric, type GateOptions, type GateProgress, type GateReport } from './gate.js';

@@ -9,8 +9,12 @@ import type { Feeds } from './host-tensor.js';
 import { describeInputs } from './inputs.js';
 import { checkParity, describeFailure } from './parity.js';
 
-/** Each output's cosine similarity with the model before the pass must reach this. */
-export const LOSSY_MIN_COSINE = 0.99;
+/**
+ * Each output's cosine similarity with the model before the pass must reach this. It catches broken results (fp16
+ * overflow, INT8 cancellation: cosines of 0.4 and below), not the loss a working conversion has (static INT8 of
+ * small models scores 0.95-0.99): --verify (0.99), parity --min-cosine and gate judge that.
+ */
+export const LOSSY_MIN_COSINE = 0.9;
 
 export interface LossyCheckOptions {
   /** A data file of inputs (.npz, .npy or .json, as parity reads them); generated from the input types otherwise. */

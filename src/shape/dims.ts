@@ -282,10 +282,55 @@ export function evaluateParam(text: string, sizes: Readonly<Record<string, numbe
     let v = t.coeff;
     for (const a of t.atoms) {
       const s = sizes[a];
-      if (s === undefined) return undefined;
+      if (s === undefined) return evaluateArithmetic(text, sizes);
       v *= s;
     }
     total += v;
   }
   return total;
+}
+
+/**
+ * A dim name that is integer arithmetic over bound symbols, as torch's dynamo exporter writes output dims
+ * ('((encoder_sequence*batch)//batch)'): +, -, *, // (floor division) and parentheses. Undefined for anything else.
+ */
+function evaluateArithmetic(text: string, sizes: Readonly<Record<string, number>>): number | undefined {
+  const tokens = text.match(/\d+|[A-Za-z_][\w.]*|\/\/|[-+*()]|\S/g) ?? [];
+  let at = 0;
+  const atom = (): number | undefined => {
+    const t = tokens[at++];
+    if (t === undefined) return undefined;
+    if (t === '(') {
+      const v = sum();
+      return tokens[at++] === ')' ? v : undefined;
+    }
+    if (t === '-') {
+      const v = atom();
+      return v === undefined ? undefined : -v;
+    }
+    if (/^\d+$/.test(t)) return Number(t);
+    return /^[A-Za-z_]/.test(t) ? sizes[t] : undefined;
+  };
+  const product = (): number | undefined => {
+    let v = atom();
+    while (v !== undefined && (tokens[at] === '*' || tokens[at] === '//')) {
+      const op = tokens[at++];
+      const w = atom();
+      if (w === undefined || (op === '//' && w === 0)) return undefined;
+      v = op === '*' ? v * w : Math.floor(v / w);
+    }
+    return v;
+  };
+  const sum = (): number | undefined => {
+    let v = product();
+    while (v !== undefined && (tokens[at] === '+' || tokens[at] === '-')) {
+      const op = tokens[at++];
+      const w = product();
+      if (w === undefined) return undefined;
+      v = op === '+' ? v + w : v - w;
+    }
+    return v;
+  };
+  const value = sum();
+  return at === tokens.length ? value : undefined;
 }

@@ -1,10 +1,10 @@
 // `npm run bench [-- suites...] [--models a,b]`: benchmarks on the seed-sized models in ../shared/models and the
 // skeletons in test/bench/models, materialized into .bench/models. Suites: io, tools, latency (the encoders), scale
-// (generated graphs, ./scale.ts), fuzz (every pass over mutated models, ./fuzz.ts), decode and bundle (the codec,
-// ./serde.ts), llm (llama-100m in fp32, q8 and q4, ./llm.ts), and, only when named, static (static vs dynamic INT8,
-// ./static.ts) and targets (latency per runtime target in onnxruntime-node and onnxruntime-web, ./targets.ts).
-// Timings are medians of interleaved runs on a shared, noisy machine: compare the ratios, which are
-// measured side by side, not the absolute times.
+// (generated graphs, ./scale.ts), decoder (llama-100m fused vs export vs onnxruntime, ./decoder.ts), fuzz (every pass
+// over mutated models, ./fuzz.ts), decode and bundle (the codec, ./serde.ts), llm (llama-100m in fp32, q8 and q4,
+// ./llm.ts), and, only when named, static (static vs dynamic INT8, ./static.ts) and targets (latency per runtime target
+// in onnxruntime-node and onnxruntime-web, ./targets.ts). Timings are medians of interleaved runs on a shared, noisy
+// machine: compare the ratios, which are measured side by side, not the absolute times.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';

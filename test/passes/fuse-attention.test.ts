@@ -3,9 +3,9 @@
 // are refused with a note. Fused models must match the unfused ones in onnxruntime-node.
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { fuseAttentionPass } from '../../passes/fuse-attention.js';
+import { fuseAttentionPass, probeBatch } from '../../passes/fuse-attention.js';
 import { readModelBytes } from '../../src/io/read.js';
-import { attr, Model, Tensor, Value, tensorType, type Attribute, type Graph } from '../../src/ir/index.js';
+import { attr, Graph, Model, Tensor, Value, tensorType, type Attribute } from '../../src/ir/index.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { maxAbsDiff, opCounts, runModel, runPass } from './fusion-helpers.js';
@@ -57,9 +57,9 @@ type BiasMaker = (b: Builder, x: Value, qProjection: Value) => Value;
  * -> Softmax -> ·v -> back to (B, S, 8) -> an output MatMul, so the attention output is not a graph output. With
  * several divisors, one such layer per divisor, each feeding the next (a bias only with one layer).
  */
-function attentionBlock(options: { mask?: boolean; bias?: BiasMaker; divisors?: number[] } = {}): Model {
+function attentionBlock(options: { mask?: boolean; bias?: BiasMaker; divisors?: number[]; seq?: number } = {}): Model {
   const b = new Builder();
-  let x = b.input('x', ['batch', 'seq', HIDDEN]);
+  let x = b.input('x', ['batch', options.seq ?? 'seq', HIDDEN]);
   const heads = b.ints('heads_shape', [0, 0, HEADS, HEAD_SIZE]);
   const mask = (options.mask ?? true) ? b.input('attention_mask', ['batch', 'seq'], DataType.INT64) : undefined;
   const divisors = options.divisors ?? [Math.sqrt(HEAD_SIZE)];
@@ -235,5 +235,55 @@ describe('fuse-attention: refusals', () => {
     expect(note).toMatch(/'position_bias' as a bias: the additive term is shaped \[\d+,\d+\]/);
     expect(opCounts(model).Softmax).toBe(1);
     await expectParity(unfused, model);
+  });
+});
+
+describe('fuse-attention: every Softmax it leaves is explained', () => {
+  it('says why a Softmax that is no attention was left: no candidate', () => {
+    const b = new Builder();
+    const x = b.input('x', ['batch', HIDDEN]);
+    const probabilities = b.node('Softmax', [b.node('MatMul', [x, b.weight('W', [HIDDEN, 3])], 'logits')], 'classifier', [attr('axis', -1)]);
+    b.g.outputs.push(probabilities);
+    const result = fuse(b.model);
+    expect(result.changed).toBe(false);
+    expect(result.notes).toEqual([
+      "Attention at Softmax 'classifier': no candidate: its input is not MatMul(q, kᵀ) through scalings, Adds, Where or Cast (reached MatMul 'logits')",
+    ]);
+  });
+});
+
+describe('fuse-attention: Softmax in a subgraph', () => {
+  it('says that it does not enter If branches', () => {
+    const b = new Builder();
+    const x = b.input('x', ['batch', HIDDEN]);
+    const flag = b.input('flag', [], DataType.BOOL);
+    const branch = (name: string) => {
+      const g = new Graph(name, b.g);
+      const y = g.createNode({ opType: 'Softmax', inputs: [x], name: `${name}_softmax`, attributes: [attr('axis', -1)] }).output();
+      y.type = tensorType(DataType.FLOAT, ['batch', HIDDEN]);
+      g.outputs.push(y);
+      return g;
+    };
+    const y = b.node('If', [flag], 'choice', [attr('then_branch', branch('then')), attr('else_branch', branch('else'))]);
+    b.g.outputs.push(y);
+    const result = fuse(b.model);
+    expect(result.notes).toEqual(['then_softmax', 'else_softmax'].map((n) =>
+      `Attention at Softmax '${n}': no candidate: it is inside a subgraph (an If or Loop body), which attention fusion does not enter`));
+  });
+});
+
+describe('fuse-attention: a long static sequence', () => {
+  it('checks sampled query rows of a static sequence longer than 64', async () => {
+    const unfused = attentionBlock({ mask: false, seq: 100 });
+    const model = copy(unfused);
+    expect(fuse(model).stats).toEqual({ Attention: 1 });
+    await expectParity(unfused, model);
+  });
+
+  it('probes at batch 1 where batch-2 scores would pass what the evaluator computes', () => {
+    const scores = (dims: (number | string)[]) => new Value('scores', tensorType(DataType.FLOAT, dims));
+    // Whisper's encoder: 6 heads over 1500 frames, 54 MB of scores a batch row
+    expect(probeBatch([scores(['batch', 4, 16, 16]), scores(['batch', 6, 1500, 1500])])).toBe(1);
+    expect(probeBatch([scores(['batch', 4, 'seq', 'seq']), scores(['batch', 12, 512, 512])])).toBe(2);
   });
 });

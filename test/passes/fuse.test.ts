@@ -45,7 +45,10 @@ describe('fuse on exported fixtures', () => {
     const file = `fixtures/${name}.onnx`;
     const model = readModel(file);
     const rawParameters = parameterCount(model);
-    fuse(model);
+    const { notes = [] } = fuse(model);
+    // every Softmax left has its --explain line
+    for (const softmax of model.graph.nodes.filter((n) => n.opType === 'Softmax'))
+      expect(notes.some((line) => line.includes(`Attention at Softmax '${softmax.name}': `)), softmax.name).toBe(true);
     const ops = opHistogram(model);
     // Packing q, k and v must not copy weights that layers share (ALBERT): parameters never grow.
     expect(parameterCount(model)).toBeLessThanOrEqual(rawParameters);

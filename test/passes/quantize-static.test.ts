@@ -4,7 +4,11 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { quantizeStaticPass, readStaticSettings, staticPlacement } from '../../passes/quantize-static.js';
 import { OnnxOptError } from '../../src/errors.js';
-import type { Node } from '../../src/ir/graph.js';
+import { Graph, Value, type Node } from '../../src/ir/graph.js';
+import { Model as IrModel } from '../../src/ir/model.js';
+import { Tensor } from '../../src/ir/tensor.js';
+import { tensorType } from '../../src/ir/types.js';
+import { DataType } from '../../src/tensor/dtype.js';
 import type { Model } from '../../src/ir/model.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { computeScaleZeroPoint, quantRange } from '../../src/tensor/quantize.js';
@@ -181,5 +185,43 @@ describe('quantize-static --format qoperator', () => {
     const [a, b] = [await run(qdq), await run(qop)];
     // the same integer arithmetic up to rounding of the rescale: within one step of the output scale
     expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]!)))).toBeLessThanOrEqual(2 * (9 / 255) + 1e-6);
+  });
+});
+
+describe('quantize-static: Relu as onnxruntime treats it', () => {
+  /** x -> MatMul -> h -> Relu -> r -> MatMul -> out */
+  function reluModel(): Model {
+    const g = new Graph('relu');
+    const m = new IrModel(g);
+    m.opsetImports = [{ domain: '', version: 17 }];
+    const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, [2, 4])));
+    const w1 = g.addInitializer('w1', Tensor.fromArray('', DataType.FLOAT, [4, 4], floats(16, 1)));
+    const w2 = g.addInitializer('w2', Tensor.fromArray('', DataType.FLOAT, [4, 4], floats(16, 2)));
+    const h = g.createNode({ opType: 'MatMul', inputs: [x, w1], outputs: [new Value('h', tensorType(DataType.FLOAT, [2, 4]))] }).output();
+    const r = g.createNode({ opType: 'Relu', inputs: [h], outputs: [new Value('r', tensorType(DataType.FLOAT, [2, 4]))] }).output();
+    const out = new Value('out', tensorType(DataType.FLOAT, [2, 4]));
+    g.createNode({ opType: 'MatMul', inputs: [r, w2], outputs: [out] });
+    g.outputs.push(out);
+    return m;
+  }
+  const ranges: Ranges = { x: [-0.5, 0.5], h: [-1, 1], r: [0, 1], out: [-1, 1] };
+
+  it('asymmetric activations: the Relu goes, and the MatMul writes r, quantized with r\'s range', () => {
+    const model = reluModel();
+    const result = quantize(model, { calibratedRanges: ranges });
+    expect(result.stats.removedActivations).toBe(1);
+    expect(model.graph.nodes.map((n) => n.opType)).not.toContain('Relu');
+    const q = producerOf(model, 'QuantizeLinear').find((n) => n.input(0).name === 'r')!;
+    expect(q.input(0).producer!.opType).toBe('MatMul');
+    const want = computeScaleZeroPoint(0, 1, quantRange('int8', { symmetric: false, reduceRange: false }), false);
+    expect([scalar(q, 1), scalar(q, 2)]).toEqual([want.scale, want.zeroPoint]);
+    expect(want.zeroPoint).toBe(-128); // the range starts at 0: every negative value quantizes to 0, as Relu gave
+  });
+
+  it('symmetric activations keep it, between its input\'s and its output\'s Q/DQ pairs', () => {
+    const model = reluModel();
+    quantize(model, { calibratedRanges: ranges, symmetricActivations: true });
+    expect(model.graph.nodes.map((n) => n.opType)).toContain('Relu');
+    expect(producerOf(model, 'QuantizeLinear').map((n) => n.input(0).name).sort()).toEqual(['h', 'out_QuantizeLinear_Input', 'r', 'x']);
   });
 });

@@ -275,3 +275,33 @@ describe('rule construction', () => {
     expect(() => rule({ name: 'NoOps', pattern: (p) => p.op([], []), rewrite })).toThrow('a node pattern needs at least one op type');
   });
 });
+
+describe('products in any grouping', () => {
+  const product = matcherOf((p) => p.product([p.const('half', scalarNear(0.5)), p.var('x'), p.var('y'), p.op('Tanh', [p.var('x')])]));
+  /** 0.5 · x · y · tanh(x), multiplied as the grouping says. */
+  const graph = (grouping: (g: GraphMaker, f: [Value, Value, Value, Value]) => Value) => (g: GraphMaker) => {
+    const x = g.input('x');
+    const f: [Value, Value, Value, Value] = [g.init('half', 0.5), x, g.input('y'), g.op('Tanh', [x])];
+    g.output(grouping(g, f));
+  };
+  const mul = (g: GraphMaker, a: Value, b: Value, name?: string) => g.op('Mul', [a, b], name ? { name } : {});
+
+  it.each([
+    ['((0.5·x)·y)·tanh', (g: GraphMaker, [h, x, y, t]: Value[]) => mul(g, mul(g, mul(g, h!, x!), y!), t!, 'root')],
+    ['(tanh·y)·(x·0.5)', (g: GraphMaker, [h, x, y, t]: Value[]) => mul(g, mul(g, t!, y!), mul(g, x!, h!), 'root')],
+    ['y·(x·(tanh·0.5))', (g: GraphMaker, [h, x, y, t]: Value[]) => mul(g, y!, mul(g, x!, mul(g, t!, h!)), 'root')],
+  ])('matches %s, every Mul part of the match', (_, grouping) => {
+    const o = tryAt(product, 'root', graph((g, f) => grouping(g, f)));
+    expect(reasonOf(o)).toBe('matched');
+    expect(o.match!.values.x?.name).toBe('x');
+    expect(o.match!.values.y?.name).toBe('y');
+    expect(o.match!.matchedNodes.filter((n) => n.opType === 'Mul')).toHaveLength(3);
+  });
+
+  it('refuses a product with a factor missing or another in its place, and says where', () => {
+    const three = tryAt(product, 'root', graph((g, [h, x, , t]) => mul(g, mul(g, h, x), t, 'root')));
+    expect(reasonOf(three)).not.toBe('matched');
+    const other = tryAt(product, 'root', graph((g, [h, x, y]) => mul(g, mul(g, mul(g, h, x), y), g.op('Sigmoid', [x]), 'root')));
+    expect(reasonOf(other)).toMatch(/expected Tanh|expected Mul/);
+  });
+});

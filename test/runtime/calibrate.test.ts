@@ -53,7 +53,8 @@ describe('quantize-static on the digits ViT', () => {
     const record = JSON.parse(readFileSync(config, 'utf8'));
     expect(record.calibration).toMatchObject({ method: 'minmax', samples: 64, runs: 8 });
     expect(Object.keys(record.ranges).length).toBeGreaterThan(50);
-    const r = await runCli('quantize-static', '--ranges', config, DIGITS, again);
+    // without calibration data the lossy check needs inputs like the real ones
+    const r = await runCli('quantize-static', '--ranges', config, '--check-inputs', CALIBRATION, DIGITS, again);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/calibrat/);
     expect(Buffer.compare(readFileSync(first), readFileSync(again))).toBe(0);
@@ -78,7 +79,9 @@ describe('quantize-static on the digits ViT', () => {
       for (const u of n.output(0).uses) expect(['MatMul', 'Gemm', 'Conv']).toContain(u.node.opType);
     }
     expect(model.graph.nodes.every((n) => n.domain === '' || n.domain === 'ai.onnx')).toBe(true);
-    expect((await digitsAccuracy(out)).drop).toBeLessThanOrEqual(0.005);
+    const gate = await digitsAccuracy(out);
+    console.log(`digits --trt: float32 ${gate.baseline.toFixed(4)}, static int8 ${gate.candidate.toFixed(4)}, drop ${gate.drop.toFixed(4)}`);
+    expect(gate.drop).toBeLessThanOrEqual(0.005);
   }, 60_000);
 });
 
@@ -86,13 +89,42 @@ describe('quantize-static on the BERT and GPT-2 fixtures (attention masks filled
   it.each(['bert-eager-ts14', 'gpt2-eager-ts14'])('%s: every method calibrates and the result runs', async (name) => {
     for (const method of ['minmax', 'entropy', 'percentile']) {
       const out = join(dir, `${name}.${method}.onnx`);
-      const r = await runCli('quantize-static', '--calibration', `fixtures/static/${name}.calib.npz`, '--method', method, `fixtures/${name}.onnx`, out);
+      // --no-check: onnxruntime's default placement quantizes the attention mask's Add, whose range reaches float32's
+      // lowest, and these tiny random-weight models end below the lossy check's cosine 0.99 (see the test below)
+      const r = await runCli('quantize-static', '--calibration', `fixtures/static/${name}.calib.npz`, '--method', method, '--no-check', `fixtures/${name}.onnx`, out);
       expect(r.code, `${method}: ${r.stderr}`).toBe(0);
       const parity = await runCli('parity', `fixtures/${name}.onnx`, out, '--inputs', `fixtures/${name}.inputs.npz`, '--json');
       const cosine = JSON.parse(parity.stdout).outputs[0].cosine;
       console.log(`${name} ${method}: cosine to float32 ${cosine.toFixed(4)}`);
       expect(cosine).toBeGreaterThan(0.9);
     }
+  }, 60_000);
+});
+
+describe('the lossy check on quantize-static runs on the calibration data', () => {
+  it('keeps the digits model (checked on its calibration images) and refuses GPT-2\'s default placement, writing nothing', async () => {
+    const digits = await runCli('quantize-static', '--calibration', CALIBRATION, DIGITS, join(dir, 'digits.checked.onnx'));
+    expect(digits.code, digits.stderr).toBe(0);
+    expect(digits.stderr).toMatch(/quantize-static: checked in onnxruntime/);
+    const out = join(dir, 'gpt2.checked.onnx');
+    const gpt2 = await runCli('quantize-static', '--calibration', 'fixtures/static/gpt2-eager-ts14.calib.npz', 'fixtures/gpt2-eager-ts14.onnx', out);
+    expect(gpt2.code).toBe(1);
+    expect(gpt2.stderr).toMatch(/quantize-static breaks the model/);
+    expect(existsSync(out)).toBe(false);
+  }, 60_000);
+});
+
+describe('quantize-static on the CNN fixture (Conv, BatchNormalization, Relu, Resize)', () => {
+  it('int32 biases, the Relus folded into their producers\' ranges, and a Resize whose scales stay float', async () => {
+    const out = join(dir, 'cnn.static.onnx');
+    const r = await runCli('quantize-static', '--calibration', 'fixtures/cnn.inputs.npz', 'fixtures/cnn.onnx', out);
+    expect(r.code, r.stderr).toBe(0);
+    const model = readModel(out);
+    expect(model.graph.nodes.map((n) => n.opType)).not.toContain('Relu');
+    const resize = model.graph.nodes.find((n) => n.opType === 'Resize')!;
+    expect(resize.inputs[2]?.producer?.opType).toBe('Concat');
+    const parity = await runCli('parity', 'fixtures/cnn.onnx', out, '--inputs', 'fixtures/cnn.inputs.npz', '--json');
+    expect(JSON.parse(parity.stdout).outputs[0].cosine).toBeGreaterThan(0.999);
   }, 60_000);
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import {
-  Sym, addDims, bindDim, broadcastDim, broadcastShapes, ceilDivDim, divDimsExact, floorDivDim, isPlaceholder,
+  Sym, addDims, bindDim, broadcastDim, broadcastShapes, ceilDivDim, divDimsExact, evaluateParam, floorDivDim, isPlaceholder,
   mulDims, parseParam, productOf, subDims, type SymDim,
 } from '../../src/shape/dims.js';
 
@@ -70,5 +70,15 @@ describe('symbolic dims', () => {
     expect(broadcastShapes([[2, 3], [4, 3]])).toBeUndefined();
     expect(broadcastShapes([[2], undefined])).toBeUndefined();
     expect(broadcastShapes([[], []])).toEqual([]);
+  });
+});
+
+describe('evaluateParam', () => {
+  test("evaluates the arithmetic dim names torch's dynamo exporter writes, and nothing else", () => {
+    const sizes = { batch: 2, encoder_sequence: 16, sequence: 3 };
+    expect(evaluateParam('((encoder_sequence*batch)//batch)', sizes)).toBe(16);
+    expect(evaluateParam('(sequence - 1)//2 + 1', sizes)).toBe(2);
+    expect(evaluateParam('2*sequence + batch', sizes)).toBe(8);
+    for (const text of ['unbound', 'batch*', 'batch)', '(batch', 'sequence//0', 'batch % 2']) expect(evaluateParam(text, sizes), text).toBeUndefined();
   });
 });

@@ -1,0 +1,148 @@
+// `fuse` on the exports of fixtures/export_cross_attention.py: attention whose query, key and value do not come from
+// one input (Whisper's and BART's cross-attention, cached cross keys and values, a bottleneck encoder, a learned-query
+// pooling head) becomes MultiHeadAttention; the exports that differ only in declared dynamic axes or exporter fuse
+// alike; every Softmax left has a reason under --explain; the fused models match the exports in onnxruntime-node at
+// both optimization levels, batch 2 (row 1 padded where the model takes a mask) and batch 1. `fuse quantize` keeps
+// the attention in float with quantized projections, within 1.5x of the error onnxruntime's own INT8 of the export
+// makes; `fuse fp16` stays within 1e-2 of float32, relative to each output's largest value.
+import { existsSync, readFileSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { fp16Pass } from '../../passes/fp16.js';
+import { fusePass } from '../../passes/fuse.js';
+import { quantizePass } from '../../passes/quantize.js';
+import type { Model } from '../../src/ir/model.js';
+import { readModel } from '../../src/io/read.js';
+import { fixtureFeeds, maxAbsDiff, opCounts, readFixture, runModel, runPass, type Outputs } from './fusion-helpers.js';
+
+const MANIFEST = 'fixtures/cross-attention.manifest.json';
+const manifest = existsSync(MANIFEST)
+  ? (JSON.parse(readFileSync(MANIFEST, 'utf8')) as { models: Record<string, { int8_reference?: unknown }> })
+  : { models: {} };
+const names = Object.keys(manifest.models).sort();
+/** Fixtures with onnxruntime's quantize_dynamic of the export beside them (<name>.int8.onnx). */
+const int8Names = names.filter((n) => manifest.models[n]!.int8_reference);
+
+/** What each family must fuse into (2 layers each), and the Softmaxes it may leave. */
+const EXPECTED: Record<string, { Attention: number; MultiHeadAttention: number; left: number }> = {
+  'whisper-enc': { Attention: 2, MultiHeadAttention: 0, left: 0 },
+  'whisper-enc-eager': { Attention: 2, MultiHeadAttention: 0, left: 0 },
+  // causal self-attention + cross-attention reading the encoder states
+  'whisper-dec': { Attention: 2, MultiHeadAttention: 2, left: 0 },
+  // self-attention over its cache (past_key/past_value in, present out) + cross-attention over cached keys and values
+  'whisper-dec-past': { Attention: 0, MultiHeadAttention: 4, left: 0 },
+  'bart-dec': { Attention: 2, MultiHeadAttention: 2, left: 0 },
+  bottleneck: { Attention: 0, MultiHeadAttention: 2, left: 0 },
+  // self-attention, then 2 learned queries over the tokens
+  pooling: { Attention: 1, MultiHeadAttention: 1, left: 0 },
+  'gpt2-eager-batchdyn': { Attention: 2, MultiHeadAttention: 0, left: 0 },
+  'gpt2-sdpa-batchdyn': { Attention: 2, MultiHeadAttention: 0, left: 0 },
+};
+
+const familyOf = (name: string) => name.replace(/-(ts14|ts17|dynamo18)$/, '');
+
+/** Rows [from, to) of every feed: batch 1 from the batch-2 fixture inputs. */
+function rows(feeds: Record<string, ort.Tensor>, from: number, to: number): Record<string, ort.Tensor> {
+  return Object.fromEntries(Object.entries(feeds).map(([name, t]) => {
+    const per = t.size / t.dims[0]!;
+    const data = (t.data as Float32Array).slice(from * per, to * per);
+    return [name, new ort.Tensor(t.type, data, [to - from, ...t.dims.slice(1)])];
+  }));
+}
+
+function fuse(model: Model) {
+  return runPass(fusePass, model, true);
+}
+
+describe('fuse on the cross-attention fixtures', () => {
+  it('has the fixtures', () => {
+    expect(names.length).toBe(14);
+    for (const name of names) expect(EXPECTED[familyOf(name)], name).toBeDefined();
+  });
+
+  it.each(names)('%s', async (name) => {
+    const expected = EXPECTED[familyOf(name)]!;
+    const unfused = readFixture(name);
+    const model = readFixture(name);
+    const result = fuse(model);
+    const ops = opCounts(model);
+    expect(ops['com.microsoft::Attention'] ?? 0).toBe(expected.Attention);
+    expect(ops['com.microsoft::MultiHeadAttention'] ?? 0).toBe(expected.MultiHeadAttention);
+    // every Softmax left is explained by a line naming it
+    const left = model.graph.nodes.filter((n) => n.opType === 'Softmax');
+    expect(left).toHaveLength(expected.left);
+    for (const softmax of left) expect((result.notes ?? []).some((line) => line.includes(`Attention at Softmax '${softmax.name}': `)), softmax.name).toBe(true);
+
+    const feeds = fixtureFeeds(name);
+    for (const level of ['disabled', 'all'] as const) {
+      for (const [label, batch] of [['batch 2, padded', feeds], ['batch 1', rows(feeds, 0, 1)], ['batch 1, padded', rows(feeds, 1, 2)]] as const) {
+        const diff = maxAbsDiff(await runModel(unfused, batch, level), await runModel(model, batch, level));
+        expect(diff, `${level}, ${label}`).toBeLessThanOrEqual(1e-4);
+      }
+    }
+  }, 60_000);
+});
+
+/** Largest absolute error, RMS error and cosine of `got` against `want`, over every output. */
+function errors(want: Outputs, got: Outputs): { maxAbs: number; rms: number; cosine: number } {
+  let [maxAbs, squares, count, dot, a2, b2] = [0, 0, 0, 0, 0, 0];
+  for (const [name, a] of Object.entries(want)) {
+    const b = got[name]!;
+    a.forEach((x, i) => {
+      const d = x - b[i]!;
+      maxAbs = Math.max(maxAbs, Math.abs(d));
+      squares += d * d;
+      dot += x * b[i]!;
+      a2 += x * x;
+      b2 += b[i]! * b[i]!;
+    });
+    count += a.length;
+  }
+  return { maxAbs, rms: Math.sqrt(squares / count), cosine: dot / Math.sqrt(a2 * b2) };
+}
+
+describe('every Softmax that fuse leaves is explained', () => {
+  // with a head count no site has, every attention is refused: each Softmax must say why
+  it.each(names)('%s: with --num-heads 3, a line for each Softmax', (name) => {
+    const model = readFixture(name);
+    const notes = fusePass.run(model, { options: { explain: true, numHeads: 3 }, log: () => {} }).notes ?? [];
+    const softmaxes = model.graph.nodes.filter((n) => n.opType === 'Softmax');
+    expect(softmaxes.length).toBeGreaterThan(0);
+    for (const softmax of softmaxes) expect(notes.some((line) => line.includes(`Attention at Softmax '${softmax.name}': `)), softmax.name).toBe(true);
+  });
+});
+
+describe('fuse quantize and fuse fp16 on the cross-attention fixtures', () => {
+  it('has INT8 references', () => expect(int8Names.length).toBeGreaterThanOrEqual(4));
+
+  it.each(int8Names)("%s: fuse quantize keeps float attention, quantizes its projections, within 1.5x of onnxruntime's INT8 error", async (name) => {
+    const model = readFixture(name);
+    runPass(fusePass, model);
+    const attention = opCounts(model)['com.microsoft::MultiHeadAttention'] ?? 0;
+    runPass(quantizePass, model);
+    const ops = opCounts(model);
+    expect(attention).toBeGreaterThan(0);
+    expect(ops['com.microsoft::MultiHeadAttention']).toBe(attention);
+    expect(ops.MatMul ?? 0, 'every projection quantized').toBe(0);
+    const feeds = fixtureFeeds(name);
+    const float = await runModel(readFixture(name), feeds, 'all');
+    const mine = errors(float, await runModel(model, feeds, 'all'));
+    const theirs = errors(float, await runModel(readModel(`fixtures/${name}.int8.onnx`), feeds, 'all'));
+    expect(mine.cosine).toBeGreaterThanOrEqual(0.99);
+    expect(mine.maxAbs).toBeLessThanOrEqual(1.5 * theirs.maxAbs);
+    expect(mine.rms).toBeLessThanOrEqual(1.5 * theirs.rms);
+  });
+
+  it.each(names)('%s: fuse fp16 stays within 1e-2 of float32', async (name) => {
+    const model = readFixture(name);
+    runPass(fusePass, model);
+    runPass(fp16Pass, model);
+    const feeds = fixtureFeeds(name);
+    const float = await runModel(readFixture(name), feeds, 'all');
+    const half = await runModel(model, feeds, 'all');
+    for (const [output, want] of Object.entries(float)) {
+      const scale = want.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+      expect(errors({ [output]: want }, { [output]: half[output]! }).maxAbs / scale, output).toBeLessThanOrEqual(1e-2);
+    }
+  });
+});
