@@ -6,6 +6,7 @@
 import { OnnxOptError } from '../src/errors.js';
 import type { Node } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
+import { MS_DOMAIN } from '../src/ir/ops.js';
 import { definePass, option, type OptionValues, type PassResult } from '../src/pass/index.js';
 import { foldCastChains } from './fp16/cast-chains.js';
 import { DEFAULT_BLOCKED_OPS, isBlockedByDefault, opKey } from './fp16/policy.js';
@@ -30,6 +31,18 @@ const OPTIONS = {
 /** The settings of the fp16 pass, checked. */
 export type Fp16Options = OptionValues<typeof OPTIONS>;
 
+/**
+ * A GroupQueryAttention whose past key/value are graph inputs: with float32 I/O kept, a float16 one would read them
+ * through Casts, and onnxruntime 1.30 then reuses the Cast's (empty, on the first step) buffer for the present
+ * output and fails ("Shape mismatch attempting to re-use buffer"). Kept in float32, it reads the inputs directly.
+ */
+function readsFloat32Cache(n: Node): boolean {
+  return n.domain === MS_DOMAIN && n.opType === 'GroupQueryAttention' && [3, 4].some((i) => {
+    const v = n.inputs[i];
+    return !!v && !v.producer && !v.initializer;
+  });
+}
+
 /** Converts the model in place with the given settings (no --mixed); the measuring driver calls this too. */
 export function convertToFloat16(model: Model, options: Fp16Options): PassResult {
   const blockedOps = new Set(options.blockOps);
@@ -42,7 +55,8 @@ export function convertToFloat16(model: Model, options: Fp16Options): PassResult
   // Calls of the model's own functions stay float32: their bodies are float32 and typed that way.
   const functions = new Set(model.functions.map((f) => `${f.domain}::${f.name}`));
   const isBlocked = (n: Node) =>
-    isBlockedByDefault(n) || blockedOps.has(opKey(n)) || blockedNames.has(n.name) || functions.has(`${n.domain}::${n.opType}`);
+    isBlockedByDefault(n) || blockedOps.has(opKey(n)) || blockedNames.has(n.name) || functions.has(`${n.domain}::${n.opType}`) ||
+    (options.keepIoTypes && readsFloat32Cache(n));
   const stats = rewriteToFloat16(model, { keepIoTypes: options.keepIoTypes, isBlocked });
   const castsRemoved = foldCastChains(model.graph);
   const changed = stats.values + stats.castsInserted + castsRemoved > 0;

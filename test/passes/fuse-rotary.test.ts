@@ -163,6 +163,18 @@ describe('fuse-rotary', () => {
     expect(model.graph.initializers.filter((v) => v.name.startsWith('cos_cache'))).toHaveLength(1);
   });
 
+  it('writes ONNX\'s own RotaryEmbedding (its input order) at opset 23', async () => {
+    const model = rotaryBlock({});
+    model.opsetImports[0]!.version = 23;
+    const before = await runModel(model, feeds(model), 'disabled');
+    const result = runPass(fuseRotaryPass, model, true);
+    expect(result.stats, (result.notes ?? []).join('\n')).toEqual({ RotaryEmbedding: 2 });
+    const node = model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!;
+    expect(node.domain).toBe('');
+    expect(node.input(3).name).toBe('position_ids');
+    for (const level of ['disabled', 'all'] as const) expect(maxAbsDiff(before, await runModel(model, feeds(model), level))).toBeLessThan(1e-5);
+  });
+
   it('refuses a rotation that is not a rotary embedding, saying why', () => {
     const model = rotaryBlock({ wrongSign: true });
     const result = runPass(fuseRotaryPass, model, true);
