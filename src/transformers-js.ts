@@ -109,13 +109,6 @@ function readJson(path: string): Record<string, unknown> {
   }
 }
 
-/** MatMul/Gemm nodes inside If/Loop/Scan bodies. */
-function subgraphMatMuls(model: Model): number {
-  let n = 0;
-  for (const g of model.graph.allGraphs()) if (g !== model.graph) n += g.nodes.filter((x) => x.opType === 'MatMul' || x.opType === 'Gemm').length;
-  return n;
-}
-
 /** Writes every requested variant of every base model in `dir`/onnx. */
 export function makeTransformersJsFolder(dir: string, o: FolderOptions = {}): VariantRecord[] {
   const onnxDir = join(dir, 'onnx');
@@ -145,8 +138,6 @@ export function makeTransformersJsFolder(dir: string, o: FolderOptions = {}): Va
       const output = join(onnxDir, file);
       // a base model stored with external data gets variants stored so too, as the CLI's pipeline does
       writeModel(model, output, { externalData: hadExternalData ? 'always' : 'auto' });
-      const floatInBodies = mode === 'q8' || mode === 'int8' || mode === 'uint8' ? subgraphMatMuls(model) : 0;
-      if (floatInBodies) log(`${file}: ${floatInBodies} MatMul/Gemm nodes inside If/Loop bodies stay float (8-bit quantization of subgraphs is not done yet)`);
       const externalData = readModel(output, { checkExternal: false }).graph.initializers.some((v) => v.initializer!.externalSource);
       // a sidecar left by an older variant of this name would be stale beside an inline model
       if (!externalData) rmSync(join(onnxDir, sidecarName(output)), { force: true });
