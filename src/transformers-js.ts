@@ -96,7 +96,8 @@ function steps(mode: Mode, model: Model, perChannel: boolean, o: FolderOptions):
     pass: q4Pass,
     options: { blockSize: o.blockSize ?? 32, symmetric: o.symmetric ?? true, ...(o.accuracyLevel ? { accuracyLevel: o.accuracyLevel } : {}) },
   };
-  const fp16: Step = { pass: fp16Pass, options: {} };
+  // transformers.js's float16.py clamps constants to ±1e4 and raises nonzero ones below 1e-7 (max_finite_val, min_positive_val)
+  const fp16: Step = { pass: fp16Pass, options: { maxFinite: 1e4, minPositive: 1e-7 } };
   switch (mode) {
     case 'fp16': return [fp16];
     case 'q8': return [q8(hasOp(model, UINT8_OPS) ? 'uint8' : 'int8')];
