@@ -22,6 +22,7 @@ import type { Tensor } from '../src/ir/tensor.js';
 import { shapeOf, tensorType } from '../src/ir/types.js';
 import { definePass, noChange, option, type PassResult } from '../src/pass/index.js';
 import { evaluateParam } from '../src/shape/index.js';
+import { DataType } from '../src/tensor/dtype.js';
 
 export const DEFAULT_MAX_GROWTH_BYTES = 64 * 1024;
 
@@ -102,6 +103,16 @@ class Folder {
     if (!outputs) return false;
     const added = live.reduce((n, o) => n + outputs[node.outputs.indexOf(o)]!.byteLength, 0);
     if (added - freed > this.settings.maxGrowthBytes) return false;
+    for (const o of live) {
+      const why = unusableShape(o, outputs[node.outputs.indexOf(o)]!);
+      if (!why) continue;
+      // As an initializer the bad shape would make onnxruntime refuse the whole model; computed, it fails only if run.
+      if (!this.reported.has(node)) {
+        this.reported.add(node);
+        this.log(`fold: left ${node.describe()} as it is: ${why}`);
+      }
+      return false;
+    }
     for (const o of live) this.replaceWithInitializer(graph, o, outputs[node.outputs.indexOf(o)]!);
     const released = node.inputs.filter((v): v is Value => v !== null);
     graph.removeNodes(new Set([node]));
@@ -206,3 +217,22 @@ class Folder {
     return v.uses.length > 0 || this.isOutput(v);
   }
 }
+
+/** Inputs that onnxruntime checks as shapes when they are initializers: [op, input index, -1 allowed once]. */
+const SHAPE_INPUTS: [string, number, boolean][] = [['Reshape', 1, true], ['Expand', 1, false], ['Tile', 1, false], ['ConstantOfShape', 0, false]];
+
+/** Why a folded value cannot stand as a constant shape for a node that reads it, if it cannot. */
+function unusableShape(v: Value, t: Tensor): string | undefined {
+  for (const u of v.uses) {
+    const rule = SHAPE_INPUTS.find(([op, index]) => u.node.opType === op && u.index === index && isStandardDomain(u.node.domain));
+    if (!rule || !INTEGER_SHAPE_TYPES.has(t.dataType)) continue;
+    const dims = t.toNumbers();
+    const minusOnes = dims.filter((d) => d === -1).length;
+    const bad = dims.find((d) => d < (rule[2] ? -1 : 0));
+    if (bad !== undefined) return `${rule[0]} ${u.node.describe()} would get the invalid dimension ${bad}`;
+    if (minusOnes > 1) return `${rule[0]} ${u.node.describe()} would get more than one -1 dimension`;
+  }
+  return undefined;
+}
+
+const INTEGER_SHAPE_TYPES = new Set<number>([DataType.INT64, DataType.INT32]);

@@ -15,8 +15,8 @@ import { rerootShapes, shapeReadsOf, whyNotRerootable } from './attention/shape-
 import { siteSignature } from './attention/signature.js';
 import { findAttentionSites, type AttentionSite, type Projection } from './attention/site.js';
 import { makeProbes, verifyAttention, type AttentionMeaning } from './attention/verify.js';
+import { backwardSlice, int32Of, MS_DOMAIN } from '../src/ir/ops.js';
 
-const MS = 'com.microsoft';
 
 /** Copies columns [c0, c1) of a projection's weight into `out` (din rows of `stride`) at column `at`. */
 function copyColumns(p: Projection, out: Float32Array, stride: number, at: number, scratch: Scratch): void {
@@ -86,23 +86,6 @@ class QkvPacker {
   }
 }
 
-/** One int32 cast of each mask input, shared by every layer. */
-function int32Mask(graph: Graph, mask: Value, casts: Map<Value, Value>): Value {
-  let cast = casts.get(mask);
-  if (!cast) {
-    const first = graph.nodes[0];
-    const node = graph.createNode({
-      opType: 'Cast', inputs: [mask], name: `${mask.name}_int32`,
-      attributes: [{ name: 'to', type: 'int', value: DataType.INT32 }],
-      ...(first ? { before: first } : {}),
-    });
-    cast = node.output(0);
-    cast.type = tensorType(DataType.INT32, mask.type?.kind === 'tensor' ? mask.type.shape?.map((d) => d.value ?? d.param) : undefined);
-    casts.set(mask, cast);
-  }
-  return cast;
-}
-
 function attributesOf(meaning: AttentionMeaning): Attribute[] {
   const attributes: Attribute[] = [{ name: 'num_heads', type: 'int', value: meaning.numHeads }];
   if (meaning.causal) attributes.push({ name: 'unidirectional', type: 'int', value: 1 });
@@ -136,12 +119,12 @@ function rewrite(model: Model, site: AttentionSite, meaning: AttentionMeaning, p
   const anchor = old.producer!;
   const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
   const { weight, bias } = packer.pack(site, name, !meaning.bias);
-  const mask = meaning.maskInput ? int32Mask(graph, meaning.maskInput, casts) : null;
+  const mask = meaning.maskInput ? int32Of(graph, meaning.maskInput, casts) : null;
   const hidden = meaning.numHeads * meaning.headSize;
   const [opType, inputs] = meaning.bias
     ? ['MultiHeadAttention', [...projectQkv(model, site.q.x, weight, hidden, name, anchor), bias, mask, meaning.bias]]
     : ['Attention', [site.q.x, weight, bias, ...(mask ? [mask] : [])]];
-  const attention = graph.createNode({ opType, domain: MS, inputs, attributes: attributesOf(meaning), name: `${name}/${opType}`, before: anchor });
+  const attention = graph.createNode({ opType, domain: MS_DOMAIN, inputs, attributes: attributesOf(meaning), name: `${name}/${opType}`, before: anchor });
   let out = attention.output(0);
   if (meaning.flattened) {
     const rows = graph.addInitializer(`${name}_rows_shape`, Tensor.fromArray('', DataType.INT64, [2], [-1, hidden]));
@@ -170,19 +153,6 @@ function sameMeaning(known: AttentionSite, meaning: AttentionMeaning | string, s
   return { ...meaning, output, bias, biasShapeReads };
 }
 
-/** The nodes `target` is computed from, back to (not past) the given values: what may die once it is replaced. */
-function backwardSlice(target: Value, stop: ReadonlySet<Value>): Set<Node> {
-  const nodes = new Set<Node>();
-  const pending = [target];
-  while (pending.length) {
-    const n = pending.pop()!.producer;
-    if (!n || nodes.has(n)) continue;
-    nodes.add(n);
-    for (const v of n.inputs) if (v && !stop.has(v)) pending.push(v);
-  }
-  return nodes;
-}
-
 export const fuseAttentionPass = definePass({
   name: 'fuse-attention',
   description: 'fuse self-attention (eager or sdpa, either exporter) into com.microsoft Attention, or MultiHeadAttention with an additive bias',
@@ -191,6 +161,8 @@ export const fuseAttentionPass = definePass({
     hiddenSize: option.int('attention hidden size (refuse sites whose probed size differs)', { min: 1 }),
   },
   needs: ['shapes'],
+  // The values it makes (Casts, packed projections) get value_info, so a second run has nothing to add.
+  leaves: ['shapes'],
   run(model, context): PassResult {
     const { numHeads: expectHeads, hiddenSize: expectHidden } = context.options;
     const sites = findAttentionSites(model.graph);
@@ -231,7 +203,7 @@ export const fuseAttentionPass = definePass({
       stats[op] = (stats[op] ?? 0) + 1;
     }
     const changed = Object.keys(stats).length > 0;
-    if (changed) model.requireOpset(MS, 1);
+    if (changed) model.requireOpset(MS_DOMAIN, 1);
     return { changed, stats, notes };
   },
 });

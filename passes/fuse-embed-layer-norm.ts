@@ -6,10 +6,10 @@ import type { Attribute } from '../src/ir/attribute.js';
 import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import { Tensor } from '../src/ir/tensor.js';
-import { tensorType } from '../src/ir/types.js';
 import { ProbeEvaluator, makeProbeInputs } from '../src/eval/probe.js';
 import { definePass, type PassResult } from '../src/pass/index.js';
 import { DataType, isFloatType } from '../src/tensor/dtype.js';
+import { backwardSlice, int32Of, isStandardNode } from '../src/ir/ops.js';
 
 interface Lookup {
   gather: Node;
@@ -17,15 +17,11 @@ interface Lookup {
   indices: Value;
 }
 
-function isStandard(n: Node | null): n is Node {
-  return !!n && (n.domain === '' || n.domain === 'ai.onnx');
-}
-
 /** A Gather from a constant (rows, D) table on axis 0, possibly behind a Cast to float. */
 function lookupOf(v: Value): Lookup | undefined {
   let n = v.producer;
-  if (isStandard(n) && n.opType === 'Cast') n = n.input(0).producer;
-  if (!isStandard(n) || n.opType !== 'Gather' || n.attrInt('axis', 0) !== 0) return undefined;
+  if (isStandardNode(n) && n.opType === 'Cast') n = n.input(0).producer;
+  if (!isStandardNode(n) || n.opType !== 'Gather' || n.attrInt('axis', 0) !== 0) return undefined;
   const table = n.input(0);
   const t = table.constantTensor();
   if (!t || t.rank !== 2 || !isFloatType(t.dataType)) return undefined;
@@ -41,11 +37,11 @@ function lookupTerms(sum: Value): { terms: Lookup[]; nodes: Node[] } | undefined
   const nodes: Node[] = [];
   // Shape and Size reads of a partial sum are allowed: they do not need its values (and die with the position ids
   // they usually compute).
-  const dataUses = (v: Value) => v.uses.filter((u) => !(isStandard(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')));
+  const dataUses = (v: Value) => v.uses.filter((u) => !(isStandardNode(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')));
   const visit = (v: Value, root: boolean): boolean => {
     const n = v.producer;
     if (!root && dataUses(v).length !== 1) return false;
-    if (isStandard(n) && n.opType === 'Add') {
+    if (isStandardNode(n) && n.opType === 'Add') {
       nodes.push(n);
       return visit(n.input(0), false) && visit(n.input(1), false);
     }
@@ -94,23 +90,6 @@ function sameNumbers(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** One int32 cast of an index value, shared by every use, placed right after the value is computed. */
-function int32(graph: Graph, v: Value, casts: Map<Value, Value>): Value {
-  let out = casts.get(v);
-  if (!out) {
-    const producer = v.producer;
-    const node = graph.createNode({
-      opType: 'Cast', inputs: [v], name: `${v.name}_int32`,
-      attributes: [{ name: 'to', type: 'int', value: DataType.INT32 }],
-      ...(producer ? { after: producer } : graph.nodes[0] ? { before: graph.nodes[0] } : {}),
-    });
-    out = node.output(0);
-    out.type = tensorType(DataType.INT32, v.type?.kind === 'tensor' ? v.type.shape?.map((d) => d.value ?? d.param) : undefined);
-    casts.set(v, out);
-  }
-  return out;
-}
-
 function fuse(model: Model, notes: string[]): number {
   const graph = model.graph;
   // Made when the first candidate needs them: a model whose inputs cannot be probed only matters if it has one.
@@ -124,7 +103,7 @@ function fuse(model: Model, notes: string[]): number {
   const casts = new Map<Value, Value>();
   let fused = 0;
   for (const ln of [...graph.nodes]) {
-    if (!ln.graph || !isStandard(ln) || ln.opType !== 'LayerNormalization' || ln.attrInt('axis', -1) !== -1) continue;
+    if (!ln.graph || !isStandardNode(ln) || ln.opType !== 'LayerNormalization' || ln.attrInt('axis', -1) !== -1) continue;
     if (ln.outputs.slice(1).some((v) => v)) continue;
     const sum = ln.input(0);
     const found = lookupTerms(sum);
@@ -159,11 +138,11 @@ function fuse(model: Model, notes: string[]): number {
       ? withRowsAdded(graph, position.table, constants.map((l) => [l.table.constantTensor()!, (kinds[terms.indexOf(l)] as { row: number }).row]))
       : position.table;
     const inputsOf: (Value | null)[] = [
-      int32(graph, inputOf(word), casts),
-      segment ? int32(graph, inputOf(segment), casts) : null,
+      int32Of(graph, inputOf(word), casts),
+      segment ? int32Of(graph, inputOf(segment), casts) : null,
       word.table, positionTable, segment ? segment.table : null,
       gamma, beta, null,
-      kinds[terms.indexOf(position)]!.kind === 'positions' ? null : int32(graph, position.indices, casts),
+      kinds[terms.indexOf(position)]!.kind === 'positions' ? null : int32Of(graph, position.indices, casts),
     ];
     while (inputsOf.at(-1) === null) inputsOf.pop();
     const keepSum = sum.uses.length > 1 || graph.outputs.includes(sum);
@@ -176,7 +155,7 @@ function fuse(model: Model, notes: string[]): number {
     if (keepSum) embed.output(2).type = sum.type;
     graph.replace({
       outputs: keepSum ? [[ln.output(0), embed.output(0)], [sum, embed.output(2)]] : [[ln.output(0), embed.output(0)]],
-      removeIfDead: [ln, ...found.nodes, ...terms.flatMap((t) => backSlice(t.indices))],
+      removeIfDead: [ln, ...found.nodes, ...terms.flatMap((t) => backwardSlice(t.indices))],
     });
     fused++;
   }
@@ -194,21 +173,6 @@ function withRowsAdded(graph: Graph, table: Value, rows: [Tensor, number][]): Va
     for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) out[i * d + j]! += r[j]!;
   }
   return graph.addInitializer(`${table.name}_with_constant_rows`, Tensor.fromArray('', DataType.FLOAT, [n, d], out));
-}
-
-/** Nodes that compute a value (the position ids' Shape/Range/Slice chain), which die with the lookup. */
-function backSlice(v: Value): Node[] {
-  const out: Node[] = [];
-  const pending = [v];
-  const seen = new Set<Node>();
-  while (pending.length) {
-    const n = pending.pop()!.producer;
-    if (!n || seen.has(n)) continue;
-    seen.add(n);
-    out.push(n);
-    for (const x of n.inputs) if (x) pending.push(x);
-  }
-  return out;
 }
 
 export const fuseEmbedLayerNormPass = definePass({

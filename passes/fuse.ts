@@ -16,7 +16,8 @@ import { fuseLayerNormPass } from './fuse-layer-norm.js';
 import { fuseSkipLayerNormPass } from './fuse-skip-layer-norm.js';
 
 export const fusePass = sequence('fuse', {
-  description: 'clean, fold constants, then fuse LayerNorm, Attention, Gelu, EmbedLayerNorm and SkipLayerNorm into onnxruntime ops',
+  description:
+    'clean, fold constants, then fuse LayerNorm, Attention, Gelu, EmbedLayerNorm and SkipLayerNorm into onnxruntime ops',
   needs: ['shapes'],
   steps: [
     tidy(cleanPass),

@@ -1,35 +1,33 @@
-// Every pass the CLI and the library can run, each exported as <name>Pass from passes/<name>.ts. Sequences
-// (`fuse`, `quantize`) are listed with the steps that are passes of their own too.
+// Every pass the CLI and the library can run, each exported as <name>Pass from passes/<name>.ts. fuse's fusions
+// come from its step list, so a new fusion is registered once, in passes/fuse.ts.
 import { OnnxOptError } from '../src/errors.js';
 import type { Pass } from '../src/pass/index.js';
+import { attentionMaskToBiasPass } from './attention-mask-to-bias.js';
 import { bnb4Pass } from './bnb4.js';
+
 import { cleanPass } from './clean.js';
 import { fp16Pass } from './fp16.js';
 import { foldPass } from './fold.js';
-import { fuseAttentionPass } from './fuse-attention.js';
-import { fuseEmbedLayerNormPass } from './fuse-embed-layer-norm.js';
-import { fuseGeluPass } from './fuse-gelu.js';
-import { fuseLayerNormPass } from './fuse-layer-norm.js';
-import { fuseSkipLayerNormPass } from './fuse-skip-layer-norm.js';
 import { fusePass } from './fuse.js';
 import { q4Pass } from './q4.js';
 import { quantizePass } from './quantize.js';
+import { quantizeStaticPass } from './quantize-static.js';
+import { splitBiasGeluPass } from './split-bias-gelu.js';
 import { splitSkipLayerNormPass } from './split-skip-layer-norm.js';
 
 export const allPasses: readonly Pass[] = [
   cleanPass,
   foldPass,
   fusePass,
-  fuseLayerNormPass,
-  fuseAttentionPass,
-  fuseGeluPass,
-  fuseEmbedLayerNormPass,
-  fuseSkipLayerNormPass,
+  ...fusePass.steps, // each fusion also runs on its own: onnx-opt fuse-gelu in out
   splitSkipLayerNormPass,
   quantizePass,
+  quantizeStaticPass,
   fp16Pass,
   q4Pass,
   bnb4Pass,
+  attentionMaskToBiasPass,
+  splitBiasGeluPass,
 ];
 
 export function findPass(name: string): Pass {

@@ -24,8 +24,8 @@ import { quantizeWeight, type QuantType } from '../src/tensor/quantize.js';
 import { quantizeEmbedLayerNorms } from './quantize/embed-layer-norm.js';
 import { quantizedTensor, type QuantizedTensor } from './quantize/weights.js';
 import { splitSkipLayerNormPass } from './split-skip-layer-norm.js';
+import { MS_DOMAIN } from '../src/ir/ops.js';
 
-const MS = 'com.microsoft';
 const QUANTIZABLE = ['MatMul', 'Gemm', 'Attention', 'Conv', 'Gather'] as const;
 type QuantizableOp = (typeof QUANTIZABLE)[number];
 /** Every op type --ops takes: the node-by-node plans above, and EmbedLayerNormalization (quantize/embed-layer-norm.ts). */
@@ -132,7 +132,7 @@ const quantizeNodesPass = definePass({
     const rewriter = new Rewriter(graph, settings, plans, scratch);
     for (const plan of plans) rewriter.rewrite(plan);
     rewriter.removeReplacedConstants();
-    if (rewriter.usesContribOps || embeds) model.requireOpset(MS, 1);
+    if (rewriter.usesContribOps || embeds) model.requireOpset(MS_DOMAIN, 1);
     const stats: Record<string, number> = { quantizedNodes: plans.length + embeds };
     for (const p of plans) stats[`quantized.${p.op}`] = (stats[`quantized.${p.op}`] ?? 0) + 1;
     if (embeds) stats['quantized.EmbedLayerNormalization'] = embeds;
@@ -231,7 +231,7 @@ function planModel(graph: Graph, settings: Settings, notes: string[]): Plan[] {
 }
 
 function quantizableOp(node: Node): QuantizableOp | undefined {
-  if (node.domain === MS) return node.opType === 'Attention' ? 'Attention' : undefined;
+  if (node.domain === MS_DOMAIN) return node.opType === 'Attention' ? 'Attention' : undefined;
   if (node.domain !== '' && node.domain !== 'ai.onnx') return undefined;
   return (QUANTIZABLE as readonly string[]).includes(node.opType) && node.opType !== 'Attention' ? (node.opType as QuantizableOp) : undefined;
 }
@@ -347,7 +347,7 @@ class Rewriter {
     const bias = node.inputs[2] ?? this.graph.addInitializer(`${plan.weight.name}_zero_bias`, Tensor.fromArray('', DataType.FLOAT, [hidden], new Float32Array(hidden)));
     const inputs = [xq.q, weight.q, bias, xq.scale, weight.scale, node.inputs[3] ?? null, xq.zeroPoint, weight.zeroPoint, node.inputs[4] ?? null];
     const outputs = node.outputs.map((v) => (v ? this.graph.newValue(`${v.name}_quantized`, v.type) : null));
-    const qattention = this.graph.createNode({ opType: 'QAttention', domain: MS, inputs, outputs, attributes: [...node.attributes.values()], name, before: node });
+    const qattention = this.graph.createNode({ opType: 'QAttention', domain: MS_DOMAIN, inputs, outputs, attributes: [...node.attributes.values()], name, before: node });
     qattention.trimInputs();
     this.usesContribOps = true;
     this.finish(node, outputs);
@@ -426,7 +426,7 @@ class Rewriter {
 
   private addContrib(before: Node, opType: string, inputs: (Value | null)[], name: string): Value {
     this.usesContribOps = true;
-    const node = this.graph.createNode({ opType, domain: MS, inputs, outputs: [this.graph.newValue(name)], name, before });
+    const node = this.graph.createNode({ opType, domain: MS_DOMAIN, inputs, outputs: [this.graph.newValue(name)], name, before });
     node.trimInputs();
     return node.output(0);
   }

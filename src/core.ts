@@ -24,3 +24,6 @@ export { inferShapes, type ShapeInferenceOptions, type ShapeInferenceResult } fr
 export { evaluateNode, supportedOps, UnsupportedOp } from './eval/index.js';
 export { summarizeModel, opHistogram, type ModelSummary } from './summary.js';
 export { DataType, dataTypeName } from './tensor/dtype.js';
+export { TARGETS, TARGET_NAMES, findTarget, planForTarget, offDeviceOps, type Target, type TargetName, type TargetPlan } from '../passes/targets.js';
+export { attentionMaskToBiasPass } from '../passes/attention-mask-to-bias.js';
+export { splitBiasGeluPass } from '../passes/split-bias-gelu.js';

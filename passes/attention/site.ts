@@ -4,6 +4,7 @@
 import type { Graph, Node, Value } from '../../src/ir/graph.js';
 import type { Tensor } from '../../src/ir/tensor.js';
 import { shapeOf, staticShapeOf } from '../../src/ir/types.js';
+import { isStandardNode } from '../../src/ir/ops.js';
 
 /** A linear projection feeding q, k or v: columns [start, end) of x · W (+ b), computed in the graph as `value`. */
 export interface Projection {
@@ -37,10 +38,6 @@ export interface AttentionSite {
 /** Ops that only move, reshape or cast data on the way between a projection and the attention MatMuls. */
 const LAYOUT = new Set(['Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Cast', 'Identity']);
 
-function standard(n: Node | null): n is Node {
-  return !!n && (n.domain === '' || n.domain === 'ai.onnx');
-}
-
 function constant(v: Value | null | undefined): Tensor | undefined {
   return v?.constantTensor();
 }
@@ -55,7 +52,7 @@ function throughLayout(v: Value): Value {
   let cur = v;
   for (let step = 0; step < 16; step++) {
     const n = cur.producer;
-    if (!standard(n)) break;
+    if (!isStandardNode(n)) break;
     if (LAYOUT.has(n.opType)) cur = n.input(0);
     else if ((n.opType === 'Mul' || n.opType === 'Div') && isScalar(n.inputs[1])) cur = n.input(0);
     else if (n.opType === 'Mul' && isScalar(n.inputs[0])) cur = n.input(1);
@@ -68,7 +65,7 @@ function throughLayout(v: Value): Value {
 function linear(v: Value): Omit<Projection, 'columns'> & { width: number } | undefined {
   let n = v.producer;
   let bias: Tensor | undefined;
-  if (standard(n) && n.opType === 'Add') {
+  if (isStandardNode(n) && n.opType === 'Add') {
     const [a, b] = n.inputs;
     const ca = constant(a), cb = constant(b);
     const c = cb ?? ca;
@@ -77,8 +74,8 @@ function linear(v: Value): Omit<Projection, 'columns'> & { width: number } | und
     bias = c;
     n = other.producer;
   }
-  if (standard(n) && n.opType === 'Reshape') n = n.input(0).producer;
-  if (!standard(n)) return undefined;
+  if (isStandardNode(n) && n.opType === 'Reshape') n = n.input(0).producer;
+  if (!isStandardNode(n)) return undefined;
   if (n.opType === 'MatMul') {
     const w = constant(n.inputs[1]);
     if (!w || w.rank !== 2) return undefined;
@@ -90,7 +87,7 @@ function linear(v: Value): Omit<Projection, 'columns'> & { width: number } | und
     if (!w || w.rank !== 2 || n.attrInt('transA', 0) || n.attrFloat('alpha', 1) !== 1 || n.attrFloat('beta', 1) !== 1) return undefined;
     if (n.inputs[2] && (!b || b.rank !== 1)) return undefined;
     const flat = n.input(0).producer;
-    if (!standard(flat) || flat.opType !== 'Reshape') return undefined;
+    if (!isStandardNode(flat) || flat.opType !== 'Reshape') return undefined;
     const transposed = n.attrInt('transB', 0) === 1;
     return { x: flat.input(0), value: v, weight: w, transposed, bias: b, width: w.dims[transposed ? 0 : 1]! };
   }
@@ -103,7 +100,7 @@ function linear(v: Value): Omit<Projection, 'columns'> & { width: number } | und
  */
 function packedSlice(v: Value): { from: Value; index: number; parts: number } | undefined {
   const n = v.producer;
-  if (!standard(n) || n.opType !== 'Gather' || !isScalar(n.inputs[1])) return undefined;
+  if (!isStandardNode(n) || n.opType !== 'Gather' || !isScalar(n.inputs[1])) return undefined;
   const axis = n.attrInt('axis', 0);
   const shape = staticShapeOf(n.input(0).type) ?? shapeOf(n.input(0).type);
   const parts = shape?.[axis < 0 ? shape.length + axis : axis];
@@ -125,7 +122,7 @@ export function projectionOf(operand: Value): Projection | undefined {
     return { ...rest, columns: [packed.index * size, (packed.index + 1) * size] };
   }
   const split = v.producer;
-  if (standard(split) && split.opType === 'Split') {
+  if (isStandardNode(split) && split.opType === 'Split') {
     const source = linear(throughLayout(split.input(0)));
     const sizes = constant(split.inputs[1])?.toNumbers() ?? split.attrInts('split');
     if (!source) return undefined;
@@ -148,7 +145,7 @@ function scoresMatMul(v: Value, addends: Value[] = []): { node: Node; addends: V
   let cur = v;
   for (let step = 0; step < 6; step++) {
     const n = cur.producer;
-    if (!standard(n)) return undefined;
+    if (!isStandardNode(n)) return undefined;
     if (n.opType === 'MatMul') return constant(n.inputs[0]) || constant(n.inputs[1]) ? undefined : { node: n, addends };
     if ((n.opType === 'Mul' || n.opType === 'Div') && isScalar(n.inputs[1])) cur = n.input(0);
     else if (n.opType === 'Mul' && isScalar(n.inputs[0])) cur = n.input(1);
@@ -174,7 +171,7 @@ function probabilitiesMatMul(probs: Value): Node | undefined {
     const next: Value[] = [];
     for (const v of frontier) {
       for (const { node, index } of v.uses) {
-        if (!standard(node)) continue;
+        if (!isStandardNode(node)) continue;
         if (node.opType === 'MatMul' && index === 0) return node;
         if (['Where', 'IsNaN', 'Cast', 'Dropout', 'Identity'].includes(node.opType)) {
           const out = node.outputs[0];
@@ -195,10 +192,10 @@ function outputChain(context: Value): Value[] {
   const chain: Value[] = [];
   let cur = context;
   for (let step = 0; step < 6; step++) {
-    const data = cur.uses.filter((u) => !(standard(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')));
+    const data = cur.uses.filter((u) => !(isStandardNode(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')));
     if (data.length !== 1) break;
     const { node, index } = data[0]!;
-    if (!standard(node) || !['Transpose', 'Reshape'].includes(node.opType) || index !== 0) break;
+    if (!isStandardNode(node) || !['Transpose', 'Reshape'].includes(node.opType) || index !== 0) break;
     cur = node.output(0);
     chain.push(cur);
   }
@@ -208,7 +205,7 @@ function outputChain(context: Value): Value[] {
 export function findAttentionSites(graph: Graph): AttentionSite[] {
   const sites: AttentionSite[] = [];
   for (const softmax of graph.nodes) {
-    if (!standard(softmax) || softmax.opType !== 'Softmax') continue;
+    if (!isStandardNode(softmax) || softmax.opType !== 'Softmax') continue;
     const scores = softmax.input(0);
     const found = scoresMatMul(scores);
     const pv = probabilitiesMatMul(softmax.output(0));

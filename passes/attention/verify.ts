@@ -133,15 +133,53 @@ function broadcastBias(t: Tensor, B: number, N: number, S: number): Float32Array
   return out;
 }
 
-/** The meaning of one site on one probe, taking `bias` (if given) as an additive term of the scores. */
-function probeSite(site: AttentionSite, probe: Probe, seed: number, bias: Value | undefined, scratch: Scratch): AttentionMeaning | string {
-  const { evaluator, inputs } = probe;
+/** The (batch, heads, query, key) grid of a probe's scores: the index arithmetic in one place. */
+class ScoreGrid {
+  constructor(readonly B: number, readonly N: number, readonly S: number) {}
+
+  /** Flat index of score (b, n, i, j). */
+  score(b: number, n: number, i: number, j: number): number {
+    return ((b * this.N + n) * this.S + i) * this.S + j;
+  }
+
+  /** Flat index of (b, i, j) in a mask shared by the heads. */
+  mask(b: number, i: number, j: number): number {
+    return (b * this.S + i) * this.S + j;
+  }
+
+  /** Visits every score in order; a string returned by `visit` stops the walk and is returned. */
+  each(visit: (b: number, n: number, i: number, j: number) => string | void): string | undefined {
+    const { B, N, S } = this;
+    for (let b = 0; b < B; b++)
+      for (let n = 0; n < N; n++)
+        for (let i = 0; i < S; i++)
+          for (let j = 0; j < S; j++) {
+            const stop = visit(b, n, i, j);
+            if (stop !== undefined) return stop;
+          }
+    return undefined;
+  }
+}
+
+/** A site evaluated on one probe: q, k, v computed from x, and the evaluator that sees them. */
+interface Projected {
+  evaluate: (v: Value) => Tensor;
+  grid: ScoreGrid;
+  H: number;
+  D: number;
+  /** q·kᵀ of head n between query i and key j of batch b. */
+  dot: (b: number, n: number, i: number, j: number) => number;
+  pv: Float64Array;
+}
+
+/** q, k and v on the probe, computed from their weights (see linearRows) and given to the evaluator. */
+function project(site: AttentionSite, probe: Probe, seed: number, scratch: Scratch): Projected | string {
+  const { evaluator } = probe;
   const xDims = evaluator.dimsOf(site.q.x);
   if (xDims.length !== 3) return `attention input has rank ${xDims.length}, expected 3`;
   const [B, S, din] = xDims as [number, number, number];
   const x = seededFloats(B * S * din, seed);
   const rows = B * S;
-  // the projections' values, computed here from their weights (see linearRows) and given to the evaluator
   const overrides = new Map<Value, Tensor>([[site.q.x, Tensor.fromArray('probe', DataType.FLOAT, xDims, x)]]);
   for (const p of [site.q, site.k, site.v]) {
     if (overrides.has(p.value)) continue;
@@ -164,7 +202,20 @@ function probeSite(site: AttentionSite, probe: Probe, seed: number, bias: Value 
     for (let h = 0; h < H; h++) acc += pq[(b * S + i) * D + n * H + h]! * pk[(b * S + j) * D + n * H + h]!;
     return acc;
   };
+  return { evaluate, grid: new ScoreGrid(B, N, S), H, D, dot, pv };
+}
 
+/** What the scores say: the scale of q·kᵀ, which (b, query, key) are masked and with what, and an added bias. */
+interface Scores {
+  scale: number;
+  masked: Uint8Array;
+  filterValue: number;
+  added: Float32Array | undefined;
+}
+
+/** The scores minus `bias`, measured against q·kᵀ: one scale, masked positions shared by the heads. */
+function measureScores(site: AttentionSite, { evaluate, grid, dot }: Projected, bias: Value | undefined): Scores | string {
+  const { B, N, S } = grid;
   const z = evaluate(site.scores);
   if (z.dims.join() !== [B, N, S, S].join()) return `scores are shaped [${z.dims}], expected [${[B, N, S, S]}]`;
   // a copy: the bias is subtracted in place, and the evaluator's tensors are shared
@@ -183,38 +234,35 @@ function probeSite(site: AttentionSite, probe: Probe, seed: number, bias: Value 
   const maskedByBias = (at: number) => added !== undefined && added[at]! < MASKED;
   const ratios: number[] = [];
   const masked = new Uint8Array(B * S * S);
-  const fills: number[] = [];
-  for (let b = 0; b < B; b++)
-    for (let n = 0; n < N; n++)
-      for (let i = 0; i < S; i++)
-        for (let j = 0; j < S; j++) {
-          if (maskedByBias(((b * N + n) * S + i) * S + j)) continue;
-          const zz = zs[((b * N + n) * S + i) * S + j]!;
-          const isMasked = zz < MASKED ? 1 : 0;
-          const at = (b * S + i) * S + j;
-          if (n > 0 && masked[at] !== isMasked) return 'the mask differs between heads';
-          masked[at] = isMasked;
-          const d = dot(b, n, i, j);
-          if (!isMasked && Math.abs(d) > 1e-3) ratios.push(zz / d);
-        }
+  const inconsistent = grid.each((b, n, i, j) => {
+    const at = grid.score(b, n, i, j);
+    if (maskedByBias(at)) return;
+    const isMasked = zs[at]! < MASKED ? 1 : 0;
+    const m = grid.mask(b, i, j);
+    if (n > 0 && masked[m] !== isMasked) return 'the mask differs between heads';
+    masked[m] = isMasked;
+    const d = dot(b, n, i, j);
+    if (!isMasked && Math.abs(d) > 1e-3) ratios.push(zs[at]! / d);
+  });
+  if (inconsistent) return inconsistent;
   if (!ratios.length) return 'no unmasked scores to measure the scale from';
   const scale = median(ratios);
-  for (let b = 0; b < B; b++)
-    for (let n = 0; n < N; n++)
-      for (let i = 0; i < S; i++)
-        for (let j = 0; j < S; j++) {
-          if (maskedByBias(((b * N + n) * S + i) * S + j)) continue;
-          const zz = zs[((b * N + n) * S + i) * S + j]!;
-          const expect = scale * dot(b, n, i, j);
-          if (masked[(b * S + i) * S + j]) fills.push(zz - expect);
-          else if (Math.abs(zz - expect) > 1e-3 * (1 + Math.abs(expect))) return NOT_SCALED;
-        }
+  const fills: number[] = [];
+  const unscaled = grid.each((b, n, i, j) => {
+    const at = grid.score(b, n, i, j);
+    if (maskedByBias(at)) return;
+    const expect = scale * dot(b, n, i, j);
+    if (masked[grid.mask(b, i, j)]) fills.push(zs[at]! - expect);
+    else if (Math.abs(zs[at]! - expect) > 1e-3 * (1 + Math.abs(expect))) return NOT_SCALED;
+  });
+  if (unscaled) return unscaled;
+  return { scale, masked, filterValue: fills.length ? Math.fround(median(fills)) : -10000, added };
+}
 
-  const explained = explainMask(inputs, masked, B, S);
-  if (typeof explained === 'string') return explained;
-  const filterValue = fills.length ? Math.fround(median(fills)) : -10000;
-
-  // The whole site against a reference attention.
+/** The value after the context that equals a reference attention with these scores: (B, S, D), or (B·S, D). */
+function matchOutput(site: AttentionSite, { evaluate, grid, H, D, dot, pv }: Projected, scores: Scores): { output: Value; flattened: boolean } | string {
+  const { B, N, S } = grid;
+  const { scale, masked, filterValue, added } = scores;
   const expected = new Float64Array(B * S * D);
   const logits = new Float64Array(S);
   for (let b = 0; b < B; b++)
@@ -222,8 +270,8 @@ function probeSite(site: AttentionSite, probe: Probe, seed: number, bias: Value 
       for (let i = 0; i < S; i++) {
         let max = -Infinity;
         for (let j = 0; j < S; j++) {
-          const term = added ? added[((b * N + n) * S + i) * S + j]! : 0;
-          logits[j] = scale * dot(b, n, i, j) + term + (masked[(b * S + i) * S + j] ? filterValue : 0);
+          const term = added ? added[grid.score(b, n, i, j)]! : 0;
+          logits[j] = scale * dot(b, n, i, j) + term + (masked[grid.mask(b, i, j)] ? filterValue : 0);
           max = Math.max(max, logits[j]!);
         }
         let sum = 0;
@@ -249,7 +297,22 @@ function probeSite(site: AttentionSite, probe: Probe, seed: number, bias: Value 
     peak = Math.max(peak, Math.abs(e));
   });
   if (!(worst <= 1e-4 * peak)) return `the site's output differs from attention by ${worst.toExponential(2)}`;
-  return { numHeads: N, headSize: H, scale, ...explained, filterValue, output, flattened, ...(bias ? { bias } : {}) };
+  return { output, flattened };
+}
+
+/** The meaning of one site on one probe, taking `bias` (if given) as an additive term of the scores. */
+function probeSite(site: AttentionSite, probe: Probe, seed: number, bias: Value | undefined, scratch: Scratch): AttentionMeaning | string {
+  const projected = project(site, probe, seed, scratch);
+  if (typeof projected === 'string') return projected;
+  const scores = measureScores(site, projected, bias);
+  if (typeof scores === 'string') return scores;
+  const { B, N, S } = projected.grid;
+  const explained = explainMask(probe.inputs, scores.masked, B, S);
+  if (typeof explained === 'string') return explained;
+  const found = matchOutput(site, projected, scores);
+  if (typeof found === 'string') return found;
+  const { scale, filterValue } = scores;
+  return { numHeads: N, headSize: projected.H, scale, ...explained, filterValue, ...found, ...(bias ? { bias } : {}) };
 }
 
 /** Which rule masks (b, query, key): 0/1 graph inputs over keys (all that fit), causality, both, or nothing. */

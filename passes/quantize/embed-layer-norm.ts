@@ -10,8 +10,8 @@ import { Tensor, type Scratch } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { quantizedTensor } from './weights.js';
+import { MS_DOMAIN } from '../../src/ir/ops.js';
 
-const MS = 'com.microsoft';
 /** EmbedLayerNormalization inputs that QEmbedLayerNormalization takes quantized, in its order. */
 const TABLES = [2, 3, 4, 5, 6] as const;
 
@@ -98,7 +98,7 @@ function unfuse(node: Node, graph: Graph, scratch: Scratch): void {
 export function quantizeEmbedLayerNorms(graph: Graph, notes: string[], scratch: Scratch): number {
   let count = 0;
   for (const node of [...graph.nodes]) {
-    if (node.domain !== MS || node.opType !== 'EmbedLayerNormalization') continue;
+    if (node.domain !== MS_DOMAIN || node.opType !== 'EmbedLayerNormalization') continue;
     const why = refusal(node, graph);
     if (why) {
       const unfuseWhy = unfuseRefusal(node, graph);
@@ -122,7 +122,7 @@ export function quantizeEmbedLayerNorms(graph: Graph, notes: string[], scratch: 
       word!.zeroPoint, position!.zeroPoint, segment?.zeroPoint ?? null, gamma!.zeroPoint, beta!.zeroPoint,
     ];
     const q = graph.createNode({
-      opType: 'QEmbedLayerNormalization', domain: MS, inputs, outputs: 2, name: `${node.name}_quant`, before: node,
+      opType: 'QEmbedLayerNormalization', domain: MS_DOMAIN, inputs, outputs: 2, name: `${node.name}_quant`, before: node,
       attributes: [attr('epsilon', node.attrFloat('epsilon', 1e-12), true)],
     });
     q.output(0).type = node.output(0).type;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EnvironmentError, OnnxOptError } from '../errors.js';
 import { registerBench } from './commands/bench.js';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   const program = new Command('onnx-opt')
     .description('Make ONNX transformer models smaller and faster: fusions, folding, INT8, FP16.\n' +
       'Run passes as: onnx-opt [passes...] in.onnx out.onnx (no passes: read and write back)')
+    .version(packageVersion(), '--version', 'print the version')
     .option('--verbose', 'print stack traces of errors')
     .enablePositionalOptions()
     .exitOverride();
@@ -27,8 +29,25 @@ export function buildProgram(): Command {
   registerBench(program);
   registerTransformersJs(program);
   registerPassCommands(program);
-  for (const c of program.commands) c.exitOverride();
+  for (const c of program.commands) {
+    c.exitOverride();
+    // Global options work anywhere on the line: after a command too.
+    if (!c.options.some((o) => o.long === '--verbose')) c.option('--verbose', 'print stack traces of errors');
+  }
   return program;
+}
+
+/** The version in onnx-opt's package.json: the nearest one above this file (src/cli in the sources, dist/src/cli built). */
+function packageVersion(): string {
+  for (let dir = new URL('.', import.meta.url); ; dir = new URL('..', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'onnx-opt' && pkg.version) return pkg.version;
+    } catch {
+      // no package.json here: look further up
+    }
+    if (dir.pathname === '/') return 'unknown';
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {

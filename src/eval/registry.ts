@@ -12,6 +12,7 @@ import { movementOps } from './ops/movement.js';
 import { reduceOps } from './ops/reduce.js';
 import { shapeFromDims, shapeOps, sizeFromDims } from './ops/shape.js';
 import { softmaxOps } from './ops/softmax.js';
+import { isStandardDomain } from '../ir/ops.js';
 
 // Only deterministic ops without side effects belong here: constant folding trusts that.
 const registry: ReadonlyMap<string, OpDef> = new Map(
@@ -21,7 +22,7 @@ const registry: ReadonlyMap<string, OpDef> = new Map(
   }),
 );
 
-export const isStandardDomain = (domain: string): boolean => domain === '' || domain === 'ai.onnx';
+export { isStandardDomain };
 
 /** True when the evaluator has a kernel for this op (it may still refuse particular types or attributes). */
 export function isSupportedOp(domain: string, opType: string): boolean {

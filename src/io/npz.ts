@@ -1,5 +1,6 @@
 // .npy and .npz files (parsing is in src/serde/npz.ts, which runs in a browser too).
 import { readFileSync } from 'node:fs';
+import { inflateRawSync } from 'node:zlib';
 import { OnnxOptError } from '../errors.js';
 import { isNpy, parseNpy, parseNpz, type NpyArray } from '../serde/npz.js';
 
@@ -13,6 +14,6 @@ export function readNpz(path: string): Map<string, NpyArray> {
     throw new OnnxOptError(code === 'ENOENT' ? 'no such file' : `cannot be read (${code})`, path);
   }
   if (isNpy(bytes)) return new Map([['arr_0', parseNpy(bytes, path)]]);
-  return parseNpz(bytes, path);
+  return parseNpz(bytes, path, (compressed) => inflateRawSync(compressed));
 }
 

@@ -94,7 +94,10 @@ export const option = {
   boolean(description: string, extra: { default?: boolean } = {}): BooleanOption {
     return { type: 'boolean', description, ...extra };
   },
-  list<const C extends string = string>(description: string, extra: { default?: readonly NoInfer<C>[]; choices?: readonly C[] } = {}): ListOption<C> {
+  list<const C extends string = string>(
+    description: string,
+    extra: { default?: readonly NoInfer<C>[]; choices?: readonly C[] } = {},
+  ): ListOption<C> {
     return { type: 'list', description, ...extra };
   },
 };
@@ -139,7 +142,10 @@ export function parseOption(key: string, spec: OptionSpec, raw: unknown): unknow
     case 'list': {
       const items = typeof raw === 'string' ? [raw] : raw;
       if (!Array.isArray(items) || !items.every((x) => typeof x === 'string')) throw fail('a list of names');
-      const list = items.flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
+      const list = items
+        .flatMap((x) => x.split(','))
+        .map((x) => x.trim())
+        .filter(Boolean);
       const unknown = spec.choices && list.find((x) => !spec.choices!.includes(x));
       if (unknown) throw new OnnxOptError(`${flag}: '${unknown}' is not one of ${spec.choices!.join(', ')}`);
       return list;
@@ -157,6 +163,9 @@ export function parseOptions<S extends OptionSpecs>(specs: S, bag: Readonly<Reco
 /** The help line of a declaration: its description, a list's choices and the default (commander shows an enum's). */
 export function optionHelp(spec: OptionSpec): string {
   const choices = spec.type === 'list' && spec.choices ? ` (of ${spec.choices.join(', ')})` : '';
-  const fallback = spec.default === undefined || spec.default === false ? '' : ` [default: ${Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default)}]`;
+  const fallback =
+    spec.default === undefined || spec.default === false
+      ? ''
+      : ` [default: ${Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default)}]`;
   return `${spec.description}${choices}${fallback}`;
 }

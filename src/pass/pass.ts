@@ -67,6 +67,8 @@ export interface Pass<S extends OptionSpecs = OptionSpecs> {
   readonly leaves: readonly Need[];
   /** The pass changes numbers on purpose (quantization, float16): verification compares by cosine, not closeness. */
   readonly lossy: boolean;
+  /** A sequence's reported steps (not its housekeeping), in order; empty for a plain pass. */
+  readonly steps: readonly Pass[];
   /** The same pass with some options set; they take precedence over what the caller gives. */
   with(values: OptionInputs<S>): Pass<S>;
   /** Its options parsed from what a caller gives (with the values set by `with`). */
@@ -82,10 +84,14 @@ export interface PassSpec<S extends OptionSpecs> {
   needs?: readonly Need[];
   leaves?: readonly Need[];
   lossy?: boolean;
+  steps?: readonly Pass[];
   run(model: Model, context: RunContext<S>): PassResult;
 }
 
-export function definePass<S extends OptionSpecs = Record<never, never>>(spec: PassSpec<S>, bound: PassOptions = {}): Pass<S> {
+export function definePass<S extends OptionSpecs = Record<never, never>>(
+  spec: PassSpec<S>,
+  bound: PassOptions = {},
+): Pass<S> {
   const options = spec.options ?? ({} as S);
   const settings = (given: PassOptions = {}) => parseOptions(options, { ...given, ...bound });
   // values set with `with` are checked when they are set, not when the pass runs
@@ -97,6 +103,7 @@ export function definePass<S extends OptionSpecs = Record<never, never>>(spec: P
     needs: spec.needs ?? [],
     leaves: spec.leaves ?? [],
     lossy: spec.lossy ?? false,
+    steps: spec.steps ?? [],
     with: (values) => definePass(spec, { ...bound, ...values }),
     settings,
     run(model, context) {

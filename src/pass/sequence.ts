@@ -74,6 +74,7 @@ export function sequence<
     needs: spec.needs,
     leaves: spec.leaves,
     lossy: spec.lossy ?? steps.some((s) => s.pass.lossy),
+    steps: reported.map((s) => s.pass),
     run(model, context) {
       const own = context.options as OptionValues<OptionSpecs> & { disable?: string[] };
       const disabled = new Set(own.disable ?? []);

@@ -67,7 +67,13 @@ export class NodePattern {
   captureName: string | undefined;
   private readonly outputRefs = new Map<number, OutputPattern>();
 
-  constructor(spec: OpSpec, readonly inputs: readonly ValuePattern[], readonly options: NodeOptions = {}) {
+  constructor(
+    spec: OpSpec,
+    readonly inputs: readonly ValuePattern[],
+    readonly options: NodeOptions = {},
+    /** Set for `p.product(...)`: the inputs are factors of a tree of Muls, in any grouping and order. */
+    readonly product = false,
+  ) {
     this.op = new OpMatcher(spec);
   }
 
@@ -146,6 +152,15 @@ export class PatternBuilder {
     return typeof nameOrPredicate === 'function'
       ? new ConstPattern(undefined, nameOrPredicate)
       : new ConstPattern(nameOrPredicate, predicate);
+  }
+
+  /**
+   * The product of the factors, written as Muls in any grouping and operand order: `p.product([half, x, onePlus])`
+   * matches (0.5·x)·(1+f), x·(0.5·(1+f)), (1+f)·(x·0.5), ... Every Mul of the tree is part of the match.
+   */
+  product(factors: readonly ValuePattern[], options: Pick<NodeOptions, 'where'> = {}): NodePattern {
+    if (factors.length < 2) throw new OnnxOptError('a product pattern needs at least two factors');
+    return new NodePattern('Mul', factors, options, true);
   }
 
   /** `spec(input, ...rest)` if present, else `input`: `p.optional('Cast', x)`. */

@@ -81,7 +81,12 @@ class Sweeper {
     return inBodies + here;
   }
 
+  /**
+   * Tries the rules at one node; applies the first that matches. Otherwise the near-miss that came furthest into
+   * its pattern (the first of equals) explains the site: one explanation per node, not one per rule variant.
+   */
   private tryRules(node: Node, pinned: ReadonlySet<Value>): boolean {
+    let best: { rule: string; reason: string; depth: number } | undefined;
     for (const r of this.rules) {
       if (!r.root.accepts(node)) continue;
       const outcome = matchAt(r, node, pinned);
@@ -92,9 +97,12 @@ class Sweeper {
       }
       // A near-miss fails at the root itself (its attributes, a check) or past the root's own operands: for a rule
       // rooted at Add, every Add whose operands are something else is no near-miss.
-      const depth = outcome.nodesMatched;
-      if (depth === 0 || depth >= 2) this.tracer?.record(r.name, nodeLabel(node), outcome.reason);
+      const nodes = outcome.nodesMatched;
+      if ((nodes === 0 || nodes >= 2) && (!best || outcome.depth > best.depth)) {
+        best = { rule: r.name, reason: outcome.reason, depth: outcome.depth };
+      }
     }
+    if (best) this.tracer?.record(best.rule, nodeLabel(node), best.reason);
     return false;
   }
 

@@ -4,7 +4,7 @@
 // the graph.
 import { OnnxOptError } from '../errors.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
-import type { AttrExpectation, NodeOptions, NodePattern, OpMatcher, OptionalPattern, OutputPattern, ValuePattern, Verdict } from './builder.js';
+import { OpMatcher, type AttrExpectation, type NodeOptions, type NodePattern, type OptionalPattern, type OutputPattern, type ValuePattern, type Verdict } from './builder.js';
 import { constantOf } from './constant.js';
 import { Match, plainAttribute } from './match.js';
 import { DeepestFailure } from './tracer.js';
@@ -16,7 +16,11 @@ export interface MatchSpec {
   check?: (match: Match) => Verdict;
 }
 
-export type MatchOutcome = { match: Match } | { match?: undefined; reason: string; nodesMatched: number };
+export type MatchOutcome =
+  | { match: Match }
+  | { match?: undefined; reason: string; nodesMatched: number; /** how far into the pattern it failed */ depth: number };
+
+const MUL = new OpMatcher('Mul');
 
 /** Structural solutions tried against the intermediate-use rule and the check before giving up at one root. */
 const MAX_SOLUTIONS = 64;
@@ -40,7 +44,8 @@ export function matchAt(spec: MatchSpec, root: Node, pinned: ReadonlySet<Value> 
     search.failure.offer(COMPLETE, why, Infinity);
     if (++tried >= MAX_SOLUTIONS) break;
   }
-  return { reason: search.failure.reason ?? `no match at ${nodeLabel(root)}`, nodesMatched: search.failure.nodesMatched };
+  const { reason, nodesMatched, depth } = search.failure;
+  return { reason: reason ?? `no match at ${nodeLabel(root)}`, nodesMatched, depth };
 }
 
 /** `Add at node 'x'`, the prefix of failure reasons about a node. */
@@ -173,17 +178,53 @@ class Search {
       return;
     }
     if (!this.producerFits(pattern.op, index, v, site)) return;
-    const why = this.nodeProblem(pattern.op, pattern.options, pattern.inputs.length, node!) ?? this.captureProblem(pattern.captureName, node!);
+    const operands = pattern.product ? 2 : pattern.inputs.length;
+    const why = this.nodeProblem(pattern.op, pattern.options, operands, node!) ?? this.captureProblem(pattern.captureName, node!);
     if (why) {
       this.fail(`${describeAt(node!)}: ${why}`, 0.5);
       return;
     }
     this.bound.set(pattern, node!);
+    if (pattern.captureName) this.captured.set(pattern.captureName, node!);
     try {
-      yield* this.withNode(pattern.captureName, node!, pattern.inputs, pattern.options.commutative);
+      if (pattern.product) yield* this.productAt(node!, pattern.inputs);
+      else yield* this.withNode(undefined, node!, pattern.inputs, pattern.options.commutative);
     } finally {
+      if (pattern.captureName) this.captured.delete(pattern.captureName);
       this.bound.delete(pattern);
     }
+  }
+
+  /** A Mul whose operands hold the factors, split into two groups every way (either side first). */
+  private *productAt(mul: Node, factors: readonly ValuePattern[]): Generator<void> {
+    this.matched.push(mul);
+    try {
+      const all = (1 << factors.length) - 1;
+      for (let left = 1; left < all; left++) {
+        const [l, r] = [0, 1].map((side) => factors.filter((_, i) => ((left >> i) & 1) === 1 - side)) as [ValuePattern[], ValuePattern[]];
+        for (const _ of this.factors(l, mul.inputs[0] ?? null, { node: mul, operand: 0 })) {
+          yield* this.factors(r, mul.inputs[1] ?? null, { node: mul, operand: 1 });
+        }
+      }
+    } finally {
+      this.matched.pop();
+    }
+  }
+
+  /** One factor is matched at the value itself; several need a Mul there that holds them. */
+  private *factors(group: readonly ValuePattern[], v: Value | null, site: Site): Generator<void> {
+    if (group.length === 1) {
+      yield* this.value(group[0]!, v, site);
+      return;
+    }
+    if (!v) {
+      this.fail(`${describeAt(site!.node)}: operand ${site!.operand} is absent`);
+      return;
+    }
+    if (!this.producerFits(MUL, 0, v, site)) return;
+    const why = this.nodeProblem(MUL, {}, 2, v.producer!);
+    if (why) this.fail(`${describeAt(v.producer!)}: ${why}`, 0.5);
+    else yield* this.productAt(v.producer!, group);
   }
 
   /** The node when present, else the passed-through input itself. */

@@ -26,7 +26,8 @@ export function rulePass<S extends OptionSpecs = Record<never, never>>(spec: Rul
     needs: spec.needs,
     run(model, context) {
       const result = applyRules(model, spec.rules, { explain: context.explain, maxIterations: spec.maxIterations });
-      if (!result.converged) context.log(`${spec.name}: rules still applied after ${result.iterations} sweeps; stopped there`);
+      if (!result.converged)
+        context.log(`${spec.name}: rules still applied after ${result.iterations} sweeps; stopped there`);
       const notes = formatNearMisses(result.nearMisses);
       return {
         changed: result.changed,

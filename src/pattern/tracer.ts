@@ -33,6 +33,11 @@ export class DeepestFailure {
   get nodesMatched(): number {
     return this.nodes;
   }
+
+  /** How far into the pattern the kept failure came (-1: none offered). */
+  get depth(): number {
+    return this.progress;
+  }
 }
 
 export class Tracer {

@@ -58,6 +58,8 @@ export interface BenchResult {
 }
 
 export interface BenchReport {
+  /** The onnxruntime that ran the models: onnxruntime-node, or onnxruntime-web's WASM backend. */
+  runtime: 'node' | 'web';
   threads: number;
   warmup: number;
   iterations: number;
@@ -139,7 +141,7 @@ export async function benchmark(sources: ModelSource[], options: BenchOptions = 
         });
       });
     }
-    return { threads: options.threads ?? defaultThreads(), warmup, iterations, models, results, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+    return { runtime: options.runtime ?? 'node', threads: options.threads ?? defaultThreads(), warmup, iterations, models, results, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
   } finally {
     for (const m of loaded) await m.release();
   }

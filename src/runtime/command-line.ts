@@ -2,7 +2,7 @@
 import { OnnxOptError } from '../errors.js';
 
 /** A number option; bad text is a usage error naming the flag. */
-export function numberOption(flag: string, text: string | undefined, rules: { integer?: boolean; min?: number } = {}): number | undefined {
+export function numberOption(flag: string, text: string | undefined, rules: { integer?: boolean; min?: number; max?: number } = {}): number | undefined {
   if (text === undefined) return undefined;
   const value = text.trim() === '' ? NaN : Number(text);
   const kind = rules.integer ? 'an integer' : 'a number';
@@ -10,6 +10,7 @@ export function numberOption(flag: string, text: string | undefined, rules: { in
     throw new OnnxOptError(`${flag} must be ${kind}, not '${text}'`);
   }
   if (rules.min !== undefined && value < rules.min) throw new OnnxOptError(`${flag} must be at least ${rules.min}, not ${text}`);
+  if (rules.max !== undefined && value > rules.max) throw new OnnxOptError(`${flag} must be at most ${rules.max}, not ${text}`);
   return value;
 }
 
@@ -21,10 +22,10 @@ export function integerListOption(flag: string, text: string): number[] {
 /** Commander's reducer for a repeatable option: `--dim a=1 --dim b=2` gives ['a=1', 'b=2']. */
 export const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-/** `name=size` pairs for symbolic dims, e.g. `--dim batch=4 sequence=128`. */
+/** `name=size` pairs for symbolic dims, repeated or comma-separated, e.g. `--dim batch=4,sequence=128`. */
 export function dimsOption(flag: string, specs: string[] | undefined): Record<string, number> {
   const dims: Record<string, number> = {};
-  for (const s of specs ?? []) {
+  for (const s of (specs ?? []).flatMap((spec) => spec.split(','))) {
     const m = /^([^=]+)=(\d+)$/.exec(s);
     if (!m) throw new OnnxOptError(`${flag} takes name=size, not '${s}'`);
     dims[m[1]!] = Number(m[2]);
@@ -46,3 +47,13 @@ export function alignNumbers(header: string[], rows: string[][], numeric: number
 
 /** Short scientific notation for differences: 0, or 1.23e-5. */
 export const sci = (x: number): string => (x === 0 ? '0' : Number.isFinite(x) ? x.toExponential(2) : String(x));
+
+/** Refuses dim names that no input has (a typo would otherwise be ignored and the default size used). */
+export function checkDimNames(flag: string, dims: Record<string, number>, specs: readonly { dims: readonly (number | string | undefined)[] }[]): void {
+  const known = new Set(specs.flatMap((s) => s.dims.filter((d): d is string => typeof d === 'string')));
+  for (const name of Object.keys(dims)) {
+    if (!known.has(name)) {
+      throw new OnnxOptError(`${flag} '${name}': no input has a dim of that name (dims: ${[...known].sort().join(', ') || 'none symbolic'})`);
+    }
+  }
+}

@@ -1,6 +1,6 @@
-// Tensors in JS memory as the runtime tools pass them around (model inputs, outputs, dataset slices). Their
-// conversion to onnxruntime-node tensors is in ./session.ts, so these types do not name onnxruntime-node's (an
-// optional dependency a user's type check may not find).
+// Tensors in JS memory as the runtime tools pass them around (model inputs, outputs, dataset slices), and their
+// conversion from onnxruntime tensors (to them: ./session.ts). These types do not name onnxruntime-node's: it is an
+// optional dependency, which a user's type check may not find.
 import { OnnxOptError } from '../errors.js';
 import { DataType, dataTypeName, typedArrayFor, type TypedArray } from '../tensor/dtype.js';
 import { float16BitsToNumber, numberToFloat16Bits } from '../tensor/float16.js';
@@ -31,7 +31,14 @@ export const ORT_TYPES: Partial<Record<number, string>> = {
   [DataType.BOOL]: 'bool',
 };
 
-export const FROM_ORT = new Map<string, number>(Object.entries(ORT_TYPES).map(([k, v]) => [v as string, Number(k)]));
+const FROM_ORT = new Map<string, number>(Object.entries(ORT_TYPES).map(([k, v]) => [v as string, Number(k)]));
+
+/** What the tools read of an onnxruntime tensor (onnxruntime-node's and onnxruntime-web's alike). */
+export interface OrtTensorLike {
+  readonly type: string;
+  readonly dims: readonly number[];
+  readonly data: unknown;
+}
 
 /** True for the element types the runtime tools can create and read. */
 export function isSupportedType(dataType: number): boolean {
@@ -49,6 +56,17 @@ export function allocate(dataType: number, dims: number[]): HostTensor {
   const count = elementCount(dims);
   const width = (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
   return { dataType, dims, data: new Ctor(new ArrayBuffer(count * width), 0, count) };
+}
+
+export function fromOrt(name: string, t: OrtTensorLike): HostTensor {
+  const dataType = FROM_ORT.get(t.type);
+  if (dataType === undefined) throw new OnnxOptError(`output '${name}' has type ${t.type}, which is not supported here`);
+  const data = t.data as TypedArray;
+  // Newer runtimes may hand float16 back as Float16Array; keep bits, as everywhere else.
+  const bits = dataType === DataType.FLOAT16 && !(data instanceof Uint16Array)
+    ? Uint16Array.from(data as unknown as ArrayLike<number>, numberToFloat16Bits)
+    : data;
+  return { dataType, dims: [...t.dims], data: bits };
 }
 
 /** The element at `i` as a JS number (int64 beyond 2^53 rounds; float16 decoded). */

@@ -4,10 +4,9 @@ import type * as Ort from 'onnxruntime-node';
 import { OnnxOptError } from '../errors.js';
 import { readModel, readModelBytes } from '../io/read.js';
 import type { Model } from '../ir/model.js';
-import { DataType, dataTypeName, type TypedArray } from '../tensor/dtype.js';
-import { numberToFloat16Bits } from '../tensor/float16.js';
+import { dataTypeName } from '../tensor/dtype.js';
 import { encodeModel } from '../serde/encode.js';
-import { FROM_ORT, ORT_TYPES, type Feeds, type HostTensor } from './host-tensor.js';
+import { fromOrt, ORT_TYPES, type Feeds, type HostTensor } from './host-tensor.js';
 import { describeInputs, type InputSpec } from './inputs.js';
 import { onnxruntime, type OnnxRuntime } from './onnxruntime.js';
 
@@ -24,6 +23,8 @@ export interface SessionSettings {
    * threads of idle sessions steal the cores from the one that runs and inflate every timing.
    */
   spinning?: boolean;
+  /** Which onnxruntime runs the model: onnxruntime-node (default) or onnxruntime-web's WASM backend. */
+  runtime?: 'node' | 'web';
 }
 
 export interface LoadedModel {
@@ -63,6 +64,10 @@ const oneLine = (e: unknown) => String((e as Error)?.message ?? e).replace(/\s*\
  * onnxruntime-node raises EnvironmentError.
  */
 export async function loadModel(source: ModelSource, settings: SessionSettings = {}, label?: string): Promise<LoadedModel> {
+  if (settings.runtime === 'web') {
+    const { loadWebModel } = await import('./web-session.js');
+    return loadWebModel(source, settings, settings.threads ?? defaultThreads(), label);
+  }
   const ort = await onnxruntime();
   let model: Model;
   let payload: string | Uint8Array;
@@ -126,20 +131,8 @@ export function inputSpecsOf(m: LoadedModel): InputSpec[] {
   }
 }
 
-/** Conversions to and from onnxruntime-node tensors. */
 function toOrt(ort: OnnxRuntime, t: HostTensor): Ort.Tensor {
   const type = ORT_TYPES[t.dataType] as Ort.Tensor.Type | undefined;
   if (!type) throw new OnnxOptError(`${dataTypeName(t.dataType)} tensors cannot be passed to onnxruntime-node`);
   return new ort.Tensor(type, t.data as Ort.Tensor.DataType, t.dims);
-}
-
-function fromOrt(name: string, t: Ort.Tensor): HostTensor {
-  const dataType = FROM_ORT.get(t.type);
-  if (dataType === undefined) throw new OnnxOptError(`output '${name}' has type ${t.type}, which is not supported here`);
-  const data = t.data as TypedArray;
-  // Newer runtimes may hand float16 back as Float16Array; keep bits, as everywhere else.
-  const bits = dataType === DataType.FLOAT16 && !(data instanceof Uint16Array)
-    ? Uint16Array.from(data as unknown as ArrayLike<number>, numberToFloat16Bits)
-    : data;
-  return { dataType, dims: [...t.dims], data: bits };
 }

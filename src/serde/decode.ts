@@ -118,9 +118,16 @@ class Decoder {
     const scope = new Map<string, Value>();
     scopes.set(g, scope);
     for (const vi of p.input ?? []) g.addInput(this.define(scope, this.valueFromInfo(vi), where));
+    const initializers = new Set<Value>();
     for (const tp of p.initializer ?? []) {
       const t = this.tensor(tp);
-      g.adoptInitializer(scope.get(t.name) ?? this.define(scope, new Value(t.name), where), t);
+      const earlier = scope.get(t.name);
+      // Of initializers sharing a name, onnxruntime uses the last one: so does the IR, which holds one per name.
+      if (earlier && initializers.has(earlier)) {
+        earlier.initializer = t;
+        continue;
+      }
+      initializers.add(g.adoptInitializer(earlier ?? this.define(scope, new Value(t.name), where), t));
     }
     for (const sp of p.sparse_initializer ?? []) {
       const s = this.sparse(sp);
@@ -150,10 +157,11 @@ class Decoder {
     });
     protos.forEach((np: P, i) => {
       const node = built[i]!;
-      node.overload = np.overload ?? '';
-      node.docString = np.doc_string ?? '';
-      node.metadataProps = entries(np.metadata_props);
-      node.deviceConfigurations = np.device_configurations ?? [];
+      // Only what is there: nodes are many, and their defaults are set already.
+      if (np.overload) node.overload = np.overload;
+      if (np.doc_string) node.docString = np.doc_string;
+      if (np.metadata_props) node.metadataProps = entries(np.metadata_props);
+      if (np.device_configurations) node.deviceConfigurations = np.device_configurations;
       if (np.$unknown) node.unknownFields = np.$unknown;
       const inputs = (np.input ?? []).map((name: string) =>
         name ? this.resolve(g, scope, name, () => `node ${node.describe()} input`) : null,

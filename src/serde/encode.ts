@@ -48,13 +48,17 @@ const strEntries = (e: StringEntries) => e.map(([key, value]) => ({ key, value }
 
 type Obj = Record<string, unknown> & { $unknown?: Uint8Array[] };
 
-/** Sets only the fields that carry something, so absent proto2 fields stay absent. */
+/**
+ * The fields that carry something, so absent proto2 fields stay absent (copied rather than deleted from: deleting
+ * turns objects into slow dictionaries).
+ */
 function compact(o: Obj): Obj {
-  for (const k of Object.keys(o)) {
+  const out: Obj = {};
+  for (const k in o) {
     const v = o[k];
-    if (v === undefined || v === '' || (Array.isArray(v) && v.length === 0)) delete o[k];
+    if (!(v === undefined || v === '' || (Array.isArray(v) && v.length === 0))) out[k] = v;
   }
-  return o;
+  return out;
 }
 
 class Encoder {

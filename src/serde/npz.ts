@@ -98,13 +98,19 @@ const SIG_CENTRAL = 0x02014b50;
 const SIG_LOCAL = 0x04034b50;
 const U32_MAX = 0xffffffff;
 
-/** Parses a .npz archive's bytes into arrays keyed by name (the entry name without `.npy`). */
-export function parseNpz(bytes: Uint8Array, label = '<npz>'): Map<string, NpyArray> {
+/** Decompresses raw DEFLATE data of a known size. */
+export type Inflate = (compressed: Uint8Array, size: number) => Uint8Array;
+
+/**
+ * Parses a .npz archive's bytes into arrays keyed by name (the entry name without `.npy`). Deflated entries go
+ * through `inflate`: ./inflate.ts by default, which runs anywhere; in Node, zlib's is about 4x faster.
+ */
+export function parseNpz(bytes: Uint8Array, label = '<npz>', inflate: Inflate = inflateRaw): Map<string, NpyArray> {
   const arrays = new Map<string, NpyArray>();
   for (const entry of zipEntries(bytes, label)) {
     if (!entry.name.endsWith('.npy')) continue;
     const key = entry.name.slice(0, -'.npy'.length);
-    arrays.set(key, parseNpy(entryBytes(bytes, entry, label), `${label}[${key}]`));
+    arrays.set(key, parseNpy(entryBytes(bytes, entry, label, inflate), `${label}[${key}]`));
   }
   return arrays;
 }
@@ -185,7 +191,7 @@ function readZip64Extra(extra: Uint8Array, entry: ZipEntry): void {
   }
 }
 
-function entryBytes(bytes: Uint8Array, entry: ZipEntry, label: string): Uint8Array {
+function entryBytes(bytes: Uint8Array, entry: ZipEntry, label: string, inflate: Inflate): Uint8Array {
   const fail = (why: string) => new OnnxOptError(`entry '${entry.name}': ${why}`, label);
   if (entry.flags & 1) throw fail('encrypted entries are not supported');
   const local = entry.localHeaderOffset;
@@ -198,7 +204,7 @@ function entryBytes(bytes: Uint8Array, entry: ZipEntry, label: string): Uint8Arr
   if (entry.method === 0) data = raw;
   else if (entry.method === 8) {
     try {
-      data = inflateRaw(raw, entry.size);
+      data = inflate(raw, entry.size);
     } catch (e) {
       throw fail(`cannot inflate (${(e as Error).message})`);
     }

@@ -120,12 +120,11 @@ let textDecoder: { decode(bytes: Uint8Array): string } | undefined;
 
 class Reader {
   pos = 0;
+  readonly buf: Uint8Array;
   readonly view: DataView;
   // The last 64-bit varint, as two 32-bit halves.
   lo = 0;
   hi = 0;
-
-  readonly buf: Uint8Array;
 
   constructor(bytes: Uint8Array) {
     // A plain Uint8Array even when given a Node Buffer: views cut from a Buffer are Buffers, which cost more to make.
@@ -545,7 +544,7 @@ function varintSize(v: number): number {
 }
 
 function varint64Size(v: number | bigint): number {
-  if (typeof v === 'number' && v >= 0) return varintSize(v);
+  if (typeof v === 'number' && v >= 0 && v <= Number.MAX_SAFE_INTEGER) return varintSize(v);
   const [lo, hi] = halves(v);
   if (hi === 0) return varintSize(lo);
   return Math.ceil((64 - Math.clz32(hi)) / 7);
@@ -554,7 +553,9 @@ function varint64Size(v: number | bigint): number {
 /** The low and high 32 bits of a 64-bit integer (two's complement for negative values). */
 function halves(v: number | bigint): [number, number] {
   if (typeof v === 'bigint') return [Number(BigInt.asUintN(32, v)), Number(BigInt.asUintN(32, v >> 32n))];
-  if (!Number.isSafeInteger(v)) throw new Error(`${v} is not an integer`);
+  if (!Number.isInteger(v)) throw new Error(`${v} is not an integer`);
+  // Integral numbers past 2^53 (e.g. Number(INT64_MAX), which rounds to 2^63) saturate to the int64 range.
+  if (!Number.isSafeInteger(v)) return halves(v > 0 ? (v >= 2 ** 63 ? 2n ** 63n - 1n : BigInt(v)) : (v <= -(2 ** 63) ? -(2n ** 63n) : BigInt(v)));
   const a = Math.abs(v);
   let lo = a >>> 0;
   let hi = Math.floor(a / 0x100000000) >>> 0;

@@ -205,9 +205,11 @@ class ShapeInference {
   }
 
   private write(v: Value, type: ValueType, graph: Graph): void {
-    if (v.type && sameTensorType(v.type, type)) return;
-    v.type = type;
-    this.inferred++;
+    if (!v.type || !sameTensorType(v.type, type)) {
+      v.type = type;
+      this.inferred++;
+    }
+    // A value typed when a pass made it is listed too: the type reaches the file, and a second run adds nothing.
     const annotated = this.annotated.get(graph)!;
     if (!this.graphOutputs.get(graph)!.has(v) && !annotated.has(v)) {
       graph.valueInfo.push(v);

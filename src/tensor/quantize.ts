@@ -54,8 +54,11 @@ export function computeScaleZeroPoint(rmin: number, rmax: number, range: QuantRa
     lo = -absmax;
     hi = absmax;
   }
-  // rmax - rmin is a float32 subtraction; the division by the integer range is float64.
-  const scale = Math.fround(hi - lo) / (range.qmax - range.qmin);
+  // rmax - rmin is a float32 subtraction; the division by the integer range is float64. A range wider than float32
+  // can hold (weights near ±3.4e38) would make the scale infinite and every dequantized value NaN: its float64 width
+  // keeps the scale finite.
+  const width = Math.fround(hi - lo);
+  const scale = (Number.isFinite(width) ? width : hi - lo) / (range.qmax - range.qmin);
   if (scale < FLOAT32_TINY) return { scale: 1, zeroPoint: 0 };
   const zeroPoint = symmetric
     ? roundHalfToEven((range.qmin + range.qmax) / 2)

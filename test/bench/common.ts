@@ -9,7 +9,9 @@ export const CLI = 'dist/bin/onnx-opt.js';
 const args = process.argv.slice(2);
 const modelsFlag = args.indexOf('--models');
 export const MODELS = modelsFlag >= 0 ? args[modelsFlag + 1]!.split(',') : ['bert-base', 'bert-large', 'distilbert-base', 'roberta-base'];
-export const wanted = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--models');
+/** The value after a `--name value` flag. */
+export const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+export const wanted = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--models' && args[i - 1] !== '--baseline');
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

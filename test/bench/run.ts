@@ -1,7 +1,9 @@
 // `npm run bench [-- suites...] [--models a,b]`: benchmarks on the seed-sized models in ../shared/models and the
 // skeletons in test/bench/models, materialized into .bench/models. Suites: io, tools, latency (the encoders), scale
-// (generated graphs, ./scale.ts), decode and bundle (the codec, ./serde.ts), llm (llama-100m in fp32, q8 and q4,
-// ./llm.ts). Timings are medians of interleaved runs on a shared, noisy machine: compare the ratios, which are
+// (generated graphs, ./scale.ts), fuzz (every pass over mutated models, ./fuzz.ts), decode and bundle (the codec,
+// ./serde.ts), llm (llama-100m in fp32, q8 and q4, ./llm.ts), and, only when named, static (static vs dynamic INT8,
+// ./static.ts) and targets (latency per runtime target in onnxruntime-node and onnxruntime-web, ./targets.ts).
+// Timings are medians of interleaved runs on a shared, noisy machine: compare the ratios, which are
 // measured side by side, not the absolute times.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, statSync } from 'node:fs';
@@ -9,11 +11,14 @@ import { join } from 'node:path';
 import { benchmark } from '../../src/runtime/bench.js';
 import { checkParity } from '../../src/runtime/parity.js';
 import { loadModel } from '../../src/runtime/session.js';
-import { CLI, MODELS, OUT, childJson, clean, median, sizeOf, wallMs, wanted } from './common.js';
+import { CLI, MODELS, OUT, childJson, clean, flag, median, sizeOf, wallMs, wanted } from './common.js';
 import { materialize } from './materialize.js';
+import { benchFuzz } from './fuzz.js';
 import { benchLlm } from './llm.js';
 import { benchScale } from './scale.js';
 import { benchBundle, benchDecode } from './serde.js';
+import { benchStatic } from './static.js';
+import { benchTargets } from './targets.js';
 /**
  * Read + write with external data: wall time and peak RSS against the weight bytes (targets: < 1.5 s, < 1.5x), and
  * whether the written model's outputs are bitwise those of the original in onnxruntime-node.
@@ -118,11 +123,17 @@ const suites: Record<string, () => void | Promise<void>> = {
   tools: benchTools,
   latency: benchLatency,
   scale: benchScale,
-  decode: () => benchDecode(MODELS),
+  fuzz: benchFuzz,
+  decode: () => benchDecode(MODELS, flag('--baseline')),
   bundle: benchBundle,
   llm: benchLlm,
+  // static runs only when named: `npm run bench -- static` (bert-base unless --models says otherwise)
+  static: () => benchStatic(process.argv.includes('--models') ? MODELS : ['bert-base']),
+  // targets runs only when named: `npm run bench -- targets` (bert-base and three fixtures unless --models says)
+  targets: () => benchTargets(process.argv.includes('--models') ? MODELS : undefined),
 };
-for (const name of wanted.length ? wanted : Object.keys(suites)) {
+const DEFAULT_SUITES = Object.keys(suites).filter((name) => name !== 'static' && name !== 'targets');
+for (const name of wanted.length ? wanted : DEFAULT_SUITES) {
   const suite = suites[name];
   if (!suite) throw new Error(`unknown bench suite '${name}' (suites: ${Object.keys(suites).join(', ')})`);
   await suite();

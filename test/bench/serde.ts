@@ -1,6 +1,7 @@
 // Bench suites for src/serde: `npm run bench -- decode` and `npm run bench -- bundle`.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { decodeModel } from '../../src/serde/decode.js';
@@ -15,8 +16,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
  * Decoding each model's ModelProto (weights external, so this is the graph): protobufjs (the codec the core used
  * before, built from the same descriptor) against src/serde/wire.ts, and the whole decodeModel (wire + IR),
  * interleaved in one process, 60 rounds; medians and minima (the machine is shared: minima show the codec's own cost).
+ * `baseline`: the dist/ folder of another build (e.g. of main, built in a worktree), whose decodeModel runs too.
  */
-export function benchDecode(models: string[]): void {
+export async function benchDecode(models: string[], baseline?: string): Promise<void> {
+  type Decode = typeof decodeModel;
+  const baselineDecode = baseline
+    ? ((await import(pathToFileURL(resolve(baseline, 'src/serde/decode.js')).href)) as { decodeModel: Decode }).decodeModel
+    : undefined;
   for (const name of models) {
     // the seed model as it is: its weights are external, and decoding leaves them unread
     const bytes = readFileSync(join(SHARED_MODELS, `${name}.onnx`));
@@ -25,6 +31,7 @@ export function benchDecode(models: string[]): void {
       ['wire', () => decodeMessage(onnxSchema, 'ModelProto', bytes)],
       ['decodeModel', () => decodeModel(bytes, { externalLoader: () => new Uint8Array(0) })],
     ];
+    if (baselineDecode) jobs.push(['baseline decodeModel', () => baselineDecode(bytes, { externalLoader: () => new Uint8Array(0) })]);
     const times = jobs.map((): number[] => []);
     for (let round = 0; round < 60; round++) {
       jobs.forEach(([, run], i) => {

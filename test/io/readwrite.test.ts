@@ -13,7 +13,8 @@ import { encodeModel } from '../../src/serde/encode.js';
 import { ModelProto } from '../helpers/protobufjs-onnx.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { describeModel } from '../helpers/describe-ir.js';
-import { floats, mlpModel } from '../helpers/models.js';
+import { mlpModel } from '../helpers/models.js';
+import { uniformFloats } from '../kit/random.js';
 import { DECODERS } from '../helpers/normalize.js';
 
 const root = mkdtempSync(join(tmpdir(), 'onnx-opt-io-'));
@@ -267,7 +268,7 @@ describe('readModel rejects bad files with one line naming the file', () => {
 
   const cases: [string, () => string, RegExp][] = [
     ['truncated file', () => file('truncated.onnx', valid.subarray(0, valid.length - 20)), /not a valid ONNX model/],
-    ['random bytes', () => file('random.onnx', new Uint8Array(floats(128, 7).buffer)), /not a valid ONNX model/],
+    ['random bytes', () => file('random.onnx', new Uint8Array(uniformFloats(128, 7).buffer)), /not a valid ONNX model/],
     // ir_version (field 1, varint) sent as a length-delimited field, and graph (field 7, message) as a varint:
     // protobuf skips fields whose wire type does not match, so what remains is a model without a graph.
     ['wrong wire types', () => file('wire.onnx', Uint8Array.of(0x0a, 0x02, 0x08, 0x01, 0x38, 0x05)), /no graph/],

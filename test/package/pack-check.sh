@@ -44,7 +44,8 @@ cat > cjs.cjs <<'JS'
 const { readModel } = require('onnx-opt');
 const { decodeModel } = require('onnx-opt/core');
 const fs = require('node:fs');
-console.log(`cjs: ${readModel('model.onnx').graph.nodes.length} nodes, ${decodeModel(fs.readFileSync('model.onnx')).graph.nodes.length} via the core`);
+const { version } = require('onnx-opt/package.json');
+console.log(`cjs: onnx-opt ${version}: ${readModel('model.onnx').graph.nodes.length} nodes, ${decodeModel(fs.readFileSync('model.onnx')).graph.nodes.length} via the core`);
 JS
 node cjs.cjs
 

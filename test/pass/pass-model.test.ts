@@ -55,13 +55,33 @@ const ctx = (options: Record<string, unknown> = {}) => ({ options, log: () => {}
 describe('declared options', () => {
   it('apply defaults: booleans false, lists empty, others undefined unless declared', () => {
     expect(recorder().settings({})).toEqual({
-      size: 4, scale: undefined, mode: 'fast', label: undefined, strict: false, loose: true, names: [],
+      size: 4,
+      scale: undefined,
+      mode: 'fast',
+      label: undefined,
+      strict: false,
+      loose: true,
+      names: [],
     });
   });
 
   it('parse the CLI text and the library values alike', () => {
-    const fromText = recorder().settings({ size: '8', scale: '0.5', mode: 'exact', names: 'a,b', strict: true, loose: false });
-    const fromValues = recorder().settings({ size: 8, scale: 0.5, mode: 'exact', names: ['a', 'b'], strict: true, loose: false });
+    const fromText = recorder().settings({
+      size: '8',
+      scale: '0.5',
+      mode: 'exact',
+      names: 'a,b',
+      strict: true,
+      loose: false,
+    });
+    const fromValues = recorder().settings({
+      size: 8,
+      scale: 0.5,
+      mode: 'exact',
+      names: ['a', 'b'],
+      strict: true,
+      loose: false,
+    });
     expect(fromText).toEqual(fromValues);
     expect(recorder().settings({ names: ['a,b', ' c '] }).names).toEqual(['a', 'b', 'c']);
   });
@@ -142,11 +162,16 @@ describe('sequence', () => {
       run: () => ({ changed: true, stats: { [stat]: 1 }, notes: [`${name} ran`] }),
     });
 
-  it('sums its reported steps\' stats, prefixes their notes, leaves tidy steps out, and takes their options', () => {
+  it("sums its reported steps' stats, prefixes their notes, leaves tidy steps out, and takes their options", () => {
     const seen: unknown[] = [];
     const seq = sequence('seq', {
       description: 'a sequence',
-      steps: [tidy(counter('tidy-step', 'tidied')), counter('seq-one', 'n'), recorder('seq-two', seen), counter('three', 'n')],
+      steps: [
+        tidy(counter('tidy-step', 'tidied')),
+        counter('seq-one', 'n'),
+        recorder('seq-two', seen),
+        counter('three', 'n'),
+      ],
       disable: true,
     });
     const result = seq.run(reluChain().model, ctx({ size: '6' }));
@@ -164,29 +189,50 @@ describe('sequence', () => {
     });
     expect(seq.run(reluChain().model, ctx({ disable: 'one' })).stats).toEqual({ three: 1 });
     expect(seq.run(reluChain().model, ctx({ disable: ['seq-one', 'three'] })).stats).toEqual({});
-    expect(() => seq.run(reluChain().model, ctx({ disable: 'tidy-step' }))).toThrow(/--disable: 'tidy-step' is not one of one, seq-one, three/);
+    expect(() => seq.run(reluChain().model, ctx({ disable: 'tidy-step' }))).toThrow(
+      /--disable: 'tidy-step' is not one of one, seq-one, three/,
+    );
   });
 
   it('skips an `unless` step when its option is set, and an `onlyAfterChange` step after no change', () => {
-    const unchanged = definePass({ name: 'still', description: 'changes nothing', run: () => ({ changed: false, stats: {} }) });
+    const unchanged = definePass({
+      name: 'still',
+      description: 'changes nothing',
+      run: () => ({ changed: false, stats: {} }),
+    });
     const seq = sequence('seq', {
       description: 'a sequence',
       options: { keep: option.boolean('skip the second step') },
-      steps: [unchanged, { pass: counter('second', 'second'), unless: 'keep' }, { pass: counter('third', 'third'), onlyAfterChange: true }],
+      steps: [
+        unchanged,
+        { pass: counter('second', 'second'), unless: 'keep' },
+        { pass: counter('third', 'third'), onlyAfterChange: true },
+      ],
     });
     expect(seq.run(reluChain().model, ctx()).stats).toEqual({ second: 1, third: 1 });
     expect(seq.with({ keep: true }).run(reluChain().model, ctx()).stats).toEqual({});
   });
 
   it('refuses steps that declare one option with two types', () => {
-    const other = definePass({ name: 'other', description: 'x', options: { size: option.string('a size, as text') }, run: () => ({ changed: false, stats: {} }) });
-    expect(() => sequence('seq', { description: 'x', steps: [recorder(), other] })).toThrow(/option 'size' is declared as int and as string/);
+    const other = definePass({
+      name: 'other',
+      description: 'x',
+      options: { size: option.string('a size, as text') },
+      run: () => ({ changed: false, stats: {} }),
+    });
+    expect(() => sequence('seq', { description: 'x', steps: [recorder(), other] })).toThrow(
+      /option 'size' is declared as int and as string/,
+    );
   });
 
-  it('is how fuse and quantize are made: their steps\' names are what --disable takes', () => {
-    expect(fusePass.options.disable.choices).toEqual(expect.arrayContaining(['attention', 'fuse-attention', 'gelu', 'skip-layer-norm']));
+  it("is how fuse and quantize are made: their steps' names are what --disable takes", () => {
+    expect(fusePass.options.disable.choices).toEqual(
+      expect.arrayContaining(['attention', 'fuse-attention', 'gelu', 'skip-layer-norm']),
+    );
     expect(Object.keys(fusePass.options)).toEqual(expect.arrayContaining(['numHeads', 'hiddenSize', 'disable']));
-    expect(Object.keys(quantizePass.options)).toEqual(expect.arrayContaining(['keepSkipLayerNorm', 'perChannel', 'ops']));
+    expect(Object.keys(quantizePass.options)).toEqual(
+      expect.arrayContaining(['keepSkipLayerNorm', 'perChannel', 'ops']),
+    );
   });
 });
 
@@ -194,7 +240,14 @@ describe('CLI flags from the declarations', () => {
   it('makes one flag per option, --no-x for booleans that default to true, and parses to the same settings', () => {
     const flags = passOptionFlags([recorder()]);
     expect(flags.map((f) => f.flags)).toEqual([
-      '--size <int>', '--scale <number>', '--mode <choice>', '--label <string>', '--strict', '--loose', '--no-loose', '--names <list>',
+      '--size <int>',
+      '--scale <number>',
+      '--mode <choice>',
+      '--label <string>',
+      '--strict',
+      '--loose',
+      '--no-loose',
+      '--names <list>',
     ]);
     const program = new Command().exitOverride();
     for (const f of flags) program.addOption(f);
@@ -204,8 +257,15 @@ describe('CLI flags from the declarations', () => {
 
   it('every pass the CLI knows declares its options without conflicts', () => {
     expect(() => passOptionFlags(allPasses)).not.toThrow();
-    const clash = definePass({ name: 'clash', description: 'x', options: { numHeads: option.string('heads, as text') }, run: () => ({ changed: false, stats: {} }) });
-    expect(() => passOptionFlags([...allPasses, clash])).toThrow(/--num-heads is int in fuse, fuse-attention but string in clash/);
+    const clash = definePass({
+      name: 'clash',
+      description: 'x',
+      options: { numHeads: option.string('heads, as text') },
+      run: () => ({ changed: false, stats: {} }),
+    });
+    expect(() => passOptionFlags([...allPasses, clash])).toThrow(
+      /--num-heads is int in fuse, fuse-attention but string in clash/,
+    );
   });
 });
 
@@ -224,7 +284,7 @@ describe('graph.replace', () => {
     expect(second.producer!.input(0)).toBe(made.output(0));
   });
 
-  it('keeps names where the rewrite did not make the replacement, and keeps a graph output\'s name', () => {
+  it("keeps names where the rewrite did not make the replacement, and keeps a graph output's name", () => {
     const { model, x, second } = reluChain();
     const graph = model.graph;
     graph.replace({ outputs: [[second, x]], removeIfDead: graph.nodes });

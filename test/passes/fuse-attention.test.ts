@@ -9,6 +9,7 @@ import { attr, Model, Tensor, Value, tensorType, type Attribute, type Graph } fr
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { maxAbsDiff, opCounts, runModel, runPass } from './fusion-helpers.js';
+import { uniformFloats } from '../kit/random.js';
 
 const HEADS = 2;
 const HEAD_SIZE = 4;
@@ -16,11 +17,6 @@ const HIDDEN = HEADS * HEAD_SIZE;
 const BATCH = 2;
 const SEQ = 5;
 
-/** Deterministic values in [-0.5, 0.5) from a seeded LCG. */
-function randomValues(count: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: count }, () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
-}
 
 class Builder {
   readonly model = new Model();
@@ -37,7 +33,7 @@ class Builder {
 
   weight(name: string, dims: number[]): Value {
     const count = dims.reduce((a, b) => a * b, 1);
-    return this.g.addInitializer(name, Tensor.fromArray(name, DataType.FLOAT, dims, randomValues(count, this.seed++)));
+    return this.g.addInitializer(name, Tensor.fromArray(name, DataType.FLOAT, dims, uniformFloats(count, this.seed++)));
   }
 
   ints(name: string, values: number[]): Value {
@@ -128,7 +124,7 @@ function feedsFor(model: Model): Record<string, ort.Tensor> {
     }
     const type = input.type?.kind === 'tensor' ? input.type : undefined;
     const dims = type!.shape!.map((d) => d.value ?? (d.param === 'batch' ? BATCH : SEQ));
-    feeds[input.name] = new ort.Tensor('float32', randomValues(dims.reduce((a, b) => a * b, 1), 1000 + i), dims);
+    feeds[input.name] = new ort.Tensor('float32', uniformFloats(dims.reduce((a, b) => a * b, 1), 1000 + i), dims);
   });
   return feeds;
 }

@@ -12,11 +12,6 @@ export function runPass(pass: Pass, model: Model, explain = false): PassResult {
   return pass.run(model, { options: { explain }, log: () => {} });
 }
 
-/** Runs passes in order; returns whether any changed the model. */
-export function runPasses(passes: readonly Pass[], model: Model): boolean {
-  return passes.map((p) => runPass(p, model).changed).some(Boolean);
-}
-
 /** Nodes per op type, `domain::` prefixed outside the default domain. */
 export function opCounts(model: Model): Record<string, number> {
   const counts: Record<string, number> = {};

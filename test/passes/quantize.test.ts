@@ -14,15 +14,10 @@ import type { PassResult } from '../../src/pipeline.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { quantizeWeight } from '../../src/tensor/quantize.js';
+import { bellFloats } from '../kit/random.js';
 
 // ---- helpers ----
 
-/** Deterministic normal-ish values (sum of uniforms from a seeded LCG). */
-function randomValues(count: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  return Float32Array.from({ length: count }, () => (next() + next() + next() - 1.5) * 2 * scale);
-}
 
 class Builder {
   readonly model = new Model();
@@ -39,7 +34,7 @@ class Builder {
 
   weight(name: string, dims: number[], scale = 0.2): Value {
     const count = dims.reduce((a, b) => a * b, 1);
-    return this.g.addInitializer(name, Tensor.fromArray(name, DataType.FLOAT, dims, randomValues(count, this.seed++, scale)));
+    return this.g.addInitializer(name, Tensor.fromArray(name, DataType.FLOAT, dims, bellFloats(count, this.seed++, scale)));
   }
 
   node(opType: string, inputs: (Value | null)[], name: string, attributes: Attribute[] = [], domain = ''): Value {
@@ -62,7 +57,7 @@ const initializer = (m: Model, name: string) => m.graph.initializers.find((v) =>
 
 type Feeds = Record<string, ort.Tensor>;
 const floatFeed = (dims: number[], seed: number): ort.Tensor =>
-  new ort.Tensor('float32', randomValues(dims.reduce((a, b) => a * b, 1), seed), dims);
+  new ort.Tensor('float32', bellFloats(dims.reduce((a, b) => a * b, 1), seed), dims);
 
 async function run(model: Model | Uint8Array, feeds: Feeds, level: 'disabled' | 'all' = 'all'): Promise<Record<string, Float32Array>> {
   const session = await ort.InferenceSession.create(model instanceof Model ? encodeModel(model) : model, {

@@ -73,6 +73,12 @@ describe('wire codec', () => {
     expect(reference('TensorProto', tensor)).toMatchObject({ uint64_data: unsigned.map(String) });
   });
 
+  it('writes integral numbers past 2^53 saturated to the int64 range, and refuses fractions', () => {
+    const bytes = encodeMessage(onnxSchema, 'AttributeProto', { ints: [2 ** 60, 2 ** 63, -(2 ** 64)] });
+    expect(decodeMessage(onnxSchema, 'AttributeProto', bytes)).toEqual({ ints: [2n ** 60n, 2n ** 63n - 1n, -(2n ** 63n)] });
+    expect(() => encodeMessage(onnxSchema, 'AttributeProto', { i: 1.5 })).toThrow(/not an integer/);
+  });
+
   it('writes random tensors and attributes as protobufjs does, and reads them back', () => {
     const int64 = fc.bigInt(-(2n ** 63n), 2n ** 63n - 1n).map((b) => (b >= -(2n ** 53n) && b <= 2n ** 53n ? Number(b) : b));
     const text = fc.string({ unit: 'grapheme', maxLength: 40 });

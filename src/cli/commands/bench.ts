@@ -1,6 +1,8 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { readModel } from '../../io/read.js';
 import { benchmark, type BenchReport } from '../../runtime/bench.js';
-import { alignNumbers, collect, dimsOption, integerListOption, numberOption } from '../../runtime/command-line.js';
+import { alignNumbers, checkDimNames, collect, dimsOption, integerListOption, numberOption } from '../../runtime/command-line.js';
+import { describeInputs } from '../../runtime/inputs.js';
 import { progressOnStderr } from '../../runtime/progress.js';
 import { formatBytes, print, printJson, table } from '../output.js';
 
@@ -12,6 +14,7 @@ interface BenchFlags {
   warmup: string;
   iters: string;
   json?: boolean;
+  runtime: 'node' | 'web';
 }
 
 export function registerBench(program: Command): void {
@@ -23,10 +26,12 @@ export function registerBench(program: Command): void {
     .argument('<models...>', 'model files')
     .option('--batch <list>', 'batch sizes, comma-separated', '1')
     .option('--seq <n>', 'sequence length of generated inputs', '128')
-    .option('--dim <name=size>', 'size of a named symbolic input dim (repeatable)', collect, [])
+    .option('--dim <name=size>', 'size of a named symbolic input dim, comma-separated or repeated', collect, [])
     .option('--threads <n>', 'intra-op threads per session (default: one per core)')
     .option('--warmup <n>', 'untimed runs per model and batch size', '3')
     .option('--iters <n>', 'timed runs per model and batch size', '20')
+    .addOption(new Option('--runtime <name>', "node: onnxruntime-node; web: onnxruntime-web's WASM backend, as a web page runs it")
+      .choices(['node', 'web']).default('node'))
     .option('--json', 'print the report as JSON')
     .action(async (models: string[], flags: BenchFlags) => {
       const options = {
@@ -36,7 +41,9 @@ export function registerBench(program: Command): void {
         threads: numberOption('--threads', flags.threads, { integer: true, min: 1 }),
         warmup: numberOption('--warmup', flags.warmup, { integer: true, min: 0 }),
         iterations: numberOption('--iters', flags.iters, { integer: true, min: 1 }),
+        runtime: flags.runtime,
       };
+      checkDimNames('--dim', options.dims, models.flatMap((m) => describeInputs(readModel(m))));
       const progress = progressOnStderr();
       let report: BenchReport;
       try {
@@ -61,7 +68,7 @@ export function formatBench(r: BenchReport): string {
   const memory = ['model', 'load ms', 'RSS +load', 'RSS +first run'];
   const memoryRows = r.models.map((m) => [m.label, m.loadMs.toFixed(0), formatBytes(m.loadRssBytes), formatBytes(m.firstRunRssBytes)]);
   return [
-    `${r.threads} thread(s), ${r.warmup} warm-up + ${r.iterations} timed runs per model and batch size, interleaved`,
+    `${r.runtime === 'web' ? "onnxruntime-web's WASM backend, " : ''}${r.threads} thread(s), ${r.warmup} warm-up + ${r.iterations} timed runs per model and batch size, interleaved`,
     table(latency, alignNumbers(latency, latencyRows, [1, 2, 3, 4, 5, 6])),
     '',
     table(memory, alignNumbers(memory, memoryRows, [1, 2, 3])),

@@ -42,7 +42,7 @@ export function registerGate(program: Command): void {
       if (!(GATE_METRICS as readonly string[]).includes(flags.metric)) {
         throw new OnnxOptError(`--metric must be one of ${GATE_METRICS.join(', ')}, not '${flags.metric}'`);
       }
-      const maxDrop = numberOption('--max-drop', flags.maxDrop)!;
+      const maxDrop = numberOption('--max-drop', flags.maxDrop, { min: 0 })!;
       const batchSize = numberOption('--batch-size', flags.batchSize, { integer: true, min: 1 })!;
       const threads = numberOption('--threads', flags.threads, { integer: true, min: 1 });
       const data = readDataset(flags.data, describeInputs(readModel(flags.baseline)), flags.labels);

@@ -1,6 +1,6 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { readModel } from '../../io/read.js';
-import { alignNumbers, collect, dimsOption, numberOption, sci } from '../../runtime/command-line.js';
+import { alignNumbers, checkDimNames, collect, dimsOption, numberOption, sci } from '../../runtime/command-line.js';
 import { readInputsFile } from '../../runtime/data-files.js';
 import { describeInputs, mergeInputSpecs } from '../../runtime/inputs.js';
 import { checkParity, DEFAULT_TOLERANCE, describeFailure, type ParityReport } from '../../runtime/parity.js';
@@ -20,6 +20,7 @@ interface ParityFlags {
   minCosine?: string;
   threads?: string;
   json?: boolean;
+  runtime: 'node' | 'web';
 }
 
 export function registerParity(program: Command): void {
@@ -34,13 +35,15 @@ export function registerParity(program: Command): void {
     .option('--samples <n>', 'how many generated input samples to run', '2')
     .option('--batch <n>', 'batch size of generated inputs', '2')
     .option('--seq <n>', 'sequence length of generated inputs', '32')
-    .option('--dim <name=size>', 'size of a named symbolic input dim (repeatable)', collect, [])
+    .option('--dim <name=size>', 'size of a named symbolic input dim, comma-separated or repeated', collect, [])
     .option('--pad', 'pad the end of attention-mask rows after the first')
     .option('--seed <n>', 'seed of generated inputs', '0')
     .option('--atol <x>', 'absolute tolerance', String(DEFAULT_TOLERANCE.atol))
     .option('--rtol <y>', 'relative tolerance', String(DEFAULT_TOLERANCE.rtol))
     .option('--min-cosine <c>', 'for lossy models (INT8, FP16): pass when each output\'s cosine similarity is at least c, instead of atol/rtol')
     .option('--threads <n>', 'intra-op threads per session (default: one per core)')
+    .addOption(new Option('--runtime <name>', "node: onnxruntime-node; web: onnxruntime-web's WASM backend, as a web page runs it")
+      .choices(['node', 'web']).default('node'))
     .option('--json', 'print the report as JSON')
     .action(async (reference: string, candidate: string, flags: ParityFlags) => {
       const options = {
@@ -52,12 +55,13 @@ export function registerParity(program: Command): void {
         seed: numberOption('--seed', flags.seed, { integer: true }),
         atol: numberOption('--atol', flags.atol, { min: 0 }),
         rtol: numberOption('--rtol', flags.rtol, { min: 0 }),
-        minCosine: numberOption('--min-cosine', flags.minCosine),
+        minCosine: numberOption('--min-cosine', flags.minCosine, { min: -1, max: 1 }),
         threads: numberOption('--threads', flags.threads, { integer: true, min: 1 }),
+        runtime: flags.runtime,
       };
-      const inputs = flags.inputs
-        ? readInputsFile(flags.inputs, mergeInputSpecs(describeInputs(readModel(reference)), describeInputs(readModel(candidate))))
-        : undefined;
+      const specs = mergeInputSpecs(describeInputs(readModel(reference)), describeInputs(readModel(candidate)));
+      checkDimNames('--dim', options.dims, specs);
+      const inputs = flags.inputs ? readInputsFile(flags.inputs, specs) : undefined;
       const report = await checkParity(reference, candidate, { ...options, inputs });
       if (flags.json) printJson(report);
       else print(formatParity(report));

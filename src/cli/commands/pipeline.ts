@@ -1,13 +1,16 @@
 import { Option, type Command } from 'commander';
-import { allPasses, findPass } from '../../../passes/index.js';
+import { allPasses } from '../../../passes/index.js';
+import { findTarget, offDeviceOps, planForTarget, planPasses, TARGET_NAMES } from '../../../passes/targets.js';
 import { OnnxOptError } from '../../errors.js';
 import { filesReadFor, readModel } from '../../io/read.js';
 import { writeModelInterruptible, writeTextAtomic, type WriteOptions } from '../../io/write.js';
 import { basename, dirname, join } from 'node:path';
 import type { Model } from '../../ir/model.js';
 import { flagOf, optionHelp, type OptionSpec, type Pass, type PassContext, type PassResult } from '../../pass/index.js';
+import { runQuantizeStatic } from '../../runtime/calibrate.js';
 import { runFp16Mixed } from '../../runtime/mixed-precision.js';
-import { PassVerifier } from '../../runtime/verify.js';
+import { checkLossyPass } from '../../runtime/lossy-check.js';
+import { PassVerifier, restoreModel, snapshotModel } from '../../runtime/verify.js';
 import { opHistogram } from '../../summary.js';
 import { EXIT } from '../exit-codes.js';
 import { log, printJson, table } from '../output.js';
@@ -20,6 +23,10 @@ export interface PipelineOptions {
   fixDim?: string[];
   verify?: boolean;
   saveConfig?: boolean;
+  /** False with --no-check: lossy passes are not checked in onnxruntime. */
+  check?: boolean;
+  checkInputs?: string;
+  target?: string;
   /** Set by `--verify=fail|skip` (see splitVerifyMode). */
   verifyMode?: 'fail' | 'skip';
 }
@@ -61,7 +68,13 @@ export function addPipelineOptions(cmd: Command): Command {
     .option('--external-data <mode>', "auto | always | never: where tensors of 1 KiB and more go", 'auto')
     .option('--fix-dim <name=size>', 'pin symbolic dims, comma-separated or repeated (e.g. batch=1,sequence=128) for shape-driven folding',
       (v: string, all: string[] = []) => [...all, ...v.split(',')])
+    .addOption(new Option('--target <runtime>', 'the runtime the model is for: its forms follow (see README, "Runtime targets")')
+      .choices([...TARGET_NAMES]).default('cpu'))
     .option('--save-config', 'write what passes decided beside the output, e.g. <stem>.quantize_config.json')
+    .option('--no-check', 'do not check lossy passes (quantize, fp16) in onnxruntime: by default their result is run ' +
+      'against the model before them, fp16 falls back to --mixed when it breaks an output, and any other lossy pass ' +
+      'that does stops the run (exit 1, nothing written)')
+    .option('--check-inputs <file>', 'inputs for that check (.npz, .npy or .json, as parity takes them) instead of generated ones')
     .option('--verify', 'run onnxruntime parity after each pass and stop (exit 1, nothing written) at a pass that ' +
       'breaks it; --verify=skip discards that pass\'s result and goes on')
     .addOption(new Option('--verify-mode <mode>').choices(['fail', 'skip']).hideHelp());
@@ -73,6 +86,7 @@ export function addPipelineOptions(cmd: Command): Command {
  */
 const RUNTIME_DRIVERS: Record<string, (model: Model, context: PassContext) => Promise<PassResult> | undefined> = {
   fp16: (model, context) => (context.options.mixed ? runFp16Mixed(model, context) : undefined),
+  'quantize-static': runQuantizeStatic,
 };
 
 /**
@@ -85,14 +99,20 @@ export function splitVerifyMode(argv: string[]): string[] {
 
 /** Splits `[passes..., in, out]` and runs the pipeline. */
 export async function runPipelineArgs(args: string[], opts: PipelineOptions): Promise<void> {
-  if (args.length < 2) throw new OnnxOptError('usage: onnx-opt [passes...] in.onnx out.onnx');
-  const out = args[args.length - 1]!;
-  const input = args[args.length - 2]!;
+  const out = args[args.length - 1];
+  const input = args[args.length - 2];
+  // `onnx-opt fuse m.onnx`: m.onnx would be taken as the output and 'fuse' as the input.
+  if (!out || !input || allPasses.some((p) => p.name === input)) {
+    throw new OnnxOptError(`no output path: onnx-opt [passes...] in.onnx out.onnx${out ? ` ('${out}' is the last argument)` : ''}`);
+  }
   await runPipeline(args.slice(0, -2), input, out, opts);
 }
 
 export async function runPipeline(passNames: string[], input: string, output: string, opts: PipelineOptions): Promise<void> {
-  const passes = passNames.map(findPass);
+  const target = findTarget(opts.target ?? 'cpu');
+  const plan = planForTarget(passNames, target);
+  for (const w of plan.warnings) log(`onnx-opt: warning: ${w}`);
+  const passes = planPasses(plan, asList(opts.disable));
   const mode = opts.externalData ?? 'auto';
   if (!['auto', 'always', 'never'].includes(mode)) throw new OnnxOptError(`--external-data must be auto, always or never, not '${mode}'`);
   const fixedDims = parseFixedDims(opts.fixDim ?? []);
@@ -107,12 +127,22 @@ export async function runPipeline(passNames: string[], input: string, output: st
   for (const pass of passes) {
     const t0 = performance.now();
     const context = { options: { ...opts, fixedDims }, log };
+    // --verify checks every pass already; otherwise a lossy pass checks itself against the model before it.
+    const beforeLossy = pass.lossy && opts.check !== false && !verifier ? snapshotModel(model) : undefined;
     let result: PassResult;
     try {
       result = (await RUNTIME_DRIVERS[pass.name]?.(model, context)) ?? pass.run(model, context);
     } catch (e) {
       // A pass refusing the model (e.g. quantizing twice) names the model it refused.
       throw e instanceof OnnxOptError ? e.inFile(input) : e;
+    }
+    if (beforeLossy && result.changed) {
+      const checked = await checkLossy(pass.name, beforeLossy, model, result, { ...context, input, inputsFile: opts.checkInputs });
+      if (!checked) {
+        process.exitCode = EXIT.checkFailed;
+        return;
+      }
+      ({ model, result } = checked);
     }
     results.push({ pass: pass.name, result, ms: performance.now() - t0 });
     if (opts.explain) for (const note of result.notes ?? []) log(`  ${pass.name}: ${note}`);
@@ -139,9 +169,15 @@ export async function runPipeline(passNames: string[], input: string, output: st
     }
   }
   const after = opHistogram(model);
+  const offDevice = offDeviceOps(model, target);
+  if (Object.keys(offDevice).length) {
+    log(`onnx-opt: warning: --target ${target.name}: no ${target.runtime} kernel, run on the CPU: ` +
+      Object.entries(offDevice).map(([op, n]) => `${op.replace(/^::/, '')} x${n}`).join(', '));
+  }
   if (opts.json) {
     printJson({
-      input, output,
+      input, output, target: target.name,
+      ...(Object.keys(offDevice).length ? { offDevice } : {}),
       passes: results.map((r) => ({ name: r.pass, changed: r.result.changed, stats: r.result.stats, ms: Math.round(r.ms) })),
       ops: { before, after },
     });
@@ -153,6 +189,41 @@ export async function runPipeline(passNames: string[], input: string, output: st
     const ops = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => before[k] !== after[k]);
     if (ops.length) log(table(['op', 'before', 'after'], ops.sort().map((k) => [k, before[k] ?? 0, after[k] ?? 0])));
   }
+}
+
+/**
+ * The self-check of a lossy pass: its result against the model before it, in onnxruntime. fp16 that breaks an output
+ * is done again as fp16 --mixed (which keeps in float32 the nodes where the error starts, and names them); any other
+ * lossy pass that breaks one stops the run. Returns the model to go on with, or undefined when the run must stop.
+ */
+async function checkLossy(
+  passName: string,
+  before: Uint8Array,
+  model: Model,
+  result: PassResult,
+  context: PassContext & { input: string; inputsFile?: string },
+): Promise<{ model: Model; result: PassResult } | undefined> {
+  const options = { inputsFile: context.inputsFile, dims: context.options.fixedDims };
+  let verdict = await checkLossyPass(restoreModel(before, context.input), model, passName, options);
+  if (verdict.kind === 'broken' && passName === 'fp16' && !context.options.mixed) {
+    log(`${verdict.message}; converting again as fp16 --mixed`);
+    model = restoreModel(before, context.input);
+    result = await runFp16Mixed(model, { ...context, options: { ...context.options, mixed: true } });
+    const kept = result.notes?.find((n) => n.startsWith('kept in float32 after measuring'));
+    log(`fp16 --mixed: ${kept ?? 'no node needed float32'}`);
+    verdict = await checkLossyPass(restoreModel(before, context.input), model, 'fp16 --mixed', options);
+  }
+  if (verdict.kind === 'broken') {
+    log(`onnx-opt: ${verdict.message}; nothing written (--no-check writes it anyway)`);
+    return undefined;
+  }
+  log(verdict.message);
+  return { model, result };
+}
+
+/** A list option as commander leaves it: absent, one string (maybe comma-separated) or several. */
+function asList(v: unknown): string[] {
+  return (Array.isArray(v) ? v : typeof v === 'string' ? [v] : []).flatMap((s: string) => s.split(',')).filter(Boolean);
 }
 
 function parseFixedDims(specs: string[]): Record<string, number> {
