@@ -11,6 +11,7 @@ import { definePass, option, type OptionValues, type PassResult } from '../src/p
 import { foldCastChains } from './fp16/cast-chains.js';
 import { DEFAULT_BLOCKED_OPS, isBlockedByDefault, opKey } from './fp16/policy.js';
 import { rewriteToFloat16 } from './fp16/rewrite.js';
+import { HALF_LIMITS } from './fp16/tensors.js';
 
 export const DEFAULT_MIXED_TOLERANCE = 0.01;
 
@@ -25,6 +26,8 @@ const OPTIONS = {
     default: DEFAULT_MIXED_TOLERANCE,
     above: 0,
   }),
+  maxFinite: option.number('clamp finite constants to ± this before rounding (transformers.js: 1e4)', { default: 65504, above: 0 }),
+  minPositive: option.number('raise nonzero constants smaller in magnitude to ± this (transformers.js: 1e-7)', { default: 2 ** -24, above: 0 }),
   mixedInputs: option.string('sample inputs for --mixed (.npz or .json keyed by input name; the first sample); default: generated'),
 };
 
@@ -57,12 +60,15 @@ export function convertToFloat16(model: Model, options: Fp16Options): PassResult
   const isBlocked = (n: Node) =>
     isBlockedByDefault(n) || blockedOps.has(opKey(n)) || blockedNames.has(n.name) || functions.has(`${n.domain}::${n.opType}`) ||
     (options.keepIoTypes && readsFloat32Cache(n));
-  const stats = rewriteToFloat16(model, { keepIoTypes: options.keepIoTypes, isBlocked });
+  if (options.maxFinite > HALF_LIMITS.maxFinite) throw new OnnxOptError(`fp16: --max-finite must be at most ${HALF_LIMITS.maxFinite}, the largest float16, not ${options.maxFinite}`);
+  if (options.minPositive >= options.maxFinite) throw new OnnxOptError(`fp16: --min-positive (${options.minPositive}) must be below --max-finite (${options.maxFinite})`);
+  const limits = { maxFinite: options.maxFinite, minPositive: options.minPositive };
+  const stats = rewriteToFloat16(model, { keepIoTypes: options.keepIoTypes, isBlocked, limits });
   const castsRemoved = foldCastChains(model.graph);
   const changed = stats.values + stats.castsInserted + castsRemoved > 0;
   const notes: string[] = [];
   if (stats.untyped) notes.push(`${stats.untyped} values have no known element type and were left as they are`);
-  if (stats.clamped) notes.push(`${stats.clamped} constant values beyond ±65504 were clamped`);
+  if (stats.clamped) notes.push(`${stats.clamped} constant values beyond ±${limits.maxFinite} were clamped`);
   return {
     changed,
     stats: {

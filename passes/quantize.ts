@@ -9,7 +9,9 @@
 //   EmbedLayerNormalization -> QEmbedLayerNormalization (uint8 tables; see quantize/embed-layer-norm.ts)
 //   SkipLayerNormalization with a bias -> Add, Add, LayerNormalization: faster on the CPU EP that runs quantized
 //                    models (see split-skip-layer-norm.ts); --keep-skip-layer-norm leaves it
-// Only the main graph is rewritten; a weight any other node reads (or reads in another layout) stays float.
+// If/Loop/Scan bodies (merged decoders) are rewritten too: a weight is quantized once, beside the float weight in
+// the graph that holds it, so every body that read it can read the quantized one. A weight any other node reads (or
+// reads in another layout) stays float.
 import { OnnxOptError } from '../src/errors.js';
 import { attr, type Attribute } from '../src/ir/attribute.js';
 import type { Graph, Node, Value } from '../src/ir/graph.js';
@@ -117,7 +119,7 @@ const quantizeNodesPass = definePass({
     const graph = model.graph;
     const notes: string[] = [];
     const bytesBefore = initializerBytes(graph);
-    const plans = planGraph(graph, settings, notes);
+    const plans = planModel(graph, settings, notes);
     // float weights are only read once, to quantize them: from external data, through one reused buffer
     const scratch = new Scratch();
     const embeds = settings.ops.has('EmbedLayerNormalization') ? quantizeEmbedLayerNorms(graph, notes, scratch) : 0;
@@ -183,7 +185,7 @@ function initializerBytes(graph: Graph): number {
  * constant itself, so one quantized copy serves every layer, and drop the Identity nodes left unread.
  */
 function readWeightsDirectly(graph: Graph, settings: Settings): void {
-  for (const node of [...graph.nodes]) {
+  for (const node of [...graph.allGraphs()].flatMap((g) => g.nodes)) {
     const op = quantizableOp(node);
     if (!op || !settings.ops.has(op) || settings.exclude.has(node.name)) continue;
     const index = op === 'Gather' ? 0 : 1;
@@ -191,16 +193,17 @@ function readWeightsDirectly(graph: Graph, settings: Settings): void {
     const identity = read?.producer;
     if (!identity || identity.opType !== 'Identity' || identity.domain !== '' || !identity.input(0).constantTensor()) continue;
     node.replaceInput(index, identity.input(0));
-    if (graph.isUnused(read)) graph.removeNode(identity);
+    if (read.uses.length === 0 && !identity.graph!.outputs.includes(read)) identity.graph!.removeNode(identity);
   }
 }
 
-function planGraph(graph: Graph, settings: Settings, notes: string[]): Plan[] {
+/** Plans for the nodes of the main graph and of every If/Loop/Scan body in it. */
+function planModel(graph: Graph, settings: Settings, notes: string[]): Plan[] {
   readWeightsDirectly(graph, settings);
   const plans: Plan[] = [];
   // Values a caller sees or feeds: a weight among them stays as it is.
   const pinned = new Set([...graph.inputs, ...[...graph.allGraphs()].flatMap((g) => g.outputs)]);
-  for (const node of graph.nodes) {
+  for (const node of [...graph.allGraphs()].flatMap((g) => g.nodes)) {
     const op = quantizableOp(node);
     if (!op || !settings.ops.has(op) || settings.exclude.has(node.name)) continue;
     const plan = planNode(node, op, settings, pinned);
@@ -278,19 +281,28 @@ function planNode(node: Node, op: QuantizableOp, settings: Settings, pinned: Rea
 
 class Rewriter {
   private readonly weights = new Map<Value, WeightValues>();
-  private readonly activations = new Map<Value, QuantizedActivation>();
-  /** How many planned nodes read each activation: a lone MatMul reader quantizes it itself. */
-  private readonly readers = new Map<Value, number>();
+  /** Per graph (a body can read an outer activation, but quantizes it itself): one DynamicQuantizeLinear per input. */
+  private readonly activations = new Map<Graph, Map<Value, QuantizedActivation>>();
+  /** How many planned nodes of each graph read each activation: a lone MatMul reader quantizes it itself. */
+  private readonly readers = new Map<Graph, Map<Value, number>>();
   /** Constants whose last readers were rewritten; removed at the end when nothing reads them. */
   private readonly replaced = new Set<Value>();
+  /** The graph of the node being rewritten, where its new nodes go. */
+  private graph: Graph;
   usesContribOps = false;
 
-  constructor(private readonly graph: Graph, private readonly settings: Settings, plans: readonly Plan[], private readonly scratch: Scratch) {
-    for (const p of plans) if (p.activation) this.readers.set(p.activation, (this.readers.get(p.activation) ?? 0) + 1);
+  constructor(private readonly root: Graph, private readonly settings: Settings, plans: readonly Plan[], private readonly scratch: Scratch) {
+    this.graph = root;
+    for (const p of plans) {
+      if (!p.activation) continue;
+      const counts = perGraph(this.readers, p.node.graph!);
+      counts.set(p.activation, (counts.get(p.activation) ?? 0) + 1);
+    }
   }
 
   rewrite(plan: Plan): void {
     const { node } = plan;
+    this.graph = node.graph!;
     this.replaced.add(plan.weight);
     const weight = this.weightValues(plan);
     const name = `${node.name || node.opType}_quant`;
@@ -316,7 +328,7 @@ class Rewriter {
       const product = this.add(node, { opType: 'MatMulInteger', inputs: [xq.q, weight.q, xq.zeroPoint, weight.zeroPoint], name });
       y = this.rescale(node, product, xq.scale, weight.scale, name);
       if (vectorBias) y = this.add(node, { opType: 'Add', inputs: [y, vectorBias], name: `${name}_bias_add` });
-    } else if (this.readers.get(plan.activation!) === 1) {
+    } else if (this.readers.get(this.graph)!.get(plan.activation!) === 1) {
       y = this.addContrib(node, 'DynamicQuantizeMatMul', [node.input(0), weight.q, weight.scale, weight.zeroPoint, vectorBias ?? null], name);
     } else {
       const xq = this.quantizedActivation(plan);
@@ -421,7 +433,8 @@ class Rewriter {
 
   /** One DynamicQuantizeLinear per input, placed before its first quantized reader. */
   private quantizedActivation(plan: Plan): QuantizedActivation {
-    let q = this.activations.get(plan.activation!);
+    const made = perGraph(this.activations, this.graph);
+    let q = made.get(plan.activation!);
     if (!q) {
       const [before, x] = [plan.node, plan.node.input(0)];
       const base = `${x.name}_quantized`;
@@ -432,7 +445,7 @@ class Rewriter {
       ];
       this.graph.createNode({ opType: 'DynamicQuantizeLinear', inputs: [x], outputs, name: `${x.name}_QuantizeLinear`, before });
       q = { q: outputs[0]!, scale: outputs[1]!, zeroPoint: outputs[2]! };
-      this.activations.set(plan.activation!, q);
+      made.set(plan.activation!, q);
     }
     return q;
   }
@@ -441,6 +454,7 @@ class Rewriter {
   private weightValues(plan: Plan): WeightValues {
     const made = this.weights.get(plan.weight);
     if (made) return made;
+    const owner = ownerGraph(this.root, plan.weight);
     const quantized = quantizeForLayout(plan.tensor, plan.layout, this.settings, this.scratch);
     const w = plan.weight.name;
     const dataType = quantized.type === 'int8' ? DataType.INT8 : DataType.UINT8;
@@ -451,9 +465,9 @@ class Rewriter {
     const zeroPoints = plan.layout === 'conv' ? quantized.zeroPoints.subarray(0, 1) : quantized.zeroPoints;
     const zeroDims = plan.layout === 'conv' || !perChannel ? [] : [zeroPoints.length];
     const values = {
-      q: this.graph.addInitializer(`${w}_quantized`, quantized.data),
-      scale: this.graph.addInitializer(`${w}_scale`, Tensor.fromArray('', DataType.FLOAT, scaleDims, quantized.scales)),
-      zeroPoint: this.graph.addInitializer(`${w}_zero_point`, Tensor.fromArray('', dataType, zeroDims, zeroPoints)),
+      q: owner.addInitializer(`${w}_quantized`, quantized.data),
+      scale: owner.addInitializer(`${w}_scale`, Tensor.fromArray('', DataType.FLOAT, scaleDims, quantized.scales)),
+      zeroPoint: owner.addInitializer(`${w}_zero_point`, Tensor.fromArray('', dataType, zeroDims, zeroPoints)),
     };
     this.weights.set(plan.weight, values);
     return values;
@@ -462,11 +476,25 @@ class Rewriter {
   /** Drops the float weights, biases and Constant nodes nothing reads any more. */
   removeReplacedConstants(): void {
     for (const v of this.replaced) {
-      if (!this.graph.isUnused(v)) continue;
-      if (v.initializer && this.graph.initializers.includes(v)) this.graph.removeInitializer(v);
-      else if (v.producer?.opType === 'Constant' && v.producer.graph === this.graph) this.graph.removeNode(v.producer);
+      const owner = ownerGraph(this.root, v);
+      if (!owner.isUnused(v)) continue;
+      if (v.initializer) owner.removeInitializer(v);
+      else if (v.producer?.opType === 'Constant') owner.removeNode(v.producer);
     }
   }
+}
+
+function perGraph<T>(maps: Map<Graph, Map<Value, T>>, graph: Graph): Map<Value, T> {
+  let map = maps.get(graph);
+  if (!map) maps.set(graph, (map = new Map()));
+  return map;
+}
+
+/** The graph that holds a constant: its initializer's graph, or its Constant node's. */
+function ownerGraph(root: Graph, constant: Value): Graph {
+  if (constant.producer) return constant.producer.graph!;
+  for (const g of root.allGraphs()) if (g.initializers.includes(constant)) return g;
+  throw new OnnxOptError(`constant '${constant.name}' belongs to no graph of the model`);
 }
 
 /** Quantizes a weight as its layout needs: per output channel (when asked and possible) or per tensor. */

@@ -14,7 +14,7 @@ import { q4Pass } from '../passes/q4.js';
 import { quantizePass } from '../passes/quantize.js';
 import { OnnxOptError } from './errors.js';
 import { readModel } from './io/read.js';
-import { sidecarName, writeModel, writeTextAtomic } from './io/write.js';
+import { existingChunks, writeModel, writeTextAtomic } from './io/write.js';
 import type { Model } from './ir/model.js';
 import type { Pass } from './pipeline.js';
 
@@ -39,6 +39,9 @@ const UINT8_OPS = new Set(['Conv', 'GroupQueryAttention', 'MultiHeadAttention'])
 /** onnxruntime's dynamic-quantization registry that transformers.js quantizes with (no Gemm), as our op names. */
 const Q8_OPS = 'MatMul,Attention,Conv,EmbedLayerNormalization,Gather';
 
+/** External data chunks under 2 GiB each: transformers.js fetches each chunk whole into one buffer. */
+const CHUNK_BYTES = 2 ** 31 - 1;
+
 export interface FolderOptions {
   modes?: readonly Mode[];
   /** Run `fuse` before each variant. */
@@ -48,6 +51,8 @@ export interface FolderOptions {
   accuracyLevel?: number;
   quantType?: 'nf4' | 'fp4';
   bnb4BlockSize?: number;
+  /** Largest external data chunk (default just under 2 GiB, what transformers.js's loader fetches per file). */
+  externalChunkBytes?: number;
   /** Called as each variant of a base model (named by its file) is done. */
   progress?: (file: string, done: number, total: number) => void;
   log?: (message: string) => void;
@@ -58,6 +63,8 @@ export interface VariantRecord {
   mode: Mode;
   file: string;
   externalData: boolean;
+  /** External data files (X.onnx_data, X.onnx_data_1, ...): 0 for a model stored inline. */
+  externalChunks: number;
   stats: Record<string, number>;
 }
 
@@ -89,7 +96,8 @@ function steps(mode: Mode, model: Model, perChannel: boolean, o: FolderOptions):
     pass: q4Pass,
     options: { blockSize: o.blockSize ?? 32, symmetric: o.symmetric ?? true, ...(o.accuracyLevel ? { accuracyLevel: o.accuracyLevel } : {}) },
   };
-  const fp16: Step = { pass: fp16Pass, options: {} };
+  // transformers.js's float16.py clamps constants to ±1e4 and raises nonzero ones below 1e-7 (max_finite_val, min_positive_val)
+  const fp16: Step = { pass: fp16Pass, options: { maxFinite: 1e4, minPositive: 1e-7 } };
   switch (mode) {
     case 'fp16': return [fp16];
     case 'q8': return [q8(hasOp(model, UINT8_OPS) ? 'uint8' : 'int8')];
@@ -107,13 +115,6 @@ function readJson(path: string): Record<string, unknown> {
   } catch (e) {
     throw new OnnxOptError(`cannot read JSON (${(e as Error).message})`, path);
   }
-}
-
-/** MatMul/Gemm nodes inside If/Loop/Scan bodies. */
-function subgraphMatMuls(model: Model): number {
-  let n = 0;
-  for (const g of model.graph.allGraphs()) if (g !== model.graph) n += g.nodes.filter((x) => x.opType === 'MatMul' || x.opType === 'Gemm').length;
-  return n;
 }
 
 /** Writes every requested variant of every base model in `dir`/onnx. */
@@ -144,13 +145,11 @@ export function makeTransformersJsFolder(dir: string, o: FolderOptions = {}): Va
       }
       const output = join(onnxDir, file);
       // a base model stored with external data gets variants stored so too, as the CLI's pipeline does
-      writeModel(model, output, { externalData: hadExternalData ? 'always' : 'auto' });
-      const floatInBodies = mode === 'q8' || mode === 'int8' || mode === 'uint8' ? subgraphMatMuls(model) : 0;
-      if (floatInBodies) log(`${file}: ${floatInBodies} MatMul/Gemm nodes inside If/Loop bodies stay float (8-bit quantization of subgraphs is not done yet)`);
+      writeModel(model, output, { externalData: hadExternalData ? 'always' : 'auto', externalChunkBytes: o.externalChunkBytes ?? CHUNK_BYTES });
       const externalData = readModel(output, { checkExternal: false }).graph.initializers.some((v) => v.initializer!.externalSource);
-      // a sidecar left by an older variant of this name would be stale beside an inline model
-      if (!externalData) rmSync(join(onnxDir, sidecarName(output)), { force: true });
-      records.push({ base, mode, file, externalData, stats });
+      // external data left by an older variant of this name would be stale beside an inline model
+      if (!externalData) for (const chunk of existingChunks(output)) rmSync(chunk, { force: true });
+      records.push({ base, mode, file, externalData, externalChunks: externalData ? existingChunks(output).length : 0, stats });
       o.progress?.(`${base}.onnx`, i + 1, modes.length);
     });
   }
@@ -174,7 +173,8 @@ export function makeTransformersJsFolder(dir: string, o: FolderOptions = {}): Va
     // a single true/number applied to every file: keep it for the base models, which it described
     const map: Record<string, unknown> = typeof previous === 'object' && previous !== null ? { ...previous }
       : previous ? Object.fromEntries(bases.map((b) => [`${b}.onnx`, previous])) : {};
-    for (const r of external) map[r.file] = 1;
+    // the loader cannot find chunks: it fetches as many as this says
+    for (const r of external) map[r.file] = r.externalChunks;
     config['transformers.js_config'] = { ...tjs, use_external_data_format: map };
     writeTextAtomic(configPath, `${JSON.stringify(config, null, 2)}\n`);
   }

@@ -12,7 +12,7 @@ import { DataType } from '../../src/tensor/dtype.js';
 import { inferElemTypes } from './elem-types.js';
 import { keepsFloat32Input, keepsFloat32Output, takesAnyFloat } from './policy.js';
 import { float32Nodes } from './regions.js';
-import { ConversionBuffers, float16TensorOf, toFloat16Tensor, type ConstantCounts } from './tensors.js';
+import { ConversionBuffers, float16TensorOf, toFloat16Tensor, type ConstantCounts, type Float16Limits } from './tensors.js';
 
 const FP32 = DataType.FLOAT;
 const FP16 = DataType.FLOAT16;
@@ -21,6 +21,8 @@ type Precision = typeof FP32 | typeof FP16;
 export interface Fp16Settings {
   keepIoTypes: boolean;
   isBlocked: (node: Node) => boolean;
+  /** Where constants are clamped before rounding (default: the float16 range). */
+  limits?: Float16Limits;
 }
 
 export interface RewriteStats extends ConstantCounts {
@@ -63,7 +65,7 @@ export function rewriteToFloat16(model: Model, settings: Fp16Settings): RewriteS
   };
 
   // weights are converted through buffers reused from one to the next (fp16/tensors.ts)
-  const blocks = new ConversionBuffers();
+  const blocks = new ConversionBuffers(settings.limits);
   const stats: RewriteStats = { values: 0, initializers: 0, constants: 0, castsInserted: 0, clamped: 0, tiny: 0, untyped: 0, float32Nodes: 0 };
   const isFloat32 = (v: Value | null): v is Value => !!v && types.get(v) === FP32;
   const plan = new Map<Value, Precision>();
@@ -177,27 +179,27 @@ function retype(v: Value, stats: RewriteStats, blocks: ConversionBuffers): void 
   const p = v.producer;
   if (!p || !setsOwnType(p)) return;
   switch (p.opType) {
-    case 'Constant': return convertConstant(p, stats);
+    case 'Constant': return convertConstant(p, stats, blocks);
     case 'Cast': return p.setAttribute(attr('to', FP16));
     case 'ConstantOfShape': {
       const value = p.attrTensor('value');
-      const half = value ? toFloat16Tensor(value, stats) : float16TensorOf('value', [1], [0], stats);
+      const half = value ? toFloat16Tensor(value, stats, blocks) : float16TensorOf('value', [1], [0], stats, blocks.limits);
       return p.setAttribute(attr('value', half));
     }
     case 'SequenceEmpty': return p.setAttribute(attr('dtype', FP16));
   }
 }
 
-function convertConstant(node: Node, stats: RewriteStats): void {
+function convertConstant(node: Node, stats: RewriteStats, blocks: ConversionBuffers): void {
   const [a] = node.attributes.values();
   if (!a) return;
   stats.constants++;
-  if (a.type === 'tensor') node.setAttribute(attr('value', toFloat16Tensor(a.value, stats)));
+  if (a.type === 'tensor') node.setAttribute(attr('value', toFloat16Tensor(a.value, stats, blocks)));
   else if (a.type === 'sparse_tensor') {
-    node.setAttribute({ name: 'sparse_value', type: 'sparse_tensor', value: { ...a.value, values: toFloat16Tensor(a.value.values, stats) } });
+    node.setAttribute({ name: 'sparse_value', type: 'sparse_tensor', value: { ...a.value, values: toFloat16Tensor(a.value.values, stats, blocks) } });
   } else if (a.type === 'float' || a.type === 'floats') {
     node.attributes.delete(a.name);
     const values = a.type === 'float' ? [a.value] : a.value;
-    node.setAttribute(attr('value', float16TensorOf('value', a.type === 'float' ? [] : [values.length], values, stats)));
+    node.setAttribute(attr('value', float16TensorOf('value', a.type === 'float' ? [] : [values.length], values, stats, blocks.limits)));
   }
 }

@@ -14,6 +14,12 @@ export interface WriteOptions {
   externalData?: 'auto' | 'always' | 'never';
   /** Tensors smaller than this stay inline even in external mode (default 1024 bytes). */
   externalThreshold?: number;
+  /**
+   * Largest external data file: tensors that would pass it go on to `X.onnx_data_1`, `X.onnx_data_2`, ... (the
+   * chunks transformers.js loads; a tensor is never split, so one larger than this has a chunk of its own). Default:
+   * no limit, one `X.onnx_data`.
+   */
+  externalChunkBytes?: number;
   /** Files that must not be written, besides those the model was read from (the CLI passes its input). */
   keep?: readonly string[];
 }
@@ -30,6 +36,18 @@ const COPY_BLOCK = 16 * 1024 * 1024;
  */
 export function sidecarName(outPath: string): string {
   return `${basename(outPath)}_data`;
+}
+
+/** The file name of external data chunk `index` (0, 1, ...): X.onnx_data, X.onnx_data_1, ... as transformers.js names them. */
+export function chunkName(outPath: string, index: number): string {
+  return index === 0 ? sidecarName(outPath) : `${sidecarName(outPath)}_${index}`;
+}
+
+/** The external data files that exist for an output path: X.onnx_data, then X.onnx_data_1, ... as long as they follow. */
+export function existingChunks(outPath: string): string[] {
+  const found: string[] = [];
+  while (existsSync(join(dirname(outPath), chunkName(outPath, found.length)))) found.push(join(dirname(outPath), chunkName(outPath, found.length)));
+  return found;
 }
 
 /**
@@ -89,16 +107,23 @@ function* writeSteps(model: Model, path: string, options: WriteOptions): Generat
     (mode === 'auto' &&
       (initializers.some((t) => t.externalSource) || initializers.reduce((n, t) => n + t.byteLength, 0) > INLINE_LIMIT));
 
+  const chunkBytes = options.externalChunkBytes ?? Infinity;
+  if (!(chunkBytes > 0)) throw new OnnxOptError(`external chunk size must be positive, not ${chunkBytes}`, path);
+
   const dir = dirname(path);
-  const sidecar = sidecarName(path);
-  const sidecarPath = join(dir, sidecar);
   const keep = [...filesReadFor(model), ...(options.keep ?? [])];
   checkTarget(path, path, keep);
-  if (external) checkTarget(sidecarPath, path, keep);
-
   const tag = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const chunkFile = (index: number): ChunkFile => {
+    const name = chunkName(path, index);
+    const target = join(dir, name);
+    checkTarget(target, path, keep);
+    return { name, tmp: join(dir, `.${name}.${tag}.tmp`), path: target, backup: join(dir, `.${name}.${tag}.old`) };
+  };
+  if (external) chunkFile(0);
+
   const tmpModel = join(dir, `.${basename(path)}.${tag}.tmp`);
-  const tmpSidecar = join(dir, `.${sidecar}.${tag}.tmp`);
+  const chunks: ChunkFile[] = [];
   const created: string[] = [];
   const open = (p: string) => {
     try {
@@ -114,29 +139,41 @@ function* writeSteps(model: Model, path: string, options: WriteOptions): Generat
     const places = new Map<Tensor, ExternalLocation>();
     const tensors = new TensorWriter();
     if (external) {
-      const fd = open(tmpSidecar);
+      let fd: number | undefined;
       try {
         let offset = 0;
         for (const t of initializers) {
           if (t.strings || t.byteLength < threshold || places.has(t)) continue;
-          const padded = Math.ceil(offset / ALIGN) * ALIGN;
+          let padded = Math.ceil(offset / ALIGN) * ALIGN;
+          if (fd === undefined || (offset > 0 && padded + t.byteLength > chunkBytes)) {
+            if (fd !== undefined) closeSync(fd);
+            fd = undefined;
+            chunks.push(chunkFile(chunks.length));
+            fd = open(chunks.at(-1)!.tmp);
+            offset = padded = 0;
+          }
           if (padded > offset) writeAll(fd, new Uint8Array(padded - offset));
-          places.set(t, { location: sidecar, offset: padded, length: t.byteLength, extra: [] });
+          places.set(t, { location: chunks.at(-1)!.name, offset: padded, length: t.byteLength, extra: [] });
           yield* tensors.write(fd, t);
           offset = padded + t.byteLength;
         }
       } finally {
-        closeSync(fd);
+        if (fd !== undefined) closeSync(fd);
+      }
+      // no tensor large enough to go out: an empty sidecar still says the model is stored with external data
+      if (!chunks.length) {
+        chunks.push(chunkFile(0));
+        closeSync(open(chunks[0]!.tmp));
       }
     }
-    const chunks = encodeModelChunks(model, (t) => places.get(t) ?? 'inline');
-    const size = chunks.reduce((n, c) => n + (c instanceof Uint8Array ? c.byteLength : c.tensor.byteLength), 0);
+    const pieces = encodeModelChunks(model, (t) => places.get(t) ?? 'inline');
+    const size = pieces.reduce((n, c) => n + (c instanceof Uint8Array ? c.byteLength : c.tensor.byteLength), 0);
     if (size > PROTOBUF_LIMIT) {
       throw new OnnxOptError(`model is ${size} bytes, over protobuf's 2 GB limit: write it with external data`, path);
     }
     const fd = open(tmpModel);
     try {
-      for (const c of chunks) {
+      for (const c of pieces) {
         if (c instanceof Uint8Array) writeAll(fd, c);
         else yield* tensors.write(fd, c.tensor);
         yield;
@@ -144,7 +181,9 @@ function* writeSteps(model: Model, path: string, options: WriteOptions): Generat
     } finally {
       closeSync(fd);
     }
-    commit(tmpModel, path, external ? { tmp: tmpSidecar, path: sidecarPath, backup: join(dir, `.${sidecar}.${tag}.old`) } : undefined);
+    // chunks an earlier, larger output left beyond the new ones go too, with the commit
+    const stale = external ? existingChunks(path).slice(chunks.length).map((_, i) => chunkFile(chunks.length + i)) : [];
+    commit(tmpModel, path, chunks, stale);
   } catch (e) {
     if (e instanceof OnnxOptError) throw e.inFile(path);
     throw new OnnxOptError(`cannot write model: ${(e as Error).message}`, path, { cause: e });
@@ -168,23 +207,40 @@ function checkTarget(target: string, output: string, keep: readonly string[]): v
   }
 }
 
+/** An external data file being written: its name (the TensorProtos' `location`), temp file, target, backup. */
+interface ChunkFile {
+  name: string;
+  tmp: string;
+  path: string;
+  backup: string;
+}
+
 /**
- * Moves model and sidecar into place together: the earlier sidecar (if any) is moved aside first and put back if the
- * model cannot be moved into place, so a failure leaves the old output as it was.
+ * Moves model and external data files into place together: earlier files of those names (and `stale` ones, chunks
+ * of an earlier output that the new one does not have) are moved aside first and put back if anything cannot be moved
+ * into place, so a failure leaves the old output as it was.
  */
-function commit(tmpModel: string, path: string, sidecar: { tmp: string; path: string; backup: string } | undefined): void {
-  if (!sidecar) return renameSync(tmpModel, path);
-  const hadSidecar = existsSync(sidecar.path);
-  if (hadSidecar) renameSync(sidecar.path, sidecar.backup);
+function commit(tmpModel: string, path: string, chunks: readonly ChunkFile[], stale: readonly ChunkFile[]): void {
+  if (!chunks.length) return renameSync(tmpModel, path);
+  const asideFiles = [...chunks, ...stale].filter((c) => existsSync(c.path));
+  const aside: ChunkFile[] = [];
+  const placed: ChunkFile[] = [];
   try {
-    renameSync(sidecar.tmp, sidecar.path);
+    for (const c of asideFiles) {
+      renameSync(c.path, c.backup);
+      aside.push(c);
+    }
+    for (const c of chunks) {
+      renameSync(c.tmp, c.path);
+      placed.push(c);
+    }
     renameSync(tmpModel, path);
   } catch (e) {
-    if (hadSidecar) renameSync(sidecar.backup, sidecar.path);
-    else rmSync(sidecar.path, { force: true });
+    for (const c of placed) rmSync(c.path, { force: true });
+    for (const c of aside) renameSync(c.backup, c.path);
     throw e;
   }
-  if (hadSidecar) rmSync(sidecar.backup, { force: true });
+  for (const c of aside) rmSync(c.backup, { force: true });
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {

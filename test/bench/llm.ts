@@ -11,7 +11,7 @@ import { CLI, OUT, clean, median, sizeOf, wallMs } from './common.js';
 import { materialize } from './materialize.js';
 
 /** A KV-cache decoder's feeds for one new token after `past` tokens: ids, mask, positions, random past keys/values. */
-function decodeFeeds(model: ReturnType<typeof readModel>, past: number): Feeds {
+export function decodeFeeds(model: ReturnType<typeof readModel>, past: number): Feeds {
   const feeds: Feeds = {};
   let seed = 7;
   const random = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);

@@ -7,6 +7,8 @@ import { AutoModelForCausalLM, AutoTokenizer, env, pipeline, type Tensor } from 
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readModel } from '../../src/io/read.js';
+import { existingChunks, writeModel } from '../../src/io/write.js';
 import { makeTransformersJsFolder, MODES, SUFFIX } from '../../src/transformers-js.js';
 import { writeTokenizer } from './tokenizer.js';
 
@@ -112,6 +114,54 @@ describe('transformers.js: text-generation with a KV cache on a decoder folder',
     }
     for (const dtype of DTYPES) await runsInWasm(join(root, name, 'onnx', fileOf('model', dtype)), feeds);
   }, 120_000);
+});
+
+// Models over 2 GB are written as X.onnx_data, X.onnx_data_1, ... and transformers.js fetches as many chunks as
+// config.json says: a small chunk size stands in for 2 GB, and the chunked folder must give the inline one's outputs.
+describe('transformers.js: external data in chunks', () => {
+  const CHUNK = 64 * 1024;
+  const modes = ['fp16', 'q8', 'q4'] as const;
+  const make = (name: string, chunked: boolean) => {
+    const dir = join(root, name);
+    mkdirSync(join(dir, 'onnx'), { recursive: true });
+    const base = join(dir, 'onnx', 'model.onnx');
+    if (chunked) writeModel(readModel('fixtures/bert-eager-ts14.onnx'), base, { externalData: 'always', externalChunkBytes: CHUNK });
+    else copyFileSync('fixtures/bert-eager-ts14.onnx', base);
+    const tjs = chunked ? { 'transformers.js_config': { use_external_data_format: { 'model.onnx': existingChunks(base).length } } } : {};
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'bert', architectures: ['BertModel'], ...tjs }));
+    writeTokenizer(dir, 512, true);
+    return makeTransformersJsFolder(dir, { modes, externalChunkBytes: CHUNK });
+  };
+  let counts: Record<string, unknown> = {};
+  beforeAll(() => {
+    make('bert-inline', false);
+    const records = make('bert-chunked', true);
+    expect(records.map((r) => r.externalChunks).every((n) => n > 1)).toBe(true);
+    counts = JSON.parse(readFileSync(join(root, 'bert-chunked', 'config.json'), 'utf8'))['transformers.js_config'].use_external_data_format;
+  }, 120_000);
+
+  it('config.json gives each file its chunk count; every chunk is within the size (or holds one larger tensor)', () => {
+    for (const file of ['model.onnx', ...modes.map((m) => fileOf('model', m))]) {
+      const path = join(root, 'bert-chunked', 'onnx', file);
+      const chunks = existingChunks(path);
+      expect(counts[file], file).toBe(chunks.length);
+      const largest = Math.max(...readModel(path).graph.initializers.map((v) => v.initializer!.byteLength));
+      for (const chunk of chunks) expect(readFileSync(chunk).byteLength, chunk).toBeLessThanOrEqual(Math.max(CHUNK, largest));
+    }
+  });
+
+  for (const dtype of ['fp32', ...modes]) {
+    it(`${dtype}: transformers.js loads the chunked model; the same embeddings as the inline one`, async () => {
+      const texts = ['hello world, the model is small and fast.'];
+      const embed = async (name: string) => {
+        const extractor = await pipeline('feature-extraction', name, { dtype: dtype as 'fp32', device: 'cpu' });
+        const rows = (await extractor(texts, { pooling: 'mean', normalize: true })).tolist() as number[][];
+        await extractor.dispose();
+        return rows;
+      };
+      expect(await embed('bert-chunked')).toEqual(await embed('bert-inline'));
+    });
+  }
 });
 
 // `--fuse`: the fused contrib ops (Attention, EmbedLayerNormalization, SkipLayerNormalization, the Gelu family, and
