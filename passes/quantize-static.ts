@@ -266,8 +266,12 @@ class QdqWriter {
   private ownParams(x: Value): QParams {
     const made = this.params.get(x);
     if (made) return made;
-    const { activationType: type, activationSymmetric: symmetric } = this.settings;
-    const [min, max] = this.ranges.get(x.name)!;
+    const { activationType: type, activationSymmetric: symmetric, ops, exclude } = this.settings;
+    // onnxruntime's adjust_tensor_ranges: a quantized Softmax's output range is [0, 1], not the calibrated one
+    const producer = x.producer;
+    const softmax = producer?.opType === 'Softmax' && (producer.domain === '' || producer.domain === 'ai.onnx') &&
+      ops.has('Softmax') && !exclude.has(producer.name);
+    const [min, max] = softmax ? [0, 1] : this.ranges.get(x.name)!;
     const params = computeScaleZeroPoint(min, max, quantRange(type, { symmetric, reduceRange: false }), symmetric);
     const qp = { params, type, ...this.scalarParams(x.name, params, type) };
     this.params.set(x, qp);
@@ -290,12 +294,13 @@ class QdqWriter {
     };
   }
 
-  /** A weight (weight type) or a constant read as an activation (activation type), both with the weights' symmetry. */
+  /** A weight (weight type and symmetry) or a constant read as an activation (activation type and symmetry). */
   private quantizeConstant(w: Value, role: { kind: 'weight'; axis?: number } | { kind: 'constant' }): void {
     const tensor = w.initializer!;
     const type = role.kind === 'weight' ? this.settings.weightType : this.settings.activationType;
     const axis = role.kind === 'weight' && role.axis !== undefined && role.axis < tensor.rank ? role.axis : undefined;
-    const q = quantizedTensor(tensor, tensor.dims, { type, symmetric: this.settings.weightSymmetric, reduceRange: false, axis }, this.scratch);
+    const symmetric = role.kind === 'weight' ? this.settings.weightSymmetric : this.settings.activationSymmetric;
+    const q = quantizedTensor(tensor, tensor.dims, { type, symmetric, reduceRange: false, axis }, this.scratch);
     const zpType = type === 'int8' ? DataType.INT8 : DataType.UINT8;
     const dims = axis === undefined ? [] : [q.scales.length];
     const scale = this.graph.addInitializer(`${w.name}_scale`, Tensor.fromArray('', DataType.FLOAT, dims, q.scales));

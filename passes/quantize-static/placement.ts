@@ -5,6 +5,8 @@
 //     inputs are weights (per channel when asked: Conv axis 0, ConvTranspose 1, MatMul 1, Gemm 0 or 1 after
 //     transB); Conv/Gemm biases become int32 with scale input scale x weight scale (x Gemm's beta).
 //   LayerNormalization, InstanceNormalization, BatchNormalization: input, scale as a weight, bias as int32, outputs.
+//   Gather, GatherElements: a float initializer as data (an embedding table) is quantized like a constant below,
+//     and the output shares its parameters.
 //   Data movement (Reshape, Transpose, Squeeze, Unsqueeze, Slice, Gather(Elements), Pad, Resize, MaxPool,
 //     AveragePool): only when the input is quantized already; the outputs share the input's scale and zero point,
 //     so the op can run on 8-bit data. Split quantizes its input if nothing did, and its outputs share it.
@@ -12,7 +14,9 @@
 //     reader (the output's range, which starts at 0 or the clip, does its work), else input and output as usual.
 //   Where: its output, only when both values it chooses from are quantized.
 //   Any other listed op: every float input and output; a constant input is quantized like an activation would
-//     be (activation type) but with the weights' symmetry, as onnxruntime's _add_qdq_nodes_for_initializer does.
+//     be, activation type and activation symmetry (_calc_initializer_quant_params: "initializers for elementwise
+//     ops use the quant_type for activations").
+//   Softmax: its output's range is [0, 1] whatever calibration saw (adjust_tensor_ranges).
 // Only graph initializers count as constants: a Constant node's output is calibrated like any activation, as in
 // onnxruntime, where it is not an initializer either.
 import type { Graph, Node, Value } from '../../src/ir/graph.js';
@@ -26,7 +30,7 @@ export type TensorRole =
   | { kind: 'shared'; source: Value }
   /** A constant quantized from its own values with the weight type, per tensor or along `axis`. */
   | { kind: 'weight'; axis?: number }
-  /** A constant read where an activation is expected: activation type, weight symmetry. */
+  /** A constant read where an activation is expected: activation type, activation symmetry. */
   | { kind: 'constant' }
   /** int32 with scale input scale x weight scale x beta, zero point 0. */
   | { kind: 'bias'; input: Value; weight: Value; beta: number };
@@ -152,6 +156,12 @@ export function planPlacement(graph: Graph, settings: PlacementSettings): Placem
       // its output is quantized only when both values it chooses from are
       if (!node.inputs[1] || !node.inputs[2] || !roles.has(node.inputs[1]) || !roles.has(node.inputs[2])) continue;
       for (const v of outputs) mark(v, { kind: 'activation' });
+    } else if ((op === 'Gather' || op === 'GatherElements') && node.inputs[0] && isConstant(node.inputs[0])) {
+      // onnxruntime quantizes a float table as an activation (is_valid_quantize_weight), the output sharing it
+      const table = node.inputs[0];
+      input(table);
+      if (!roles.has(table)) continue;
+      for (const v of outputs) mark(v, { kind: 'shared', source: table });
     } else if (DATA_MOVEMENT.has(op)) {
       // a per-channel weight has no single scale to share
       const source = node.inputs[0];

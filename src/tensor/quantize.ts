@@ -22,7 +22,9 @@ const TYPE_RANGE: Record<QuantType, QuantRange> = { int8: { qmin: -128, qmax: 12
  */
 export function quantRange(type: QuantType, options: { symmetric: boolean; reduceRange: boolean }): QuantRange {
   if (options.reduceRange) return type === 'int8' ? { qmin: -64, qmax: 64 } : { qmin: 0, qmax: 127 };
-  if (options.symmetric) return type === 'int8' ? { qmin: -127, qmax: 127 } : { qmin: 0, qmax: 254 };
+  // onnxruntime 1.30 restricts only signed types when symmetric (ONNX_INT_TYPE_SYMMETRIC_RANGE): uint8 keeps 0..255,
+  // its zero point round(127.5) = 128
+  if (options.symmetric && type === 'int8') return { qmin: -127, qmax: 127 };
   return TYPE_RANGE[type];
 }
 

@@ -25,4 +25,7 @@ export interface ReferenceSetting {
 export interface Reference { onnxruntime: string; fp32_accuracy?: number; settings: Record<string, ReferenceSetting> }
 
 export const referencePath = (name: string) => `fixtures/static/${name}.ort-static.json`;
-export const readReference = (name: string): Reference => JSON.parse(readFileSync(referencePath(name), 'utf8'));
+// the script writes non-finite numbers (JSON has none) as these strings
+const NON_FINITE: Record<string, number> = { Infinity: Infinity, '-Infinity': -Infinity, NaN: NaN };
+export const readReference = (name: string): Reference =>
+  JSON.parse(readFileSync(referencePath(name), 'utf8'), (_key, value) => (typeof value === 'string' && value in NON_FINITE ? NON_FINITE[value] : value));

@@ -1,15 +1,14 @@
-// Our calibration (onnxruntime-node, this machine) against the ranges onnxruntime's Python calibrator computed on the
-// device machine for the same data and batches (fixtures/static/*.ort-static.json): MinMax ranges are compared bit
+// Our calibration (onnxruntime-node) against the ranges onnxruntime's Python calibrator computed (onnxruntime 1.30.0
+// CPU, on the development machine; fixtures/README.md) for the same data and batches (fixtures/static/*.ort-static.json): MinMax ranges are compared bit
 // for bit, tensor by tensor. The two machines' CPUs differ, and onnxruntime's kernels (MLAS) pick code paths by
-// instruction set, so a GEMM's last bits may differ and with them a min or max; the test reports how many are equal
+// instruction set, so on another machine a GEMM's last bits may differ and with them a min or max; the test reports how many are equal
 // and requires that every range be within a few float32 steps.
-import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readStaticSettings, staticPlacement } from '../../passes/quantize-static.js';
 import { readModel } from '../../src/io/read.js';
 import { calibrate, readCalibrationData } from '../../src/runtime/calibrate.js';
 import { describeInputs } from '../../src/runtime/inputs.js';
-import { readReference, referencePath, REFERENCE_MODELS } from '../helpers/static-references.js';
+import { readReference, REFERENCE_MODELS } from '../helpers/static-references.js';
 
 /** Distance in float32 steps between two float32 numbers of the same sign. */
 function ulps(a: number, b: number): number {
@@ -17,9 +16,9 @@ function ulps(a: number, b: number): number {
   return a === b ? 0 : Math.sign(a) !== Math.sign(b) ? Infinity : Math.abs(bits(a) - bits(b));
 }
 
-// Skipped, and reported as skipped, until fixtures/export_static_references.py has made the reference files.
+// The references are committed (fixtures/README.md): a missing one fails, never skips.
 describe.each(REFERENCE_MODELS)('%s: MinMax calibration against onnxruntime\'s', (name) => {
-  it.skipIf(!existsSync(referencePath(name)))('the same ranges for the same data', async () => {
+  it('the same ranges for the same data', async () => {
     const reference = readReference(name).settings['minmax-s8-asym']!;
     const model = readModel(`fixtures/${name}.onnx`);
     const placement = staticPlacement(model, readStaticSettings({}));

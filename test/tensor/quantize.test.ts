@@ -30,6 +30,8 @@ describe('quantRange', () => {
     expect(quantRange('int8', { symmetric: true, reduceRange: false })).toEqual({ qmin: -127, qmax: 127 });
     expect(quantRange('int8', { symmetric: true, reduceRange: true })).toEqual({ qmin: -64, qmax: 64 });
     expect(quantRange('uint8', { symmetric: false, reduceRange: false })).toEqual({ qmin: 0, qmax: 255 });
+    // onnxruntime 1.30's ONNX_INT_TYPE_SYMMETRIC_RANGE has no uint8 entry: symmetric uint8 keeps the full range
+    expect(quantRange('uint8', { symmetric: true, reduceRange: false })).toEqual({ qmin: 0, qmax: 255 });
     expect(quantRange('uint8', { symmetric: false, reduceRange: true })).toEqual({ qmin: 0, qmax: 127 });
   });
 });
