@@ -116,6 +116,8 @@ export const fuseGqaPass = definePass({
   description: 'fuse decoder attention (grouped-query, cached, windowed, softcapped) into GroupQueryAttention, or bidirectional rotary attention into MultiHeadAttention',
   options: {},
   needs: ['shapes'],
+  // The values it makes get value_info, so a second run has nothing to add.
+  leaves: ['shapes'],
   run(model): PassResult {
     const c = new Constants(model.graph);
     const notes: string[] = [];

@@ -364,6 +364,8 @@ export const fuseRotaryPass = definePass({
     maxPositions: option.int(`positions the RotaryEmbedding caches cover where the model computes cos/sin from inv_freq (default ${DEFAULT_MAX_POSITIONS})`, { min: 1 }),
   },
   needs: ['shapes'],
+  // The values it makes get value_info, so a second run has nothing to add.
+  leaves: ['shapes'],
   run(model, context): PassResult {
     const maxPositions = context.options.maxPositions ?? DEFAULT_MAX_POSITIONS;
     const notes: string[] = [];

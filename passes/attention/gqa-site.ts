@@ -156,9 +156,11 @@ export function findCachedAttentionSites(graph: Graph): CachedAttentionSite[] {
     if (!!kc !== !!vc) continue;
     const outputCandidates = outputChain(pv.output(0));
     if (!outputCandidates.length) continue;
-    // Decoder attention is rotary or cached; plain encoder and GPT-2 attention is fuse-attention's
+    // Rotary attention only: the rest (encoders, GPT-2, Whisper's and BART's cached decoders) is fuse-attention's,
+    // whose MultiHeadAttention takes several new tokens over a past at any batch size (onnxruntime 1.30's CPU
+    // GroupQueryAttention refuses that above batch 1).
     const q = unscaled(qk.input(0));
-    if (!kc && q.producer?.opType !== 'RotaryEmbedding') continue;
+    if (q.producer?.opType !== 'RotaryEmbedding') continue;
     sites.push({
       softmax, scores: softmax.input(0), scoresMatMul: qk, q,
       kNew: kc?.fresh ?? kAll, vNew: vc?.fresh ?? vAll,
