@@ -2,15 +2,8 @@
 //
 //   const model = buildModel((g) => { const x = g.input('x', [2, 3]); g.output(g.op('Relu', [x])); });
 //   await expectFusion(fuseSomethingPass, model, { ops: { 'com.microsoft::Something': 1 }, tolerance: 1e-5 });
-export {
-  buildModel,
-  F,
-  GraphMaker,
-  maxDifference,
-  opsOf,
-  randomFeeds,
-  runOrt,
-  type NodeOpts,
-} from '../pattern/helpers.js';
-export { bellFloats, lcg, uniformFloats } from './random.js';
+export { buildModel, F, GraphMaker, opsOf, type NodeOpts } from './build.js';
+export { maxDifference, randomFeeds, runOrt } from './ort.js';
+export { bellFloats, lcg, randomFloats, uniformFloats } from './random.js';
+export { runPass } from './run-pass.js';
 export { expectFusion, type FusionExpectation } from './expect-fusion.js';

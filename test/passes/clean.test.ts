@@ -6,7 +6,7 @@ import type { Model } from '../../src/ir/model.js';
 import { tensorType } from '../../src/ir/types.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { buildModel, F, maxDifference, opsOf, randomFeeds, runOrt, type GraphMaker } from '../pattern/helpers.js';
+import { buildModel, F, type GraphMaker, maxDifference, opsOf, randomFeeds, runOrt } from '../kit/index.js';
 
 const clean = (model: Model) => cleanPass.run(model, { options: {}, log: () => {} });
 

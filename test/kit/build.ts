@@ -1,11 +1,9 @@
-// Small models built in the IR, and onnxruntime-node runs of them, for the pattern and clean tests.
-import * as ort from 'onnxruntime-node';
+// The tests' one graph builder: small models in the IR, opset 17 unless asked.
 import { attr, type Attribute } from '../../src/ir/attribute.js';
 import { Graph, Value, type Node } from '../../src/ir/graph.js';
 import { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { elemTypeOf, staticShapeOf, tensorType } from '../../src/ir/types.js';
-import { encodeModel } from '../../src/serde/encode.js';
+import { tensorType } from '../../src/ir/types.js';
 import { DataType } from '../../src/tensor/dtype.js';
 
 export const F = DataType.FLOAT;
@@ -60,7 +58,9 @@ export class GraphMaker {
   node(opType: string, inputs: (Value | null)[], options: NodeOpts = {}): Node {
     const { attrs = {}, name, domain = '', outputs = 1 } = options;
     const attributes: Attribute[] = Object.entries(attrs).map(([k, v]) => attr(k, v, FLOAT_ATTRS.has(k)));
-    const outs = name ? Array.from({ length: outputs }, (_, i) => new Value(this.graph.valueNames.fresh(i ? `${name}_${i}` : name))) : outputs;
+    const outs = name
+      ? Array.from({ length: outputs }, (_, i) => new Value(this.graph.valueNames.fresh(i ? `${name}_${i}` : name)))
+      : outputs;
     return this.graph.createNode({ opType, domain, inputs, attributes, name, outputs: outs });
   }
 
@@ -74,56 +74,6 @@ export class GraphMaker {
     this.graph.outputs.push(v);
     return v;
   }
-}
-
-/** Deterministic pseudo-random floats in [-2, 2). */
-export function randomFloats(count: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  return Float32Array.from({ length: count }, () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return ((s >>> 0) / 2 ** 32) * 4 - 2;
-  });
-}
-
-/** Feeds for every graph input (static float shapes only), from a seed. */
-export function randomFeeds(model: Model, seed = 1): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {};
-  model.graph.inputs.forEach((v, i) => {
-    const shape = staticShapeOf(v.type);
-    if (!shape || elemTypeOf(v.type) !== F) throw new Error(`input '${v.name}' needs a static float shape`);
-    feeds[v.name] = new ort.Tensor('float32', randomFloats(shape.reduce((a, b) => a * b, 1), seed * 101 + i), shape);
-  });
-  return feeds;
-}
-
-/** Runs the model as encoded now, with ORT's own optimizations off, and returns its outputs as plain arrays. */
-export async function runOrt(model: Model, feeds: Record<string, ort.Tensor>): Promise<Record<string, { dims: readonly number[]; data: number[] }>> {
-  const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'disabled', intraOpNumThreads: 1 });
-  try {
-    const out = await session.run(feeds);
-    return Object.fromEntries(
-      Object.entries(out).map(([k, t]) => [k, { dims: t.dims, data: Array.from(t.data as Float32Array, Number) }]),
-    );
-  } finally {
-    await session.release();
-  }
-}
-
-/** Largest absolute difference between two runs' outputs; throws when names or dims differ. */
-export function maxDifference(a: Awaited<ReturnType<typeof runOrt>>, b: Awaited<ReturnType<typeof runOrt>>): number {
-  const names = Object.keys(a).sort();
-  if (names.join() !== Object.keys(b).sort().join()) throw new Error(`outputs ${names} vs ${Object.keys(b)}`);
-  let worst = 0;
-  for (const n of names) {
-    if (a[n]!.dims.join() !== b[n]!.dims.join()) throw new Error(`${n}: dims ${a[n]!.dims} vs ${b[n]!.dims}`);
-    a[n]!.data.forEach((x, i) => {
-      const y = b[n]!.data[i]!;
-      worst = Math.max(worst, Number.isNaN(x) && Number.isNaN(y) ? 0 : Math.abs(x - y));
-    });
-  }
-  return worst;
 }
 
 /** Op types in node order, `domain::` prefixed outside the default domain. */
