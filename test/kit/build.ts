@@ -8,17 +8,34 @@ import { DataType } from '../../src/tensor/dtype.js';
 
 export const F = DataType.FLOAT;
 
-/** A model with opset 17 and one main graph the callback fills in. */
-export function buildModel(fill: (g: GraphMaker) => void, opset = 17): Model {
+/** Dims: numbers, symbolic names, or undefined for a dim nobody knows. */
+export type Shape = readonly (number | string | undefined)[];
+
+/** What `attr` takes: numbers (integers become INT), strings, lists, tensors, graphs. */
+export type AttrValue = Parameters<typeof attr>[1];
+
+/** A GraphMaker over a new model's main graph, with the model. */
+export type ModelMaker = GraphMaker & { readonly model: Model };
+
+/** A new model with one main graph, opset `opset` of the default domain; fill it through the maker. */
+export function modelMaker(opset = 17): ModelMaker {
   const model = new Model(new Graph('main'));
   model.irVersion = 8;
   model.opsetImports = [{ domain: '', version: opset }];
-  fill(new GraphMaker(model.graph));
-  return model;
+  return Object.assign(new GraphMaker(model.graph, model), { model });
+}
+
+/** A model with opset 17 (unless given) and one main graph the callback fills in. */
+export function buildModel(fill: (g: GraphMaker) => void, opset = 17): Model {
+  const maker = modelMaker(opset);
+  fill(maker);
+  return maker.model;
 }
 
 export interface NodeOpts {
-  attrs?: Record<string, number | number[] | string>;
+  attrs?: Record<string, AttrValue>;
+  /** Attributes exactly as given (after `attrs`), for a type `attrs` would guess otherwise. */
+  attributes?: readonly Attribute[];
   name?: string;
   domain?: string;
   outputs?: number;
@@ -29,17 +46,34 @@ const FLOAT_ATTRS = new Set(['epsilon', 'alpha', 'beta', 'ratio']);
 
 /** Terse helpers over one graph: inputs, initializers, nodes, outputs. */
 export class GraphMaker {
-  constructor(readonly graph: Graph) {}
+  /** `model`, when given, imports the domain of each node made outside the default one (version 1). */
+  constructor(
+    readonly graph: Graph,
+    private readonly importsOf?: Model,
+  ) {}
 
-  input(name: string, shape: (number | string)[] = [2, 3], elemType: number = F): Value {
-    return this.graph.addInput(new Value(name, tensorType(elemType, shape)));
+  /** A graph input; `null` dims: rank unknown. */
+  input(name: string, shape: Shape | null = [2, 3], elemType: number = F): Value {
+    return this.graph.addInput(new Value(name, tensorType(elemType, shape ?? undefined)));
   }
 
   /** A float initializer: a scalar from a number, else dims [values.length] unless given. */
-  init(name: string, values: number | number[], dims?: number[], dataType: number = F): Value {
+  init(name: string, values: number | readonly number[], dims?: readonly number[], dataType: number = F): Value {
     const list = typeof values === 'number' ? [values] : values;
     const shape = dims ?? (typeof values === 'number' ? [] : [list.length]);
     return this.graph.addInitializer(name, Tensor.fromArray(name, dataType, shape, list));
+  }
+
+  /** An int64 initializer (shape arguments, axes); bigints for values beyond 2^53 such as INT64_MAX. */
+  ints(name: string, values: readonly (number | bigint)[], dims: readonly number[] = [values.length]): Value {
+    const data = BigInt64Array.from(values, (v) => BigInt(v));
+    return this.graph.addInitializer(name, Tensor.fromArray(name, DataType.INT64, dims, data));
+  }
+
+  /** An initializer of zeros (a weight whose values do not matter). */
+  zeros(name: string, dims: readonly number[], elemType: number = F): Value {
+    const size = dims.reduce((a, b) => a * b, 1);
+    return this.graph.addInitializer(name, Tensor.fromArray(name, elemType, dims, new Array<number>(size).fill(0)));
   }
 
   /** A Constant node holding float values (a scalar from a number). */
@@ -50,27 +84,31 @@ export class GraphMaker {
     return this.graph.createNode({ opType: 'Constant', attributes, outputs: [new Value(name)], name }).output(0);
   }
 
-  ints(name: string, values: number[]): Value {
-    return this.init(name, values, [values.length], DataType.INT64);
-  }
-
   /** One node; its outputs are named `name`, `name_1`, ... when a name is given. */
-  node(opType: string, inputs: (Value | null)[], options: NodeOpts = {}): Node {
+  node(opType: string, inputs: readonly (Value | null)[], options: NodeOpts = {}): Node {
     const { attrs = {}, name, domain = '', outputs = 1 } = options;
     const attributes: Attribute[] = Object.entries(attrs).map(([k, v]) => attr(k, v, FLOAT_ATTRS.has(k)));
+    attributes.push(...(options.attributes ?? []));
     const outs = name
       ? Array.from({ length: outputs }, (_, i) => new Value(this.graph.valueNames.fresh(i ? `${name}_${i}` : name)))
       : outputs;
+    if (domain) this.importsOf?.requireOpset(domain, 1);
     return this.graph.createNode({ opType, domain, inputs, attributes, name, outputs: outs });
   }
 
   /** One node's output 0. */
-  op(opType: string, inputs: (Value | null)[], options: NodeOpts = {}): Value {
+  op(opType: string, inputs: readonly (Value | null)[], options: NodeOpts = {}): Value {
     return this.node(opType, inputs, options).output(0);
   }
 
-  output(v: Value, shape: (number | string)[] = [2, 3], elemType: number = F): Value {
-    v.type ??= tensorType(elemType, shape);
+  /** One node's outputs (`options.outputs` of them). */
+  opOutputs(opType: string, inputs: readonly (Value | null)[], options: NodeOpts = {}): Value[] {
+    return this.node(opType, inputs, options).outputs as Value[];
+  }
+
+  /** A graph output, typed as given unless it has a type; `null`: leave it untyped (for inference to fill). */
+  output(v: Value, shape: Shape | null = [2, 3], elemType: number = F): Value {
+    if (shape) v.type ??= tensorType(elemType, shape);
     this.graph.outputs.push(v);
     return v;
   }

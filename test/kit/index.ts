@@ -2,7 +2,17 @@
 //
 //   const model = buildModel((g) => { const x = g.input('x', [2, 3]); g.output(g.op('Relu', [x])); });
 //   await expectFusion(fuseSomethingPass, model, { ops: { 'com.microsoft::Something': 1 }, tolerance: 1e-5 });
-export { buildModel, F, GraphMaker, opsOf, type NodeOpts } from './build.js';
+export {
+  buildModel,
+  F,
+  GraphMaker,
+  modelMaker,
+  opsOf,
+  type AttrValue,
+  type ModelMaker,
+  type NodeOpts,
+  type Shape,
+} from './build.js';
 export { maxDifference, randomFeeds, runOrt } from './ort.js';
 export { bellFloats, lcg, randomFloats, uniformFloats } from './random.js';
 export { runPass } from './run-pass.js';

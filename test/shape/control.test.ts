@@ -4,7 +4,8 @@ import { Graph, Value } from '../../src/ir/graph.js';
 import { tensorType } from '../../src/ir/types.js';
 import { inferShapes } from '../../src/shape/index.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { GraphBuilder, dims, elemType } from './build.js';
+import { modelMaker } from '../kit/index.js';
+import { dims, elemType } from './build.js';
 
 /** A subgraph whose body `fill` builds from its inputs; returns the graph. */
 function body(parent: Graph, name: string, inputs: Value[], fill: (g: Graph, ins: Value[]) => Value[]): Graph {
@@ -19,7 +20,7 @@ const op = (g: Graph, opType: string, inputs: Value[], attrs: ReturnType<typeof 
 
 describe('control flow', () => {
   test('If: branches are inferred; the output keeps what both agree on', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const x = b.input('x', ['batch', 8]);
     const cond = b.input('cond', [], DataType.BOOL);
     let inner: Value | undefined;
@@ -39,9 +40,9 @@ describe('control flow', () => {
   });
 
   test('Loop: carried state and stacked scan outputs with a constant trip count', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const start = b.input('start', [2]);
-    const step = b.weight('step', [2]);
+    const step = b.zeros('step', [2]);
     const loopBody = body(b.graph, 'body', [new Value('i'), new Value('c'), new Value('v')], (g, [, c, v]) => {
       const next = op(g, 'Add', [v!, step]);
       return [op(g, 'Identity', [c!]), next, op(g, 'Mul', [next, step])];
@@ -56,7 +57,7 @@ describe('control flow', () => {
   });
 
   test('Scan: slices along the scan axis, outputs stacked along it', () => {
-    const b = new GraphBuilder(11);
+    const b = modelMaker(11);
     const scanBody = body(b.graph, 'body', [new Value('sum_in'), new Value('row')], (g, [sum, row]) => {
       const next = op(g, 'Add', [sum!, row!]);
       return [next, op(g, 'Identity', [next])];
@@ -71,7 +72,7 @@ describe('control flow', () => {
   });
 
   test('bodies of ops without a rule are still inferred, with their declared inputs', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const inside = body(b.graph, 'fn', [new Value('a', tensorType(DataType.FLOAT, ['n', 3]))], (g, [a]) => [op(g, 'Relu', [a!])]);
     b.graph.createNode({ opType: 'Mystery', domain: 'x', inputs: [], attributes: [attr('body', inside)] });
     inferShapes(b.model);
