@@ -5,6 +5,7 @@ import { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
 import { DataType } from '../../src/tensor/dtype.js';
+import { bellFloats } from './random.js';
 
 export const F = DataType.FLOAT;
 
@@ -46,6 +47,8 @@ const FLOAT_ATTRS = new Set(['epsilon', 'alpha', 'beta', 'ratio']);
 
 /** Terse helpers over one graph: inputs, initializers, nodes, outputs. */
 export class GraphMaker {
+  private weights = 0;
+
   /** `model`, when given, imports the domain of each node made outside the default one (version 1). */
   constructor(
     readonly graph: Graph,
@@ -68,6 +71,12 @@ export class GraphMaker {
   ints(name: string, values: readonly (number | bigint)[], dims: readonly number[] = [values.length]): Value {
     const data = BigInt64Array.from(values, (v) => BigInt(v));
     return this.graph.addInitializer(name, Tensor.fromArray(name, DataType.INT64, dims, data));
+  }
+
+  /** A float weight of bell-shaped values in [-3, 3)·scale, like trained ones: the maker's n-th weight uses seed n. */
+  weight(name: string, dims: readonly number[], scale = 1): Value {
+    const size = dims.reduce((a, b) => a * b, 1);
+    return this.graph.addInitializer(name, Tensor.fromArray(name, F, dims, bellFloats(size, ++this.weights, scale)));
   }
 
   /** An initializer of zeros (a weight whose values do not matter). */
