@@ -1,5 +1,5 @@
-// The tests' one onnxruntime helper: seeded feeds for a model's inputs, a run with onnxruntime's own optimizations
-// off, and the largest difference between two runs.
+// The tests' one onnxruntime helper: seeded feeds for a model's inputs, a run (onnxruntime's own optimizations off
+// unless asked), and the largest difference between two runs.
 import * as ort from 'onnxruntime-node';
 import type { Model } from '../../src/ir/model.js';
 import { elemTypeOf, staticShapeOf } from '../../src/ir/types.js';
@@ -25,23 +25,42 @@ export function randomFeeds(model: Model, seed = 1): Record<string, ort.Tensor> 
   return feeds;
 }
 
-/** Runs the model as encoded now, with ORT's own optimizations off, and returns its outputs as plain arrays. */
+export interface OrtOutput {
+  dims: readonly number[];
+  data: Float32Array;
+}
+
+/**
+ * Runs a model (its IR as encoded now, or its bytes) in onnxruntime-node on one thread, with onnxruntime's own graph
+ * optimizations off unless `level` is 'all', on the feeds its session declares; outputs as float32 (warnings off).
+ */
 export async function runOrt(
-  model: Model,
+  model: Model | Uint8Array,
   feeds: Record<string, ort.Tensor>,
-): Promise<Record<string, { dims: readonly number[]; data: number[] }>> {
-  const session = await ort.InferenceSession.create(encodeModel(model), {
-    graphOptimizationLevel: 'disabled',
+  level: 'disabled' | 'all' = 'disabled',
+): Promise<Record<string, OrtOutput>> {
+  const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+  const session = await ort.InferenceSession.create(bytes, {
+    graphOptimizationLevel: level,
     intraOpNumThreads: 1,
+    logSeverityLevel: 3,
   });
   try {
-    const out = await session.run(feeds);
-    return Object.fromEntries(
-      Object.entries(out).map(([k, t]) => [k, { dims: t.dims, data: Array.from(t.data as Float32Array, Number) }]),
-    );
+    const out = await session.run(Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]!])));
+    return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, { dims: t.dims, data: float32Of(t.data) }]));
   } finally {
     await session.release();
   }
+}
+
+/** The outputs' values by name. */
+export function valuesOf(outputs: Record<string, OrtOutput>): Record<string, Float32Array> {
+  return Object.fromEntries(Object.entries(outputs).map(([k, o]) => [k, o.data]));
+}
+
+function float32Of(data: ort.Tensor['data']): Float32Array {
+  if (data instanceof Float32Array) return data;
+  return Float32Array.from(data as ArrayLike<number | bigint>, Number);
 }
 
 /** Largest absolute difference between two runs' outputs; throws when names or dims differ. */

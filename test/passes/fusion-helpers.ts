@@ -5,7 +5,7 @@ import { readNpz } from '../../src/io/npz.js';
 import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
 import type { PassResult } from '../../src/pipeline.js';
-import { encodeModel } from '../../src/serde/encode.js';
+import { runOrt, valuesOf } from '../kit/ort.js';
 import { ortTypeOf } from '../helpers/ort-tensor.js';
 
 // The fuse-attention, fuse-rotary and fuse-gqa tests still take runPass from here (other helpers are changing them).
@@ -57,15 +57,9 @@ export function fixtureFeeds(name: string): Record<string, ort.Tensor> {
 
 export type Outputs = Record<string, Float32Array>;
 
-/** The model's float outputs from onnxruntime-node at one optimization level (warnings off: dead constants are fine). */
+/** The model's float outputs from onnxruntime-node at one optimization level. */
 export async function runModel(model: Model, feeds: Record<string, ort.Tensor>, level: 'disabled' | 'all'): Promise<Outputs> {
-  const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: level, intraOpNumThreads: 1, logSeverityLevel: 3 });
-  try {
-    const results = await session.run(feeds);
-    return Object.fromEntries(Object.entries(results).map(([k, t]) => [k, t.data as Float32Array]));
-  } finally {
-    await session.release();
-  }
+  return valuesOf(await runOrt(model, feeds, level));
 }
 
 /** Largest absolute difference over every output; throws when the outputs differ in names or sizes. */
