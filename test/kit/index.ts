@@ -13,7 +13,7 @@ export {
   type NodeOpts,
   type Shape,
 } from './build.js';
-export { maxDifference, randomFeeds, runOrt, valuesOf, type OrtOutput } from './ort.js';
+export { cosine, maxDifference, randomFeeds, runOrt, valuesOf, type OrtOutput } from './ort.js';
 export { bellFloats, lcg, randomFloats, uniformFloats } from './random.js';
 export { runPass } from './run-pass.js';
 export { expectFusion, type FusionExpectation } from './expect-fusion.js';

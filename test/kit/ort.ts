@@ -1,5 +1,5 @@
 // The tests' one onnxruntime helper: seeded feeds for a model's inputs, a run (onnxruntime's own optimizations off
-// unless asked), and the largest difference between two runs.
+// unless asked), and the largest difference and the cosine similarity between two runs.
 import * as ort from 'onnxruntime-node';
 import type { Model } from '../../src/ir/model.js';
 import { elemTypeOf, staticShapeOf } from '../../src/ir/types.js';
@@ -76,4 +76,17 @@ export function maxDifference(a: Awaited<ReturnType<typeof runOrt>>, b: Awaited<
     });
   }
   return worst;
+}
+
+/** Cosine similarity of two outputs' values. */
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    aa += a[i]! * a[i]!;
+    bb += b[i]! * b[i]!;
+  }
+  return dot / Math.sqrt(aa * bb);
 }

@@ -14,7 +14,7 @@ import { attr, Graph, Model, Tensor, Value, tensorType } from '../../src/ir/inde
 import type { PassResult } from '../../src/pipeline.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { emptyParams, nbitsShape, quantizeBlockRows } from '../../src/tensor/nbits.js';
-import { runOrt, valuesOf } from '../kit/index.js';
+import { cosine, runOrt, valuesOf } from '../kit/index.js';
 
 const FIXTURES = 'fixtures/';
 
@@ -35,16 +35,6 @@ function readFeeds(path: string): Feeds {
 
 async function run(model: Model | Uint8Array, feeds: Feeds): Promise<Record<string, Float32Array>> {
   return valuesOf(await runOrt(model, feeds, 'all'));
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return dot / Math.sqrt(aa * bb);
 }
 
 const ops = (m: Model) => [...m.graph.allGraphs()].flatMap((g) => g.nodes.map((n) => n.opType));
