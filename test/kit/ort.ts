@@ -7,6 +7,9 @@ import { encodeModel } from '../../src/serde/encode.js';
 import { F } from './build.js';
 import { randomFloats } from './random.js';
 
+/** Cosine similarity of two outputs' values (the gate's own). */
+export { cosine } from '../../src/runtime/gate.js';
+
 /** Feeds for every graph input (static float shapes only), from a seed. */
 export function randomFeeds(model: Model, seed = 1): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
@@ -76,17 +79,4 @@ export function maxDifference(a: Awaited<ReturnType<typeof runOrt>>, b: Awaited<
     });
   }
   return worst;
-}
-
-/** Cosine similarity of two outputs' values. */
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return dot / Math.sqrt(aa * bb);
 }
