@@ -41,8 +41,9 @@ export interface RotaryMeaning {
   cosCache: Float32Array;
   sinCache: Float32Array;
   maxPositions: number;
-  /** The positions the site uses, (B | 1, S) integers. */
+  /** The positions the site uses: (B | 1, S) integers, or (S), or with unit axes between (B | 1, 1, S). */
   positions: Value;
+  positionsRank: number;
   /** The positions are one row for the whole batch, to be expanded to (B, S). */
   broadcastBatch: boolean;
 }
@@ -173,11 +174,26 @@ function seededFloats(count: number, seed: number): Float32Array {
   return Float32Array.from({ length: count }, () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
 }
 
-/** (T, width) rows of a table evaluated at positions 0..T-1, or why not. */
+/**
+ * (T, width) rows of a table evaluated at positions 0..T-1, or why not. Leading axes the table is only broadcast
+ * along (dynamo exports expand inv_freq to the batch) must repeat one (T, width) block.
+ */
 function tableRows(t: Tensor, T: number): { rows: Float32Array; width: number } | string {
   const dims = t.dims.filter((d) => d !== 1);
-  if (dims.length !== 2 || dims[0] !== T) return `cos/sin at ${T} positions is shaped [${t.dims}], not (${T}, rotary width)`;
-  return { rows: t.toFloat32(), width: dims[1]! };
+  const why = `cos/sin at ${T} positions is shaped [${t.dims}], not (${T}, rotary width)`;
+  if (dims.length < 2 || dims[dims.length - 2] !== T) return why;
+  const width = dims[dims.length - 1]!;
+  const all = t.toFloat32();
+  const block = T * width;
+  for (let i = block; i < all.length; i++) if (all[i] !== all[i % block]) return why;
+  return { rows: all.subarray(0, block), width };
+}
+
+/** Whether (B | 1, 1.., S) or (S) positions fit a (B, N, S, H) input: one position per token, or per token of a row. */
+function positionsFit(posDims: readonly number[], B: number, S: number): boolean {
+  if (!posDims.length || posDims[posDims.length - 1] !== S) return false;
+  if (posDims.length === 1) return true;
+  return (posDims[0] === 1 || posDims[0] === B) && posDims.slice(1, -1).every((d) => d === 1);
 }
 
 /** The half-width cache of a full-width table, if the table repeats itself in that layout. */
@@ -221,8 +237,9 @@ type Tables = Pick<RotaryMeaning, 'interleaved' | 'rotaryDim' | 'cosCache' | 'si
 export type TableCache = Map<Value, Map<Value, Map<string, Tables | string>>>;
 
 /** The site's cos and sin at positions 0..T-1, as RotaryEmbedding's half-width caches, or why they are not. */
-function cacheTables(site: RotarySite, positions: Value, T: number, H: number, probe: Probe): Tables | string {
-  const ramp = Tensor.fromArray('', elemTypeOf(positions.type) ?? DataType.INT64, [1, T], Array.from({ length: T }, (_, i) => i));
+function cacheTables(site: RotarySite, positions: Value, rank: number, T: number, H: number, probe: Probe): Tables | string {
+  const rampDims = [...Array<number>(rank - 1).fill(1), T];
+  const ramp = Tensor.fromArray('', elemTypeOf(positions.type) ?? DataType.INT64, rampDims, Array.from({ length: T }, (_, i) => i));
   let cos: Tensor, sin: Tensor;
   try {
     const at = probe.evaluator.with(new Map([[positions, ramp]]));
@@ -258,24 +275,24 @@ export function verifyRotary(site: RotarySite, probes: Probe[], maxPositions: nu
     }
     if (dims.length !== 4) return `the rotated input is ${dims.length}-D, not (batch, heads, sequence, head size)`;
     const [B, N, S, H] = dims as [number, number, number, number];
-    if (posDims.length !== 2 || (posDims[0] !== 1 && posDims[0] !== B) || posDims[1] !== S) return `positions are shaped [${posDims}], not (${B} | 1, ${S})`;
+    if (!positionsFit(posDims, B, S)) return `positions are shaped [${posDims}], not (${B} | 1, ${S})`;
     if (!meaning) {
       // every layer reads the same cos/sin (after clean): their tables are made once
-      const key = `${T}`;
+      const key = `${T}:${posDims.length}`;
       let made = tables.get(site.cos)?.get(site.sin)?.get(key);
       if (!made) {
-        made = cacheTables(site, positions, T, H, first);
+        made = cacheTables(site, positions, posDims.length, T, H, first);
         if (!tables.has(site.cos)) tables.set(site.cos, new Map());
         if (!tables.get(site.cos)!.has(site.sin)) tables.get(site.cos)!.set(site.sin, new Map());
         tables.get(site.cos)!.get(site.sin)!.set(key, made);
       }
       if (typeof made === 'string') return made;
-      meaning = { ...made, headSize: H, numHeads: N, maxPositions: T, positions, broadcastBatch: posDims[0] === 1 };
+      meaning = { ...made, headSize: H, numHeads: N, maxPositions: T, positions, positionsRank: posDims.length, broadcastBatch: posDims.length === 1 || posDims[0] === 1 };
     }
     if (meaning.numHeads !== N || meaning.headSize !== H) return 'probes of different sizes disagree about the heads';
-    if (meaning.broadcastBatch !== (posDims[0] === 1)) return 'probes of different sizes disagree about the positions\' batch';
+    if (meaning.broadcastBatch !== (posDims.length === 1 || posDims[0] === 1)) return 'probes of different sizes disagree about the positions\' batch';
     const x = seededFloats(B * N * S * H, 301 + k);
-    const pos = Array.from({ length: posDims[0]! * S }, (_, i) => (i * 7919 + 13 * k) % T);
+    const pos = Array.from({ length: (meaning.broadcastBatch ? 1 : B) * S }, (_, i) => (i * 7919 + 13 * k) % T);
     const posTensor = Tensor.fromArray('', elemTypeOf(positions.type) ?? DataType.INT64, posDims, pos);
     let got: Float32Array;
     try {
@@ -320,6 +337,12 @@ class Shared {
     if (out) return out;
     out = m.positions;
     const base = m.positions.name.replace(/[^A-Za-z0-9_.]/g, '_');
+    if (m.positionsRank !== 2) {
+      // (S) or (B | 1, 1, S) -> (B | 1, S); Reshape's 0 keeps the batch axis
+      const to = this.graph.addInitializer(`${base}_rows_shape`, Tensor.fromArray('', DataType.INT64, [2], [m.broadcastBatch ? 1 : 0, -1]));
+      out = g.createNode({ opType: 'Reshape', inputs: [out, to], name: `${base}/rotary_rows`, before }).output(0);
+      out.type = tensorType(elemTypeOf(m.positions.type) ?? DataType.INT64, [undefined, undefined]);
+    }
     if (elemTypeOf(out.type) !== DataType.INT64) {
       out = g.createNode({ opType: 'Cast', inputs: [out], attributes: [{ name: 'to', type: 'int', value: DataType.INT64 }], name: `${base}/rotary_cast`, before }).output(0);
       out.type = tensorType(DataType.INT64, [undefined, undefined]);
