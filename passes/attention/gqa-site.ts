@@ -52,13 +52,21 @@ function beforeRepeat(v: Value): Value {
     const n = cur.producer;
     if (!isStandardNode(n)) break;
     if (REPEAT.has(n.opType)) {
-      // a Transpose that is part of the head split (B,S,Nkv,H) -> (B,Nkv,S,H) ends the walk: the caller's k is its output
-      if (n.opType === 'Transpose' && isStandardNode(n.input(0).producer) && n.input(0).producer!.opType === 'Reshape' && !isRepeat(n.input(0).producer!)) break;
+      // a Transpose that is part of the head split (B,S,Nkv,H) -> (B,Nkv,S,H) ends the walk: the caller's k is its output;
+      // the key transpose (the last two axes swapped, on 3-D (B·N, S, H) views in dynamo's sdpa exports) does not
+      if (n.opType === 'Transpose' && !swapsLastTwo(n) && isStandardNode(n.input(0).producer) && n.input(0).producer!.opType === 'Reshape' && !isRepeat(n.input(0).producer!)) break;
       cur = unscaled(n.input(0));
     } else if (n.opType === 'Concat' && n.inputs.length > 1 && n.inputs.every((i) => i === n.inputs[0])) cur = n.input(0);
     else break;
   }
   return cur;
+}
+
+/** A Transpose that swaps the last two axes and keeps the others: kᵀ. */
+function swapsLastTwo(transpose: Node): boolean {
+  const perm = transpose.attrInts('perm');
+  const r = perm?.length ?? 0;
+  return r >= 2 && perm!.every((p, i) => p === (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i));
 }
 
 /** A Reshape that merges a repeat axis (its input comes from Expand or Tile), not a head split. */
