@@ -14,6 +14,7 @@ import { definePass, option, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { ProbeEvaluator } from '../src/eval/probe.js';
 import { makeProbes, type Probe } from './attention/verify.js';
+import { makeDecoderProbes } from './attention/gqa-verify.js';
 
 /** Positions covered by caches computed from inv_freq, unless the pass is told otherwise (--max-positions). */
 export const DEFAULT_MAX_POSITIONS = 4096;
@@ -237,7 +238,10 @@ type Tables = Pick<RotaryMeaning, 'interleaved' | 'rotaryDim' | 'cosCache' | 'si
 export type TableCache = Map<Value, Map<Value, Map<string, Tables | string>>>;
 
 /** The site's cos and sin at positions 0..T-1, as RotaryEmbedding's half-width caches, or why they are not. */
-function cacheTables(site: RotarySite, positions: Value, rank: number, T: number, H: number, probe: Probe): Tables | string {
+/** What verification reads of a probe. */
+type RotaryProbe = Pick<Probe, 'evaluator'>;
+
+function cacheTables(site: RotarySite, positions: Value, rank: number, T: number, H: number, probe: RotaryProbe): Tables | string {
   const rampDims = [...Array<number>(rank - 1).fill(1), T];
   const ramp = Tensor.fromArray('', elemTypeOf(positions.type) ?? DataType.INT64, rampDims, Array.from({ length: T }, (_, i) => i));
   let cos: Tensor, sin: Tensor;
@@ -259,7 +263,7 @@ function cacheTables(site: RotarySite, positions: Value, rank: number, T: number
 }
 
 /** The site's meaning on the probes, or why it is not rotary. */
-export function verifyRotary(site: RotarySite, probes: Probe[], maxPositions: number, tables: TableCache = new Map()): RotaryMeaning | string {
+export function verifyRotary(site: RotarySite, probes: RotaryProbe[], maxPositions: number, tables: TableCache = new Map()): RotaryMeaning | string {
   const positions = positionsOf(site.cos);
   if (!positions || positionsOf(site.sin) !== positions) return 'cos and sin are not computed from one integer position tensor';
   const T = tableLength(site.cos, positions) ?? maxPositions;
@@ -380,6 +384,16 @@ function rewrite(model: Model, g: Graph, site: RotarySite, m: RotaryMeaning, sha
   g.removeNodes(g.deadSubset(region));
 }
 
+/** Probes whose dims agree the way a decoder's do (mask length = cache + new tokens), or none if they cannot be made. */
+function decoderProbesOf(model: Model, graph: Graph): RotaryProbe[] {
+  const hasCache = model.graph.inputs.some((i) => !i.initializer && shapeOf(i.type)?.length === 4 && typeof shapeOf(i.type)![2] === 'string' && elemTypeOf(i.type) === DataType.FLOAT);
+  try {
+    return makeDecoderProbes(model, graph, hasCache);
+  } catch {
+    return [];
+  }
+}
+
 export const fuseRotaryPass = definePass({
   name: 'fuse-rotary',
   description: 'fuse rotary position embeddings (rotate-half or interleaved, partial, cached or computed cos/sin) into RotaryEmbedding',
@@ -395,6 +409,7 @@ export const fuseRotaryPass = definePass({
     const shared = new Shared(model.graph);
     const meanings: (RotaryMeaning | string)[] = [];
     const tables: TableCache = new Map();
+    const decoderTables: TableCache = new Map();
     let fused = 0;
     // the main graph and If branches (decoder_model_merged holds its decoders there)
     for (const graph of [...model.graph.allGraphs()]) {
@@ -407,7 +422,16 @@ export const fuseRotaryPass = definePass({
         notes.push(`RotaryEmbedding: the model's inputs cannot be probed: ${(e as Error).message}`);
         continue;
       }
-      const found = sites.map((site) => verifyRotary(site, probes, maxPositions, tables));
+      let decoderProbes: RotaryProbe[] | undefined;
+      const found = sites.map((site) => {
+        const m = verifyRotary(site, probes, maxPositions, tables);
+        if (typeof m !== 'string') return m;
+        // The probes size each symbolic dim on its own, but a decoder's mask is as long as its past and new tokens
+        // together, and positions computed from the mask (cumsum) fit the tokens only on probes that bind them so.
+        decoderProbes ??= decoderProbesOf(model, graph);
+        const again = decoderProbes.length ? verifyRotary(site, decoderProbes, maxPositions, decoderTables) : m;
+        return typeof again === 'string' ? m : again;
+      });
       meanings.push(...found);
       sites.forEach((site, i) => {
         const m = found[i]!;
