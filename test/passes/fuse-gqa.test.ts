@@ -49,6 +49,8 @@ interface Layer {
   bidirectional?: boolean;
   /** Gemma 2's attention softcap: cap · tanh(scores / cap) before the mask. */
   softcap?: number;
+  /** torch.export's sdpa decomposition: q and kᵀ each scaled by √scale, kᵀ transposed on a 3-D (B·N, T, H) view. */
+  dynamoSdpa?: boolean;
 }
 
 /** One decoder layer: x (B, S, D) -> attention -> · Wo, with optional past_key_values.0.* -> present.0.*. */
@@ -107,7 +109,17 @@ function decoderLayer(layer: Layer = {}): Model {
   const pad = b.node('Unsqueeze', [b.node('Cast', [mask], 'mask_bool', [attr('to', DataType.BOOL)]), b.ints('ax12', [1, 2])], 'pad4');
   const ok = b.node('And', [b.node('Unsqueeze', [visible, b.ints('ax01', [0, 1])], 'vis4'), pad], 'ok');
   const bias = b.node('Where', [ok, b.scalar('zero_f', 0), b.scalar('lowest', -3.4028234663852886e38)], 'mask4d');
-  let scaled = b.node('Mul', [b.node('MatMul', [q, b.node('Transpose', [kr], 'kT', [attr('perm', [0, 1, 3, 2])])], 'qk'), b.scalar('scale', 1 / Math.sqrt(H))], 'scaled');
+  let scaled: Value;
+  if (layer.dynamoSdpa) {
+    const shape = b.node('Shape', [kr], 'kr_shape');
+    const dims = (start: number, end: number, name: string) => b.node('Slice', [shape, b.ints(`${name}_s`, [start]), b.ints(`${name}_e`, [end])], name);
+    const [lead, t, h] = [dims(0, 2, 'kr_bn'), dims(2, 3, 'kr_t'), dims(3, 4, 'kr_h')];
+    const flat = b.node('Reshape', [kr, b.node('Concat', [b.ints('minus_one', [-1]), t, h], 'k_flat_shape', [attr('axis', 0)])], 'k_flat');
+    const flatT = b.node('Transpose', [flat], 'k_flat_t', [attr('perm', [0, 2, 1])]);
+    const kT = b.node('Reshape', [flatT, b.node('Concat', [lead, h, t], 'kT_shape', [attr('axis', 0)])], 'kT');
+    const root = b.scalar('sqrt_scale', 1 / Math.sqrt(Math.sqrt(H)));
+    scaled = b.node('MatMul', [b.node('Mul', [q, root], 'q_scaled'), b.node('Mul', [kT, root], 'kT_scaled')], 'scaled');
+  } else scaled = b.node('Mul', [b.node('MatMul', [q, b.node('Transpose', [kr], 'kT', [attr('perm', [0, 1, 3, 2])])], 'qk'), b.scalar('scale', 1 / Math.sqrt(H))], 'scaled');
   if (layer.softcap) scaled = b.node('Mul', [b.node('Tanh', [b.node('Div', [scaled, b.scalar('cap_in', layer.softcap)], 'capped_in')], 'capped'), b.scalar('cap_out', layer.softcap)], 'softcapped');
   const scores = b.node('Add', [scaled, bias], 'scores');
   const probs = b.node('Softmax', [scores], 'probs', [attr('axis', -1)]);
@@ -196,6 +208,12 @@ describe('fuse-gqa', () => {
   it('fuses softcapped scores (Gemma 2) with GroupQueryAttention\'s softcap', async () => {
     const model = await expectParity({ softcap: 2, cache: true }, 'GroupQueryAttention', [[2, 5, 0, 1, 0], [2, 1, 5, 2, 0]]);
     expect(model.graph.nodes.find((n) => n.opType === 'GroupQueryAttention')!.attrFloat('softcap', 0)).toBeCloseTo(2);
+  });
+
+  it('fuses torch.export\'s sdpa form (kᵀ on a 3-D view, q and kᵀ scaled by √scale each), with a cache', async () => {
+    const model = await expectParity({ dynamoSdpa: true, cache: true }, 'GroupQueryAttention', [[2, 4, 0, 1, 0], [2, 1, 5, 2, 0]]);
+    expect(model.graph.outputs.map((o) => o.name)).toEqual(['present.0.key', 'present.0.value', 'y']);
+    expect(model.graph.nodes.find((n) => n.opType === 'GroupQueryAttention')!.attrFloat('scale', 0)).toBe(0);
   });
 
   it('fuses MHA-shaped causal attention (kv heads = heads) as GroupQueryAttention', async () => {
