@@ -12,7 +12,7 @@ import { Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf, shapeOf, tensorType } from '../src/ir/types.js';
 import { definePass, option, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
-import { ProbeEvaluator } from '../src/eval/probe.js';
+import { ProbeEvaluator, makeProbeInputs } from '../src/eval/probe.js';
 import { makeProbes, type Probe } from './attention/verify.js';
 import { makeDecoderProbes } from './attention/gqa-verify.js';
 
@@ -237,19 +237,54 @@ type Tables = Pick<RotaryMeaning, 'interleaved' | 'rotaryDim' | 'cosCache' | 'si
 /** Tables already made, by cos value, sin value and length. */
 export type TableCache = Map<Value, Map<Value, Map<string, Tables | string>>>;
 
-/** The site's cos and sin at positions 0..T-1, as RotaryEmbedding's half-width caches, or why they are not. */
 /** What verification reads of a probe. */
 type RotaryProbe = Pick<Probe, 'evaluator'>;
 
-function cacheTables(site: RotarySite, positions: Value, rank: number, T: number, H: number, probe: RotaryProbe): Tables | string {
+/**
+ * Probe inputs of one row of T tokens, for cos/sin that the graph shapes with its own token count (dynamo's
+ * repeat_interleave reshapes to (B, S, -1) read off the inputs): the batch is 1, a dim found only as the length of
+ * 4-D float inputs (a KV cache, which would be large) is 1, every other symbolic dim is T.
+ */
+function tableProbe(model: Model, graph: Graph, T: number): RotaryProbe | undefined {
+  const inputs = model.graph.inputs.filter((i) => !i.initializer);
+  const dimsOf = (i: Value) => (shapeOf(i.type) ?? []).map((d, axis) => ({ name: typeof d === 'number' ? undefined : d ?? `?${i.name}`, axis }));
+  const cacheAxis = (i: Value, axis: number) => axis === 2 && shapeOf(i.type)?.length === 4 && elemTypeOf(i.type) === DataType.FLOAT;
+  const tokens = new Set(inputs.flatMap((i) => dimsOf(i).filter((d) => d.axis > 0 && !cacheAxis(i, d.axis)).map((d) => d.name)));
+  const sizes: number[] = [];
+  const seen = new Set<string>();
+  for (const input of inputs)
+    for (const { name, axis } of dimsOf(input)) {
+      if (name === undefined || seen.has(name)) continue;
+      seen.add(name);
+      sizes.push(axis > 0 && tokens.has(name) ? T : 1);
+    }
+  try {
+    return { evaluator: new ProbeEvaluator(model, makeProbeInputs(model, sizes, 59), graph) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The site's cos and sin at positions 0..T-1, as RotaryEmbedding's half-width caches, or why they are not. */
+function cacheTables(site: RotarySite, positions: Value, rank: number, T: number, H: number, probe: RotaryProbe, long?: () => RotaryProbe | undefined): Tables | string {
   const rampDims = [...Array<number>(rank - 1).fill(1), T];
   const ramp = Tensor.fromArray('', elemTypeOf(positions.type) ?? DataType.INT64, rampDims, Array.from({ length: T }, (_, i) => i));
+  const evaluate = (p: RotaryProbe): [Tensor, Tensor] => {
+    const at = p.evaluator.with(new Map([[positions, ramp]]));
+    return [at(site.cos), at(site.sin)];
+  };
   let cos: Tensor, sin: Tensor;
   try {
-    const at = probe.evaluator.with(new Map([[positions, ramp]]));
-    [cos, sin] = [at(site.cos), at(site.sin)];
+    [cos, sin] = evaluate(probe);
   } catch (e) {
-    return `cannot evaluate cos/sin at ${T} positions: ${(e as Error).message}`;
+    // shapes the graph reads off its inputs fit the probe's few tokens, not T positions: then a probe of T tokens
+    const longer = long?.();
+    try {
+      if (!longer) throw e;
+      [cos, sin] = evaluate(longer);
+    } catch {
+      return `cannot evaluate cos/sin at ${T} positions: ${(e as Error).message}`;
+    }
   }
   const c = tableRows(cos, T);
   const s = tableRows(sin, T);
@@ -263,7 +298,7 @@ function cacheTables(site: RotarySite, positions: Value, rank: number, T: number
 }
 
 /** The site's meaning on the probes, or why it is not rotary. */
-export function verifyRotary(site: RotarySite, probes: RotaryProbe[], maxPositions: number, tables: TableCache = new Map()): RotaryMeaning | string {
+export function verifyRotary(site: RotarySite, probes: RotaryProbe[], maxPositions: number, tables: TableCache = new Map(), long?: (T: number) => RotaryProbe | undefined): RotaryMeaning | string {
   const positions = positionsOf(site.cos);
   if (!positions || positionsOf(site.sin) !== positions) return 'cos and sin are not computed from one integer position tensor';
   const T = tableLength(site.cos, positions) ?? maxPositions;
@@ -285,7 +320,7 @@ export function verifyRotary(site: RotarySite, probes: RotaryProbe[], maxPositio
       const key = `${T}:${posDims.length}`;
       let made = tables.get(site.cos)?.get(site.sin)?.get(key);
       if (!made) {
-        made = cacheTables(site, positions, posDims.length, T, H, first);
+        made = cacheTables(site, positions, posDims.length, T, H, first, long && (() => long(T)));
         if (!tables.has(site.cos)) tables.set(site.cos, new Map());
         if (!tables.get(site.cos)!.has(site.sin)) tables.get(site.cos)!.set(site.sin, new Map());
         tables.get(site.cos)!.get(site.sin)!.set(key, made);
@@ -423,13 +458,18 @@ export const fuseRotaryPass = definePass({
         continue;
       }
       let decoderProbes: RotaryProbe[] | undefined;
+      const longProbes = new Map<number, RotaryProbe | undefined>();
+      const long = (T: number): RotaryProbe | undefined => {
+        if (!longProbes.has(T)) longProbes.set(T, tableProbe(model, graph, T));
+        return longProbes.get(T);
+      };
       const found = sites.map((site) => {
-        const m = verifyRotary(site, probes, maxPositions, tables);
+        const m = verifyRotary(site, probes, maxPositions, tables, long);
         if (typeof m !== 'string') return m;
         // The probes size each symbolic dim on its own, but a decoder's mask is as long as its past and new tokens
         // together, and positions computed from the mask (cumsum) fit the tokens only on probes that bind them so.
         decoderProbes ??= decoderProbesOf(model, graph);
-        const again = decoderProbes.length ? verifyRotary(site, decoderProbes, maxPositions, decoderTables) : m;
+        const again = decoderProbes.length ? verifyRotary(site, decoderProbes, maxPositions, decoderTables, long) : m;
         return typeof again === 'string' ? m : again;
       });
       meanings.push(...found);

@@ -87,7 +87,13 @@ function rotaryBlock(form: Form = {}): Model {
     const inv = b.node('Expand', [b.floats('inv_freq', [1, half, 1], invFreq), to], 'inv_freq_expanded');
     const posF = b.node('Cast', [pos], 'positions_float', [attr('to', DataType.FLOAT)]);
     const freqs = b.node('Transpose', [b.node('MatMul', [inv, posF], 'freqs_bhs')], 'freqs', [attr('perm', [0, 2, 1])]);
-    const emb = b.node('Concat', [freqs, freqs], 'emb', [attr('axis', -1)]);
+    let emb: Value;
+    if (form.interleaved) {
+      // repeat_interleave(freqs, 2) as dynamo writes it: reshaped to the shape it reads off freqs, (B, S) + (-1)
+      const pair = b.node('Expand', [b.node('Unsqueeze', [freqs, b.ints('axm1', [-1])], 'freqs_col'), b.ints('pair_shape', [1, 1, 1, 2])], 'freqs_pair');
+      const to = b.node('Concat', [b.node('Shape', [freqs], 'freqs_lead', [attr('start', 0), attr('end', -1)]), b.ints('minus_one', [-1])], 'emb_shape', [attr('axis', 0)]);
+      emb = b.node('Reshape', [pair, to], 'emb');
+    } else emb = b.node('Concat', [freqs, freqs], 'emb', [attr('axis', -1)]);
     cos = b.node('Unsqueeze', [b.node('Cos', [emb], 'cos_raw'), b.ints('ax1', [1])], 'cos');
     sin = b.node('Unsqueeze', [b.node('Sin', [emb], 'sin_raw'), b.ints('ax1b', [1])], 'sin');
   } else if (form.table) {
@@ -193,6 +199,13 @@ describe('fuse-rotary', () => {
 
   it('fuses dynamo\'s form with a range unsqueezed to (1, 1, S) positions', async () => {
     await expectFusedParity({ freqsMatMul: true, range: true });
+  });
+
+  it('fuses dynamo\'s interleaved form, whose repeat_interleave reshapes to the token count it reads off the graph', async () => {
+    const model = await expectFusedParity({ freqsMatMul: true, interleaved: true });
+    const node = model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!;
+    expect(node.attrInt('interleaved', 0)).toBe(1);
+    expect(node.input(2).initializer!.dims).toEqual([4096, H / 2]);
   });
 
   it('fuses positions computed from the attention_mask cumsum, whose length the probes size apart', async () => {
