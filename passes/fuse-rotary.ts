@@ -42,9 +42,10 @@ export interface RotaryMeaning {
   cosCache: Float32Array;
   sinCache: Float32Array;
   maxPositions: number;
-  /** The positions the site uses: (B | 1, S) integers, or (S), or with unit axes between (B | 1, 1, S). */
+  /** The positions the site uses: (B | 1, S) integers, or (S), or with unit axes: (B | 1, 1, S), (S, 1). */
   positions: Value;
-  positionsRank: number;
+  /** The positions are not (B | 1, S) as they are, and are reshaped to it. */
+  reshapePositions: boolean;
   /** The positions are one row for the whole batch, to be expanded to (B, S). */
   broadcastBatch: boolean;
 }
@@ -190,11 +191,15 @@ function tableRows(t: Tensor, T: number): { rows: Float32Array; width: number } 
   return { rows: all.subarray(0, block), width };
 }
 
-/** Whether (B | 1, 1.., S) or (S) positions fit a (B, N, S, H) input: one position per token, or per token of a row. */
-function positionsFit(posDims: readonly number[], B: number, S: number): boolean {
-  if (!posDims.length || posDims[posDims.length - 1] !== S) return false;
-  if (posDims.length === 1) return true;
-  return (posDims[0] === 1 || posDims[0] === B) && posDims.slice(1, -1).every((d) => d === 1);
+/**
+ * How positions fit a (B, N, S, H) input: one per token of a row (S), or per token (B, S), with unit axes anywhere
+ * after the batch ((1, 1, S) and (B, 1, S) from dynamo, (S, 1) from an outer product); undefined if they do not.
+ */
+function positionsLayout(posDims: readonly number[], B: number, S: number): { broadcast: boolean; plain: boolean } | undefined {
+  const sized = posDims.filter((d) => d !== 1);
+  if (sized.length === 1 && sized[0] === S) return { broadcast: true, plain: posDims.length === 2 && posDims[1] === S };
+  if (sized.length === 2 && posDims[0] === B && sized[1] === S) return { broadcast: false, plain: posDims.length === 2 };
+  return undefined;
 }
 
 /** The half-width cache of a full-width table, if the table repeats itself in that layout. */
@@ -266,8 +271,7 @@ function tableProbe(model: Model, graph: Graph, T: number): RotaryProbe | undefi
 }
 
 /** The site's cos and sin at positions 0..T-1, as RotaryEmbedding's half-width caches, or why they are not. */
-function cacheTables(site: RotarySite, positions: Value, rank: number, T: number, H: number, probe: RotaryProbe, long?: () => RotaryProbe | undefined): Tables | string {
-  const rampDims = [...Array<number>(rank - 1).fill(1), T];
+function cacheTables(site: RotarySite, positions: Value, rampDims: number[], T: number, H: number, probe: RotaryProbe, long?: () => RotaryProbe | undefined): Tables | string {
   const ramp = Tensor.fromArray('', elemTypeOf(positions.type) ?? DataType.INT64, rampDims, Array.from({ length: T }, (_, i) => i));
   const evaluate = (p: RotaryProbe): [Tensor, Tensor] => {
     const at = p.evaluator.with(new Map([[positions, ramp]]));
@@ -314,22 +318,26 @@ export function verifyRotary(site: RotarySite, probes: RotaryProbe[], maxPositio
     }
     if (dims.length !== 4) return `the rotated input is ${dims.length}-D, not (batch, heads, sequence, head size)`;
     const [B, N, S, H] = dims as [number, number, number, number];
-    if (!positionsFit(posDims, B, S)) return `positions are shaped [${posDims}], not (${B} | 1, ${S})`;
+    const layout = positionsLayout(posDims, B, S);
+    if (!layout) return `positions are shaped [${posDims}], not (${B} | 1, ${S})`;
     if (!meaning) {
       // every layer reads the same cos/sin (after clean): their tables are made once
-      const key = `${T}:${posDims.length}`;
+      // positions 0..T-1 along the sequence axis (the last one not 1), one row
+      const seqAxis = posDims.reduce((at, d, i) => (d !== 1 ? i : at), posDims.length - 1);
+      const rampDims = posDims.map((_, i) => (i === seqAxis ? T : 1));
+      const key = `${T}:${rampDims}`;
       let made = tables.get(site.cos)?.get(site.sin)?.get(key);
       if (!made) {
-        made = cacheTables(site, positions, posDims.length, T, H, first, long && (() => long(T)));
+        made = cacheTables(site, positions, rampDims, T, H, first, long && (() => long(T)));
         if (!tables.has(site.cos)) tables.set(site.cos, new Map());
         if (!tables.get(site.cos)!.has(site.sin)) tables.get(site.cos)!.set(site.sin, new Map());
         tables.get(site.cos)!.get(site.sin)!.set(key, made);
       }
       if (typeof made === 'string') return made;
-      meaning = { ...made, headSize: H, numHeads: N, maxPositions: T, positions, positionsRank: posDims.length, broadcastBatch: posDims.length === 1 || posDims[0] === 1 };
+      meaning = { ...made, headSize: H, numHeads: N, maxPositions: T, positions, reshapePositions: !layout.plain, broadcastBatch: layout.broadcast };
     }
     if (meaning.numHeads !== N || meaning.headSize !== H) return 'probes of different sizes disagree about the heads';
-    if (meaning.broadcastBatch !== (posDims.length === 1 || posDims[0] === 1)) return 'probes of different sizes disagree about the positions\' batch';
+    if (meaning.broadcastBatch !== layout.broadcast) return 'probes of different sizes disagree about the positions\' batch';
     const x = seededFloats(B * N * S * H, 301 + k);
     const pos = Array.from({ length: (meaning.broadcastBatch ? 1 : B) * S }, (_, i) => (i * 7919 + 13 * k) % T);
     const posTensor = Tensor.fromArray('', elemTypeOf(positions.type) ?? DataType.INT64, posDims, pos);
@@ -376,8 +384,8 @@ class Shared {
     if (out) return out;
     out = m.positions;
     const base = m.positions.name.replace(/[^A-Za-z0-9_.]/g, '_');
-    if (m.positionsRank !== 2) {
-      // (S) or (B | 1, 1, S) -> (B | 1, S); Reshape's 0 keeps the batch axis
+    if (m.reshapePositions) {
+      // (S), (S, 1) or (B | 1, 1, S) -> (B | 1, S); Reshape's 0 keeps the batch axis
       const to = this.graph.addInitializer(`${base}_rows_shape`, Tensor.fromArray('', DataType.INT64, [2], [m.broadcastBatch ? 1 : 0, -1]));
       out = g.createNode({ opType: 'Reshape', inputs: [out, to], name: `${base}/rotary_rows`, before }).output(0);
       out.type = tensorType(elemTypeOf(m.positions.type) ?? DataType.INT64, [undefined, undefined]);

@@ -50,6 +50,8 @@ interface Form {
   freqsMatMul?: boolean;
   /** Positions from the attention_mask's cumsum (padding at 1), q and k split from (B, S, N·H) hidden states. */
   maskCumsum?: boolean;
+  /** With `range`: freqs = outer(range(S), inv_freq), (S, R) cos/sin broadcast over batch and heads as they are. */
+  outer?: boolean;
 }
 
 /** x (B, N, S, H) -> x·cos + rotate(x)·sin for q and k, as transformers' apply_rotary_pos_emb writes it. */
@@ -70,7 +72,7 @@ function rotaryBlock(form: Form = {}): Model {
   if (form.range) {
     const seq = b.node('Gather', [b.node('Shape', [q], 'q_shape'), scalar('two', 2)], 'seq_len');
     const r = b.node('Range', [scalar('zero', 0), seq, scalar('one', 1)], 'positions_range');
-    pos = b.node('Unsqueeze', [r, b.ints('ax0', form.freqsMatMul ? [0, 1] : [0])], 'position_ids_row');
+    pos = form.outer ? r : b.node('Unsqueeze', [r, b.ints('ax0', form.freqsMatMul ? [0, 1] : [0])], 'position_ids_row');
   } else if (form.maskCumsum) {
     // transformers' generate(): position_ids = mask.cumsum(-1) - 1, masked_fill(mask == 0, 1)
     const mask = b.input('attention_mask', ['batch', 'total_sequence_length'], DataType.INT64);
@@ -116,8 +118,9 @@ function rotaryBlock(form: Form = {}): Model {
       const pair = b.node('Concat', [col, col], 'freqs_pair', [attr('axis', -1)]);
       emb = b.node('Reshape', [pair, b.ints('emb_shape', [0, 0, R])], 'emb');
     } else emb = b.node('Concat', [freqs, freqs], 'emb', [attr('axis', -1)]);
-    cos = b.node('Unsqueeze', [b.node('Cos', [emb], 'cos_raw'), b.ints('ax1', [1])], 'cos');
-    sin = b.node('Unsqueeze', [b.node('Sin', [emb], 'sin_raw'), b.ints('ax1b', [1])], 'sin');
+    const lift = (v: Value, name: string) => (form.outer ? v : b.node('Unsqueeze', [v, b.ints(`${name}_ax1`, [1])], name));
+    cos = lift(b.node('Cos', [emb], 'cos_raw'), 'cos');
+    sin = lift(b.node('Sin', [emb], 'sin_raw'), 'sin');
   }
   const slice = (x: Value, start: number, end: number, name: string, step = 1) =>
     b.node('Slice', [x, b.ints(`${name}_s`, [start]), b.ints(`${name}_e`, [end]), b.ints(`${name}_a`, [3]), b.ints(`${name}_t`, [step])], name);
@@ -206,6 +209,10 @@ describe('fuse-rotary', () => {
     const node = model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!;
     expect(node.attrInt('interleaved', 0)).toBe(1);
     expect(node.input(2).initializer!.dims).toEqual([4096, H / 2]);
+  });
+
+  it('fuses cos/sin of an outer product of a 1-D range with inv_freq, (S, 1) positions', async () => {
+    await expectFusedParity({ range: true, outer: true });
   });
 
   it('fuses positions computed from the attention_mask cumsum, whose length the probes size apart', async () => {
