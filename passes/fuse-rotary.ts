@@ -471,7 +471,7 @@ export const fuseRotaryPass = definePass({
         if (!longProbes.has(T)) longProbes.set(T, tableProbe(model, graph, T));
         return longProbes.get(T);
       };
-      const found = sites.map((site) => {
+      const verify = (site: RotarySite): RotaryMeaning | string => {
         const m = verifyRotary(site, probes, maxPositions, tables, long);
         if (typeof m !== 'string') return m;
         // The probes size each symbolic dim on its own, but a decoder's mask is as long as its past and new tokens
@@ -479,7 +479,8 @@ export const fuseRotaryPass = definePass({
         decoderProbes ??= decoderProbesOf(model, graph);
         const again = decoderProbes.length ? verifyRotary(site, decoderProbes, maxPositions, decoderTables, long) : m;
         return typeof again === 'string' ? m : again;
-      });
+      };
+      const found = sites.map(verify);
       meanings.push(...found);
       sites.forEach((site, i) => {
         const m = found[i]!;
