@@ -52,13 +52,22 @@ function beforeRepeat(v: Value): Value {
     const n = cur.producer;
     if (!isStandardNode(n)) break;
     if (REPEAT.has(n.opType)) {
-      // a Transpose that is part of the head split (B,S,Nkv,H) -> (B,Nkv,S,H) ends the walk: the caller's k is its output
-      if (n.opType === 'Transpose' && isStandardNode(n.input(0).producer) && n.input(0).producer!.opType === 'Reshape' && !isRepeat(n.input(0).producer!)) break;
+      // Only kᵀ (a swap of the last two axes, on 4-D or, in dynamo's sdpa, 3-D (B·N, S, H) keys) is walked through;
+      // any other Transpose is the head split (B,S,Nkv,H) -> (B,Nkv,S,H), after a Reshape or a fused qkv's
+      // Split/Slice + Squeeze (ModernBERT), and ends the walk: the caller's k is its output.
+      const from = n.input(0).producer;
+      if (n.opType === 'Transpose' && !swapsLastTwoAxes(n.attrInts('perm')) && !(isStandardNode(from) && from.opType === 'Reshape' && isRepeat(from))) break;
       cur = unscaled(n.input(0));
     } else if (n.opType === 'Concat' && n.inputs.length > 1 && n.inputs.every((i) => i === n.inputs[0])) cur = n.input(0);
     else break;
   }
   return cur;
+}
+
+function swapsLastTwoAxes(perm: readonly number[] | undefined): boolean {
+  if (!perm || perm.length < 2) return false;
+  const r = perm.length;
+  return perm.every((p, i) => p === (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i));
 }
 
 /** A Reshape that merges a repeat axis (its input comes from Expand or Tile), not a head split. */

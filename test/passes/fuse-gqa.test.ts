@@ -49,6 +49,12 @@ interface Layer {
   bidirectional?: boolean;
   /** Gemma 2's attention softcap: cap · tanh(scores / cap) before the mask. */
   softcap?: number;
+  /** ModernBERT's local layers: a key is visible within this distance of the query, on both sides. */
+  band?: number;
+  /** ModernBERT: q, k, v from one projection, (B, S, 3, N, H) split on axis 2, squeezed, then transposed. */
+  fusedQkv?: boolean;
+  /** dynamo's sdpa: kᵀ as Reshape (B·N, T, H) -> Transpose -> Reshape (B, N, H, T). */
+  keyTranspose3d?: boolean;
 }
 
 /** One decoder layer: x (B, S, D) -> attention -> · Wo, with optional past_key_values.0.* -> present.0.*. */
@@ -70,9 +76,20 @@ function decoderLayer(layer: Layer = {}): Model {
     return out;
   };
   b.model.opsetImports.push({ domain: 'com.microsoft', version: 1 });
-  const q = rotary(heads(b.node('MatMul', [x, b.weight('Wq', [D, N * H])], 'q_proj'), N, 'q'), 'q_rot');
-  let k = rotary(heads(b.node('MatMul', [x, b.weight('Wk', [D, kvHeads * H])], 'k_proj'), kvHeads, 'k'), 'k_rot');
-  let v = heads(b.node('MatMul', [x, b.weight('Wv', [D, kvHeads * H])], 'v_proj'), kvHeads, 'v');
+  let [qh, kh, vh]: Value[] = [];
+  if (layer.fusedQkv) {
+    const qkv = b.node('Reshape', [b.node('MatMul', [x, b.weight('Wqkv', [D, 3 * D])], 'qkv_proj'), b.ints('qkv_shape', [0, 0, 3, N, H])], 'qkv');
+    const parts = b.g.createNode({ opType: 'Split', inputs: [qkv, b.ints('qkv_split', [1, 1, 1])], outputs: ['q_part', 'k_part', 'v_part'].map((n) => b.g.newValue(n)), attributes: [attr('axis', 2)], name: 'qkv_split' });
+    [qh, kh, vh] = parts.outputs.map((part, i) =>
+      b.node('Transpose', [b.node('Squeeze', [part!, b.ints(`squeeze_${i}`, [2])], `qkv_${i}_bsnh`)], `qkv_${i}_bnsh`, [attr('perm', [0, 2, 1, 3])]));
+  } else {
+    qh = heads(b.node('MatMul', [x, b.weight('Wq', [D, N * H])], 'q_proj'), N, 'q');
+    kh = heads(b.node('MatMul', [x, b.weight('Wk', [D, kvHeads * H])], 'k_proj'), kvHeads, 'k');
+    vh = heads(b.node('MatMul', [x, b.weight('Wv', [D, kvHeads * H])], 'v_proj'), kvHeads, 'v');
+  }
+  const q = rotary(qh!, 'q_rot');
+  let k = rotary(kh!, 'k_rot');
+  let v = vh!;
   if (layer.cache) {
     const pk = b.input('past_key_values.0.key', ['batch_size', kvHeads, 'past_sequence_length', H]);
     const pv = b.input('past_key_values.0.value', ['batch_size', kvHeads, 'past_sequence_length', H]);
@@ -103,11 +120,23 @@ function decoderLayer(layer: Layer = {}): Model {
   const qcol = b.node('Unsqueeze', [queries, b.ints('ax1', [1])], 'qcol');
   let visible = layer.bidirectional ? b.node('Cast', [b.node('Equal', [qcol, qcol], 'ones_eq')], 'all', [attr('to', DataType.BOOL)]) : b.node('LessOrEqual', [keys, qcol], 'causal');
   if (layer.bidirectional) visible = b.node('Expand', [visible, b.node('Concat', [b.node('Unsqueeze', [S, b.ints('ax0s', [0])], 'S1'), b.node('Unsqueeze', [T, b.ints('ax0t', [0])], 'T1')], 'ST', [attr('axis', 0)])], 'all_st');
+  if (layer.band) {
+    const distance = b.node('Abs', [b.node('Sub', [keys, qcol], 'k_minus_q')], 'distance');
+    visible = b.node('And', [visible, b.node('LessOrEqual', [distance, b.ints('band', [layer.band], true)], 'in_band')], 'banded');
+  }
   if (layer.window) visible = b.node('And', [visible, b.node('Greater', [keys, b.node('Sub', [qcol, b.ints('w', [layer.window], true)], 'win_lo')], 'in_window')], 'windowed');
   const pad = b.node('Unsqueeze', [b.node('Cast', [mask], 'mask_bool', [attr('to', DataType.BOOL)]), b.ints('ax12', [1, 2])], 'pad4');
   const ok = b.node('And', [b.node('Unsqueeze', [visible, b.ints('ax01', [0, 1])], 'vis4'), pad], 'ok');
   const bias = b.node('Where', [ok, b.scalar('zero_f', 0), b.scalar('lowest', -3.4028234663852886e38)], 'mask4d');
-  let scaled = b.node('Mul', [b.node('MatMul', [q, b.node('Transpose', [kr], 'kT', [attr('perm', [0, 1, 3, 2])])], 'qk'), b.scalar('scale', 1 / Math.sqrt(H))], 'scaled');
+  let kT: Value;
+  if (layer.keyTranspose3d) {
+    const krShape = b.node('Shape', [kr], 'kr_shape');
+    const dim = (i: number) => b.node('Gather', [krShape, b.ints(`kr_dim${i}`, [i])], `kr_d${i}`);
+    const flat = b.node('Reshape', [kr, b.node('Concat', [b.ints('minus_one', [-1]), dim(2), dim(3)], 'kr_3d_shape', [attr('axis', 0)])], 'kr_3d');
+    const flatT = b.node('Transpose', [flat], 'kr_3d_t', [attr('perm', [0, 2, 1])]);
+    kT = b.node('Reshape', [flatT, b.node('Concat', [dim(0), dim(1), dim(3), dim(2)], 'kT_shape', [attr('axis', 0)])], 'kT');
+  } else kT = b.node('Transpose', [kr], 'kT', [attr('perm', [0, 1, 3, 2])]);
+  let scaled = b.node('Mul', [b.node('MatMul', [q, kT], 'qk'), b.scalar('scale', 1 / Math.sqrt(H))], 'scaled');
   if (layer.softcap) scaled = b.node('Mul', [b.node('Tanh', [b.node('Div', [scaled, b.scalar('cap_in', layer.softcap)], 'capped_in')], 'capped'), b.scalar('cap_out', layer.softcap)], 'softcapped');
   const scores = b.node('Add', [scaled, bias], 'scores');
   const probs = b.node('Softmax', [scores], 'probs', [attr('axis', -1)]);
@@ -204,5 +233,18 @@ describe('fuse-gqa', () => {
 
   it('fuses bidirectional attention with a padding mask as MultiHeadAttention', async () => {
     await expectParity({ kvHeads: N, bidirectional: true }, 'MultiHeadAttention', [[2, 5, 0, 0, 2]]);
+  });
+
+  // ModernBERT: one qkv projection split after the reshape, and a local layer's band mask; dynamo writes kᵀ in 3-D
+  it.each([
+    ['global, TorchScript', { fusedQkv: true }],
+    ['local band, TorchScript', { fusedQkv: true, band: 2 }],
+    ['local band, dynamo kᵀ', { fusedQkv: true, band: 2, keyTranspose3d: true }],
+  ] as const)('fuses ModernBERT attention (%s) as MultiHeadAttention', async (_, form) => {
+    await expectParity({ kvHeads: N, bidirectional: true, ...form }, 'MultiHeadAttention', [[2, 6, 0, 0, 2], [2, 6, 0, 1, 0]]);
+  });
+
+  it('fuses grouped-query attention whose kᵀ is written in 3-D (dynamo)', async () => {
+    await expectParity({ keyTranspose3d: true }, 'GroupQueryAttention', [[2, 5, 0, 1, 0]]);
   });
 });
