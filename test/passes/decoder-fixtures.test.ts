@@ -1,0 +1,108 @@
+// `fuse` on the decoder fixtures (fixtures/decoders, made by fixtures/export_decoders.py: tiny Llama, Qwen2, Qwen3,
+// Phi-3, Mistral, Gemma 2, Cohere and ModernBERT, TorchScript 17 and dynamo 18). For every export: parity with the
+// export's expected outputs (onnxruntime, optimizations off) on the rows of real tokens, at onnxruntime optimization
+// 'disabled' and 'all', batch 1, batch 2 right-padded and left-padded; every Softmax left explained; for the
+// fixtures in FUSES, every rotary and attention layer fused; for cached decoders, torch's 32 greedy tokens.
+import { existsSync, readdirSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { fusePass } from '../../passes/fuse.js';
+import { readNpz } from '../../src/io/npz.js';
+import { readModel } from '../../src/io/read.js';
+import type { Model } from '../../src/ir/model.js';
+import { encodeModel } from '../../src/serde/encode.js';
+import { ortTypeOf } from '../helpers/ort-tensor.js';
+import { greedy, realRowsDifference, type Feeds } from './decoder-helpers.js';
+import { runPass } from './fusion-helpers.js';
+
+const DIR = 'fixtures/decoders';
+const LAYERS = 2;
+
+/**
+ * What `fuse` must make of each export: RotaryEmbedding nodes (one for q and one for k per layer) and attention
+ * nodes (GroupQueryAttention, MultiHeadAttention or Attention; one per layer), no Softmax left.
+ */
+const FUSES: Record<string, { rotary: number; attention: number }> = {
+  'llama-sdpa-ts17': { rotary: 2 * LAYERS, attention: LAYERS },
+  'llama-eager-ts17': { rotary: 2 * LAYERS, attention: LAYERS },
+  'qwen2-sdpa-ts17': { rotary: 2 * LAYERS, attention: LAYERS },
+  'qwen2-past-ts17': { rotary: 2 * LAYERS, attention: LAYERS },
+  'qwen3-sdpa-ts17': { rotary: 2 * LAYERS, attention: LAYERS },
+  'phi3-sdpa-ts17': { rotary: 2 * LAYERS, attention: LAYERS },
+  'mistral-sdpa-ts17': { rotary: 2 * LAYERS, attention: LAYERS },
+  'gemma2-eager-ts17': { rotary: 2 * LAYERS, attention: LAYERS },
+};
+
+/** The exports with expected outputs (Cohere's TorchScript export fails in onnxruntime itself; see fixtures/README.md). */
+const EXPORTS = readdirSync(DIR)
+  .filter((f) => f.endsWith('.onnx') && !f.startsWith('llama-tiny'))
+  .map((f) => f.slice(0, -'.onnx'.length))
+  .filter((name) => readdirSync(DIR).some((f) => f.startsWith(`${name}.`) && f.endsWith('.expected.npz')))
+  .sort();
+
+function cases(name: string): { label: string; feeds: Feeds; expected: Record<string, ort.Tensor> }[] {
+  const tensors = (path: string): Record<string, ort.Tensor> =>
+    Object.fromEntries([...readNpz(path)].map(([k, a]) => [k, new ort.Tensor(ortTypeOf(a.dataType)!, a.data as ort.Tensor.DataType, a.dims)]));
+  return readdirSync(DIR)
+    .filter((f) => f.startsWith(`${name}.`) && f.endsWith('.expected.npz'))
+    .map((f) => f.slice(name.length + 1, -'.expected.npz'.length))
+    .map((label) => ({ label, feeds: tensors(`${DIR}/${name}.${label}.inputs.npz`), expected: tensors(`${DIR}/${name}.${label}.expected.npz`) }));
+}
+
+function opCounts(model: Model): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const g of model.graph.allGraphs()) for (const n of g.nodes) counts[n.opType] = (counts[n.opType] ?? 0) + 1;
+  return counts;
+}
+
+it('has every decoder fixture the export script writes', () => {
+  expect(EXPORTS.length).toBeGreaterThanOrEqual(20);
+  for (const name of Object.keys(FUSES)) expect(EXPORTS).toContain(name);
+});
+
+describe.each(EXPORTS)('fuse on %s', (name) => {
+  const model = readModel(`${DIR}/${name}.onnx`);
+  const notes = runPass(fusePass, model, true).notes ?? [];
+
+  it('fuses what it must, and explains every Softmax it leaves', () => {
+    const counts = opCounts(model);
+    const expected = FUSES[name];
+    if (expected) {
+      expect(counts.RotaryEmbedding ?? 0, notes.join('\n')).toBe(expected.rotary);
+      const attention = (counts.GroupQueryAttention ?? 0) + (counts.MultiHeadAttention ?? 0) + (counts.Attention ?? 0);
+      expect(attention, notes.join('\n')).toBe(expected.attention);
+      expect(counts.Softmax ?? 0).toBe(0);
+    }
+    for (const g of model.graph.allGraphs())
+      for (const n of g.nodes.filter((x) => x.opType === 'Softmax'))
+        expect(notes.some((line) => line.includes(`'${n.name}'`)), `a reason for Softmax '${n.name}'`).toBe(true);
+  });
+
+  it.each(['disabled', 'all'] as const)('matches the export at onnxruntime optimization %s', async (level) => {
+    const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: level, intraOpNumThreads: 1, logSeverityLevel: 3 });
+    try {
+      for (const c of cases(name)) {
+        const out = await session.run(c.feeds);
+        const got = Object.fromEntries(Object.keys(c.expected).map((k) => [k, out[k]!]));
+        expect(realRowsDifference(c.expected, got, c.feeds), c.label).toBeLessThanOrEqual(1e-4);
+      }
+    } finally {
+      await session.release();
+    }
+  });
+
+  it.runIf(existsSync(`${DIR}/${name}.generate.npz`))("decodes torch's 32 greedy tokens from 3 prompts with the cache carried", async () => {
+    const generated = readNpz(`${DIR}/${name}.generate.npz`);
+    const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'all', intraOpNumThreads: 1, logSeverityLevel: 3 });
+    try {
+      for (let i = 0; generated.has(`prompt_${i}`); i++) {
+        const prompt = Array.from(generated.get(`prompt_${i}`)!.data as BigInt64Array, Number);
+        const tokens = Array.from(generated.get(`tokens_${i}`)!.data as BigInt64Array, Number);
+        expect(await greedy(session, model, prompt, tokens.length), `prompt ${i}`).toEqual(tokens);
+      }
+    } finally {
+      await session.release();
+    }
+  });
+});
+
