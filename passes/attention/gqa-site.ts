@@ -56,7 +56,7 @@ function beforeRepeat(v: Value): Value {
       // any other Transpose is the head split (B,S,Nkv,H) -> (B,Nkv,S,H), after a Reshape or a fused qkv's
       // Split/Slice + Squeeze (ModernBERT), and ends the walk: the caller's k is its output.
       const from = n.input(0).producer;
-      if (n.opType === 'Transpose' && !swapsLastTwoAxes(n.attrInts('perm')) && !(isStandardNode(from) && from.opType === 'Reshape' && isRepeat(from))) break;
+      if (n.opType === 'Transpose' && !swapsLastTwo(n) && !(isStandardNode(from) && from.opType === 'Reshape' && isRepeat(from))) break;
       cur = unscaled(n.input(0));
     } else if (n.opType === 'Concat' && n.inputs.length > 1 && n.inputs.every((i) => i === n.inputs[0])) cur = n.input(0);
     else break;
@@ -64,10 +64,11 @@ function beforeRepeat(v: Value): Value {
   return cur;
 }
 
-function swapsLastTwoAxes(perm: readonly number[] | undefined): boolean {
-  if (!perm || perm.length < 2) return false;
-  const r = perm.length;
-  return perm.every((p, i) => p === (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i));
+/** A Transpose that swaps the last two axes and keeps the others: kᵀ. */
+function swapsLastTwo(transpose: Node): boolean {
+  const perm = transpose.attrInts('perm');
+  const r = perm?.length ?? 0;
+  return r >= 2 && perm!.every((p, i) => p === (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i));
 }
 
 /** A Reshape that merges a repeat axis (its input comes from Expand or Tile), not a head split. */
