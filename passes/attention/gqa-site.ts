@@ -51,12 +51,12 @@ function beforeRepeat(v: Value): Value {
   for (let step = 0; step < 10; step++) {
     const n = cur.producer;
     if (!isStandardNode(n)) break;
+    // a fused qkv's head split (Split or Slice, Squeeze, then a Transpose that is not kᵀ: ModernBERT) ends the walk
+    if (n.opType === 'Transpose' && !swapsLastTwo(n) && n.input(0).producer?.opType === 'Squeeze') break;
     if (REPEAT.has(n.opType)) {
-      // Only kᵀ (a swap of the last two axes, on 4-D or, in dynamo's sdpa, 3-D (B·N, S, H) keys) is walked through;
-      // any other Transpose is the head split (B,S,Nkv,H) -> (B,Nkv,S,H), after a Reshape or a fused qkv's
-      // Split/Slice + Squeeze (ModernBERT), and ends the walk: the caller's k is its output.
-      const from = n.input(0).producer;
-      if (n.opType === 'Transpose' && !swapsLastTwo(n) && !(isStandardNode(from) && from.opType === 'Reshape' && isRepeat(from))) break;
+      // a Transpose that is part of the head split (B,S,Nkv,H) -> (B,Nkv,S,H) ends the walk: the caller's k is its output;
+      // the key transpose (the last two axes swapped, on 3-D (B·N, S, H) views in dynamo's sdpa exports) does not
+      if (n.opType === 'Transpose' && !swapsLastTwo(n) && isStandardNode(n.input(0).producer) && n.input(0).producer!.opType === 'Reshape' && !isRepeat(n.input(0).producer!)) break;
       cur = unscaled(n.input(0));
     } else if (n.opType === 'Concat' && n.inputs.length > 1 && n.inputs.every((i) => i === n.inputs[0])) cur = n.input(0);
     else break;

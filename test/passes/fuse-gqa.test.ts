@@ -47,14 +47,12 @@ interface Layer {
   /** kv heads; N (no repeat) or NKV */
   kvHeads?: number;
   bidirectional?: boolean;
-  /** Gemma 2's attention softcap: cap · tanh(scores / cap) before the mask. */
-  softcap?: number;
   /** ModernBERT's local layers: a key is visible within this distance of the query, on both sides. */
   band?: number;
   /** ModernBERT: q, k, v from one projection, (B, S, 3, N, H) split on axis 2, squeezed, then transposed. */
   fusedQkv?: boolean;
-  /** dynamo's sdpa: kᵀ as Reshape (B·N, T, H) -> Transpose -> Reshape (B, N, H, T). */
-  keyTranspose3d?: boolean;
+  /** Gemma 2's attention softcap: cap · tanh(scores / cap) before the mask. */
+  softcap?: number;
 }
 
 /** One decoder layer: x (B, S, D) -> attention -> · Wo, with optional past_key_values.0.* -> present.0.*. */
@@ -128,15 +126,7 @@ function decoderLayer(layer: Layer = {}): Model {
   const pad = b.node('Unsqueeze', [b.node('Cast', [mask], 'mask_bool', [attr('to', DataType.BOOL)]), b.ints('ax12', [1, 2])], 'pad4');
   const ok = b.node('And', [b.node('Unsqueeze', [visible, b.ints('ax01', [0, 1])], 'vis4'), pad], 'ok');
   const bias = b.node('Where', [ok, b.scalar('zero_f', 0), b.scalar('lowest', -3.4028234663852886e38)], 'mask4d');
-  let kT: Value;
-  if (layer.keyTranspose3d) {
-    const krShape = b.node('Shape', [kr], 'kr_shape');
-    const dim = (i: number) => b.node('Gather', [krShape, b.ints(`kr_dim${i}`, [i])], `kr_d${i}`);
-    const flat = b.node('Reshape', [kr, b.node('Concat', [b.ints('minus_one', [-1]), dim(2), dim(3)], 'kr_3d_shape', [attr('axis', 0)])], 'kr_3d');
-    const flatT = b.node('Transpose', [flat], 'kr_3d_t', [attr('perm', [0, 2, 1])]);
-    kT = b.node('Reshape', [flatT, b.node('Concat', [dim(0), dim(1), dim(3), dim(2)], 'kT_shape', [attr('axis', 0)])], 'kT');
-  } else kT = b.node('Transpose', [kr], 'kT', [attr('perm', [0, 1, 3, 2])]);
-  let scaled = b.node('Mul', [b.node('MatMul', [q, kT], 'qk'), b.scalar('scale', 1 / Math.sqrt(H))], 'scaled');
+  let scaled = b.node('Mul', [b.node('MatMul', [q, b.node('Transpose', [kr], 'kT', [attr('perm', [0, 1, 3, 2])])], 'qk'), b.scalar('scale', 1 / Math.sqrt(H))], 'scaled');
   if (layer.softcap) scaled = b.node('Mul', [b.node('Tanh', [b.node('Div', [scaled, b.scalar('cap_in', layer.softcap)], 'capped_in')], 'capped'), b.scalar('cap_out', layer.softcap)], 'softcapped');
   const scores = b.node('Add', [scaled, bias], 'scores');
   const probs = b.node('Softmax', [scores], 'probs', [attr('axis', -1)]);
@@ -235,16 +225,12 @@ describe('fuse-gqa', () => {
     await expectParity({ kvHeads: N, bidirectional: true }, 'MultiHeadAttention', [[2, 5, 0, 0, 2]]);
   });
 
-  // ModernBERT: one qkv projection split after the reshape, and a local layer's band mask; dynamo writes kᵀ in 3-D
+  // ModernBERT: one qkv projection split after the reshape (its head split is Split, Squeeze, Transpose), and a local
+  // layer's band mask
   it.each([
-    ['global, TorchScript', { fusedQkv: true }],
-    ['local band, TorchScript', { fusedQkv: true, band: 2 }],
-    ['local band, dynamo kᵀ', { fusedQkv: true, band: 2, keyTranspose3d: true }],
+    ['global', { fusedQkv: true }],
+    ['local band', { fusedQkv: true, band: 2 }],
   ] as const)('fuses ModernBERT attention (%s) as MultiHeadAttention', async (_, form) => {
     await expectParity({ kvHeads: N, bidirectional: true, ...form }, 'MultiHeadAttention', [[2, 6, 0, 0, 2], [2, 6, 0, 1, 0]]);
-  });
-
-  it('fuses grouped-query attention whose kᵀ is written in 3-D (dynamo)', async () => {
-    await expectParity({ keyTranspose3d: true }, 'GroupQueryAttention', [[2, 5, 0, 1, 0]]);
   });
 });
