@@ -51,6 +51,8 @@ interface Layer {
   band?: number;
   /** ModernBERT: q, k, v from one projection, (B, S, 3, N, H) split on axis 2, squeezed, then transposed. */
   fusedQkv?: boolean;
+  /** What the mask adds at a masked key: float32's lowest (transformers' masks) or -∞ (TorchScript's sdpa exports). */
+  fill?: number;
   /** Gemma 2's attention softcap: cap · tanh(scores / cap) before the mask. */
   softcap?: number;
 }
@@ -125,7 +127,7 @@ function decoderLayer(layer: Layer = {}): Model {
   if (layer.window) visible = b.node('And', [visible, b.node('Greater', [keys, b.node('Sub', [qcol, b.ints('w', [layer.window], true)], 'win_lo')], 'in_window')], 'windowed');
   const pad = b.node('Unsqueeze', [b.node('Cast', [mask], 'mask_bool', [attr('to', DataType.BOOL)]), b.ints('ax12', [1, 2])], 'pad4');
   const ok = b.node('And', [b.node('Unsqueeze', [visible, b.ints('ax01', [0, 1])], 'vis4'), pad], 'ok');
-  const bias = b.node('Where', [ok, b.scalar('zero_f', 0), b.scalar('lowest', -3.4028234663852886e38)], 'mask4d');
+  const bias = b.node('Where', [ok, b.scalar('zero_f', 0), b.scalar('lowest', layer.fill ?? -3.4028234663852886e38)], 'mask4d');
   let scaled = b.node('Mul', [b.node('MatMul', [q, b.node('Transpose', [kr], 'kT', [attr('perm', [0, 1, 3, 2])])], 'qk'), b.scalar('scale', 1 / Math.sqrt(H))], 'scaled');
   if (layer.softcap) scaled = b.node('Mul', [b.node('Tanh', [b.node('Div', [scaled, b.scalar('cap_in', layer.softcap)], 'capped_in')], 'capped'), b.scalar('cap_out', layer.softcap)], 'softcapped');
   const scores = b.node('Add', [scaled, bias], 'scores');
@@ -232,5 +234,22 @@ describe('fuse-gqa', () => {
     ['local band', { fusedQkv: true, band: 2 }],
   ] as const)('fuses ModernBERT attention (%s) as MultiHeadAttention', async (_, form) => {
     await expectParity({ kvHeads: N, bidirectional: true, ...form }, 'MultiHeadAttention', [[2, 6, 0, 0, 2], [2, 6, 0, 1, 0]]);
+  });
+
+  // a -∞ mask leaves a padded query whose band holds only padding with no key: the export's own softmax row is NaN
+  // there (ModernBERT guards it with IsNaN/Where), and a NaN row spoils what reads the whole tensor (quantize's
+  // per-tensor DynamicQuantizeMatMul). MultiHeadAttention gets the mask raised to float32's lowest and stays
+  // finite; GroupQueryAttention is finite on such rows by itself and takes the mask as it is.
+  it.each([
+    ['MultiHeadAttention', { kvHeads: N, bidirectional: true, fusedQkv: true, band: 1 }, 1],
+    ['GroupQueryAttention', {}, 0],
+  ] as const)('keeps %s finite on rows a -∞ mask masks whole', async (op, form, maxNodes) => {
+    const layer = { ...form, fill: -Infinity };
+    const model = await expectParity(layer, op, [[2, 6, 0, 0, 2], [2, 6, 0, 2, 0]]);
+    expect(model.graph.nodes.filter((n) => n.opType === 'Max')).toHaveLength(maxNodes);
+    for (const [B, S, P, left, right] of [[2, 6, 0, 0, 2], [2, 6, 0, 2, 0]] as const) {
+      const out = await runModel(model, feeds(model, B, S, P, left, right), 'all');
+      expect(out.y!.every(Number.isFinite)).toBe(true);
+    }
   });
 });
