@@ -23,8 +23,8 @@ class Constants {
 
   /**
    * The mask with -∞ raised to float32's lowest: a query row masked whole then averages the values (a padded row,
-   * which no one reads) instead of being NaN in MultiHeadAttention, as the export's IsNaN/Where guard keeps it finite. One per mask value,
-   * made before the first site that reads it (its layer 0), where every later layer sees it.
+   * which no one reads) instead of being NaN in MultiHeadAttention, as the export's IsNaN/Where guard keeps it
+   * finite. One per mask value and graph, made before the first site that reads it, where every later layer sees it.
    */
   finiteMask(g: Graph, mask: Value, before: Node): Value {
     if (!this.finite.has(g)) this.finite.set(g, new Map());

@@ -3,6 +3,7 @@
 import type { Tensor } from '../ir/tensor.js';
 import { KernelContext, UnsupportedOp, type EvalNode, type EvalOptions, type OpDef } from './kernel.js';
 import { castOps } from './ops/cast.js';
+import { contribOps, rotaryOps } from './ops/contrib.js';
 import { convOps } from './ops/conv.js';
 import { elementwiseOps } from './ops/elementwise.js';
 import { generateOps } from './ops/generate.js';
@@ -10,7 +11,6 @@ import { indexingOps } from './ops/indexing.js';
 import { logicOps } from './ops/logic.js';
 import { matmulOps } from './ops/matmul.js';
 import { movementOps } from './ops/movement.js';
-import { contribOps, rotaryOps } from './ops/contrib.js';
 import { reduceOps } from './ops/reduce.js';
 import { shapeFromDims, shapeOps, sizeFromDims } from './ops/shape.js';
 import { softmaxOps } from './ops/softmax.js';

@@ -1,8 +1,9 @@
 // onnxruntime's own ops that the fusions emit (SimplifiedLayerNormalization, SkipSimplifiedLayerNormalization,
 // com.microsoft RotaryEmbedding) and ONNX's RotaryEmbedding (opset 23), so that probes evaluating the graph in
 // front of an attention site get through what earlier fusions made. Each follows onnxruntime 1.30's CPU kernel:
-// the norms accumulate in float (in double for double tensors) in the kernel's order, so results match it to the
-// last bit or so; the rotary computes each element in double and rounds once. Inputs the kernels reject are refused.
+// the norms accumulate in float (in double for double tensors) in the kernel's order, the rotary computes each
+// element in double and rounds once; both agree with onnxruntime to an ulp or so (test/eval/contrib-ops.test.ts).
+// Inputs the kernels reject are refused.
 import { DataType } from '../../tensor/dtype.js';
 import type { Tensor } from '../../ir/tensor.js';
 import type { Inputs, KernelContext, OpDef } from '../kernel.js';
@@ -17,7 +18,14 @@ function arithmeticOf(t: Tensor): (x: number) => number {
  * The RMS normalization of `rows` rows of `width` values, as onnxruntime's LayerNorm and SkipLayerNorm kernels
  * compute it with `simplified`: rms = sqrt(Σx² / width + ε), y = x / rms · γ. Returns 1 / rms per row too.
  */
-function rmsNormalize(values: Float64Array, rows: number, width: number, gamma: NumberArray, epsilon: number, r: (x: number) => number): Float64Array {
+function rmsNormalize(
+  values: Float64Array,
+  rows: number,
+  width: number,
+  gamma: NumberArray,
+  epsilon: number,
+  r: (x: number) => number,
+): Float64Array {
   const invRms = new Float64Array(rows);
   const eps = Math.fround(epsilon);
   for (let row = 0; row < rows; row++) {
@@ -44,14 +52,24 @@ function simplifiedLayerNormalization(inputs: Inputs, ctx: KernelContext): Tenso
   const width = normalized.reduce((a, b) => a * b, 1);
   // onnxruntime takes a scale shaped like the normalized dims (leading ones aside) or broadcast to them; the
   // broadcast forms are not what fusions emit
-  const withoutLeadingOnes = (dims: readonly number[]) => dims.slice(Math.max(0, dims.findIndex((d) => d !== 1)));
+  const withoutLeadingOnes = (dims: readonly number[]) => {
+    const first = dims.findIndex((d) => d !== 1);
+    return first < 0 ? [] : dims.slice(first);
+  };
   if (withoutLeadingOnes(scale.dims).join() !== withoutLeadingOnes(normalized).join()) {
     ctx.unsupported(`scale shaped [${scale.dims}] for normalized dims [${normalized}]`);
   }
   if (ctx.int('stash_type', 1) !== 1) ctx.unsupported('stash_type other than float');
   const values = Float64Array.from(numbersOf(x) as NumberArray);
   const rows = width ? values.length / width : 0;
-  const invRms = rmsNormalize(values, rows, width, numbersOf(scale) as NumberArray, ctx.float('epsilon', 1e-5), arithmeticOf(x));
+  const invRms = rmsNormalize(
+    values,
+    rows,
+    width,
+    numbersOf(scale) as NumberArray,
+    ctx.float('epsilon', 1e-5),
+    arithmeticOf(x),
+  );
   const statsDims = x.dims.map((d, i) => (i < axis ? d : 1));
   return [fromNumbers(x.dataType, x.dims, values), fromNumbers(DataType.FLOAT, statsDims, invRms)];
 }
@@ -73,7 +91,10 @@ function skipSimplifiedLayerNormalization(inputs: Inputs, ctx: KernelContext): T
   const width = x.dims.at(-1)!;
   if (gamma.rank !== 1 || gamma.dims[0] !== width) ctx.invalid(`gamma is shaped [${gamma.dims}], not [${width}]`);
   const sameShape = skip.dims.join() === x.dims.join();
-  const oneBatch = x.rank === 3 && skip.dims.slice(-2).join() === x.dims.slice(1).join() && (skip.rank === 2 || (skip.rank === 3 && skip.dims[0] === 1));
+  const oneBatch =
+    x.rank === 3 &&
+    skip.dims.slice(-2).join() === x.dims.slice(1).join() &&
+    (skip.rank === 2 || (skip.rank === 3 && skip.dims[0] === 1));
   if (!sameShape && !oneBatch) ctx.invalid(`skip is shaped [${skip.dims}], which does not fit the input [${x.dims}]`);
   const r = arithmeticOf(x);
   const a = numbersOf(x) as NumberArray;
@@ -89,8 +110,10 @@ function skipSimplifiedLayerNormalization(inputs: Inputs, ctx: KernelContext): T
   });
   const statsDims = x.dims.map((d, i) => (i < x.rank - 1 ? d : 1));
   return [
-    fromNumbers(x.dataType, x.dims, values), fromNumbers(DataType.FLOAT, statsDims, means),
-    fromNumbers(DataType.FLOAT, statsDims, invRms), fromNumbers(x.dataType, x.dims, sums),
+    fromNumbers(x.dataType, x.dims, values),
+    fromNumbers(DataType.FLOAT, statsDims, means),
+    fromNumbers(DataType.FLOAT, statsDims, invRms),
+    fromNumbers(x.dataType, x.dims, sums),
   ];
 }
 
@@ -100,11 +123,16 @@ function skipSimplifiedLayerNormalization(inputs: Inputs, ctx: KernelContext): T
  * i + rotaryDim/2, or interleaved pairs 2i and 2i + 1), the rest are copied.
  */
 function rotate(
-  ctx: KernelContext, x: Tensor, cos: Tensor, sin: Tensor, positionAt: (b: number, s: number) => number,
+  ctx: KernelContext,
+  x: Tensor,
+  cos: Tensor,
+  sin: Tensor,
+  positionAt: (b: number, s: number) => number,
   heads: { numHeads: number; rotaryDim: number; interleaved: boolean },
 ): Tensor {
   checkType(ctx, x.dataType, 'float');
-  if (cos.rank !== 2 || cos.dims.join() !== sin.dims.join()) ctx.invalid(`cos/sin caches are shaped [${cos.dims}] and [${sin.dims}], not one (positions, dim / 2)`);
+  if (cos.rank !== 2 || cos.dims.join() !== sin.dims.join())
+    ctx.invalid(`cos/sin caches are shaped [${cos.dims}] and [${sin.dims}], not one (positions, dim / 2)`);
   if (cos.dataType !== x.dataType || sin.dataType !== x.dataType) ctx.invalid('caches of another type than the input');
   const [maxPositions, half] = cos.dims as [number, number];
   const { numHeads } = heads;
@@ -119,7 +147,8 @@ function rotate(
     H = x.dims[2]! / N;
   } else ctx.invalid(`input is ${x.rank}-D, not 3-D or 4-D`);
   const rotaryDim = heads.rotaryDim || H;
-  if (rotaryDim > H || rotaryDim % 2 || half !== rotaryDim / 2) ctx.invalid(`caches ${half} wide for rotary dim ${rotaryDim} and head size ${H}`);
+  if (rotaryDim > H || rotaryDim % 2 || half !== rotaryDim / 2)
+    ctx.invalid(`caches ${half} wide for rotary dim ${rotaryDim} and head size ${H}`);
   const src = numbersOf(x) as NumberArray;
   const c = numbersOf(cos) as NumberArray;
   const s_ = numbersOf(sin) as NumberArray;
@@ -147,7 +176,8 @@ function rotate(
 function positionReader(ctx: KernelContext, ids: Tensor, B: number, S: number): (b: number, s: number) => number {
   const values = intsOf(ctx, ids, 'position_ids');
   if (ids.size === 1 && ids.rank <= 1) return (_, s) => values[0]! + s;
-  if (ids.rank !== 2 || ids.dims[0] !== B || ids.dims[1] !== S) ctx.invalid(`position_ids are shaped [${ids.dims}], not (${B}, ${S})`);
+  if (ids.rank !== 2 || ids.dims[0] !== B || ids.dims[1] !== S)
+    ctx.invalid(`position_ids are shaped [${ids.dims}], not (${B}, ${S})`);
   return (b, s) => values[b * S + s]!;
 }
 
@@ -166,7 +196,13 @@ function msRotaryEmbedding(inputs: Inputs, ctx: KernelContext): Tensor[] {
   if (rotaryDim > 0 && !numHeads) ctx.invalid('rotary_embedding_dim without num_heads');
   const [B, S] = batchAndSequence(x);
   const positions = positionReader(ctx, ctx.input(inputs, 1), B, S);
-  return [rotate(ctx, x, ctx.input(inputs, 2), ctx.input(inputs, 3), positions, { numHeads, rotaryDim, interleaved: ctx.int('interleaved', 0) === 1 })];
+  return [
+    rotate(ctx, x, ctx.input(inputs, 2), ctx.input(inputs, 3), positions, {
+      numHeads,
+      rotaryDim,
+      interleaved: ctx.int('interleaved', 0) === 1,
+    }),
+  ];
 }
 
 /** ONNX RotaryEmbedding (opset 23)(X, cos_cache, sin_cache, position_ids?), with position_ids: the same math. */
@@ -178,20 +214,32 @@ function onnxRotaryEmbedding(inputs: Inputs, ctx: KernelContext): Tensor[] {
   const [B, S] = batchAndSequence(x);
   const numHeads = ctx.int('num_heads', 0);
   if (x.rank === 3 && !numHeads) ctx.invalid('a 3-D input without num_heads');
-  const heads = { numHeads, rotaryDim: ctx.int('rotary_embedding_dim', 0), interleaved: ctx.int('interleaved', 0) === 1 };
+  const heads = {
+    numHeads,
+    rotaryDim: ctx.int('rotary_embedding_dim', 0),
+    interleaved: ctx.int('interleaved', 0) === 1,
+  };
   return [rotate(ctx, x, ctx.input(inputs, 1), ctx.input(inputs, 2), positionReader(ctx, ids, B, S), heads)];
 }
 
 /** Kernels by domain-qualified name (the ONNX domain's without a prefix), for the registry. */
 export const contribOps: Record<string, OpDef> = {
   SimplifiedLayerNormalization: { kernel: simplifiedLayerNormalization, attributes: ['axis', 'epsilon', 'stash_type'] },
-  'com.microsoft::SkipSimplifiedLayerNormalization': { kernel: skipSimplifiedLayerNormalization, attributes: ['epsilon'] },
+  'com.microsoft::SkipSimplifiedLayerNormalization': {
+    kernel: skipSimplifiedLayerNormalization,
+    attributes: ['epsilon'],
+  },
   'com.microsoft::RotaryEmbedding': {
-    kernel: msRotaryEmbedding, attributes: ['interleaved', 'is_packed_batching', 'num_heads', 'rotary_embedding_dim', 'scale'],
+    kernel: msRotaryEmbedding,
+    attributes: ['interleaved', 'is_packed_batching', 'num_heads', 'rotary_embedding_dim', 'scale'],
   },
 };
 
 /** ONNX's own RotaryEmbedding, a standard op from opset 23. */
 export const rotaryOps: Record<string, OpDef> = {
-  RotaryEmbedding: { kernel: onnxRotaryEmbedding, attributes: ['interleaved', 'num_heads', 'rotary_embedding_dim'], since: 23 },
+  RotaryEmbedding: {
+    kernel: onnxRotaryEmbedding,
+    attributes: ['interleaved', 'num_heads', 'rotary_embedding_dim'],
+    since: 23,
+  },
 };
