@@ -51,6 +51,8 @@ function beforeRepeat(v: Value): Value {
   for (let step = 0; step < 10; step++) {
     const n = cur.producer;
     if (!isStandardNode(n)) break;
+    // a fused qkv's head split (Split or Slice, Squeeze, then a Transpose that is not kᵀ: ModernBERT) ends the walk
+    if (n.opType === 'Transpose' && !swapsLastTwo(n) && n.input(0).producer?.opType === 'Squeeze') break;
     if (REPEAT.has(n.opType)) {
       // a Transpose that is part of the head split (B,S,Nkv,H) -> (B,Nkv,S,H) ends the walk: the caller's k is its output;
       // the key transpose (the last two axes swapped, on 3-D (B·N, S, H) views in dynamo's sdpa exports) does not
