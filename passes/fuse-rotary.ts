@@ -8,6 +8,7 @@
 import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import { MS_DOMAIN, backwardSlice, isStandardNode } from '../src/ir/ops.js';
+import { computationSignature } from '../src/ir/signature.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf, shapeOf, tensorType } from '../src/ir/types.js';
 import { definePass, option, type PassResult } from '../src/pass/index.js';
@@ -292,6 +293,20 @@ export function verifyRotary(site: RotarySite, probes: Probe[], maxPositions: nu
   return meaning as RotaryMeaning;
 }
 
+/**
+ * What makes two sites verify alike: the input's dims on every probe, and the same computation of the output from
+ * the input (computationSignature: cos, sin and the positions they are made from read by identity).
+ */
+function rotarySignature(site: RotarySite, probes: Probe[], identities: Map<Value, number>): string | undefined {
+  let dims: string;
+  try {
+    dims = probes.map((p) => p.evaluator.dimsOf(site.input).join(',')).join(';');
+  } catch {
+    return undefined; // verified on its own, which says why
+  }
+  return `${dims}\n${computationSignature([site.output], new Map([[site.input, 'x']]), identities)}`;
+}
+
 /** Initializers and position values shared by every fused site. */
 class Shared {
   private readonly caches: { meaning: RotaryMeaning; cos: Value; sin: Value }[] = [];
@@ -384,7 +399,16 @@ export const fuseRotaryPass = definePass({
         notes.push(`RotaryEmbedding: the model's inputs cannot be probed: ${(e as Error).message}`);
         continue;
       }
-      const found = sites.map((site) => verifyRotary(site, probes, maxPositions, tables));
+      // one verification per signature: the layers repeat one rotation on their own q and k
+      const identities = new Map<Value, number>();
+      const verified = new Map<string, RotaryMeaning | string>();
+      const found = sites.map((site) => {
+        const signature = rotarySignature(site, probes, identities);
+        let meaning = signature === undefined ? undefined : verified.get(signature);
+        if (meaning === undefined) meaning = verifyRotary(site, probes, maxPositions, tables);
+        if (signature !== undefined) verified.set(signature, meaning);
+        return meaning;
+      });
       meanings.push(...found);
       sites.forEach((site, i) => {
         const m = found[i]!;
