@@ -315,7 +315,8 @@ class Shared {
   constructor(private readonly graph: Graph) {}
 
   cachesFor(m: RotaryMeaning): { cos: Value; sin: Value } {
-    const same = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => v === b[i]);
+    // sites of one signature share their meaning, tables included
+    const same = (a: Float32Array, b: Float32Array) => a === b || (a.length === b.length && a.every((v, i) => v === b[i]));
     const hit = this.caches.find((c) => c.meaning.rotaryDim === m.rotaryDim && same(c.meaning.cosCache, m.cosCache) && same(c.meaning.sinCache, m.sinCache));
     if (hit) return hit;
     const dims = [m.maxPositions, m.rotaryDim / 2];

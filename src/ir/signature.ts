@@ -56,12 +56,14 @@ function computedFrom(from: readonly Value[], inputs: ReadonlyMap<Value, string>
  * to the outputs with their ops and attributes, small constants by value, and every other value they read (one not
  * computed from the inputs: a table, a mask, positions) by identity, numbered in `identities`, which callers share
  * so that one value gets one number in every signature. Equal signatures mean the same function of the inputs,
- * reading the same other values.
+ * reading the same other values. `byValue` may describe such a value instead (by what it holds wherever the
+ * caller evaluates the sites, e.g. a shape each layer computes from its own hidden state); undefined keeps identity.
  */
 export function computationSignature(
   outputs: readonly Value[],
   inputs: ReadonlyMap<Value, string>,
   identities: Map<Value, number>,
+  byValue: (v: Value) => string | undefined = () => undefined,
 ): string {
   const dependent = computedFrom(outputs, inputs);
   const nodeIds = new Map<Node, number>();
@@ -73,6 +75,8 @@ export function computationSignature(
     const t = v.constantTensor();
     if (t && t.size <= BY_VALUE_ELEMENTS && t.isLoaded) return `const ${tensorText(t)}`;
     if (!dependent.has(v)) {
+      const held = byValue(v);
+      if (held !== undefined) return `value ${held}`;
       if (!identities.has(v)) identities.set(v, identities.size);
       return `ext${identities.get(v)}`;
     }
