@@ -28,6 +28,8 @@ type Stat =
 export const cleanPass = definePass({
   name: 'clean',
   description: 'remove dead nodes, unused initializers, stale value_info, Identity and no-op nodes, duplicate nodes; sort topologically',
+  // what it removes is dead, and what it forwards or merges is replaced by a value of the same type
+  keepsShapes: true,
   run(model: Model): PassResult {
     const stats = new Map<Stat, number>();
     const count = (stat: Stat, n = 1): void => {

@@ -110,6 +110,11 @@ export interface PassSpec<S extends OptionSpecs> {
   leaves?: readonly Need[];
   lossy?: boolean;
   steps?: readonly Pass[];
+  /**
+   * What the body does never gives shape inference anything new to say (it only removes nodes, or forwards a value
+   * to an equal one): shapes fresh before it stay fresh, changed or not. Cleanup is so.
+   */
+  keepsShapes?: boolean;
   run(model: Model, context: RunContext<S>): PassResult;
 }
 
@@ -144,8 +149,8 @@ export function definePass<S extends OptionSpecs = Record<never, never>>(
         given,
         shapesFresh: fresh,
       });
-      // a body that changed nothing leaves fresh shapes fresh
-      fresh &&= !result.changed;
+      // a body that changed nothing, or nothing inference could see, leaves fresh shapes fresh
+      fresh &&= !result.changed || spec.keepsShapes === true;
       for (const need of spec.leaves ?? []) fresh = meet(need, model, fresh);
       lastFresh = fresh ? { model, result } : undefined;
       return result;

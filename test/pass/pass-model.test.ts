@@ -163,10 +163,11 @@ describe('needs', () => {
       leaves: ['shapes'],
       run: () => ({ changed: false, stats: {} }),
     });
-    const untype = (reportsChange: boolean) =>
+    const untype = (reportsChange: boolean, keepsShapes = false) =>
       definePass({
         name: 'untype',
         description: 'forgets a type',
+        keepsShapes,
         run(model) {
           model.graph.nodes[0]!.output(0).type = undefined;
           return { changed: reportsChange, stats: {} };
@@ -183,12 +184,14 @@ describe('needs', () => {
     });
     sequence('honest', { description: '', steps: [leaver, untype(true), look] }).run(reluChain().model, ctx());
     sequence('lying', { description: '', steps: [leaver, untype(false), look] }).run(reluChain().model, ctx());
+    // a pass declaring keepsShapes (wrongly here) is trusted the same way, changed or not
+    sequence('keeping', { description: '', steps: [leaver, untype(true, true), look] }).run(reluChain().model, ctx());
     // outside a sequence, what ran before is never trusted
     const { model } = reluChain();
     sequence('alone', { description: '', steps: [leaver] }).run(model, ctx());
     untype(false).run(model, ctx());
     look.run(model, ctx());
-    expect(seen).toEqual([true, false, true]);
+    expect(seen).toEqual([true, false, false, true]);
   });
 });
 
