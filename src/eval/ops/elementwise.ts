@@ -2,12 +2,12 @@
 // Results are computed in double precision and rounded once to the output type, which for +, -, *, /, sqrt is
 // exactly IEEE single (or half) precision arithmetic.
 import { DataType, dataTypeName } from '../../tensor/dtype.js';
-import type { Tensor } from '../../ir/tensor.js';
+import { elementCount, type Tensor } from '../../ir/tensor.js';
 import { erf, roundHalfEven } from '../math.js';
 import { UnsupportedOp, type Inputs, type KernelContext, type OpDef } from '../kernel.js';
 import {
   broadcastDims, broadcastPositions, checkType, fromNumbers, integerRange, isBig, isFloat, isWide, newNumbers, numbersOf,
-  sameType, scalarOf, type BigArray, type NumberArray, type TypeClass,
+  sameShape, sameType, scalarOf, type BigArray, type NumberArray, type TypeClass,
 } from '../values.js';
 
 interface UnaryDef {
@@ -97,19 +97,25 @@ export function broadcastBinary(
   big: ((a: bigint, b: bigint) => bigint | number) | undefined,
 ): Tensor {
   const dims = broadcastDims(ctx, [a.dims, b.dims]);
-  const pa = broadcastPositions(ctx, a.dims, dims);
-  const pb = broadcastPositions(ctx, b.dims, dims);
+  const count = elementCount(dims);
+  // an operand of the result's shape reads its own position: no positions are made for it
+  const pa = sameShape(a.dims, dims) ? (ctx.reserve(count), undefined) : broadcastPositions(ctx, a.dims, dims);
+  const pb = sameShape(b.dims, dims) ? (ctx.reserve(count), undefined) : broadcastPositions(ctx, b.dims, dims);
   const va = numbersOf(a);
   const vb = numbersOf(b);
-  const out = newNumbers(ctx, outType, pa.length) as unknown as { [i: number]: number | bigint };
+  const out = newNumbers(ctx, outType, count) as unknown as { [i: number]: number | bigint };
   if (isBig(va) || isBig(vb)) {
     if (!big || !isBig(va) || !isBig(vb)) return ctx.unsupported(`element types ${dataTypeName(a.dataType)}, ${dataTypeName(b.dataType)}`);
     // Bigint results fill int64/uint64 outputs; others (bool from comparisons, narrower integers) take numbers.
     const store = isWide(outType) ? (r: bigint | number) => r : Number;
-    for (let i = 0; i < pa.length; i++) out[i] = store(big(va[pa[i]!]!, vb[pb[i]!]!));
+    for (let i = 0; i < count; i++) out[i] = store(big(va[pa ? pa[i]! : i]!, vb[pb ? pb[i]! : i]!));
   } else {
     if (!num) return ctx.unsupported(`element types ${dataTypeName(a.dataType)}, ${dataTypeName(b.dataType)}`);
-    for (let i = 0; i < pa.length; i++) out[i] = num((va as NumberArray)[pa[i]!]!, (vb as NumberArray)[pb[i]!]!);
+    const [xa, xb] = [va as NumberArray, vb as NumberArray];
+    if (!pa && !pb) for (let i = 0; i < count; i++) out[i] = num(xa[i]!, xb[i]!);
+    else if (!pa) for (let i = 0; i < count; i++) out[i] = num(xa[i]!, xb[pb![i]!]!);
+    else if (!pb) for (let i = 0; i < count; i++) out[i] = num(xa[pa[i]!]!, xb[i]!);
+    else for (let i = 0; i < count; i++) out[i] = num(xa[pa[i]!]!, xb[pb[i]!]!);
   }
   return fromNumbers(outType, dims, out as unknown as Float64Array | BigArray);
 }
