@@ -98,9 +98,10 @@ export function broadcastBinary(
 ): Tensor {
   const dims = broadcastDims(ctx, [a.dims, b.dims]);
   const count = elementCount(dims);
-  // an operand of the result's shape reads its own position: no positions are made for it
+  // no positions are made for an operand of the result's shape (it reads its own) nor for a scalar b with such an a
+  const scalarB = sameShape(a.dims, dims) && elementCount(b.dims) === 1;
   const pa = sameShape(a.dims, dims) ? (ctx.reserve(count), undefined) : broadcastPositions(ctx, a.dims, dims);
-  const pb = sameShape(b.dims, dims) ? (ctx.reserve(count), undefined) : broadcastPositions(ctx, b.dims, dims);
+  const pb = sameShape(b.dims, dims) || scalarB ? (ctx.reserve(count), undefined) : broadcastPositions(ctx, b.dims, dims);
   const va = numbersOf(a);
   const vb = numbersOf(b);
   const out = newNumbers(ctx, outType, count) as unknown as { [i: number]: number | bigint };
@@ -108,11 +109,12 @@ export function broadcastBinary(
     if (!big || !isBig(va) || !isBig(vb)) return ctx.unsupported(`element types ${dataTypeName(a.dataType)}, ${dataTypeName(b.dataType)}`);
     // Bigint results fill int64/uint64 outputs; others (bool from comparisons, narrower integers) take numbers.
     const store = isWide(outType) ? (r: bigint | number) => r : Number;
-    for (let i = 0; i < count; i++) out[i] = store(big(va[pa ? pa[i]! : i]!, vb[pb ? pb[i]! : i]!));
+    for (let i = 0; i < count; i++) out[i] = store(big(va[pa ? pa[i]! : i]!, vb[scalarB ? 0 : pb ? pb[i]! : i]!));
   } else {
     if (!num) return ctx.unsupported(`element types ${dataTypeName(a.dataType)}, ${dataTypeName(b.dataType)}`);
     const [xa, xb] = [va as NumberArray, vb as NumberArray];
-    if (!pa && !pb) for (let i = 0; i < count; i++) out[i] = num(xa[i]!, xb[i]!);
+    if (scalarB) for (let i = 0, y = xb[0]!; i < count; i++) out[i] = num(xa[i]!, y);
+    else if (!pa && !pb) for (let i = 0; i < count; i++) out[i] = num(xa[i]!, xb[i]!);
     else if (!pa) for (let i = 0; i < count; i++) out[i] = num(xa[i]!, xb[pb![i]!]!);
     else if (!pb) for (let i = 0; i < count; i++) out[i] = num(xa[pa[i]!]!, xb[i]!);
     else for (let i = 0; i < count; i++) out[i] = num(xa[pa[i]!]!, xb[pb[i]!]!);
