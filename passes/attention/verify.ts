@@ -74,35 +74,41 @@ function linearRows(p: Projection, x: Float32Array, rows: number, din: number, s
   const acc = new Float64Array(rows * width);
   if (p.transposed) {
     // W is (width, din): each output is one dot product along a row of W
-    for (let r = 0; r < rows; r++)
-      for (let j = 0; j < width; j++) {
-        let sum = 0;
-        for (let i = 0; i < din; i++) sum += x[r * din + i]! * w[j * din + i]!;
-        acc[r * width + j] = sum;
-      }
+    for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) acc[r * width + j] = dot(x, r * din, w, j * din, din);
   } else {
     // W in memory order, once for all rows, two rows of x at a time; each sum still runs over i in order, as the
     // evaluator's MatMul does
     for (let r = 0; r < rows; r += 2) {
-      const [x0, x1, a0] = [r * din, (r + 1) * din, r * width];
-      const a1 = r + 1 < rows ? a0 + width : -1;
+      const x0 = r * din;
+      const a0 = r * width;
+      const pair = r + 1 < rows;
       for (let i = 0; i < din; i++) {
-        const row = i * width;
-        const v0 = x[x0 + i]!;
-        if (a1 < 0) {
-          for (let j = 0; j < width; j++) acc[a0 + j]! += v0 * w[row + j]!;
-          continue;
-        }
-        const v1 = x[x1 + i]!;
-        for (let j = 0; j < width; j++) {
-          const wv = w[row + j]!;
-          acc[a0 + j]! += v0 * wv;
-          acc[a1 + j]! += v1 * wv;
-        }
+        if (pair) addScaledRows(acc, a0, a0 + width, w, i * width, x[x0 + i]!, x[x0 + din + i]!, width);
+        else addScaledRow(acc, a0, w, i * width, x[x0 + i]!, width);
       }
     }
   }
   return Float32Array.from(acc, (v, k) => (b ? Math.fround(Math.fround(v) + b[k % width]!) : v));
+}
+
+// The inner loops of linearRows as functions of their own: called once per row of W (or output), they are compiled after a few
+// calls, where one loop nest in linearRows would run its first millions of steps unoptimized (several times slower).
+function addScaledRows(acc: Float64Array, a0: number, a1: number, w: Float32Array, row: number, v0: number, v1: number, width: number): void {
+  for (let j = 0; j < width; j++) {
+    const wv = w[row + j]!;
+    acc[a0 + j]! += v0 * wv;
+    acc[a1 + j]! += v1 * wv;
+  }
+}
+
+function addScaledRow(acc: Float64Array, a0: number, w: Float32Array, row: number, v0: number, width: number): void {
+  for (let j = 0; j < width; j++) acc[a0 + j]! += v0 * w[row + j]!;
+}
+
+function dot(x: Float32Array, x0: number, w: Float32Array, w0: number, n: number): number {
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += x[x0 + i]! * w[w0 + i]!;
+  return sum;
 }
 
 /** Columns [c0, c1) of a projection's (rows, all) value, in float64. */
