@@ -580,6 +580,8 @@ export class Graph {
    */
   sortTopologically(): void {
     const nodes = this.nodes as Node[];
+    // the stable sort keeps a valid order as it is: checking is cheaper than sorting
+    if (this.isSorted(nodes)) return;
     const position = new Map(nodes.map((n, i) => [n, i]));
     const deps = nodes.map((n) => {
       const ins = new Set<Value>();
@@ -636,6 +638,20 @@ export class Graph {
     }
     // Copied element by element: spreading 100k+ nodes into push() overflows the stack.
     for (let i = 0; i < order.length; i++) nodes[i] = order[i]!;
+  }
+
+  /** Every node after the producers of what it reads, no node reading itself, and no subgraphs (those take the sort). */
+  private isSorted(nodes: readonly Node[]): boolean {
+    const placed = new Set<Node>();
+    for (const node of nodes) {
+      if (node.subgraphs().length) return false;
+      for (const v of node.inputs) {
+        const p = v?.producer;
+        if (p && p.graph === this && !placed.has(p)) return false;
+      }
+      placed.add(node);
+    }
+    return true;
   }
 
   /** This graph and every subgraph below it, depth first. */
