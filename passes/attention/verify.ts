@@ -76,23 +76,34 @@ function linearRows(p: Projection, x: Float32Array, rows: number, din: number, s
     // W is (width, din): each output is one dot product along a row of W
     for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) acc[r * width + j] = dot(x, r * din, w, j * din, din);
   } else {
-    // W in memory order, once for all rows, two rows of x at a time; each sum still runs over i in order, as the
-    // evaluator's MatMul does
-    for (let r = 0; r < rows; r += 2) {
-      const x0 = r * din;
-      const a0 = r * width;
-      const pair = r + 1 < rows;
+    // W in memory order, once for every four rows of x (then two, then one); each sum still runs over i in order,
+    // as the evaluator's MatMul does
+    let r = 0;
+    for (; r + 4 <= rows; r += 4)
       for (let i = 0; i < din; i++) {
-        if (pair) addScaledRows(acc, a0, a0 + width, w, i * width, x[x0 + i]!, x[x0 + din + i]!, width);
-        else addScaledRow(acc, a0, w, i * width, x[x0 + i]!, width);
+        const x0 = r * din + i;
+        addScaledRows4(acc, r * width, w, i * width, x[x0]!, x[x0 + din]!, x[x0 + 2 * din]!, x[x0 + 3 * din]!, width);
       }
-    }
+    for (; r + 2 <= rows; r += 2)
+      for (let i = 0; i < din; i++) addScaledRows(acc, r * width, r * width + width, w, i * width, x[r * din + i]!, x[r * din + din + i]!, width);
+    for (; r < rows; r++) for (let i = 0; i < din; i++) addScaledRow(acc, r * width, w, i * width, x[r * din + i]!, width);
   }
   return Float32Array.from(acc, (v, k) => (b ? Math.fround(Math.fround(v) + b[k % width]!) : v));
 }
 
 // The inner loops of linearRows as functions of their own: called once per row of W (or output), they are compiled after a few
 // calls, where one loop nest in linearRows would run its first millions of steps unoptimized (several times slower).
+function addScaledRows4(acc: Float64Array, a0: number, w: Float32Array, row: number, v0: number, v1: number, v2: number, v3: number, width: number): void {
+  const [a1, a2, a3] = [a0 + width, a0 + 2 * width, a0 + 3 * width];
+  for (let j = 0; j < width; j++) {
+    const wv = w[row + j]!;
+    acc[a0 + j]! += v0 * wv;
+    acc[a1 + j]! += v1 * wv;
+    acc[a2 + j]! += v2 * wv;
+    acc[a3 + j]! += v3 * wv;
+  }
+}
+
 function addScaledRows(acc: Float64Array, a0: number, a1: number, w: Float32Array, row: number, v0: number, v1: number, width: number): void {
   for (let j = 0; j < width; j++) {
     const wv = w[row + j]!;

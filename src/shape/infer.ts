@@ -267,7 +267,7 @@ function firstFreeSymbol(model: Model): number {
   const visit = (t: ValueType | undefined) => {
     if (t?.kind !== 'tensor' || !t.shape) return;
     for (const d of t.shape) {
-      const m = d.param ? /^unk__(\d+)$/.exec(d.param) : null;
+      const m = d.param?.startsWith('unk__') ? /^unk__(\d+)$/.exec(d.param) : null;
       if (m) next = Math.max(next, Number(m[1]) + 1);
     }
   };
