@@ -237,9 +237,12 @@ function cacheTables(site: RotarySite, positions: Value, T: number, H: number, p
   if (typeof s === 'string') return s;
   if (c.width !== s.width || c.width % 2 || c.width > H) return `cos/sin are ${c.width} wide, not an even width up to the head size ${H}`;
   // both layouts fit only tables constant along the width; the probes then decide
-  const interleaved = [false, true].find((il) => halfCache(c.rows, T, c.width, il) && halfCache(s.rows, T, s.width, il));
-  if (interleaved === undefined) return 'cos/sin repeat themselves in neither the rotate-half nor the interleaved layout';
-  return { interleaved, rotaryDim: c.width, cosCache: halfCache(c.rows, T, c.width, interleaved)!, sinCache: halfCache(s.rows, T, s.width, interleaved)! };
+  for (const interleaved of [false, true]) {
+    const cosCache = halfCache(c.rows, T, c.width, interleaved);
+    const sinCache = cosCache && halfCache(s.rows, T, s.width, interleaved);
+    if (cosCache && sinCache) return { interleaved, rotaryDim: c.width, cosCache, sinCache };
+  }
+  return 'cos/sin repeat themselves in neither the rotate-half nor the interleaved layout';
 }
 
 /** The site's meaning on the probes, or why it is not rotary. */

@@ -164,6 +164,7 @@ export class Node {
   /** Subgraphs held in attributes (If branches, Loop/Scan bodies). */
   subgraphs(): Graph[] {
     const out: Graph[] = [];
+    if (this.attributes.size === 0) return out; // most nodes: asked often (sorting, cleanup, sweeps)
     for (const a of this.attributes.values()) {
       if (a.type === 'graph') out.push(a.value);
       else if (a.type === 'graphs') out.push(...a.value);
