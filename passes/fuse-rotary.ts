@@ -300,7 +300,7 @@ export function verifyRotary(site: RotarySite, probes: Probe[], maxPositions: nu
  * What makes two sites verify alike: the input's dims on every probe, and the same computation of the output from
  * the input (computationSignature: cos, sin and the positions they are made from read by identity).
  */
-function rotarySignature(site: RotarySite, probes: Probe[], identities: Map<Value, number>): string | undefined {
+function rotarySignature(site: RotarySite, probes: readonly Pick<Probe, 'evaluator'>[], identities: Map<Value, number>): string | undefined {
   let dims: string;
   try {
     dims = probes.map((p) => p.evaluator.dimsOf(site.input).join(',')).join(';');
