@@ -70,15 +70,18 @@ function meet(need: Need, model: Model, fresh: boolean): boolean {
   return true;
 }
 
-/** The model and result of the last pass run that ended with its shapes fresh, for the sequence running it. */
-let lastFresh: { model: Model; result: PassResult } | undefined;
+/**
+ * The model and result of the last pass run that ended with its shapes fresh, for the sequence running it (held
+ * weakly: a model the caller has let go of stays collectable).
+ */
+let lastFresh: { model: WeakRef<Model>; result: PassResult } | undefined;
 
 /**
  * Whether the run that just returned `result` on `model` left the model's shapes fresh: inferred by its last need
  * or leave, or fresh before a body that changed nothing. Read right after the run returns (sequence.ts does).
  */
 export function leftShapesFresh(model: Model, result: PassResult): boolean {
-  return lastFresh?.model === model && lastFresh.result === result;
+  return lastFresh?.model.deref() === model && lastFresh.result === result;
 }
 
 export interface Pass<S extends OptionSpecs = OptionSpecs> {
@@ -152,7 +155,7 @@ export function definePass<S extends OptionSpecs = Record<never, never>>(
       // a body that changed nothing, or nothing inference could see, leaves fresh shapes fresh
       fresh &&= !result.changed || spec.keepsShapes === true;
       for (const need of spec.leaves ?? []) fresh = meet(need, model, fresh);
-      lastFresh = fresh ? { model, result } : undefined;
+      lastFresh = fresh ? { model: new WeakRef(model), result } : undefined;
       return result;
     },
   };
