@@ -301,13 +301,18 @@ export function verifyRotary(site: RotarySite, probes: Probe[], maxPositions: nu
  * the input (computationSignature: cos, sin and the positions they are made from read by identity).
  */
 function rotarySignature(site: RotarySite, probes: readonly Pick<Probe, 'evaluator'>[], identities: Map<Value, number>): string | undefined {
-  let dims: string;
+  const dims = inputDims(site, probes);
+  // a site whose input cannot be sized is verified on its own, which says why
+  return dims === undefined ? undefined : `${dims}\n${computationSignature([site.output], new Map([[site.input, 'x']]), identities)}`;
+}
+
+/** The rotated input's dims on each probe, or undefined where the probes cannot size it. */
+function inputDims(site: RotarySite, probes: readonly Pick<Probe, 'evaluator'>[]): string | undefined {
   try {
-    dims = probes.map((p) => p.evaluator.dimsOf(site.input).join(',')).join(';');
+    return probes.map((p) => p.evaluator.dimsOf(site.input).join(',')).join(';');
   } catch {
-    return undefined; // verified on its own, which says why
+    return undefined;
   }
-  return `${dims}\n${computationSignature([site.output], new Map([[site.input, 'x']]), identities)}`;
 }
 
 /** Initializers and position values shared by every fused site. */
