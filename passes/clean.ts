@@ -39,7 +39,7 @@ export const cleanPass = definePass({
       const before = total(stats);
       for (const graph of [...model.graph.allGraphs()]) {
         const pinned = bodyOutputs(graph);
-        if (sortGraph(graph)) count('reorderedGraphs');
+        if (graph.sortTopologically()) count('reorderedGraphs');
         count('duplicateInitializers', mergeInitializers(graph, pinned));
         forwardNoOps(graph, pinned, model.opsetVersion('') ?? 0, count);
         count('duplicateNodes', mergeDuplicates(graph, pinned));
@@ -61,12 +61,6 @@ const total = (stats: Map<Stat, number>) => [...stats.values()].reduce((a, b) =>
  */
 function isUsed(graph: Graph, v: Value, pinned: ReadonlySet<Value>): boolean {
   return v.uses.length > 0 || graph.outputs.includes(v) || pinned.has(v);
-}
-
-function sortGraph(graph: Graph): boolean {
-  const before = [...graph.nodes];
-  graph.sortTopologically();
-  return graph.nodes.some((n, i) => n !== before[i]);
 }
 
 // ---- Identity and no-op forwarding ----

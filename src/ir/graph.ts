@@ -577,12 +577,13 @@ export class Graph {
 
   /**
    * Reorders nodes topologically, keeping the current order wherever it is already valid (stable), and
-   * counting values read inside subgraphs as inputs of the node that holds them. Throws on a cycle.
+   * counting values read inside subgraphs as inputs of the node that holds them. Throws on a cycle. Returns whether
+   * any node moved.
    */
-  sortTopologically(): void {
+  sortTopologically(): boolean {
     const nodes = this.nodes as Node[];
     // the stable sort keeps a valid order as it is: checking is cheaper than sorting
-    if (this.isSorted(nodes)) return;
+    if (this.isSorted(nodes)) return false;
     const position = new Map(nodes.map((n, i) => [n, i]));
     const deps = nodes.map((n) => {
       const ins = new Set<Value>();
@@ -638,7 +639,12 @@ export class Graph {
       throw new OnnxOptError(`graph '${this.name}' has a cycle through node ${stuck.describe()}`);
     }
     // Copied element by element: spreading 100k+ nodes into push() overflows the stack.
-    for (let i = 0; i < order.length; i++) nodes[i] = order[i]!;
+    let moved = false;
+    for (let i = 0; i < order.length; i++) {
+      moved ||= nodes[i] !== order[i];
+      nodes[i] = order[i]!;
+    }
+    return moved;
   }
 
   /** Every node after the producers of what it reads, no node reading itself, and no subgraphs (those take the sort). */
