@@ -160,13 +160,15 @@ export const fuseGqaPass = definePass({
       };
       // one verification per signature: the other layers repeat it with other weights and caches
       const known = new Map<string, { site: CachedAttentionSite; meaning: CachedAttentionMeaning | string }>();
+      const identities = new Map<Value, number>();
       const meanings = sites.map((site) => {
-        const signature = cachedSiteSignature(site);
-        const seen = known.get(signature);
-        if (seen) return sameMeaning(seen.site, seen.meaning, site);
         const p = probesFor(!!site.past);
-        const meaning = typeof p === 'string' ? p : verifyCachedAttention(site, p);
-        known.set(signature, { site, meaning });
+        if (typeof p === 'string') return p;
+        const signature = cachedSiteSignature(site, p, identities);
+        const seen = signature === undefined ? undefined : known.get(signature);
+        if (seen) return sameMeaning(seen.site, seen.meaning, site);
+        const meaning = verifyCachedAttention(site, p);
+        if (signature !== undefined) known.set(signature, { site, meaning });
         return meaning;
       });
       sites.forEach((site, i) => {

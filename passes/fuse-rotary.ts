@@ -8,6 +8,7 @@
 import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import { MS_DOMAIN, backwardSlice, isStandardNode } from '../src/ir/ops.js';
+import { computationSignature } from '../src/ir/signature.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf, shapeOf, tensorType } from '../src/ir/types.js';
 import { definePass, option, type PassResult } from '../src/pass/index.js';
@@ -296,9 +297,12 @@ function cacheTables(site: RotarySite, positions: Value, rampDims: number[], T: 
   if (typeof s === 'string') return s;
   if (c.width !== s.width || c.width % 2 || c.width > H) return `cos/sin are ${c.width} wide, not an even width up to the head size ${H}`;
   // both layouts fit only tables constant along the width; the probes then decide
-  const interleaved = [false, true].find((il) => halfCache(c.rows, T, c.width, il) && halfCache(s.rows, T, s.width, il));
-  if (interleaved === undefined) return 'cos/sin repeat themselves in neither the rotate-half nor the interleaved layout';
-  return { interleaved, rotaryDim: c.width, cosCache: halfCache(c.rows, T, c.width, interleaved)!, sinCache: halfCache(s.rows, T, s.width, interleaved)! };
+  for (const interleaved of [false, true]) {
+    const cosCache = halfCache(c.rows, T, c.width, interleaved);
+    const sinCache = cosCache && halfCache(s.rows, T, s.width, interleaved);
+    if (cosCache && sinCache) return { interleaved, rotaryDim: c.width, cosCache, sinCache };
+  }
+  return 'cos/sin repeat themselves in neither the rotate-half nor the interleaved layout';
 }
 
 /** The site's meaning on the probes, or why it is not rotary. */
@@ -356,6 +360,25 @@ export function verifyRotary(site: RotarySite, probes: RotaryProbe[], maxPositio
   return meaning as RotaryMeaning;
 }
 
+/**
+ * What makes two sites verify alike: the input's dims on every probe, and the same computation of the output from
+ * the input (computationSignature: cos, sin and the positions they are made from read by identity).
+ */
+function rotarySignature(site: RotarySite, probes: readonly Pick<Probe, 'evaluator'>[], identities: Map<Value, number>): string | undefined {
+  const dims = inputDims(site, probes);
+  // a site whose input cannot be sized is verified on its own, which says why
+  return dims === undefined ? undefined : `${dims}\n${computationSignature([site.output], new Map([[site.input, 'x']]), identities)}`;
+}
+
+/** The rotated input's dims on each probe, or undefined where the probes cannot size it. */
+function inputDims(site: RotarySite, probes: readonly Pick<Probe, 'evaluator'>[]): string | undefined {
+  try {
+    return probes.map((p) => p.evaluator.dimsOf(site.input).join(',')).join(';');
+  } catch {
+    return undefined;
+  }
+}
+
 /** Initializers and position values shared by every fused site. */
 class Shared {
   private readonly caches: { meaning: RotaryMeaning; cos: Value; sin: Value }[] = [];
@@ -364,7 +387,8 @@ class Shared {
   constructor(private readonly graph: Graph) {}
 
   cachesFor(m: RotaryMeaning): { cos: Value; sin: Value } {
-    const same = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => v === b[i]);
+    // sites of one signature share their meaning, tables included
+    const same = (a: Float32Array, b: Float32Array) => a === b || (a.length === b.length && a.every((v, i) => v === b[i]));
     const hit = this.caches.find((c) => c.meaning.rotaryDim === m.rotaryDim && same(c.meaning.cosCache, m.cosCache) && same(c.meaning.sinCache, m.sinCache));
     if (hit) return hit;
     const dims = [m.maxPositions, m.rotaryDim / 2];
@@ -480,7 +504,16 @@ export const fuseRotaryPass = definePass({
         const again = decoderProbes.length ? verifyRotary(site, decoderProbes, maxPositions, decoderTables, long) : m;
         return typeof again === 'string' ? m : again;
       };
-      const found = sites.map(verify);
+      // one verification per signature: the layers repeat one rotation on their own q and k
+      const identities = new Map<Value, number>();
+      const verified = new Map<string, RotaryMeaning | string>();
+      const found = sites.map((site) => {
+        const signature = rotarySignature(site, probes, identities);
+        let meaning = signature === undefined ? undefined : verified.get(signature);
+        if (meaning === undefined) meaning = verify(site);
+        if (signature !== undefined) verified.set(signature, meaning);
+        return meaning;
+      });
       meanings.push(...found);
       sites.forEach((site, i) => {
         const m = found[i]!;
