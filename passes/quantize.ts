@@ -19,7 +19,8 @@ import type { Model } from '../src/ir/model.js';
 import { Scratch, Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf, shapeOf, tensorType } from '../src/ir/types.js';
 import { definePass, option, sequence, type OptionValues, type PassResult } from '../src/pass/index.js';
-import { DataType } from '../src/tensor/dtype.js';
+import { applyRulesAt, nodeLabel, oneD, rule } from '../src/pattern/index.js';
+import { DataType, dataTypeName } from '../src/tensor/dtype.js';
 import { quantizeWeight, type QuantType } from '../src/tensor/quantize.js';
 import { quantizeEmbedLayerNorms } from './quantize/embed-layer-norm.js';
 import { quantizedTensor, type QuantizedTensor } from './quantize/weights.js';
@@ -93,11 +94,10 @@ interface WeightValues {
   zeroPoint: Value;
 }
 
-/** A bias for a MatMul-like op: a vector of N it takes as input, or a tensor added after it; `absorbed` is an Add it replaces. */
+/** Gemm's bias: a vector of N the op takes as input, or a tensor added after it. */
 interface Bias {
   kind: 'vector' | 'add';
   value: Value;
-  absorbed?: Node;
 }
 
 /** A DynamicQuantizeLinear's outputs. */
@@ -129,13 +129,14 @@ const quantizeNodesPass = definePass({
     }
     const opset = model.opsetVersion('') ?? 0;
     if (plans.length && opset < 11) throw new OnnxOptError(`quantization needs ai.onnx opset 11 or later (DynamicQuantizeLinear); the model imports ${opset}`);
-    const rewriter = new Rewriter(graph, settings, plans, scratch);
+    const rewriter = new Rewriter(model, settings, plans, scratch);
     for (const plan of plans) rewriter.rewrite(plan);
     rewriter.removeReplacedConstants();
     if (rewriter.usesContribOps || embeds) model.requireOpset(MS_DOMAIN, 1);
     const stats: Record<string, number> = { quantizedNodes: plans.length + embeds };
     for (const p of plans) stats[`quantized.${p.op}`] = (stats[`quantized.${p.op}`] ?? 0) + 1;
     if (embeds) stats['quantized.EmbedLayerNormalization'] = embeds;
+    if (rewriter.biasesFolded) stats.biasesFolded = rewriter.biasesFolded;
     Object.assign(stats, { skipped: notes.length, weightBytesBefore: bytesBefore, weightBytesAfter: initializerBytes(graph) });
     const record = {
       settings: context.options,
@@ -143,9 +144,41 @@ const quantizeNodesPass = definePass({
       skipped: notes,
       stats,
     };
-    return { changed: true, stats, notes, record };
+    const explained = context.explain ? rewriter.biasNearMisses : [];
+    return { changed: true, stats, notes: [...notes, ...explained], record };
   },
 });
+
+/**
+ * MatMul + Add(constant vector of N), quantized: the fused op takes the vector as its bias input and the Add goes.
+ * Rules, tried at the Add right after its MatMul is rewritten (what is quantized next reads the folded value), so the
+ * driver refuses a product read elsewhere and --explain says why an Add stayed. The integer format has no fused op:
+ * onnxruntime folds its Add itself.
+ */
+const biasRule = (opType: 'DynamicQuantizeMatMul' | 'MatMulIntegerToFloat', scalesAndZeroPoints: number) =>
+  rule({
+    name: `${opType} bias`,
+    pattern: (p) => {
+      const rest = Array.from({ length: scalesAndZeroPoints }, () => p.any());
+      const fused = p.op({ domain: MS_DOMAIN, type: opType }, [p.any(), p.const('weight'), ...rest]).as('fused');
+      return p.op('Add', [fused, p.const('bias')], { commutative: true });
+    },
+    check: (m) => {
+      const bias = m.constant('bias');
+      if (bias.dataType !== DataType.FLOAT) return `bias '${m.value('bias').name}' is ${dataTypeName(bias.dataType)}, not float32`;
+      return oneD(m.constant('weight').dims[1])(bias);
+    },
+    rewrite: (_b, m) => {
+      // The op itself takes the bias: a new op's output would take the Add's name, where the op's own stays.
+      const fused = m.node('fused');
+      fused.setInputs([...fused.inputs, m.value('bias')]);
+      const y = fused.output(0);
+      y.type = m.outputs[0]!.type; // it computes the Add's result now
+      return y;
+    },
+  });
+
+const BIAS_RULES = [biasRule('DynamicQuantizeMatMul', 2), biasRule('MatMulIntegerToFloat', 4)];
 
 export const quantizePass = sequence('quantize', {
   description: 'dynamic INT8 quantization: 8-bit weights for MatMul/Gemm/Attention/Conv/EmbedLayerNormalization (and Gather tables), uint8 activations at run time',
@@ -291,8 +324,14 @@ class Rewriter {
   private graph: Graph;
   usesContribOps = false;
 
-  constructor(private readonly root: Graph, private readonly settings: Settings, plans: readonly Plan[], private readonly scratch: Scratch) {
-    this.graph = root;
+  /** Bias Adds folded into the fused op after a MatMul, and (for --explain) why the others stayed. */
+  biasesFolded = 0;
+  readonly biasNearMisses: string[] = [];
+  private readonly root: Graph;
+
+  constructor(private readonly model: Model, private readonly settings: Settings, plans: readonly Plan[], private readonly scratch: Scratch) {
+    this.root = model.graph;
+    this.graph = this.root;
     for (const p of plans) {
       if (!p.activation) continue;
       const counts = perGraph(this.readers, p.node.graph!);
@@ -320,7 +359,7 @@ class Rewriter {
 
   private rewriteMatMul(plan: Plan, weight: WeightValues, name: string): void {
     const { node } = plan;
-    const bias = plan.op === 'Gemm' ? this.gemmBias(plan) : this.foldableBias(plan);
+    const bias = plan.op === 'Gemm' ? this.gemmBias(plan) : undefined;
     const vectorBias = bias?.kind === 'vector' ? bias.value : undefined;
     let y: Value;
     if (this.settings.format === 'integer') {
@@ -336,8 +375,8 @@ class Rewriter {
         [xq.q, weight.q, xq.scale, weight.scale, xq.zeroPoint, weight.zeroPoint, vectorBias ?? null], name);
     }
     if (bias?.kind === 'add') y = this.add(node, { opType: 'Add', inputs: [y, bias.value], name: `${name}_bias_add` });
-    if (bias?.absorbed) this.finish(bias.absorbed, [y], [node]);
-    else this.finish(node, [y]);
+    this.finish(node, [y]);
+    if (plan.op === 'MatMul') this.foldBias(y);
   }
 
   private rewriteAttention(plan: Plan, weight: WeightValues, name: string): void {
@@ -377,17 +416,16 @@ class Rewriter {
     return this.add(at, { opType: 'Mul', inputs: [asFloat, scales], name: `${name}_output_scale_mul` });
   }
 
-  /** MatMul + Add(constant vector of N): the Add folds into the fused op (the integer format leaves it to onnxruntime). */
-  private foldableBias(plan: Plan): Bias | undefined {
-    const out = plan.node.output(0);
-    const add = out.uses.length === 1 ? out.uses[0]!.node : undefined;
-    if (!add || add.opType !== 'Add' || add.domain !== '' || add.graph !== this.graph || this.graph.outputs.includes(out)) return undefined;
-    if (this.settings.format === 'integer') return undefined;
-    const other = add.inputs[1 - out.uses[0]!.index];
-    const t = other?.constantTensor();
-    const n = plan.tensor.dims[1];
-    if (!other || !t || t.dataType !== DataType.FLOAT || t.rank !== 1 || t.dims[0] !== n) return undefined;
-    return { kind: 'vector', value: other, absorbed: add };
+  /** Folds the Add of a bias after a quantized MatMul (BIAS_RULES) now, before the nodes that read it are rewritten. */
+  private foldBias(y: Value): void {
+    for (const reader of new Set(y.uses.map((u) => u.node))) {
+      const site = applyRulesAt(this.model, reader, BIAS_RULES);
+      if (site.applied) {
+        this.biasesFolded++;
+        return;
+      }
+      if (site.nearMiss) this.biasNearMisses.push(`${site.nearMiss.rule} at '${nodeLabel(reader)}': ${site.nearMiss.reason}`);
+    }
   }
 
   /** Gemm's C times beta: a vector of N becomes the op's bias, anything else is added after it. */
@@ -409,15 +447,15 @@ class Rewriter {
     return { kind: 'add', value: this.graph.addInitializer(`${c.name}_scaled`, Tensor.fromArray('', DataType.FLOAT, t.dims, values)) };
   }
 
-  /** Points the old outputs' readers at the new values and drops the old node(s). */
-  private finish(last: Node, outputs: (Value | null)[], alsoRemove: Node[] = []): void {
+  /** Points the old outputs' readers at the new values and drops the old node. */
+  private finish(last: Node, outputs: (Value | null)[]): void {
     const pairs = last.outputs.flatMap((old, i) => {
       const replacement = outputs[i];
       if (!old || !replacement) return [];
       replacement.type ??= old.type;
       return [[old, replacement] as const];
     });
-    this.graph.replace({ outputs: pairs, remove: [last, ...alsoRemove] });
+    this.graph.replace({ outputs: pairs, remove: [last] });
   }
 
   private add(before: Node, init: { opType: string; inputs: (Value | null)[]; attributes?: Attribute[]; name: string }): Value {

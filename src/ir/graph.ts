@@ -1,5 +1,6 @@
 import { OnnxOptError } from '../errors.js';
 import { decodeString, type Attribute, type SparseTensor } from './attribute.js';
+import { ProtoExtras } from './proto-extras.js';
 import type { StringEntries, Tensor } from './tensor.js';
 import { cloneType, type ValueType } from './types.js';
 
@@ -12,13 +13,9 @@ export interface Use {
  * An SSA value: a graph input, an initializer, or a node output. It knows its producer and every use, across
  * subgraphs too (a node in an If branch that reads an outer value is one of that value's uses).
  */
-export class Value {
+export class Value extends ProtoExtras {
   name: string;
   type: ValueType | undefined;
-  docString = '';
-  metadataProps: StringEntries = [];
-  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
-  unknownFields?: Uint8Array[];
   /** The constant this value holds when it is an initializer. */
   initializer: Tensor | undefined;
   private producerRef: Node | null = null;
@@ -26,6 +23,7 @@ export class Value {
   private readonly useList: Use[] = [];
 
   constructor(name: string, type?: ValueType) {
+    super();
     this.name = name;
     this.type = type;
   }
@@ -85,15 +83,11 @@ export interface NodeInit {
 }
 
 /** An operator application. Inputs are read-only: change them with replaceInput/setInputs so use lists stay right. */
-export class Node {
+export class Node extends ProtoExtras {
   opType: string;
   domain: string;
   name: string;
   overload = '';
-  docString = '';
-  metadataProps: StringEntries = [];
-  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
-  unknownFields?: Uint8Array[];
   /** NodeProto.device_configurations, kept as they were read. */
   deviceConfigurations: unknown[] = [];
   readonly attributes = new Map<string, Attribute>();
@@ -102,6 +96,7 @@ export class Node {
   private owner: Graph | null = null;
 
   constructor(init: NodeInit) {
+    super();
     this.opType = init.opType;
     this.domain = init.domain ?? '';
     this.name = init.name ?? '';
@@ -279,12 +274,8 @@ export interface QuantizationAnnotation {
 }
 
 /** A graph: an ordered node list with its inputs, outputs, initializers and annotated values. */
-export class Graph {
+export class Graph extends ProtoExtras {
   name: string;
-  docString = '';
-  metadataProps: StringEntries = [];
-  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
-  unknownFields?: Uint8Array[];
   readonly inputs: Value[] = [];
   readonly outputs: Value[] = [];
   /** Initializer values in file order (their tensors are value.initializer). */
@@ -308,6 +299,7 @@ export class Graph {
   private readonly valueInfoRenames = new Map<Value, Value>();
 
   constructor(name = '', parent: Graph | null = null) {
+    super();
     this.name = name;
     this.parent = parent;
     this.valueNames = parent?.valueNames ?? new NameScope();

@@ -81,46 +81,71 @@ class Sweeper {
     return inBodies + here;
   }
 
-  /**
-   * Tries the rules at one node; applies the first that matches. Otherwise the near-miss that came furthest into
-   * its pattern (the first of equals) explains the site: one explanation per node, not one per rule variant.
-   */
   private tryRules(node: Node, pinned: ReadonlySet<Value>): boolean {
-    let best: { rule: string; reason: string; depth: number } | undefined;
-    for (const r of this.rules) {
-      if (!r.root.accepts(node)) continue;
-      const outcome = matchAt(r, node, pinned);
-      if (outcome.match) {
-        this.apply(r, outcome.match);
-        this.counts[r.name]!++;
-        return true;
-      }
-      // A near-miss fails at the root itself (its attributes, a check) or past the root's own operands: for a rule
-      // rooted at Add, every Add whose operands are something else is no near-miss.
-      const nodes = outcome.nodesMatched;
-      if ((nodes === 0 || nodes >= 2) && (!best || outcome.depth > best.depth)) {
-        best = { rule: r.name, reason: outcome.reason, depth: outcome.depth };
-      }
+    const site = tryRulesAt(this.model, node, this.rules, pinned);
+    if (site.applied) {
+      this.counts[site.applied]!++;
+      return true;
     }
-    if (best) this.tracer?.record(best.rule, nodeLabel(node), best.reason);
+    if (site.nearMiss) this.tracer?.record(site.nearMiss.rule, nodeLabel(node), site.nearMiss.reason);
     return false;
   }
+}
 
-  private apply(r: Rule, match: Match): void {
-    const { graph, root } = match;
-    const b = new RewriteBuilder(graph, root, match);
-    const result = r.rewrite(b, match);
-    const replacements = Array.isArray(result) ? (result as readonly Value[]) : [result as Value];
-    if (replacements.length !== match.outputs.length || replacements.some((v) => !v)) {
-      throw new OnnxOptError(
-        `rule '${r.name}': the rewrite must return ${match.outputs.length} value(s), one per pattern output`,
-      );
+/** What happened at one node: the rule applied there, or the near-miss that explains why none did. */
+export interface SiteOutcome {
+  applied?: string;
+  nearMiss?: { rule: string; reason: string };
+}
+
+/**
+ * Tries the rules at one node, in order, and applies the first that matches, as a sweep does (the new nodes go
+ * before the node; the graph is not sorted again). For a pass that rewrites node by node and folds what follows
+ * each rewrite before it goes on.
+ */
+export function applyRulesAt(model: Model, node: Node, rules: readonly Rule[]): SiteOutcome {
+  const graph = node.graph;
+  if (!graph) throw new OnnxOptError(`node ${node.describe()} is not in a graph`);
+  return tryRulesAt(model, node, rules, bodyOutputs(graph));
+}
+
+/**
+ * The first rule that matches at the node is applied. Otherwise the near-miss that came furthest into its pattern
+ * (the first of equals) explains the site: one explanation per node, not one per rule variant.
+ */
+function tryRulesAt(model: Model, node: Node, rules: readonly Rule[], pinned: ReadonlySet<Value>): SiteOutcome {
+  let best: { rule: string; reason: string; depth: number } | undefined;
+  for (const r of rules) {
+    if (!r.root.accepts(node)) continue;
+    const outcome = matchAt(r, node, pinned);
+    if (outcome.match) {
+      applyMatch(model, r, outcome.match);
+      return { applied: r.name };
     }
-    graph.replace({
-      outputs: match.outputs.map((old, i) => [old, replacements[i]!] as const),
-      created: b.created,
-      removeIfDead: match.matchedNodes,
-    });
-    for (const n of b.created) if (n.domain) this.model.requireOpset(n.domain, 1);
+    // A near-miss fails at the root itself (its attributes, a check) or past the root's own operands: for a rule
+    // rooted at Add, every Add whose operands are something else is no near-miss.
+    const nodes = outcome.nodesMatched;
+    if ((nodes === 0 || nodes >= 2) && (!best || outcome.depth > best.depth)) {
+      best = { rule: r.name, reason: outcome.reason, depth: outcome.depth };
+    }
   }
+  return best ? { nearMiss: { rule: best.rule, reason: best.reason } } : {};
+}
+
+function applyMatch(model: Model, r: Rule, match: Match): void {
+  const { graph, root } = match;
+  const b = new RewriteBuilder(graph, root, match);
+  const result = r.rewrite(b, match);
+  const replacements = Array.isArray(result) ? (result as readonly Value[]) : [result as Value];
+  if (replacements.length !== match.outputs.length || replacements.some((v) => !v)) {
+    throw new OnnxOptError(
+      `rule '${r.name}': the rewrite must return ${match.outputs.length} value(s), one per pattern output`,
+    );
+  }
+  graph.replace({
+    outputs: match.outputs.map((old, i) => [old, replacements[i]!] as const),
+    created: b.created,
+    removeIfDead: match.matchedNodes,
+  });
+  for (const n of b.created) if (n.domain) model.requireOpset(n.domain, 1);
 }

@@ -27,6 +27,6 @@ export { Match, plainAttribute } from './match.js';
 export { matchAt, describeAt, nodeLabel, type MatchOutcome, type MatchSpec } from './matcher.js';
 export { RewriteBuilder, float, floats, type AttrInput, type OpOptions } from './rewriter.js';
 export { rule, bySize, type Rule, type RuleSpec } from './rule.js';
-export { applyRules, type ApplyOptions, type ApplyResult } from './driver.js';
+export { applyRules, applyRulesAt, type ApplyOptions, type ApplyResult, type SiteOutcome } from './driver.js';
 export { rulePass, type RulePassSpec } from './pass.js';
 export { Tracer, formatNearMisses, type NearMiss, type NearMissReport } from './tracer.js';

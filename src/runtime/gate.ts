@@ -185,7 +185,8 @@ function argmax(row: Float64Array): number {
   return best;
 }
 
-function cosine(a: Float64Array, b: Float64Array): number {
+/** Cosine similarity: 1 for two zero vectors, 0 when only one is zero. */
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let dot = 0;
   let na = 0;
   let nb = 0;

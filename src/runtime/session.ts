@@ -6,9 +6,10 @@ import { readModel, readModelBytes } from '../io/read.js';
 import type { Model } from '../ir/model.js';
 import { dataTypeName } from '../tensor/dtype.js';
 import { encodeModel } from '../serde/encode.js';
-import { fromOrt, ORT_TYPES, type Feeds, type HostTensor } from './host-tensor.js';
+import { ORT_TYPES, type Feeds, type HostTensor } from './host-tensor.js';
 import { describeInputs, type InputSpec } from './inputs.js';
 import { onnxruntime, type OnnxRuntime } from './onnxruntime.js';
+import { openSession } from './ort-session.js';
 
 /** A model to run: a file path (external data resolved beside it), the bytes of a model, or an IR model. */
 export type ModelSource = string | Uint8Array | Model;
@@ -57,8 +58,6 @@ function sessionOptions(settings: SessionSettings = {}): Ort.InferenceSession.Se
   };
 }
 
-const oneLine = (e: unknown) => String((e as Error)?.message ?? e).replace(/\s*\n\s*/g, ' ').trim();
-
 /**
  * Loads a model into an onnxruntime session. Bad files and models onnxruntime rejects raise OnnxOptError; a missing
  * onnxruntime-node raises EnvironmentError.
@@ -81,45 +80,17 @@ export async function loadModel(source: ModelSource, settings: SessionSettings =
     model = source;
     payload = encodeModel(source);
   }
-  const name = label ?? (typeof source === 'string' ? source : '<model>');
-
-  const t0 = performance.now();
-  let session: Ort.InferenceSession;
-  try {
-    const options = sessionOptions(settings);
-    session = typeof payload === 'string'
-      ? await ort.InferenceSession.create(payload, options)
-      : await ort.InferenceSession.create(payload, options);
-  } catch (e) {
-    throw new OnnxOptError(`onnxruntime cannot load the model: ${oneLine(e)}`, name, { cause: e });
-  }
-  const loadMs = performance.now() - t0;
-
-  return {
-    label: name,
+  const options = sessionOptions(settings);
+  return openSession({
+    runtime: 'onnxruntime',
+    label: label ?? (typeof source === 'string' ? source : '<model>'),
     model,
-    inputNames: session.inputNames,
-    outputNames: session.outputNames,
-    loadMs,
-    async run(feeds: Feeds): Promise<Feeds> {
-      const ortFeeds: Record<string, Ort.Tensor> = {};
-      for (const input of session.inputNames) {
-        const t = feeds[input];
-        if (!t) throw new OnnxOptError(`no value given for input '${input}'`, name);
-        ortFeeds[input] = toOrt(ort, t);
-      }
-      let results: Ort.InferenceSession.ReturnType;
-      try {
-        results = await session.run(ortFeeds);
-      } catch (e) {
-        throw new OnnxOptError(`onnxruntime failed to run the model: ${oneLine(e)}`, name, { cause: e });
-      }
-      const out: Feeds = {};
-      for (const [k, v] of Object.entries(results)) out[k] = fromOrt(k, v as Ort.Tensor);
-      return out;
-    },
-    release: () => session.release(),
-  };
+    create: () =>
+      typeof payload === 'string'
+        ? ort.InferenceSession.create(payload, options)
+        : ort.InferenceSession.create(payload, options),
+    toTensor: (_input, t) => toOrt(ort, t),
+  });
 }
 
 /** The inputs a loaded model needs, with errors naming the model. */

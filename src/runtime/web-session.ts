@@ -5,7 +5,8 @@ import { EnvironmentError, OnnxOptError } from '../errors.js';
 import { readModel, readModelBytes } from '../io/read.js';
 import type { Model } from '../ir/model.js';
 import { encodeModel } from '../serde/encode.js';
-import { fromOrt, ORT_TYPES, type Feeds } from './host-tensor.js';
+import { ORT_TYPES } from './host-tensor.js';
+import { openSession } from './ort-session.js';
 import type { LoadedModel, ModelSource, SessionSettings } from './session.js';
 
 type WebOrt = typeof import('onnxruntime-web');
@@ -26,8 +27,6 @@ async function loadWebOrt(threads: number): Promise<WebOrt> {
   return webOrt;
 }
 
-const oneLine = (e: unknown) => String((e as Error)?.message ?? e).replace(/\s*\n\s*/g, ' ').trim();
-
 /** The model's IR and the bytes onnxruntime-web loads: external weights are inlined, since it reads no files. */
 function resolve(source: ModelSource): { model: Model; bytes: Uint8Array } {
   if (typeof source === 'string') {
@@ -43,43 +42,20 @@ export async function loadWebModel(source: ModelSource, settings: SessionSetting
   const ort = await loadWebOrt(threads);
   const { model, bytes } = resolve(source);
   const name = label ?? (typeof source === 'string' ? source : '<model>');
-  const t0 = performance.now();
-  let session: Awaited<ReturnType<WebOrt['InferenceSession']['create']>>;
-  try {
-    session = await ort.InferenceSession.create(bytes, {
-      executionProviders: ['wasm'],
-      graphOptimizationLevel: settings.optimization ?? 'all',
-      logSeverityLevel: 4,
-    });
-  } catch (e) {
-    throw new OnnxOptError(`onnxruntime-web cannot load the model: ${oneLine(e)}`, name, { cause: e });
-  }
-  const loadMs = performance.now() - t0;
-  return {
+  return openSession({
+    runtime: 'onnxruntime-web',
     label: name,
     model,
-    inputNames: session.inputNames,
-    outputNames: session.outputNames,
-    loadMs,
-    async run(feeds: Feeds): Promise<Feeds> {
-      const ortFeeds: Record<string, InstanceType<WebOrt['Tensor']>> = {};
-      for (const input of session.inputNames) {
-        const t = feeds[input];
-        if (!t) throw new OnnxOptError(`no value given for input '${input}'`, name);
-        const type = ORT_TYPES[t.dataType];
-        if (!type) throw new OnnxOptError(`input '${input}' has a type onnxruntime-web cannot take`, name);
-        ortFeeds[input] = new ort.Tensor(type as never, t.data as never, t.dims);
-      }
-      let results: Awaited<ReturnType<typeof session.run>>;
-      try {
-        results = await session.run(ortFeeds);
-      } catch (e) {
-        throw new OnnxOptError(`onnxruntime-web failed to run the model: ${oneLine(e)}`, name, { cause: e });
-      }
-      const out: Feeds = {};
-      for (const [k, v] of Object.entries(results)) out[k] = fromOrt(k, v as never);
-      return out;
+    create: () =>
+      ort.InferenceSession.create(bytes, {
+        executionProviders: ['wasm'],
+        graphOptimizationLevel: settings.optimization ?? 'all',
+        logSeverityLevel: 4,
+      }),
+    toTensor: (input, t) => {
+      const type = ORT_TYPES[t.dataType];
+      if (!type) throw new OnnxOptError(`input '${input}' has a type onnxruntime-web cannot take`, name);
+      return new ort.Tensor(type as never, t.data as never, t.dims);
     },
-    release: () => session.release(),
-  };
+  });
 }

@@ -6,31 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readModel } from '../../src/io/read.js';
-import { shapeOf } from '../../src/ir/types.js';
-import type { Feeds } from '../../src/runtime/host-tensor.js';
 import { loadModel } from '../../src/runtime/session.js';
-import { DataType } from '../../src/tensor/dtype.js';
 import { CLI, OUT, clean, cpuLine, median, wallMs } from './common.js';
+import { decodeFeeds } from './llm.js';
 import { materialize } from './materialize.js';
-
-/** One new token after `past` cached ones: ids, mask, position, random past keys/values. */
-function decodeFeeds(path: string, past: number): Feeds {
-  const model = readModel(path, { checkExternal: false });
-  const feeds: Feeds = {};
-  let seed = 7;
-  const random = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
-  for (const input of model.graph.inputs) {
-    const dims = shapeOf(input.type) ?? [];
-    if (input.name === 'input_ids') feeds[input.name] = { dataType: DataType.INT64, dims: [1, 1], data: BigInt64Array.from([42n]) };
-    else if (input.name === 'attention_mask') feeds[input.name] = { dataType: DataType.INT64, dims: [1, past + 1], data: new BigInt64Array(past + 1).fill(1n) };
-    else if (input.name === 'position_ids') feeds[input.name] = { dataType: DataType.INT64, dims: [1, 1], data: BigInt64Array.from([BigInt(past)]) };
-    else if (input.name.startsWith('past_key_values.')) {
-      const shape = [1, Number(dims[1]), past, Number(dims[3])];
-      feeds[input.name] = { dataType: DataType.FLOAT, dims: shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, random) };
-    } else throw new Error(`decoder bench: no feed for input '${input.name}'`);
-  }
-  return feeds;
-}
 
 /**
  * `fuse` against read+write of the same model, 5 interleaved rounds, medians: writing the ~400 MB of weights takes
@@ -63,7 +42,7 @@ export async function benchDecoder(): Promise<void> {
   const sessions = [];
   for (const [label, path] of variants) sessions.push({ label, loaded: await loadModel(path, { threads: 2 }) });
   for (const context of [128, 1024]) {
-    const feeds = decodeFeeds(raw, context - 1);
+    const feeds = decodeFeeds(readModel(raw, { checkExternal: false }), context - 1);
     const ms = sessions.map(() => [] as number[]);
     // each model decodes 8 steps in a row (the first, paying for the switch of weights in the caches, not counted),
     // models taking turns over 6 rounds

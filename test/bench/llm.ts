@@ -8,13 +8,14 @@ import type { Feeds } from '../../src/runtime/host-tensor.js';
 import { loadModel } from '../../src/runtime/session.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { CLI, OUT, clean, median, sizeOf, wallMs } from './common.js';
+import { lcg } from '../kit/random.js';
 import { materialize } from './materialize.js';
 
 /** A KV-cache decoder's feeds for one new token after `past` tokens: ids, mask, positions, random past keys/values. */
 export function decodeFeeds(model: ReturnType<typeof readModel>, past: number): Feeds {
   const feeds: Feeds = {};
-  let seed = 7;
-  const random = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
+  const next = lcg(7);
+  const random = () => next() - 0.5;
   for (const input of model.graph.inputs) {
     const dims = shapeOf(input.type) ?? [];
     if (input.name === 'input_ids') feeds[input.name] = { dataType: DataType.INT64, dims: [1, 1], data: BigInt64Array.from([42n]) };

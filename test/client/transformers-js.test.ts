@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import { existingChunks, writeModel } from '../../src/io/write.js';
 import { makeTransformersJsFolder, MODES, SUFFIX } from '../../src/transformers-js.js';
+import { cosine } from '../kit/ort.js';
 import { writeTokenizer } from './tokenizer.js';
 
 const root = mkdtempSync(join(tmpdir(), 'onnx-opt-client-'));
@@ -21,16 +22,6 @@ ortWeb.env.wasm.numThreads = 1;
 
 const DTYPES = ['fp32', ...MODES.map((m) => (m === 'q8' ? 'q8' : m))] as const;
 const fileOf = (base: string, dtype: string) => `${base}${dtype === 'fp32' ? '' : SUFFIX[dtype as keyof typeof SUFFIX]}.onnx`;
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return dot / Math.sqrt(aa * bb);
-}
 
 /** Every variant loads and runs in onnxruntime-web (WASM) with zero-filled inputs of its declared types. */
 async function runsInWasm(path: string, feeds: Record<string, ortWeb.Tensor>): Promise<void> {

@@ -11,6 +11,9 @@
 // - Re-recorded at main c902680, after other branches' changes: `--target cpu` (the default) plans
 //   split-skip-layer-norm after fuse, and lossy passes first check that onnxruntime runs the model (llama-tiny's
 //   fuse quantize and fp16 stop there, exit 2). Up to 25b9f59 (before that merge) this branch's hashes matched.
+// - Re-recorded at main 28db075 with house2's changes (quantize's bias folding as rules): every line that was here
+//   before is unchanged but llama-tiny's fuse quantize and fp16, which run since d9732ef (one decoding step as
+//   input); the decoder, bart and bottleneck fixtures main added since are new lines.
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';

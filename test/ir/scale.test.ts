@@ -10,7 +10,8 @@ import { decodeModel } from '../../src/serde/decode.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { bigModel } from '../bench/big-graph.js';
-import { opCounts, runPass } from '../passes/fusion-helpers.js';
+import { runPass } from '../kit/index.js';
+import { opCounts } from '../passes/fusion-helpers.js';
 
 const NODES = 200_000;
 

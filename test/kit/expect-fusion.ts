@@ -1,10 +1,12 @@
 // expectFusion: what every fusion test asserts, in one call, so a pass's tests read as a table of exporter forms.
 import { expect } from 'vitest';
 import type { Model } from '../../src/ir/model.js';
-import type { Pass, PassResult } from '../../src/pass/index.js';
+import type { Pass } from '../../src/pass/index.js';
 import { decodeModel } from '../../src/serde/decode.js';
 import { encodeModel } from '../../src/serde/encode.js';
-import { maxDifference, opsOf, randomFeeds, runOrt } from '../pattern/helpers.js';
+import { opsOf } from './build.js';
+import { maxDifference, randomFeeds, runOrt } from './ort.js';
+import { runPass } from './run-pass.js';
 
 export interface FusionExpectation {
   /** Op counts after the pass (`domain::Op` outside the default domain); 0 means none left. */
@@ -16,8 +18,6 @@ export interface FusionExpectation {
 }
 
 const copy = (model: Model): Model => decodeModel(encodeModel(model));
-const run = (pass: Pass, model: Model, explain = false): PassResult =>
-  pass.run(model, { options: { explain }, log: () => {} });
 
 /**
  * Runs `pass` on a copy of `model` and asserts: the op counts; parity with the original in onnxruntime (inputs of
@@ -26,7 +26,7 @@ const run = (pass: Pass, model: Model, explain = false): PassResult =>
  */
 export async function expectFusion(pass: Pass, model: Model, expected: FusionExpectation): Promise<void> {
   const fused = copy(model);
-  const result = run(pass, fused, expected.explains !== undefined);
+  const result = runPass(pass, fused, expected.explains !== undefined);
   const counts: Record<string, number> = {};
   for (const op of opsOf(fused.graph)) counts[op] = (counts[op] ?? 0) + 1;
   for (const [op, n] of Object.entries(expected.ops)) expect(counts[op] ?? 0, `${op} after ${pass.name}`).toBe(n);
@@ -41,9 +41,9 @@ export async function expectFusion(pass: Pass, model: Model, expected: FusionExp
 
   const bytes = encodeModel(fused);
   const again = decodeModel(bytes);
-  expect(run(pass, again).changed, `${pass.name} run twice`).toBe(false);
+  expect(runPass(pass, again).changed, `${pass.name} run twice`).toBe(false);
   expect(encodeModel(again), `${pass.name} run twice`).toEqual(bytes);
   const other = copy(model);
-  run(pass, other);
+  runPass(pass, other);
   expect(encodeModel(other), `${pass.name} on another copy`).toEqual(bytes);
 }

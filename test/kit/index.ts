@@ -6,11 +6,14 @@ export {
   buildModel,
   F,
   GraphMaker,
-  maxDifference,
+  modelMaker,
   opsOf,
-  randomFeeds,
-  runOrt,
+  type AttrValue,
+  type ModelMaker,
   type NodeOpts,
-} from '../pattern/helpers.js';
-export { bellFloats, lcg, uniformFloats } from './random.js';
+  type Shape,
+} from './build.js';
+export { cosine, maxDifference, randomFeeds, runOrt, valuesOf, type OrtOutput } from './ort.js';
+export { bellFloats, lcg, randomFloats, uniformFloats } from './random.js';
+export { runPass } from './run-pass.js';
 export { expectFusion, type FusionExpectation } from './expect-fusion.js';

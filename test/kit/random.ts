@@ -17,3 +17,9 @@ export function bellFloats(count: number, seed: number, scale = 1): Float32Array
   const next = lcg(seed);
   return Float32Array.from({ length: count }, () => (next() + next() + next() - 1.5) * 2 * scale);
 }
+
+/** Uniform values in [-2, 2): the feeds of parity runs. */
+export function randomFloats(count: number, seed: number): Float32Array {
+  const next = lcg(seed);
+  return Float32Array.from({ length: count }, () => next() * 4 - 2);
+}

@@ -9,7 +9,7 @@ import { encodeModel } from '../../src/serde/encode.js';
 import { readModel } from '../../src/io/read.js';
 import { inferShapes } from '../../src/shape/index.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { buildModel, F, maxDifference, opsOf, randomFeeds, runOrt, type GraphMaker } from '../pattern/helpers.js';
+import { buildModel, F, type GraphMaker, maxDifference, opsOf, randomFeeds, runOrt } from '../kit/index.js';
 
 const clean = (model: Model) => cleanPass.run(model, { options: {}, log: () => {} });
 

@@ -11,9 +11,9 @@ import { readNpz } from '../../src/io/npz.js';
 import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
 import { encodeModel } from '../../src/serde/encode.js';
+import { runPass } from '../kit/index.js';
 import { ortTypeOf } from '../helpers/ort-tensor.js';
 import { greedy, realRowsDifference, type Feeds } from './decoder-helpers.js';
-import { runPass } from './fusion-helpers.js';
 
 const DIR = 'fixtures/decoders';
 const LAYERS = 2;

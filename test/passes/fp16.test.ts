@@ -12,63 +12,25 @@ import { inferElemTypes } from '../../passes/fp16/elem-types.js';
 import { OnnxOptError } from '../../src/errors.js';
 import { readNpz } from '../../src/io/npz.js';
 import { readModel } from '../../src/io/read.js';
-import { attr, type Attribute } from '../../src/ir/attribute.js';
+import { attr } from '../../src/ir/attribute.js';
 import { Graph, Value, type Node } from '../../src/ir/graph.js';
 import { Model, OnnxFunction } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { elemTypeOf, tensorType } from '../../src/ir/types.js';
 import type { PassOptions, PassResult } from '../../src/pipeline.js';
 import { toFloat64, type Feeds, type HostTensor } from '../../src/runtime/host-tensor.js';
-import { seededRandom } from '../../src/runtime/inputs.js';
 import { loadModel } from '../../src/runtime/session.js';
 import { decodeModel } from '../../src/serde/decode.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType, isFloatType } from '../../src/tensor/dtype.js';
 import { float32ToFloat16Array, numberToFloat16Bits } from '../../src/tensor/float16.js';
+import { lcg, modelMaker } from '../kit/index.js';
 
 const F32 = DataType.FLOAT;
 const F16 = DataType.FLOAT16;
 
-class Builder {
-  readonly model = new Model();
-  readonly graph = this.model.graph;
-  private readonly random = seededRandom(7);
-
-  constructor(opset = 17) {
-    this.model.opsetImports = [{ domain: '', version: opset }, { domain: 'com.microsoft', version: 1 }];
-  }
-
-  input(name: string, dims: (number | string)[], elemType: number = F32): Value {
-    return this.graph.addInput(new Value(name, tensorType(elemType, dims)));
-  }
-
-  /** A float32 initializer, uniform in [-scale, scale] unless values are given. */
-  weight(name: string, dims: number[], scale = 0.5, values?: number[]): Value {
-    const size = dims.reduce((a, b) => a * b, 1);
-    const data = values ?? Array.from({ length: size }, () => (this.random() * 2 - 1) * scale);
-    return this.graph.addInitializer(name, Tensor.fromArray(name, F32, dims, data));
-  }
-
-  tensor(name: string, dataType: number, dims: number[], values: number[]): Value {
-    return this.graph.addInitializer(name, Tensor.fromArray(name, dataType, dims, values));
-  }
-
-  op(opType: string, inputs: (Value | null)[], attributes: Attribute[] = [], domain = '', outputs = 1): Value[] {
-    return this.graph.createNode({ opType, domain, inputs, attributes, outputs }).outputs as Value[];
-  }
-
-  one(opType: string, inputs: (Value | null)[], attributes: Attribute[] = [], domain = ''): Value {
-    return this.op(opType, inputs, attributes, domain)[0]!;
-  }
-
-  output(v: Value, dims: (number | string)[], elemType: number = F32): void {
-    v.type = tensorType(elemType, dims);
-    this.graph.outputs.push(v);
-  }
-}
-
 function floatFeed(dims: number[], seed: number, scale = 1): HostTensor {
-  const random = seededRandom(seed);
+  const random = lcg(seed);
   const n = dims.reduce((a, b) => a * b, 1);
   return { dataType: F32, dims, data: Float32Array.from({ length: n }, () => (random() * 2 - 1) * scale) };
 }
@@ -168,34 +130,34 @@ async function convertAndCheck(model: Model, feeds: Feeds, options: PassOptions 
 /** A decomposed transformer block: LayerNorm, attention with an additive finfo.min mask, erf Gelu, a shape
  * computation in float, ConstantOfShape, and TopK (blocked) on the result. */
 function transformerBlock(): { model: Model; feeds: Feeds } {
-  const b = new Builder(17);
+  const b = modelMaker(17);
   const [B, S, D] = [2, 8, 16];
   const x = b.input('x', ['batch', S, D]);
   const mask = b.input('mask', ['batch', S], DataType.INT64);
-  const eps = b.one('Constant', [], [{ name: 'value_float', type: 'float', value: 1e-12 }]);
-  const mean = b.one('ReduceMean', [x], [attr('axes', [-1])]);
-  const centered = b.one('Sub', [x, mean]);
-  const variance = b.one('ReduceMean', [b.one('Pow', [centered, b.weight('two', [], 0, [2])])], [attr('axes', [-1])]);
-  const normed = b.one('Div', [centered, b.one('Sqrt', [b.one('Add', [variance, eps])])]);
-  const ln = b.one('Add', [b.one('Mul', [normed, b.weight('gamma', [D], 0.2)]), b.weight('beta', [D])]);
-  const q = b.one('MatMul', [ln, b.weight('wq', [D, D])]);
-  const k = b.one('MatMul', [ln, b.weight('wk', [D, D])]);
-  const v = b.one('MatMul', [ln, b.weight('wv', [D, D])]);
-  const scores = b.one('Mul', [b.one('MatMul', [q, b.one('Transpose', [k], [attr('perm', [0, 2, 1])])]), b.weight('scale', [], 0, [0.25])]);
-  const keep = b.one('Cast', [b.one('Unsqueeze', [mask, b.tensor('axis1', DataType.INT64, [1], [1])])], [attr('to', F32)]);
-  const additive = b.one('Mul', [b.one('Sub', [b.weight('one', [], 0, [1]), keep]), b.weight('finfo_min', [], 0, [-3.4028234663852886e38])]);
-  const attention = b.one('MatMul', [b.one('Softmax', [b.one('Add', [scores, additive])], [attr('axis', -1)]), v]);
-  const h = b.one('Add', [b.one('MatMul', [attention, b.weight('wo', [D, D])]), x]);
-  const erf = b.one('Erf', [b.one('Div', [h, b.weight('sqrt2', [], 0, [Math.SQRT2])])]);
-  const gelu = b.one('Mul', [b.one('Mul', [h, b.one('Add', [erf, b.weight('one_b', [], 0, [1])])]), b.weight('half', [], 0, [0.5])]);
+  const eps = b.op('Constant', [], { attributes: [{ name: 'value_float', type: 'float', value: 1e-12 }] });
+  const mean = b.op('ReduceMean', [x], { attributes: [attr('axes', [-1])] });
+  const centered = b.op('Sub', [x, mean]);
+  const variance = b.op('ReduceMean', [b.op('Pow', [centered, b.init('two', [2], [])])], { attributes: [attr('axes', [-1])] });
+  const normed = b.op('Div', [centered, b.op('Sqrt', [b.op('Add', [variance, eps])])]);
+  const ln = b.op('Add', [b.op('Mul', [normed, b.weight('gamma', [D], 0.2)]), b.weight('beta', [D], 0.5)]);
+  const q = b.op('MatMul', [ln, b.weight('wq', [D, D], 0.5)]);
+  const k = b.op('MatMul', [ln, b.weight('wk', [D, D], 0.5)]);
+  const v = b.op('MatMul', [ln, b.weight('wv', [D, D], 0.5)]);
+  const scores = b.op('Mul', [b.op('MatMul', [q, b.op('Transpose', [k], { attributes: [attr('perm', [0, 2, 1])] })]), b.init('scale', [0.25], [])]);
+  const keep = b.op('Cast', [b.op('Unsqueeze', [mask, b.init('axis1', [1], [1], DataType.INT64)])], { attributes: [attr('to', F32)] });
+  const additive = b.op('Mul', [b.op('Sub', [b.init('one', [1], []), keep]), b.init('finfo_min', [-3.4028234663852886e38], [])]);
+  const attention = b.op('MatMul', [b.op('Softmax', [b.op('Add', [scores, additive])], { attributes: [attr('axis', -1)] }), v]);
+  const h = b.op('Add', [b.op('MatMul', [attention, b.weight('wo', [D, D], 0.5)]), x]);
+  const erf = b.op('Erf', [b.op('Div', [h, b.init('sqrt2', [Math.SQRT2], [])])]);
+  const gelu = b.op('Mul', [b.op('Mul', [h, b.op('Add', [erf, b.init('one_b', [1], [])])]), b.init('half', [0.5], [])]);
   // Reshape to (B, S, 2, D/2), with D/2 computed in float from Shape, then back.
-  const dimD = b.one('Gather', [b.one('Shape', [gelu]), b.tensor('idx2', DataType.INT64, [], [2])], [attr('axis', 0)]);
-  const halfD = b.one('Cast', [b.one('Div', [b.one('Cast', [dimD], [attr('to', F32)]), b.weight('two_f', [], 0, [2])])], [attr('to', DataType.INT64)]);
-  const splitShape = b.one('Concat', [b.tensor('lead', DataType.INT64, [3], [0, 0, 2]), b.one('Unsqueeze', [halfD, b.tensor('axis0', DataType.INT64, [1], [0])])], [attr('axis', 0)]);
-  const split = b.one('Reshape', [gelu, splitShape]);
-  const filled = b.one('ConstantOfShape', [b.one('Shape', [split])], [attr('value', Tensor.fromArray('value', F32, [1], [0.125]))]);
-  const y = b.one('Reshape', [b.one('Add', [split, filled]), b.tensor('back', DataType.INT64, [3], [0, 0, D])]);
-  const [top] = b.op('TopK', [y, b.tensor('k', DataType.INT64, [1], [2])], [attr('axis', -1)], '', 2);
+  const dimD = b.op('Gather', [b.op('Shape', [gelu]), b.init('idx2', [2], [], DataType.INT64)], { attributes: [attr('axis', 0)] });
+  const halfD = b.op('Cast', [b.op('Div', [b.op('Cast', [dimD], { attributes: [attr('to', F32)] }), b.init('two_f', [2], [])])], { attributes: [attr('to', DataType.INT64)] });
+  const splitShape = b.op('Concat', [b.init('lead', [0, 0, 2], [3], DataType.INT64), b.op('Unsqueeze', [halfD, b.init('axis0', [0], [1], DataType.INT64)])], { attributes: [attr('axis', 0)] });
+  const split = b.op('Reshape', [gelu, splitShape]);
+  const filled = b.op('ConstantOfShape', [b.op('Shape', [split])], { attributes: [attr('value', Tensor.fromArray('value', F32, [1], [0.125]))] });
+  const y = b.op('Reshape', [b.op('Add', [split, filled]), b.init('back', [0, 0, D], [3], DataType.INT64)]);
+  const [top] = b.opOutputs('TopK', [y, b.init('k', [2], [1], DataType.INT64)], { attributes: [attr('axis', -1)], outputs: 2 });
   b.output(y, ['batch', S, D]);
   b.output(top!, ['batch', S, 2]);
   const feeds = { x: floatFeed([B, S, D], 1, 2), mask: intFeed(DataType.INT64, [B, S], (i) => (i % S < S - (i < S ? 0 : 3) ? 1 : 0)) };
@@ -204,13 +166,13 @@ function transformerBlock(): { model: Model; feeds: Feeds } {
 
 /** Conv, BatchNormalization, Relu, Resize (float32 scales), MaxPool, GlobalAveragePool, Flatten, Gemm. */
 function cnn(): { model: Model; feeds: Feeds } {
-  const b = new Builder(17);
+  const b = modelMaker(17);
   const x = b.input('pixels', ['batch', 3, 8, 8]);
-  const conv = b.one('Conv', [x, b.weight('conv_w', [4, 3, 3, 3]), b.weight('conv_b', [4])], [attr('pads', [1, 1, 1, 1])]);
-  const bn = b.one('BatchNormalization', [conv, b.weight('bn_scale', [4], 0.5), b.weight('bn_bias', [4]), b.weight('bn_mean', [4], 0.1), b.weight('bn_var', [4], 0, [1, 0.5, 2, 1.5])]);
-  const resized = b.one('Resize', [b.one('Relu', [bn]), b.weight('roi', [0], 0, []), b.weight('scales', [4], 0, [1, 1, 2, 2])], [attr('mode', 'linear')]);
-  const pooled = b.one('GlobalAveragePool', [b.one('MaxPool', [resized], [attr('kernel_shape', [2, 2]), attr('strides', [2, 2])])]);
-  const logits = b.one('Gemm', [b.one('Flatten', [pooled]), b.weight('fc_w', [5, 4]), b.weight('fc_b', [5])], [attr('transB', 1)]);
+  const conv = b.op('Conv', [x, b.weight('conv_w', [4, 3, 3, 3], 0.5), b.weight('conv_b', [4], 0.5)], { attributes: [attr('pads', [1, 1, 1, 1])] });
+  const bn = b.op('BatchNormalization', [conv, b.weight('bn_scale', [4], 0.5), b.weight('bn_bias', [4], 0.5), b.weight('bn_mean', [4], 0.1), b.init('bn_var', [1, 0.5, 2, 1.5], [4])]);
+  const resized = b.op('Resize', [b.op('Relu', [bn]), b.init('roi', [], [0]), b.init('scales', [1, 1, 2, 2], [4])], { attributes: [attr('mode', 'linear')] });
+  const pooled = b.op('GlobalAveragePool', [b.op('MaxPool', [resized], { attributes: [attr('kernel_shape', [2, 2]), attr('strides', [2, 2])] })]);
+  const logits = b.op('Gemm', [b.op('Flatten', [pooled]), b.weight('fc_w', [5, 4], 0.5), b.weight('fc_b', [5], 0.5)], { attributes: [attr('transB', 1)] });
   b.output(logits, ['batch', 5]);
   return { model: b.model, feeds: { pixels: floatFeed([2, 3, 8, 8], 3) } };
 }
@@ -218,21 +180,21 @@ function cnn(): { model: Model; feeds: Feeds } {
 /** The contrib ops onnxruntime's fusions produce: EmbedLayerNormalization, Attention, SkipLayerNormalization,
  * BiasGelu, FastGelu. */
 function fusedEncoder(): { model: Model; feeds: Feeds } {
-  const b = new Builder(17);
+  const b = modelMaker(17);
   const [B, S, D, V] = [2, 8, 16, 40];
   const ids = b.input('input_ids', ['batch', S], DataType.INT32);
   const segments = b.input('token_type_ids', ['batch', S], DataType.INT32);
   const mask = b.input('attention_mask', ['batch', S], DataType.INT32);
   const ms = 'com.microsoft';
-  const [emb, maskIndex] = b.op('EmbedLayerNormalization', [ids, segments, b.weight('word', [V, D]), b.weight('pos', [S, D]),
-    b.weight('seg', [2, D]), b.weight('emb_gamma', [D], 0.3), b.weight('emb_beta', [D]), mask], [attr('epsilon', 1e-12, true)], ms, 2);
-  const attention = b.one('Attention', [emb!, b.weight('qkv_w', [D, 3 * D]), b.weight('qkv_b', [3 * D]), maskIndex!], [attr('num_heads', 2)], ms);
-  const ln1 = b.op('SkipLayerNormalization', [b.one('MatMul', [attention, b.weight('o_w', [D, D])]), emb!, b.weight('ln1_g', [D], 0.3),
-    b.weight('ln1_b', [D]), b.weight('o_b', [D])], [attr('epsilon', 1e-12, true)], ms)[0]!;
-  const inner = b.one('BiasGelu', [b.one('MatMul', [ln1, b.weight('ff1_w', [D, 2 * D])]), b.weight('ff1_b', [2 * D])], [], ms);
-  const ln2 = b.op('SkipLayerNormalization', [b.one('MatMul', [inner, b.weight('ff2_w', [2 * D, D])]), ln1, b.weight('ln2_g', [D], 0.3),
-    b.weight('ln2_b', [D]), b.weight('ff2_b', [D])], [attr('epsilon', 1e-12, true)], ms)[0]!;
-  const out = b.one('FastGelu', [ln2], [], ms);
+  const [emb, maskIndex] = b.opOutputs('EmbedLayerNormalization', [ids, segments, b.weight('word', [V, D], 0.5), b.weight('pos', [S, D], 0.5),
+    b.weight('seg', [2, D], 0.5), b.weight('emb_gamma', [D], 0.3), b.weight('emb_beta', [D], 0.5), mask], { attributes: [attr('epsilon', 1e-12, true)], domain: ms, outputs: 2 });
+  const attention = b.op('Attention', [emb!, b.weight('qkv_w', [D, 3 * D], 0.5), b.weight('qkv_b', [3 * D], 0.5), maskIndex!], { attributes: [attr('num_heads', 2)], domain: ms });
+  const ln1 = b.opOutputs('SkipLayerNormalization', [b.op('MatMul', [attention, b.weight('o_w', [D, D], 0.5)]), emb!, b.weight('ln1_g', [D], 0.3),
+    b.weight('ln1_b', [D], 0.5), b.weight('o_b', [D], 0.5)], { attributes: [attr('epsilon', 1e-12, true)], domain: ms })[0]!;
+  const inner = b.op('BiasGelu', [b.op('MatMul', [ln1, b.weight('ff1_w', [D, 2 * D], 0.5)]), b.weight('ff1_b', [2 * D], 0.5)], { domain: ms });
+  const ln2 = b.opOutputs('SkipLayerNormalization', [b.op('MatMul', [inner, b.weight('ff2_w', [2 * D, D], 0.5)]), ln1, b.weight('ln2_g', [D], 0.3),
+    b.weight('ln2_b', [D], 0.5), b.weight('ff2_b', [D], 0.5)], { attributes: [attr('epsilon', 1e-12, true)], domain: ms })[0]!;
+  const out = b.op('FastGelu', [ln2], { domain: ms });
   b.output(out, ['batch', S, D]);
   const feeds = {
     input_ids: intFeed(DataType.INT32, [B, S], (i) => (i * 7) % V),
@@ -244,11 +206,11 @@ function fusedEncoder(): { model: Model; feeds: Feeds } {
 
 /** An If whose branches read an outer weight and hold Constants of their own. */
 function withIf(): { model: Model; feeds: Feeds } {
-  const b = new Builder(17);
+  const b = modelMaker(17);
   const x = b.input('x', [2, 4]);
   const flag = b.input('flag', [], DataType.BOOL);
-  const w = b.weight('w', [4, 4]);
-  const h = b.one('MatMul', [x, w]);
+  const w = b.weight('w', [4, 4], 0.5);
+  const h = b.op('MatMul', [x, w]);
   const thenBranch = new Graph('then', b.graph);
   const t = thenBranch.createNode({ opType: 'MatMul', inputs: [h, w] }).output();
   t.type = tensorType(F32, [2, 4]);
@@ -258,7 +220,7 @@ function withIf(): { model: Model; feeds: Feeds } {
   const e = elseBranch.createNode({ opType: 'Mul', inputs: [h, c] }).output();
   e.type = tensorType(F32, [2, 4]);
   elseBranch.outputs.push(e);
-  const y = b.one('Relu', [b.one('If', [flag], [attr('then_branch', thenBranch), attr('else_branch', elseBranch)])]);
+  const y = b.op('Relu', [b.op('If', [flag], { attributes: [attr('then_branch', thenBranch), attr('else_branch', elseBranch)] })]);
   b.output(y, [2, 4]);
   return { model: b.model, feeds: { x: floatFeed([2, 4], 5), flag: { dataType: DataType.BOOL, dims: [], data: Uint8Array.of(1) } } };
 }
@@ -372,14 +334,13 @@ describe('fp16 pass on built models', () => {
 
 describe('fp16 options and typed attributes', () => {
   it('rewrites the attributes that set a float type (Cast to, ConstantOfShape value, Constant value_floats), not a blocked EyeLike\'s dtype', async () => {
-    const b = new Builder(17);
+    const b = modelMaker(17);
     const n = b.input('n', [3], DataType.INT64);
-    const eye = b.one('EyeLike', [b.one('Cast', [b.one('ConstantOfShape', [b.tensor('eye_shape', DataType.INT64, [2], [3, 3])],
-      [attr('value', Tensor.fromArray('value', DataType.INT64, [1], [0]))])], [attr('to', DataType.INT64)])], [attr('dtype', F32)]);
-    const counts = b.one('Cast', [n], [attr('to', F32)]);
-    const row = b.one('Constant', [], [{ name: 'value_floats', type: 'floats', value: [0.5, 1.5, 2.5] }]);
-    const zeros = b.one('ConstantOfShape', [b.tensor('z_shape', DataType.INT64, [2], [3, 3])]);
-    const y = b.one('Add', [b.one('Add', [b.one('Mul', [eye, b.one('Mul', [counts, row])]), zeros]), b.weight('bias', [3, 3])]);
+    const eye = b.op('EyeLike', [b.op('Cast', [b.op('ConstantOfShape', [b.init('eye_shape', [3, 3], [2], DataType.INT64)], { attributes: [attr('value', Tensor.fromArray('value', DataType.INT64, [1], [0]))] })], { attributes: [attr('to', DataType.INT64)] })], { attributes: [attr('dtype', F32)] });
+    const counts = b.op('Cast', [n], { attributes: [attr('to', F32)] });
+    const row = b.op('Constant', [], { attributes: [{ name: 'value_floats', type: 'floats', value: [0.5, 1.5, 2.5] }] });
+    const zeros = b.op('ConstantOfShape', [b.init('z_shape', [3, 3], [2], DataType.INT64)]);
+    const y = b.op('Add', [b.op('Add', [b.op('Mul', [eye, b.op('Mul', [counts, row])]), zeros]), b.weight('bias', [3, 3], 0.5)]);
     b.output(y, [3, 3]);
     const feeds = { n: intFeed(DataType.INT64, [3], (i) => i + 1) };
     await convertAndCheck(b.model, feeds);
@@ -397,11 +358,11 @@ describe('fp16 options and typed attributes', () => {
   });
 
   it('--block-ops and --block-nodes keep nodes float32; a float32 run between blocked nodes needs no Casts', async () => {
-    const b = new Builder(17);
+    const b = modelMaker(17);
     const x = b.input('x', [2, 8]);
-    const h1 = b.one('MatMul', [x, b.weight('w1', [8, 8])]);
-    const h2 = b.one('MatMul', [h1, b.weight('w2', [8, 8])]);
-    const y = b.one('Tanh', [b.one('Add', [h2, b.weight('b', [8])])]);
+    const h1 = b.op('MatMul', [x, b.weight('w1', [8, 8], 0.5)]);
+    const h2 = b.op('MatMul', [h1, b.weight('w2', [8, 8], 0.5)]);
+    const y = b.op('Tanh', [b.op('Add', [h2, b.weight('b', [8], 0.5)])]);
     b.output(y, [2, 8]);
     const feeds = { x: floatFeed([2, 8], 11) };
 
@@ -423,7 +384,7 @@ describe('fp16 options and typed attributes', () => {
   });
 
   it('keeps calls of model-local functions float32, with Casts around them', async () => {
-    const b = new Builder(17);
+    const b = modelMaker(17);
     b.model.opsetImports.push({ domain: 'local', version: 1 });
     const f = new OnnxFunction('local', 'Shift');
     f.opsetImports = [{ domain: '', version: 17 }];
@@ -432,8 +393,8 @@ describe('fp16 options and typed attributes', () => {
     f.body.outputs.push(f.body.createNode({ opType: 'Add', inputs: [a, one] }).output());
     b.model.functions.push(f);
     const x = b.input('x', [2, 4]);
-    const shifted = b.one('Shift', [b.one('MatMul', [x, b.weight('w', [4, 4])])], [], 'local');
-    b.output(b.one('Relu', [shifted]), [2, 4]);
+    const shifted = b.op('Shift', [b.op('MatMul', [x, b.weight('w', [4, 4], 0.5)])], { domain: 'local' });
+    b.output(b.op('Relu', [shifted]), [2, 4]);
     await convertAndCheck(b.model, { x: floatFeed([2, 4], 13) });
     const m = clone(b.model);
     convert(m);

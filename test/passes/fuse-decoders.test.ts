@@ -14,8 +14,8 @@ import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
 import { shapeOf } from '../../src/ir/types.js';
 import { encodeModel } from '../../src/serde/encode.js';
+import { lcg, runPass } from '../kit/index.js';
 import { greedy, kvShape, realRowsDifference, type Feeds } from './decoder-helpers.js';
-import { runPass } from './fusion-helpers.js';
 
 const DECODERS = [
   { path: 'fixtures/llama-tiny.onnx', layers: 2, branches: 1 },
@@ -43,8 +43,7 @@ async function session(model: Model | string, level: 'disabled' | 'all'): Promis
  * or `right` on the right; positions from the mask's cumsum, as generate() and transformers.js compute them.
  */
 function stepFeeds(model: Model, [B, S, P, left, right]: number[], seed: number): Feeds {
-  let s = seed;
-  const random = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const random = lcg(seed);
   const { kvHeads, headSize, vocab } = kvShape(model);
   const T = P! + S!;
   const mask = Array.from({ length: B! * T }, (_, i): number => {

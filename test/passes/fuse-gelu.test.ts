@@ -4,8 +4,8 @@ import { fuseGeluPass } from '../../passes/fuse-gelu.js';
 import { fuseLayerNormPass } from '../../passes/fuse-layer-norm.js';
 import type { Value } from '../../src/ir/graph.js';
 import { buildModel, expectFusion, maxDifference, opsOf, randomFeeds, runOrt, type GraphMaker } from '../kit/index.js';
-import { randomFloats } from '../pattern/helpers.js';
-import { fixtureFeeds, fixtureNames, formatTable, manifest, maxAbsDiff, nearMisses, opCounts, readFixture, runModel, runPass } from './fusion-helpers.js';
+import { randomFloats, runPass } from '../kit/index.js';
+import { fixtureFeeds, fixtureNames, formatTable, manifest, maxAbsDiff, nearMisses, opCounts, readFixture, runModel } from './fusion-helpers.js';
 
 const SHAPE = [2, 3, 8];
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);

@@ -4,8 +4,8 @@ import { inferShapes } from '../../src/shape/index.js';
 import { fuseLayerNormPass } from '../../passes/fuse-layer-norm.js';
 import type { Value } from '../../src/ir/graph.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { buildModel, maxDifference, opsOf, randomFeeds, runOrt, type GraphMaker } from '../pattern/helpers.js';
-import { fixtureFeeds, fixtureNames, formatTable, manifest, maxAbsDiff, nearMisses, opCounts, readFixture, runModel, runPass } from './fusion-helpers.js';
+import { buildModel, type GraphMaker, maxDifference, opsOf, randomFeeds, runOrt, runPass } from '../kit/index.js';
+import { fixtureFeeds, fixtureNames, formatTable, manifest, maxAbsDiff, nearMisses, opCounts, readFixture, runModel } from './fusion-helpers.js';
 
 const SHAPE = [2, 3, 8];
 const GAMMA = [0.5, 1.5, -1, 2, 0.25, 1, -0.5, 3];

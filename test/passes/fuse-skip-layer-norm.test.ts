@@ -9,10 +9,8 @@ import { Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
 import { tensorType } from '../../src/ir/types.js';
 import { encodeModel } from '../../src/serde/encode.js';
-import { buildModel, F, opsOf, randomFloats } from '../pattern/helpers.js';
-import {
-  fixtureFeeds, fixtureNames, formatTable, manifest, maxAbsDiff, opCounts, readFixture, runModel, runPass, type Outputs,
-} from './fusion-helpers.js';
+import { buildModel, F, opsOf, randomFloats, runPass } from '../kit/index.js';
+import { fixtureFeeds, fixtureNames, formatTable, manifest, maxAbsDiff, opCounts, readFixture, runModel, type Outputs } from './fusion-helpers.js';
 
 const SHAPE = [2, 3, 8];
 const GAMMA = [0.5, 1.5, -1, 2, 0.25, 1, -0.5, 3];

@@ -1,16 +1,15 @@
-// Shared by the fusion tests: running passes, counting ops, and the exported transformer fixtures with their inputs.
+// Shared by the fusion tests: counting ops, near-miss lines, and the exported transformer fixtures with their inputs.
 import { existsSync, readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { readNpz } from '../../src/io/npz.js';
 import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
-import type { Pass, PassResult } from '../../src/pipeline.js';
-import { encodeModel } from '../../src/serde/encode.js';
+import type { PassResult } from '../../src/pipeline.js';
+import { runOrt, valuesOf } from '../kit/ort.js';
 import { ortTypeOf } from '../helpers/ort-tensor.js';
 
-export function runPass(pass: Pass, model: Model, explain = false): PassResult {
-  return pass.run(model, { options: { explain }, log: () => {} });
-}
+// The fuse-attention, fuse-rotary and fuse-gqa tests still take runPass from here (other helpers are changing them).
+export { runPass } from '../kit/run-pass.js';
 
 /** Nodes per op type, `domain::` prefixed outside the default domain. */
 export function opCounts(model: Model): Record<string, number> {
@@ -58,15 +57,9 @@ export function fixtureFeeds(name: string): Record<string, ort.Tensor> {
 
 export type Outputs = Record<string, Float32Array>;
 
-/** The model's float outputs from onnxruntime-node at one optimization level (warnings off: dead constants are fine). */
+/** The model's float outputs from onnxruntime-node at one optimization level. */
 export async function runModel(model: Model, feeds: Record<string, ort.Tensor>, level: 'disabled' | 'all'): Promise<Outputs> {
-  const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: level, intraOpNumThreads: 1, logSeverityLevel: 3 });
-  try {
-    const results = await session.run(feeds);
-    return Object.fromEntries(Object.entries(results).map(([k, t]) => [k, t.data as Float32Array]));
-  } finally {
-    await session.release();
-  }
+  return valuesOf(await runOrt(model, feeds, level));
 }
 
 /** Largest absolute difference over every output; throws when the outputs differ in names or sizes. */

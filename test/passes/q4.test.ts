@@ -12,9 +12,9 @@ import { readModel } from '../../src/io/read.js';
 import { writeModel } from '../../src/io/write.js';
 import { attr, Graph, Model, Tensor, Value, tensorType } from '../../src/ir/index.js';
 import type { PassResult } from '../../src/pipeline.js';
-import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { emptyParams, nbitsShape, quantizeBlockRows } from '../../src/tensor/nbits.js';
+import { cosine, runOrt, valuesOf } from '../kit/index.js';
 
 const FIXTURES = 'fixtures/';
 
@@ -34,21 +34,7 @@ function readFeeds(path: string): Feeds {
 }
 
 async function run(model: Model | Uint8Array, feeds: Feeds): Promise<Record<string, Float32Array>> {
-  const session = await ort.InferenceSession.create(model instanceof Model ? encodeModel(model) : model, { intraOpNumThreads: 1 });
-  const outputs = await session.run(Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]!])));
-  const result = Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, t.data as Float32Array]));
-  await session.release();
-  return result;
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return dot / Math.sqrt(aa * bb);
+  return valuesOf(await runOrt(model, feeds, 'all'));
 }
 
 const ops = (m: Model) => [...m.graph.allGraphs()].flatMap((g) => g.nodes.map((n) => n.opType));

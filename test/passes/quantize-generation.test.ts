@@ -14,8 +14,8 @@ import { readNpz } from '../../src/io/npz.js';
 import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
 import { encodeModel } from '../../src/serde/encode.js';
+import { runPass } from '../kit/index.js';
 import { kvShape, type Feeds } from './decoder-helpers.js';
-import { runPass } from './fusion-helpers.js';
 
 const DECODERS = [
   { path: 'fixtures/llama-tiny.onnx' },

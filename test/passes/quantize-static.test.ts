@@ -10,8 +10,8 @@ import { Tensor } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import type { Model } from '../../src/ir/model.js';
-import { encodeModel } from '../../src/serde/encode.js';
 import { computeScaleZeroPoint, quantRange } from '../../src/tensor/quantize.js';
+import { runOrt } from '../kit/ort.js';
 import { uniformFloats as floats } from '../kit/random.js';
 import { mlpModel } from '../helpers/models.js';
 
@@ -99,12 +99,7 @@ describe('quantize-static on a small MLP (MatMul, MatMul, Add, Reshape, Relu)', 
     const float = mlpModel(8);
     const model = mlpModel(8);
     const x = floats(4 * 8, 9);
-    const run = async (m: Model) => {
-      const s = await ort.InferenceSession.create(encodeModel(m));
-      const out = (await s.run({ x: new ort.Tensor('float32', x, [4, 8]) })).y!.data as Float32Array;
-      await s.release();
-      return out;
-    };
+    const run = async (m: Model) => (await runOrt(m, { x: new ort.Tensor('float32', x, [4, 8]) }, 'all')).y!.data;
     // ranges from the float model's own values
     const ranges: Ranges = { x: [-0.5, 0.5], MatMul_output_0: [-2, 2], MatMul_1_output_0: [-4, 4], Add_output_0: [-4.5, 4.5], y: [0, 4.5] };
     quantize(model, { calibratedRanges: ranges });
@@ -178,12 +173,7 @@ describe('quantize-static --format qoperator', () => {
     expect(ops).not.toContain('MatMul');
     expect(ops.filter((o) => o === 'QuantizeLinear')).toHaveLength(2); // x, and y (Relu stays float)
     const x = floats(4 * 8, 9);
-    const run = async (m: Model) => {
-      const s = await ort.InferenceSession.create(encodeModel(m));
-      const out = (await s.run({ x: new ort.Tensor('float32', x, [4, 8]) })).y!.data as Float32Array;
-      await s.release();
-      return out;
-    };
+    const run = async (m: Model) => (await runOrt(m, { x: new ort.Tensor('float32', x, [4, 8]) }, 'all')).y!.data;
     const [a, b] = [await run(qdq), await run(qop)];
     // the same integer arithmetic up to rounding of the rescale: within one step of the output scale
     expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]!)))).toBeLessThanOrEqual(2 * (9 / 255) + 1e-6);

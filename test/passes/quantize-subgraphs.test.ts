@@ -7,15 +7,10 @@ import { quantizePass } from '../../passes/quantize.js';
 import { attr, Graph, Model, Tensor, Value, tensorType, type Node } from '../../src/ir/index.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
-
-function randomValues(count: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  return Float32Array.from({ length: count }, () => (next() + next() + next() - 1.5) * 2 * scale);
-}
+import { bellFloats } from '../kit/random.js';
 
 const constant = (g: Graph, name: string, dims: number[], seed: number) =>
-  g.addInitializer(name, Tensor.fromArray('', DataType.FLOAT, dims, randomValues(dims.reduce((a, b) => a * b, 1), seed, 0.2)));
+  g.addInitializer(name, Tensor.fromArray('', DataType.FLOAT, dims, bellFloats(dims.reduce((a, b) => a * b, 1), seed, 0.2)));
 
 function node(g: Graph, opType: string, inputs: Value[], name: string, attributes = [] as ReturnType<typeof attr>[]): Value {
   return g.createNode({ opType, inputs, outputs: [g.newValue(name)], attributes, name }).output(0);
@@ -105,7 +100,7 @@ function cosine(a: Float32Array, b: Float32Array): number {
   return dot / Math.sqrt(aa * bb);
 }
 
-const x = new ort.Tensor('float32', randomValues(X_DIMS[0]! * X_DIMS[1]!, 99), X_DIMS);
+const x = new ort.Tensor('float32', bellFloats(X_DIMS[0]! * X_DIMS[1]!, 99), X_DIMS);
 const condition = (c: boolean) => new ort.Tensor('bool', Uint8Array.from([c ? 1 : 0]), []);
 
 describe('quantize: If bodies (merged decoders)', () => {
@@ -179,7 +174,7 @@ describe('quantize: Loop bodies', () => {
     expect(result.stats['quantized.MatMul']).toBe(1);
     expect(opTypes(allNodes(model))).toEqual(['DynamicQuantizeMatMul', 'Identity', 'Loop', 'Tanh']);
     expect(model.graph.initializers.map((v) => v.name).sort()).toEqual(['trips', 'w_quantized', 'w_scale', 'w_zero_point']);
-    const feed = new ort.Tensor('float32', randomValues(64, 5), [4, 16]);
+    const feed = new ort.Tensor('float32', bellFloats(64, 5), [4, 16]);
     expect(cosine(await run(float, { x: feed }), await run(model, { x: feed }))).toBeGreaterThan(0.999);
   });
 });

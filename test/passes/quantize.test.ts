@@ -176,6 +176,56 @@ describe('quantize: MatMul', () => {
   });
 });
 
+describe('quantize: bias folding', () => {
+  /** x -> MatMul W -> Add bias (of `biasDims`) -> y, with a second MatMul reading x when `shared`, and the product also an output when `productOut`. */
+  function biased(options: { biasDims?: readonly number[]; shared?: boolean; productOut?: boolean } = {}): Model {
+    const b = new Builder();
+    const x = b.input('x', [2, 8]);
+    const h = b.node('MatMul', [x, b.weight('W', [8, 6])], 'mm');
+    b.output(b.node('Add', [b.weight('bias', [...(options.biasDims ?? [6])]), h], 'add'));
+    if (options.shared) b.output(b.node('Add', [b.node('MatMul', [x, b.weight('W2', [8, 6])], 'mm2'), b.weight('bias2', [6])], 'add2'));
+    if (options.productOut) b.output(h);
+    return b.model;
+  }
+  const feeds = (): Feeds => ({ x: floatFeed([2, 8], 5) });
+
+  it.each([
+    ['DynamicQuantizeMatMul', false, 4],
+    ['MatMulIntegerToFloat', true, 6],
+  ] as const)('folds Add(bias, MatMul) into %s as its bias input', async (opType, shared, biasIndex) => {
+    const float = biased({ shared });
+    const model = copy(float);
+    const result = quantize(model);
+    expect(count(model, 'Add')).toBe(0);
+    expect(result.stats.biasesFolded).toBe(shared ? 2 : 1);
+    const fused = model.graph.nodes.filter((n) => n.opType === opType);
+    expect(fused.map((n) => n.inputs[biasIndex]?.name)).toEqual(shared ? ['bias', 'bias2'] : ['bias']);
+    expect(model.graph.outputs.map((v) => v.name)).toEqual(float.graph.outputs.map((v) => v.name));
+    await expectParity(float, model, feeds());
+  });
+
+  it.each([
+    ['the product is read elsewhere', { productOut: true }, "intermediate 'mm' is a graph output"],
+    ['the bias is not a vector of N', { biasDims: [2, 6] }, 'expected 1-D of length 6'],
+  ] as const)('leaves the Add when %s, and says why with --explain', async (_, options, why) => {
+    const float = biased(options);
+    const model = copy(float);
+    const result = quantize(model, { explain: true });
+    expect(count(model, 'Add')).toBe(1);
+    expect(result.stats.biasesFolded).toBeUndefined();
+    expect(result.notes?.filter((n) => n.includes('DynamicQuantizeMatMul bias at '))).toEqual([
+      expect.stringContaining(why),
+    ]);
+    await expectParity(float, model, feeds());
+  });
+
+  it('leaves the Add to onnxruntime in the integer format', () => {
+    const model = copy(biased());
+    quantize(model, { quantFormat: 'integer' });
+    expect([count(model, 'MatMulInteger'), count(model, 'Add')]).toEqual([1, 1]);
+  });
+});
+
 describe('quantize: Gemm', () => {
   /** Gemm transB with a bias vector -> Relu -> Gemm with beta and C (1, N) -> Gemm with a full C (M, N). */
   function gemms(): Model {

@@ -13,7 +13,8 @@ import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { opHistogram } from '../../src/summary.js';
-import { fixtureFeeds, maxAbsDiff, runModel, runPass } from './fusion-helpers.js';
+import { runPass } from '../kit/index.js';
+import { fixtureFeeds, maxAbsDiff, runModel } from './fusion-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-skip-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -5,7 +5,7 @@ import { DataType } from '../../src/tensor/dtype.js';
 import { tensorType } from '../../src/ir/types.js';
 import { applyRules, bySize, float, floats, rule, rulePass, type Rule } from '../../src/pattern/index.js';
 import { encodeModel } from '../../src/serde/encode.js';
-import { buildModel, F, maxDifference, opsOf, runOrt, type GraphMaker } from './helpers.js';
+import { buildModel, F, type GraphMaker, maxDifference, opsOf, runOrt } from '../kit/index.js';
 import * as ort from 'onnxruntime-node';
 
 /** Neg(Neg(x)) is x. */

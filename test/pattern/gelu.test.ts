@@ -1,7 +1,7 @@
 // An example fusion written as a rule, checked for numeric parity through onnxruntime-node.
 import { describe, expect, it } from 'vitest';
 import { applyRules, rule, scalarNear, near } from '../../src/pattern/index.js';
-import { buildModel, maxDifference, opsOf, randomFeeds, runOrt, type GraphMaker } from './helpers.js';
+import { buildModel, type GraphMaker, maxDifference, opsOf, randomFeeds, runOrt } from '../kit/index.js';
 
 /** Gelu, erf form: x * 0.5 * (1 + erf(x / sqrt 2)), the scale written as Div by sqrt 2 or Mul by 1/sqrt 2. */
 const geluErf = rule({

@@ -3,7 +3,7 @@ import type { Node, Value } from '../../src/ir/graph.js';
 import { tensorType } from '../../src/ir/types.js';
 import { hasRank, matchAt, rule, scalarNear, type Match, type MatchOutcome, type PatternBuilder, type PatternOutput } from '../../src/pattern/index.js';
 import { encodeModel } from '../../src/serde/encode.js';
-import { buildModel, F, type GraphMaker } from './helpers.js';
+import { buildModel, F, type GraphMaker } from '../kit/index.js';
 
 /** A rule whose rewrite is never called: these tests only match. */
 function matcherOf(pattern: (p: PatternBuilder) => PatternOutput, check?: (m: Match) => boolean | string) {

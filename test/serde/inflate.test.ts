@@ -4,12 +4,12 @@ import { constants, crc32 as zlibCrc32, deflateRawSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { crc32, inflateRaw } from '../../src/serde/inflate.js';
+import { lcg } from '../kit/random.js';
 
 /** Bytes with structure (repeats at many distances, runs, text) and noise, deterministic per seed. */
 function sample(size: number, seed: number): Uint8Array {
   const out = new Uint8Array(size);
-  let s = seed >>> 0 || 1;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = lcg(seed >>> 0 || 1);
   for (let i = 0; i < size; ) {
     const kind = rand();
     const n = Math.min(size - i, 1 + Math.floor(rand() * 300));

@@ -35,7 +35,8 @@ function tableSource(): string {
       const message = f.type === TYPE_MESSAGE ? `, '${f.typeName!.replace(`.${file.package}.`, '')}'` : '';
       return `[${f.number}, '${f.name}', ${f.type}, ${label}${message}]`;
     });
-    return `  '${name}': [\n${fields.map((f) => `    ${f},\n`).join('')}  ],\n`;
+    // one message a line: the tables are data, and a field a line made every message look like every other
+    return `  '${name}': [${fields.join(', ')}],\n`;
   });
   return (
     "// Generated from ONNX 1.23.1's onnx-ml.proto FileDescriptorSet (src/serde/onnx-1.23.1-descriptor.pb)\n" +

@@ -6,33 +6,34 @@ import { tensorType } from '../../src/ir/types.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { inferShapes } from '../../src/shape/index.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { GraphBuilder, dims, elemType } from './build.js';
+import { modelMaker } from '../kit/index.js';
+import { dims, elemType } from './build.js';
 
 /** One attention layer the way the TorchScript exporter writes it (opset 13 forms unless `opset` < 13). */
 function attentionBlock(opset = 14) {
-  const b = new GraphBuilder(opset);
+  const b = modelMaker(opset);
   const x = b.input('x', ['batch', 'sequence', 64]);
   const mask = b.input('attention_mask', ['batch', 'sequence'], DataType.INT64);
   const unsqueeze = (v: Value, axes: number[]) =>
-    opset < 13 ? b.op('Unsqueeze', [v], { axes }) : b.op('Unsqueeze', [v, b.ints('axes', axes)]);
-  const project = (name: string) => b.op('Add', [b.op('MatMul', [x, b.weight(`W${name}`, [64, 64])]), b.weight(`b${name}`, [64])]);
+    opset < 13 ? b.op('Unsqueeze', [v], { attrs: { axes } }) : b.op('Unsqueeze', [v, b.ints('axes', axes)]);
+  const project = (name: string) => b.op('Add', [b.op('MatMul', [x, b.zeros(`W${name}`, [64, 64])]), b.zeros(`b${name}`, [64])]);
   const shape = b.op('Shape', [x]);
-  const batch = unsqueeze(b.op('Gather', [shape, b.ints('zero', [0], [])], { axis: 0 }), [0]);
-  const sequence = unsqueeze(b.op('Gather', [shape, b.ints('one', [1], [])], { axis: 0 }), [0]);
-  const headsShape = b.op('Concat', [batch, sequence, b.ints('heads', [4]), b.ints('head_size', [16])], { axis: 0 });
+  const batch = unsqueeze(b.op('Gather', [shape, b.ints('zero', [0], [])], { attrs: { axis: 0 } }), [0]);
+  const sequence = unsqueeze(b.op('Gather', [shape, b.ints('one', [1], [])], { attrs: { axis: 0 } }), [0]);
+  const headsShape = b.op('Concat', [batch, sequence, b.ints('heads', [4]), b.ints('head_size', [16])], { attrs: { axis: 0 } });
   const split = (v: Value) => b.op('Reshape', [v, headsShape]);
-  const q = b.op('Transpose', [split(project('q'))], { perm: [0, 2, 1, 3] });
-  const kT = b.op('Transpose', [split(project('k'))], { perm: [0, 2, 3, 1] });
-  const v = b.op('Transpose', [split(project('v'))], { perm: [0, 2, 1, 3] });
-  const scores = b.op('Div', [b.op('MatMul', [q, kT]), b.weight('scale', [])]);
-  const maskFloat = b.op('Cast', [unsqueeze(mask, [1, 2])], { to: DataType.FLOAT });
-  const additive = b.op('Mul', [b.op('Sub', [b.weight('one_f', []), maskFloat]), b.weight('neg', [])]);
-  const probs = b.op('Softmax', [b.op('Add', [scores, additive])], { axis: -1 });
-  const context = b.op('Transpose', [b.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] });
-  const mergedShape = b.op('Concat', [batch, sequence, b.ints('hidden', [64])], { axis: 0 });
+  const q = b.op('Transpose', [split(project('q'))], { attrs: { perm: [0, 2, 1, 3] } });
+  const kT = b.op('Transpose', [split(project('k'))], { attrs: { perm: [0, 2, 3, 1] } });
+  const v = b.op('Transpose', [split(project('v'))], { attrs: { perm: [0, 2, 1, 3] } });
+  const scores = b.op('Div', [b.op('MatMul', [q, kT]), b.zeros('scale', [])]);
+  const maskFloat = b.op('Cast', [unsqueeze(mask, [1, 2])], { attrs: { to: DataType.FLOAT } });
+  const additive = b.op('Mul', [b.op('Sub', [b.zeros('one_f', []), maskFloat]), b.zeros('neg', [])]);
+  const probs = b.op('Softmax', [b.op('Add', [scores, additive])], { attrs: { axis: -1 } });
+  const context = b.op('Transpose', [b.op('MatMul', [probs, v])], { attrs: { perm: [0, 2, 1, 3] } });
+  const mergedShape = b.op('Concat', [batch, sequence, b.ints('hidden', [64])], { attrs: { axis: 0 } });
   const merged = b.op('Reshape', [context, mergedShape]);
-  const out = b.op('Add', [b.op('MatMul', [merged, b.weight('Wo', [64, 64])]), b.weight('bo', [64])]);
-  b.output(out);
+  const out = b.op('Add', [b.op('MatMul', [merged, b.zeros('Wo', [64, 64])]), b.zeros('bo', [64])]);
+  b.output(out, null);
   return { b, x, mask, headsShape, q, kT, v, scores, additive, probs, context, merged, out };
 }
 

@@ -4,30 +4,28 @@ import { Graph, Value } from '../../src/ir/graph.js';
 import { tensorType } from '../../src/ir/types.js';
 import { inferShapes } from '../../src/shape/index.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { GraphBuilder, dims, elemType } from './build.js';
+import { GraphMaker, modelMaker } from '../kit/index.js';
+import { dims, elemType } from './build.js';
 
 /** A subgraph whose body `fill` builds from its inputs; returns the graph. */
-function body(parent: Graph, name: string, inputs: Value[], fill: (g: Graph, ins: Value[]) => Value[]): Graph {
+function body(parent: Graph, name: string, inputs: Value[], fill: (g: GraphMaker, ins: Value[]) => Value[]): Graph {
   const g = new Graph(name, parent);
   for (const v of inputs) g.addInput(v);
-  g.outputs.push(...fill(g, inputs));
+  g.outputs.push(...fill(new GraphMaker(g), inputs));
   return g;
 }
 
-const op = (g: Graph, opType: string, inputs: Value[], attrs: ReturnType<typeof attr>[] = []) =>
-  g.createNode({ opType, inputs, attributes: attrs }).output();
-
 describe('control flow', () => {
   test('If: branches are inferred; the output keeps what both agree on', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const x = b.input('x', ['batch', 8]);
     const cond = b.input('cond', [], DataType.BOOL);
     let inner: Value | undefined;
     const thenBranch = body(b.graph, 'then', [], (g) => {
-      inner = op(g, 'Relu', [x]);
-      return [op(g, 'Neg', [inner]), op(g, 'Abs', [x])];
+      inner = g.op('Relu', [x]);
+      return [g.op('Neg', [inner]), g.op('Abs', [x])];
     });
-    const elseBranch = body(b.graph, 'else', [], (g) => [op(g, 'Sigmoid', [x]), op(g, 'Slice', [x, b.ints('s', [0]), b.ints('e', [4]), b.ints('a', [1])])]);
+    const elseBranch = body(b.graph, 'else', [], (g) => [g.op('Sigmoid', [x]), g.op('Slice', [x, b.ints('s', [0]), b.ints('e', [4]), b.ints('a', [1])])]);
     const [same, differs] = b.graph.createNode({
       opType: 'If', inputs: [cond], outputs: 2, attributes: [attr('then_branch', thenBranch), attr('else_branch', elseBranch)],
     }).outputs as Value[];
@@ -39,12 +37,12 @@ describe('control flow', () => {
   });
 
   test('Loop: carried state and stacked scan outputs with a constant trip count', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const start = b.input('start', [2]);
-    const step = b.weight('step', [2]);
+    const step = b.zeros('step', [2]);
     const loopBody = body(b.graph, 'body', [new Value('i'), new Value('c'), new Value('v')], (g, [, c, v]) => {
-      const next = op(g, 'Add', [v!, step]);
-      return [op(g, 'Identity', [c!]), next, op(g, 'Mul', [next, step])];
+      const next = g.op('Add', [v!, step]);
+      return [g.op('Identity', [c!]), next, g.op('Mul', [next, step])];
     });
     const [final, stacked] = b.graph.createNode({
       opType: 'Loop', inputs: [b.ints('trips', [3], []), null, start], outputs: 2, attributes: [attr('body', loopBody)],
@@ -56,10 +54,10 @@ describe('control flow', () => {
   });
 
   test('Scan: slices along the scan axis, outputs stacked along it', () => {
-    const b = new GraphBuilder(11);
+    const b = modelMaker(11);
     const scanBody = body(b.graph, 'body', [new Value('sum_in'), new Value('row')], (g, [sum, row]) => {
-      const next = op(g, 'Add', [sum!, row!]);
-      return [next, op(g, 'Identity', [next])];
+      const next = g.op('Add', [sum!, row!]);
+      return [next, g.op('Identity', [next])];
     });
     const [total, partials] = b.graph.createNode({
       opType: 'Scan', inputs: [b.input('init', [2]), b.input('xs', ['steps', 2])], outputs: 2,
@@ -71,8 +69,8 @@ describe('control flow', () => {
   });
 
   test('bodies of ops without a rule are still inferred, with their declared inputs', () => {
-    const b = new GraphBuilder();
-    const inside = body(b.graph, 'fn', [new Value('a', tensorType(DataType.FLOAT, ['n', 3]))], (g, [a]) => [op(g, 'Relu', [a!])]);
+    const b = modelMaker();
+    const inside = body(b.graph, 'fn', [new Value('a', tensorType(DataType.FLOAT, ['n', 3]))], (g, [a]) => [g.op('Relu', [a!])]);
     b.graph.createNode({ opType: 'Mystery', domain: 'x', inputs: [], attributes: [attr('body', inside)] });
     inferShapes(b.model);
     expect(dims(inside.outputs[0]!)).toEqual(['n', 3]);

@@ -4,18 +4,19 @@ import { Tensor } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
 import { inferShapes } from '../../src/shape/index.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { GraphBuilder, dims, elemType } from './build.js';
+import { modelMaker } from '../kit/index.js';
+import { dims, elemType } from './build.js';
 
 const INT64_MAX = 9223372036854775807n;
 
 describe('gathering', () => {
   test('Gather inserts the indices shape at the axis', () => {
-    const b = new GraphBuilder();
-    const table = b.weight('table', [512, 64]);
+    const b = modelMaker();
+    const table = b.zeros('table', [512, 64]);
     const ids = b.input('ids', ['batch', 'sequence'], DataType.INT64);
     const emb = b.op('Gather', [table, ids]);
-    const mid = b.op('Gather', [b.input('x', [5, 7, 9]), b.ints('idx', [0, 1, 2, 3, 4, 5], [2, 3])], { axis: -2 });
-    const scalar = b.op('Gather', [b.input('y', [5, 7]), b.ints('one', [1], [])], { axis: 1 });
+    const mid = b.op('Gather', [b.input('x', [5, 7, 9]), b.ints('idx', [0, 1, 2, 3, 4, 5], [2, 3])], { attrs: { axis: -2 } });
+    const scalar = b.op('Gather', [b.input('y', [5, 7]), b.ints('one', [1], [])], { attrs: { axis: 1 } });
     inferShapes(b.model);
     expect(dims(emb)).toEqual(['batch', 'sequence', 64]);
     expect(dims(mid)).toEqual([5, 2, 3, 9]);
@@ -23,9 +24,9 @@ describe('gathering', () => {
   });
 
   test('GatherElements and GatherND', () => {
-    const b = new GraphBuilder();
-    const ge = b.op('GatherElements', [b.input('x', [3, 4]), b.input('i', ['n', 4], DataType.INT64)], { axis: 0 });
-    const gnd = b.op('GatherND', [b.input('d', [2, 3, 4, 5]), b.input('j', [2, 6, 2], DataType.INT64)], { batch_dims: 1 });
+    const b = modelMaker();
+    const ge = b.op('GatherElements', [b.input('x', [3, 4]), b.input('i', ['n', 4], DataType.INT64)], { attrs: { axis: 0 } });
+    const gnd = b.op('GatherND', [b.input('d', [2, 3, 4, 5]), b.input('j', [2, 6, 2], DataType.INT64)], { attrs: { batch_dims: 1 } });
     inferShapes(b.model);
     expect(dims(ge)).toEqual(['n', 4]);
     expect(dims(gnd)).toEqual([2, 6, 5]);
@@ -34,7 +35,7 @@ describe('gathering', () => {
 
 describe('Slice', () => {
   test('constant bounds, clamped like the spec says', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const x = b.input('x', [20, 10, 5]);
     const s = (starts: number[], ends: (number | bigint)[], axes?: number[], steps?: number[]) =>
       b.op('Slice', [x, b.ints('st', starts), b.ints('en', ends), axes ? b.ints('ax', axes) : null, steps ? b.ints('sp', steps) : null]);
@@ -52,7 +53,7 @@ describe('Slice', () => {
   });
 
   test('symbolic dims: to the end, from the end, and up to a computed length', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const x = b.input('x', ['batch', 'sequence', 64]);
     const dropFirst = b.op('Slice', [x, b.ints('s', [1]), b.ints('e', [INT64_MAX]), b.ints('a', [1])]);
     const lastTwo = b.op('Slice', [x, b.ints('s2', [-2]), b.ints('e2', [INT64_MAX]), b.ints('a2', [1])]);
@@ -69,7 +70,7 @@ describe('Slice', () => {
   });
 
   test('unknown bounds leave only the sliced axes unknown', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const x = b.input('x', ['n', 10, 5]);
     const ends = b.input('ends', [1], DataType.INT64);
     const partly = b.op('Slice', [x, b.ints('s', [0]), ends, b.ints('a', [1])]);
@@ -80,8 +81,8 @@ describe('Slice', () => {
   });
 
   test('opset 9 attributes', () => {
-    const b = new GraphBuilder(9);
-    const y = b.op('Slice', [b.input('x', [4, 6])], { starts: [1, 0], ends: [3, -1] });
+    const b = modelMaker(9);
+    const y = b.op('Slice', [b.input('x', [4, 6])], { attrs: { starts: [1, 0], ends: [3, -1] } });
     inferShapes(b.model);
     expect(dims(y)).toEqual([2, 5]);
   });
@@ -89,10 +90,10 @@ describe('Slice', () => {
 
 describe('shape values', () => {
   test('Shape with start and end, and Size', () => {
-    const b = new GraphBuilder(15);
+    const b = modelMaker(15);
     const x = b.input('x', ['batch', 'sequence', 64]);
     const whole = b.op('Shape', [x]);
-    const tail = b.op('Shape', [x], { start: -2 });
+    const tail = b.op('Shape', [x], { attrs: { start: -2 } });
     const size = b.op('Size', [x]);
     const flat = b.op('Reshape', [x, b.op('Unsqueeze', [size, b.ints('ax', [0])])]);
     const viaTail = b.op('Expand', [b.input('one', [1, 1]), tail]);
@@ -105,9 +106,9 @@ describe('shape values', () => {
   });
 
   test('Range from constants and from a shape value', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const fixed = b.op('Range', [b.ints('a', [2], []), b.ints('b', [11], []), b.ints('c', [3], [])]);
-    const floats = b.op('Range', [b.floats('fa', [0], []), b.floats('fb', [2.5], []), b.floats('fc', [0.5], [])]);
+    const floats = b.op('Range', [b.init('fa', [0], []), b.init('fb', [2.5], []), b.init('fc', [0.5], [])]);
     const n = b.op('Gather', [b.op('Shape', [b.input('x', ['batch', 'sequence'])]), b.ints('one', [1], [])]);
     const positions = b.op('Range', [b.ints('zero', [0], []), n, b.ints('step', [1], [])]);
     const dynamic = b.op('Range', [b.ints('z', [0], []), b.input('limit', [], DataType.INT64), b.ints('s', [1], [])]);
@@ -119,12 +120,12 @@ describe('shape values', () => {
   });
 
   test('ConstantOfShape and Constant', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const x = b.input('x', ['batch', 'sequence']);
-    const ones = b.op('ConstantOfShape', [b.op('Shape', [x])], { value: Tensor.fromArray('v', DataType.INT64, [1], [1]) });
+    const ones = b.op('ConstantOfShape', [b.op('Shape', [x])], { attrs: { value: Tensor.fromArray('v', DataType.INT64, [1], [1]) } });
     const zeros = b.op('ConstantOfShape', [b.ints('shape', [2, 3])]);
-    const tensor = b.op('Constant', [], { value: Tensor.fromArray('t', DataType.FLOAT16, [2, 2], [0, 0, 0, 0]) });
-    const ints = b.op('Constant', [], { value_ints: [1, 2, 3] });
+    const tensor = b.op('Constant', [], { attrs: { value: Tensor.fromArray('t', DataType.FLOAT16, [2, 2], [0, 0, 0, 0]) } });
+    const ints = b.op('Constant', [], { attrs: { value_ints: [1, 2, 3] } });
     const float = b.graph.createNode({ opType: 'Constant', attributes: [attr('value_float', 1.5)] }).output();
     const reshaped = b.op('Reshape', [b.input('y', [6]), ints]);
     inferShapes(b.model);
@@ -139,7 +140,7 @@ describe('shape values', () => {
 
 describe('data-dependent sizes', () => {
   test('NonZero gets a fresh symbol that never collides with the model\'s own', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const x = b.input('x', [3, 'unk__3']);
     const nz = b.op('NonZero', [x]);
     const again = b.op('NonZero', [b.input('y', [2])]);
@@ -149,11 +150,11 @@ describe('data-dependent sizes', () => {
   });
 
   test('TopK, ArgMax and OneHot', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const x = b.input('x', ['n', 10]);
-    const [values, indices] = b.nodes('TopK', [x, b.ints('k', [3])], { axis: -1 }, 2);
-    const arg = b.op('ArgMax', [x], { axis: 1, keepdims: 0 });
-    const hot = b.op('OneHot', [b.input('i', ['n'], DataType.INT64), b.ints('depth', [7], []), b.floats('vals', [0, 1])], { axis: 0 });
+    const [values, indices] = b.opOutputs('TopK', [x, b.ints('k', [3])], { attrs: { axis: -1 }, outputs: 2 });
+    const arg = b.op('ArgMax', [x], { attrs: { axis: 1, keepdims: 0 } });
+    const hot = b.op('OneHot', [b.input('i', ['n'], DataType.INT64), b.ints('depth', [7], []), b.init('vals', [0, 1])], { attrs: { axis: 0 } });
     inferShapes(b.model);
     expect([dims(values!), elemType(values!)]).toEqual([['n', 3], DataType.FLOAT]);
     expect([dims(indices!), elemType(indices!)]).toEqual([['n', 3], DataType.INT64]);
@@ -162,10 +163,10 @@ describe('data-dependent sizes', () => {
   });
 
   test('a declared output of a data-dependent op keeps its own name', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const nz = b.op('NonZero', [b.input('x', [4])]);
     nz.type = tensorType(DataType.INT64, [1, 'count']);
-    b.output(nz);
+    b.output(nz, null);
     inferShapes(b.model);
     expect(dims(nz)).toEqual([1, 'count']);
   });

@@ -1,11 +1,12 @@
 import { describe, expect, test } from 'vitest';
 import { inferShapes } from '../../src/shape/index.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { GraphBuilder, dims } from './build.js';
+import { modelMaker } from '../kit/index.js';
+import { dims } from './build.js';
 
 describe('Reshape', () => {
   test('0 copies, -1 infers, symbolically too', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const x = b.input('x', ['batch', 'sequence', 64]);
     const heads = b.op('Reshape', [x, b.ints('s1', [0, 0, 4, -1])]);
     const rows = b.op('Reshape', [x, b.ints('s2', [-1, 64])]);
@@ -19,7 +20,7 @@ describe('Reshape', () => {
   });
 
   test('a -1 that does not divide symbolically gets a fresh symbol', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const x = b.input('x', ['n', 6]);
     const r = b.op('Reshape', [x, b.ints('s', [4, -1])]);
     inferShapes(b.model);
@@ -27,9 +28,9 @@ describe('Reshape', () => {
   });
 
   test('allowzero keeps a literal 0', () => {
-    const b = new GraphBuilder(14);
+    const b = modelMaker(14);
     const x = b.input('x', [0, 3]);
-    const zero = b.op('Reshape', [x, b.ints('s', [3, 0])], { allowzero: 1 });
+    const zero = b.op('Reshape', [x, b.ints('s', [3, 0])], { attrs: { allowzero: 1 } });
     const copy = b.op('Reshape', [b.input('y', [2, 3]), b.ints('t', [0, 3])]);
     inferShapes(b.model);
     expect(dims(zero)).toEqual([3, 0]);
@@ -37,7 +38,7 @@ describe('Reshape', () => {
   });
 
   test('an unknown target of known length gives the rank', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const r = b.op('Reshape', [b.input('x', [6]), b.input('shape', [3], DataType.INT64)]);
     inferShapes(b.model);
     expect(dims(r)).toEqual([undefined, undefined, undefined]);
@@ -46,9 +47,9 @@ describe('Reshape', () => {
 
 describe('rank changes', () => {
   test('Flatten', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const x = b.input('x', ['batch', 3, 'h', 'w']);
-    const [f0, f2, fLast] = [0, 2, -1].map((axis) => b.op('Flatten', [x], { axis }));
+    const [f0, f2, fLast] = [0, 2, -1].map((axis) => b.op('Flatten', [x], { attrs: { axis } }));
     inferShapes(b.model);
     expect(dims(f0!)).toEqual([1, '3*batch*h*w']);
     expect(dims(f2!)).toEqual(['3*batch', 'h*w']);
@@ -56,11 +57,11 @@ describe('rank changes', () => {
   });
 
   test('Transpose with and without perm', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const x = b.input('x', ['a', 'b', 3]);
     const reversed = b.op('Transpose', [x]);
-    const perm = b.op('Transpose', [x], { perm: [1, 2, 0] });
-    const bad = b.op('Transpose', [x], { perm: [0, 0, 1] });
+    const perm = b.op('Transpose', [x], { attrs: { perm: [1, 2, 0] } });
+    const bad = b.op('Transpose', [x], { attrs: { perm: [0, 0, 1] } });
     inferShapes(b.model);
     expect(dims(reversed)).toEqual([3, 'b', 'a']);
     expect(dims(perm)).toEqual(['b', 3, 'a']);
@@ -68,17 +69,17 @@ describe('rank changes', () => {
   });
 
   test('Squeeze and Unsqueeze, attribute form (opset 11)', () => {
-    const b = new GraphBuilder(11);
+    const b = modelMaker(11);
     const x = b.input('x', ['n', 1, 4, 1]);
-    const squeezed = b.op('Squeeze', [x], { axes: [1, -1] });
-    const unsqueezed = b.op('Unsqueeze', [squeezed], { axes: [0, -1] });
+    const squeezed = b.op('Squeeze', [x], { attrs: { axes: [1, -1] } });
+    const unsqueezed = b.op('Unsqueeze', [squeezed], { attrs: { axes: [0, -1] } });
     inferShapes(b.model);
     expect(dims(squeezed)).toEqual(['n', 4]);
     expect(dims(unsqueezed)).toEqual([1, 'n', 4, 1]);
   });
 
   test('Squeeze and Unsqueeze, input form (opset 13)', () => {
-    const b = new GraphBuilder(13);
+    const b = modelMaker(13);
     const x = b.input('x', ['n', 1, 4, 1]);
     const squeezed = b.op('Squeeze', [x, b.ints('axes', [1])]);
     const all = b.op('Squeeze', [b.input('y', [1, 3, 1])]);
@@ -97,12 +98,12 @@ describe('rank changes', () => {
 
 describe('joining and splitting', () => {
   test('Concat adds the axis symbolically', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const past = b.input('past', ['batch', 12, 'past', 64]);
     const now = b.input('now', ['batch', 12, 'sequence', 64]);
-    const kv = b.op('Concat', [past, now], { axis: -2 });
-    const stat = b.op('Concat', [b.input('a', [2, 3]), b.input('c', [2, 5])], { axis: 1 });
-    const partly = b.op('Concat', [b.input('d', [undefined, 3]), b.input('e', [4, 3])], { axis: 1 });
+    const kv = b.op('Concat', [past, now], { attrs: { axis: -2 } });
+    const stat = b.op('Concat', [b.input('a', [2, 3]), b.input('c', [2, 5])], { attrs: { axis: 1 } });
+    const partly = b.op('Concat', [b.input('d', [undefined, 3]), b.input('e', [4, 3])], { attrs: { axis: 1 } });
     inferShapes(b.model);
     expect(dims(kv)).toEqual(['batch', 12, 'past+sequence', 64]);
     expect(dims(stat)).toEqual([2, 8]);
@@ -110,23 +111,23 @@ describe('joining and splitting', () => {
   });
 
   test('Split by attribute, by input, by num_outputs and evenly', () => {
-    const b11 = new GraphBuilder(11);
-    const a = b11.nodes('Split', [b11.input('x', ['n', 10])], { axis: 1, split: [3, 7] }, 2);
+    const b11 = modelMaker(11);
+    const a = b11.opOutputs('Split', [b11.input('x', ['n', 10])], { attrs: { axis: 1, split: [3, 7] }, outputs: 2 });
     inferShapes(b11.model);
     expect(a.map(dims)).toEqual([['n', 3], ['n', 7]]);
 
-    const b13 = new GraphBuilder(13);
+    const b13 = modelMaker(13);
     const x13 = b13.input('x', ['n', 192]);
-    const byInput = b13.nodes('Split', [x13, b13.ints('parts', [64, 128])], { axis: -1 }, 2);
-    const even = b13.nodes('Split', [x13], { axis: 1 }, 3);
-    const evenSymbolic = b13.nodes('Split', [x13], { axis: 0 }, 2);
+    const byInput = b13.opOutputs('Split', [x13, b13.ints('parts', [64, 128])], { attrs: { axis: -1 }, outputs: 2 });
+    const even = b13.opOutputs('Split', [x13], { attrs: { axis: 1 }, outputs: 3 });
+    const evenSymbolic = b13.opOutputs('Split', [x13], { attrs: { axis: 0 }, outputs: 2 });
     inferShapes(b13.model);
     expect(byInput.map(dims)).toEqual([['n', 64], ['n', 128]]);
     expect(even.map(dims)).toEqual([['n', 64], ['n', 64], ['n', 64]]);
     expect(evenSymbolic.map(dims)).toEqual([['unk__0', 192], ['unk__0', 192]]);
 
-    const b18 = new GraphBuilder(18);
-    const uneven = b18.nodes('Split', [b18.input('x', [5, 2])], { num_outputs: 2 }, 2);
+    const b18 = modelMaker(18);
+    const uneven = b18.opOutputs('Split', [b18.input('x', [5, 2])], { attrs: { num_outputs: 2 }, outputs: 2 });
     inferShapes(b18.model);
     expect(uneven.map(dims)).toEqual([[3, 2], [2, 2]]);
   });
@@ -134,7 +135,7 @@ describe('joining and splitting', () => {
 
 describe('growing', () => {
   test('Expand to a constant and to a computed shape', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const x = b.input('x', [4, 1]);
     const fixed = b.op('Expand', [x, b.ints('shape', [2, 1, 3])]);
     const ids = b.input('ids', ['batch', 'sequence'], DataType.INT64);
@@ -146,7 +147,7 @@ describe('growing', () => {
   });
 
   test('Tile and Pad', () => {
-    const b = new GraphBuilder(13);
+    const b = modelMaker(13);
     const x = b.input('x', ['n', 3]);
     const tiled = b.op('Tile', [x, b.ints('reps', [2, 2])]);
     const padded = b.op('Pad', [x, b.ints('pads', [1, 0, 2, 3])]);
@@ -154,33 +155,33 @@ describe('growing', () => {
     expect(dims(tiled)).toEqual(['2*n', 6]);
     expect(dims(padded)).toEqual(['n+3', 6]);
 
-    const old = new GraphBuilder(10);
-    const p = old.op('Pad', [old.input('x', [2, 2])], { pads: [0, 1, 0, 1] });
+    const old = modelMaker(10);
+    const p = old.op('Pad', [old.input('x', [2, 2])], { attrs: { pads: [0, 1, 0, 1] } });
     inferShapes(old.model);
     expect(dims(p)).toEqual([2, 4]);
   });
 
   test('Resize by scales, by sizes, and Upsample', () => {
-    const b = new GraphBuilder(13);
+    const b = modelMaker(13);
     const x = b.input('x', ['n', 3, 4, 5]);
-    const scales = b.floats('scales', [1, 1, 2, 1.5]);
+    const scales = b.init('scales', [1, 1, 2, 1.5]);
     const byScales = b.op('Resize', [x, null, scales]);
     const bySizes = b.op('Resize', [x, null, null, b.ints('sizes', [1, 3, 7, 9])]);
     inferShapes(b.model);
     expect(dims(byScales)).toEqual(['n', 3, 8, 7]);
     expect(dims(bySizes)).toEqual([1, 3, 7, 9]);
 
-    const b9 = new GraphBuilder(9);
-    const up = b9.op('Upsample', [b9.input('x', [1, 1, 2, 2]), b9.floats('s', [1, 1, 2, 3])]);
+    const b9 = modelMaker(9);
+    const up = b9.op('Upsample', [b9.input('x', [1, 1, 2, 2]), b9.init('s', [1, 1, 2, 3])]);
     inferShapes(b9.model);
     expect(dims(up)).toEqual([1, 1, 4, 6]);
   });
 
   test('DepthToSpace and SpaceToDepth', () => {
-    const b = new GraphBuilder();
+    const b = modelMaker();
     const x = b.input('x', ['n', 8, 'h', 'w']);
-    const d2s = b.op('DepthToSpace', [x], { blocksize: 2 });
-    const s2d = b.op('SpaceToDepth', [b.input('y', [1, 3, 4, 6])], { blocksize: 2 });
+    const d2s = b.op('DepthToSpace', [x], { attrs: { blocksize: 2 } });
+    const s2d = b.op('SpaceToDepth', [b.input('y', [1, 3, 4, 6])], { attrs: { blocksize: 2 } });
     inferShapes(b.model);
     expect(dims(d2s)).toEqual(['n', 2, '2*h', '2*w']);
     expect(dims(s2d)).toEqual([1, 12, 2, 3]);

@@ -9,7 +9,7 @@ import { shapeOf } from '../../src/ir/types.js';
 import { bindDim, parseParam } from '../../src/shape/dims.js';
 import { inferShapes } from '../../src/shape/index.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { GraphBuilder } from './build.js';
+import { modelMaker } from '../kit/index.js';
 import { exposeAllOutputs, feed, ortOutputs } from './ort.js';
 
 const OPS = ['broadcast', 'matmul', 'reshape', 'reshapeByShape', 'transpose', 'concat', 'unsqueeze', 'slice'] as const;
@@ -28,7 +28,7 @@ interface Held {
 
 /** Builds a valid graph from random choices, tracking the concrete dims each value will have at run time. */
 class RandomGraph {
-  readonly b = new GraphBuilder(17);
+  readonly b = modelMaker(17);
   readonly pool: Held[] = [];
   readonly binding = new Map<string, number>();
 
@@ -51,7 +51,7 @@ class RandomGraph {
   }
 
   private constant(dims: number[]): Value {
-    return this.b.weight('c', dims);
+    return this.b.zeros('c', dims);
   }
 
   broadcast(x: Held, next: (n: number) => number): Held {
@@ -116,7 +116,7 @@ class RandomGraph {
     const leading = x.dims.slice(0, keep).map((_, i) =>
       this.b.op('Unsqueeze', [this.b.op('Gather', [shape, this.b.ints('i', [i], [])]), this.b.ints('zero', [0])]));
     const sizes = this.b.ints('sizes', next(2) ? [...tail.slice(0, -1), -1] : tail);
-    const target = this.b.op('Concat', [...leading, sizes], { axis: 0 });
+    const target = this.b.op('Concat', [...leading, sizes], { attrs: { axis: 0 } });
     return { value: this.b.op('Reshape', [x.value, target]), dims: [...x.dims.slice(0, keep), ...tail] };
   }
 
@@ -126,7 +126,7 @@ class RandomGraph {
       const j = next(i + 1);
       [perm[i], perm[j]] = [perm[j]!, perm[i]!];
     }
-    return { value: this.b.op('Transpose', [x.value], { perm }), dims: perm.map((p) => x.dims[p]!) };
+    return { value: this.b.op('Transpose', [x.value], { attrs: { perm } }), dims: perm.map((p) => x.dims[p]!) };
   }
 
   concat(x: Held, next: (n: number) => number): Held | undefined {
@@ -135,7 +135,7 @@ class RandomGraph {
     const axis = next(rank);
     const otherDims = x.dims.map((d, i) => (i === axis ? 1 + next(3) : d));
     const other = this.constant(otherDims);
-    const value = this.b.op('Concat', next(2) ? [x.value, other] : [other, x.value], { axis: next(2) ? axis - rank : axis });
+    const value = this.b.op('Concat', next(2) ? [x.value, other] : [other, x.value], { attrs: { axis: next(2) ? axis - rank : axis } });
     return { value, dims: x.dims.map((d, i) => (i === axis ? d + otherDims[i]! : d)) };
   }
 

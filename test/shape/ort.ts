@@ -4,35 +4,19 @@ import * as ort from 'onnxruntime-node';
 import type { Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
 import { encodeModel } from '../../src/serde/encode.js';
-import { DataType } from '../../src/tensor/dtype.js';
-
-const ORT_TYPES: Record<number, ort.Tensor.Type> = {
-  [DataType.FLOAT]: 'float32',
-  [DataType.INT32]: 'int32',
-  [DataType.INT64]: 'int64',
-  [DataType.UINT8]: 'uint8',
-  [DataType.INT8]: 'int8',
-  [DataType.BOOL]: 'bool',
-};
+import { allocate, ORT_TYPES } from '../../src/runtime/host-tensor.js';
 
 /** An input of the given type and dims: random floats, zero integers (valid as indices). */
 export function feed(elemType: number, dims: readonly number[]): ort.Tensor {
-  const type = ORT_TYPES[elemType];
-  if (!type) throw new Error(`no test feed for element type ${elemType}`);
-  const size = dims.reduce((a, b) => a * b, 1);
-  const data =
-    type === 'float32' ? new Float32Array(size).map(() => Math.random()) :
-    type === 'int64' ? new BigInt64Array(size) :
-    type === 'int32' ? new Int32Array(size) :
-    type === 'int8' ? new Int8Array(size) :
-    new Uint8Array(size);
-  return new ort.Tensor(type, data, [...dims]);
+  const t = allocate(elemType, [...dims]);
+  if (t.data instanceof Float32Array) t.data.forEach((_, i, data) => (data[i] = Math.random()));
+  return new ort.Tensor(ORT_TYPES[elemType] as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
 }
 
 /** The ONNX element type of an onnxruntime tensor type. */
 export function dataTypeOf(type: ort.Tensor.Type): number | undefined {
   const entry = Object.entries(ORT_TYPES).find(([, t]) => t === type);
-  return entry ? Number(entry[0]) : type === 'float16' ? DataType.FLOAT16 : undefined;
+  return entry ? Number(entry[0]) : undefined;
 }
 
 export interface OrtOutput {

@@ -199,21 +199,17 @@ const pad: Rule = (ctx) => {
   return [tensor(ctx.elemType(0), out)];
 };
 
-const depthToSpace: Rule = (ctx) => {
-  const input = ctx.shape(0);
-  const b = ctx.node.attrInt('blocksize');
-  if (!input || input.length !== 4 || !b) return [tensor(ctx.elemType(0), input ? unknownDims(input.length) : undefined)];
-  const [n, c, h, w] = input;
-  return [tensor(ctx.elemType(0), [n, divDimsExact(c, b * b), mulDims(h, b), mulDims(w, b)])];
-};
-
-const spaceToDepth: Rule = (ctx) => {
-  const input = ctx.shape(0);
-  const b = ctx.node.attrInt('blocksize');
-  if (!input || input.length !== 4 || !b) return [tensor(ctx.elemType(0), input ? unknownDims(input.length) : undefined)];
-  const [n, c, h, w] = input;
-  return [tensor(ctx.elemType(0), [n, mulDims(c, b * b), divDimsExact(h, b), divDimsExact(w, b)])];
-};
+/** DepthToSpace (toSpace) and SpaceToDepth: channels traded for blocksize × blocksize tiles of height and width. */
+const blocksRule =
+  (toSpace: boolean): Rule =>
+  (ctx) => {
+    const input = ctx.shape(0);
+    const b = ctx.node.attrInt('blocksize');
+    if (!input || input.length !== 4 || !b) return [tensor(ctx.elemType(0), input ? unknownDims(input.length) : undefined)];
+    const [n, c, h, w] = input;
+    const [channels, space] = toSpace ? [divDimsExact, mulDims] : [mulDims, divDimsExact];
+    return [tensor(ctx.elemType(0), [n, channels(c, b * b), space(h, b), space(w, b)])];
+  };
 
 /** A dim scaled by a float factor, floored (Resize's rule); symbolic dims only by whole factors. */
 function scaleDim(d: SymDim, scale: number): SymDim {
@@ -296,8 +292,8 @@ export const layoutRules: RuleTable = {
   Expand: expand,
   Tile: tile,
   Pad: pad,
-  DepthToSpace: depthToSpace,
-  SpaceToDepth: spaceToDepth,
+  DepthToSpace: blocksRule(true),
+  SpaceToDepth: blocksRule(false),
   Resize: resize,
   Upsample: upsample,
   CenterCropPad: centerCropPad,

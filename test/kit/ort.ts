@@ -1,0 +1,82 @@
+// The tests' one onnxruntime helper: seeded feeds for a model's inputs, a run (onnxruntime's own optimizations off
+// unless asked), and the largest difference and the cosine similarity between two runs.
+import * as ort from 'onnxruntime-node';
+import type { Model } from '../../src/ir/model.js';
+import { elemTypeOf, staticShapeOf } from '../../src/ir/types.js';
+import { encodeModel } from '../../src/serde/encode.js';
+import { F } from './build.js';
+import { randomFloats } from './random.js';
+
+/** Cosine similarity of two outputs' values (the gate's own). */
+export { cosine } from '../../src/runtime/gate.js';
+
+/** Feeds for every graph input (static float shapes only), from a seed. */
+export function randomFeeds(model: Model, seed = 1): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  model.graph.inputs.forEach((v, i) => {
+    const shape = staticShapeOf(v.type);
+    if (!shape || elemTypeOf(v.type) !== F) throw new Error(`input '${v.name}' needs a static float shape`);
+    feeds[v.name] = new ort.Tensor(
+      'float32',
+      randomFloats(
+        shape.reduce((a, b) => a * b, 1),
+        seed * 101 + i,
+      ),
+      shape,
+    );
+  });
+  return feeds;
+}
+
+export interface OrtOutput {
+  dims: readonly number[];
+  data: Float32Array;
+}
+
+/**
+ * Runs a model (its IR as encoded now, or its bytes) in onnxruntime-node on one thread, with onnxruntime's own graph
+ * optimizations off unless `level` is 'all', on the feeds its session declares; outputs as float32 (warnings off).
+ */
+export async function runOrt(
+  model: Model | Uint8Array,
+  feeds: Record<string, ort.Tensor>,
+  level: 'disabled' | 'all' = 'disabled',
+): Promise<Record<string, OrtOutput>> {
+  const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+  const session = await ort.InferenceSession.create(bytes, {
+    graphOptimizationLevel: level,
+    intraOpNumThreads: 1,
+    logSeverityLevel: 3,
+  });
+  try {
+    const out = await session.run(Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]!])));
+    return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, { dims: t.dims, data: float32Of(t.data) }]));
+  } finally {
+    await session.release();
+  }
+}
+
+/** The outputs' values by name. */
+export function valuesOf(outputs: Record<string, OrtOutput>): Record<string, Float32Array> {
+  return Object.fromEntries(Object.entries(outputs).map(([k, o]) => [k, o.data]));
+}
+
+function float32Of(data: ort.Tensor['data']): Float32Array {
+  if (data instanceof Float32Array) return data;
+  return Float32Array.from(data as ArrayLike<number | bigint>, Number);
+}
+
+/** Largest absolute difference between two runs' outputs; throws when names or dims differ. */
+export function maxDifference(a: Awaited<ReturnType<typeof runOrt>>, b: Awaited<ReturnType<typeof runOrt>>): number {
+  const names = Object.keys(a).sort();
+  if (names.join() !== Object.keys(b).sort().join()) throw new Error(`outputs ${names} vs ${Object.keys(b)}`);
+  let worst = 0;
+  for (const n of names) {
+    if (a[n]!.dims.join() !== b[n]!.dims.join()) throw new Error(`${n}: dims ${a[n]!.dims} vs ${b[n]!.dims}`);
+    a[n]!.data.forEach((x, i) => {
+      const y = b[n]!.data[i]!;
+      worst = Math.max(worst, Number.isNaN(x) && Number.isNaN(y) ? 0 : Math.abs(x - y));
+    });
+  }
+  return worst;
+}

@@ -1,0 +1,7 @@
+// Running one pass the way the CLI does, quietly, with or without its --explain notes.
+import type { Model } from '../../src/ir/model.js';
+import type { Pass, PassResult } from '../../src/pass/index.js';
+
+export function runPass(pass: Pass, model: Model, explain = false): PassResult {
+  return pass.run(model, { options: { explain }, log: () => {} });
+}
