@@ -41,6 +41,9 @@ const FUSES: Record<string, { rotary: number; attention: number }> = {
   'mistral-sdpa-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
   'gemma2-eager-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
   'cohere-sdpa-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
+  'llama-merged-ts17': { rotary: 2 * 2 * LAYERS, attention: 2 * LAYERS }, // both If branches
+  'modernbert-sdpa-ts17': { rotary: 2 * LAYERS, attention: LAYERS },
+  'modernbert-sdpa-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
 };
 
 /** The exports with expected outputs (Cohere's TorchScript export fails in onnxruntime itself; see fixtures/README.md). */
