@@ -28,6 +28,8 @@ type Stat =
 export const cleanPass = definePass({
   name: 'clean',
   description: 'remove dead nodes, unused initializers, stale value_info, Identity and no-op nodes, duplicate nodes; sort topologically',
+  // what it removes is dead, and what it forwards or merges is replaced by a value of the same type
+  keepsShapes: true,
   run(model: Model): PassResult {
     const stats = new Map<Stat, number>();
     const count = (stat: Stat, n = 1): void => {
@@ -37,7 +39,7 @@ export const cleanPass = definePass({
       const before = total(stats);
       for (const graph of [...model.graph.allGraphs()]) {
         const pinned = bodyOutputs(graph);
-        if (sortGraph(graph)) count('reorderedGraphs');
+        if (graph.sortTopologically()) count('reorderedGraphs');
         count('duplicateInitializers', mergeInitializers(graph, pinned));
         forwardNoOps(graph, pinned, model.opsetVersion('') ?? 0, count);
         count('duplicateNodes', mergeDuplicates(graph, pinned));
@@ -59,12 +61,6 @@ const total = (stats: Map<Stat, number>) => [...stats.values()].reduce((a, b) =>
  */
 function isUsed(graph: Graph, v: Value, pinned: ReadonlySet<Value>): boolean {
   return v.uses.length > 0 || graph.outputs.includes(v) || pinned.has(v);
-}
-
-function sortGraph(graph: Graph): boolean {
-  const before = [...graph.nodes];
-  graph.sortTopologically();
-  return graph.nodes.some((n, i) => n !== before[i]);
 }
 
 // ---- Identity and no-op forwarding ----

@@ -14,10 +14,29 @@ import { cachedSiteSignature, findCachedAttentionSites, type CachedAttentionSite
 import { makeDecoderProbes, verifyCachedAttention, type CachedAttentionMeaning, type DecoderProbe } from './attention/gqa-verify.js';
 
 
-/** Scalars and small constants shared by every site. */
+/** Scalars and small constants shared by every site, and the masks made finite. */
 class Constants {
   private readonly made = new Map<string, Value>();
+  private readonly finite = new Map<Graph, Map<Value, Value>>();
+  private lowest: Value | undefined;
   constructor(private readonly graph: Graph) {}
+
+  /**
+   * The mask with -∞ raised to float32's lowest: a query row masked whole then averages the values (a padded row,
+   * which no one reads) instead of being NaN in MultiHeadAttention, as the export's IsNaN/Where guard keeps it
+   * finite. One per mask value and graph, made before the first site that reads it, where every later layer sees it.
+   */
+  finiteMask(g: Graph, mask: Value, before: Node): Value {
+    if (!this.finite.has(g)) this.finite.set(g, new Map());
+    let v = this.finite.get(g)!.get(mask);
+    if (!v) {
+      this.lowest ??= this.graph.addInitializer('float32_lowest', Tensor.fromArray('', DataType.FLOAT, [], [-3.4028234663852886e38]));
+      v = g.createNode({ opType: 'Max', inputs: [mask, this.lowest], name: `${mask.name}/finite`, before }).output(0);
+      v.type = mask.type;
+      this.finite.get(g)!.set(mask, v);
+    }
+    return v;
+  }
   ints(name: string, values: number[], scalar = false): Value {
     const key = `${name}:${values}:${scalar}`;
     let v = this.made.get(key);
@@ -83,9 +102,11 @@ function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning,
     });
   } else {
     op = 'MultiHeadAttention';
+    // onnxruntime's GroupQueryAttention keeps a row masked whole finite; its MultiHeadAttention makes it NaN
+    const bias = m.bias && m.infiniteBias ? c.finiteMask(g, m.bias, anchor) : m.bias;
     fused = g.createNode({
       opType: op, domain: MS_DOMAIN, name: `${name}/${op}`, before: anchor,
-      inputs: [query, key, value, null, null, m.bias ?? null], attributes: [{ name: 'num_heads', type: 'int', value: m.numHeads }, ...scaleAttr],
+      inputs: [query, key, value, null, null, bias ?? null], attributes: [{ name: 'num_heads', type: 'int', value: m.numHeads }, ...scaleAttr],
     });
   }
   fused.output(0).type = m.output.type;
@@ -139,13 +160,15 @@ export const fuseGqaPass = definePass({
       };
       // one verification per signature: the other layers repeat it with other weights and caches
       const known = new Map<string, { site: CachedAttentionSite; meaning: CachedAttentionMeaning | string }>();
+      const identities = new Map<Value, number>();
       const meanings = sites.map((site) => {
-        const signature = cachedSiteSignature(site);
-        const seen = known.get(signature);
-        if (seen) return sameMeaning(seen.site, seen.meaning, site);
         const p = probesFor(!!site.past);
-        const meaning = typeof p === 'string' ? p : verifyCachedAttention(site, p);
-        known.set(signature, { site, meaning });
+        if (typeof p === 'string') return p;
+        const signature = cachedSiteSignature(site, p, identities);
+        const seen = signature === undefined ? undefined : known.get(signature);
+        if (seen) return sameMeaning(seen.site, seen.meaning, site);
+        const meaning = verifyCachedAttention(site, p);
+        if (signature !== undefined) known.set(signature, { site, meaning });
         return meaning;
       });
       sites.forEach((site, i) => {

@@ -8,12 +8,14 @@
 import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
 import { MS_DOMAIN, backwardSlice, isStandardNode } from '../src/ir/ops.js';
+import { computationSignature } from '../src/ir/signature.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf, shapeOf, tensorType } from '../src/ir/types.js';
 import { definePass, option, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
-import { ProbeEvaluator } from '../src/eval/probe.js';
+import { ProbeEvaluator, makeProbeInputs } from '../src/eval/probe.js';
 import { makeProbes, type Probe } from './attention/verify.js';
+import { makeDecoderProbes } from './attention/gqa-verify.js';
 
 /** Positions covered by caches computed from inv_freq, unless the pass is told otherwise (--max-positions). */
 export const DEFAULT_MAX_POSITIONS = 4096;
@@ -41,8 +43,10 @@ export interface RotaryMeaning {
   cosCache: Float32Array;
   sinCache: Float32Array;
   maxPositions: number;
-  /** The positions the site uses, (B | 1, S) integers. */
+  /** The positions the site uses: (B | 1, S) integers, or (S), or with unit axes: (B | 1, 1, S), (S, 1). */
   positions: Value;
+  /** The positions are not (B | 1, S) as they are, and are reshaped to it. */
+  reshapePositions: boolean;
   /** The positions are one row for the whole batch, to be expanded to (B, S). */
   broadcastBatch: boolean;
 }
@@ -173,11 +177,30 @@ function seededFloats(count: number, seed: number): Float32Array {
   return Float32Array.from({ length: count }, () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
 }
 
-/** (T, width) rows of a table evaluated at positions 0..T-1, or why not. */
+/**
+ * (T, width) rows of a table evaluated at positions 0..T-1, or why not. Leading axes the table is only broadcast
+ * along (dynamo exports expand inv_freq to the batch) must repeat one (T, width) block.
+ */
 function tableRows(t: Tensor, T: number): { rows: Float32Array; width: number } | string {
   const dims = t.dims.filter((d) => d !== 1);
-  if (dims.length !== 2 || dims[0] !== T) return `cos/sin at ${T} positions is shaped [${t.dims}], not (${T}, rotary width)`;
-  return { rows: t.toFloat32(), width: dims[1]! };
+  const why = `cos/sin at ${T} positions is shaped [${t.dims}], not (${T}, rotary width)`;
+  if (dims.length < 2 || dims[dims.length - 2] !== T) return why;
+  const width = dims[dims.length - 1]!;
+  const all = t.toFloat32();
+  const block = T * width;
+  for (let i = block; i < all.length; i++) if (all[i] !== all[i % block]) return why;
+  return { rows: all.subarray(0, block), width };
+}
+
+/**
+ * How positions fit a (B, N, S, H) input: one per token of a row (S), or per token (B, S), with unit axes anywhere
+ * after the batch ((1, 1, S) and (B, 1, S) from dynamo, (S, 1) from an outer product); undefined if they do not.
+ */
+function positionsLayout(posDims: readonly number[], B: number, S: number): { broadcast: boolean; plain: boolean } | undefined {
+  const sized = posDims.filter((d) => d !== 1);
+  if (sized.length === 1 && sized[0] === S) return { broadcast: true, plain: posDims.length === 2 && posDims[1] === S };
+  if (sized.length === 2 && posDims[0] === B && sized[1] === S) return { broadcast: false, plain: posDims.length === 2 };
+  return undefined;
 }
 
 /** The half-width cache of a full-width table, if the table repeats itself in that layout. */
@@ -220,15 +243,53 @@ type Tables = Pick<RotaryMeaning, 'interleaved' | 'rotaryDim' | 'cosCache' | 'si
 /** Tables already made, by cos value, sin value and length. */
 export type TableCache = Map<Value, Map<Value, Map<string, Tables | string>>>;
 
+/** What verification reads of a probe. */
+type RotaryProbe = Pick<Probe, 'evaluator'>;
+
+/**
+ * Probe inputs of one row of T tokens, for cos/sin that the graph shapes with its own token count (dynamo's
+ * repeat_interleave reshapes to (B, S, -1) read off the inputs): the batch is 1, a dim found only as the length of
+ * 4-D float inputs (a KV cache, which would be large) is 1, every other symbolic dim is T.
+ */
+function tableProbe(model: Model, graph: Graph, T: number): RotaryProbe | undefined {
+  const inputs = model.graph.inputs.filter((i) => !i.initializer);
+  const dimsOf = (i: Value) => (shapeOf(i.type) ?? []).map((d, axis) => ({ name: typeof d === 'number' ? undefined : d ?? `?${i.name}`, axis }));
+  const cacheAxis = (i: Value, axis: number) => axis === 2 && shapeOf(i.type)?.length === 4 && elemTypeOf(i.type) === DataType.FLOAT;
+  const tokens = new Set(inputs.flatMap((i) => dimsOf(i).filter((d) => d.axis > 0 && !cacheAxis(i, d.axis)).map((d) => d.name)));
+  const sizes: number[] = [];
+  const seen = new Set<string>();
+  for (const input of inputs)
+    for (const { name, axis } of dimsOf(input)) {
+      if (name === undefined || seen.has(name)) continue;
+      seen.add(name);
+      sizes.push(axis > 0 && tokens.has(name) ? T : 1);
+    }
+  try {
+    return { evaluator: new ProbeEvaluator(model, makeProbeInputs(model, sizes, 59), graph) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The site's cos and sin at positions 0..T-1, as RotaryEmbedding's half-width caches, or why they are not. */
-function cacheTables(site: RotarySite, positions: Value, T: number, H: number, probe: Probe): Tables | string {
-  const ramp = Tensor.fromArray('', elemTypeOf(positions.type) ?? DataType.INT64, [1, T], Array.from({ length: T }, (_, i) => i));
+function cacheTables(site: RotarySite, positions: Value, rampDims: number[], T: number, H: number, probe: RotaryProbe, long?: () => RotaryProbe | undefined): Tables | string {
+  const ramp = Tensor.fromArray('', elemTypeOf(positions.type) ?? DataType.INT64, rampDims, Array.from({ length: T }, (_, i) => i));
+  const evaluate = (p: RotaryProbe): [Tensor, Tensor] => {
+    const at = p.evaluator.with(new Map([[positions, ramp]]));
+    return [at(site.cos), at(site.sin)];
+  };
   let cos: Tensor, sin: Tensor;
   try {
-    const at = probe.evaluator.with(new Map([[positions, ramp]]));
-    [cos, sin] = [at(site.cos), at(site.sin)];
+    [cos, sin] = evaluate(probe);
   } catch (e) {
-    return `cannot evaluate cos/sin at ${T} positions: ${(e as Error).message}`;
+    // shapes the graph reads off its inputs fit the probe's few tokens, not T positions: then a probe of T tokens
+    const longer = long?.();
+    try {
+      if (!longer) throw e;
+      [cos, sin] = evaluate(longer);
+    } catch {
+      return `cannot evaluate cos/sin at ${T} positions: ${(e as Error).message}`;
+    }
   }
   const c = tableRows(cos, T);
   const s = tableRows(sin, T);
@@ -236,13 +297,16 @@ function cacheTables(site: RotarySite, positions: Value, T: number, H: number, p
   if (typeof s === 'string') return s;
   if (c.width !== s.width || c.width % 2 || c.width > H) return `cos/sin are ${c.width} wide, not an even width up to the head size ${H}`;
   // both layouts fit only tables constant along the width; the probes then decide
-  const interleaved = [false, true].find((il) => halfCache(c.rows, T, c.width, il) && halfCache(s.rows, T, s.width, il));
-  if (interleaved === undefined) return 'cos/sin repeat themselves in neither the rotate-half nor the interleaved layout';
-  return { interleaved, rotaryDim: c.width, cosCache: halfCache(c.rows, T, c.width, interleaved)!, sinCache: halfCache(s.rows, T, s.width, interleaved)! };
+  for (const interleaved of [false, true]) {
+    const cosCache = halfCache(c.rows, T, c.width, interleaved);
+    const sinCache = cosCache && halfCache(s.rows, T, s.width, interleaved);
+    if (cosCache && sinCache) return { interleaved, rotaryDim: c.width, cosCache, sinCache };
+  }
+  return 'cos/sin repeat themselves in neither the rotate-half nor the interleaved layout';
 }
 
 /** The site's meaning on the probes, or why it is not rotary. */
-export function verifyRotary(site: RotarySite, probes: Probe[], maxPositions: number, tables: TableCache = new Map()): RotaryMeaning | string {
+export function verifyRotary(site: RotarySite, probes: RotaryProbe[], maxPositions: number, tables: TableCache = new Map(), long?: (T: number) => RotaryProbe | undefined): RotaryMeaning | string {
   const positions = positionsOf(site.cos);
   if (!positions || positionsOf(site.sin) !== positions) return 'cos and sin are not computed from one integer position tensor';
   const T = tableLength(site.cos, positions) ?? maxPositions;
@@ -258,24 +322,28 @@ export function verifyRotary(site: RotarySite, probes: Probe[], maxPositions: nu
     }
     if (dims.length !== 4) return `the rotated input is ${dims.length}-D, not (batch, heads, sequence, head size)`;
     const [B, N, S, H] = dims as [number, number, number, number];
-    if (posDims.length !== 2 || (posDims[0] !== 1 && posDims[0] !== B) || posDims[1] !== S) return `positions are shaped [${posDims}], not (${B} | 1, ${S})`;
+    const layout = positionsLayout(posDims, B, S);
+    if (!layout) return `positions are shaped [${posDims}], not (${B} | 1, ${S})`;
     if (!meaning) {
       // every layer reads the same cos/sin (after clean): their tables are made once
-      const key = `${T}`;
+      // positions 0..T-1 along the sequence axis (the last one not 1), one row
+      const seqAxis = posDims.reduce((at, d, i) => (d !== 1 ? i : at), posDims.length - 1);
+      const rampDims = posDims.map((_, i) => (i === seqAxis ? T : 1));
+      const key = `${T}:${rampDims}`;
       let made = tables.get(site.cos)?.get(site.sin)?.get(key);
       if (!made) {
-        made = cacheTables(site, positions, T, H, first);
+        made = cacheTables(site, positions, rampDims, T, H, first, long && (() => long(T)));
         if (!tables.has(site.cos)) tables.set(site.cos, new Map());
         if (!tables.get(site.cos)!.has(site.sin)) tables.get(site.cos)!.set(site.sin, new Map());
         tables.get(site.cos)!.get(site.sin)!.set(key, made);
       }
       if (typeof made === 'string') return made;
-      meaning = { ...made, headSize: H, numHeads: N, maxPositions: T, positions, broadcastBatch: posDims[0] === 1 };
+      meaning = { ...made, headSize: H, numHeads: N, maxPositions: T, positions, reshapePositions: !layout.plain, broadcastBatch: layout.broadcast };
     }
     if (meaning.numHeads !== N || meaning.headSize !== H) return 'probes of different sizes disagree about the heads';
-    if (meaning.broadcastBatch !== (posDims[0] === 1)) return 'probes of different sizes disagree about the positions\' batch';
+    if (meaning.broadcastBatch !== layout.broadcast) return 'probes of different sizes disagree about the positions\' batch';
     const x = seededFloats(B * N * S * H, 301 + k);
-    const pos = Array.from({ length: posDims[0]! * S }, (_, i) => (i * 7919 + 13 * k) % T);
+    const pos = Array.from({ length: (meaning.broadcastBatch ? 1 : B) * S }, (_, i) => (i * 7919 + 13 * k) % T);
     const posTensor = Tensor.fromArray('', elemTypeOf(positions.type) ?? DataType.INT64, posDims, pos);
     let got: Float32Array;
     try {
@@ -292,6 +360,25 @@ export function verifyRotary(site: RotarySite, probes: Probe[], maxPositions: nu
   return meaning as RotaryMeaning;
 }
 
+/**
+ * What makes two sites verify alike: the input's dims on every probe, and the same computation of the output from
+ * the input (computationSignature: cos, sin and the positions they are made from read by identity).
+ */
+function rotarySignature(site: RotarySite, probes: readonly Pick<Probe, 'evaluator'>[], identities: Map<Value, number>): string | undefined {
+  const dims = inputDims(site, probes);
+  // a site whose input cannot be sized is verified on its own, which says why
+  return dims === undefined ? undefined : `${dims}\n${computationSignature([site.output], new Map([[site.input, 'x']]), identities)}`;
+}
+
+/** The rotated input's dims on each probe, or undefined where the probes cannot size it. */
+function inputDims(site: RotarySite, probes: readonly Pick<Probe, 'evaluator'>[]): string | undefined {
+  try {
+    return probes.map((p) => p.evaluator.dimsOf(site.input).join(',')).join(';');
+  } catch {
+    return undefined;
+  }
+}
+
 /** Initializers and position values shared by every fused site. */
 class Shared {
   private readonly caches: { meaning: RotaryMeaning; cos: Value; sin: Value }[] = [];
@@ -300,7 +387,8 @@ class Shared {
   constructor(private readonly graph: Graph) {}
 
   cachesFor(m: RotaryMeaning): { cos: Value; sin: Value } {
-    const same = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => v === b[i]);
+    // sites of one signature share their meaning, tables included
+    const same = (a: Float32Array, b: Float32Array) => a === b || (a.length === b.length && a.every((v, i) => v === b[i]));
     const hit = this.caches.find((c) => c.meaning.rotaryDim === m.rotaryDim && same(c.meaning.cosCache, m.cosCache) && same(c.meaning.sinCache, m.sinCache));
     if (hit) return hit;
     const dims = [m.maxPositions, m.rotaryDim / 2];
@@ -320,6 +408,12 @@ class Shared {
     if (out) return out;
     out = m.positions;
     const base = m.positions.name.replace(/[^A-Za-z0-9_.]/g, '_');
+    if (m.reshapePositions) {
+      // (S), (S, 1) or (B | 1, 1, S) -> (B | 1, S); Reshape's 0 keeps the batch axis
+      const to = this.graph.addInitializer(`${base}_rows_shape`, Tensor.fromArray('', DataType.INT64, [2], [m.broadcastBatch ? 1 : 0, -1]));
+      out = g.createNode({ opType: 'Reshape', inputs: [out, to], name: `${base}/rotary_rows`, before }).output(0);
+      out.type = tensorType(elemTypeOf(m.positions.type) ?? DataType.INT64, [undefined, undefined]);
+    }
     if (elemTypeOf(out.type) !== DataType.INT64) {
       out = g.createNode({ opType: 'Cast', inputs: [out], attributes: [{ name: 'to', type: 'int', value: DataType.INT64 }], name: `${base}/rotary_cast`, before }).output(0);
       out.type = tensorType(DataType.INT64, [undefined, undefined]);
@@ -357,6 +451,16 @@ function rewrite(model: Model, g: Graph, site: RotarySite, m: RotaryMeaning, sha
   g.removeNodes(g.deadSubset(region));
 }
 
+/** Probes whose dims agree the way a decoder's do (mask length = cache + new tokens), or none if they cannot be made. */
+function decoderProbesOf(model: Model, graph: Graph): RotaryProbe[] {
+  const hasCache = model.graph.inputs.some((i) => !i.initializer && shapeOf(i.type)?.length === 4 && typeof shapeOf(i.type)![2] === 'string' && elemTypeOf(i.type) === DataType.FLOAT);
+  try {
+    return makeDecoderProbes(model, graph, hasCache);
+  } catch {
+    return [];
+  }
+}
+
 export const fuseRotaryPass = definePass({
   name: 'fuse-rotary',
   description: 'fuse rotary position embeddings (rotate-half or interleaved, partial, cached or computed cos/sin) into RotaryEmbedding',
@@ -372,6 +476,7 @@ export const fuseRotaryPass = definePass({
     const shared = new Shared(model.graph);
     const meanings: (RotaryMeaning | string)[] = [];
     const tables: TableCache = new Map();
+    const decoderTables: TableCache = new Map();
     let fused = 0;
     // the main graph and If branches (decoder_model_merged holds its decoders there)
     for (const graph of [...model.graph.allGraphs()]) {
@@ -384,7 +489,31 @@ export const fuseRotaryPass = definePass({
         notes.push(`RotaryEmbedding: the model's inputs cannot be probed: ${(e as Error).message}`);
         continue;
       }
-      const found = sites.map((site) => verifyRotary(site, probes, maxPositions, tables));
+      let decoderProbes: RotaryProbe[] | undefined;
+      const longProbes = new Map<number, RotaryProbe | undefined>();
+      const long = (T: number): RotaryProbe | undefined => {
+        if (!longProbes.has(T)) longProbes.set(T, tableProbe(model, graph, T));
+        return longProbes.get(T);
+      };
+      const verify = (site: RotarySite): RotaryMeaning | string => {
+        const m = verifyRotary(site, probes, maxPositions, tables, long);
+        if (typeof m !== 'string') return m;
+        // The probes size each symbolic dim on its own, but a decoder's mask is as long as its past and new tokens
+        // together, and positions computed from the mask (cumsum) fit the tokens only on probes that bind them so.
+        decoderProbes ??= decoderProbesOf(model, graph);
+        const again = decoderProbes.length ? verifyRotary(site, decoderProbes, maxPositions, decoderTables, long) : m;
+        return typeof again === 'string' ? m : again;
+      };
+      // one verification per signature: the layers repeat one rotation on their own q and k
+      const identities = new Map<Value, number>();
+      const verified = new Map<string, RotaryMeaning | string>();
+      const found = sites.map((site) => {
+        const signature = rotarySignature(site, probes, identities);
+        let meaning = signature === undefined ? undefined : verified.get(signature);
+        if (meaning === undefined) meaning = verify(site);
+        if (signature !== undefined) verified.set(signature, meaning);
+        return meaning;
+      });
       meanings.push(...found);
       sites.forEach((site, i) => {
         const m = found[i]!;

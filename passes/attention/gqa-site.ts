@@ -2,8 +2,12 @@
 // probabilities multiplying v, where k and v are per-KV-head tensors (B, Nkv, T, H) that may be repeated to the query
 // heads (repeat_kv: Unsqueeze/Expand/Reshape, Tile, or a Concat of copies) and may be a cache: Concat(past, new) on
 // the sequence axis. The walk is loose; gqa-verify.ts proves by evaluation what the site computes.
+import type { ProbeEvaluator } from '../../src/eval/probe.js';
 import type { Graph, Node, Value } from '../../src/ir/graph.js';
 import { isStandardNode } from '../../src/ir/ops.js';
+import { computationSignature } from '../../src/ir/signature.js';
+import { elemTypeOf, shapeOf } from '../../src/ir/types.js';
+import { DataType } from '../../src/tensor/dtype.js';
 
 export interface CachedAttentionSite {
   softmax: Node;
@@ -51,14 +55,24 @@ function beforeRepeat(v: Value): Value {
   for (let step = 0; step < 10; step++) {
     const n = cur.producer;
     if (!isStandardNode(n)) break;
+    // a fused qkv's head split (Split or Slice, Squeeze, then a Transpose that is not kᵀ: ModernBERT) ends the walk
+    if (n.opType === 'Transpose' && !swapsLastTwo(n) && n.input(0).producer?.opType === 'Squeeze') break;
     if (REPEAT.has(n.opType)) {
-      // a Transpose that is part of the head split (B,S,Nkv,H) -> (B,Nkv,S,H) ends the walk: the caller's k is its output
-      if (n.opType === 'Transpose' && isStandardNode(n.input(0).producer) && n.input(0).producer!.opType === 'Reshape' && !isRepeat(n.input(0).producer!)) break;
+      // a Transpose that is part of the head split (B,S,Nkv,H) -> (B,Nkv,S,H) ends the walk: the caller's k is its output;
+      // the key transpose (the last two axes swapped, on 3-D (B·N, S, H) views in dynamo's sdpa exports) does not
+      if (n.opType === 'Transpose' && !swapsLastTwo(n) && isStandardNode(n.input(0).producer) && n.input(0).producer!.opType === 'Reshape' && !isRepeat(n.input(0).producer!)) break;
       cur = unscaled(n.input(0));
     } else if (n.opType === 'Concat' && n.inputs.length > 1 && n.inputs.every((i) => i === n.inputs[0])) cur = n.input(0);
     else break;
   }
   return cur;
+}
+
+/** A Transpose that swaps the last two axes and keeps the others: kᵀ. */
+function swapsLastTwo(transpose: Node): boolean {
+  const perm = transpose.attrInts('perm');
+  const r = perm?.length ?? 0;
+  return r >= 2 && perm!.every((p, i) => p === (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i));
 }
 
 /** A Reshape that merges a repeat axis (its input comes from Expand or Tile), not a head split. */
@@ -171,41 +185,37 @@ export function findCachedAttentionSites(graph: Graph): CachedAttentionSite[] {
   return sites;
 }
 
-/** Op types, attributes and small constants of the nodes from `from` back to (not past) `to`. */
-function pathSignature(from: Value, to: ReadonlySet<Value>): string {
-  const parts: string[] = [];
-  const seen = new Set<Value>();
-  const pending = [from];
-  while (pending.length && parts.length < 64) {
-    const v = pending.pop()!;
-    if (to.has(v) || seen.has(v)) continue;
-    seen.add(v);
-    const n = v.producer;
-    if (!n) continue;
-    const attrs = [...n.attributes.values()].map((a) => {
-      const shown = a.type === 'int' || a.type === 'float' || a.type === 'ints' || a.type === 'floats' ? String(a.value)
-        : a.type === 'tensor' ? (a.value.size <= 8 ? a.value.toNumbers().join(' ') : a.value.dims.join('x')) : a.type;
-      return `${a.name}=${shown}`;
-    }).join(',');
-    const constants = n.inputs.map((i) => {
-      const t = i?.constantTensor();
-      return t && t.size <= 8 ? t.toNumbers().join(' ') : '';
-    });
-    parts.push(`${n.domain}:${n.opType}(${attrs})[${constants.join('|')}]`);
-    for (const i of n.inputs) if (i && !i.constantTensor()) pending.push(i);
-  }
-  return parts.join(';');
-}
+const INTEGER = new Set<number>([DataType.INT64, DataType.INT32]);
+/** Integer values up to this many elements (the shapes a layer computes) are told apart by what they hold. */
+const BY_VALUE_ELEMENTS = 16;
 
 /**
- * What makes two sites verify alike: the same ops, attributes and small constants between the site's q, k, v (and
- * cache) and its scores, context and output, and the same mask values. Layers of one decoder share it.
+ * What makes two sites verify alike: the dims of q, k, v and the cache on every probe, and one computation
+ * (computationSignature) of the scores, the output candidates and the mask candidates from them, reading the same
+ * masks and other values; a small integer value read besides (the sizes each layer computes from its own hidden
+ * state) is told by what it holds on the probes. Equal signatures evaluate alike on every probe, so the first
+ * site's verification holds for the others. Undefined when the site cannot be probed (it is verified on its own).
  */
-export function cachedSiteSignature(site: CachedAttentionSite): string {
-  const ends = new Set<Value>([site.q, site.kNew, site.vNew, ...site.addends, ...(site.past ? [site.past.key, site.past.value] : [])]);
-  return [
-    pathSignature(site.scores, ends), pathSignature(site.probsMatMul.input(1), ends),
-    site.outputCandidates.map((o) => pathSignature(o, new Set([site.probsMatMul.output(0)]))).join('/'),
-    site.addends.map((a) => a.name).join(','), site.past ? 'cache' : '',
-  ].join('#');
+export function cachedSiteSignature(site: CachedAttentionSite, probes: readonly { evaluator: ProbeEvaluator }[], identities: Map<Value, number>): string | undefined {
+  const inputs = new Map<Value, string>([[site.q, 'q'], [site.kNew, 'k'], [site.vNew, 'v']]);
+  if (site.past) inputs.set(site.past.key, 'past_k').set(site.past.value, 'past_v');
+  const masks = new Set(site.addends);
+  const byValue = (v: Value): string | undefined => {
+    const shape = shapeOf(v.type);
+    const size = shape?.reduce<number | undefined>((n, d) => (n !== undefined && typeof d === 'number' ? n * d : undefined), 1);
+    if (masks.has(v) || !INTEGER.has(elemTypeOf(v.type) ?? -1) || size === undefined || size > BY_VALUE_ELEMENTS) return undefined;
+    try {
+      return probes.map((p) => p.evaluator.evaluate(v).toNumbers().join(',')).join(';');
+    } catch {
+      return undefined;
+    }
+  };
+  let dims: string;
+  try {
+    dims = probes.map((p) => [...inputs.keys()].map((v) => p.evaluator.dimsOf(v).join(',')).join(' ')).join(';');
+  } catch {
+    return undefined;
+  }
+  const computed = computationSignature([site.scores, ...site.outputCandidates, ...site.addends], inputs, identities, byValue);
+  return `${dims}\n${site.softcap ? 'softcap\n' : ''}${computed}`;
 }

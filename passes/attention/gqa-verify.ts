@@ -18,6 +18,11 @@ export interface CachedAttentionMeaning {
   softcap: number;
   /** The additive mask (B|1, 1|N, S, T), if the scores carry one. */
   bias?: Value;
+  /**
+   * The mask holds -∞ on some probe: a query row it masks whole is NaN in onnxruntime's MultiHeadAttention (the
+   * export guards its own with IsNaN/Where), and a NaN row spoils what reads it, e.g. a per-tensor dynamic quantization.
+   */
+  infiniteBias?: boolean;
   /** Every key after a query's own position is masked (decoders); else the site is bidirectional. */
   causal: boolean;
   /** The attention output (B, S, N·H). */
@@ -148,6 +153,7 @@ function probeSite(site: CachedAttentionSite, probe: DecoderProbe, seed: number,
     if (typeof b === 'string') return b;
     added = b;
   }
+  const infiniteBias = !!added?.includes(-Infinity);
   // scale (and softcap) from the unmasked scores
   const at = (b: number, n: number, i: number, j: number) => ((b * N + n) * S + i) * T + j;
   const raw: number[] = [];
@@ -218,7 +224,7 @@ function probeSite(site: CachedAttentionSite, probe: DecoderProbe, seed: number,
         }
       }
   if (!(worst <= 1e-4)) return `the site's output differs from grouped-query attention by ${worst.toExponential(2)}`;
-  return { numHeads: N, kvHeads: Nkv, headSize: H, scale, softcap, causal, output, ...(bias ? { bias } : {}) };
+  return { numHeads: N, kvHeads: Nkv, headSize: H, scale, softcap, causal, output, ...(bias ? { bias } : {}), ...(infiniteBias ? { infiniteBias } : {}) };
 }
 
 /** The meaning if every probe agrees, trying each addend of the scores as the mask; else the reasons. */
@@ -248,6 +254,7 @@ export function verifyCachedAttention(site: CachedAttentionSite, probes: Decoder
         why = 'probes of different sizes disagree about the site';
         break;
       }
+      if (first && m.infiniteBias) first.infiniteBias = true;
       first ??= m;
     }
     if (!why && first) return first;

@@ -65,12 +65,15 @@ export function makeProbeInputs(
     const row = concrete.at(-1) ?? 1;
     // a single row (batch pinned to 1) ends with 0 too, so a mask still masks something
     const lastMasked = (i: number) => i % row === row - 1 && (i >= row || count === row);
-    const bits = Array.from({ length: count }, (_, i) =>
-      i % row === 0 ? 1 : lastMasked(i) ? 0 : random() < 0.6 ? 1 : 0);
+    // plain loops (inputs such as a KV cache run to thousands of elements); the random stream is the same either way
+    const bits = new Array<number>(count);
+    for (let i = 0; i < count; i++) bits[i] = i % row === 0 ? 1 : lastMasked(i) ? 0 : random() < 0.6 ? 1 : 0;
     let t: Tensor;
     if (isFloatType(elemType)) {
       if (elemType !== DataType.FLOAT) throw new UnsupportedOp(`input '${input.name}' is not float32`);
-      t = Tensor.fromArray(input.name, DataType.FLOAT, concrete, Float32Array.from({ length: count }, () => random() * 2 - 1));
+      const values = new Float32Array(count);
+      for (let i = 0; i < count; i++) values[i] = random() * 2 - 1;
+      t = Tensor.fromArray(input.name, DataType.FLOAT, concrete, values);
     } else if (elemType === DataType.BOOL) {
       t = Tensor.fromArray(input.name, DataType.BOOL, concrete, Uint8Array.from(bits));
     } else {

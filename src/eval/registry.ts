@@ -1,7 +1,9 @@
-// The evaluator's entry point: finds the kernel for a standard-domain op and runs it under the node's opset.
+// The evaluator's entry point: finds the kernel for a standard-domain op (or one of onnxruntime's ops that the
+// fusions emit) and runs it under the node's opset.
 import type { Tensor } from '../ir/tensor.js';
 import { KernelContext, UnsupportedOp, type EvalNode, type EvalOptions, type OpDef } from './kernel.js';
 import { castOps } from './ops/cast.js';
+import { contribOps, rotaryOps } from './ops/contrib.js';
 import { convOps } from './ops/conv.js';
 import { elementwiseOps } from './ops/elementwise.js';
 import { generateOps } from './ops/generate.js';
@@ -18,9 +20,13 @@ import { isStandardDomain } from '../ir/ops.js';
 const registry: ReadonlyMap<string, OpDef> = new Map(
   Object.entries({
     ...elementwiseOps, ...logicOps, ...shapeOps, ...movementOps, ...generateOps, ...castOps, ...reduceOps,
-    ...matmulOps, ...softmaxOps, ...indexingOps, ...convOps,
+    ...matmulOps, ...softmaxOps, ...indexingOps, ...convOps, ...rotaryOps,
   }),
 );
+
+// onnxruntime's ops, by domain-qualified name: probes evaluate them in front of a site; folding leaves them
+// (isSupportedOp is for standard ops), so a model keeps the ops a fusion chose.
+const runtimeRegistry: ReadonlyMap<string, OpDef> = new Map(Object.entries(contribOps));
 
 export { isStandardDomain };
 
@@ -36,7 +42,8 @@ export function supportedOps(): string[] {
 
 function definition(node: EvalNode, opset: number): OpDef {
   const where = `${node.domain ? node.domain + '::' : ''}${node.opType}`;
-  const def = isStandardDomain(node.domain) ? registry.get(node.opType) : undefined;
+  const def = (isStandardDomain(node.domain) ? registry.get(node.opType) : undefined) ??
+    runtimeRegistry.get(isStandardDomain(node.domain) ? node.opType : `${node.domain}::${node.opType}`);
   if (!def) throw new UnsupportedOp(`${where}: no evaluator for this op`);
   if (def.since !== undefined && opset < def.since) throw new UnsupportedOp(`${where}: opset ${opset} predates the supported form`);
   for (const a of node.attributes.values()) {

@@ -187,11 +187,19 @@ export function stridedPositions(ctx: KernelContext, dims: readonly number[], st
   ctx.reserve(count);
   const out = new Float64Array(count);
   const rank = dims.length;
-  const index = new Array<number>(rank).fill(0);
+  if (count === 0) return out;
+  if (rank === 0) {
+    out[0] = offset;
+    return out;
+  }
+  // the last axis in a tight loop, the outer axes advanced once per row
+  const row = dims[rank - 1]!;
+  const step = strides[rank - 1]!;
+  const index = new Array<number>(rank - 1).fill(0);
   let pos = offset;
-  for (let i = 0; i < count; i++) {
-    out[i] = pos;
-    for (let k = rank - 1; k >= 0; k--) {
+  for (let i = 0; i < count; i += row) {
+    for (let j = 0; j < row; j++) out[i + j] = pos + j * step;
+    for (let k = rank - 2; k >= 0; k--) {
       index[k]!++;
       pos += strides[k]!;
       if (index[k]! < dims[k]!) break;
@@ -200,6 +208,11 @@ export function stridedPositions(ctx: KernelContext, dims: readonly number[], st
     }
   }
   return out;
+}
+
+/** Whether two shapes are the same. */
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, k) => d === b[k]);
 }
 
 /** For each element of the broadcast shape `to`, the position of the element of shape `from` it reads. */

@@ -164,6 +164,7 @@ export class Node {
   /** Subgraphs held in attributes (If branches, Loop/Scan bodies). */
   subgraphs(): Graph[] {
     const out: Graph[] = [];
+    if (this.attributes.size === 0) return out; // most nodes: asked often (sorting, cleanup, sweeps)
     for (const a of this.attributes.values()) {
       if (a.type === 'graph') out.push(a.value);
       else if (a.type === 'graphs') out.push(...a.value);
@@ -576,10 +577,13 @@ export class Graph {
 
   /**
    * Reorders nodes topologically, keeping the current order wherever it is already valid (stable), and
-   * counting values read inside subgraphs as inputs of the node that holds them. Throws on a cycle.
+   * counting values read inside subgraphs as inputs of the node that holds them. Throws on a cycle. Returns whether
+   * any node moved.
    */
-  sortTopologically(): void {
+  sortTopologically(): boolean {
     const nodes = this.nodes as Node[];
+    // the stable sort keeps a valid order as it is: checking is cheaper than sorting
+    if (this.isSorted(nodes)) return false;
     const position = new Map(nodes.map((n, i) => [n, i]));
     const deps = nodes.map((n) => {
       const ins = new Set<Value>();
@@ -635,7 +639,26 @@ export class Graph {
       throw new OnnxOptError(`graph '${this.name}' has a cycle through node ${stuck.describe()}`);
     }
     // Copied element by element: spreading 100k+ nodes into push() overflows the stack.
-    for (let i = 0; i < order.length; i++) nodes[i] = order[i]!;
+    let moved = false;
+    for (let i = 0; i < order.length; i++) {
+      moved ||= nodes[i] !== order[i];
+      nodes[i] = order[i]!;
+    }
+    return moved;
+  }
+
+  /** Every node after the producers of what it reads, no node reading itself, and no subgraphs (those take the sort). */
+  private isSorted(nodes: readonly Node[]): boolean {
+    const placed = new Set<Node>();
+    for (const node of nodes) {
+      if (node.subgraphs().length) return false;
+      for (const v of node.inputs) {
+        const p = v?.producer;
+        if (p && p.graph === this && !placed.has(p)) return false;
+      }
+      placed.add(node);
+    }
+    return true;
   }
 
   /** This graph and every subgraph below it, depth first. */

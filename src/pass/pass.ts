@@ -21,6 +21,11 @@ export interface PassContext {
   options: PassOptions;
   /** Progress and explanations go here (the CLI prints them on stderr). */
   log: (message: string) => void;
+  /**
+   * Set by a sequence when the step before it left the model's shapes just inferred: shape inference would add
+   * nothing, so `needs: ['shapes']` is met already. Callers outside the pass model leave it unset.
+   */
+  shapesFresh?: boolean;
 }
 
 export interface PassResult {
@@ -41,6 +46,8 @@ export interface RunContext<S extends OptionSpecs> {
   log: (message: string) => void;
   /** The options as given, for a pass that runs other passes. */
   given: PassOptions;
+  /** The model's shapes were inferred right before the body and nothing changed it since (for a sequence's first step). */
+  shapesFresh: boolean;
 }
 
 /**
@@ -52,8 +59,29 @@ export interface RunContext<S extends OptionSpecs> {
  */
 export type Need = 'shapes' | { shapesIf: (model: Model) => boolean };
 
-function meet(need: Need, model: Model): void {
-  if (need === 'shapes' || need.shapesIf(model)) inferShapes(model);
+/**
+ * Meets a need; `fresh` says the shapes were just inferred and nothing changed the model since, when inferring
+ * again would add nothing (inference is idempotent) and is skipped. Returns whether the shapes are fresh after.
+ */
+function meet(need: Need, model: Model, fresh: boolean): boolean {
+  if (fresh) return true;
+  if (need !== 'shapes' && !need.shapesIf(model)) return false;
+  inferShapes(model);
+  return true;
+}
+
+/**
+ * The model and result of the last pass run that ended with its shapes fresh, for the sequence running it (held
+ * weakly: a model the caller has let go of stays collectable).
+ */
+let lastFresh: { model: WeakRef<Model>; result: PassResult } | undefined;
+
+/**
+ * Whether the run that just returned `result` on `model` left the model's shapes fresh: inferred by its last need
+ * or leave, or fresh before a body that changed nothing. Read right after the run returns (sequence.ts does).
+ */
+export function leftShapesFresh(model: Model, result: PassResult): boolean {
+  return lastFresh?.model.deref() === model && lastFresh.result === result;
 }
 
 export interface Pass<S extends OptionSpecs = OptionSpecs> {
@@ -85,6 +113,11 @@ export interface PassSpec<S extends OptionSpecs> {
   leaves?: readonly Need[];
   lossy?: boolean;
   steps?: readonly Pass[];
+  /**
+   * What the body does never gives shape inference anything new to say (it only removes nodes, or forwards a value
+   * to an equal one): shapes fresh before it stay fresh, changed or not. Cleanup is so.
+   */
+  keepsShapes?: boolean;
   run(model: Model, context: RunContext<S>): PassResult;
 }
 
@@ -109,15 +142,20 @@ export function definePass<S extends OptionSpecs = Record<never, never>>(
     run(model, context) {
       const given = { ...context.options, ...bound };
       const parsed = settings(context.options);
-      for (const need of spec.needs ?? []) meet(need, model);
+      let fresh = context.shapesFresh === true;
+      for (const need of spec.needs ?? []) fresh = meet(need, model, fresh);
       const result = spec.run(model, {
         options: parsed,
         fixedDims: given.fixedDims ?? {},
         explain: given.explain === true,
         log: context.log,
         given,
+        shapesFresh: fresh,
       });
-      for (const need of spec.leaves ?? []) meet(need, model);
+      // a body that changed nothing, or nothing inference could see, leaves fresh shapes fresh
+      fresh &&= !result.changed || spec.keepsShapes === true;
+      for (const need of spec.leaves ?? []) fresh = meet(need, model, fresh);
+      lastFresh = fresh ? { model: new WeakRef(model), result } : undefined;
       return result;
     },
   };

@@ -3,7 +3,7 @@
 // the names of its reported steps. Everything is derived from the step list, so a step cannot lose its stats.
 import { OnnxOptError } from '../errors.js';
 import { option, type ListOption, type OptionSpecs, type OptionValues } from './options.js';
-import { definePass, type Need, type Pass, type PassResult } from './pass.js';
+import { definePass, leftShapesFresh, type Need, type Pass, type PassResult } from './pass.js';
 
 /** A step: a pass, reported (stats, notes, --disable) unless marked `tidy`, skipped when `unless` is set. */
 export interface Step<Own extends OptionSpecs = OptionSpecs> {
@@ -82,11 +82,14 @@ export function sequence<
       const notes: string[] = [];
       let record: Record<string, unknown> | undefined;
       let changed = false;
+      // shapes inferred last and nothing changed since: the next step's need for them is met
+      let shapesFresh = context.shapesFresh;
       for (const step of steps) {
         if (step.unless && own[step.unless] === true) continue;
         if (step.onlyAfterChange && !changed) continue;
         if (!step.tidy && disableNames(name, step.pass).some((n) => disabled.has(n))) continue;
-        const result: PassResult = step.pass.run(model, { options: context.given, log: context.log });
+        const result: PassResult = step.pass.run(model, { options: context.given, log: context.log, shapesFresh });
+        shapesFresh = leftShapesFresh(model, result);
         changed ||= result.changed;
         if (step.tidy) continue;
         for (const [k, v] of Object.entries(result.stats)) stats[k] = (stats[k] ?? 0) + v;

@@ -89,9 +89,18 @@ function formatTerms(terms: readonly Term[]): string {
  * anything else is one opaque symbol named by the whole text.
  */
 export function parseParam(text: string): SymDim {
-  const parsed = parsePolynomial(text);
-  return parsed ?? Sym.named(text);
+  let dim = parsed.get(text);
+  if (dim === undefined) {
+    // a model names few dims and inference reads them at every value: parse each text once (dims are immutable)
+    if (parsed.size >= MAX_PARSED) parsed.clear();
+    dim = parsePolynomial(text) ?? Sym.named(text);
+    parsed.set(text, dim);
+  }
+  return dim;
 }
+
+const parsed = new Map<string, SymDim>();
+const MAX_PARSED = 10_000;
 
 function parsePolynomial(text: string): SymDim | null {
   const tokens = text.match(/\s*(\d+|[A-Za-z_][A-Za-z0-9_.:]*|[+\-*])\s*/gy);

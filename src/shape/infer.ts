@@ -122,44 +122,17 @@ class ShapeInference {
   }
 
   private contextFor(node: Node): RuleContext {
-    const input = (i: number) => node.inputs[i] ?? undefined;
     const domain = node.domain === 'ai.onnx' ? '' : node.domain;
-    return {
-      node,
-      opset: this.model.opsetVersion(domain) ?? (domain === '' ? DEFAULT_ONNX_OPSET : 1),
-      inputCount: node.inputs.length,
-      has: (i) => input(i) !== undefined,
-      facts: (i) => {
-        const v = input(i);
-        return v && this.facts(v);
-      },
-      elemType: (i) => {
-        const v = input(i);
-        return v && this.facts(v)?.elemType;
-      },
-      shape: (i) => {
-        const v = input(i);
-        return v && this.facts(v)?.shape;
-      },
-      values: (i) => {
-        const v = input(i);
-        return v && this.values(v);
-      },
-      numbers: (i) => {
-        const v = input(i);
-        const vals = v && this.values(v);
-        return vals && vals.every((x): x is number => typeof x === 'number') ? vals : undefined;
-      },
-      otherType: (i) => {
-        const t = input(i)?.type;
-        return t && t.kind !== 'tensor' ? t : undefined;
-      },
-      fresh: () => Sym.named(`unk__${this.nextSymbol++}`),
-      inferBody: (graph, inputs) => this.inferBody(graph, inputs),
-    };
+    const opset = this.model.opsetVersion(domain) ?? (domain === '' ? DEFAULT_ONNX_OPSET : 1);
+    return new NodeContext(this, node, opset);
   }
 
-  private inferBody(graph: Graph, inputs: readonly (TensorFacts | undefined)[]): (TensorFacts | undefined)[] {
+  /** A new symbol for a size known only at run time. */
+  fresh(): Sym {
+    return Sym.named(`unk__${this.nextSymbol++}`);
+  }
+
+  inferBody(graph: Graph, inputs: readonly (TensorFacts | undefined)[]): (TensorFacts | undefined)[] {
     graph.inputs.forEach((v, k) => {
       const given = inputs[k];
       if (!given || this.known.has(v)) return;
@@ -191,8 +164,11 @@ class ShapeInference {
   }
 
   private writeFacts(v: Value, facts: TensorFacts, graph: Graph): void {
-    const { value: _value, ...typeFacts } = facts;
-    let target = typeFacts;
+    // the facts without their tracked value
+    let target: TensorFacts = {};
+    if (facts.elemType !== undefined) target.elemType = facts.elemType;
+    if (facts.shape !== undefined) target.shape = facts.shape;
+    const typeFacts = target;
     if (this.graphOutputs.get(graph)!.has(v)) {
       // Graph outputs keep their declared type: only what it leaves unknown is filled in, never with pinned dims.
       if (this.binding.size > 0) return;
@@ -218,6 +194,59 @@ class ShapeInference {
   }
 }
 
+/** What a rule sees of one node: one object with methods, not a dozen closures per node. */
+class NodeContext implements RuleContext {
+  readonly inputCount: number;
+
+  constructor(private readonly inference: ShapeInference, readonly node: Node, readonly opset: number) {
+    this.inputCount = node.inputs.length;
+  }
+
+  private input(i: number): Value | undefined {
+    return this.node.inputs[i] ?? undefined;
+  }
+
+  has(i: number): boolean {
+    return this.input(i) !== undefined;
+  }
+
+  facts(i: number): TensorFacts | undefined {
+    const v = this.input(i);
+    return v && this.inference.facts(v);
+  }
+
+  elemType(i: number): number | undefined {
+    return this.facts(i)?.elemType;
+  }
+
+  shape(i: number): SymDim[] | undefined {
+    return this.facts(i)?.shape;
+  }
+
+  values(i: number): SymDim[] | undefined {
+    const v = this.input(i);
+    return v && this.inference.values(v);
+  }
+
+  numbers(i: number): number[] | undefined {
+    const vals = this.values(i);
+    return vals && vals.every((x): x is number => typeof x === 'number') ? vals : undefined;
+  }
+
+  otherType(i: number): ValueType | undefined {
+    const t = this.input(i)?.type;
+    return t && t.kind !== 'tensor' ? t : undefined;
+  }
+
+  fresh(): Sym {
+    return this.inference.fresh();
+  }
+
+  inferBody(graph: Graph, inputs: readonly (TensorFacts | undefined)[]): (TensorFacts | undefined)[] {
+    return this.inference.inferBody(graph, inputs);
+  }
+}
+
 /** A tracked value belongs to a tensor of rank 0 or 1 with as many elements as the shape says. */
 function valueFitsShape(value: SymDim[], shape: SymDim[] | undefined): boolean {
   if (!shape || shape.length > 1) return false;
@@ -238,7 +267,7 @@ function firstFreeSymbol(model: Model): number {
   const visit = (t: ValueType | undefined) => {
     if (t?.kind !== 'tensor' || !t.shape) return;
     for (const d of t.shape) {
-      const m = d.param ? /^unk__(\d+)$/.exec(d.param) : null;
+      const m = d.param?.startsWith('unk__') ? /^unk__(\d+)$/.exec(d.param) : null;
       if (m) next = Math.max(next, Number(m[1]) + 1);
     }
   };

@@ -8,6 +8,7 @@ import type { Graph, Node, Value } from '../ir/graph.js';
  */
 export function dependencyOrder(graph: Graph): Node[] {
   const nodes = graph.nodes;
+  if (isSorted(nodes)) return [...nodes];
   const inGraph = new Set(nodes);
   const producersOf = (node: Node): Node[] => {
     const reads = new Set<Value>();
@@ -43,4 +44,21 @@ export function dependencyOrder(graph: Graph): Node[] {
     }
   }
   return order;
+}
+
+/**
+ * Whether every node comes after the producers of what it reads (the usual case: clean sorts), so that the order
+ * is the list's own; nodes holding subgraphs make the answer no (the full walk handles what their bodies read).
+ */
+function isSorted(nodes: readonly Node[]): boolean {
+  const placed = new Set<Node>();
+  for (const node of nodes) {
+    if (node.subgraphs().length) return false;
+    placed.add(node);
+    for (const v of node.inputs) {
+      const p = v?.producer;
+      if (p && p.graph === node.graph && !placed.has(p)) return false;
+    }
+  }
+  return true;
 }

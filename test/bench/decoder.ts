@@ -11,11 +11,15 @@ import { CLI, OUT, clean, cpuLine, median, wallMs } from './common.js';
 import { decodeFeeds } from './llm.js';
 import { materialize } from './materialize.js';
 
-/** `fuse` against read+write of the same model, 3 interleaved rounds, medians. */
+/**
+ * `fuse` against read+write of the same model, 5 interleaved rounds, medians: writing the ~400 MB of weights takes
+ * 0.1 to 0.9 s from one run to the next on this machine (five read+writes in a row: 0.39 to 1.10 s), more than
+ * `fuse`'s passes take, so three rounds left the median to chance.
+ */
 function toolTimes(name: string, input: string): void {
   const out = join(OUT, `${name}.tool.onnx`);
   const times: Record<string, number[]> = { 'read+write': [], fuse: [] };
-  for (let round = 0; round < 3; round++)
+  for (let round = 0; round < 5; round++)
     for (const [label, passes] of [['read+write', []], ['fuse', ['fuse']]] as const) {
       times[label]!.push(wallMs([CLI, ...passes, input, out]));
       clean(out);

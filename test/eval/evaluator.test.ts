@@ -394,3 +394,39 @@ describe('refusals and guarantees', () => {
     }
   });
 });
+
+describe('broadcasting and concatenation paths', () => {
+  // The kernels take shortcuts for an operand of the result's shape, a scalar second operand and typed storage:
+  // every shortcut against the elementwise definition.
+  const shapes: [number[], number[]][] = [[[2, 3], [2, 3]], [[2, 3], []], [[2, 3], [1, 1]], [[], [2, 3]], [[2, 1], [1, 3]], [[3], [2, 3]]];
+  const count = (d: number[]) => d.reduce((a, b) => a * b, 1);
+  const at = (d: number[], out: number[], i: number) => {
+    // the element of shape d that element i of shape `out` reads
+    let rest = i, pos = 0, stride = 1;
+    for (let k = out.length - 1; k >= 0; k--) {
+      const j = k - (out.length - d.length);
+      const idx = rest % out[k]!;
+      rest = Math.floor(rest / out[k]!);
+      if (j >= 0) {
+        if (d[j] !== 1) pos += idx * stride;
+        stride *= d[j]!;
+      }
+    }
+    return pos;
+  };
+  it.each(shapes)('Sub of [%s] and [%s], as float and as int64', (da, db) => {
+    const out = da.length >= db.length ? da.map((d, k) => Math.max(d, db[k - (da.length - db.length)] ?? 1)) : db.map((d, k) => Math.max(d, da[k - (db.length - da.length)] ?? 1));
+    const a = Array.from({ length: count(da) }, (_, i) => 10 * i + 1);
+    const b = Array.from({ length: count(db) }, (_, i) => i + 3);
+    const expected = Array.from({ length: count(out) }, (_, i) => a[at(da, out, i)]! - b[at(db, out, i)]!);
+    expect(one(node('Sub'), [f32(da, a), f32(db, b)])).toEqual({ dims: out, values: expected });
+    expect(one(node('Sub'), [t(INT64, da, a.map(BigInt)), t(INT64, db, b.map(BigInt))])).toEqual({ dims: out, values: expected.map(BigInt) });
+  });
+
+  it('concatenates typed and string elements alike', () => {
+    expect(one(node('Concat', [attr('axis', 1)]), [f32([2, 1], [1, 2]), f32([2, 2], [3, 4, 5, 6])]).values).toEqual([1, 3, 4, 2, 5, 6]);
+    const s = (dims: number[], v: string[]) => new Tensor('', DataType.STRING, dims, v.map(encodeString));
+    const [joined] = run(node('Concat', [attr('axis', 1)]), [s([2, 1], ['a', 'b']), s([2, 2], ['c', 'd', 'e', 'f'])]);
+    expect(joined!.strings!.map((x) => new TextDecoder().decode(x))).toEqual(['a', 'c', 'd', 'b', 'e', 'f']);
+  });
+});

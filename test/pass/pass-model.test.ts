@@ -152,6 +152,47 @@ describe('needs', () => {
     pass(true).run(yes.model, ctx());
     expect([no.first.type, yes.first.type !== undefined]).toEqual([undefined, true]);
   });
+
+  it('are met without inferring again in a sequence when nothing changed the model since shapes were inferred', () => {
+    // `untype` drops the first Relu's type: inference gives it back, so whether it ran shows in what `look` sees.
+    // Reporting no change there (a pass that lies) shows the skip.
+    const seen: boolean[] = [];
+    const leaver = definePass({
+      name: 'leaver',
+      description: 'leaves shapes',
+      leaves: ['shapes'],
+      run: () => ({ changed: false, stats: {} }),
+    });
+    const untype = (reportsChange: boolean, keepsShapes = false) =>
+      definePass({
+        name: 'untype',
+        description: 'forgets a type',
+        keepsShapes,
+        run(model) {
+          model.graph.nodes[0]!.output(0).type = undefined;
+          return { changed: reportsChange, stats: {} };
+        },
+      });
+    const look = definePass({
+      name: 'look',
+      description: 'needs shapes',
+      needs: ['shapes'],
+      run(model) {
+        seen.push(model.graph.nodes[0]!.output(0).type !== undefined);
+        return { changed: false, stats: {} };
+      },
+    });
+    sequence('honest', { description: '', steps: [leaver, untype(true), look] }).run(reluChain().model, ctx());
+    sequence('lying', { description: '', steps: [leaver, untype(false), look] }).run(reluChain().model, ctx());
+    // a pass declaring keepsShapes (wrongly here) is trusted the same way, changed or not
+    sequence('keeping', { description: '', steps: [leaver, untype(true, true), look] }).run(reluChain().model, ctx());
+    // outside a sequence, what ran before is never trusted
+    const { model } = reluChain();
+    sequence('alone', { description: '', steps: [leaver] }).run(model, ctx());
+    untype(false).run(model, ctx());
+    look.run(model, ctx());
+    expect(seen).toEqual([true, false, false, true]);
+  });
 });
 
 describe('sequence', () => {

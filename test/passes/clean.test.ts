@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cleanPass } from '../../passes/clean.js';
@@ -5,6 +6,8 @@ import { Graph, Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
 import { tensorType } from '../../src/ir/types.js';
 import { encodeModel } from '../../src/serde/encode.js';
+import { readModel } from '../../src/io/read.js';
+import { inferShapes } from '../../src/shape/index.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { buildModel, F, type GraphMaker, maxDifference, opsOf, randomFeeds, runOrt } from '../kit/index.js';
 
@@ -355,4 +358,22 @@ describe('clean: property', () => {
       { numRuns: 60 },
     );
   }, 60_000);
+});
+
+describe('clean: shapes', () => {
+  // cleanPass declares keepsShapes: a sequence does not infer again after it. What it removes is dead, and what it
+  // forwards or merges is replaced by a value of the same type, so inference has nothing to add.
+  const fixtures = ['fixtures', 'fixtures/decoders'].flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.onnx')).map((f) => `${dir}/${f}`));
+  it('leaves shape inference nothing to add after it, on every fixture', () => {
+    expect(fixtures.length).toBeGreaterThan(100);
+    const changed = fixtures.filter((path) => {
+      const model = readModel(path);
+      inferShapes(model);
+      const cleaned = clean(model).changed;
+      const before = encodeModel(model);
+      inferShapes(model);
+      return cleaned && !Buffer.from(encodeModel(model)).equals(Buffer.from(before));
+    });
+    expect(changed).toEqual([]);
+  }, 120_000);
 });

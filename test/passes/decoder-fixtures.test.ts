@@ -31,6 +31,19 @@ const FUSES: Record<string, { rotary: number; attention: number }> = {
   'phi3-sdpa-ts17': { rotary: 2 * LAYERS, attention: LAYERS },
   'mistral-sdpa-ts17': { rotary: 2 * LAYERS, attention: LAYERS },
   'gemma2-eager-ts17': { rotary: 2 * LAYERS, attention: LAYERS },
+  'llama-maskpos-ts17': { rotary: 2 * LAYERS, attention: LAYERS },
+  'llama-sdpa-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
+  'llama-eager-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
+  'qwen2-sdpa-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
+  'qwen2-past-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
+  'qwen3-sdpa-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
+  'phi3-sdpa-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
+  'mistral-sdpa-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
+  'gemma2-eager-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
+  'cohere-sdpa-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
+  'llama-merged-ts17': { rotary: 2 * 2 * LAYERS, attention: 2 * LAYERS }, // both If branches
+  'modernbert-sdpa-ts17': { rotary: 2 * LAYERS, attention: LAYERS },
+  'modernbert-sdpa-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
 };
 
 /** The exports with expected outputs (Cohere's TorchScript export fails in onnxruntime itself; see fixtures/README.md). */

@@ -1,7 +1,8 @@
 // `fuse` on real decoder exports: transformers' Llama (grouped-query, 4 heads on 2 KV heads, a KV cache with
-// optimum/transformers.js names; fixtures/llama-tiny.onnx, TorchScript) and the same decoder merged the way optimum
-// writes decoder_model_merged (an If on use_cache_branch; fixtures/decoders). Every attention layer and every rotary
-// fused; parity with the export at onnxruntime optimization 'disabled' and 'all' on prompts (batch 2, left or right
+// optimum/transformers.js names; fixtures/llama-tiny.onnx, TorchScript) and a tiny Llama as optimum writes
+// decoder_model_merged (fixtures/decoders/llama-merged-ts17.onnx: an If on use_cache_branch over the with-past and
+// the real no-past export; the no-past branch's probes evaluate the RMSNorm and RotaryEmbedding fused in front of
+// each site). Every attention layer and every rotary fused; parity with the export at onnxruntime optimization 'disabled' and 'all' on prompts (batch 2, left or right
 // padded), batched one-token steps and a batch-1 chunk after a cache, on the rows of real tokens; greedy decoding with
 // the cache carried gives the export's tokens, and `fuse quantize` the tokens `quantize` alone gives.
 import { readFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ import { greedy, kvShape, realRowsDifference, type Feeds } from './decoder-helpe
 
 const DECODERS = [
   { path: 'fixtures/llama-tiny.onnx', layers: 2, branches: 1 },
-  { path: 'fixtures/decoders/llama-tiny-merged.onnx', layers: 2, branches: 2 },
+  { path: 'fixtures/decoders/llama-merged-ts17.onnx', layers: 2, branches: 2 },
 ];
 
 /** Every op, If branches included, `domain::` prefixed outside the default domain. */
@@ -120,14 +121,13 @@ describe.each(DECODERS)('fuse on the decoder $path', ({ path, layers, branches }
     }
   });
 
-  // `quantize` does not enter If branches yet: the merged decoder is checked in float only
-  it.skipIf(branches > 1)('decodes with fuse quantize the tokens quantize alone gives the export (8 from 3 prompts)', async () => {
+  it('decodes with fuse quantize the tokens quantize alone gives the export (8 from 3 prompts)', async () => {
     const exported = readModel(path);
     const [alone, both] = [readModel(path), readModel(path)];
     runPass(quantizePass, alone);
     runPass(fusePass, both);
     runPass(quantizePass, both);
-    expect(allOps(both)['com.microsoft::GroupQueryAttention']).toBe(layers);
+    expect(allOps(both)['com.microsoft::GroupQueryAttention']).toBe(layers * branches);
     expect(allOps(both)['com.microsoft::DynamicQuantizeMatMul'] ?? 0).toBeGreaterThan(0);
     const sessions = [await session(alone, 'all'), await session(both, 'all')];
     try {

@@ -47,8 +47,16 @@ interface Layer {
   /** kv heads; N (no repeat) or NKV */
   kvHeads?: number;
   bidirectional?: boolean;
+  /** ModernBERT's local layers: a key is visible within this distance of the query, on both sides. */
+  band?: number;
+  /** ModernBERT: q, k, v from one projection, (B, S, 3, N, H) split on axis 2, squeezed, then transposed. */
+  fusedQkv?: boolean;
+  /** What the mask adds at a masked key: float32's lowest (transformers' masks) or -∞ (TorchScript's sdpa exports). */
+  fill?: number;
   /** Gemma 2's attention softcap: cap · tanh(scores / cap) before the mask. */
   softcap?: number;
+  /** torch.export's sdpa decomposition: q and kᵀ each scaled by √scale, kᵀ transposed on a 3-D (B·N, T, H) view. */
+  dynamoSdpa?: boolean;
 }
 
 /** One decoder layer: x (B, S, D) -> attention -> · Wo, with optional past_key_values.0.* -> present.0.*. */
@@ -70,9 +78,20 @@ function decoderLayer(layer: Layer = {}): Model {
     return out;
   };
   b.model.opsetImports.push({ domain: 'com.microsoft', version: 1 });
-  const q = rotary(heads(b.node('MatMul', [x, b.weight('Wq', [D, N * H])], 'q_proj'), N, 'q'), 'q_rot');
-  let k = rotary(heads(b.node('MatMul', [x, b.weight('Wk', [D, kvHeads * H])], 'k_proj'), kvHeads, 'k'), 'k_rot');
-  let v = heads(b.node('MatMul', [x, b.weight('Wv', [D, kvHeads * H])], 'v_proj'), kvHeads, 'v');
+  let [qh, kh, vh]: Value[] = [];
+  if (layer.fusedQkv) {
+    const qkv = b.node('Reshape', [b.node('MatMul', [x, b.weight('Wqkv', [D, 3 * D])], 'qkv_proj'), b.ints('qkv_shape', [0, 0, 3, N, H])], 'qkv');
+    const parts = b.g.createNode({ opType: 'Split', inputs: [qkv, b.ints('qkv_split', [1, 1, 1])], outputs: ['q_part', 'k_part', 'v_part'].map((n) => b.g.newValue(n)), attributes: [attr('axis', 2)], name: 'qkv_split' });
+    [qh, kh, vh] = parts.outputs.map((part, i) =>
+      b.node('Transpose', [b.node('Squeeze', [part!, b.ints(`squeeze_${i}`, [2])], `qkv_${i}_bsnh`)], `qkv_${i}_bnsh`, [attr('perm', [0, 2, 1, 3])]));
+  } else {
+    qh = heads(b.node('MatMul', [x, b.weight('Wq', [D, N * H])], 'q_proj'), N, 'q');
+    kh = heads(b.node('MatMul', [x, b.weight('Wk', [D, kvHeads * H])], 'k_proj'), kvHeads, 'k');
+    vh = heads(b.node('MatMul', [x, b.weight('Wv', [D, kvHeads * H])], 'v_proj'), kvHeads, 'v');
+  }
+  const q = rotary(qh!, 'q_rot');
+  let k = rotary(kh!, 'k_rot');
+  let v = vh!;
   if (layer.cache) {
     const pk = b.input('past_key_values.0.key', ['batch_size', kvHeads, 'past_sequence_length', H]);
     const pv = b.input('past_key_values.0.value', ['batch_size', kvHeads, 'past_sequence_length', H]);
@@ -103,11 +122,25 @@ function decoderLayer(layer: Layer = {}): Model {
   const qcol = b.node('Unsqueeze', [queries, b.ints('ax1', [1])], 'qcol');
   let visible = layer.bidirectional ? b.node('Cast', [b.node('Equal', [qcol, qcol], 'ones_eq')], 'all', [attr('to', DataType.BOOL)]) : b.node('LessOrEqual', [keys, qcol], 'causal');
   if (layer.bidirectional) visible = b.node('Expand', [visible, b.node('Concat', [b.node('Unsqueeze', [S, b.ints('ax0s', [0])], 'S1'), b.node('Unsqueeze', [T, b.ints('ax0t', [0])], 'T1')], 'ST', [attr('axis', 0)])], 'all_st');
+  if (layer.band) {
+    const distance = b.node('Abs', [b.node('Sub', [keys, qcol], 'k_minus_q')], 'distance');
+    visible = b.node('And', [visible, b.node('LessOrEqual', [distance, b.ints('band', [layer.band], true)], 'in_band')], 'banded');
+  }
   if (layer.window) visible = b.node('And', [visible, b.node('Greater', [keys, b.node('Sub', [qcol, b.ints('w', [layer.window], true)], 'win_lo')], 'in_window')], 'windowed');
   const pad = b.node('Unsqueeze', [b.node('Cast', [mask], 'mask_bool', [attr('to', DataType.BOOL)]), b.ints('ax12', [1, 2])], 'pad4');
   const ok = b.node('And', [b.node('Unsqueeze', [visible, b.ints('ax01', [0, 1])], 'vis4'), pad], 'ok');
-  const bias = b.node('Where', [ok, b.scalar('zero_f', 0), b.scalar('lowest', -3.4028234663852886e38)], 'mask4d');
-  let scaled = b.node('Mul', [b.node('MatMul', [q, b.node('Transpose', [kr], 'kT', [attr('perm', [0, 1, 3, 2])])], 'qk'), b.scalar('scale', 1 / Math.sqrt(H))], 'scaled');
+  const bias = b.node('Where', [ok, b.scalar('zero_f', 0), b.scalar('lowest', layer.fill ?? -3.4028234663852886e38)], 'mask4d');
+  let scaled: Value;
+  if (layer.dynamoSdpa) {
+    const shape = b.node('Shape', [kr], 'kr_shape');
+    const dims = (start: number, end: number, name: string) => b.node('Slice', [shape, b.ints(`${name}_s`, [start]), b.ints(`${name}_e`, [end])], name);
+    const [lead, t, h] = [dims(0, 2, 'kr_bn'), dims(2, 3, 'kr_t'), dims(3, 4, 'kr_h')];
+    const flat = b.node('Reshape', [kr, b.node('Concat', [b.ints('minus_one', [-1]), t, h], 'k_flat_shape', [attr('axis', 0)])], 'k_flat');
+    const flatT = b.node('Transpose', [flat], 'k_flat_t', [attr('perm', [0, 2, 1])]);
+    const kT = b.node('Reshape', [flatT, b.node('Concat', [lead, h, t], 'kT_shape', [attr('axis', 0)])], 'kT');
+    const root = b.scalar('sqrt_scale', 1 / Math.sqrt(Math.sqrt(H)));
+    scaled = b.node('MatMul', [b.node('Mul', [q, root], 'q_scaled'), b.node('Mul', [kT, root], 'kT_scaled')], 'scaled');
+  } else scaled = b.node('Mul', [b.node('MatMul', [q, b.node('Transpose', [kr], 'kT', [attr('perm', [0, 1, 3, 2])])], 'qk'), b.scalar('scale', 1 / Math.sqrt(H))], 'scaled');
   if (layer.softcap) scaled = b.node('Mul', [b.node('Tanh', [b.node('Div', [scaled, b.scalar('cap_in', layer.softcap)], 'capped_in')], 'capped'), b.scalar('cap_out', layer.softcap)], 'softcapped');
   const scores = b.node('Add', [scaled, bias], 'scores');
   const probs = b.node('Softmax', [scores], 'probs', [attr('axis', -1)]);
@@ -198,11 +231,43 @@ describe('fuse-gqa', () => {
     expect(model.graph.nodes.find((n) => n.opType === 'GroupQueryAttention')!.attrFloat('softcap', 0)).toBeCloseTo(2);
   });
 
+  it('fuses torch.export\'s sdpa form (kᵀ on a 3-D view, q and kᵀ scaled by √scale each), with a cache', async () => {
+    const model = await expectParity({ dynamoSdpa: true, cache: true }, 'GroupQueryAttention', [[2, 4, 0, 1, 0], [2, 1, 5, 2, 0]]);
+    expect(model.graph.outputs.map((o) => o.name)).toEqual(['present.0.key', 'present.0.value', 'y']);
+    expect(model.graph.nodes.find((n) => n.opType === 'GroupQueryAttention')!.attrFloat('scale', 0)).toBe(0);
+  });
+
   it('fuses MHA-shaped causal attention (kv heads = heads) as GroupQueryAttention', async () => {
     await expectParity({ kvHeads: N }, 'GroupQueryAttention', [[2, 5, 0, 1, 0]]);
   });
 
   it('fuses bidirectional attention with a padding mask as MultiHeadAttention', async () => {
     await expectParity({ kvHeads: N, bidirectional: true }, 'MultiHeadAttention', [[2, 5, 0, 0, 2]]);
+  });
+
+  // ModernBERT: one qkv projection split after the reshape (its head split is Split, Squeeze, Transpose), and a local
+  // layer's band mask
+  it.each([
+    ['global', { fusedQkv: true }],
+    ['local band', { fusedQkv: true, band: 2 }],
+  ] as const)('fuses ModernBERT attention (%s) as MultiHeadAttention', async (_, form) => {
+    await expectParity({ kvHeads: N, bidirectional: true, ...form }, 'MultiHeadAttention', [[2, 6, 0, 0, 2], [2, 6, 0, 1, 0]]);
+  });
+
+  // a -∞ mask leaves a padded query whose band holds only padding with no key: the export's own softmax row is NaN
+  // there (ModernBERT guards it with IsNaN/Where), and a NaN row spoils what reads the whole tensor (quantize's
+  // per-tensor DynamicQuantizeMatMul). MultiHeadAttention gets the mask raised to float32's lowest and stays
+  // finite; GroupQueryAttention is finite on such rows by itself and takes the mask as it is.
+  it.each([
+    ['MultiHeadAttention', { kvHeads: N, bidirectional: true, fusedQkv: true, band: 1 }, 1],
+    ['GroupQueryAttention', {}, 0],
+  ] as const)('keeps %s finite on rows a -∞ mask masks whole', async (op, form, maxNodes) => {
+    const layer = { ...form, fill: -Infinity };
+    const model = await expectParity(layer, op, [[2, 6, 0, 0, 2], [2, 6, 0, 2, 0]]);
+    expect(model.graph.nodes.filter((n) => n.opType === 'Max')).toHaveLength(maxNodes);
+    for (const [B, S, P, left, right] of [[2, 6, 0, 0, 2], [2, 6, 0, 2, 0]] as const) {
+      const out = await runModel(model, feeds(model, B, S, P, left, right), 'all');
+      expect(out.y!.every(Number.isFinite)).toBe(true);
+    }
   });
 });

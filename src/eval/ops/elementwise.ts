@@ -2,12 +2,12 @@
 // Results are computed in double precision and rounded once to the output type, which for +, -, *, /, sqrt is
 // exactly IEEE single (or half) precision arithmetic.
 import { DataType, dataTypeName } from '../../tensor/dtype.js';
-import type { Tensor } from '../../ir/tensor.js';
+import { Tensor, elementCount } from '../../ir/tensor.js';
 import { erf, roundHalfEven } from '../math.js';
 import { UnsupportedOp, type Inputs, type KernelContext, type OpDef } from '../kernel.js';
 import {
   broadcastDims, broadcastPositions, checkType, fromNumbers, integerRange, isBig, isFloat, isWide, newNumbers, numbersOf,
-  sameType, scalarOf, type BigArray, type NumberArray, type TypeClass,
+  sameShape, sameType, scalarOf, type BigArray, type NumberArray, type TypeClass,
 } from '../values.js';
 
 interface UnaryDef {
@@ -44,6 +44,21 @@ const unaryDefs: Record<string, UnaryDef> = {
   Atanh: { types: 'float', num: Math.atanh },
 };
 
+/**
+ * Storage for results written once each: float32 ones straight into a Float32Array (storing a double there rounds
+ * it as fromNumbers would), others as newNumbers makes them.
+ */
+function newResults(ctx: KernelContext, t: number, count: number): Float32Array | Float64Array | BigArray {
+  if (t !== DataType.FLOAT) return newNumbers(ctx, t, count);
+  ctx.reserve(count, t);
+  return new Float32Array(count);
+}
+
+/** The tensor of results made by newResults. */
+function results(t: number, dims: readonly number[], values: Float32Array | Float64Array | BigArray): Tensor {
+  return values instanceof Float32Array ? Tensor.fromArray('', t, dims, values) : fromNumbers(t, dims, values);
+}
+
 function unary(op: string, def: UnaryDef) {
   return (inputs: Inputs, ctx: KernelContext): Tensor[] => {
     const x = ctx.input(inputs, 0);
@@ -51,14 +66,14 @@ function unary(op: string, def: UnaryDef) {
     // Relu took integer types only at opset 14.
     if (op === 'Relu' && !isFloat(x.dataType) && ctx.opset < 14) ctx.unsupported(`integer Relu before opset 14`);
     const src = numbersOf(x);
-    const out = newNumbers(ctx, x.dataType, src.length);
+    const out = newResults(ctx, x.dataType, src.length);
     if (isBig(src)) {
       if (!def.big) ctx.unsupported(`element type ${dataTypeName(x.dataType)}`);
       for (let i = 0; i < src.length; i++) (out as BigArray)[i] = def.big(src[i]!);
     } else {
       for (let i = 0; i < src.length; i++) (out as Float64Array)[i] = def.num(src[i]!);
     }
-    return [fromNumbers(x.dataType, x.dims, out)];
+    return [results(x.dataType, x.dims, out)];
   };
 }
 
@@ -97,21 +112,29 @@ export function broadcastBinary(
   big: ((a: bigint, b: bigint) => bigint | number) | undefined,
 ): Tensor {
   const dims = broadcastDims(ctx, [a.dims, b.dims]);
-  const pa = broadcastPositions(ctx, a.dims, dims);
-  const pb = broadcastPositions(ctx, b.dims, dims);
+  const count = elementCount(dims);
+  // no positions are made for an operand of the result's shape (it reads its own) nor for a scalar b with such an a
+  const scalarB = sameShape(a.dims, dims) && elementCount(b.dims) === 1;
+  const pa = sameShape(a.dims, dims) ? (ctx.reserve(count), undefined) : broadcastPositions(ctx, a.dims, dims);
+  const pb = sameShape(b.dims, dims) || scalarB ? (ctx.reserve(count), undefined) : broadcastPositions(ctx, b.dims, dims);
   const va = numbersOf(a);
   const vb = numbersOf(b);
-  const out = newNumbers(ctx, outType, pa.length) as unknown as { [i: number]: number | bigint };
+  const out = newResults(ctx, outType, count) as unknown as { [i: number]: number | bigint };
   if (isBig(va) || isBig(vb)) {
     if (!big || !isBig(va) || !isBig(vb)) return ctx.unsupported(`element types ${dataTypeName(a.dataType)}, ${dataTypeName(b.dataType)}`);
     // Bigint results fill int64/uint64 outputs; others (bool from comparisons, narrower integers) take numbers.
     const store = isWide(outType) ? (r: bigint | number) => r : Number;
-    for (let i = 0; i < pa.length; i++) out[i] = store(big(va[pa[i]!]!, vb[pb[i]!]!));
+    for (let i = 0; i < count; i++) out[i] = store(big(va[pa ? pa[i]! : i]!, vb[scalarB ? 0 : pb ? pb[i]! : i]!));
   } else {
     if (!num) return ctx.unsupported(`element types ${dataTypeName(a.dataType)}, ${dataTypeName(b.dataType)}`);
-    for (let i = 0; i < pa.length; i++) out[i] = num((va as NumberArray)[pa[i]!]!, (vb as NumberArray)[pb[i]!]!);
+    const [xa, xb] = [va as NumberArray, vb as NumberArray];
+    if (scalarB) for (let i = 0, y = xb[0]!; i < count; i++) out[i] = num(xa[i]!, y);
+    else if (!pa && !pb) for (let i = 0; i < count; i++) out[i] = num(xa[i]!, xb[i]!);
+    else if (!pa) for (let i = 0; i < count; i++) out[i] = num(xa[i]!, xb[pb![i]!]!);
+    else if (!pb) for (let i = 0; i < count; i++) out[i] = num(xa[pa[i]!]!, xb[i]!);
+    else for (let i = 0; i < count; i++) out[i] = num(xa[pa[i]!]!, xb[pb[i]!]!);
   }
-  return fromNumbers(outType, dims, out as unknown as Float64Array | BigArray);
+  return results(outType, dims, out as unknown as Float64Array | BigArray);
 }
 
 /** Before opset 7 binary ops broadcast only through the legacy `broadcast`/`axis` attributes: refuse that form. */

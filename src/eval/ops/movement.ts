@@ -102,7 +102,11 @@ function concat(inputs: Inputs, ctx: KernelContext): Tensor[] {
   let i = 0;
   for (let o = 0; o < outer; o++) {
     for (const { elements, block } of sources) {
-      for (let k = 0, from = o * block; k < block; k++) slots[i++] = elements[from + k];
+      if (!Array.isArray(out)) {
+        // typed storage (one element type throughout, so one array type): whole blocks at once
+        (out as Float64Array).set((elements as unknown as Float64Array).subarray(o * block, (o + 1) * block), i);
+        i += block;
+      } else for (let k = 0, from = o * block; k < block; k++) slots[i++] = elements[from + k];
     }
   }
   return [fromElements(type, dims, out)];

@@ -22,13 +22,13 @@ const onnxRules: RuleTable = {
   ...controlRules,
 };
 
-const byDomain = new Map<string, RuleTable>([
-  ['', onnxRules],
-  ['com.microsoft', contribRules],
+// Maps rather than the tables themselves: looked up for every node at every inference
+const byDomain = new Map<string, ReadonlyMap<string, Rule>>([
+  ['', new Map(Object.entries(onnxRules))],
+  ['com.microsoft', new Map(Object.entries(contribRules))],
 ]);
 
 /** The rule for an op, if there is one ('ai.onnx' is the default domain). */
 export function ruleFor(domain: string, opType: string): Rule | undefined {
-  const table = byDomain.get(domain === 'ai.onnx' ? '' : domain);
-  return table && Object.hasOwn(table, opType) ? table[opType] : undefined;
+  return byDomain.get(domain === 'ai.onnx' ? '' : domain)?.get(opType);
 }
