@@ -42,6 +42,7 @@ const FUSES: Record<string, { rotary: number; attention: number }> = {
   'gemma2-eager-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
   'cohere-sdpa-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
   'llama-merged-ts17': { rotary: 2 * 2 * LAYERS, attention: 2 * LAYERS }, // both If branches
+  'llama-merged-dynamo18': { rotary: 2 * 2 * LAYERS, attention: 2 * LAYERS },
   'modernbert-sdpa-ts17': { rotary: 2 * LAYERS, attention: LAYERS },
   'modernbert-sdpa-dynamo18': { rotary: 2 * LAYERS, attention: LAYERS },
 };
