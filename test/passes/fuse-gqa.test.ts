@@ -245,11 +245,12 @@ describe('fuse-gqa', () => {
     await expectParity({ kvHeads: N, bidirectional: true }, 'MultiHeadAttention', [[2, 5, 0, 0, 2]]);
   });
 
-  // ModernBERT: one qkv projection split after the reshape (its head split is Split, Squeeze, Transpose), and a local
-  // layer's band mask
+  // ModernBERT: one qkv projection split after the reshape (its head split is Split, Squeeze, Transpose), a local
+  // layer's band mask, and dynamo's 3-D kᵀ
   it.each([
     ['global', { fusedQkv: true }],
     ['local band', { fusedQkv: true, band: 2 }],
+    ['local band, dynamo\'s sdpa', { fusedQkv: true, band: 2, dynamoSdpa: true }],
   ] as const)('fuses ModernBERT attention (%s) as MultiHeadAttention', async (_, form) => {
     await expectParity({ kvHeads: N, bidirectional: true, ...form }, 'MultiHeadAttention', [[2, 6, 0, 0, 2], [2, 6, 0, 1, 0]]);
   });
