@@ -1,6 +1,5 @@
 import { OnnxOptError } from '../errors.js';
 import { decodeString, type Attribute, type SparseTensor } from './attribute.js';
-import { ProtoExtras } from './proto-extras.js';
 import type { StringEntries, Tensor } from './tensor.js';
 import { cloneType, type ValueType } from './types.js';
 
@@ -13,9 +12,13 @@ export interface Use {
  * An SSA value: a graph input, an initializer, or a node output. It knows its producer and every use, across
  * subgraphs too (a node in an If branch that reads an outer value is one of that value's uses).
  */
-export class Value extends ProtoExtras {
+export class Value {
   name: string;
   type: ValueType | undefined;
+  docString = '';
+  metadataProps: StringEntries = [];
+  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
   /** The constant this value holds when it is an initializer. */
   initializer: Tensor | undefined;
   private producerRef: Node | null = null;
@@ -23,7 +26,6 @@ export class Value extends ProtoExtras {
   private readonly useList: Use[] = [];
 
   constructor(name: string, type?: ValueType) {
-    super();
     this.name = name;
     this.type = type;
   }
@@ -83,11 +85,15 @@ export interface NodeInit {
 }
 
 /** An operator application. Inputs are read-only: change them with replaceInput/setInputs so use lists stay right. */
-export class Node extends ProtoExtras {
+export class Node {
   opType: string;
   domain: string;
   name: string;
   overload = '';
+  docString = '';
+  metadataProps: StringEntries = [];
+  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
   /** NodeProto.device_configurations, kept as they were read. */
   deviceConfigurations: unknown[] = [];
   readonly attributes = new Map<string, Attribute>();
@@ -96,7 +102,6 @@ export class Node extends ProtoExtras {
   private owner: Graph | null = null;
 
   constructor(init: NodeInit) {
-    super();
     this.opType = init.opType;
     this.domain = init.domain ?? '';
     this.name = init.name ?? '';
@@ -274,8 +279,12 @@ export interface QuantizationAnnotation {
 }
 
 /** A graph: an ordered node list with its inputs, outputs, initializers and annotated values. */
-export class Graph extends ProtoExtras {
+export class Graph {
   name: string;
+  docString = '';
+  metadataProps: StringEntries = [];
+  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
   readonly inputs: Value[] = [];
   readonly outputs: Value[] = [];
   /** Initializer values in file order (their tensors are value.initializer). */
@@ -299,7 +308,6 @@ export class Graph extends ProtoExtras {
   private readonly valueInfoRenames = new Map<Value, Value>();
 
   constructor(name = '', parent: Graph | null = null) {
-    super();
     this.name = name;
     this.parent = parent;
     this.valueNames = parent?.valueNames ?? new NameScope();

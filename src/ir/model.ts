@@ -1,6 +1,6 @@
 import type { Attribute } from './attribute.js';
 import { Graph } from './graph.js';
-import { ProtoExtras } from './proto-extras.js';
+import type { StringEntries } from './tensor.js';
 
 export interface OpsetImport {
   domain: string;
@@ -8,10 +8,14 @@ export interface OpsetImport {
 }
 
 /** A FunctionProto: a named body graph whose inputs and outputs are the function's formal parameters. */
-export class OnnxFunction extends ProtoExtras {
+export class OnnxFunction {
   name: string;
   domain: string;
   overload = '';
+  docString = '';
+  metadataProps: StringEntries = [];
+  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
   /** Attribute names without defaults (FunctionProto.attribute). */
   attributeNames: string[] = [];
   /** Attributes with default values (FunctionProto.attribute_proto). */
@@ -20,20 +24,23 @@ export class OnnxFunction extends ProtoExtras {
   readonly body: Graph;
 
   constructor(domain: string, name: string) {
-    super();
     this.domain = domain;
     this.name = name;
     this.body = new Graph(name);
   }
 }
 
-export class Model extends ProtoExtras {
+export class Model {
   irVersion = 10;
   opsetImports: OpsetImport[] = [];
   producerName = '';
   producerVersion = '';
   domain = '';
   modelVersion = 0;
+  docString = '';
+  metadataProps: StringEntries = [];
+  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
   functions: OnnxFunction[] = [];
   /** TrainingInfoProto and DeviceConfigurationProto entries, carried through untouched (as decoded messages). */
   trainingInfo: unknown[] = [];
@@ -41,7 +48,6 @@ export class Model extends ProtoExtras {
   graph: Graph;
 
   constructor(graph = new Graph('main')) {
-    super();
     this.graph = graph;
   }
 

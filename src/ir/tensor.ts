@@ -1,7 +1,6 @@
 import { OnnxOptError } from '../errors.js';
 import { DataType, byteLengthOf, dataTypeName, typedArrayFor, type TypedArray } from '../tensor/dtype.js';
 import { bfloat16BitsToNumber, float16BitsToNumber } from '../tensor/float16.js';
-import { ProtoExtras } from './proto-extras.js';
 
 export type StringEntries = [key: string, value: string][];
 
@@ -47,10 +46,14 @@ export class Scratch {
  * A dense tensor: type, dims and bytes in ONNX raw_data layout (little endian, sub-byte types packed).
  * Bytes stay views on the buffer they were read from; external data is read when first asked for.
  */
-export class Tensor extends ProtoExtras {
+export class Tensor {
   name: string;
   readonly dataType: number;
   readonly dims: readonly number[];
+  docString = '';
+  metadataProps: StringEntries = [];
+  /** Fields of the protobuf message this was read from that ONNX 1.23.1 does not define, written back as read. */
+  unknownFields?: Uint8Array[];
   /** TensorProto.segment, kept for round-trips. */
   segment?: { begin: number; end: number };
   private bytesOrLazy: Uint8Array | LazyBytes | undefined;
@@ -58,7 +61,6 @@ export class Tensor extends ProtoExtras {
   readonly strings: Uint8Array[] | undefined;
 
   constructor(name: string, dataType: number, dims: readonly number[], data: Uint8Array | LazyBytes | Uint8Array[]) {
-    super();
     this.name = name;
     this.dataType = dataType;
     this.dims = dims;
