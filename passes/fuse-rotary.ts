@@ -504,14 +504,17 @@ export const fuseRotaryPass = definePass({
         const again = decoderProbes.length ? verifyRotary(site, decoderProbes, maxPositions, decoderTables, long) : m;
         return typeof again === 'string' ? m : again;
       };
-      // one verification per signature: the layers repeat one rotation on their own q and k
+      // one verification per signature: the layers repeat one rotation on their own q and k. A meaning found once the
+      // decoder probes exist holds for a site sized as its first site on them too.
       const identities = new Map<Value, number>();
-      const verified = new Map<string, RotaryMeaning | string>();
+      const verified = new Map<string, { meaning: RotaryMeaning | string; decoderDims: string }>();
+      const decoderDims = (site: RotarySite) => (decoderProbes?.length ? (inputDims(site, decoderProbes) ?? '?') : '');
       const found = sites.map((site) => {
         const signature = rotarySignature(site, probes, identities);
-        let meaning = signature === undefined ? undefined : verified.get(signature);
-        if (meaning === undefined) meaning = verify(site);
-        if (signature !== undefined) verified.set(signature, meaning);
+        const known = signature === undefined ? undefined : verified.get(signature);
+        if (known && known.decoderDims === decoderDims(site)) return known.meaning;
+        const meaning = verify(site);
+        if (signature !== undefined && !known) verified.set(signature, { meaning, decoderDims: decoderDims(site) });
         return meaning;
       });
       meanings.push(...found);
