@@ -45,7 +45,11 @@ function isFullBias(bias: Value, query: Value, heads: number): boolean {
 /** Why a site keeps its form, or undefined when its mask can become a bias. */
 function refusal(node: Node, layout: { mask: number; bias: number }, opset: number): string | undefined {
   if (node.opType === 'Attention' && node.inputs[4]) return 'has a past state';
-  if (node.opType === 'MultiHeadAttention' && (node.inputs[1]?.type?.kind === 'tensor' && (node.inputs[1].type.shape?.length ?? 3) !== 3)) {
+  if (
+    node.opType === 'MultiHeadAttention' &&
+    node.inputs[1]?.type?.kind === 'tensor' &&
+    (node.inputs[1].type.shape?.length ?? 3) !== 3
+  ) {
     return 'takes keys in BNSH layout';
   }
   if (node.opType === 'MultiHeadAttention' && (node.inputs[6] || node.inputs[7])) return 'has a past state';
@@ -69,8 +73,16 @@ function buildBias(graph: Graph, site: Site): Value {
     graph.addInitializer(`${name}_${label}`, Tensor.fromArray('', dataType, dims, values));
   const query = site.node.inputs[LAYOUT[site.node.opType]!.query]!;
   const shape = make('Shape', [query]);
-  const batch = make('Gather', [shape, constant('batch_index', DataType.INT64, [1], [0])], [{ name: 'axis', type: 'int', value: 0 }]);
-  const length = make('Gather', [shape, constant('length_index', DataType.INT64, [1], [1])], [{ name: 'axis', type: 'int', value: 0 }]);
+  const batch = make(
+    'Gather',
+    [shape, constant('batch_index', DataType.INT64, [1], [0])],
+    [{ name: 'axis', type: 'int', value: 0 }],
+  );
+  const length = make(
+    'Gather',
+    [shape, constant('length_index', DataType.INT64, [1], [1])],
+    [{ name: 'axis', type: 'int', value: 0 }],
+  );
   const one = constant('one', DataType.FLOAT, [], [1]);
   const filter = constant('filter', DataType.FLOAT, [], [site.filter]);
 
@@ -81,17 +93,33 @@ function buildBias(graph: Graph, site: Site): Value {
     allowed = make('Reshape', [keep, constant('key_mask_shape', DataType.INT64, [4], [0, 1, 1, -1])]);
   }
   if (site.causal) {
-    const scalarLength = make('Gather', [shape, constant('length_scalar', DataType.INT64, [], [1])], [{ name: 'axis', type: 'int', value: 0 }]);
-    const positions = make('Range', [constant('zero_i64', DataType.INT64, [], [0]), scalarLength, constant('one_i64', DataType.INT64, [], [1])]);
+    const scalarLength = make(
+      'Gather',
+      [shape, constant('length_scalar', DataType.INT64, [], [1])],
+      [{ name: 'axis', type: 'int', value: 0 }],
+    );
+    const positions = make('Range', [
+      constant('zero_i64', DataType.INT64, [], [0]),
+      scalarLength,
+      constant('one_i64', DataType.INT64, [], [1]),
+    ]);
     const keys = make('Reshape', [positions, constant('key_positions_shape', DataType.INT64, [2], [1, -1])]);
     const queries = make('Reshape', [positions, constant('query_positions_shape', DataType.INT64, [2], [-1, 1])]);
-    const future = make('Cast', [make('Greater', [keys, queries])], [{ name: 'to', type: 'int', value: DataType.FLOAT }]);
+    const future = make(
+      'Cast',
+      [make('Greater', [keys, queries])],
+      [{ name: 'to', type: 'int', value: DataType.FLOAT }],
+    );
     const past = make('Sub', [one, future]);
     allowed = allowed ? make('Mul', [allowed, past]) : past;
   }
   let bias = allowed ? make('Mul', [make('Sub', [one, allowed]), filter]) : null;
   if (site.bias) bias = bias ? make('Add', [site.bias, bias]) : site.bias;
-  const full = make('Concat', [batch, constant('heads', DataType.INT64, [1], [site.heads]), length, length], [{ name: 'axis', type: 'int', value: 0 }]);
+  const full = make(
+    'Concat',
+    [batch, constant('heads', DataType.INT64, [1], [site.heads]), length, length],
+    [{ name: 'axis', type: 'int', value: 0 }],
+  );
   return make('Expand', [bias!, full]);
 }
 
@@ -107,13 +135,21 @@ export function rewriteMasksAsBias(model: Model, notes: string[]): number {
     const mask = node.inputs[layout.mask] ?? null;
     const causal = node.attrInt('unidirectional', 0) === 1;
     const bias = node.inputs[layout.bias] ?? null;
-    if (!mask && !causal && (!bias || isFullBias(bias, node.inputs[layout.query]!, node.attrInt('num_heads')!))) continue;
+    if (!mask && !causal && (!bias || isFullBias(bias, node.inputs[layout.query]!, node.attrInt('num_heads')!)))
+      continue;
     const why = refusal(node, layout, opset);
     if (why) {
       notes.push(`${node.describe()}: ${why}`);
       continue;
     }
-    const site: Site = { node, mask, bias, causal, filter: node.attrFloat('mask_filter_value', DEFAULT_FILTER)!, heads: node.attrInt('num_heads')! };
+    const site: Site = {
+      node,
+      mask,
+      bias,
+      causal,
+      filter: node.attrFloat('mask_filter_value', DEFAULT_FILTER)!,
+      heads: node.attrInt('num_heads')!,
+    };
     const key = [id(mask), id(bias), causal, site.filter, site.heads].join('|');
     const group = groups.get(key) ?? { bias: undefined, sites: [] };
     group.sites.push(site);
@@ -143,7 +179,8 @@ export function rewriteMasksAsBias(model: Model, notes: string[]): number {
 
 export const attentionMaskToBiasPass = definePass({
   name: 'attention-mask-to-bias',
-  description: 'Attention/MultiHeadAttention masks and causality -> one attention_bias (B, N, S, T): the form WebGPU runs',
+  description:
+    'Attention/MultiHeadAttention masks and causality -> one attention_bias (B, N, S, T): the form WebGPU runs',
   // mask ranks and bias shapes decide which sites to rewrite; the bias built is typed for the next pass
   needs: ['shapes'],
   leaves: ['shapes'],

@@ -17,7 +17,7 @@ const BLOCK_SIZES = [16, 32, 64, 128, 256];
 export const bnb4Pass = definePass({
   name: 'bnb4',
   lossy: true,
-  description: 'weight-only 4-bit NF4/FP4 blocks: MatMul -> MatMulBnb4 (as onnxruntime\'s MatMulBnb4Quantizer)',
+  description: "weight-only 4-bit NF4/FP4 blocks: MatMul -> MatMulBnb4 (as onnxruntime's MatMulBnb4Quantizer)",
   options: {
     quantType: option.enum('bnb4 levels: nf4 or fp4', ['nf4', 'fp4'], { default: 'nf4' }),
     blockSize: option.int(`values per block: ${BLOCK_SIZES.join(', ')}`, { default: 64 }),
@@ -25,7 +25,8 @@ export const bnb4Pass = definePass({
   },
   run(model: Model, context): PassResult {
     const { quantType: type, blockSize } = context.options;
-    if (!BLOCK_SIZES.includes(blockSize)) throw new OnnxOptError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${blockSize}`);
+    if (!BLOCK_SIZES.includes(blockSize))
+      throw new OnnxOptError(`--block-size must be one of ${BLOCK_SIZES.join(', ')}, not ${blockSize}`);
     const exclude = new Set(context.options.exclude);
     const scratch = new Scratch();
     const notes: string[] = [];
@@ -34,17 +35,25 @@ export const bnb4Pass = definePass({
     for (const graph of [...model.graph.allGraphs()]) {
       const made = new Map<Value, Value[]>();
       for (const node of [...graph.nodes]) {
-        if (node.opType !== 'MatMul' || (node.domain !== '' && node.domain !== 'ai.onnx') || exclude.has(node.name)) continue;
+        if (node.opType !== 'MatMul' || (node.domain !== '' && node.domain !== 'ai.onnx') || exclude.has(node.name))
+          continue;
         const w = node.inputs[1];
         const tensor = w?.constantTensor();
         const a = node.inputs[0];
         const aType = elemTypeOf(a?.type);
-        const why = !w || !tensor ? 'its weight is not a constant'
-          : tensor.dataType !== DataType.FLOAT ? `weight '${w.name}' is not float32`
-          : tensor.rank !== 2 ? `weight '${w.name}' has rank ${tensor.rank}, not 2`
-          // MatMulBnb4 refuses K or N of 0 when onnxruntime loads the model
-          : tensor.size === 0 ? `weight '${w.name}' is empty`
-          : !a || (aType !== undefined && aType !== DataType.FLOAT) ? 'its input is not float32' : undefined;
+        const why =
+          !w || !tensor
+            ? 'its weight is not a constant'
+            : tensor.dataType !== DataType.FLOAT
+              ? `weight '${w.name}' is not float32`
+              : tensor.rank !== 2
+                ? `weight '${w.name}' has rank ${tensor.rank}, not 2`
+                : // MatMulBnb4 refuses K or N of 0 when onnxruntime loads the model
+                  tensor.size === 0
+                  ? `weight '${w.name}' is empty`
+                  : !a || (aType !== undefined && aType !== DataType.FLOAT)
+                    ? 'its input is not float32'
+                    : undefined;
         if (why) {
           notes.push(`${node.describe()}: ${why}`);
           continue;
@@ -55,13 +64,29 @@ export const bnb4Pass = definePass({
           const q = quantizeBnb4(tensor!.peekFloat32(scratch), k, n, blockSize, type);
           values = [
             graph.addInitializer(`${w!.name}_Bnb4`, new Tensor('', DataType.UINT8, [q.packed.length], q.packed)),
-            graph.addInitializer(`${w!.name}_absmax`, Tensor.fromArray('', DataType.FLOAT, [q.absmax.length], q.absmax)),
+            graph.addInitializer(
+              `${w!.name}_absmax`,
+              Tensor.fromArray('', DataType.FLOAT, [q.absmax.length], q.absmax),
+            ),
           ];
           made.set(w!, values);
         }
-        const attributes = [attr('K', k), attr('N', n), attr('block_size', blockSize), attr('quant_type', BNB4_QUANT_TYPE[type])];
+        const attributes = [
+          attr('K', k),
+          attr('N', n),
+          attr('block_size', blockSize),
+          attr('quant_type', BNB4_QUANT_TYPE[type]),
+        ];
         const out = node.output(0);
-        const q = graph.createNode({ opType: 'MatMulBnb4', domain: 'com.microsoft', inputs: [a!, ...values], outputs: [graph.newValue(`${out.name}_Bnb4`, out.type)], attributes, name: node.name ? `${node.name}_Bnb4` : '', before: node });
+        const q = graph.createNode({
+          opType: 'MatMulBnb4',
+          domain: 'com.microsoft',
+          inputs: [a!, ...values],
+          outputs: [graph.newValue(`${out.name}_Bnb4`, out.type)],
+          attributes,
+          name: node.name ? `${node.name}_Bnb4` : '',
+          before: node,
+        });
         if (!node.name) q.name = '';
         replaced.add(w!);
         takeOver(graph, node, q.output(0));

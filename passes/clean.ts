@@ -22,12 +22,19 @@ const MAX_ROUNDS = 10;
 const TO_THE_END = 2 ** 31 - 1;
 
 type Stat =
-  | 'identities' | 'noOps' | 'duplicateNodes' | 'duplicateInitializers' | 'deadNodes' | 'unusedInitializers'
-  | 'staleValueInfo' | 'reorderedGraphs';
+  | 'identities'
+  | 'noOps'
+  | 'duplicateNodes'
+  | 'duplicateInitializers'
+  | 'deadNodes'
+  | 'unusedInitializers'
+  | 'staleValueInfo'
+  | 'reorderedGraphs';
 
 export const cleanPass = definePass({
   name: 'clean',
-  description: 'remove dead nodes, unused initializers, stale value_info, Identity and no-op nodes, duplicate nodes; sort topologically',
+  description:
+    'remove dead nodes, unused initializers, stale value_info, Identity and no-op nodes, duplicate nodes; sort topologically',
   // what it removes is dead, and what it forwards or merges is replaced by a value of the same type
   keepsShapes: true,
   run(model: Model): PassResult {
@@ -97,7 +104,9 @@ function noOpSource(node: Node, opset: number, graph: Graph, pinned: ReadonlySet
     case 'Expand': {
       if (!shape) return undefined;
       const target = constInts(node.inputs[1]);
-      const keeps = target && target.length <= shape.length &&
+      const keeps =
+        target &&
+        target.length <= shape.length &&
         target.every((t, i) => t === 1 || t === shape[shape.length - target.length + i]);
       return sameAsOutput || keeps ? x : undefined;
     }
@@ -152,7 +161,12 @@ function slicesEverything(node: Node, x: Value): boolean {
   return starts.every((start, k) => {
     const axis = axes[k]! < 0 && dims ? axes[k]! + dims.length : axes[k]!;
     const dim = dims?.[axis];
-    return start === 0 && steps[k] === 1 && axis >= 0 && (ends[k]! >= TO_THE_END || (typeof dim === 'number' && ends[k]! >= dim));
+    return (
+      start === 0 &&
+      steps[k] === 1 &&
+      axis >= 0 &&
+      (ends[k]! >= TO_THE_END || (typeof dim === 'number' && ends[k]! >= dim))
+    );
   });
 }
 
@@ -167,7 +181,14 @@ function constInts(v: Value | null | undefined): number[] | undefined {
   return t.toNumbers();
 }
 
-const INTEGER_TYPES = new Set<number>([DataType.INT64, DataType.INT32, DataType.INT16, DataType.INT8, DataType.UINT8, DataType.BOOL]);
+const INTEGER_TYPES = new Set<number>([
+  DataType.INT64,
+  DataType.INT32,
+  DataType.INT16,
+  DataType.INT8,
+  DataType.UINT8,
+  DataType.BOOL,
+]);
 
 function sameDims(a: readonly (number | string | undefined)[], b: readonly (number | string | undefined)[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
@@ -197,7 +218,12 @@ function forward(graph: Graph, node: Node, source: Value, pinned: ReadonlySet<Va
 // ---- Common subexpressions ----
 
 function mergeable(node: Node): boolean {
-  return PURE_DOMAINS.has(node.domain) && !NONDETERMINISTIC.test(node.opType) && node.subgraphs().length === 0 && node.outputs.length > 0;
+  return (
+    PURE_DOMAINS.has(node.domain) &&
+    !NONDETERMINISTIC.test(node.opType) &&
+    node.subgraphs().length === 0 &&
+    node.outputs.length > 0
+  );
 }
 
 /** Keeps the first of nodes with the same op, inputs and attributes (the graph is sorted, so chains merge in one go). */
@@ -209,7 +235,11 @@ function mergeDuplicates(graph: Graph, pinned: ReadonlySet<Value>): number {
   for (const node of [...graph.nodes]) {
     if (!mergeable(node)) continue;
     const key = [
-      node.domain, node.opType, node.inputs.map(id).join(','), node.outputs.map((v) => (v ? 1 : 0)).join(''), attributesKey(node),
+      node.domain,
+      node.opType,
+      node.inputs.map(id).join(','),
+      node.outputs.map((v) => (v ? 1 : 0)).join(''),
+      attributesKey(node),
     ].join('|');
     const twin = seen.get(key)?.find((t) => sameAttributes(t, node));
     const outputsMovable = node.outputs.every((v) => !v || (!graph.outputs.includes(v) && !pinned.has(v)));
@@ -227,7 +257,10 @@ function mergeDuplicates(graph: Graph, pinned: ReadonlySet<Value>): number {
 /** A cheap summary of the attributes; `sameAttributes` makes the exact comparison. */
 function attributesKey(node: Node): string {
   return [...node.attributes.values()]
-    .map((a) => `${a.name}:${a.type}:${a.type === 'tensor' ? `${a.value.dataType}[${a.value.dims}]` : a.type === 'int' || a.type === 'float' || a.type === 'ints' || a.type === 'floats' ? String(a.value) : ''}`)
+    .map(
+      (a) =>
+        `${a.name}:${a.type}:${a.type === 'tensor' ? `${a.value.dataType}[${a.value.dims}]` : a.type === 'int' || a.type === 'float' || a.type === 'ints' || a.type === 'floats' ? String(a.value) : ''}`,
+    )
     .sort()
     .join(';');
 }
@@ -243,25 +276,39 @@ function sameAttributes(a: Node, b: Node): boolean {
 
 function sameAttribute(x: Attribute, y: Attribute): boolean {
   if (x.type !== y.type) return false;
-  const list = <T>(a: readonly T[], b: readonly T[], eq: (p: T, q: T) => boolean) => a.length === b.length && a.every((p, i) => eq(p, b[i]!));
+  const list = <T>(a: readonly T[], b: readonly T[], eq: (p: T, q: T) => boolean) =>
+    a.length === b.length && a.every((p, i) => eq(p, b[i]!));
   switch (x.type) {
-    case 'int': return String(x.value) === String((y as typeof x).value); // number or bigint
-    case 'float': return Object.is(x.value, (y as typeof x).value);
-    case 'ints': return list<number | bigint>(x.value, (y as typeof x).value, (p, q) => String(p) === String(q));
-    case 'floats': return list(x.value, (y as typeof x).value, Object.is);
-    case 'string': return sameBytes(x.value, (y as typeof x).value);
-    case 'strings': return list(x.value, (y as typeof x).value, sameBytes);
-    case 'tensor': return sameTensor(x.value, (y as typeof x).value);
-    case 'tensors': return list(x.value, (y as typeof x).value, sameTensor);
-    case 'ref': return y.type === 'ref' && x.refAttrName === y.refAttrName && x.refType === y.refType;
-    case 'type_proto': case 'type_protos': return JSON.stringify(x.value) === JSON.stringify((y as typeof x).value);
-    default: return false; // graphs never merge; sparse tensors are too rare to bother
+    case 'int':
+      return String(x.value) === String((y as typeof x).value); // number or bigint
+    case 'float':
+      return Object.is(x.value, (y as typeof x).value);
+    case 'ints':
+      return list<number | bigint>(x.value, (y as typeof x).value, (p, q) => String(p) === String(q));
+    case 'floats':
+      return list(x.value, (y as typeof x).value, Object.is);
+    case 'string':
+      return sameBytes(x.value, (y as typeof x).value);
+    case 'strings':
+      return list(x.value, (y as typeof x).value, sameBytes);
+    case 'tensor':
+      return sameTensor(x.value, (y as typeof x).value);
+    case 'tensors':
+      return list(x.value, (y as typeof x).value, sameTensor);
+    case 'ref':
+      return y.type === 'ref' && x.refAttrName === y.refAttrName && x.refType === y.refType;
+    case 'type_proto':
+    case 'type_protos':
+      return JSON.stringify(x.value) === JSON.stringify((y as typeof x).value);
+    default:
+      return false; // graphs never merge; sparse tensors are too rare to bother
   }
 }
 
 function sameTensor(a: Tensor, b: Tensor): boolean {
   if (a.dataType !== b.dataType || !sameDims(a.dims, b.dims)) return false;
-  if (a.strings || b.strings) return !!a.strings && !!b.strings && a.strings.every((s, i) => sameBytes(s, b.strings![i]!));
+  if (a.strings || b.strings)
+    return !!a.strings && !!b.strings && a.strings.every((s, i) => sameBytes(s, b.strings![i]!));
   return a.byteLength === b.byteLength && sameBytes(a.bytes(), b.bytes());
 }
 
@@ -298,7 +345,8 @@ function mergeInitializers(graph: Graph, pinned: ReadonlySet<Value>): number {
 function removeDeadNodes(graph: Graph): number {
   const pinned = bodyOutputs(graph);
   const dead = new Set<Node>();
-  const unread = (v: Value | null) => !v || (!graph.outputs.includes(v) && !pinned.has(v) && v.uses.every((u) => dead.has(u.node)));
+  const unread = (v: Value | null) =>
+    !v || (!graph.outputs.includes(v) && !pinned.has(v) && v.uses.every((u) => dead.has(u.node)));
   let inBodies = 0;
   for (const node of [...graph.nodes].reverse()) {
     if (PURE_DOMAINS.has(node.domain) && node.outputs.every(unread)) dead.add(node);
@@ -323,7 +371,11 @@ function removeUnusedInitializers(graph: Graph): number {
 /** value_info entries for values the graph no longer has, and repeated entries. */
 function removeStaleValueInfo(graph: Graph): number {
   // Node inputs count too: sparse initializers are read by nodes but listed nowhere else.
-  const live = new Set<Value | null>([...graph.inputs, ...graph.initializers, ...graph.nodes.flatMap((n) => [...n.inputs, ...n.outputs])]);
+  const live = new Set<Value | null>([
+    ...graph.inputs,
+    ...graph.initializers,
+    ...graph.nodes.flatMap((n) => [...n.inputs, ...n.outputs]),
+  ]);
   const listed = new Set<Value>();
   return removeWhere(graph.valueInfo, (v) => {
     const stale = !live.has(v) || listed.has(v);

@@ -33,7 +33,10 @@ export const foldPass = definePass({
   name: 'fold',
   description: 'evaluate nodes whose inputs are all constant into initializers (size-capped)',
   options: {
-    maxGrowthBytes: option.int('how many bytes one fold may add to the model', { default: DEFAULT_MAX_GROWTH_BYTES, min: 0 }),
+    maxGrowthBytes: option.int('how many bytes one fold may add to the model', {
+      default: DEFAULT_MAX_GROWTH_BYTES,
+      min: 0,
+    }),
   },
   // Shape and Size fold where intermediate values have types (with --fix-dim, pinned dims too); types again
   // afterwards for what folding made, so a second run finds nothing new.
@@ -57,7 +60,8 @@ interface Settings {
 
 function checkedDims(fixedDims: Record<string, number>): Record<string, number> {
   for (const [name, size] of Object.entries(fixedDims)) {
-    if (!Number.isSafeInteger(size) || size < 0) throw new OnnxOptError(`fixed dim '${name}' must be a size, got ${size}`);
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new OnnxOptError(`fixed dim '${name}' must be a size, got ${size}`);
   }
   return fixedDims;
 }
@@ -83,11 +87,12 @@ class Folder {
 
   /** Folds a graph, then the subgraphs of the nodes still in it (they may read constants folded outside). */
   foldAll(graph: Graph): void {
-    for (let changed = true; changed; ) {
+    for (let changed = true; changed;) {
       changed = false;
       for (const node of [...graph.nodes]) if (node.graph === graph && this.tryFold(graph, node)) changed = true;
     }
-    for (const node of [...graph.nodes]) if (node.graph === graph) for (const body of node.subgraphs()) this.foldAll(body);
+    for (const node of [...graph.nodes])
+      if (node.graph === graph) for (const body of node.subgraphs()) this.foldAll(body);
   }
 
   private tryFold(graph: Graph, node: Node): boolean {
@@ -128,7 +133,8 @@ class Folder {
       if (inputs.every((t, i) => t || !node.inputs[i])) {
         return evaluateNode(node, inputs, this.opset, { maxOutputBytes: this.settings.maxGrowthBytes + freed });
       }
-      const dims = (node.opType === 'Shape' || node.opType === 'Size') && node.inputs[0] && this.staticDims(node.inputs[0]);
+      const dims =
+        (node.opType === 'Shape' || node.opType === 'Size') && node.inputs[0] && this.staticDims(node.inputs[0]);
       return dims ? evaluateFromDims(node, dims, this.opset) : undefined;
     } catch (e) {
       if (!(e instanceof OnnxOptError)) throw e;
@@ -219,12 +225,19 @@ class Folder {
 }
 
 /** Inputs that onnxruntime checks as shapes when they are initializers: [op, input index, -1 allowed once]. */
-const SHAPE_INPUTS: [string, number, boolean][] = [['Reshape', 1, true], ['Expand', 1, false], ['Tile', 1, false], ['ConstantOfShape', 0, false]];
+const SHAPE_INPUTS: [string, number, boolean][] = [
+  ['Reshape', 1, true],
+  ['Expand', 1, false],
+  ['Tile', 1, false],
+  ['ConstantOfShape', 0, false],
+];
 
 /** Why a folded value cannot stand as a constant shape for a node that reads it, if it cannot. */
 function unusableShape(v: Value, t: Tensor): string | undefined {
   for (const u of v.uses) {
-    const rule = SHAPE_INPUTS.find(([op, index]) => u.node.opType === op && u.index === index && isStandardDomain(u.node.domain));
+    const rule = SHAPE_INPUTS.find(
+      ([op, index]) => u.node.opType === op && u.index === index && isStandardDomain(u.node.domain),
+    );
     if (!rule || !INTEGER_SHAPE_TYPES.has(t.dataType)) continue;
     const dims = t.toNumbers();
     const minusOnes = dims.filter((d) => d === -1).length;

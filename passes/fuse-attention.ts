@@ -19,7 +19,6 @@ import { findSeparateSite, verifySeparate, type SeparateMeaning, type SeparateSi
 import { makeProbes, verifyAttention, type AttentionMeaning } from './attention/verify.js';
 import { backwardSlice, int32Of, MS_DOMAIN } from '../src/ir/ops.js';
 
-
 /** Copies columns [c0, c1) of a projection's weight into `out` (din rows of `stride`) at column `at`. */
 function copyColumns(p: Projection, out: Float32Array, stride: number, at: number, scratch: Scratch): void {
   const w = p.weight.peekFloat32(scratch);
@@ -50,7 +49,10 @@ class QkvPacker {
   pack(site: AttentionSite, name: string, biasRequired: boolean): { weight: Value; bias: Value | null } {
     const parts = [site.q, site.k, site.v];
     const withBias = biasRequired || parts.some((p) => p.bias);
-    const key = parts.map((p) => `${this.id(p.weight)}:${p.bias ? this.id(p.bias) : '-'}:${p.transposed}:${p.columns}`).join('|') + `:${withBias}`;
+    const key =
+      parts
+        .map((p) => `${this.id(p.weight)}:${p.bias ? this.id(p.bias) : '-'}:${p.transposed}:${p.columns}`)
+        .join('|') + `:${withBias}`;
     const cached = this.packed.get(key);
     if (cached) return cached;
     const q = site.q;
@@ -74,8 +76,13 @@ class QkvPacker {
       offset += p.columns[1] - p.columns[0];
     }
     const result = {
-      weight: this.graph.addInitializer(`${name}_qkv_weight`, new Tensor('', DataType.FLOAT, [din, total], { byteLength, load })),
-      bias: withBias ? this.graph.addInitializer(`${name}_qkv_bias`, Tensor.fromArray('', DataType.FLOAT, [total], b)) : null,
+      weight: this.graph.addInitializer(
+        `${name}_qkv_weight`,
+        new Tensor('', DataType.FLOAT, [din, total], { byteLength, load }),
+      ),
+      bias: withBias
+        ? this.graph.addInitializer(`${name}_qkv_bias`, Tensor.fromArray('', DataType.FLOAT, [total], b))
+        : null,
     };
     this.packed.set(key, result);
     return result;
@@ -88,25 +95,46 @@ class QkvPacker {
   }
 }
 
-function attributesOf(meaning: Pick<AttentionMeaning, 'numHeads' | 'headSize' | 'scale' | 'causal' | 'maskInput' | 'filterValue'>): Attribute[] {
+function attributesOf(
+  meaning: Pick<AttentionMeaning, 'numHeads' | 'headSize' | 'scale' | 'causal' | 'maskInput' | 'filterValue'>,
+): Attribute[] {
   const attributes: Attribute[] = [{ name: 'num_heads', type: 'int', value: meaning.numHeads }];
   if (meaning.causal) attributes.push({ name: 'unidirectional', type: 'int', value: 1 });
-  if (Math.abs(meaning.scale * Math.sqrt(meaning.headSize) - 1) > 1e-6) attributes.push({ name: 'scale', type: 'float', value: meaning.scale });
-  if (meaning.maskInput || meaning.causal) attributes.push({ name: 'mask_filter_value', type: 'float', value: meaning.filterValue });
+  if (Math.abs(meaning.scale * Math.sqrt(meaning.headSize) - 1) > 1e-6)
+    attributes.push({ name: 'scale', type: 'float', value: meaning.scale });
+  if (meaning.maskInput || meaning.causal)
+    attributes.push({ name: 'mask_filter_value', type: 'float', value: meaning.filterValue });
   return attributes;
 }
 
 /** x · [Wq | Wk | Wv] split into q, k and v (B, S, D) each: MultiHeadAttention's inputs, its bias added inside. */
-function projectQkv(model: Model, x: Value, weight: Value, hidden: number, name: string, before: Node): readonly (Value | null)[] {
+function projectQkv(
+  model: Model,
+  x: Value,
+  weight: Value,
+  hidden: number,
+  name: string,
+  before: Node,
+): readonly (Value | null)[] {
   const graph = model.graph;
-  const packed = graph.createNode({ opType: 'MatMul', inputs: [x, weight], name: `${name}/qkv_MatMul`, before }).output(0);
+  const packed = graph
+    .createNode({ opType: 'MatMul', inputs: [x, weight], name: `${name}/qkv_MatMul`, before })
+    .output(0);
   const sizes = [hidden, hidden, hidden];
   // Split takes its sizes as an input from opset 13, as an attribute before
   const splitInput = (model.opsetVersion('') ?? 1) >= 13;
   const split = graph.createNode({
-    opType: 'Split', name: `${name}/qkv_Split`, before, outputs: 3,
-    inputs: splitInput ? [packed, graph.addInitializer(`${name}_qkv_sizes`, Tensor.fromArray('', DataType.INT64, [3], sizes))] : [packed],
-    attributes: [{ name: 'axis', type: 'int', value: -1 }, ...(splitInput ? [] : [{ name: 'split', type: 'ints', value: sizes } as Attribute])],
+    opType: 'Split',
+    name: `${name}/qkv_Split`,
+    before,
+    outputs: 3,
+    inputs: splitInput
+      ? [packed, graph.addInitializer(`${name}_qkv_sizes`, Tensor.fromArray('', DataType.INT64, [3], sizes))]
+      : [packed],
+    attributes: [
+      { name: 'axis', type: 'int', value: -1 },
+      ...(splitInput ? [] : [{ name: 'split', type: 'ints', value: sizes } as Attribute]),
+    ],
   });
   // typed here, so that a second run's shape inference has nothing to add (fuse is idempotent to the byte)
   const rows = shapeOf(x.type)?.slice(0, -1);
@@ -115,7 +143,13 @@ function projectQkv(model: Model, x: Value, weight: Value, hidden: number, name:
   return split.outputs;
 }
 
-function rewrite(model: Model, site: AttentionSite, meaning: AttentionMeaning, packer: QkvPacker, casts: Map<Value, Value>): string {
+function rewrite(
+  model: Model,
+  site: AttentionSite,
+  meaning: AttentionMeaning,
+  packer: QkvPacker,
+  casts: Map<Value, Value>,
+): string {
   const graph = model.graph;
   const old = meaning.output;
   const anchor = old.producer!;
@@ -126,11 +160,20 @@ function rewrite(model: Model, site: AttentionSite, meaning: AttentionMeaning, p
   const [opType, inputs] = meaning.bias
     ? ['MultiHeadAttention', [...projectQkv(model, site.q.x, weight, hidden, name, anchor), bias, mask, meaning.bias]]
     : ['Attention', [site.q.x, weight, bias, ...(mask ? [mask] : [])]];
-  const attention = graph.createNode({ opType, domain: MS_DOMAIN, inputs, attributes: attributesOf(meaning), name: `${name}/${opType}`, before: anchor });
+  const attention = graph.createNode({
+    opType,
+    domain: MS_DOMAIN,
+    inputs,
+    attributes: attributesOf(meaning),
+    name: `${name}/${opType}`,
+    before: anchor,
+  });
   let out = attention.output(0);
   if (meaning.flattened) {
     const rows = graph.addInitializer(`${name}_rows_shape`, Tensor.fromArray('', DataType.INT64, [2], [-1, hidden]));
-    out = graph.createNode({ opType: 'Reshape', inputs: [out, rows], name: `${name}/${opType}_rows`, before: anchor }).output(0);
+    out = graph
+      .createNode({ opType: 'Reshape', inputs: [out, rows], name: `${name}/${opType}_rows`, before: anchor })
+      .output(0);
   }
   out.type = old.type;
   const keep = [site.q.x, ...(meaning.maskInput ? [meaning.maskInput] : []), ...(meaning.bias ? [meaning.bias] : [])];
@@ -152,15 +195,35 @@ function rewriteSeparate(model: Model, site: SeparateSite, meaning: SeparateMean
   const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
   const mask = meaning.maskInput ? int32Of(graph, meaning.maskInput, casts) : null;
   const cache = site.cache;
-  const inputs = [site.query, site.key, site.value, null, mask, meaning.bias ?? null, cache?.pastKey ?? null, cache?.pastValue ?? null];
+  const inputs = [
+    site.query,
+    site.key,
+    site.value,
+    null,
+    mask,
+    meaning.bias ?? null,
+    cache?.pastKey ?? null,
+    cache?.pastValue ?? null,
+  ];
   while (inputs.at(-1) === null) inputs.pop();
   const attention = graph.createNode({
-    opType: 'MultiHeadAttention', domain: MS_DOMAIN, inputs, outputs: cache ? 3 : 1, attributes: attributesOf(meaning),
-    name: `${name}/MultiHeadAttention`, before: anchor,
+    opType: 'MultiHeadAttention',
+    domain: MS_DOMAIN,
+    inputs,
+    outputs: cache ? 3 : 1,
+    attributes: attributesOf(meaning),
+    name: `${name}/MultiHeadAttention`,
+    before: anchor,
   });
   const replaced: [Value, Value][] = [[old, attention.output(0)]];
   if (cache) replaced.push([cache.presentKey, attention.output(1)], [cache.presentValue, attention.output(2)]);
-  const keep = [site.query, site.key, site.value, ...(meaning.maskInput ? [meaning.maskInput] : []), ...(meaning.bias ? [meaning.bias] : [])];
+  const keep = [
+    site.query,
+    site.key,
+    site.value,
+    ...(meaning.maskInput ? [meaning.maskInput] : []),
+    ...(meaning.bias ? [meaning.bias] : []),
+  ];
   if (cache) keep.push(cache.pastKey, cache.pastValue);
   const region = new Set(replaced.flatMap(([from]) => [...backwardSlice(from, new Set(keep))]));
   for (const [from, to] of replaced) {
@@ -174,7 +237,11 @@ function rewriteSeparate(model: Model, site: SeparateSite, meaning: SeparateMean
  * The meaning verified for `known` carried to `site`, which has the same signature: the output and the bias at the
  * same positions. Undefined when the bias's shape reads cannot be answered here (then the site is verified itself).
  */
-function sameMeaning(known: AttentionSite, meaning: AttentionMeaning | string, site: AttentionSite): AttentionMeaning | string | undefined {
+function sameMeaning(
+  known: AttentionSite,
+  meaning: AttentionMeaning | string,
+  site: AttentionSite,
+): AttentionMeaning | string | undefined {
   if (typeof meaning === 'string') return meaning;
   const output = site.outputCandidates[known.outputCandidates.indexOf(meaning.output)]!;
   if (!meaning.bias) return { ...meaning, output };
@@ -186,7 +253,9 @@ function sameMeaning(known: AttentionSite, meaning: AttentionMeaning | string, s
 
 /** Softmax nodes of the model's subgraphs (If branches, Loop bodies). */
 function subgraphSoftmaxes(model: Model): Node[] {
-  return [...model.graph.allGraphs()].filter((g) => g !== model.graph).flatMap((g) => g.nodes.filter((n) => n.opType === 'Softmax'));
+  return [...model.graph.allGraphs()]
+    .filter((g) => g !== model.graph)
+    .flatMap((g) => g.nodes.filter((n) => n.opType === 'Softmax'));
 }
 
 /**
@@ -194,13 +263,16 @@ function subgraphSoftmaxes(model: Model): Node[] {
  * sequence, as a speech encoder's TorchScript export has (Whisper: 1500 frames, 2 · 6 heads · 1500² floats).
  */
 export function probeBatch(scores: Value[]): number {
-  const perBatch = scores.map((v) => (shapeOf(v.type) ?? []).slice(1).reduce<number>((n, d) => n * (typeof d === 'number' ? d : 1), 4));
+  const perBatch = scores.map((v) =>
+    (shapeOf(v.type) ?? []).slice(1).reduce<number>((n, d) => n * (typeof d === 'number' ? d : 1), 4),
+  );
   return Math.max(0, ...perBatch) * 2 > MAX_PROBE_BYTES ? 1 : 2;
 }
 
 export const fuseAttentionPass = definePass({
   name: 'fuse-attention',
-  description: 'fuse self-attention (eager or sdpa, either exporter) into com.microsoft Attention, or MultiHeadAttention with an additive bias',
+  description:
+    'fuse self-attention (eager or sdpa, either exporter) into com.microsoft Attention, or MultiHeadAttention with an additive bias',
   options: {
     numHeads: option.int('attention heads (refuse sites whose probed head count differs)', { min: 1 }),
     hiddenSize: option.int('attention hidden size (refuse sites whose probed size differs)', { min: 1 }),
@@ -212,7 +284,10 @@ export const fuseAttentionPass = definePass({
     const { numHeads: expectHeads, hiddenSize: expectHidden } = context.options;
     const { sites, misses } = findAttentionSites(model.graph);
     // every Softmax left gets a line: why its site was refused, or why no site was found
-    const notes = subgraphSoftmaxes(model).map((softmax) => `Attention at Softmax '${softmax.name}': no candidate: it is inside a subgraph (an If or Loop body), which attention fusion does not enter`);
+    const notes = subgraphSoftmaxes(model).map(
+      (softmax) =>
+        `Attention at Softmax '${softmax.name}': no candidate: it is inside a subgraph (an If or Loop body), which attention fusion does not enter`,
+    );
     if (!sites.length && !misses.length) return { changed: false, stats: {}, notes };
     let probes: ReturnType<typeof makeProbes>;
     try {
@@ -221,7 +296,11 @@ export const fuseAttentionPass = definePass({
     } catch (e) {
       const reason = `the model's inputs cannot be probed: ${(e as Error).message}`;
       const softmaxes = [...sites.map((site) => site.softmax), ...misses.map((miss) => miss.softmax)];
-      return { changed: false, stats: {}, notes: [...notes, ...softmaxes.map((softmax) => `Attention at Softmax '${softmax.name}': ${reason}`)] };
+      return {
+        changed: false,
+        stats: {},
+        notes: [...notes, ...softmaxes.map((softmax) => `Attention at Softmax '${softmax.name}': ${reason}`)],
+      };
     }
     // weights are read to verify, then dropped: through one reused buffer, not kept in memory
     const scratch = new Scratch();
@@ -230,10 +309,11 @@ export const fuseAttentionPass = definePass({
     const stats: Record<string, number> = {};
     /** Why a verified site is refused: heads or hidden size other than the options say. */
     const unexpected = (meaning: { numHeads: number; headSize: number }): string | undefined =>
-      expectHeads !== undefined && meaning.numHeads !== expectHeads ? `has ${meaning.numHeads} heads, not --num-heads ${expectHeads}`
-      : expectHidden !== undefined && meaning.numHeads * meaning.headSize !== expectHidden
-        ? `has hidden size ${meaning.numHeads * meaning.headSize}, not --hidden-size ${expectHidden}`
-        : undefined;
+      expectHeads !== undefined && meaning.numHeads !== expectHeads
+        ? `has ${meaning.numHeads} heads, not --num-heads ${expectHeads}`
+        : expectHidden !== undefined && meaning.numHeads * meaning.headSize !== expectHidden
+          ? `has hidden size ${meaning.numHeads * meaning.headSize}, not --hidden-size ${expectHidden}`
+          : undefined;
     // one verification per distinct signature: the other layers repeat it with other weights
     const bySignature = new Map<string, { site: AttentionSite; meaning: AttentionMeaning | string }>();
     const verified = sites.map((site) => {
@@ -248,7 +328,8 @@ export const fuseAttentionPass = definePass({
       const site = findSeparateSite(softmax);
       if (typeof site === 'string') return { softmax, refusal: reason };
       const meaning = verifySeparate(site, probes);
-      if (typeof meaning === 'string') return { softmax, refusal: `${reason}; as a MultiHeadAttention of separate query, key and value: ${meaning}` };
+      if (typeof meaning === 'string')
+        return { softmax, refusal: `${reason}; as a MultiHeadAttention of separate query, key and value: ${meaning}` };
       return { softmax, site, meaning };
     });
     for (const { site, meaning } of verified) {

@@ -37,7 +37,8 @@ function lookupTerms(sum: Value): { terms: Lookup[]; nodes: Node[] } | undefined
   const nodes: Node[] = [];
   // Shape and Size reads of a partial sum are allowed: they do not need its values (and die with the position ids
   // they usually compute).
-  const dataUses = (v: Value) => v.uses.filter((u) => !(isStandardNode(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')));
+  const dataUses = (v: Value) =>
+    v.uses.filter((u) => !(isStandardNode(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')));
   const visit = (v: Value, root: boolean): boolean => {
     const n = v.producer;
     if (!root && dataUses(v).length !== 1) return false;
@@ -57,10 +58,7 @@ function lookupTerms(sum: Value): { terms: Lookup[]; nodes: Node[] } | undefined
 
 /** What a lookup's indices are, as seen on the probes. */
 type IndexKind =
-  | { kind: 'input'; input: Value }
-  | { kind: 'positions' }
-  | { kind: 'constant'; row: number }
-  | { kind: 'computed' };
+  { kind: 'input'; input: Value } | { kind: 'positions' } | { kind: 'constant'; row: number } | { kind: 'computed' };
 
 interface Probe {
   evaluator: ProbeEvaluator;
@@ -95,7 +93,10 @@ function fuse(model: Model, notes: string[]): number {
   // Made when the first candidate needs them: a model whose inputs cannot be probed only matters if it has one.
   let probes: Probe[] | undefined;
   const probesFor = (): Probe[] =>
-    (probes ??= [[2, 5], [3, 4]].map((sizes, i) => {
+    (probes ??= [
+      [2, 5],
+      [3, 4],
+    ].map((sizes, i) => {
       const p = makeProbeInputs(model, sizes, 31 + i);
       const [B, S] = sizes as [number, number];
       return { evaluator: new ProbeEvaluator(model, p), feeds: p.feeds, B, S };
@@ -103,7 +104,8 @@ function fuse(model: Model, notes: string[]): number {
   const casts = new Map<Value, Value>();
   let fused = 0;
   for (const ln of [...graph.nodes]) {
-    if (!ln.graph || !isStandardNode(ln) || ln.opType !== 'LayerNormalization' || ln.attrInt('axis', -1) !== -1) continue;
+    if (!ln.graph || !isStandardNode(ln) || ln.opType !== 'LayerNormalization' || ln.attrInt('axis', -1) !== -1)
+      continue;
     if (ln.outputs.slice(1).some((v) => v)) continue;
     const sum = ln.input(0);
     const found = lookupTerms(sum);
@@ -114,7 +116,9 @@ function fuse(model: Model, notes: string[]): number {
       const probes = probesFor();
       kinds = terms.map((t) => classify(t.indices, probes));
     } catch (e) {
-      notes.push(`EmbedLayerNormalization at '${ln.name}': cannot evaluate the lookups' indices: ${(e as Error).message}`);
+      notes.push(
+        `EmbedLayerNormalization at '${ln.name}': cannot evaluate the lookups' indices: ${(e as Error).message}`,
+      );
       continue;
     }
     const of = (kind: IndexKind['kind']) => terms.filter((_, i) => kinds[i]?.kind === kind);
@@ -122,7 +126,9 @@ function fuse(model: Model, notes: string[]): number {
     const positional = [...of('positions'), ...of('computed')];
     const constants = of('constant');
     if (kinds.some((k) => !k) || byInput.length < 1 || byInput.length > 2 || positional.length !== 1) {
-      notes.push(`EmbedLayerNormalization at '${ln.name}': expected word (+ segment) lookups by inputs and one position lookup`);
+      notes.push(
+        `EmbedLayerNormalization at '${ln.name}': expected word (+ segment) lookups by inputs and one position lookup`,
+      );
       continue;
     }
     const inputOf = (l: Lookup) => (kinds[terms.indexOf(l)] as { input: Value }).input;
@@ -135,26 +141,44 @@ function fuse(model: Model, notes: string[]): number {
     if (!beta) continue;
     // A lookup of one fixed row (RoBERTa's all-zero token types) is a constant added at every position.
     const positionTable = constants.length
-      ? withRowsAdded(graph, position.table, constants.map((l) => [l.table.constantTensor()!, (kinds[terms.indexOf(l)] as { row: number }).row]))
+      ? withRowsAdded(
+          graph,
+          position.table,
+          constants.map((l) => [l.table.constantTensor()!, (kinds[terms.indexOf(l)] as { row: number }).row]),
+        )
       : position.table;
     const inputsOf: (Value | null)[] = [
       int32Of(graph, inputOf(word), casts),
       segment ? int32Of(graph, inputOf(segment), casts) : null,
-      word.table, positionTable, segment ? segment.table : null,
-      gamma, beta, null,
+      word.table,
+      positionTable,
+      segment ? segment.table : null,
+      gamma,
+      beta,
+      null,
       kinds[terms.indexOf(position)]!.kind === 'positions' ? null : int32Of(graph, position.indices, casts),
     ];
     while (inputsOf.at(-1) === null) inputsOf.pop();
     const keepSum = sum.uses.length > 1 || graph.outputs.includes(sum);
     const attributes: Attribute[] = [{ name: 'epsilon', type: 'float', value: ln.attrFloat('epsilon', 1e-5) }];
     const embed = graph.createNode({
-      opType: 'EmbedLayerNormalization', domain: 'com.microsoft', inputs: inputsOf, attributes,
-      outputs: keepSum ? 3 : 2, name: `${ln.name}_embed`, before: ln,
+      opType: 'EmbedLayerNormalization',
+      domain: 'com.microsoft',
+      inputs: inputsOf,
+      attributes,
+      outputs: keepSum ? 3 : 2,
+      name: `${ln.name}_embed`,
+      before: ln,
     });
     embed.output(0).type = ln.output(0).type;
     if (keepSum) embed.output(2).type = sum.type;
     graph.replace({
-      outputs: keepSum ? [[ln.output(0), embed.output(0)], [sum, embed.output(2)]] : [[ln.output(0), embed.output(0)]],
+      outputs: keepSum
+        ? [
+            [ln.output(0), embed.output(0)],
+            [sum, embed.output(2)],
+          ]
+        : [[ln.output(0), embed.output(0)]],
       removeIfDead: [ln, ...found.nodes, ...terms.flatMap((t) => backwardSlice(t.indices))],
     });
     fused++;
@@ -177,7 +201,8 @@ function withRowsAdded(graph: Graph, table: Value, rows: [Tensor, number][]): Va
 
 export const fuseEmbedLayerNormPass = definePass({
   name: 'fuse-embed-layer-norm',
-  description: 'fuse word/position/segment embedding lookups + LayerNormalization into com.microsoft EmbedLayerNormalization',
+  description:
+    'fuse word/position/segment embedding lookups + LayerNormalization into com.microsoft EmbedLayerNormalization',
   run(model): PassResult {
     const notes: string[] = [];
     const fused = fuse(model, notes);

@@ -11,8 +11,20 @@ import type { Node, Value } from '../src/ir/graph.js';
 import { definePass } from '../src/pass/index.js';
 import { shapeOf } from '../src/ir/types.js';
 import {
-  constantOf, float, oneD, rule, rulePass, scalar,
-  type ConstPredicate, type NodePattern, type Match, type PatternBuilder, type Rule, type RuleSpec, type ValuePattern, type Verdict,
+  constantOf,
+  float,
+  oneD,
+  rule,
+  rulePass,
+  scalar,
+  type ConstPredicate,
+  type NodePattern,
+  type Match,
+  type PatternBuilder,
+  type Rule,
+  type RuleSpec,
+  type ValuePattern,
+  type Verdict,
 } from '../src/pattern/index.js';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -26,7 +38,8 @@ function relativelyNear(actual: number, target: number): boolean {
 
 /** A scalar constant near `target`. */
 function about(target: number): ConstPredicate {
-  return (c) => (c.isScalar() && relativelyNear(c.value(), target)) || `constant is ${c.describe()}, expected ${target}`;
+  return (c) =>
+    (c.isScalar() && relativelyNear(c.value(), target)) || `constant is ${c.describe()}, expected ${target}`;
 }
 
 /** A named scalar constant near `target`, for checks. */
@@ -38,7 +51,11 @@ function constantNear(m: Match, name: string, target: number, what: string): Ver
 const mul = (p: PatternBuilder, u: ValuePattern, v: ValuePattern) => p.op('Mul', [u, v], { commutative: true });
 
 /** 0.5 · x · (1 + f(x)), multiplied in any grouping and order; `f` builds the function of x. */
-function halfXOnePlus(name: string, f: (p: PatternBuilder, x: ValuePattern) => ValuePattern, spec: Pick<RuleSpec, 'check' | 'rewrite'>): Rule {
+function halfXOnePlus(
+  name: string,
+  f: (p: PatternBuilder, x: ValuePattern) => ValuePattern,
+  spec: Pick<RuleSpec, 'check' | 'rewrite'>,
+): Rule {
   return rule({
     name,
     pattern: (p) => {
@@ -53,11 +70,18 @@ const geluErf = halfXOnePlus(
   'Gelu',
   (p, x) => {
     const dividesX = (n: Node): Verdict =>
-      n.opType === 'Mul' || (!constantOf(n.input(0)) && !!constantOf(n.input(1))) || 'Div does not divide x by a constant';
-    return p.op('Erf', [p.op(['Div', 'Mul'], [x, p.const('scale', scalar)], { commutative: true, where: dividesX }).as('scaling')]);
+      n.opType === 'Mul' ||
+      (!constantOf(n.input(0)) && !!constantOf(n.input(1))) ||
+      'Div does not divide x by a constant';
+    return p.op('Erf', [
+      p.op(['Div', 'Mul'], [x, p.const('scale', scalar)], { commutative: true, where: dividesX }).as('scaling'),
+    ]);
   },
   {
-    check: (m) => (m.node('scaling').opType === 'Div' ? constantNear(m, 'scale', Math.SQRT2, 'the divisor') : constantNear(m, 'scale', Math.SQRT1_2, 'the factor')),
+    check: (m) =>
+      m.node('scaling').opType === 'Div'
+        ? constantNear(m, 'scale', Math.SQRT2, 'the divisor')
+        : constantNear(m, 'scale', Math.SQRT1_2, 'the factor'),
     rewrite: (b, m) => b.op('com.microsoft', 'Gelu', [m.value('x')]),
   },
 );
@@ -75,7 +99,8 @@ const TANH_ARGUMENTS: { name: string; build: Term; kTimesC?: boolean }[] = [
   // gelu_new and both exporters' gelu(approximate='tanh'): x³ as Pow or as x·x·x
   {
     name: 'c·(x+k·x³), x³ as Pow',
-    build: (p, x) => mul(p, c(p), p.op('Add', [x, mul(p, k(p), p.op('Pow', [x, p.const(about(3))]))], { commutative: true })),
+    build: (p, x) =>
+      mul(p, c(p), p.op('Add', [x, mul(p, k(p), p.op('Pow', [x, p.const(about(3))]))], { commutative: true })),
   },
   {
     name: 'c·(x+k·x·x·x)',
@@ -84,7 +109,8 @@ const TANH_ARGUMENTS: { name: string; build: Term; kTimesC?: boolean }[] = [
   // gelu_fast and the like: c·x·(1 + k·x²)
   {
     name: 'c·x·(1+k·x·x)',
-    build: (p, x) => p.product([c(p), x, p.op('Add', [p.const(about(1)), p.product([k(p), x, x])], { commutative: true })]),
+    build: (p, x) =>
+      p.product([c(p), x, p.op('Add', [p.const(about(1)), p.product([k(p), x, x])], { commutative: true })]),
   },
   // onnxruntime's own FastGelu body: x·(c + c·k·x²)
   {
@@ -98,7 +124,9 @@ const fastGelu = TANH_ARGUMENTS.map((argument) =>
   halfXOnePlus(`FastGelu, tanh(${argument.name})`, (p, x) => p.op('Tanh', [argument.build(p, x)]), {
     check: (m) => {
       const c = constantNear(m, 'c', SQRT_2_OVER_PI, 'the tanh scale');
-      return c !== true ? c : constantNear(m, 'k', argument.kTimesC ? KAPPA * SQRT_2_OVER_PI : KAPPA, 'the cubic coefficient');
+      return c !== true
+        ? c
+        : constantNear(m, 'k', argument.kTimesC ? KAPPA * SQRT_2_OVER_PI : KAPPA, 'the cubic coefficient');
     },
     rewrite: (b, m) => b.op('com.microsoft', 'FastGelu', [m.value('x')]),
   }),
@@ -113,7 +141,8 @@ const quickGelu = rule({
   rewrite: (b, m) => b.op('com.microsoft', 'QuickGelu', [m.value('x')], { alpha: float(m.scalar('alpha')) }),
 });
 
-const matMulOutput = (v: Value): Verdict => (v.producer?.opType === 'MatMul' && v.producer.domain === '') || 'not a MatMul output';
+const matMulOutput = (v: Value): Verdict =>
+  (v.producer?.opType === 'MatMul' && v.producer.domain === '') || 'not a MatMul output';
 
 /** The length of the last axis of a MatMul's output: from its type, else from a constant matrix B. */
 function lastDim(v: Value): number | undefined {
@@ -125,8 +154,11 @@ function lastDim(v: Value): number | undefined {
 }
 
 /** ONNX Gelu (opset 20) with the given approximation. */
-const approximates = (kind: 'none' | 'tanh') => (n: Node): Verdict =>
-  n.attrString('approximate', 'none') === kind || `ONNX Gelu approximates '${n.attrString('approximate', 'none')}', not '${kind}'`;
+const approximates =
+  (kind: 'none' | 'tanh') =>
+  (n: Node): Verdict =>
+    n.attrString('approximate', 'none') === kind ||
+    `ONNX Gelu approximates '${n.attrString('approximate', 'none')}', not '${kind}'`;
 
 /** Gelu(MatMul + bias) -> `fused`(MatMul, bias): the bias must be 1-D along the last axis. */
 function foldBias(op: 'Gelu' | 'FastGelu' | 'ONNX Gelu' | 'ONNX Gelu tanh', fused: 'BiasGelu' | 'FastGelu'): Rule {
@@ -135,7 +167,11 @@ function foldBias(op: 'Gelu' | 'FastGelu' | 'ONNX Gelu' | 'ONNX Gelu tanh', fuse
   return rule({
     name: `${op} bias into ${fused}`,
     pattern: (p) =>
-      p.op(spec, [p.op('Add', [p.var('x', matMulOutput), p.const('bias', oneD())], { commutative: true })], where ? { where } : {}),
+      p.op(
+        spec,
+        [p.op('Add', [p.var('x', matMulOutput), p.const('bias', oneD())], { commutative: true })],
+        where ? { where } : {},
+      ),
     check: (m) => {
       const length = m.constant('bias').dims[0];
       return lastDim(m.value('x')) === length || `bias of length ${length} does not match the last axis of the MatMul`;
@@ -146,10 +182,16 @@ function foldBias(op: 'Gelu' | 'FastGelu' | 'ONNX Gelu' | 'ONNX Gelu tanh', fuse
 
 const rules = rulePass({
   name: 'fuse-gelu',
-  description: 'Gelu, FastGelu and QuickGelu (com.microsoft) from erf/tanh/sigmoid forms, then BiasGelu and FastGelu bias',
+  description:
+    'Gelu, FastGelu and QuickGelu (com.microsoft) from erf/tanh/sigmoid forms, then BiasGelu and FastGelu bias',
   rules: [
-    geluErf, ...fastGelu, quickGelu,
-    foldBias('Gelu', 'BiasGelu'), foldBias('FastGelu', 'FastGelu'), foldBias('ONNX Gelu', 'BiasGelu'), foldBias('ONNX Gelu tanh', 'FastGelu'),
+    geluErf,
+    ...fastGelu,
+    quickGelu,
+    foldBias('Gelu', 'BiasGelu'),
+    foldBias('FastGelu', 'FastGelu'),
+    foldBias('ONNX Gelu', 'BiasGelu'),
+    foldBias('ONNX Gelu tanh', 'FastGelu'),
   ],
 });
 
@@ -175,6 +217,10 @@ export const fuseGeluPass = definePass({
     if ((model.opsetVersion('') ?? 0) < 20) return fused;
     const onnx = onnxGelu.run(model, given);
     const notes = [...(fused.notes ?? []), ...(onnx.notes ?? [])];
-    return { changed: fused.changed || onnx.changed, stats: { ...fused.stats, ...onnx.stats }, ...(notes.length ? { notes } : {}) };
+    return {
+      changed: fused.changed || onnx.changed,
+      stats: { ...fused.stats, ...onnx.stats },
+      ...(notes.length ? { notes } : {}),
+    };
   },
 });

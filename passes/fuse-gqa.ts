@@ -11,8 +11,12 @@ import { tensorType, type ValueType } from '../src/ir/types.js';
 import { definePass, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { cachedSiteSignature, findCachedAttentionSites, type CachedAttentionSite } from './attention/gqa-site.js';
-import { makeDecoderProbes, verifyCachedAttention, type CachedAttentionMeaning, type DecoderProbe } from './attention/gqa-verify.js';
-
+import {
+  makeDecoderProbes,
+  verifyCachedAttention,
+  type CachedAttentionMeaning,
+  type DecoderProbe,
+} from './attention/gqa-verify.js';
 
 /** Scalars and small constants shared by every site, and the masks made finite. */
 class Constants {
@@ -30,7 +34,10 @@ class Constants {
     if (!this.finite.has(g)) this.finite.set(g, new Map());
     let v = this.finite.get(g)!.get(mask);
     if (!v) {
-      this.lowest ??= this.graph.addInitializer('float32_lowest', Tensor.fromArray('', DataType.FLOAT, [], [-3.4028234663852886e38]));
+      this.lowest ??= this.graph.addInitializer(
+        'float32_lowest',
+        Tensor.fromArray('', DataType.FLOAT, [], [-3.4028234663852886e38]),
+      );
       v = g.createNode({ opType: 'Max', inputs: [mask, this.lowest], name: `${mask.name}/finite`, before }).output(0);
       v.type = mask.type;
       this.finite.get(g)!.set(mask, v);
@@ -48,7 +55,15 @@ class Constants {
   }
 }
 
-function node(g: Graph, before: Node, opType: string, inputs: (Value | null)[], name: string, type?: ValueType, attributes: { name: string; type: 'int' | 'ints'; value: number | number[] }[] = []): Value {
+function node(
+  g: Graph,
+  before: Node,
+  opType: string,
+  inputs: (Value | null)[],
+  name: string,
+  type?: ValueType,
+  attributes: { name: string; type: 'int' | 'ints'; value: number | number[] }[] = [],
+): Value {
   const out = g.createNode({ opType, inputs, name, before, attributes: attributes as never }).output(0);
   if (type) out.type = type;
   return out;
@@ -56,12 +71,33 @@ function node(g: Graph, before: Node, opType: string, inputs: (Value | null)[], 
 
 /** (B, heads, L, H) -> (B, L, heads·H), the layout the fused ops take. */
 function toSequenceMajor(g: Graph, c: Constants, v: Value, width: number, name: string, before: Node): Value {
-  const t = node(g, before, 'Transpose', [v], `${name}/bsnh`, tensorType(DataType.FLOAT, [undefined, undefined, undefined, undefined]), [{ name: 'perm', type: 'ints', value: [0, 2, 1, 3] }]);
-  return node(g, before, 'Reshape', [t, c.ints('bs_hidden_shape_' + width, [0, 0, width])], `${name}/bsd`, tensorType(DataType.FLOAT, [undefined, undefined, width]));
+  const t = node(
+    g,
+    before,
+    'Transpose',
+    [v],
+    `${name}/bsnh`,
+    tensorType(DataType.FLOAT, [undefined, undefined, undefined, undefined]),
+    [{ name: 'perm', type: 'ints', value: [0, 2, 1, 3] }],
+  );
+  return node(
+    g,
+    before,
+    'Reshape',
+    [t, c.ints('bs_hidden_shape_' + width, [0, 0, width])],
+    `${name}/bsd`,
+    tensorType(DataType.FLOAT, [undefined, undefined, width]),
+  );
 }
 
 /** seqlens_k (B) and total_sequence_length as GroupQueryAttention wants them: every key valid, T = past + new. */
-function lengths(g: Graph, c: Constants, site: CachedAttentionSite, name: string, before: Node): { seqlens: Value; total: Value } {
+function lengths(
+  g: Graph,
+  c: Constants,
+  site: CachedAttentionSite,
+  name: string,
+  before: Node,
+): { seqlens: Value; total: Value } {
   const i64 = (dims: (number | undefined)[]) => tensorType(DataType.INT64, dims);
   const shapeK = node(g, before, 'Shape', [site.kNew], `${name}/k_shape`, i64([4]));
   const batch = node(g, before, 'Gather', [shapeK, c.ints('axis0', [0])], `${name}/batch`, i64([1]));
@@ -73,9 +109,13 @@ function lengths(g: Graph, c: Constants, site: CachedAttentionSite, name: string
   }
   const last = node(g, before, 'Sub', [total, c.ints('one', [1])], `${name}/last_key`, i64([1]));
   const seqlens64 = node(g, before, 'Expand', [last, batch], `${name}/seqlens_k_64`, i64([undefined]));
-  const seqlens = node(g, before, 'Cast', [seqlens64], `${name}/seqlens_k`, tensorType(DataType.INT32, [undefined]), [{ name: 'to', type: 'int', value: DataType.INT32 }]);
+  const seqlens = node(g, before, 'Cast', [seqlens64], `${name}/seqlens_k`, tensorType(DataType.INT32, [undefined]), [
+    { name: 'to', type: 'int', value: DataType.INT32 },
+  ]);
   const scalar = node(g, before, 'Reshape', [total, c.ints('scalar_shape', [])], `${name}/total_len_scalar`, i64([]));
-  const total32 = node(g, before, 'Cast', [scalar], `${name}/total_sequence_length`, tensorType(DataType.INT32, []), [{ name: 'to', type: 'int', value: DataType.INT32 }]);
+  const total32 = node(g, before, 'Cast', [scalar], `${name}/total_sequence_length`, tensorType(DataType.INT32, []), [
+    { name: 'to', type: 'int', value: DataType.INT32 },
+  ]);
   return { seqlens, total: total32 };
 }
 
@@ -86,17 +126,36 @@ function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning,
   const query = toSequenceMajor(g, c, site.q, m.numHeads * H, `${name}/query`, anchor);
   const key = toSequenceMajor(g, c, site.kNew, m.kvHeads * H, `${name}/key`, anchor);
   const value = toSequenceMajor(g, c, site.vNew, m.kvHeads * H, `${name}/value`, anchor);
-  const scaleAttr = Math.abs(m.scale * Math.sqrt(H) - 1) > 1e-6 ? [{ name: 'scale', type: 'float' as const, value: m.scale }] : [];
+  const scaleAttr =
+    Math.abs(m.scale * Math.sqrt(H) - 1) > 1e-6 ? [{ name: 'scale', type: 'float' as const, value: m.scale }] : [];
   let op: string;
   let fused: Node;
   if (m.causal) {
     op = 'GroupQueryAttention';
     const { seqlens, total } = lengths(g, c, site, name, anchor);
     fused = g.createNode({
-      opType: op, domain: MS_DOMAIN, name: `${name}/${op}`, before: anchor, outputs: 3,
-      inputs: [query, key, value, site.past?.key ?? null, site.past?.value ?? null, seqlens, total, null, null, null, m.bias ?? null],
+      opType: op,
+      domain: MS_DOMAIN,
+      name: `${name}/${op}`,
+      before: anchor,
+      outputs: 3,
+      inputs: [
+        query,
+        key,
+        value,
+        site.past?.key ?? null,
+        site.past?.value ?? null,
+        seqlens,
+        total,
+        null,
+        null,
+        null,
+        m.bias ?? null,
+      ],
       attributes: [
-        { name: 'num_heads', type: 'int', value: m.numHeads }, { name: 'kv_num_heads', type: 'int', value: m.kvHeads }, ...scaleAttr,
+        { name: 'num_heads', type: 'int', value: m.numHeads },
+        { name: 'kv_num_heads', type: 'int', value: m.kvHeads },
+        ...scaleAttr,
         ...(m.softcap ? [{ name: 'softcap', type: 'float' as const, value: m.softcap }] : []),
       ],
     });
@@ -105,12 +164,22 @@ function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning,
     // onnxruntime's GroupQueryAttention keeps a row masked whole finite; its MultiHeadAttention makes it NaN
     const bias = m.bias && m.infiniteBias ? c.finiteMask(g, m.bias, anchor) : m.bias;
     fused = g.createNode({
-      opType: op, domain: MS_DOMAIN, name: `${name}/${op}`, before: anchor,
-      inputs: [query, key, value, null, null, bias ?? null], attributes: [{ name: 'num_heads', type: 'int', value: m.numHeads }, ...scaleAttr],
+      opType: op,
+      domain: MS_DOMAIN,
+      name: `${name}/${op}`,
+      before: anchor,
+      inputs: [query, key, value, null, null, bias ?? null],
+      attributes: [{ name: 'num_heads', type: 'int', value: m.numHeads }, ...scaleAttr],
     });
   }
   fused.output(0).type = m.output.type;
-  const stop = new Set<Value>([site.q, site.kNew, site.vNew, ...(m.bias ? [m.bias] : []), ...(site.past ? [site.past.key, site.past.value] : [])]);
+  const stop = new Set<Value>([
+    site.q,
+    site.kNew,
+    site.vNew,
+    ...(m.bias ? [m.bias] : []),
+    ...(site.past ? [site.past.key, site.past.value] : []),
+  ]);
   const replaced: Value[] = [m.output];
   g.replaceAllUses(m.output, fused.output(0));
   if (site.past) {
@@ -126,7 +195,11 @@ function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning,
 }
 
 /** A verified meaning carried to a site of the same signature: its own output, and the same mask. */
-function sameMeaning(known: CachedAttentionSite, meaning: CachedAttentionMeaning | string, site: CachedAttentionSite): CachedAttentionMeaning | string {
+function sameMeaning(
+  known: CachedAttentionSite,
+  meaning: CachedAttentionMeaning | string,
+  site: CachedAttentionSite,
+): CachedAttentionMeaning | string {
   if (typeof meaning === 'string') return meaning;
   const output = site.outputCandidates[known.outputCandidates.indexOf(meaning.output)]!;
   return { ...meaning, output };
@@ -134,7 +207,8 @@ function sameMeaning(known: CachedAttentionSite, meaning: CachedAttentionMeaning
 
 export const fuseGqaPass = definePass({
   name: 'fuse-gqa',
-  description: 'fuse decoder attention (grouped-query, cached, windowed, softcapped) into GroupQueryAttention, or bidirectional rotary attention into MultiHeadAttention',
+  description:
+    'fuse decoder attention (grouped-query, cached, windowed, softcapped) into GroupQueryAttention, or bidirectional rotary attention into MultiHeadAttention',
   options: {},
   needs: ['shapes'],
   // The values it makes get value_info, so a second run has nothing to add.
@@ -178,7 +252,9 @@ export const fuseGqaPass = definePass({
           return;
         }
         if (!m.causal && m.kvHeads !== m.numHeads) {
-          notes.push(`GroupQueryAttention at Softmax '${site.softmax.name}': bidirectional attention with ${m.kvHeads} kv heads for ${m.numHeads} query heads fits neither GroupQueryAttention (causal) nor MultiHeadAttention`);
+          notes.push(
+            `GroupQueryAttention at Softmax '${site.softmax.name}': bidirectional attention with ${m.kvHeads} kv heads for ${m.numHeads} query heads fits neither GroupQueryAttention (causal) nor MultiHeadAttention`,
+          );
           return;
         }
         const op = rewrite(graph, site, m, c);

@@ -11,7 +11,16 @@
 import type { Node, Value } from '../src/ir/graph.js';
 import { elemTypeOf, shapeOf } from '../src/ir/types.js';
 import {
-  constantOf, float, rule, rulePass, scalarNear, type ConstantView, type Match, type PatternBuilder, type ValuePattern, type Verdict,
+  constantOf,
+  float,
+  rule,
+  rulePass,
+  scalarNear,
+  type ConstantView,
+  type Match,
+  type PatternBuilder,
+  type ValuePattern,
+  type Verdict,
 } from '../src/pattern/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 
@@ -39,7 +48,8 @@ function meansOverLastAxis(m: Match): Verdict {
   const rank = shapeOf(m.value('x').type)?.length;
   for (const name of ['mean', 'variance'].filter((n) => m.has(n))) {
     const axis = reducedAxis(m.node(name)) as number;
-    if (axis !== -1 && (rank === undefined || axis !== rank - 1)) return `ReduceMean reduces axis ${axis}, not the last of x (rank ${rank ?? 'unknown'})`;
+    if (axis !== -1 && (rank === undefined || axis !== rank - 1))
+      return `ReduceMean reduces axis ${axis}, not the last of x (rank ${rank ?? 'unknown'})`;
   }
   return true;
 }
@@ -57,9 +67,14 @@ function isSquare(node: Node): Verdict {
 function normalized(p: PatternBuilder, numerator: ValuePattern, division: Division) {
   const square = p.op(['Pow', 'Mul'], [p.optional('Cast', numerator, castToFloat), p.any()], { where: isSquare });
   const variance = p.op('ReduceMean', [square], { moreInputs: true, where: reducesOneAxis }).as('variance');
-  const root = p.optional('Cast', p.op('Sqrt', [p.op('Add', [variance, p.const('epsilon')], { commutative: true })]), castToFloat);
+  const root = p.optional(
+    'Cast',
+    p.op('Sqrt', [p.op('Add', [variance, p.const('epsilon')], { commutative: true })]),
+    castToFloat,
+  );
   if (division === 'Div') return p.op('Div', [numerator, root]);
-  const reciprocal = division === 'Reciprocal' ? p.op('Reciprocal', [root]) : p.op('Div', [p.const(scalarNear(1, 0)), root]);
+  const reciprocal =
+    division === 'Reciprocal' ? p.op('Reciprocal', [root]) : p.op('Div', [p.const(scalarNear(1, 0)), root]);
   return p.op('Mul', [numerator, reciprocal], { commutative: true });
 }
 
@@ -79,7 +94,8 @@ function normalizesLastAxis(m: Match): Verdict {
   if (axes !== true) return axes;
   const epsilon = m.constant('epsilon');
   if (!epsilon.isScalar()) return `epsilon is a ${epsilon.describe()}, expected a scalar`;
-  if (!(epsilon.value() >= 0 && epsilon.value() <= MAX_EPSILON)) return `epsilon ${epsilon.value()} is not a small non-negative number`;
+  if (!(epsilon.value() >= 0 && epsilon.value() <= MAX_EPSILON))
+    return `epsilon ${epsilon.value()} is not a small non-negative number`;
   const gamma = m.constant('gamma');
   const lastDim = shapeOf(m.value('x').type)?.at(-1);
   if (gamma.rank !== 1) return `gamma has dims [${gamma.dims}], expected 1-D`;
@@ -96,12 +112,18 @@ function layerNormRule(division: Division) {
     name: `LayerNormalization (${division})`,
     pattern: (p) => {
       const x = p.var('x');
-      const centered = p.op('Sub', [x, p.op('ReduceMean', [x], { moreInputs: true, where: reducesOneAxis }).as('mean')]);
+      const centered = p.op('Sub', [
+        x,
+        p.op('ReduceMean', [x], { moreInputs: true, where: reducesOneAxis }).as('mean'),
+      ]);
       return scaled(p, normalized(p, centered, division));
     },
     check: normalizesLastAxis,
     rewrite: (b, m) =>
-      b.op('', 'LayerNormalization', [m.value('x'), m.value('gamma')], { axis: -1, epsilon: float(m.scalar('epsilon')) }),
+      b.op('', 'LayerNormalization', [m.value('x'), m.value('gamma')], {
+        axis: -1,
+        epsilon: float(m.scalar('epsilon')),
+      }),
   });
 }
 
@@ -111,22 +133,36 @@ function rmsNormRule(division: Division) {
     pattern: (p) => scaled(p, normalized(p, p.var('x'), division)),
     check: normalizesLastAxis,
     rewrite: (b, m) =>
-      b.op('', 'SimplifiedLayerNormalization', [m.value('x'), m.value('gamma')], { axis: -1, epsilon: float(m.scalar('epsilon')) }),
+      b.op('', 'SimplifiedLayerNormalization', [m.value('x'), m.value('gamma')], {
+        axis: -1,
+        epsilon: float(m.scalar('epsilon')),
+      }),
   });
 }
 
-const sameShapeAs = (other: ConstantView) => (c: ConstantView): Verdict =>
-  (c.dims.length === other.dims.length && c.dims.every((d, i) => d === other.dims[i]) && c.dataType === other.dataType) ||
-  `beta ${c.describe()} does not match gamma ${other.describe()}`;
+const sameShapeAs =
+  (other: ConstantView) =>
+  (c: ConstantView): Verdict =>
+    (c.dims.length === other.dims.length &&
+      c.dims.every((d, i) => d === other.dims[i]) &&
+      c.dataType === other.dataType) ||
+    `beta ${c.describe()} does not match gamma ${other.describe()}`;
 
 /** LayerNormalization(x, gamma) + beta -> LayerNormalization(x, gamma, beta), beta shaped like gamma. */
 const layerNormBias = rule({
   name: 'LayerNormalization bias',
   pattern: (p) =>
-    p.op('Add', [p.op('LayerNormalization', [p.var('x'), p.const('gamma')]).as('norm'), p.const('beta')], { commutative: true }),
+    p.op('Add', [p.op('LayerNormalization', [p.var('x'), p.const('gamma')]).as('norm'), p.const('beta')], {
+      commutative: true,
+    }),
   check: (m) => sameShapeAs(m.constant('gamma'))(m.constant('beta')),
   rewrite: (b, m) =>
-    b.op('', 'LayerNormalization', [m.value('x'), m.value('gamma'), m.value('beta')], Object.fromEntries(m.node('norm').attributes)),
+    b.op(
+      '',
+      'LayerNormalization',
+      [m.value('x'), m.value('gamma'), m.value('beta')],
+      Object.fromEntries(m.node('norm').attributes),
+    ),
 });
 
 const DIVISIONS: readonly Division[] = ['Div', 'Reciprocal', 'OneOver'];

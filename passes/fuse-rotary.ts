@@ -52,7 +52,20 @@ export interface RotaryMeaning {
 }
 
 /** Ops a rotate-half or interleaved rotation of x is written with. */
-const ROTATION = new Set(['Slice', 'Neg', 'Concat', 'Unsqueeze', 'Squeeze', 'Reshape', 'Gather', 'Split', 'Mul', 'Transpose', 'Identity', 'Cast']);
+const ROTATION = new Set([
+  'Slice',
+  'Neg',
+  'Concat',
+  'Unsqueeze',
+  'Squeeze',
+  'Reshape',
+  'Gather',
+  'Split',
+  'Mul',
+  'Transpose',
+  'Identity',
+  'Cast',
+]);
 
 /** Whether `v` is computed from `x` through rotation ops alone (a few steps). */
 function rotationOf(v: Value, x: Value, depth = 0): boolean {
@@ -85,10 +98,18 @@ function partialInput(add: Node, rotated: Value): { input: Value; output: Value 
   const out = add.output(0);
   if (out.uses.length !== 1) return undefined;
   const concat = out.uses[0]!.node;
-  if (!isStandardNode(concat) || concat.opType !== 'Concat' || concat.inputs.length !== 2 || concat.inputs[0] !== out) return undefined;
+  if (!isStandardNode(concat) || concat.opType !== 'Concat' || concat.inputs.length !== 2 || concat.inputs[0] !== out)
+    return undefined;
   const rest = concat.inputs[1]!.producer;
   const head = rotated.producer;
-  if (!isStandardNode(rest) || !isStandardNode(head) || rest.opType !== 'Slice' || head.opType !== 'Slice' || rest.inputs[0] !== head.inputs[0]) return undefined;
+  if (
+    !isStandardNode(rest) ||
+    !isStandardNode(head) ||
+    rest.opType !== 'Slice' ||
+    head.opType !== 'Slice' ||
+    rest.inputs[0] !== head.inputs[0]
+  )
+    return undefined;
   return { input: head.input(0), output: concat.output(0) };
 }
 
@@ -99,9 +120,18 @@ export function findRotarySites(graph: Graph): RotarySite[] {
     const [m1, m2] = add.inputs.map((v) => v?.producer);
     if (!isStandardNode(m1) || !isStandardNode(m2) || m1.opType !== 'Mul' || m2.opType !== 'Mul') continue;
     let found: RotarySite | undefined;
-    for (const [plain, turned] of [[m1, m2], [m2, m1]] as const) {
-      for (const [x, cos] of [[plain.inputs[0], plain.inputs[1]], [plain.inputs[1], plain.inputs[0]]]) {
-        for (const [r, sin] of [[turned.inputs[0], turned.inputs[1]], [turned.inputs[1], turned.inputs[0]]]) {
+    for (const [plain, turned] of [
+      [m1, m2],
+      [m2, m1],
+    ] as const) {
+      for (const [x, cos] of [
+        [plain.inputs[0], plain.inputs[1]],
+        [plain.inputs[1], plain.inputs[0]],
+      ]) {
+        for (const [r, sin] of [
+          [turned.inputs[0], turned.inputs[1]],
+          [turned.inputs[1], turned.inputs[0]],
+        ]) {
           if (found || !x || !cos || !r || !sin || x.constantTensor() || !rotationOf(r, x)) continue;
           if (dependsOn(cos, x) || dependsOn(sin, x)) continue;
           const partial = partialInput(add, x);
@@ -116,7 +146,16 @@ export function findRotarySites(graph: Graph): RotarySite[] {
 
 const INTEGER = new Set<number>([DataType.INT64, DataType.INT32]);
 /** Inputs that carry sizes or indices of a shape, not data: the positions are not found through them. */
-const SHAPE_INPUTS: Record<string, number[]> = { Reshape: [1], Expand: [1], Tile: [1], Slice: [1, 2, 3, 4], Unsqueeze: [1], Squeeze: [1], ConstantOfShape: [0], Range: [0, 1, 2] };
+const SHAPE_INPUTS: Record<string, number[]> = {
+  Reshape: [1],
+  Expand: [1],
+  Tile: [1],
+  Slice: [1, 2, 3, 4],
+  Unsqueeze: [1],
+  Squeeze: [1],
+  ConstantOfShape: [0],
+  Range: [0, 1, 2],
+};
 
 /** Back from an integer value through unsqueezes, reshapes and integer casts to where the positions were made. */
 function positionRoot(v: Value): Value {
@@ -124,7 +163,13 @@ function positionRoot(v: Value): Value {
   for (let step = 0; step < 6; step++) {
     const n = cur.producer;
     const src = n?.inputs[0];
-    if (!isStandardNode(n) || !src || !['Unsqueeze', 'Squeeze', 'Reshape', 'Identity', 'Cast'].includes(n.opType) || !INTEGER.has(elemTypeOf(src.type) ?? -1)) break;
+    if (
+      !isStandardNode(n) ||
+      !src ||
+      !['Unsqueeze', 'Squeeze', 'Reshape', 'Identity', 'Cast'].includes(n.opType) ||
+      !INTEGER.has(elemTypeOf(src.type) ?? -1)
+    )
+      break;
     // positions are (B | 1, S): not walked back to a 1-D range
     if ((shapeOf(src.type)?.length ?? 0) < 2) break;
     cur = src;
@@ -196,10 +241,15 @@ function tableRows(t: Tensor, T: number): { rows: Float32Array; width: number } 
  * How positions fit a (B, N, S, H) input: one per token of a row (S), or per token (B, S), with unit axes anywhere
  * after the batch ((1, 1, S) and (B, 1, S) from dynamo, (S, 1) from an outer product); undefined if they do not.
  */
-function positionsLayout(posDims: readonly number[], B: number, S: number): { broadcast: boolean; plain: boolean } | undefined {
+function positionsLayout(
+  posDims: readonly number[],
+  B: number,
+  S: number,
+): { broadcast: boolean; plain: boolean } | undefined {
   const sized = posDims.filter((d) => d !== 1);
   if (sized.length === 1 && sized[0] === S) return { broadcast: true, plain: posDims.length === 2 && posDims[1] === S };
-  if (sized.length === 2 && posDims[0] === B && sized[1] === S) return { broadcast: false, plain: posDims.length === 2 };
+  if (sized.length === 2 && posDims[0] === B && sized[1] === S)
+    return { broadcast: false, plain: posDims.length === 2 };
   return undefined;
 }
 
@@ -209,7 +259,9 @@ function halfCache(rows: Float32Array, T: number, width: number, interleaved: bo
   const out = new Float32Array(T * half);
   for (let p = 0; p < T; p++)
     for (let i = 0; i < half; i++) {
-      const [a, b] = interleaved ? [rows[p * width + 2 * i]!, rows[p * width + 2 * i + 1]!] : [rows[p * width + i]!, rows[p * width + i + half]!];
+      const [a, b] = interleaved
+        ? [rows[p * width + 2 * i]!, rows[p * width + 2 * i + 1]!]
+        : [rows[p * width + i]!, rows[p * width + i + half]!];
       if (Math.abs(a - b) > 1e-6 * (1 + Math.abs(a))) return undefined;
       out[p * half + i] = a;
     }
@@ -217,7 +269,12 @@ function halfCache(rows: Float32Array, T: number, width: number, interleaved: bo
 }
 
 /** RotaryEmbedding's math on (B, N, S, H) x with (B, S) positions, in float64. */
-export function rotaryReference(x: Float32Array, dims: readonly number[], positions: readonly number[], m: Pick<RotaryMeaning, 'interleaved' | 'rotaryDim' | 'cosCache' | 'sinCache'>): Float64Array {
+export function rotaryReference(
+  x: Float32Array,
+  dims: readonly number[],
+  positions: readonly number[],
+  m: Pick<RotaryMeaning, 'interleaved' | 'rotaryDim' | 'cosCache' | 'sinCache'>,
+): Float64Array {
   const [B, N, S, H] = dims as [number, number, number, number];
   const half = m.rotaryDim / 2;
   const out = Float64Array.from(x);
@@ -253,9 +310,17 @@ type RotaryProbe = Pick<Probe, 'evaluator'>;
  */
 function tableProbe(model: Model, graph: Graph, T: number): RotaryProbe | undefined {
   const inputs = model.graph.inputs.filter((i) => !i.initializer);
-  const dimsOf = (i: Value) => (shapeOf(i.type) ?? []).map((d, axis) => ({ name: typeof d === 'number' ? undefined : d ?? `?${i.name}`, axis }));
-  const cacheAxis = (i: Value, axis: number) => axis === 2 && shapeOf(i.type)?.length === 4 && elemTypeOf(i.type) === DataType.FLOAT;
-  const tokens = new Set(inputs.flatMap((i) => dimsOf(i).filter((d) => d.axis > 0 && !cacheAxis(i, d.axis)).map((d) => d.name)));
+  const dimsOf = (i: Value) =>
+    (shapeOf(i.type) ?? []).map((d, axis) => ({ name: typeof d === 'number' ? undefined : (d ?? `?${i.name}`), axis }));
+  const cacheAxis = (i: Value, axis: number) =>
+    axis === 2 && shapeOf(i.type)?.length === 4 && elemTypeOf(i.type) === DataType.FLOAT;
+  const tokens = new Set(
+    inputs.flatMap((i) =>
+      dimsOf(i)
+        .filter((d) => d.axis > 0 && !cacheAxis(i, d.axis))
+        .map((d) => d.name),
+    ),
+  );
   const sizes: number[] = [];
   const seen = new Set<string>();
   for (const input of inputs)
@@ -272,8 +337,21 @@ function tableProbe(model: Model, graph: Graph, T: number): RotaryProbe | undefi
 }
 
 /** The site's cos and sin at positions 0..T-1, as RotaryEmbedding's half-width caches, or why they are not. */
-function cacheTables(site: RotarySite, positions: Value, rampDims: number[], T: number, H: number, probe: RotaryProbe, long?: () => RotaryProbe | undefined): Tables | string {
-  const ramp = Tensor.fromArray('', elemTypeOf(positions.type) ?? DataType.INT64, rampDims, Array.from({ length: T }, (_, i) => i));
+function cacheTables(
+  site: RotarySite,
+  positions: Value,
+  rampDims: number[],
+  T: number,
+  H: number,
+  probe: RotaryProbe,
+  long?: () => RotaryProbe | undefined,
+): Tables | string {
+  const ramp = Tensor.fromArray(
+    '',
+    elemTypeOf(positions.type) ?? DataType.INT64,
+    rampDims,
+    Array.from({ length: T }, (_, i) => i),
+  );
   const evaluate = (p: RotaryProbe): [Tensor, Tensor] => {
     const at = p.evaluator.with(new Map([[positions, ramp]]));
     return [at(site.cos), at(site.sin)];
@@ -295,7 +373,8 @@ function cacheTables(site: RotarySite, positions: Value, rampDims: number[], T: 
   const s = tableRows(sin, T);
   if (typeof c === 'string') return c;
   if (typeof s === 'string') return s;
-  if (c.width !== s.width || c.width % 2 || c.width > H) return `cos/sin are ${c.width} wide, not an even width up to the head size ${H}`;
+  if (c.width !== s.width || c.width % 2 || c.width > H)
+    return `cos/sin are ${c.width} wide, not an even width up to the head size ${H}`;
   // both layouts fit only tables constant along the width; the probes then decide
   for (const interleaved of [false, true]) {
     const cosCache = halfCache(c.rows, T, c.width, interleaved);
@@ -306,9 +385,16 @@ function cacheTables(site: RotarySite, positions: Value, rampDims: number[], T: 
 }
 
 /** The site's meaning on the probes, or why it is not rotary. */
-export function verifyRotary(site: RotarySite, probes: RotaryProbe[], maxPositions: number, tables: TableCache = new Map(), long?: (T: number) => RotaryProbe | undefined): RotaryMeaning | string {
+export function verifyRotary(
+  site: RotarySite,
+  probes: RotaryProbe[],
+  maxPositions: number,
+  tables: TableCache = new Map(),
+  long?: (T: number) => RotaryProbe | undefined,
+): RotaryMeaning | string {
   const positions = positionsOf(site.cos);
-  if (!positions || positionsOf(site.sin) !== positions) return 'cos and sin are not computed from one integer position tensor';
+  if (!positions || positionsOf(site.sin) !== positions)
+    return 'cos and sin are not computed from one integer position tensor';
   const T = tableLength(site.cos, positions) ?? maxPositions;
   const first = probes[0]!;
   let meaning: RotaryMeaning | undefined;
@@ -338,16 +424,32 @@ export function verifyRotary(site: RotarySite, probes: RotaryProbe[], maxPositio
         tables.get(site.cos)!.get(site.sin)!.set(key, made);
       }
       if (typeof made === 'string') return made;
-      meaning = { ...made, headSize: H, numHeads: N, maxPositions: T, positions, reshapePositions: !layout.plain, broadcastBatch: layout.broadcast };
+      meaning = {
+        ...made,
+        headSize: H,
+        numHeads: N,
+        maxPositions: T,
+        positions,
+        reshapePositions: !layout.plain,
+        broadcastBatch: layout.broadcast,
+      };
     }
     if (meaning.numHeads !== N || meaning.headSize !== H) return 'probes of different sizes disagree about the heads';
-    if (meaning.broadcastBatch !== layout.broadcast) return 'probes of different sizes disagree about the positions\' batch';
+    if (meaning.broadcastBatch !== layout.broadcast)
+      return "probes of different sizes disagree about the positions' batch";
     const x = seededFloats(B * N * S * H, 301 + k);
     const pos = Array.from({ length: (meaning.broadcastBatch ? 1 : B) * S }, (_, i) => (i * 7919 + 13 * k) % T);
     const posTensor = Tensor.fromArray('', elemTypeOf(positions.type) ?? DataType.INT64, posDims, pos);
     let got: Float32Array;
     try {
-      got = probe.evaluator.with(new Map([[site.input, Tensor.fromArray('', DataType.FLOAT, dims, x)], [positions, posTensor]]))(site.output).toFloat32();
+      got = probe.evaluator
+        .with(
+          new Map([
+            [site.input, Tensor.fromArray('', DataType.FLOAT, dims, x)],
+            [positions, posTensor],
+          ]),
+        )(site.output)
+        .toFloat32();
     } catch (e) {
       return `cannot evaluate the site: ${(e as Error).message}`;
     }
@@ -355,7 +457,8 @@ export function verifyRotary(site: RotarySite, probes: RotaryProbe[], maxPositio
     const expected = rotaryReference(x, dims, full, meaning as RotaryMeaning);
     let worst = 0;
     expected.forEach((e, i) => (worst = Math.max(worst, Math.abs(e - got[i]!))));
-    if (!(worst <= 1e-5)) return `the site differs from RotaryEmbedding(interleaved=${meaning.interleaved ? 1 : 0}) by ${worst.toExponential(2)}`;
+    if (!(worst <= 1e-5))
+      return `the site differs from RotaryEmbedding(interleaved=${meaning.interleaved ? 1 : 0}) by ${worst.toExponential(2)}`;
   }
   return meaning as RotaryMeaning;
 }
@@ -364,10 +467,16 @@ export function verifyRotary(site: RotarySite, probes: RotaryProbe[], maxPositio
  * What makes two sites verify alike: the input's dims on every probe, and the same computation of the output from
  * the input (computationSignature: cos, sin and the positions they are made from read by identity).
  */
-function rotarySignature(site: RotarySite, probes: readonly Pick<Probe, 'evaluator'>[], identities: Map<Value, number>): string | undefined {
+function rotarySignature(
+  site: RotarySite,
+  probes: readonly Pick<Probe, 'evaluator'>[],
+  identities: Map<Value, number>,
+): string | undefined {
   const dims = inputDims(site, probes);
   // a site whose input cannot be sized is verified on its own, which says why
-  return dims === undefined ? undefined : `${dims}\n${computationSignature([site.output], new Map([[site.input, 'x']]), identities)}`;
+  return dims === undefined
+    ? undefined
+    : `${dims}\n${computationSignature([site.output], new Map([[site.input, 'x']]), identities)}`;
 }
 
 /** The rotated input's dims on each probe, or undefined where the probes cannot size it. */
@@ -388,8 +497,14 @@ class Shared {
 
   cachesFor(m: RotaryMeaning): { cos: Value; sin: Value } {
     // sites of one signature share their meaning, tables included
-    const same = (a: Float32Array, b: Float32Array) => a === b || (a.length === b.length && a.every((v, i) => v === b[i]));
-    const hit = this.caches.find((c) => c.meaning.rotaryDim === m.rotaryDim && same(c.meaning.cosCache, m.cosCache) && same(c.meaning.sinCache, m.sinCache));
+    const same = (a: Float32Array, b: Float32Array) =>
+      a === b || (a.length === b.length && a.every((v, i) => v === b[i]));
+    const hit = this.caches.find(
+      (c) =>
+        c.meaning.rotaryDim === m.rotaryDim &&
+        same(c.meaning.cosCache, m.cosCache) &&
+        same(c.meaning.sinCache, m.sinCache),
+    );
     if (hit) return hit;
     const dims = [m.maxPositions, m.rotaryDim / 2];
     const at = this.caches.length ? `_${this.caches.length}` : '';
@@ -410,19 +525,37 @@ class Shared {
     const base = m.positions.name.replace(/[^A-Za-z0-9_.]/g, '_');
     if (m.reshapePositions) {
       // (S), (S, 1) or (B | 1, 1, S) -> (B | 1, S); Reshape's 0 keeps the batch axis
-      const to = this.graph.addInitializer(`${base}_rows_shape`, Tensor.fromArray('', DataType.INT64, [2], [m.broadcastBatch ? 1 : 0, -1]));
+      const to = this.graph.addInitializer(
+        `${base}_rows_shape`,
+        Tensor.fromArray('', DataType.INT64, [2], [m.broadcastBatch ? 1 : 0, -1]),
+      );
       out = g.createNode({ opType: 'Reshape', inputs: [out, to], name: `${base}/rotary_rows`, before }).output(0);
       out.type = tensorType(elemTypeOf(m.positions.type) ?? DataType.INT64, [undefined, undefined]);
     }
     if (elemTypeOf(out.type) !== DataType.INT64) {
-      out = g.createNode({ opType: 'Cast', inputs: [out], attributes: [{ name: 'to', type: 'int', value: DataType.INT64 }], name: `${base}/rotary_cast`, before }).output(0);
+      out = g
+        .createNode({
+          opType: 'Cast',
+          inputs: [out],
+          attributes: [{ name: 'to', type: 'int', value: DataType.INT64 }],
+          name: `${base}/rotary_cast`,
+          before,
+        })
+        .output(0);
       out.type = tensorType(DataType.INT64, [undefined, undefined]);
     }
     if (m.broadcastBatch) {
       // (1, S) -> (B, S), B and S read off the rotated input (B, N, S, H)
-      const shape = g.createNode({ opType: 'Shape', inputs: [site.input], name: `${base}/rotary_shape`, before }).output(0);
-      const picks = this.graph.addInitializer(`${base}_batch_seq_axes`, Tensor.fromArray('', DataType.INT64, [2], [0, 2]));
-      const bs = g.createNode({ opType: 'Gather', inputs: [shape, picks], name: `${base}/rotary_batch_seq`, before }).output(0);
+      const shape = g
+        .createNode({ opType: 'Shape', inputs: [site.input], name: `${base}/rotary_shape`, before })
+        .output(0);
+      const picks = this.graph.addInitializer(
+        `${base}_batch_seq_axes`,
+        Tensor.fromArray('', DataType.INT64, [2], [0, 2]),
+      );
+      const bs = g
+        .createNode({ opType: 'Gather', inputs: [shape, picks], name: `${base}/rotary_batch_seq`, before })
+        .output(0);
       out = g.createNode({ opType: 'Expand', inputs: [out, bs], name: `${base}/rotary_positions`, before }).output(0);
       out.type = tensorType(DataType.INT64, [undefined, undefined]);
     }
@@ -439,10 +572,19 @@ function rewrite(model: Model, g: Graph, site: RotarySite, m: RotaryMeaning, sha
   const standardOp = (model.opsetVersion('') ?? 1) >= 23;
   const attributes = [
     { name: 'interleaved', type: 'int' as const, value: m.interleaved ? 1 : 0 },
-    ...(m.rotaryDim < m.headSize ? [{ name: 'rotary_embedding_dim', type: 'int' as const, value: m.rotaryDim }, { name: 'num_heads', type: 'int' as const, value: m.numHeads }] : []),
+    ...(m.rotaryDim < m.headSize
+      ? [
+          { name: 'rotary_embedding_dim', type: 'int' as const, value: m.rotaryDim },
+          { name: 'num_heads', type: 'int' as const, value: m.numHeads },
+        ]
+      : []),
   ];
   const node = g.createNode({
-    opType: 'RotaryEmbedding', domain: standardOp ? '' : MS_DOMAIN, name: `${anchor.name || 'rotary'}/RotaryEmbedding`, before: anchor, attributes,
+    opType: 'RotaryEmbedding',
+    domain: standardOp ? '' : MS_DOMAIN,
+    name: `${anchor.name || 'rotary'}/RotaryEmbedding`,
+    before: anchor,
+    attributes,
     inputs: standardOp ? [site.input, cos, sin, positions] : [site.input, positions, cos, sin],
   });
   node.output(0).type = site.output.type;
@@ -453,7 +595,13 @@ function rewrite(model: Model, g: Graph, site: RotarySite, m: RotaryMeaning, sha
 
 /** Probes whose dims agree the way a decoder's do (mask length = cache + new tokens), or none if they cannot be made. */
 function decoderProbesOf(model: Model, graph: Graph): RotaryProbe[] {
-  const hasCache = model.graph.inputs.some((i) => !i.initializer && shapeOf(i.type)?.length === 4 && typeof shapeOf(i.type)![2] === 'string' && elemTypeOf(i.type) === DataType.FLOAT);
+  const hasCache = model.graph.inputs.some(
+    (i) =>
+      !i.initializer &&
+      shapeOf(i.type)?.length === 4 &&
+      typeof shapeOf(i.type)![2] === 'string' &&
+      elemTypeOf(i.type) === DataType.FLOAT,
+  );
   try {
     return makeDecoderProbes(model, graph, hasCache);
   } catch {
@@ -463,9 +611,13 @@ function decoderProbesOf(model: Model, graph: Graph): RotaryProbe[] {
 
 export const fuseRotaryPass = definePass({
   name: 'fuse-rotary',
-  description: 'fuse rotary position embeddings (rotate-half or interleaved, partial, cached or computed cos/sin) into RotaryEmbedding',
+  description:
+    'fuse rotary position embeddings (rotate-half or interleaved, partial, cached or computed cos/sin) into RotaryEmbedding',
   options: {
-    maxPositions: option.int(`positions the RotaryEmbedding caches cover where the model computes cos/sin from inv_freq (default ${DEFAULT_MAX_POSITIONS})`, { min: 1 }),
+    maxPositions: option.int(
+      `positions the RotaryEmbedding caches cover where the model computes cos/sin from inv_freq (default ${DEFAULT_MAX_POSITIONS})`,
+      { min: 1 },
+    ),
   },
   needs: ['shapes'],
   // The values it makes get value_info, so a second run has nothing to add.
@@ -484,7 +636,10 @@ export const fuseRotaryPass = definePass({
       if (!sites.length) continue;
       let probes: Probe[];
       try {
-        probes = makeProbes(model, context.fixedDims).map((p) => ({ inputs: p.inputs, evaluator: new ProbeEvaluator(model, p.inputs, graph) }));
+        probes = makeProbes(model, context.fixedDims).map((p) => ({
+          inputs: p.inputs,
+          evaluator: new ProbeEvaluator(model, p.inputs, graph),
+        }));
       } catch (e) {
         notes.push(`RotaryEmbedding: the model's inputs cannot be probed: ${(e as Error).message}`);
         continue;
@@ -530,7 +685,14 @@ export const fuseRotaryPass = definePass({
     }
     if (fused && (model.opsetVersion('') ?? 1) < 23) model.requireOpset(MS_DOMAIN, 1);
     const positionsNote = meanings.some((m) => typeof m !== 'string' && m.maxPositions === maxPositions)
-      ? [`RotaryEmbedding: cos/sin caches cover positions 0..${maxPositions - 1} (computed from the model's inv_freq; --max-positions to change)`] : [];
-    return { changed: fused > 0, stats: fused ? { RotaryEmbedding: fused } : {}, notes: [...notes, ...(fused ? positionsNote : [])] };
+      ? [
+          `RotaryEmbedding: cos/sin caches cover positions 0..${maxPositions - 1} (computed from the model's inv_freq; --max-positions to change)`,
+        ]
+      : [];
+    return {
+      changed: fused > 0,
+      stats: fused ? { RotaryEmbedding: fused } : {},
+      notes: [...notes, ...(fused ? positionsNote : [])],
+    };
   },
 });

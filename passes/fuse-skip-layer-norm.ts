@@ -44,10 +44,13 @@ function residualShapes(input: Value, skip: Value): Verdict {
   if (!x || !s) {
     if (constantOf(input) || constantOf(skip)) return 'shapes unknown and one operand is a constant that may broadcast';
     const known = x ?? s;
-    return !known || known.length === 2 || known.length === 3 || `an operand of shape ${fmt(known)}: expected rank 2 or 3`;
+    return (
+      !known || known.length === 2 || known.length === 3 || `an operand of shape ${fmt(known)}: expected rank 2 or 3`
+    );
   }
   if (sameDims(x, s)) return x.length === 2 || x.length === 3 || `operands of shape ${fmt(x)}: expected rank 2 or 3`;
-  const repeated = x.length === 3 && (s.length === 2 || (s.length === 3 && s[0] === 1)) && sameDims(x.slice(1), s.slice(-2));
+  const repeated =
+    x.length === 3 && (s.length === 2 || (s.length === 3 && s[0] === 1)) && sameDims(x.slice(1), s.slice(-2));
   return repeated || `skip ${fmt(s)} is neither input ${fmt(x)} nor (1, sequence, hidden)`;
 }
 
@@ -63,7 +66,8 @@ function isOneD(v: Value | null, what: string): Verdict {
   return dims?.length === 1 || `${what} is not known to be 1-D`;
 }
 
-const isMatMulOutput = (v: Value): Verdict => (v.producer?.opType === 'MatMul' && v.producer.domain === '') || 'not a MatMul output';
+const isMatMulOutput = (v: Value): Verdict =>
+  (v.producer?.opType === 'MatMul' && v.producer.domain === '') || 'not a MatMul output';
 
 /** The first verdict that fails, or true. */
 function firstFailure(verdicts: readonly (() => Verdict)[]): Verdict {
@@ -80,7 +84,8 @@ function check(norm: Norm, withBias: boolean) {
     return firstFailure([
       () => isOneD(m.value('gamma'), 'gamma'),
       () => !beta || isOneD(beta, 'beta'),
-      () => !withBias || m.constant('bias').dims[0] === dimsOf(m.value('gamma'))![0] || 'bias and gamma differ in length',
+      () =>
+        !withBias || m.constant('bias').dims[0] === dimsOf(m.value('gamma'))![0] || 'bias and gamma differ in length',
       () => residualShapes(m.value('input'), m.value('skip')),
     ]);
   };
@@ -130,7 +135,10 @@ function candidatesLackShapes(model: Model): boolean {
 
 export const fuseSkipLayerNormPass = rulePass({
   name: 'fuse-skip-layer-norm',
-  description: 'SkipLayerNormalization / SkipSimplifiedLayerNormalization (com.microsoft) from residual Add + norm, folding a MatMul bias',
-  rules: NORMS.flatMap((norm) => (norm.foldsBias ? [skipRule(norm, true), skipRule(norm, false)] : [skipRule(norm, false)])),
+  description:
+    'SkipLayerNormalization / SkipSimplifiedLayerNormalization (com.microsoft) from residual Add + norm, folding a MatMul bias',
+  rules: NORMS.flatMap((norm) =>
+    norm.foldsBias ? [skipRule(norm, true), skipRule(norm, false)] : [skipRule(norm, false)],
+  ),
   needs: [{ shapesIf: candidatesLackShapes }],
 });

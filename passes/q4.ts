@@ -32,9 +32,14 @@ export interface Q4Settings {
 }
 
 const OPTIONS = {
-  blockSize: option.int(`rows per block: ${BLOCK_SIZES.join(', ')} (what onnxruntime's MatMulNBits runs)`, { default: 32 }),
+  blockSize: option.int(`rows per block: ${BLOCK_SIZES.join(', ')} (what onnxruntime's MatMulNBits runs)`, {
+    default: 32,
+  }),
   symmetric: option.boolean('symmetric blocks, no zero points (--no-symmetric: with zero points)', { default: true }),
-  accuracyLevel: option.int('MatMulNBits accuracy_level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 activations (fastest on CPU)', { min: 0, max: 4 }),
+  accuracyLevel: option.int(
+    'MatMulNBits accuracy_level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 activations (fastest on CPU)',
+    { min: 0, max: 4 },
+  ),
   bits: option.int('bits per weight: 4 or 8', { default: 4, min: 4, max: 8 }),
   ops: option.list('op types to quantize to 4 bits, comma-separated', { choices: OPS, default: ['MatMul', 'Gemm'] }),
   exclude: option.list('node names to leave float, comma-separated'),
@@ -43,12 +48,16 @@ const OPTIONS = {
 export const q4Pass = definePass({
   name: 'q4',
   lossy: true,
-  description: 'weight-only 4-bit blockwise quantization: MatMul/Gemm -> MatMulNBits (as onnxruntime\'s MatMulNBitsQuantizer), optionally Gather -> GatherBlockQuantized',
+  description:
+    "weight-only 4-bit blockwise quantization: MatMul/Gemm -> MatMulNBits (as onnxruntime's MatMulNBitsQuantizer), optionally Gather -> GatherBlockQuantized",
   options: OPTIONS,
   run(model: Model, context): PassResult {
     const o = context.options;
     if (o.bits !== 4 && o.bits !== 8) throw new OnnxOptError(`--bits must be 4 or 8, not ${o.bits}`);
-    if (!BLOCK_SIZES.includes(o.blockSize)) throw new OnnxOptError(`--block-size must be one of ${BLOCK_SIZES.join(', ')} (what onnxruntime's MatMulNBits runs), not ${o.blockSize}`);
+    if (!BLOCK_SIZES.includes(o.blockSize))
+      throw new OnnxOptError(
+        `--block-size must be one of ${BLOCK_SIZES.join(', ')} (what onnxruntime's MatMulNBits runs), not ${o.blockSize}`,
+      );
     const settings: Q4Settings = {
       bits: o.bits,
       blockSize: o.blockSize,
@@ -88,7 +97,11 @@ export const q4Pass = definePass({
     model.requireOpset(MS, 1);
     stats.quantizedNodes = quantized;
     stats.skipped = notes.length;
-    const record = { settings: { ...settings, ops: [...settings.ops], exclude: [...settings.exclude] }, stats, skipped: notes };
+    const record = {
+      settings: { ...settings, ops: [...settings.ops], exclude: [...settings.exclude] },
+      stats,
+      skipped: notes,
+    };
     return { changed: true, stats, notes, record };
   },
 });
@@ -105,12 +118,14 @@ function quantizeMatMul(
   const w = node.inputs[1];
   const tensor = w?.constantTensor();
   if (!w || !tensor) return 'its weight is not a constant';
-  if (tensor.dataType !== DataType.FLOAT && tensor.dataType !== DataType.FLOAT16) return `weight '${w.name}' is not float32 or float16`;
+  if (tensor.dataType !== DataType.FLOAT && tensor.dataType !== DataType.FLOAT16)
+    return `weight '${w.name}' is not float32 or float16`;
   if (tensor.rank !== 2) return `weight '${w.name}' has rank ${tensor.rank}, not 2`;
   const a = node.inputs[0];
   if (!a) return 'it has no input';
   const aType = elemTypeOf(a.type);
-  if (aType !== undefined && aType !== tensor.dataType) return `input '${a.name}' and weight '${w.name}' differ in type`;
+  if (aType !== undefined && aType !== tensor.dataType)
+    return `input '${a.name}' and weight '${w.name}' differ in type`;
   let transposed = false;
   let bias: Value | undefined;
   let addAfter: Value | undefined;
@@ -123,12 +138,27 @@ function quantizeMatMul(
     if (c) {
       const beta = node.attrFloat('beta', 1);
       const ct = c.constantTensor();
-      if (ct && ct.dataType === tensor.dataType && beta === 1 && ct.size === n && (ct.rank === 1 || (ct.rank === 2 && ct.dims[0] === 1))) {
-        bias = ct.rank === 1 ? c : graph.addInitializer(`${c.name}_vector`, new Tensor('', ct.dataType, [n], ct.bytes()));
+      if (
+        ct &&
+        ct.dataType === tensor.dataType &&
+        beta === 1 &&
+        ct.size === n &&
+        (ct.rank === 1 || (ct.rank === 2 && ct.dims[0] === 1))
+      ) {
+        bias =
+          ct.rank === 1 ? c : graph.addInitializer(`${c.name}_vector`, new Tensor('', ct.dataType, [n], ct.bytes()));
         if (bias !== c) replaced.add(c);
       } else if (beta === 1) addAfter = c;
       else if (ct && ct.dataType === DataType.FLOAT) {
-        addAfter = graph.addInitializer(`${c.name}_scaled`, Tensor.fromArray('', DataType.FLOAT, ct.dims, Float32Array.from(ct.toFloat32(), (v) => v * beta)));
+        addAfter = graph.addInitializer(
+          `${c.name}_scaled`,
+          Tensor.fromArray(
+            '',
+            DataType.FLOAT,
+            ct.dims,
+            Float32Array.from(ct.toFloat32(), (v) => v * beta),
+          ),
+        );
         replaced.add(c);
       } else return 'beta is not 1 and C is not a float32 constant';
     }
@@ -138,7 +168,10 @@ function quantizeMatMul(
   let entry = key && made.get(key);
   if (!entry) {
     const weight = quantizeWeight(tensor, transposed, settings, scratch);
-    const values = [graph.addInitializer(`${w.name}${suffix}`, weight.data), graph.addInitializer(`${w.name}_scales`, weight.scales)];
+    const values = [
+      graph.addInitializer(`${w.name}${suffix}`, weight.data),
+      graph.addInitializer(`${w.name}_scales`, weight.scales),
+    ];
     if (weight.zeroPoints) values.push(graph.addInitializer(`${w.name}_zero_points`, weight.zeroPoints));
     entry = { weight, values };
     if (key) made.set(key, entry);
@@ -150,11 +183,28 @@ function quantizeMatMul(
   if (settings.accuracyLevel) attributes.push(attr('accuracy_level', settings.accuracyLevel));
   const out = node.output(0);
   const name = node.name ? `${node.name}${suffix}` : '';
-  const q = graph.createNode({ opType: 'MatMulNBits', domain: MS, inputs, outputs: [graph.newValue(`${out.name}${suffix}`, out.type)], attributes, name, before: node });
+  const q = graph.createNode({
+    opType: 'MatMulNBits',
+    domain: MS,
+    inputs,
+    outputs: [graph.newValue(`${out.name}${suffix}`, out.type)],
+    attributes,
+    name,
+    before: node,
+  });
   if (!node.name) q.name = '';
   q.trimInputs();
   let y = q.output(0);
-  if (addAfter) y = graph.createNode({ opType: 'Add', inputs: [y, addAfter], outputs: [graph.newValue(`${out.name}_bias`, out.type)], name: `${q.name}_bias_add`, before: node }).output(0);
+  if (addAfter)
+    y = graph
+      .createNode({
+        opType: 'Add',
+        inputs: [y, addAfter],
+        outputs: [graph.newValue(`${out.name}_bias`, out.type)],
+        name: `${q.name}_bias_add`,
+        before: node,
+      })
+      .output(0);
   replaced.add(w);
   if (node.inputs[2]) replaced.add(node.inputs[2]);
   takeOver(graph, node, y);
@@ -164,8 +214,16 @@ function quantizeMatMul(
 function quantizeWeight(tensor: Tensor, transposed: boolean, settings: Q4Settings, scratch: Scratch): NBitsWeight {
   const [rows, columns] = tensor.dims as [number, number];
   const [k, n] = transposed ? [columns, rows] : [rows, columns];
-  const layout = { k, n, bits: settings.bits, blockSize: settings.blockSize, symmetric: settings.symmetric, float16Scales: tensor.dataType === DataType.FLOAT16 };
-  if (!transposed) return nbitsWeight(layout, (visit) => forEachRowChunk(tensor, n, settings.blockSize, scratch, visit));
+  const layout = {
+    k,
+    n,
+    bits: settings.bits,
+    blockSize: settings.blockSize,
+    symmetric: settings.symmetric,
+    float16Scales: tensor.dataType === DataType.FLOAT16,
+  };
+  if (!transposed)
+    return nbitsWeight(layout, (visit) => forEachRowChunk(tensor, n, settings.blockSize, scratch, visit));
   // Gemm with transB: the (N, K) weight read as the (K, N) matrix it multiplies by
   return nbitsWeight(layout, (visit) => {
     const values = tensor.peekFloat32(scratch);
@@ -174,4 +232,3 @@ function quantizeWeight(tensor: Tensor, transposed: boolean, settings: Q4Setting
     visit(t, 0);
   });
 }
-

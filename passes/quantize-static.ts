@@ -21,14 +21,27 @@ import { shapeOf, tensorType } from '../src/ir/types.js';
 import { definePass, option, type OptionValues, type PassOptions, type PassResult } from '../src/pass/index.js';
 import { CALIBRATION_METHODS, type TensorRange } from '../src/tensor/calibration.js';
 import { DataType } from '../src/tensor/dtype.js';
-import { computeScaleZeroPoint, quantRange, roundHalfToEven, type QuantParams, type QuantType } from '../src/tensor/quantize.js';
+import {
+  computeScaleZeroPoint,
+  quantRange,
+  roundHalfToEven,
+  type QuantParams,
+  type QuantType,
+} from '../src/tensor/quantize.js';
 import { quantizedTensor } from './quantize/weights.js';
 import { convertToQOperator } from './quantize-static/qoperator.js';
-import { DEFAULT_STATIC_OPS, paramsSource, planPlacement, type Placement, type TensorRole } from './quantize-static/placement.js';
+import {
+  DEFAULT_STATIC_OPS,
+  paramsSource,
+  planPlacement,
+  type Placement,
+  type TensorRole,
+} from './quantize-static/placement.js';
 
 /** The weighted ops TensorRT fuses with the Q/DQ on their inputs. */
 const TRT_OPS = ['MatMul', 'Gemm', 'Conv', 'ConvTranspose'];
-const INT32_MIN = -2147483648, INT32_MAX = 2147483647;
+const INT32_MIN = -2147483648,
+  INT32_MAX = 2147483647;
 
 export interface StaticSettings {
   activationType: QuantType;
@@ -50,29 +63,45 @@ export interface StaticSettings {
 export type RangesOption = Record<string, TensorRange> | ReadonlyMap<string, TensorRange>;
 
 const OPTIONS = {
-  calibration: option.string('calibration inputs: .npz (arrays named after the inputs, samples on the first axis) or .json (a list of runs)'),
-  ranges: option.string('calibrated ranges from a --save-config record (<stem>.quantize-static_config.json), instead of calibrating'),
+  calibration: option.string(
+    'calibration inputs: .npz (arrays named after the inputs, samples on the first axis) or .json (a list of runs)',
+  ),
+  ranges: option.string(
+    'calibrated ranges from a --save-config record (<stem>.quantize-static_config.json), instead of calibrating',
+  ),
   method: option.enum('calibration method', CALIBRATION_METHODS, { default: 'minmax' }),
-  percentile: option.number('the percentile method\'s p', { default: 99.999, min: 0, max: 100 }),
+  percentile: option.number("the percentile method's p", { default: 99.999, min: 0, max: 100 }),
   calibrationBatch: option.int('samples per calibration run (a fixed batch dim wins)', { default: 8, min: 1 }),
   symmetricActivations: option.boolean('symmetric activation ranges (zero point 0 for int8)'),
   perChannel: option.boolean('one weight scale per output channel'),
   activationType: option.enum('activation type', ['int8', 'uint8'], { default: 'int8' }),
   weightType: option.enum('weight type (int8 symmetric, uint8 asymmetric)', ['int8', 'uint8'], { default: 'int8' }),
-  ops: option.list(`op types to quantize, comma-separated (default onnxruntime's: ${DEFAULT_STATIC_OPS.join(',')}; --trt: ${TRT_OPS.join(',')})`),
+  ops: option.list(
+    `op types to quantize, comma-separated (default onnxruntime's: ${DEFAULT_STATIC_OPS.join(',')}; --trt: ${TRT_OPS.join(',')})`,
+  ),
   exclude: option.list('node names to leave float, comma-separated'),
-  format: option.enum('qdq: QuantizeLinear/DequantizeLinear around float ops; qoperator: QLinearMatMul/QLinearConv/QLinearAdd/QLinearMul', ['qdq', 'qoperator'], { default: 'qdq' }),
-  trt: option.boolean('for TensorRT: int8 symmetric everywhere, weights per channel, Q/DQ on the inputs of MatMul/Gemm/Conv, standard ops only'),
+  format: option.enum(
+    'qdq: QuantizeLinear/DequantizeLinear around float ops; qoperator: QLinearMatMul/QLinearConv/QLinearAdd/QLinearMul',
+    ['qdq', 'qoperator'],
+    { default: 'qdq' },
+  ),
+  trt: option.boolean(
+    'for TensorRT: int8 symmetric everywhere, weights per channel, Q/DQ on the inputs of MatMul/Gemm/Conv, standard ops only',
+  ),
 };
 
 /** The pass's settings from its parsed options, with onnxruntime quantize_static's defaults. */
 export function staticSettings(options: OptionValues<typeof OPTIONS>): StaticSettings {
   const { trt, activationType, weightType, format } = options;
   if (activationType === 'int8' && weightType === 'uint8') {
-    throw new OnnxOptError('int8 activations with uint8 weights are refused (onnxruntime refuses them too): use --weight-type int8');
+    throw new OnnxOptError(
+      'int8 activations with uint8 weights are refused (onnxruntime refuses them too): use --weight-type int8',
+    );
   }
-  if (trt && (activationType !== 'int8' || weightType !== 'int8')) throw new OnnxOptError('--trt quantizes to int8 only (TensorRT takes no uint8)');
-  if (trt && format !== 'qdq') throw new OnnxOptError('--trt writes the QDQ format (TensorRT reads QuantizeLinear/DequantizeLinear)');
+  if (trt && (activationType !== 'int8' || weightType !== 'int8'))
+    throw new OnnxOptError('--trt quantizes to int8 only (TensorRT takes no uint8)');
+  if (trt && format !== 'qdq')
+    throw new OnnxOptError('--trt writes the QDQ format (TensorRT reads QuantizeLinear/DequantizeLinear)');
   return {
     activationType,
     weightType,
@@ -95,8 +124,10 @@ export function readStaticSettings(given: PassOptions): StaticSettings {
 function readRanges(options: PassOptions): Map<string, TensorRange> {
   const given = options.calibratedRanges;
   if (given === undefined || typeof given !== 'object' || given === null) {
-    throw new OnnxOptError('quantize-static needs calibrated ranges: --calibration FILE.npz|.json (runs the model in onnxruntime) ' +
-      'or --ranges FILE (a <stem>.quantize-static_config.json that --save-config wrote)');
+    throw new OnnxOptError(
+      'quantize-static needs calibrated ranges: --calibration FILE.npz|.json (runs the model in onnxruntime) ' +
+        'or --ranges FILE (a <stem>.quantize-static_config.json that --save-config wrote)',
+    );
   }
   const entries = given instanceof Map ? [...given] : Object.entries(given as Record<string, TensorRange>);
   const ranges = new Map<string, TensorRange>();
@@ -111,19 +142,36 @@ function readRanges(options: PassOptions): Map<string, TensorRange> {
   return ranges;
 }
 
-const QUANTIZED_OPS = new Set(['QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'DynamicQuantizeMatMul', 'MatMulInteger',
-  'ConvInteger', 'MatMulIntegerToFloat', 'QAttention', 'QEmbedLayerNormalization', 'QGemm', 'MatMulNBits', 'GatherBlockQuantized']);
+const QUANTIZED_OPS = new Set([
+  'QuantizeLinear',
+  'DequantizeLinear',
+  'DynamicQuantizeLinear',
+  'DynamicQuantizeMatMul',
+  'MatMulInteger',
+  'ConvInteger',
+  'MatMulIntegerToFloat',
+  'QAttention',
+  'QEmbedLayerNormalization',
+  'QGemm',
+  'MatMulNBits',
+  'GatherBlockQuantized',
+]);
 
 function refuseModel(model: Model, settings: StaticSettings): void {
   for (const g of model.graph.allGraphs()) {
     const q = g.nodes.find((n) => QUANTIZED_OPS.has(n.opType) || /^QLinear/.test(n.opType));
-    if (q) throw new OnnxOptError(`model is already quantized (it has ${q.opType} node '${q.name}'); quantizing it again is refused`);
+    if (q)
+      throw new OnnxOptError(
+        `model is already quantized (it has ${q.opType} node '${q.name}'); quantizing it again is refused`,
+      );
   }
   if (settings.trt) {
     const contrib = model.graph.nodes.find((n) => n.domain !== '' && n.domain !== 'ai.onnx');
     if (contrib) {
-      throw new OnnxOptError(`--trt needs standard ONNX ops, and node '${contrib.name}' is ${contrib.domain}::${contrib.opType}: ` +
-        'quantize the model before fusing it (TensorRT cannot run onnxruntime\'s contrib ops)');
+      throw new OnnxOptError(
+        `--trt needs standard ONNX ops, and node '${contrib.name}' is ${contrib.domain}::${contrib.opType}: ` +
+          "quantize the model before fusing it (TensorRT cannot run onnxruntime's contrib ops)",
+      );
     }
   }
 }
@@ -143,7 +191,8 @@ export function staticPlacement(model: Model, settings: StaticSettings): Placeme
 export const quantizeStaticPass = definePass({
   name: 'quantize-static',
   lossy: true,
-  description: 'static INT8 (QDQ) from calibrated activation ranges, as onnxruntime\'s quantize_static; --trt for TensorRT',
+  description:
+    "static INT8 (QDQ) from calibrated activation ranges, as onnxruntime's quantize_static; --trt for TensorRT",
   options: OPTIONS,
   run(model, context): PassResult {
     const settings = staticSettings(context.options);
@@ -156,13 +205,21 @@ export const quantizeStaticPass = definePass({
     }
     const missing = placement.calibrated.filter((v) => !ranges.has(v.name));
     if (missing.length) {
-      throw new OnnxOptError(`no calibrated range for ${missing.length} tensor(s) to quantize: ${missing.slice(0, 5).map((v) => `'${v.name}'`).join(', ')}` +
-        `${missing.length > 5 ? ', ...' : ''} (calibrate with the same --ops and --exclude)`);
+      throw new OnnxOptError(
+        `no calibrated range for ${missing.length} tensor(s) to quantize: ${missing
+          .slice(0, 5)
+          .map((v) => `'${v.name}'`)
+          .join(', ')}` + `${missing.length > 5 ? ', ...' : ''} (calibrate with the same --ops and --exclude)`,
+      );
     }
     const opset = model.opsetVersion('') ?? 0;
     const perChannel = [...placement.roles.values()].some((r) => r.kind === 'weight' && r.axis !== undefined);
-    if (opset < 10) throw new OnnxOptError(`QuantizeLinear needs ai.onnx opset 10 or later; the model imports ${opset}`);
-    if (perChannel && opset < 13) throw new OnnxOptError(`per-channel DequantizeLinear needs ai.onnx opset 13 or later; the model imports ${opset}`);
+    if (opset < 10)
+      throw new OnnxOptError(`QuantizeLinear needs ai.onnx opset 10 or later; the model imports ${opset}`);
+    if (perChannel && opset < 13)
+      throw new OnnxOptError(
+        `per-channel DequantizeLinear needs ai.onnx opset 13 or later; the model imports ${opset}`,
+      );
     // recorded under the names calibration saw: a graph output's pre-quantization tensor is renamed below
     const used = Object.fromEntries(placement.calibrated.map((v) => [v.name, ranges.get(v.name)!]));
     const stats: Record<string, number> = new QdqWriter(model.graph, settings, placement, ranges).write();
@@ -171,7 +228,11 @@ export const quantizeStaticPass = definePass({
       for (const [op, n] of Object.entries(converted)) stats[`qoperator.${op}`] = n;
       if (usesContribOps) model.requireOpset('com.microsoft', 1);
     }
-    const record = { settings: { ...settings, ops: [...settings.ops], exclude: [...settings.exclude] }, ranges: used, stats };
+    const record = {
+      settings: { ...settings, ops: [...settings.ops], exclude: [...settings.exclude] },
+      ranges: used,
+      stats,
+    };
     return { changed: true, stats, record };
   },
 });
@@ -189,7 +250,14 @@ class QdqWriter {
   private readonly scratch = new Scratch();
   /** Per-channel scales of quantized weights, for their biases. */
   private readonly weightScales = new Map<Value, Float32Array>();
-  private readonly stats = { quantizedActivations: 0, sharedActivations: 0, quantizedWeights: 0, quantizedConstants: 0, quantizedBiases: 0, removedActivations: 0 };
+  private readonly stats = {
+    quantizedActivations: 0,
+    sharedActivations: 0,
+    quantizedWeights: 0,
+    quantizedConstants: 0,
+    quantizedBiases: 0,
+    removedActivations: 0,
+  };
 
   constructor(
     private readonly graph: Graph,
@@ -223,7 +291,8 @@ class QdqWriter {
       this.quantizeBias(v, role);
       replaced.push(v);
     }
-    for (const v of replaced) if (this.graph.isUnused(v) && this.graph.initializers.includes(v)) this.graph.removeInitializer(v);
+    for (const v of replaced)
+      if (this.graph.isUnused(v) && this.graph.initializers.includes(v)) this.graph.removeInitializer(v);
     this.graph.sortTopologically();
     return { ...this.stats, quantizedNodes: this.placement.nodes.length };
   }
@@ -233,13 +302,17 @@ class QdqWriter {
    * the QuantizeLinear's clipping at the range's lower end does what the Relu or Clip did.
    */
   private removeActivation(node: Node): void {
-    const x = node.input(0), y = node.output(0);
+    const x = node.input(0),
+      y = node.output(0);
     for (const u of [...y.uses]) u.node.replaceInput(u.index, x);
     this.graph.removeNode(node);
     x.name = y.name;
     x.type = y.type ?? x.type;
     // x takes y's place in the plan, in y's position (a tensor sharing y's parameters reads them from x now)
-    const roles = [...this.placement.roles].map(([v, r]): [Value, TensorRole] => [v === y ? x : v, r.kind === 'shared' && r.source === y ? { ...r, source: x } : r]);
+    const roles = [...this.placement.roles].map(([v, r]): [Value, TensorRole] => [
+      v === y ? x : v,
+      r.kind === 'shared' && r.source === y ? { ...r, source: x } : r,
+    ]);
     this.placement.roles.clear();
     for (const [v, r] of roles) this.placement.roles.set(v, r);
     this.stats.removedActivations++;
@@ -256,8 +329,20 @@ class QdqWriter {
     const q = graph.newValue(`${name}_QuantizeLinear_Output`, qType);
     const dq = isOutput ? new IrValue(name, x.type) : graph.newValue(`${name}_DequantizeLinear_Output`, x.type);
     const where = x.producer && x.producer.graph === graph ? { after: x.producer } : { before: graph.nodes[0] };
-    const quantize = graph.createNode({ opType: 'QuantizeLinear', inputs: [x, qp.scale, qp.zeroPoint], outputs: [q], name: `${name}_QuantizeLinear`, ...where });
-    graph.createNode({ opType: 'DequantizeLinear', inputs: [q, qp.scale, qp.zeroPoint], outputs: [dq], name: `${name}_DequantizeLinear`, after: quantize });
+    const quantize = graph.createNode({
+      opType: 'QuantizeLinear',
+      inputs: [x, qp.scale, qp.zeroPoint],
+      outputs: [q],
+      name: `${name}_QuantizeLinear`,
+      ...where,
+    });
+    graph.createNode({
+      opType: 'DequantizeLinear',
+      inputs: [q, qp.scale, qp.zeroPoint],
+      outputs: [dq],
+      name: `${name}_DequantizeLinear`,
+      after: quantize,
+    });
     for (const u of [...x.uses]) if (u.node !== quantize) u.node.replaceInput(u.index, dq);
     if (isOutput) graph.outputs[graph.outputs.indexOf(x)] = dq;
     this.stats[role.kind === 'shared' ? 'sharedActivations' : 'quantizedActivations']++;
@@ -269,8 +354,11 @@ class QdqWriter {
     const { activationType: type, activationSymmetric: symmetric, ops, exclude } = this.settings;
     // onnxruntime's adjust_tensor_ranges: a quantized Softmax's output range is [0, 1], not the calibrated one
     const producer = x.producer;
-    const softmax = producer?.opType === 'Softmax' && (producer.domain === '' || producer.domain === 'ai.onnx') &&
-      ops.has('Softmax') && !exclude.has(producer.name);
+    const softmax =
+      producer?.opType === 'Softmax' &&
+      (producer.domain === '' || producer.domain === 'ai.onnx') &&
+      ops.has('Softmax') &&
+      !exclude.has(producer.name);
     const [min, max] = softmax ? [0, 1] : this.ranges.get(x.name)!;
     const params = computeScaleZeroPoint(min, max, quantRange(type, { symmetric, reduceRange: false }), symmetric);
     const qp = { params, type, ...this.scalarParams(x.name, params, type) };
@@ -304,12 +392,22 @@ class QdqWriter {
     const zpType = type === 'int8' ? DataType.INT8 : DataType.UINT8;
     const dims = axis === undefined ? [] : [q.scales.length];
     const scale = this.graph.addInitializer(`${w.name}_scale`, Tensor.fromArray('', DataType.FLOAT, dims, q.scales));
-    const zeroPoint = this.graph.addInitializer(`${w.name}_zero_point`, Tensor.fromArray('', zpType, dims, q.zeroPoints));
+    const zeroPoint = this.graph.addInitializer(
+      `${w.name}_zero_point`,
+      Tensor.fromArray('', zpType, dims, q.zeroPoints),
+    );
     const data = this.graph.addInitializer(`${w.name}_quantized`, q.data);
-    const dq = this.graph.newValue(`${w.name}_DequantizeLinear_Output`, w.type ?? tensorType(DataType.FLOAT, tensor.dims));
+    const dq = this.graph.newValue(
+      `${w.name}_DequantizeLinear_Output`,
+      w.type ?? tensorType(DataType.FLOAT, tensor.dims),
+    );
     this.graph.createNode({
-      opType: 'DequantizeLinear', inputs: [data, scale, zeroPoint], outputs: [dq], name: `${w.name}_DequantizeLinear`,
-      attributes: axis === undefined ? [] : [attr('axis', axis)], before: this.graph.nodes[0],
+      opType: 'DequantizeLinear',
+      inputs: [data, scale, zeroPoint],
+      outputs: [dq],
+      name: `${w.name}_DequantizeLinear`,
+      attributes: axis === undefined ? [] : [attr('axis', axis)],
+      before: this.graph.nodes[0],
     });
     for (const u of [...w.uses]) u.node.replaceInput(u.index, dq);
     this.weightScales.set(w, q.scales);
@@ -325,7 +423,9 @@ class QdqWriter {
     const values = b.initializer!.toFloat32();
     const perChannel = weightScales.length > 1;
     if (perChannel && weightScales.length !== values.length) return;
-    const scales = Float32Array.from(perChannel ? weightScales : [weightScales[0]!], (s) => Math.fround(Math.fround(inputScale * s) * role.beta));
+    const scales = Float32Array.from(perChannel ? weightScales : [weightScales[0]!], (s) =>
+      Math.fround(Math.fround(inputScale * s) * role.beta),
+    );
     const q = Int32Array.from(values, (v, i) => {
       const r = roundHalfToEven(Math.fround(v / scales[perChannel ? i : 0]!));
       return r < INT32_MIN ? INT32_MIN : r > INT32_MAX ? INT32_MAX : r;
@@ -334,11 +434,21 @@ class QdqWriter {
     const dims = perChannel ? [scales.length] : [];
     const data = this.graph.addInitializer(base, Tensor.fromArray('', DataType.INT32, b.initializer!.dims, q));
     const scale = this.graph.addInitializer(`${base}_scale`, Tensor.fromArray('', DataType.FLOAT, dims, scales));
-    const zeroPoint = this.graph.addInitializer(`${base}_zero_point`, Tensor.fromArray('', DataType.INT32, dims, new Int32Array(scales.length)));
-    const dq = this.graph.newValue(`${b.name}_DequantizeLinear_Output`, b.type ?? tensorType(DataType.FLOAT, b.initializer!.dims));
+    const zeroPoint = this.graph.addInitializer(
+      `${base}_zero_point`,
+      Tensor.fromArray('', DataType.INT32, dims, new Int32Array(scales.length)),
+    );
+    const dq = this.graph.newValue(
+      `${b.name}_DequantizeLinear_Output`,
+      b.type ?? tensorType(DataType.FLOAT, b.initializer!.dims),
+    );
     this.graph.createNode({
-      opType: 'DequantizeLinear', inputs: [data, scale, zeroPoint], outputs: [dq], name: `${b.name}_DequantizeLinear`,
-      attributes: perChannel ? [attr('axis', 0)] : [], before: this.graph.nodes[0],
+      opType: 'DequantizeLinear',
+      inputs: [data, scale, zeroPoint],
+      outputs: [dq],
+      name: `${b.name}_DequantizeLinear`,
+      attributes: perChannel ? [attr('axis', 0)] : [],
+      before: this.graph.nodes[0],
     });
     for (const u of [...b.uses]) u.node.replaceInput(u.index, dq);
     this.stats.quantizedBiases++;

@@ -34,27 +34,55 @@ const OP_NAMES = [...QUANTIZABLE, 'EmbedLayerNormalization'] as const;
 const DEFAULT_OPS = ['MatMul', 'Gemm', 'Attention', 'Conv', 'EmbedLayerNormalization'] as const;
 
 const OPTIONS = {
-  perChannel: option.boolean('one scale per output channel (--no-per-channel: one per weight tensor)', { default: true }),
-  reduceRange: option.boolean('7-bit weights, for CPUs without VNNI (--no-reduce-range: full 8-bit)', { default: true }),
+  perChannel: option.boolean('one scale per output channel (--no-per-channel: one per weight tensor)', {
+    default: true,
+  }),
+  reduceRange: option.boolean('7-bit weights, for CPUs without VNNI (--no-reduce-range: full 8-bit)', {
+    default: true,
+  }),
   weightType: option.enum('int8 (symmetric) or uint8 (asymmetric) weights', ['int8', 'uint8'], { default: 'int8' }),
   ops: option.list('op types to quantize, comma-separated', { choices: OP_NAMES, default: DEFAULT_OPS }),
   exclude: option.list('node names to leave float, comma-separated'),
   minWeightSize: option.int('leave weights with fewer elements float', { default: 0, min: 0 }),
-  quantFormat: option.enum('fused: DynamicQuantizeMatMul/MatMulIntegerToFloat; integer: MatMulInteger graph', ['fused', 'integer'], {
-    default: 'fused',
-  }),
+  quantFormat: option.enum(
+    'fused: DynamicQuantizeMatMul/MatMulIntegerToFloat; integer: MatMulInteger graph',
+    ['fused', 'integer'],
+    {
+      default: 'fused',
+    },
+  ),
 };
 
 /** Ops found only in models that are quantized already. */
 const QUANTIZED_OPS = new Set([
-  'DynamicQuantizeLinear', 'QuantizeLinear', 'DequantizeLinear', 'MatMulInteger', 'ConvInteger', 'DynamicQuantizeMatMul',
-  'MatMulIntegerToFloat', 'QAttention', 'QEmbedLayerNormalization', 'QGemm', 'DynamicQuantizeLSTM', 'MatMulNBits',
-  'GatherBlockQuantized', 'MatMulBnb4', 'QuantizeBFP', 'DequantizeBFP',
+  'DynamicQuantizeLinear',
+  'QuantizeLinear',
+  'DequantizeLinear',
+  'MatMulInteger',
+  'ConvInteger',
+  'DynamicQuantizeMatMul',
+  'MatMulIntegerToFloat',
+  'QAttention',
+  'QEmbedLayerNormalization',
+  'QGemm',
+  'DynamicQuantizeLSTM',
+  'MatMulNBits',
+  'GatherBlockQuantized',
+  'MatMulBnb4',
+  'QuantizeBFP',
+  'DequantizeBFP',
 ]);
 const isQuantizedOp = (n: Node) => QUANTIZED_OPS.has(n.opType) || /^Q(Linear|Ordered)/.test(n.opType);
 
 /** Attention attributes QAttention takes as they are. */
-const QATTENTION_ATTRS = new Set(['num_heads', 'unidirectional', 'scale', 'mask_filter_value', 'do_rotary', 'past_present_share_buffer']);
+const QATTENTION_ATTRS = new Set([
+  'num_heads',
+  'unidirectional',
+  'scale',
+  'mask_filter_value',
+  'do_rotary',
+  'past_present_share_buffer',
+]);
 /** Conv attributes ConvInteger shares. */
 const CONV_ATTRS = new Set(['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides']);
 
@@ -128,7 +156,10 @@ const quantizeNodesPass = definePass({
       return { changed: false, stats: { quantizedNodes: 0, skipped: notes.length }, notes };
     }
     const opset = model.opsetVersion('') ?? 0;
-    if (plans.length && opset < 11) throw new OnnxOptError(`quantization needs ai.onnx opset 11 or later (DynamicQuantizeLinear); the model imports ${opset}`);
+    if (plans.length && opset < 11)
+      throw new OnnxOptError(
+        `quantization needs ai.onnx opset 11 or later (DynamicQuantizeLinear); the model imports ${opset}`,
+      );
     const rewriter = new Rewriter(model, settings, plans, scratch);
     for (const plan of plans) rewriter.rewrite(plan);
     rewriter.removeReplacedConstants();
@@ -137,7 +168,11 @@ const quantizeNodesPass = definePass({
     for (const p of plans) stats[`quantized.${p.op}`] = (stats[`quantized.${p.op}`] ?? 0) + 1;
     if (embeds) stats['quantized.EmbedLayerNormalization'] = embeds;
     if (rewriter.biasesFolded) stats.biasesFolded = rewriter.biasesFolded;
-    Object.assign(stats, { skipped: notes.length, weightBytesBefore: bytesBefore, weightBytesAfter: initializerBytes(graph) });
+    Object.assign(stats, {
+      skipped: notes.length,
+      weightBytesBefore: bytesBefore,
+      weightBytesAfter: initializerBytes(graph),
+    });
     const record = {
       settings: context.options,
       quantized: plans.map((p) => ({ node: p.node.name, op: p.op, weight: p.weight.name })),
@@ -165,7 +200,8 @@ const biasRule = (opType: 'DynamicQuantizeMatMul' | 'MatMulIntegerToFloat', scal
     },
     check: (m) => {
       const bias = m.constant('bias');
-      if (bias.dataType !== DataType.FLOAT) return `bias '${m.value('bias').name}' is ${dataTypeName(bias.dataType)}, not float32`;
+      if (bias.dataType !== DataType.FLOAT)
+        return `bias '${m.value('bias').name}' is ${dataTypeName(bias.dataType)}, not float32`;
       return oneD(m.constant('weight').dims[1])(bias);
     },
     rewrite: (_b, m) => {
@@ -181,9 +217,12 @@ const biasRule = (opType: 'DynamicQuantizeMatMul' | 'MatMulIntegerToFloat', scal
 const BIAS_RULES = [biasRule('DynamicQuantizeMatMul', 2), biasRule('MatMulIntegerToFloat', 4)];
 
 export const quantizePass = sequence('quantize', {
-  description: 'dynamic INT8 quantization: 8-bit weights for MatMul/Gemm/Attention/Conv/EmbedLayerNormalization (and Gather tables), uint8 activations at run time',
+  description:
+    'dynamic INT8 quantization: 8-bit weights for MatMul/Gemm/Attention/Conv/EmbedLayerNormalization (and Gather tables), uint8 activations at run time',
   options: {
-    keepSkipLayerNorm: option.boolean('leave SkipLayerNormalization fused (onnxruntime 1.30 runs it slower on CPU than Add + LayerNormalization)'),
+    keepSkipLayerNorm: option.boolean(
+      'leave SkipLayerNormalization fused (onnxruntime 1.30 runs it slower on CPU than Add + LayerNormalization)',
+    ),
   },
   steps: [quantizeNodesPass, { pass: splitSkipLayerNormPass, unless: 'keepSkipLayerNorm', onlyAfterChange: true }],
 });
@@ -203,7 +242,10 @@ function settingsOf(options: OptionValues<typeof OPTIONS>): Settings {
 function refuseQuantized(model: Model): void {
   for (const g of model.graph.allGraphs()) {
     const q = g.nodes.find(isQuantizedOp);
-    if (q) throw new OnnxOptError(`model is already quantized (it has ${q.opType} node '${q.name}'); quantizing it again is refused`);
+    if (q)
+      throw new OnnxOptError(
+        `model is already quantized (it has ${q.opType} node '${q.name}'); quantizing it again is refused`,
+      );
   }
 }
 
@@ -224,7 +266,8 @@ function readWeightsDirectly(graph: Graph, settings: Settings): void {
     const index = op === 'Gather' ? 0 : 1;
     const read = node.inputs[index];
     const identity = read?.producer;
-    if (!identity || identity.opType !== 'Identity' || identity.domain !== '' || !identity.input(0).constantTensor()) continue;
+    if (!identity || identity.opType !== 'Identity' || identity.domain !== '' || !identity.input(0).constantTensor())
+      continue;
     node.replaceInput(index, identity.input(0));
     if (read.uses.length === 0 && !identity.graph!.outputs.includes(read)) identity.graph!.removeNode(identity);
   }
@@ -249,11 +292,15 @@ function planModel(graph: Graph, settings: Settings, notes: string[]): Plan[] {
   const dropped = new Set<Plan>();
   for (const [weight, readers] of byWeight) {
     const planned = new Map(readers.map((p) => [p.node, p]));
-    const other = weight.uses.find((u) => planned.get(u.node)?.weight !== weight || u.index !== weightIndex(planned.get(u.node)!));
+    const other = weight.uses.find(
+      (u) => planned.get(u.node)?.weight !== weight || u.index !== weightIndex(planned.get(u.node)!),
+    );
     const layouts = new Set(readers.map((p) => p.layout));
     const why = other
       ? `weight '${weight.name}' is also read by ${other.node.describe()}, which stays float`
-      : layouts.size > 1 ? `weight '${weight.name}' is read in several layouts (${[...layouts].join(', ')})` : undefined;
+      : layouts.size > 1
+        ? `weight '${weight.name}' is read in several layouts (${[...layouts].join(', ')})`
+        : undefined;
     if (!why) continue;
     for (const p of readers) {
       dropped.add(p);
@@ -266,7 +313,9 @@ function planModel(graph: Graph, settings: Settings, notes: string[]): Plan[] {
 function quantizableOp(node: Node): QuantizableOp | undefined {
   if (node.domain === MS_DOMAIN) return node.opType === 'Attention' ? 'Attention' : undefined;
   if (node.domain !== '' && node.domain !== 'ai.onnx') return undefined;
-  return (QUANTIZABLE as readonly string[]).includes(node.opType) && node.opType !== 'Attention' ? (node.opType as QuantizableOp) : undefined;
+  return (QUANTIZABLE as readonly string[]).includes(node.opType) && node.opType !== 'Attention'
+    ? (node.opType as QuantizableOp)
+    : undefined;
 }
 
 const weightIndex = (p: Plan) => (p.op === 'Gather' ? 0 : 1);
@@ -278,16 +327,20 @@ function planNode(node: Node, op: QuantizableOp, settings: Settings, pinned: Rea
   if (!weight || !tensor) return `its ${op === 'Gather' ? 'table' : 'weight'} is not a constant`;
   if (tensor.dataType !== DataType.FLOAT) return `weight '${weight.name}' is not float32`;
   if (pinned.has(weight)) return `weight '${weight.name}' is a graph input or output`;
-  if (tensor.size < settings.minWeightSize) return `weight '${weight.name}' has ${tensor.size} elements, fewer than --min-weight-size`;
+  if (tensor.size < settings.minWeightSize)
+    return `weight '${weight.name}' has ${tensor.size} elements, fewer than --min-weight-size`;
   if (op === 'Gather') return { node, op, weight, tensor, layout: 'table' };
   const activation = node.inputs[0];
   if (!activation) return 'it has no input';
   const activationType = elemTypeOf(activation.type);
-  if (activationType !== undefined && activationType !== DataType.FLOAT) return `input '${activation.name}' is not float32`;
+  if (activationType !== undefined && activationType !== DataType.FLOAT)
+    return `input '${activation.name}' is not float32`;
   const plan = { node, op, weight, tensor, activation };
   switch (op) {
     case 'MatMul':
-      return tensor.rank === 2 ? { ...plan, layout: 'columns' } : `weight '${weight.name}' has rank ${tensor.rank}, not 2`;
+      return tensor.rank === 2
+        ? { ...plan, layout: 'columns' }
+        : `weight '${weight.name}' has rank ${tensor.rank}, not 2`;
     case 'Gemm': {
       if (node.attrInt('transA', 0) !== 0) return 'transA is set';
       if (node.attrFloat('alpha', 1) !== 1) return 'alpha is not 1';
@@ -296,11 +349,15 @@ function planNode(node: Node, op: QuantizableOp, settings: Settings, pinned: Rea
       return { ...plan, layout: node.attrInt('transB', 0) ? 'rows' : 'columns' };
     }
     case 'Attention': {
-      if (node.attributes.has('qkv_hidden_sizes')) return 'qkv_hidden_sizes is set (QAttention needs equal Q, K, V sizes)';
+      if (node.attributes.has('qkv_hidden_sizes'))
+        return 'qkv_hidden_sizes is set (QAttention needs equal Q, K, V sizes)';
       const extra = [...node.attributes.keys()].find((k) => !QATTENTION_ATTRS.has(k));
       if (extra) return `attribute '${extra}' has no QAttention counterpart`;
-      if (node.inputs.slice(5).some((v) => v)) return 'it uses attention_bias or past_sequence_length, which QAttention lacks';
-      return tensor.rank === 2 ? { ...plan, layout: 'columns' } : `weight '${weight.name}' has rank ${tensor.rank}, not 2`;
+      if (node.inputs.slice(5).some((v) => v))
+        return 'it uses attention_bias or past_sequence_length, which QAttention lacks';
+      return tensor.rank === 2
+        ? { ...plan, layout: 'columns' }
+        : `weight '${weight.name}' has rank ${tensor.rank}, not 2`;
     }
     case 'Conv': {
       const bias = node.inputs[2];
@@ -329,7 +386,12 @@ class Rewriter {
   readonly biasNearMisses: string[] = [];
   private readonly root: Graph;
 
-  constructor(private readonly model: Model, private readonly settings: Settings, plans: readonly Plan[], private readonly scratch: Scratch) {
+  constructor(
+    private readonly model: Model,
+    private readonly settings: Settings,
+    plans: readonly Plan[],
+    private readonly scratch: Scratch,
+  ) {
     this.root = model.graph;
     this.graph = this.root;
     for (const p of plans) {
@@ -346,8 +408,19 @@ class Rewriter {
     const weight = this.weightValues(plan);
     const name = `${node.name || node.opType}_quant`;
     if (plan.op === 'Gather') {
-      const gathered = this.add(node, { opType: 'Gather', inputs: [weight.q, node.input(1)], attributes: [...node.attributes.values()], name });
-      this.finish(node, [this.add(node, { opType: 'DequantizeLinear', inputs: [gathered, weight.scale, weight.zeroPoint], name: `${name}_dequantize` })]);
+      const gathered = this.add(node, {
+        opType: 'Gather',
+        inputs: [weight.q, node.input(1)],
+        attributes: [...node.attributes.values()],
+        name,
+      });
+      this.finish(node, [
+        this.add(node, {
+          opType: 'DequantizeLinear',
+          inputs: [gathered, weight.scale, weight.zeroPoint],
+          name: `${name}_dequantize`,
+        }),
+      ]);
     } else if (plan.op === 'Attention') {
       this.rewriteAttention(plan, weight, name);
     } else if (plan.op === 'Conv') {
@@ -364,15 +437,28 @@ class Rewriter {
     let y: Value;
     if (this.settings.format === 'integer') {
       const xq = this.quantizedActivation(plan);
-      const product = this.add(node, { opType: 'MatMulInteger', inputs: [xq.q, weight.q, xq.zeroPoint, weight.zeroPoint], name });
+      const product = this.add(node, {
+        opType: 'MatMulInteger',
+        inputs: [xq.q, weight.q, xq.zeroPoint, weight.zeroPoint],
+        name,
+      });
       y = this.rescale(node, product, xq.scale, weight.scale, name);
       if (vectorBias) y = this.add(node, { opType: 'Add', inputs: [y, vectorBias], name: `${name}_bias_add` });
     } else if (this.readers.get(this.graph)!.get(plan.activation!) === 1) {
-      y = this.addContrib(node, 'DynamicQuantizeMatMul', [node.input(0), weight.q, weight.scale, weight.zeroPoint, vectorBias ?? null], name);
+      y = this.addContrib(
+        node,
+        'DynamicQuantizeMatMul',
+        [node.input(0), weight.q, weight.scale, weight.zeroPoint, vectorBias ?? null],
+        name,
+      );
     } else {
       const xq = this.quantizedActivation(plan);
-      y = this.addContrib(node, 'MatMulIntegerToFloat',
-        [xq.q, weight.q, xq.scale, weight.scale, xq.zeroPoint, weight.zeroPoint, vectorBias ?? null], name);
+      y = this.addContrib(
+        node,
+        'MatMulIntegerToFloat',
+        [xq.q, weight.q, xq.scale, weight.scale, xq.zeroPoint, weight.zeroPoint, vectorBias ?? null],
+        name,
+      );
     }
     if (bias?.kind === 'add') y = this.add(node, { opType: 'Add', inputs: [y, bias.value], name: `${name}_bias_add` });
     this.finish(node, [y]);
@@ -383,10 +469,33 @@ class Rewriter {
     const { node } = plan;
     const xq = this.quantizedActivation(plan);
     const hidden = plan.tensor.dims[1]!;
-    const bias = node.inputs[2] ?? this.graph.addInitializer(`${plan.weight.name}_zero_bias`, Tensor.fromArray('', DataType.FLOAT, [hidden], new Float32Array(hidden)));
-    const inputs = [xq.q, weight.q, bias, xq.scale, weight.scale, node.inputs[3] ?? null, xq.zeroPoint, weight.zeroPoint, node.inputs[4] ?? null];
+    const bias =
+      node.inputs[2] ??
+      this.graph.addInitializer(
+        `${plan.weight.name}_zero_bias`,
+        Tensor.fromArray('', DataType.FLOAT, [hidden], new Float32Array(hidden)),
+      );
+    const inputs = [
+      xq.q,
+      weight.q,
+      bias,
+      xq.scale,
+      weight.scale,
+      node.inputs[3] ?? null,
+      xq.zeroPoint,
+      weight.zeroPoint,
+      node.inputs[4] ?? null,
+    ];
     const outputs = node.outputs.map((v) => (v ? this.graph.newValue(`${v.name}_quantized`, v.type) : null));
-    const qattention = this.graph.createNode({ opType: 'QAttention', domain: MS_DOMAIN, inputs, outputs, attributes: [...node.attributes.values()], name, before: node });
+    const qattention = this.graph.createNode({
+      opType: 'QAttention',
+      domain: MS_DOMAIN,
+      inputs,
+      outputs,
+      attributes: [...node.attributes.values()],
+      name,
+      before: node,
+    });
     qattention.trimInputs();
     this.usesContribOps = true;
     this.finish(node, outputs);
@@ -396,14 +505,23 @@ class Rewriter {
     const { node } = plan;
     const xq = this.quantizedActivation(plan);
     const attributes = [...node.attributes.values()].filter((a) => CONV_ATTRS.has(a.name));
-    const product = this.add(node, { opType: 'ConvInteger', inputs: [xq.q, weight.q, xq.zeroPoint, weight.zeroPoint], attributes, name });
+    const product = this.add(node, {
+      opType: 'ConvInteger',
+      inputs: [xq.q, weight.q, xq.zeroPoint, weight.zeroPoint],
+      attributes,
+      name,
+    });
     let y = this.rescale(node, product, xq.scale, weight.scale, name);
     const bias = node.inputs[2];
     if (bias) {
       // (M) -> (M, 1, ...) so it adds along the channel axis.
       const t = bias.constantTensor()!;
       const shaped = new Tensor('', DataType.FLOAT, [t.size, ...plan.tensor.dims.slice(2).map(() => 1)], t.bytes());
-      y = this.add(node, { opType: 'Add', inputs: [y, this.graph.addInitializer(`${bias.name}_channels`, shaped)], name: `${name}_bias_add` });
+      y = this.add(node, {
+        opType: 'Add',
+        inputs: [y, this.graph.addInitializer(`${bias.name}_channels`, shaped)],
+        name: `${name}_bias_add`,
+      });
       this.replaced.add(bias);
     }
     this.finish(node, [y]);
@@ -411,7 +529,12 @@ class Rewriter {
 
   /** integer result -> float, times input scale x weight scale. */
   private rescale(at: Node, product: Value, xScale: Value, wScale: Value, name: string): Value {
-    const asFloat = this.add(at, { opType: 'Cast', inputs: [product], attributes: [attr('to', DataType.FLOAT)], name: `${name}_cast` });
+    const asFloat = this.add(at, {
+      opType: 'Cast',
+      inputs: [product],
+      attributes: [attr('to', DataType.FLOAT)],
+      name: `${name}_cast`,
+    });
     const scales = this.add(at, { opType: 'Mul', inputs: [xScale, wScale], name: `${name}_scales_mul` });
     return this.add(at, { opType: 'Mul', inputs: [asFloat, scales], name: `${name}_output_scale_mul` });
   }
@@ -424,7 +547,8 @@ class Rewriter {
         this.biasesFolded++;
         return;
       }
-      if (site.nearMiss) this.biasNearMisses.push(`${site.nearMiss.rule} at '${nodeLabel(reader)}': ${site.nearMiss.reason}`);
+      if (site.nearMiss)
+        this.biasNearMisses.push(`${site.nearMiss.rule} at '${nodeLabel(reader)}': ${site.nearMiss.reason}`);
     }
   }
 
@@ -442,9 +566,15 @@ class Rewriter {
     const values = Float32Array.from(t.toFloat32(), (v) => v * beta);
     if (isVector || t.size === 1) {
       const vector = isVector ? values : new Float32Array(n).fill(values[0]!);
-      return { kind: 'vector', value: this.graph.addInitializer(`${c.name}_bias`, Tensor.fromArray('', DataType.FLOAT, [n], vector)) };
+      return {
+        kind: 'vector',
+        value: this.graph.addInitializer(`${c.name}_bias`, Tensor.fromArray('', DataType.FLOAT, [n], vector)),
+      };
     }
-    return { kind: 'add', value: this.graph.addInitializer(`${c.name}_scaled`, Tensor.fromArray('', DataType.FLOAT, t.dims, values)) };
+    return {
+      kind: 'add',
+      value: this.graph.addInitializer(`${c.name}_scaled`, Tensor.fromArray('', DataType.FLOAT, t.dims, values)),
+    };
   }
 
   /** Points the old outputs' readers at the new values and drops the old node. */
@@ -458,13 +588,23 @@ class Rewriter {
     this.graph.replace({ outputs: pairs, remove: [last] });
   }
 
-  private add(before: Node, init: { opType: string; inputs: (Value | null)[]; attributes?: Attribute[]; name: string }): Value {
+  private add(
+    before: Node,
+    init: { opType: string; inputs: (Value | null)[]; attributes?: Attribute[]; name: string },
+  ): Value {
     return this.graph.createNode({ ...init, outputs: [this.graph.newValue(init.name)], before }).output(0);
   }
 
   private addContrib(before: Node, opType: string, inputs: (Value | null)[], name: string): Value {
     this.usesContribOps = true;
-    const node = this.graph.createNode({ opType, domain: MS_DOMAIN, inputs, outputs: [this.graph.newValue(name)], name, before });
+    const node = this.graph.createNode({
+      opType,
+      domain: MS_DOMAIN,
+      inputs,
+      outputs: [this.graph.newValue(name)],
+      name,
+      before,
+    });
     node.trimInputs();
     return node.output(0);
   }
@@ -481,7 +621,13 @@ class Rewriter {
         this.graph.newValue(`${x.name}_scale`, tensorType(DataType.FLOAT, [])),
         this.graph.newValue(`${x.name}_zero_point`, tensorType(DataType.UINT8, [])),
       ];
-      this.graph.createNode({ opType: 'DynamicQuantizeLinear', inputs: [x], outputs, name: `${x.name}_QuantizeLinear`, before });
+      this.graph.createNode({
+        opType: 'DynamicQuantizeLinear',
+        inputs: [x],
+        outputs,
+        name: `${x.name}_QuantizeLinear`,
+        before,
+      });
       q = { q: outputs[0]!, scale: outputs[1]!, zeroPoint: outputs[2]! };
       made.set(plan.activation!, q);
     }
@@ -499,7 +645,11 @@ class Rewriter {
     const qDims = quantized.data.dims;
     // Conv takes one zero point (onnxruntime's ConvInteger wants a scalar) and its scales shaped (M, 1, ...).
     const perChannel = quantized.axis !== undefined;
-    const scaleDims = !perChannel ? [] : plan.layout === 'conv' ? [quantized.scales.length, ...qDims.slice(2).map(() => 1)] : [quantized.scales.length];
+    const scaleDims = !perChannel
+      ? []
+      : plan.layout === 'conv'
+        ? [quantized.scales.length, ...qDims.slice(2).map(() => 1)]
+        : [quantized.scales.length];
     const zeroPoints = plan.layout === 'conv' ? quantized.zeroPoints.subarray(0, 1) : quantized.zeroPoints;
     const zeroDims = plan.layout === 'conv' || !perChannel ? [] : [zeroPoints.length];
     const values = {
@@ -547,13 +697,22 @@ function quantizeForLayout(tensor: Tensor, layout: Layout, settings: Settings, s
       const values = tensor.peekFloat32(scratch);
       const transposed = new Float32Array(values.length);
       for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) transposed[j * n + i] = values[i * k + j]!;
-      const { data, ...quantized } = quantizeWeight(transposed, [k, n], { type, reduceRange, axis: perChannel ? 1 : undefined });
+      const { data, ...quantized } = quantizeWeight(transposed, [k, n], {
+        type,
+        reduceRange,
+        axis: perChannel ? 1 : undefined,
+      });
       const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       return { ...quantized, data: new Tensor('', type === 'int8' ? DataType.INT8 : DataType.UINT8, [k, n], bytes) };
     }
     case 'conv':
       // ConvInteger takes a single zero point: per channel only when symmetric (all zero points 0).
-      return quantizedTensor(tensor, tensor.dims, { type, reduceRange, axis: perChannel && type === 'int8' ? 0 : undefined }, scratch);
+      return quantizedTensor(
+        tensor,
+        tensor.dims,
+        { type, reduceRange, axis: perChannel && type === 'int8' ? 0 : undefined },
+        scratch,
+      );
     case 'table':
       // As onnxruntime does: embedding tables are quantized like activations, uint8 asymmetric per tensor, full range.
       return quantizedTensor(tensor, tensor.dims, { type: 'uint8', reduceRange: false }, scratch);

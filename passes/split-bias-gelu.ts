@@ -7,16 +7,20 @@ const MS = 'com.microsoft';
 
 export const splitBiasGeluPass = definePass({
   name: 'split-bias-gelu',
-  description: 'BiasGelu -> Add + Gelu: the form onnxruntime-web\'s WebGPU provider runs on the GPU',
+  description: "BiasGelu -> Add + Gelu: the form onnxruntime-web's WebGPU provider runs on the GPU",
   run(model): PassResult {
     const graph = model.graph;
     let count = 0;
     for (const node of [...graph.nodes]) {
       if (node.domain !== MS || node.opType !== 'BiasGelu') continue;
       const [input, bias] = node.inputs;
-      const sum = graph.createNode({ opType: 'Add', inputs: [input!, bias!], name: `${node.name}/bias`, before: node }).output(0);
+      const sum = graph
+        .createNode({ opType: 'Add', inputs: [input!, bias!], name: `${node.name}/bias`, before: node })
+        .output(0);
       sum.type = node.output(0).type;
-      const gelu = graph.createNode({ opType: 'Gelu', domain: MS, inputs: [sum], name: `${node.name}/gelu`, before: node }).output(0);
+      const gelu = graph
+        .createNode({ opType: 'Gelu', domain: MS, inputs: [sum], name: `${node.name}/gelu`, before: node })
+        .output(0);
       gelu.type = node.output(0).type;
       graph.replaceAllUses(node.output(0), gelu);
       graph.removeNode(node);

@@ -4,7 +4,11 @@
  */
 export class OnnxOptError extends Error {
   override readonly name: string = 'OnnxOptError';
-  constructor(message: string, readonly file?: string, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly file?: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 

@@ -10,4 +10,11 @@ export * from './core.js';
 export { readModel, readModelBytes, writeModel, sidecarName, type WriteOptions } from './io/index.js';
 export { readNpz } from './io/npz.js';
 export * from './runtime/index.js';
-export { makeTransformersJsFolder, baseModels, MODES as TRANSFORMERS_JS_MODES, type FolderOptions, type Mode as TransformersJsMode, type VariantRecord } from './transformers-js.js';
+export {
+  makeTransformersJsFolder,
+  baseModels,
+  MODES as TRANSFORMERS_JS_MODES,
+  type FolderOptions,
+  type Mode as TransformersJsMode,
+  type VariantRecord,
+} from './transformers-js.js';

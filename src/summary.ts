@@ -28,13 +28,20 @@ export interface ModelSummary {
 export function describeType(t: ValueType | undefined): string {
   if (!t) return '?';
   switch (t.kind) {
-    case 'tensor': return dataTypeName(t.elemType);
-    case 'sparse_tensor': return `sparse(${dataTypeName(t.elemType)})`;
-    case 'sequence': return `seq(${describeType(t.elem)})`;
-    case 'optional': return `optional(${describeType(t.elem)})`;
-    case 'map': return `map(${dataTypeName(t.keyType)},${describeType(t.value)})`;
-    case 'opaque': return `opaque(${t.domain}::${t.name})`;
-    case 'none': return '?';
+    case 'tensor':
+      return dataTypeName(t.elemType);
+    case 'sparse_tensor':
+      return `sparse(${dataTypeName(t.elemType)})`;
+    case 'sequence':
+      return `seq(${describeType(t.elem)})`;
+    case 'optional':
+      return `optional(${describeType(t.elem)})`;
+    case 'map':
+      return `map(${dataTypeName(t.keyType)},${describeType(t.value)})`;
+    case 'opaque':
+      return `opaque(${t.domain}::${t.name})`;
+    case 'none':
+      return '?';
   }
 }
 

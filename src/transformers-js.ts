@@ -22,15 +22,48 @@ export const MODES = ['fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4'] as c
 export type Mode = (typeof MODES)[number];
 
 /** The file suffix transformers.js maps each dtype to (src/utils/dtypes.js). */
-export const SUFFIX: Record<Mode, string> = { fp16: '_fp16', q8: '_quantized', int8: '_int8', uint8: '_uint8', q4: '_q4', q4f16: '_q4f16', bnb4: '_bnb4' };
+export const SUFFIX: Record<Mode, string> = {
+  fp16: '_fp16',
+  q8: '_quantized',
+  int8: '_int8',
+  uint8: '_uint8',
+  q4: '_q4',
+  q4f16: '_q4f16',
+  bnb4: '_bnb4',
+};
 /** Suffixes of variants, never themselves base models (q2/q1 are newer transformers.js dtypes). */
 const VARIANT_SUFFIXES = [...Object.values(SUFFIX), '_q2', '_q2f16', '_q1', '_q1f16'];
 
 /** Model types quantized without per-channel scales or reduced range (transformers.js scripts/convert.py). */
 const NO_PER_CHANNEL_REDUCE_RANGE_MODELS = new Set([
-  'codegen', 'gpt2', 'gpt_bigcode', 'gptj', 'gpt-neo', 'gpt-neox', 'mpt', 'bloom', 'llama', 'gemma', 'opt', 'mistral',
-  'falcon', 'phi', 'phi3', 'qwen2', 'stablelm', 'starcoder2', 'openelm', 'mobilellm', 'olmo', 'whisper',
-  'vision-encoder-decoder', 'owlv2', 'wavlm', 'wav2vec2', 'unispeech', 'unispeech-sat',
+  'codegen',
+  'gpt2',
+  'gpt_bigcode',
+  'gptj',
+  'gpt-neo',
+  'gpt-neox',
+  'mpt',
+  'bloom',
+  'llama',
+  'gemma',
+  'opt',
+  'mistral',
+  'falcon',
+  'phi',
+  'phi3',
+  'qwen2',
+  'stablelm',
+  'starcoder2',
+  'openelm',
+  'mobilellm',
+  'olmo',
+  'whisper',
+  'vision-encoder-decoder',
+  'owlv2',
+  'wavlm',
+  'wav2vec2',
+  'unispeech',
+  'unispeech-sat',
 ]);
 
 /** Ops whose presence makes q8 use uint8 weights (onnxruntime-web has no ConvInteger for int8 weights). */
@@ -94,18 +127,29 @@ function steps(mode: Mode, model: Model, perChannel: boolean, o: FolderOptions):
   });
   const q4: Step = {
     pass: q4Pass,
-    options: { blockSize: o.blockSize ?? 32, symmetric: o.symmetric ?? true, ...(o.accuracyLevel ? { accuracyLevel: o.accuracyLevel } : {}) },
+    options: {
+      blockSize: o.blockSize ?? 32,
+      symmetric: o.symmetric ?? true,
+      ...(o.accuracyLevel ? { accuracyLevel: o.accuracyLevel } : {}),
+    },
   };
   // transformers.js's float16.py clamps constants to ±1e4 and raises nonzero ones below 1e-7 (max_finite_val, min_positive_val)
   const fp16: Step = { pass: fp16Pass, options: { maxFinite: 1e4, minPositive: 1e-7 } };
   switch (mode) {
-    case 'fp16': return [fp16];
-    case 'q8': return [q8(hasOp(model, UINT8_OPS) ? 'uint8' : 'int8')];
-    case 'int8': return [q8('int8')];
-    case 'uint8': return [q8('uint8')];
-    case 'q4': return [q4];
-    case 'q4f16': return [q4, fp16];
-    case 'bnb4': return [{ pass: bnb4Pass, options: { quantType: o.quantType ?? 'nf4', blockSize: o.bnb4BlockSize ?? 64 } }];
+    case 'fp16':
+      return [fp16];
+    case 'q8':
+      return [q8(hasOp(model, UINT8_OPS) ? 'uint8' : 'int8')];
+    case 'int8':
+      return [q8('int8')];
+    case 'uint8':
+      return [q8('uint8')];
+    case 'q4':
+      return [q4];
+    case 'q4f16':
+      return [q4, fp16];
+    case 'bnb4':
+      return [{ pass: bnb4Pass, options: { quantType: o.quantType ?? 'nf4', blockSize: o.bnb4BlockSize ?? 64 } }];
   }
 }
 
@@ -120,7 +164,8 @@ function readJson(path: string): Record<string, unknown> {
 /** Writes every requested variant of every base model in `dir`/onnx. */
 export function makeTransformersJsFolder(dir: string, o: FolderOptions = {}): VariantRecord[] {
   const onnxDir = join(dir, 'onnx');
-  if (!existsSync(onnxDir)) throw new OnnxOptError('no onnx/ folder (transformers.js loads models from <model>/onnx/)', dir);
+  if (!existsSync(onnxDir))
+    throw new OnnxOptError('no onnx/ folder (transformers.js loads models from <model>/onnx/)', dir);
   const bases = baseModels(onnxDir);
   if (!bases.length) throw new OnnxOptError('no base model (.onnx without a variant suffix) in onnx/', dir);
   const configPath = join(dir, 'config.json');
@@ -145,11 +190,23 @@ export function makeTransformersJsFolder(dir: string, o: FolderOptions = {}): Va
       }
       const output = join(onnxDir, file);
       // a base model stored with external data gets variants stored so too, as the CLI's pipeline does
-      writeModel(model, output, { externalData: hadExternalData ? 'always' : 'auto', externalChunkBytes: o.externalChunkBytes ?? CHUNK_BYTES });
-      const externalData = readModel(output, { checkExternal: false }).graph.initializers.some((v) => v.initializer!.externalSource);
+      writeModel(model, output, {
+        externalData: hadExternalData ? 'always' : 'auto',
+        externalChunkBytes: o.externalChunkBytes ?? CHUNK_BYTES,
+      });
+      const externalData = readModel(output, { checkExternal: false }).graph.initializers.some(
+        (v) => v.initializer!.externalSource,
+      );
       // external data left by an older variant of this name would be stale beside an inline model
       if (!externalData) for (const chunk of existingChunks(output)) rmSync(chunk, { force: true });
-      records.push({ base, mode, file, externalData, externalChunks: externalData ? existingChunks(output).length : 0, stats });
+      records.push({
+        base,
+        mode,
+        file,
+        externalData,
+        externalChunks: externalData ? existingChunks(output).length : 0,
+        stats,
+      });
       o.progress?.(`${base}.onnx`, i + 1, modes.length);
     });
   }
@@ -171,8 +228,12 @@ export function makeTransformersJsFolder(dir: string, o: FolderOptions = {}): Va
     const tjs = (config['transformers.js_config'] ?? {}) as Record<string, unknown>;
     const previous = tjs.use_external_data_format;
     // a single true/number applied to every file: keep it for the base models, which it described
-    const map: Record<string, unknown> = typeof previous === 'object' && previous !== null ? { ...previous }
-      : previous ? Object.fromEntries(bases.map((b) => [`${b}.onnx`, previous])) : {};
+    const map: Record<string, unknown> =
+      typeof previous === 'object' && previous !== null
+        ? { ...previous }
+        : previous
+          ? Object.fromEntries(bases.map((b) => [`${b}.onnx`, previous]))
+          : {};
     // the loader cannot find chunks: it fetches as many as this says
     for (const r of external) map[r.file] = r.externalChunks;
     config['transformers.js_config'] = { ...tjs, use_external_data_format: map };

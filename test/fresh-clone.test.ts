@@ -13,7 +13,9 @@ const OUTSIDE_UNIT_TESTS = ['test/conformance/', 'test/bench/'];
 function sourceFiles(path: string): string[] {
   const st = statSync(path);
   if (st.isFile()) return /\.(ts|js|mjs|cjs)$/.test(path) ? [path] : [];
-  return readdirSync(path).sort().flatMap((f) => sourceFiles(join(path, f)));
+  return readdirSync(path)
+    .sort()
+    .flatMap((f) => sourceFiles(join(path, f)));
 }
 
 /** The source without comments, so a comment naming where something came from does not count as reading it. */
@@ -32,9 +34,13 @@ describe('fresh clone', () => {
 
   it.each(files.map((f) => [f]))('%s reads nothing outside the repository', (file) => {
     const text = code(readFileSync(file, 'utf8'));
-    expect(text, `${file} reaches for shared/`).not.toMatch(/['"`][^'"`\n]*\bshared\/(models|onnx-|[\w-]+\.(pb|onnx|md))/);
+    expect(text, `${file} reaches for shared/`).not.toMatch(
+      /['"`][^'"`\n]*\bshared\/(models|onnx-|[\w-]+\.(pb|onnx|md))/,
+    );
     expect(text, `${file} reaches for shared/`).not.toMatch(/\.\.\/shared\b/);
-    expect(text, `${file} uses the ONNX backend data`).not.toMatch(/libonnx-testdata|ONNX_TESTDATA_DIR|helpers\/testdata/);
+    expect(text, `${file} uses the ONNX backend data`).not.toMatch(
+      /libonnx-testdata|ONNX_TESTDATA_DIR|helpers\/testdata/,
+    );
   });
 
   it('has the ONNX schema descriptor in the repository', () => {
@@ -46,7 +52,10 @@ describe('fresh clone', () => {
     const setup = readme.slice(readme.indexOf('## Set-up on a fresh machine'));
     const block = setup.slice(setup.indexOf('```sh') + 5, setup.indexOf('```', setup.indexOf('```sh') + 5));
     const ci = readFileSync('.ci/run', 'utf8');
-    const commands = block.split('\n').flatMap((line) => line.replace(/#.*$/, '').split('&&')).map((c) => c.trim())
+    const commands = block
+      .split('\n')
+      .flatMap((line) => line.replace(/#.*$/, '').split('&&'))
+      .map((c) => c.trim())
       .filter((c) => c.startsWith('npm '));
     expect(commands).toContain('npm test');
     expect(commands).toContain('npm run test:conformance');

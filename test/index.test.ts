@@ -3,7 +3,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkParity, describeInputs, findPass, gateAccuracy, readDataset, readModel, runPasses, writeModel } from '../src/index.js';
+import {
+  checkParity,
+  describeInputs,
+  findPass,
+  gateAccuracy,
+  readDataset,
+  readModel,
+  runPasses,
+  writeModel,
+} from '../src/index.js';
 import * as core from '../src/core.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-api-'));

@@ -4,8 +4,20 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const CORE = ['src/ir', 'src/serde', 'src/pattern', 'src/shape', 'src/eval', 'src/tensor', 'passes',
-  'src/pass', 'src/pipeline.ts', 'src/errors.ts', 'src/summary.ts', 'src/core.ts'];
+const CORE = [
+  'src/ir',
+  'src/serde',
+  'src/pattern',
+  'src/shape',
+  'src/eval',
+  'src/tensor',
+  'passes',
+  'src/pass',
+  'src/pipeline.ts',
+  'src/errors.ts',
+  'src/summary.ts',
+  'src/core.ts',
+];
 const EDGE_ROOMS = ['/io/', '/runtime/', '/cli/', 'bin/'];
 const NODE_BUILTINS = /^(node:|fs$|path$|os$|child_process$|url$|zlib$|crypto$|worker_threads$|stream$|buffer$)/;
 
@@ -38,7 +50,8 @@ describe('layering', () => {
     for (const spec of imports(source)) {
       expect(spec, `${file} imports ${spec}`).not.toMatch(NODE_BUILTINS);
       expect(spec, `${file} imports ${spec}`).not.toMatch(/onnxruntime|protobufjs/);
-      if (spec.startsWith('.')) for (const room of EDGE_ROOMS) expect(spec, `${file} imports ${spec}`).not.toContain(room);
+      if (spec.startsWith('.'))
+        for (const room of EDGE_ROOMS) expect(spec, `${file} imports ${spec}`).not.toContain(room);
     }
     const code = source.replace(/\/\/.*$/gm, '').replace(/\/\*[\s\S]*?\*\//g, '');
     expect(code, `${file} uses Buffer`).not.toMatch(/\bBuffer\./);

@@ -58,12 +58,38 @@ function row(cells: (string | number)[], numeric: number[] = [], className = '')
 function showOptimized(m: Extract<WorkerMessage, { kind: 'optimized' }>): void {
   const ratio = m.sizeAfter / m.sizeBefore;
   $('sizes').textContent = `${formatBytes(m.sizeBefore)} -> ${formatBytes(m.sizeAfter)} (${(ratio * 100).toFixed(1)}%)`;
-  $('warnings').replaceChildren(...m.warnings.map((w) => Object.assign(document.createElement('li'), { textContent: w })));
-  $('passes-run').querySelector('tbody')!.replaceChildren(...m.passes.map((p) =>
-    row([p.name, p.changed ? 'yes' : 'no', Object.entries(p.stats).map(([k, v]) => `${k}=${v}`).join(' '), p.ms.toFixed(0)], [3])));
+  $('warnings').replaceChildren(
+    ...m.warnings.map((w) => Object.assign(document.createElement('li'), { textContent: w })),
+  );
+  $('passes-run')
+    .querySelector('tbody')!
+    .replaceChildren(
+      ...m.passes.map((p) =>
+        row(
+          [
+            p.name,
+            p.changed ? 'yes' : 'no',
+            Object.entries(p.stats)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' '),
+            p.ms.toFixed(0),
+          ],
+          [3],
+        ),
+      ),
+    );
   const ops = [...new Set([...Object.keys(m.before), ...Object.keys(m.after)])].sort();
-  $('ops').querySelector('tbody')!.replaceChildren(...ops.map((op) =>
-    row([op.replace(/^ai\.onnx::/, ''), m.before[op] ?? 0, m.after[op] ?? 0], [1, 2], m.before[op] !== m.after[op] ? 'changed' : '')));
+  $('ops')
+    .querySelector('tbody')!
+    .replaceChildren(
+      ...ops.map((op) =>
+        row(
+          [op.replace(/^ai\.onnx::/, ''), m.before[op] ?? 0, m.after[op] ?? 0],
+          [1, 2],
+          m.before[op] !== m.after[op] ? 'changed' : '',
+        ),
+      ),
+    );
   if (downloadUrl) URL.revokeObjectURL(downloadUrl);
   downloadUrl = URL.createObjectURL(new Blob([m.bytes], { type: 'application/octet-stream' }));
   const link = $('download') as HTMLAnchorElement;
@@ -88,7 +114,12 @@ function drawChart(before: Latency, after: Latency): void {
     if (text !== undefined) e.textContent = text;
     return e;
   };
-  const bars = ([['original', before, 'before'], ['optimized', after, 'after']] as const).flatMap(([label, l, cls], i) => {
+  const bars = (
+    [
+      ['original', before, 'before'],
+      ['optimized', after, 'after'],
+    ] as const
+  ).flatMap(([label, l, cls], i) => {
     const y = 20 + i * 45;
     return [
       el('text', { x: 0, y: y + 17 }, label),
@@ -119,7 +150,8 @@ function start(): void {
       showOptimized(m);
       if (Number(($('iterations') as HTMLInputElement).value) === 0) done();
     } else if (m.kind === 'latency') {
-      $('latency-note').textContent = `${m.runtime}; inputs ${m.inputs}; median of ${m.before.samples.length} runs each, interleaved; whiskers: 10th-90th percentile. ` +
+      $('latency-note').textContent =
+        `${m.runtime}; inputs ${m.inputs}; median of ${m.before.samples.length} runs each, interleaved; whiskers: 10th-90th percentile. ` +
         `Speed-up ${(m.before.p50 / m.after.p50).toFixed(2)}x.`;
       drawChart(m.before, m.after);
       show('latency', true);
@@ -130,7 +162,10 @@ function start(): void {
   };
   const bytes = chosen.bytes.slice(0);
   const request: OptimizeRequest = {
-    kind: 'optimize', bytes, fileName: chosen.name, passes: selectedPasses(),
+    kind: 'optimize',
+    bytes,
+    fileName: chosen.name,
+    passes: selectedPasses(),
     target: ($('target') as HTMLSelectElement).value,
     iterations: Math.max(0, Math.floor(Number(($('iterations') as HTMLInputElement).value) || 0)),
     sequence: Math.max(1, Math.floor(Number(($('sequence') as HTMLInputElement).value) || 128)),
@@ -153,7 +188,11 @@ function listPasses(): Promise<void> {
       if (event.data.kind !== 'passes') return;
       for (const pass of event.data.passes) {
         const label = document.createElement('label');
-        const box = Object.assign(document.createElement('input'), { type: 'checkbox', value: pass.name, checked: pass.name === 'fuse' });
+        const box = Object.assign(document.createElement('input'), {
+          type: 'checkbox',
+          value: pass.name,
+          checked: pass.name === 'fuse',
+        });
         label.append(box, ` ${pass.name}`);
         label.title = pass.description;
         $('passes').append(label);
@@ -181,15 +220,17 @@ async function setUp(): Promise<void> {
     void chooseFile(e.dataTransfer?.files[0]);
   });
   $('run').addEventListener('click', start);
-  void fetch('samples/samples.json').then((r) => r.json() as Promise<string[]>).then((names) => {
-    const select = $('sample') as HTMLSelectElement;
-    select.append(...names.map((n) => Object.assign(document.createElement('option'), { value: n, textContent: n })));
-    select.addEventListener('change', async () => {
-      if (!select.value) return;
-      const response = await fetch(`samples/${select.value}`);
-      choose(select.value, await response.arrayBuffer());
+  void fetch('samples/samples.json')
+    .then((r) => r.json() as Promise<string[]>)
+    .then((names) => {
+      const select = $('sample') as HTMLSelectElement;
+      select.append(...names.map((n) => Object.assign(document.createElement('option'), { value: n, textContent: n })));
+      select.addEventListener('change', async () => {
+        if (!select.value) return;
+        const response = await fetch(`samples/${select.value}`);
+        choose(select.value, await response.arrayBuffer());
+      });
     });
-  });
   document.body.dataset.state = 'ready';
 }
 

@@ -25,7 +25,10 @@ await build({
   logLevel: 'warning',
 });
 for (const f of ['index.html', 'style.css', 'csp-check.html']) copyFileSync(join(root, 'web', f), join(out, f));
-copyFileSync(join(root, 'node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm'), join(out, 'ort-wasm-simd-threaded.wasm'));
+copyFileSync(
+  join(root, 'node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm'),
+  join(out, 'ort-wasm-simd-threaded.wasm'),
+);
 for (const f of SAMPLES) copyFileSync(join(root, 'fixtures', f), join(out, 'samples', f));
 writeFileSync(join(out, 'samples/samples.json'), JSON.stringify(SAMPLES));
 console.log(`built ${out}`);

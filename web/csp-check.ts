@@ -33,14 +33,23 @@ async function check(): Promise<CspCheck> {
   runPasses(model, planPasses(plan));
   const output = encodeModel(model);
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', output as Uint8Array<ArrayBuffer>));
-  return { evalRefused: evalRefused(), violations, sha256: [...digest].map((b) => b.toString(16).padStart(2, '0')).join(''), bytes: output.byteLength };
+  return {
+    evalRefused: evalRefused(),
+    violations,
+    sha256: [...digest].map((b) => b.toString(16).padStart(2, '0')).join(''),
+    bytes: output.byteLength,
+  };
 }
 
 const violations: string[] = [];
 document.addEventListener('securitypolicyviolation', (e) => violations.push(`${e.effectiveDirective} ${e.blockedURI}`));
 const out = document.getElementById('out')!;
 check()
-  .catch((e: unknown): CspCheck => ({ evalRefused: evalRefused(), violations, error: (e as Error).message ?? String(e) }))
+  .catch((e: unknown): CspCheck => ({
+    evalRefused: evalRefused(),
+    violations,
+    error: (e as Error).message ?? String(e),
+  }))
   // violation events are dispatched asynchronously
   .then((result) => new Promise<CspCheck>((done) => setTimeout(() => done(result), 50)))
   .then((result) => {

@@ -19,7 +19,8 @@ ort.env.wasm.wasmPaths = { wasm: new URL('ort-wasm-simd-threaded.wasm', self.loc
 
 self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
   try {
-    if (event.data.kind === 'describe') post({ kind: 'passes', passes: allPasses.map((p) => ({ name: p.name, description: p.description })) });
+    if (event.data.kind === 'describe')
+      post({ kind: 'passes', passes: allPasses.map((p) => ({ name: p.name, description: p.description })) });
     else await optimize(event.data);
   } catch (e) {
     post({ kind: 'error', message: (e as Error).message ?? String(e) });
@@ -58,17 +59,33 @@ async function optimize(request: OptimizeRequest): Promise<void> {
   post({ kind: 'progress', label: 'writing the model', done: total - 1, total });
   const output = encodeModel(model);
   const offDevice = Object.entries(offDeviceOps(model, target)).map(([op, n]) => `${op.replace(/^::/, '')} x${n}`);
-  const warnings = [...plan.warnings, ...(offDevice.length ? [`no ${target.runtime} kernel, run on the CPU: ${offDevice.join(', ')}`] : [])];
+  const warnings = [
+    ...plan.warnings,
+    ...(offDevice.length ? [`no ${target.runtime} kernel, run on the CPU: ${offDevice.join(', ')}`] : []),
+  ];
   const after = opHistogram(model);
   // a copy goes to the page; this worker keeps its own for the timing
   const sent = output.slice().buffer;
-  post({ kind: 'optimized', bytes: sent, passes: summaries, before, after, sizeBefore: input.byteLength, sizeAfter: output.byteLength, warnings }, [sent]);
+  post(
+    {
+      kind: 'optimized',
+      bytes: sent,
+      passes: summaries,
+      before,
+      after,
+      sizeBefore: input.byteLength,
+      sizeAfter: output.byteLength,
+      warnings,
+    },
+    [sent],
+  );
   if (request.iterations > 0) await measure(input, output, model, request);
 }
 
 function toWebFeeds(feeds: Feeds): Record<string, ort.Tensor> {
   const out: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(feeds)) out[name] = new ort.Tensor(ORT_TYPES[t.dataType] as never, t.data as never, t.dims);
+  for (const [name, t] of Object.entries(feeds))
+    out[name] = new ort.Tensor(ORT_TYPES[t.dataType] as never, t.data as never, t.dims);
   return out;
 }
 
@@ -79,16 +96,26 @@ function latency(samples: number[]): Latency {
 }
 
 /** Times both models interleaved (A, B, A, B, ...) on the same generated inputs. */
-async function measure(original: Uint8Array, optimized: Uint8Array, model: Model, request: OptimizeRequest): Promise<void> {
+async function measure(
+  original: Uint8Array,
+  optimized: Uint8Array,
+  model: Model,
+  request: OptimizeRequest,
+): Promise<void> {
   const warmup = 2;
   const total = 2 + warmup + request.iterations;
   post({ kind: 'progress', label: 'loading both models in onnxruntime-web', done: 0, total });
   const options: ort.InferenceSession.SessionOptions = { executionProviders: ['wasm'], graphOptimizationLevel: 'all' };
-  const sessions = [await ort.InferenceSession.create(original, options), await ort.InferenceSession.create(optimized, options)];
+  const sessions = [
+    await ort.InferenceSession.create(original, options),
+    await ort.InferenceSession.create(optimized, options),
+  ];
   try {
     const specs = describeInputs(model);
     const feeds = toWebFeeds(generateInputs(specs, { batch: 1, sequence: request.sequence }));
-    const inputs = Object.entries(feeds).map(([n, t]) => `${n} [${t.dims.join(', ')}]`).join(', ');
+    const inputs = Object.entries(feeds)
+      .map(([n, t]) => `${n} [${t.dims.join(', ')}]`)
+      .join(', ');
     const times: number[][] = [[], []];
     for (let round = 0; round < warmup + request.iterations; round++) {
       post({ kind: 'progress', label: round < warmup ? 'warming up' : 'measuring latency', done: 2 + round, total });
@@ -98,7 +125,13 @@ async function measure(original: Uint8Array, optimized: Uint8Array, model: Model
         if (round >= warmup) times[i]!.push(performance.now() - t0);
       }
     }
-    post({ kind: 'latency', runtime: `onnxruntime-web ${ort.env.versions.web} (WASM, 1 thread)`, inputs, before: latency(times[0]!), after: latency(times[1]!) });
+    post({
+      kind: 'latency',
+      runtime: `onnxruntime-web ${ort.env.versions.web} (WASM, 1 thread)`,
+      inputs,
+      before: latency(times[0]!),
+      after: latency(times[1]!),
+    });
   } finally {
     for (const s of sessions) await s.release();
   }

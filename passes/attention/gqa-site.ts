@@ -60,9 +60,17 @@ function beforeRepeat(v: Value): Value {
     if (REPEAT.has(n.opType)) {
       // a Transpose that is part of the head split (B,S,Nkv,H) -> (B,Nkv,S,H) ends the walk: the caller's k is its output;
       // the key transpose (the last two axes swapped, on 3-D (B·N, S, H) views in dynamo's sdpa exports) does not
-      if (n.opType === 'Transpose' && !swapsLastTwo(n) && isStandardNode(n.input(0).producer) && n.input(0).producer!.opType === 'Reshape' && !isRepeat(n.input(0).producer!)) break;
+      if (
+        n.opType === 'Transpose' &&
+        !swapsLastTwo(n) &&
+        isStandardNode(n.input(0).producer) &&
+        n.input(0).producer!.opType === 'Reshape' &&
+        !isRepeat(n.input(0).producer!)
+      )
+        break;
       cur = unscaled(n.input(0));
-    } else if (n.opType === 'Concat' && n.inputs.length > 1 && n.inputs.every((i) => i === n.inputs[0])) cur = n.input(0);
+    } else if (n.opType === 'Concat' && n.inputs.length > 1 && n.inputs.every((i) => i === n.inputs[0]))
+      cur = n.input(0);
     else break;
   }
   return cur;
@@ -89,7 +97,12 @@ function cacheConcat(v: Value): { past: Value; fresh: Value } | undefined {
   if (axis !== 2 && axis !== -2) return undefined;
   let [past, fresh] = n.inputs as [Value, Value];
   // TorchScript exports may pass the first cache input through a one-input Concat
-  while (isStandardNode(past.producer) && ['Concat', 'Identity'].includes(past.producer.opType) && past.producer.inputs.length === 1) past = past.producer.input(0);
+  while (
+    isStandardNode(past.producer) &&
+    ['Concat', 'Identity'].includes(past.producer.opType) &&
+    past.producer.inputs.length === 1
+  )
+    past = past.producer.input(0);
   // a graph input: of this graph, or of the main graph read inside an If branch (decoder_model_merged)
   if (past.producer || past.initializer || !past.type) return undefined;
   return { past, fresh };
@@ -133,7 +146,8 @@ function probabilitiesMatMul(probs: Value): Node | undefined {
       for (const { node, index } of v.uses) {
         if (!isStandardNode(node)) continue;
         if (node.opType === 'MatMul' && index === 0) return node;
-        if (['Where', 'IsNaN', 'Cast', 'Dropout', 'Identity'].includes(node.opType) && node.outputs[0]) next.push(node.outputs[0]);
+        if (['Where', 'IsNaN', 'Cast', 'Dropout', 'Identity'].includes(node.opType) && node.outputs[0])
+          next.push(node.outputs[0]);
       }
     frontier = next;
   }
@@ -144,7 +158,9 @@ function outputChain(context: Value): Value[] {
   const chain: Value[] = [];
   let cur = context;
   for (let step = 0; step < 6; step++) {
-    const data = cur.uses.filter((u) => !(isStandardNode(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')));
+    const data = cur.uses.filter(
+      (u) => !(isStandardNode(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')),
+    );
     if (data.length !== 1) break;
     const { node, index } = data[0]!;
     if (!isStandardNode(node) || !['Transpose', 'Reshape'].includes(node.opType) || index !== 0) break;
@@ -176,10 +192,17 @@ export function findCachedAttentionSites(graph: Graph): CachedAttentionSite[] {
     const q = unscaled(qk.input(0));
     if (q.producer?.opType !== 'RotaryEmbedding') continue;
     sites.push({
-      softmax, scores: softmax.input(0), scoresMatMul: qk, q,
-      kNew: kc?.fresh ?? kAll, vNew: vc?.fresh ?? vAll,
+      softmax,
+      scores: softmax.input(0),
+      scoresMatMul: qk,
+      q,
+      kNew: kc?.fresh ?? kAll,
+      vNew: vc?.fresh ?? vAll,
       ...(kc && vc ? { past: { key: kc.past, value: vc.past, presentKey: kAll, presentValue: vAll } } : {}),
-      addends, ...(cap.tanh ? { softcap: { tanh: cap.tanh } } : {}), probsMatMul: pv, outputCandidates,
+      addends,
+      ...(cap.tanh ? { softcap: { tanh: cap.tanh } } : {}),
+      probsMatMul: pv,
+      outputCandidates,
     });
   }
   return sites;
@@ -196,14 +219,26 @@ const BY_VALUE_ELEMENTS = 16;
  * state) is told by what it holds on the probes. Equal signatures evaluate alike on every probe, so the first
  * site's verification holds for the others. Undefined when the site cannot be probed (it is verified on its own).
  */
-export function cachedSiteSignature(site: CachedAttentionSite, probes: readonly { evaluator: ProbeEvaluator }[], identities: Map<Value, number>): string | undefined {
-  const inputs = new Map<Value, string>([[site.q, 'q'], [site.kNew, 'k'], [site.vNew, 'v']]);
+export function cachedSiteSignature(
+  site: CachedAttentionSite,
+  probes: readonly { evaluator: ProbeEvaluator }[],
+  identities: Map<Value, number>,
+): string | undefined {
+  const inputs = new Map<Value, string>([
+    [site.q, 'q'],
+    [site.kNew, 'k'],
+    [site.vNew, 'v'],
+  ]);
   if (site.past) inputs.set(site.past.key, 'past_k').set(site.past.value, 'past_v');
   const masks = new Set(site.addends);
   const byValue = (v: Value): string | undefined => {
     const shape = shapeOf(v.type);
-    const size = shape?.reduce<number | undefined>((n, d) => (n !== undefined && typeof d === 'number' ? n * d : undefined), 1);
-    if (masks.has(v) || !INTEGER.has(elemTypeOf(v.type) ?? -1) || size === undefined || size > BY_VALUE_ELEMENTS) return undefined;
+    const size = shape?.reduce<number | undefined>(
+      (n, d) => (n !== undefined && typeof d === 'number' ? n * d : undefined),
+      1,
+    );
+    if (masks.has(v) || !INTEGER.has(elemTypeOf(v.type) ?? -1) || size === undefined || size > BY_VALUE_ELEMENTS)
+      return undefined;
     try {
       return probes.map((p) => p.evaluator.evaluate(v).toNumbers().join(',')).join(';');
     } catch {
@@ -216,6 +251,11 @@ export function cachedSiteSignature(site: CachedAttentionSite, probes: readonly 
   } catch {
     return undefined;
   }
-  const computed = computationSignature([site.scores, ...site.outputCandidates, ...site.addends], inputs, identities, byValue);
+  const computed = computationSignature(
+    [site.scores, ...site.outputCandidates, ...site.addends],
+    inputs,
+    identities,
+    byValue,
+  );
   return `${dims}\n${site.softcap ? 'softcap\n' : ''}${computed}`;
 }

@@ -67,14 +67,17 @@ export function makeDecoderProbes(model: Model, scope: Graph, withPast: boolean)
     const seen = new Set<string>();
     for (const input of model.graph.inputs) {
       if (input.initializer) continue;
-      for (const d of shapeOf(input.type) ?? []) if (typeof d === 'string' && !seen.has(d)) (seen.add(d), sizes.push(roles[d]!));
+      for (const d of shapeOf(input.type) ?? [])
+        if (typeof d === 'string' && !seen.has(d)) (seen.add(d), sizes.push(roles[d]!));
     }
     const inputs = makeProbeInputs(model, sizes, 41 + i);
     // a realistic mask: row 0 whole, row 1 padded on the left (where generate() pads) by one
     for (const [v, t] of inputs.feeds) {
       if (!/mask/i.test(v.name) || t.rank !== 2) continue;
       const [rows, cols] = t.dims as [number, number];
-      const m = Array.from({ length: rows * cols }, (_, k) => (k % cols === 0 && Math.floor(k / cols) % 2 === 1 ? 0 : 1));
+      const m = Array.from({ length: rows * cols }, (_, k) =>
+        k % cols === 0 && Math.floor(k / cols) % 2 === 1 ? 0 : 1,
+      );
       inputs.feeds.set(v, Tensor.fromArray(t.name, t.dataType, t.dims, m));
     }
     return { evaluator: new ProbeEvaluator(model, inputs, scope), B, S, P };
@@ -94,7 +97,8 @@ function median(xs: number[]): number {
 /** The bias broadcast to (B, N, S, T), or why it cannot be one. */
 function broadcastBias(t: Tensor, B: number, N: number, S: number, T: number): Float32Array | string {
   const [b0, n0, s0, t0] = t.dims;
-  if (t.rank !== 4 || (b0 !== 1 && b0 !== B) || (n0 !== 1 && n0 !== N) || s0 !== S || t0 !== T) return `the mask is shaped [${t.dims}], not (${B}|1, ${N}|1, ${S}, ${T})`;
+  if (t.rank !== 4 || (b0 !== 1 && b0 !== B) || (n0 !== 1 && n0 !== N) || s0 !== S || t0 !== T)
+    return `the mask is shaped [${t.dims}], not (${B}|1, ${N}|1, ${S}, ${T})`;
   if (t.dataType !== DataType.FLOAT) return 'the mask is not float32';
   const src = t.toFloat32();
   const out = new Float32Array(B * N * S * T);
@@ -106,15 +110,22 @@ function broadcastBias(t: Tensor, B: number, N: number, S: number, T: number): F
   return out;
 }
 
-function probeSite(site: CachedAttentionSite, probe: DecoderProbe, seed: number, bias: Value | undefined): CachedAttentionMeaning | string {
+function probeSite(
+  site: CachedAttentionSite,
+  probe: DecoderProbe,
+  seed: number,
+  bias: Value | undefined,
+): CachedAttentionMeaning | string {
   const { evaluator, B, S, P } = probe;
   const qDims = evaluator.dimsOf(site.q);
   const kDims = evaluator.dimsOf(site.kNew);
   const vDims = evaluator.dimsOf(site.vNew);
-  if (qDims.length !== 4 || qDims[0] !== B || qDims[2] !== S) return `q is shaped [${qDims}], not (${B}, heads, ${S}, head size)`;
+  if (qDims.length !== 4 || qDims[0] !== B || qDims[2] !== S)
+    return `q is shaped [${qDims}], not (${B}, heads, ${S}, head size)`;
   const [, N, , H] = qDims as [number, number, number, number];
   const Nkv = kDims[1]!;
-  if (kDims.join() !== [B, Nkv, S, H].join() || vDims.join() !== kDims.join()) return `new keys/values are shaped [${kDims}] and [${vDims}], not (${B}, kv heads, ${S}, ${H})`;
+  if (kDims.join() !== [B, Nkv, S, H].join() || vDims.join() !== kDims.join())
+    return `new keys/values are shaped [${kDims}] and [${vDims}], not (${B}, kv heads, ${S}, ${H})`;
   if (N % Nkv) return `${N} query heads do not share ${Nkv} kv heads evenly`;
   const Pp = site.past ? P : 0;
   const T = Pp + S;
@@ -174,10 +185,17 @@ function probeSite(site: CachedAttentionSite, probe: DecoderProbe, seed: number,
   if (site.softcap) {
     // zz = c · tanh(scale · d / c): c is the cap the graph multiplies tanh by, scale from the smallest scores
     const mul = site.softcap.tanh.output(0).uses[0]?.node;
-    const c = mul?.inputs.map((x) => x?.constantTensor()).find((t) => t?.size === 1)?.toNumbers()[0];
-    if (!c) return 'the softcap\'s cap is not a constant';
+    const c = mul?.inputs
+      .map((x) => x?.constantTensor())
+      .find((t) => t?.size === 1)
+      ?.toNumbers()[0];
+    if (!c) return "the softcap's cap is not a constant";
     softcap = c;
-    scale = median(ratios.map((_, i) => Math.atanh(Math.max(-0.999999, Math.min(0.999999, raw[2 * i]! / c))) * c / raw[2 * i + 1]!).filter((r) => Number.isFinite(r)));
+    scale = median(
+      ratios
+        .map((_, i) => (Math.atanh(Math.max(-0.999999, Math.min(0.999999, raw[2 * i]! / c))) * c) / raw[2 * i + 1]!)
+        .filter((r) => Number.isFinite(r)),
+    );
   }
   const logit = (d: number) => (softcap ? softcap * Math.tanh((scale * d) / softcap) : scale * d);
   // every score explained: the (capped) scaled dot product plus the mask, or masked
@@ -195,7 +213,8 @@ function probeSite(site: CachedAttentionSite, probe: DecoderProbe, seed: number,
             continue;
           }
           const expect = logit(dot(b, n, i, j)) + term;
-          if (Math.abs(zz - expect) > 1e-3 * (1 + Math.abs(expect))) return `scores are not ${softcap ? 'a softcapped' : 'a'} scaled q·kᵀ${bias ? ' plus the mask' : ''}`;
+          if (Math.abs(zz - expect) > 1e-3 * (1 + Math.abs(expect)))
+            return `scores are not ${softcap ? 'a softcapped' : 'a'} scaled q·kᵀ${bias ? ' plus the mask' : ''}`;
         }
   // the output against a reference, over the queries that see at least one key
   const shapes = site.outputCandidates.map((o) => evaluate(o).dims.join());
@@ -224,11 +243,24 @@ function probeSite(site: CachedAttentionSite, probe: DecoderProbe, seed: number,
         }
       }
   if (!(worst <= 1e-4)) return `the site's output differs from grouped-query attention by ${worst.toExponential(2)}`;
-  return { numHeads: N, kvHeads: Nkv, headSize: H, scale, softcap, causal, output, ...(bias ? { bias } : {}), ...(infiniteBias ? { infiniteBias } : {}) };
+  return {
+    numHeads: N,
+    kvHeads: Nkv,
+    headSize: H,
+    scale,
+    softcap,
+    causal,
+    output,
+    ...(bias ? { bias } : {}),
+    ...(infiniteBias ? { infiniteBias } : {}),
+  };
 }
 
 /** The meaning if every probe agrees, trying each addend of the scores as the mask; else the reasons. */
-export function verifyCachedAttention(site: CachedAttentionSite, probes: DecoderProbe[]): CachedAttentionMeaning | string {
+export function verifyCachedAttention(
+  site: CachedAttentionSite,
+  probes: DecoderProbe[],
+): CachedAttentionMeaning | string {
   const reasons: string[] = [];
   // a mask first: decoders' scores carry one, and each refused try costs a full evaluation
   for (const bias of [...site.addends, undefined]) {
@@ -249,8 +281,14 @@ export function verifyCachedAttention(site: CachedAttentionSite, probes: Decoder
         why = m;
         break;
       }
-      if (first && (first.numHeads !== m.numHeads || first.kvHeads !== m.kvHeads || first.causal !== m.causal || first.output !== m.output ||
-        Math.abs(first.scale - m.scale) > 1e-4 * Math.abs(first.scale))) {
+      if (
+        first &&
+        (first.numHeads !== m.numHeads ||
+          first.kvHeads !== m.kvHeads ||
+          first.causal !== m.causal ||
+          first.output !== m.output ||
+          Math.abs(first.scale - m.scale) > 1e-4 * Math.abs(first.scale))
+      ) {
         why = 'probes of different sizes disagree about the site';
         break;
       }

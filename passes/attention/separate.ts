@@ -81,9 +81,23 @@ export function findSeparateSite(softmax: Node): SeparateSite | string {
   const pv = probabilitiesMatMul(softmax.output(0));
   if (!found || !pv) return 'no MatMul(q, kᵀ) before it or MatMul(probabilities, v) after it';
   const outputCandidates = outputChain(pv.output(0));
-  if (!outputCandidates.length) return `the context '${pv.output(0).name}' is not followed by its own Transpose or Reshape`;
-  const [query, key, value] = [found.node.input(0), found.node.input(1), pv.input(1)].map(sourceOf) as [Value, Value, Value];
-  const site = { softmax, scores, scoresMatMul: found.node, addends: found.addends, query, key, value, outputCandidates };
+  if (!outputCandidates.length)
+    return `the context '${pv.output(0).name}' is not followed by its own Transpose or Reshape`;
+  const [query, key, value] = [found.node.input(0), found.node.input(1), pv.input(1)].map(sourceOf) as [
+    Value,
+    Value,
+    Value,
+  ];
+  const site = {
+    softmax,
+    scores,
+    scoresMatMul: found.node,
+    addends: found.addends,
+    query,
+    key,
+    value,
+    outputCandidates,
+  };
   const [keyUpdate, valueUpdate] = [cacheUpdate(key), cacheUpdate(value)];
   if (!keyUpdate || !valueUpdate) return site;
   const cache = { pastKey: keyUpdate.past, pastValue: valueUpdate.past, presentKey: key, presentValue: value };
@@ -93,7 +107,8 @@ export function findSeparateSite(softmax: Node): SeparateSite | string {
 /** Concat(past, fresh) along the sequence axis of (B, N, S, H): a cache update, with the fresh tensor's source. */
 function cacheUpdate(v: Value): { past: Value; fresh: Value } | undefined {
   const n = v.producer;
-  if (!isStandardNode(n) || n.opType !== 'Concat' || n.inputs.length !== 2 || !n.inputs[0] || !n.inputs[1]) return undefined;
+  if (!isStandardNode(n) || n.opType !== 'Concat' || n.inputs.length !== 2 || !n.inputs[0] || !n.inputs[1])
+    return undefined;
   const axis = n.attrInt('axis', 0);
   if (axis !== 2 && axis !== -2) return undefined;
   return { past: n.input(0), fresh: sourceOf(n.input(1)) };
@@ -108,7 +123,12 @@ function median(xs: number[]): number {
 }
 
 /** Reads element (b, n, s, h) of a tensor laid out (B, S, N·H) or (B, N, S, H). */
-function headReader(data: Float32Array, dims: readonly number[], N: number, H: number): (b: number, n: number, s: number, h: number) => number {
+function headReader(
+  data: Float32Array,
+  dims: readonly number[],
+  N: number,
+  H: number,
+): (b: number, n: number, s: number, h: number) => number {
   if (dims.length === 4) {
     const S = dims[2]!;
     return (b, n, s, h) => data[((b * N + n) * S + s) * H + h]!;
@@ -121,9 +141,17 @@ function headReader(data: Float32Array, dims: readonly number[], N: number, H: n
  * Which rule masks (b, query i, key j) on the checked rows: a 0/1 graph input over keys, causality (key j after query
  * i + Sk - Sq), both or none.
  */
-function explainMask(probe: Probe, masked: Uint8Array, B: number, Sq: number, Sk: number, rows: readonly number[]): { maskInput?: Value; causal: boolean } | string {
+function explainMask(
+  probe: Probe,
+  masked: Uint8Array,
+  B: number,
+  Sq: number,
+  Sk: number,
+  rows: readonly number[],
+): { maskInput?: Value; causal: boolean } | string {
   const candidates: (Value | undefined)[] = [undefined];
-  for (const [v, t] of probe.inputs.feeds) if (t.dims.join() === [B, Sk].join() && elemTypeOf(v.type) !== DataType.FLOAT) candidates.push(v);
+  for (const [v, t] of probe.inputs.feeds)
+    if (t.dims.join() === [B, Sk].join() && elemTypeOf(v.type) !== DataType.FLOAT) candidates.push(v);
   for (const causal of [false, true]) {
     const fits = candidates.filter((input) => {
       const m = input ? probe.inputs.feeds.get(input)!.toNumbers() : undefined;
@@ -151,21 +179,38 @@ function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value |
   const qDims = evaluator.dimsOf(site.query);
   const kDims = evaluator.dimsOf(site.key);
   const vDims = evaluator.dimsOf(site.value);
-  if (qDims.length !== 3) return `the query '${site.query.name}' has rank ${qDims.length}, expected (batch, sequence, hidden)`;
+  if (qDims.length !== 3)
+    return `the query '${site.query.name}' has rank ${qDims.length}, expected (batch, sequence, hidden)`;
   if (kDims.length !== vDims.length || (kDims.length !== 3 && kDims.length !== 4) || (site.cache && kDims.length !== 3))
     return `the key '${site.key.name}' and value '${site.value.name}' are not both (batch, sequence, hidden)${site.cache ? '' : ' or (batch, heads, sequence, head size)'}`;
   const cache = site.cache;
-  const pastDims: [readonly number[], readonly number[]] | undefined = cache && [evaluator.dimsOf(cache.pastKey), evaluator.dimsOf(cache.pastValue)];
-  if (pastDims && (pastDims[0].length !== 4 || pastDims[0].join() !== pastDims[1].join())) return 'the past keys and values are not alike (batch, heads, sequence, head size)';
+  const pastDims: [readonly number[], readonly number[]] | undefined = cache && [
+    evaluator.dimsOf(cache.pastKey),
+    evaluator.dimsOf(cache.pastValue),
+  ];
+  if (pastDims && (pastDims[0].length !== 4 || pastDims[0].join() !== pastDims[1].join()))
+    return 'the past keys and values are not alike (batch, heads, sequence, head size)';
   // random query, key and value (and past): the site must compute attention over whatever they hold
   const random = seededRandom(seed);
   const overrides = new Map<Value, Tensor>();
-  const randomized: [Value, readonly number[]][] = [[site.query, qDims], [site.key, kDims], [site.value, vDims]];
+  const randomized: [Value, readonly number[]][] = [
+    [site.query, qDims],
+    [site.key, kDims],
+    [site.value, vDims],
+  ];
   if (cache) randomized.push([cache.pastKey, pastDims![0]], [cache.pastValue, pastDims![1]]);
   for (const [v, dims] of randomized) {
     if (overrides.has(v)) continue;
     const count = dims.reduce((a, b) => a * b, 1);
-    overrides.set(v, Tensor.fromArray('probe', DataType.FLOAT, dims, Float32Array.from({ length: count }, () => random() - 0.5)));
+    overrides.set(
+      v,
+      Tensor.fromArray(
+        'probe',
+        DataType.FLOAT,
+        dims,
+        Float32Array.from({ length: count }, () => random() - 0.5),
+      ),
+    );
   }
   const evaluate = evaluator.with(overrides);
   const heads = evaluate(site.scoresMatMul.input(0)).dims;
@@ -177,8 +222,10 @@ function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value |
   const D = N * H;
   if (qDims.join() !== [B, Sq, D].join()) return `the query is shaped [${qDims}], not [${[B, Sq, D]}]`;
   const kvShape = kDims.length === 4 ? [B, N, S, H] : [B, S, D];
-  if (kDims.join() !== kvShape.join() || vDims.join() !== kvShape.join()) return `the key and value are shaped [${kDims}] and [${vDims}], not [${kvShape}]`;
-  if (pastDims && pastDims[0].join() !== [B, N, P, H].join()) return `the past keys are shaped [${pastDims[0]}], not [${[B, N, P, H]}]`;
+  if (kDims.join() !== kvShape.join() || vDims.join() !== kvShape.join())
+    return `the key and value are shaped [${kDims}] and [${vDims}], not [${kvShape}]`;
+  if (pastDims && pastDims[0].join() !== [B, N, P, H].join())
+    return `the past keys are shaped [${pastDims[0]}], not [${[B, N, P, H]}]`;
   const q = headReader(overrides.get(site.query)!.toFloat32(), qDims, N, H);
   const reader = (fresh: Value, past: Value | undefined) => {
     const read = headReader(overrides.get(fresh)!.toFloat32(), kvShape, N, H);
@@ -190,15 +237,20 @@ function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value |
   const v = reader(site.value, cache?.pastValue);
   // the present cache must be the past followed by the new keys and values, as MultiHeadAttention returns it
   if (cache) {
-    for (const [present, read] of [[cache.presentKey, k], [cache.presentValue, v]] as const) {
+    for (const [present, read] of [
+      [cache.presentKey, k],
+      [cache.presentValue, v],
+    ] as const) {
       const t = evaluate(present);
-      if (t.dims.join() !== [B, N, Sk, H].join()) return `the present cache '${present.name}' is shaped [${t.dims}], not [${[B, N, Sk, H]}]`;
+      if (t.dims.join() !== [B, N, Sk, H].join())
+        return `the present cache '${present.name}' is shaped [${t.dims}], not [${[B, N, Sk, H]}]`;
       const got = t.toFloat32();
       for (let b = 0; b < B; b++)
         for (let n = 0; n < N; n++)
           for (let j = 0; j < Sk; j++)
             for (let h = 0; h < H; h++)
-              if (got[((b * N + n) * Sk + j) * H + h] !== read(b, n, j, h)) return `the present cache '${present.name}' is not the past followed by the new heads`;
+              if (got[((b * N + n) * Sk + j) * H + h] !== read(b, n, j, h))
+                return `the present cache '${present.name}' is not the past followed by the new heads`;
     }
   }
   const dot = (b: number, n: number, i: number, j: number) => {
@@ -215,7 +267,14 @@ function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value |
   if (bias) {
     const t = evaluate(bias);
     const [b0, n0, s0, s1] = t.dims;
-    if (t.dataType !== DataType.FLOAT || t.rank !== 4 || (b0 !== 1 && b0 !== B) || (n0 !== 1 && n0 !== N) || s0 !== Sq || s1 !== Sk)
+    if (
+      t.dataType !== DataType.FLOAT ||
+      t.rank !== 4 ||
+      (b0 !== 1 && b0 !== B) ||
+      (n0 !== 1 && n0 !== N) ||
+      s0 !== Sq ||
+      s1 !== Sk
+    )
       return `the additive term is shaped [${t.dims}], not (${B}|1, ${N}|1, ${Sq}, ${Sk}) float32`;
     const src = t.toFloat32();
     added = new Float32Array(zs.length);
@@ -256,7 +315,8 @@ function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value |
   if (typeof rule === 'string') return rule;
   // MultiHeadAttention applies causality to keys it is given as (B, S, N·H), after any past ones, not to keys given as
   // (B, N, S, H)
-  if (rule.causal && kDims.length === 4) return 'causal attention over keys already split into heads: MultiHeadAttention cannot express it';
+  if (rule.causal && kDims.length === 4)
+    return 'causal attention over keys already split into heads: MultiHeadAttention cannot express it';
   const filterValue = fills.length ? Math.fround(median(fills)) : -10000;
 
   const expected = new Float64Array(B * Sq * D);
@@ -266,7 +326,10 @@ function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value |
       for (const i of rows) {
         let max = -Infinity;
         for (let j = 0; j < Sk; j++) {
-          logits[j] = scale * dot(b, n, i, j) + (added ? added[at(b, n, i, j)]! : 0) + (masked[(b * Sq + i) * Sk + j] ? filterValue : 0);
+          logits[j] =
+            scale * dot(b, n, i, j) +
+            (added ? added[at(b, n, i, j)]! : 0) +
+            (masked[(b * Sq + i) * Sk + j] ? filterValue : 0);
           max = Math.max(max, logits[j]!);
         }
         let sum = 0;
@@ -305,8 +368,12 @@ function verifyWith(site: SeparateSite, probes: Probe[], bias: Value | undefined
     }
     if (typeof meaning === 'string') return meaning;
     if (first) {
-      const same = first.numHeads === meaning.numHeads && first.output === meaning.output && first.maskInput === meaning.maskInput &&
-        first.causal === meaning.causal && Math.abs(first.scale - meaning.scale) <= 1e-5 * Math.abs(first.scale);
+      const same =
+        first.numHeads === meaning.numHeads &&
+        first.output === meaning.output &&
+        first.maskInput === meaning.maskInput &&
+        first.causal === meaning.causal &&
+        Math.abs(first.scale - meaning.scale) <= 1e-5 * Math.abs(first.scale);
       if (!same) return 'probes of different sizes disagree about the site';
     } else first = meaning;
   }

@@ -73,14 +73,23 @@ export function whyNotRerootable(shapes: readonly Node[], x: Value): string | un
 export function rerootShapes(graph: Graph, shapes: readonly Node[], x: Value): void {
   for (const s of shapes) {
     const dims = plan(s, x) as (number | { xDim: number })[];
-    const int64s = (name: string, values: number[]) => graph.addInitializer(`${s.name}_${name}`, Tensor.fromArray('', DataType.INT64, [values.length], values));
-    const op = (opType: string, inputs: Value[], name: string, attributes = [] as { name: string; type: 'int'; value: number }[]) =>
-      graph.createNode({ opType, inputs, attributes, name: `${s.name}/${name}`, before: s }).output(0);
+    const int64s = (name: string, values: number[]) =>
+      graph.addInitializer(`${s.name}_${name}`, Tensor.fromArray('', DataType.INT64, [values.length], values));
+    const op = (
+      opType: string,
+      inputs: Value[],
+      name: string,
+      attributes = [] as { name: string; type: 'int'; value: number }[],
+    ) => graph.createNode({ opType, inputs, attributes, name: `${s.name}/${name}`, before: s }).output(0);
     let value: Value;
     if (dims.every((d) => typeof d === 'number')) value = int64s('dims', dims as number[]);
     else {
       const xShape = op('Shape', [x], 'input_shape');
-      const parts = dims.map((d, i) => (typeof d === 'number' ? int64s(`dim${i}`, [d]) : op('Gather', [xShape, int64s(`index${i}`, [d.xDim])], `dim${i}`)));
+      const parts = dims.map((d, i) =>
+        typeof d === 'number'
+          ? int64s(`dim${i}`, [d])
+          : op('Gather', [xShape, int64s(`index${i}`, [d.xDim])], `dim${i}`),
+      );
       value = parts.length === 1 ? parts[0]! : op('Concat', parts, 'dims', [{ name: 'axis', type: 'int', value: 0 }]);
     }
     value.type = s.output(0).type;

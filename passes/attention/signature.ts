@@ -30,7 +30,11 @@ function tensorText(t: Tensor): string {
 export function siteSignature(site: AttentionSite): string {
   const x = site.q.x;
   const weights = new Map<Tensor, string>();
-  for (const [name, p] of [['q', site.q], ['k', site.k], ['v', site.v]] as const) {
+  for (const [name, p] of [
+    ['q', site.q],
+    ['k', site.k],
+    ['v', site.v],
+  ] as const) {
     weights.set(p.weight, `${name}.W[${p.weight.dims}]${p.transposed ? 'T' : ''}${p.columns}`);
     if (p.bias) weights.set(p.bias, `${name}.b[${p.bias.dims}]`);
   }

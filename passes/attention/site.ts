@@ -63,12 +63,13 @@ export function throughLayout(v: Value): Value {
 }
 
 /** x · W (+ b), as MatMul(+Add) or as Reshape(Gemm(Reshape(x))). */
-function linear(v: Value): Omit<Projection, 'columns'> & { width: number } | undefined {
+function linear(v: Value): (Omit<Projection, 'columns'> & { width: number }) | undefined {
   let n = v.producer;
   let bias: Tensor | undefined;
   if (isStandardNode(n) && n.opType === 'Add') {
     const [a, b] = n.inputs;
-    const ca = constant(a), cb = constant(b);
+    const ca = constant(a),
+      cb = constant(b);
     const c = cb ?? ca;
     const other = cb ? a : b;
     if (!c || c.rank !== 1 || !other) return undefined;
@@ -85,7 +86,8 @@ function linear(v: Value): Omit<Projection, 'columns'> & { width: number } | und
   if (n.opType === 'Gemm' && !bias) {
     const w = constant(n.inputs[1]);
     const b = constant(n.inputs[2]);
-    if (!w || w.rank !== 2 || n.attrInt('transA', 0) || n.attrFloat('alpha', 1) !== 1 || n.attrFloat('beta', 1) !== 1) return undefined;
+    if (!w || w.rank !== 2 || n.attrInt('transA', 0) || n.attrFloat('alpha', 1) !== 1 || n.attrFloat('beta', 1) !== 1)
+      return undefined;
     if (n.inputs[2] && (!b || b.rank !== 1)) return undefined;
     const flat = n.input(0).producer;
     if (!isStandardNode(flat) || flat.opType !== 'Reshape') return undefined;
@@ -193,7 +195,9 @@ export function outputChain(context: Value): Value[] {
   const chain: Value[] = [];
   let cur = context;
   for (let step = 0; step < 6; step++) {
-    const data = cur.uses.filter((u) => !(isStandardNode(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')));
+    const data = cur.uses.filter(
+      (u) => !(isStandardNode(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')),
+    );
     if (data.length !== 1) break;
     const { node, index } = data[0]!;
     if (!isStandardNode(node) || !['Transpose', 'Reshape'].includes(node.opType) || index !== 0) break;
@@ -231,7 +235,9 @@ export function findAttentionSites(graph: Graph): { sites: AttentionSite[]; miss
     const scores = softmax.input(0);
     const found = scoresMatMul(scores);
     if (!found) {
-      miss(`no candidate: its input is not MatMul(q, kᵀ) through scalings, Adds, Where or Cast (reached ${stoppedAt(scores)})`);
+      miss(
+        `no candidate: its input is not MatMul(q, kᵀ) through scalings, Adds, Where or Cast (reached ${stoppedAt(scores)})`,
+      );
       continue;
     }
     const pv = probabilitiesMatMul(softmax.output(0));
@@ -244,20 +250,36 @@ export function findAttentionSites(graph: Graph): { sites: AttentionSite[]; miss
     const projections = { q: projectionOf(operands.q), k: projectionOf(operands.k), v: projectionOf(operands.v) };
     const unprojected = (['q', 'k', 'v'] as const).filter((name) => !projections[name]);
     if (unprojected.length) {
-      miss(`candidate MatMul '${qk.name}': ${unprojected.map((name) => `${name} is not a linear projection (reached ${stoppedAt(operands[name])})`).join('; ')}`);
+      miss(
+        `candidate MatMul '${qk.name}': ${unprojected.map((name) => `${name} is not a linear projection (reached ${stoppedAt(operands[name])})`).join('; ')}`,
+      );
       continue;
     }
     const { q, k, v } = projections as { q: Projection; k: Projection; v: Projection };
     if (q.x !== k.x || q.x !== v.x) {
-      miss(`candidate MatMul '${qk.name}': q, k and v project different inputs (q '${q.x.name}', k '${k.x.name}', v '${v.x.name}')`);
+      miss(
+        `candidate MatMul '${qk.name}': q, k and v project different inputs (q '${q.x.name}', k '${k.x.name}', v '${v.x.name}')`,
+      );
       continue;
     }
     const outputCandidates = outputChain(pv.output(0));
     if (!outputCandidates.length) {
-      miss(`candidate MatMul '${qk.name}': the context '${pv.output(0).name}' is not followed by its own Transpose or Reshape`);
+      miss(
+        `candidate MatMul '${qk.name}': the context '${pv.output(0).name}' is not followed by its own Transpose or Reshape`,
+      );
       continue;
     }
-    sites.push({ softmax, scores, scoresMatMul: qk, addends: found.addends, q, k, v, context: pv.output(0), outputCandidates });
+    sites.push({
+      softmax,
+      scores,
+      scoresMatMul: qk,
+      addends: found.addends,
+      q,
+      k,
+      v,
+      context: pv.output(0),
+      outputCandidates,
+    });
   }
   return { sites, misses };
 }

@@ -65,7 +65,13 @@ function seededFloats(count: number, seed: number): Float32Array {
  * + b, or Gemm on x's rows); computing it here reads W through the scratch buffer, where evaluating the graph would
  * keep every weight in memory.
  */
-function linearRows(p: Projection, x: Float32Array, rows: number, din: number, scratch: Scratch): Float32Array | undefined {
+function linearRows(
+  p: Projection,
+  x: Float32Array,
+  rows: number,
+  din: number,
+  scratch: Scratch,
+): Float32Array | undefined {
   const [wr, wc] = p.weight.dims as [number, number];
   const width = p.transposed ? wr : wc;
   const b = p.bias?.toFloat32();
@@ -74,15 +80,18 @@ function linearRows(p: Projection, x: Float32Array, rows: number, din: number, s
   const acc = new Float64Array(rows * width);
   if (p.transposed) {
     // W is (width, din): each output is one dot product along a row of W
-    for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) acc[r * width + j] = dot(x, r * din, w, j * din, din);
+    for (let r = 0; r < rows; r++)
+      for (let j = 0; j < width; j++) acc[r * width + j] = dot(x, r * din, w, j * din, din);
   } else {
     // blocks of two rows by four columns, their sums held in locals; each sum still runs over i in order, as the
     // evaluator's MatMul does
     const fullRows = rows - (rows % 2);
     const fullColumns = width - (width % 4);
-    for (let r = 0; r < fullRows; r += 2) for (let j = 0; j < fullColumns; j += 4) block2x4(acc, x, r, w, j, din, width);
+    for (let r = 0; r < fullRows; r += 2)
+      for (let j = 0; j < fullColumns; j += 4) block2x4(acc, x, r, w, j, din, width);
     for (let r = 0; r < rows; r++)
-      for (let j = r < fullRows ? fullColumns : 0; j < width; j++) acc[r * width + j] = columnDot(x, r * din, w, j, din, width);
+      for (let j = r < fullRows ? fullColumns : 0; j < width; j++)
+        acc[r * width + j] = columnDot(x, r * din, w, j, din, width);
   }
   return Float32Array.from(acc, (v, k) => (b ? Math.fround(Math.fround(v) + b[k % width]!) : v));
 }
@@ -91,8 +100,23 @@ function linearRows(p: Projection, x: Float32Array, rows: number, din: number, s
 // where one loop nest in linearRows would run its first millions of steps unoptimized (several times slower).
 
 /** Rows r, r+1 by columns j..j+3 of x · W (W is (din, width)). */
-function block2x4(acc: Float64Array, x: Float32Array, r: number, w: Float32Array, j: number, din: number, width: number): void {
-  let s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+function block2x4(
+  acc: Float64Array,
+  x: Float32Array,
+  r: number,
+  w: Float32Array,
+  j: number,
+  din: number,
+  width: number,
+): void {
+  let s00 = 0,
+    s01 = 0,
+    s02 = 0,
+    s03 = 0,
+    s10 = 0,
+    s11 = 0,
+    s12 = 0,
+    s13 = 0;
   const x0 = r * din;
   const x1 = x0 + din;
   for (let i = 0, at = j; i < din; i++, at += width) {
@@ -102,12 +126,24 @@ function block2x4(acc: Float64Array, x: Float32Array, r: number, w: Float32Array
     const w1 = w[at + 1]!;
     const w2 = w[at + 2]!;
     const w3 = w[at + 3]!;
-    s00 += a * w0; s01 += a * w1; s02 += a * w2; s03 += a * w3;
-    s10 += b * w0; s11 += b * w1; s12 += b * w2; s13 += b * w3;
+    s00 += a * w0;
+    s01 += a * w1;
+    s02 += a * w2;
+    s03 += a * w3;
+    s10 += b * w0;
+    s11 += b * w1;
+    s12 += b * w2;
+    s13 += b * w3;
   }
   const o = r * width + j;
-  acc[o] = s00; acc[o + 1] = s01; acc[o + 2] = s02; acc[o + 3] = s03;
-  acc[o + width] = s10; acc[o + width + 1] = s11; acc[o + width + 2] = s12; acc[o + width + 3] = s13;
+  acc[o] = s00;
+  acc[o + 1] = s01;
+  acc[o + 2] = s02;
+  acc[o + 3] = s03;
+  acc[o + width] = s10;
+  acc[o + width + 1] = s11;
+  acc[o + width + 2] = s12;
+  acc[o + width + 3] = s13;
 }
 
 /** One element of x · W: row x0 of x with column j of W. */
@@ -178,7 +214,11 @@ export function staticPastBatch(v: Value): boolean {
 class ScoreGrid {
   readonly rows: number[];
 
-  constructor(readonly B: number, readonly N: number, readonly S: number) {
+  constructor(
+    readonly B: number,
+    readonly N: number,
+    readonly S: number,
+  ) {
     this.rows = queryRows(S);
   }
 
@@ -231,7 +271,8 @@ function project(site: AttentionSite, probe: Probe, seed: number, scratch: Scrat
     const values = linearRows(p, x, rows, din, scratch);
     if (!values) return `projection '${p.value.name}' has a weight or bias that does not fit its input`;
     const dims = evaluator.dimsOf(p.value);
-    if (elementCount(dims) !== values.length || dims.at(-1) !== values.length / rows) return `projection '${p.value.name}' is shaped [${dims}], not ${rows} rows of x · W`;
+    if (elementCount(dims) !== values.length || dims.at(-1) !== values.length / rows)
+      return `projection '${p.value.name}' is shaped [${dims}], not ${rows} rows of x · W`;
     overrides.set(p.value, Tensor.fromArray('', DataType.FLOAT, dims, values));
   }
   const evaluate = evaluator.with(overrides);
@@ -240,8 +281,13 @@ function project(site: AttentionSite, probe: Probe, seed: number, scratch: Scrat
   if (qDims.length !== 4) return `q is shaped ${qDims.length}-D, expected (batch, heads, sequence, head size)`;
   const [, N, , H] = qDims as [number, number, number, number];
   const D = N * H;
-  for (const p of [site.q, site.k, site.v]) if (p.columns[1] - p.columns[0] !== D) return `a projection is not ${N}x${H} wide`;
-  const [pq, pk, pv] = [site.q, site.k, site.v].map((p) => columnsOf(overrides.get(p.value)!.toFloat32(), rows, p)) as [Float64Array, Float64Array, Float64Array];
+  for (const p of [site.q, site.k, site.v])
+    if (p.columns[1] - p.columns[0] !== D) return `a projection is not ${N}x${H} wide`;
+  const [pq, pk, pv] = [site.q, site.k, site.v].map((p) => columnsOf(overrides.get(p.value)!.toFloat32(), rows, p)) as [
+    Float64Array,
+    Float64Array,
+    Float64Array,
+  ];
   const dot = (b: number, n: number, i: number, j: number) => {
     let acc = 0;
     for (let h = 0; h < H; h++) acc += pq[(b * S + i) * D + n * H + h]! * pk[(b * S + j) * D + n * H + h]!;
@@ -259,7 +305,11 @@ interface Scores {
 }
 
 /** The scores minus `bias`, measured against q·kᵀ: one scale, masked positions shared by the heads. */
-function measureScores(site: AttentionSite, { evaluate, grid, dot }: Projected, bias: Value | undefined): Scores | string {
+function measureScores(
+  site: AttentionSite,
+  { evaluate, grid, dot }: Projected,
+  bias: Value | undefined,
+): Scores | string {
   const { B, N, S } = grid;
   const z = evaluate(site.scores);
   if (z.dims.join() !== [B, N, S, S].join()) return `scores are shaped [${z.dims}], expected [${[B, N, S, S]}]`;
@@ -305,7 +355,11 @@ function measureScores(site: AttentionSite, { evaluate, grid, dot }: Projected, 
 }
 
 /** The value after the context that equals a reference attention with these scores: (B, S, D), or (B·S, D). */
-function matchOutput(site: AttentionSite, { evaluate, grid, H, D, dot, pv }: Projected, scores: Scores): { output: Value; flattened: boolean } | string {
+function matchOutput(
+  site: AttentionSite,
+  { evaluate, grid, H, D, dot, pv }: Projected,
+  scores: Scores,
+): { output: Value; flattened: boolean } | string {
   const { B, N, S } = grid;
   const { scale, masked, filterValue, added } = scores;
   const expected = new Float64Array(B * S * D);
@@ -348,7 +402,13 @@ function matchOutput(site: AttentionSite, { evaluate, grid, H, D, dot, pv }: Pro
 }
 
 /** The meaning of one site on one probe, taking `bias` (if given) as an additive term of the scores. */
-function probeSite(site: AttentionSite, probe: Probe, seed: number, bias: Value | undefined, scratch: Scratch): AttentionMeaning | string {
+function probeSite(
+  site: AttentionSite,
+  probe: Probe,
+  seed: number,
+  bias: Value | undefined,
+  scratch: Scratch,
+): AttentionMeaning | string {
   const projected = project(site, probe, seed, scratch);
   if (typeof projected === 'string') return projected;
   const scores = measureScores(site, projected, bias);
@@ -366,8 +426,13 @@ function probeSite(site: AttentionSite, probe: Probe, seed: number, bias: Value 
  * Which rule masks (b, query, key) on the checked query rows: 0/1 graph inputs over keys (all that fit), causality,
  * both, or nothing.
  */
-function explainMask(inputs: ProbeInputs, masked: Uint8Array, B: number, S: number, rows: readonly number[]):
-  { maskInput?: Value; maskCandidates: Value[]; causal: boolean } | string {
+function explainMask(
+  inputs: ProbeInputs,
+  masked: Uint8Array,
+  B: number,
+  S: number,
+  rows: readonly number[],
+): { maskInput?: Value; maskCandidates: Value[]; causal: boolean } | string {
   const candidates: (Value | undefined)[] = [undefined];
   for (const [v, t] of inputs.feeds) {
     const type = elemTypeOf(v.type);
@@ -377,13 +442,15 @@ function explainMask(inputs: ProbeInputs, masked: Uint8Array, B: number, S: numb
     const fits: (Value | undefined)[] = [];
     for (const input of candidates) {
       const m = input ? inputs.feeds.get(input)!.toNumbers() : undefined;
-      const ok = Array.from({ length: B }, (_, b) => b).every((b) => rows.every((i) => {
-        for (let j = 0; j < S; j++) {
-          const predicted = (m && m[b * S + j] === 0) || (causal && j > i) ? 1 : 0;
-          if (predicted !== masked[(b * S + i) * S + j]) return false;
-        }
-        return true;
-      }));
+      const ok = Array.from({ length: B }, (_, b) => b).every((b) =>
+        rows.every((i) => {
+          for (let j = 0; j < S; j++) {
+            const predicted = (m && m[b * S + j] === 0) || (causal && j > i) ? 1 : 0;
+            if (predicted !== masked[(b * S + i) * S + j]) return false;
+          }
+          return true;
+        }),
+      );
       if (ok) fits.push(input);
     }
     if (fits.includes(undefined)) return { maskCandidates: [], causal };
@@ -405,17 +472,26 @@ export function verifyAttention(site: AttentionSite, probes: Probe[], scratch: S
     const shapeReads = shapeReadsOf(addend, site);
     const unanswerable = shapeReads && whyNotRerootable(shapeReads, site.q.x);
     if (!shapeReads || unanswerable) {
-      reasons.push(`'${addend.name}' is computed from q, k or v${unanswerable ? ` (its shape read: ${unanswerable})` : ''}`);
+      reasons.push(
+        `'${addend.name}' is computed from q, k or v${unanswerable ? ` (its shape read: ${unanswerable})` : ''}`,
+      );
       continue;
     }
     const meaning = verifyWith(site, probes, addend, scratch);
     if (typeof meaning !== 'string') return { ...meaning, biasShapeReads: shapeReads };
     reasons.push(`'${addend.name}' as a bias: ${meaning}`);
   }
-  return reasons.length ? `${NOT_SCALED}, and no additive term is a bias: ${reasons.join('; ')}` : `${NOT_SCALED} and has no additive term to take as a bias`;
+  return reasons.length
+    ? `${NOT_SCALED}, and no additive term is a bias: ${reasons.join('; ')}`
+    : `${NOT_SCALED} and has no additive term to take as a bias`;
 }
 
-function verifyWith(site: AttentionSite, probes: Probe[], bias: Value | undefined, scratch: Scratch): AttentionMeaning | string {
+function verifyWith(
+  site: AttentionSite,
+  probes: Probe[],
+  bias: Value | undefined,
+  scratch: Scratch,
+): AttentionMeaning | string {
   let first: AttentionMeaning | undefined;
   for (const [i, probe] of probes.entries()) {
     // where the site's sizes are static, another probe checks them no more; it is still needed to tell masks apart
@@ -429,13 +505,19 @@ function verifyWith(site: AttentionSite, probes: Probe[], bias: Value | undefine
     if (typeof meaning === 'string') return meaning;
     if (first) {
       const masks = first.maskCandidates.filter((v) => meaning.maskCandidates.includes(v));
-      const same = first.numHeads === meaning.numHeads && first.output === meaning.output && first.flattened === meaning.flattened &&
-        (first.maskInput === undefined) === (meaning.maskInput === undefined) && (!first.maskInput || masks.length > 0) &&
-        first.causal === meaning.causal && Math.abs(first.scale - meaning.scale) <= 1e-5 * Math.abs(first.scale);
+      const same =
+        first.numHeads === meaning.numHeads &&
+        first.output === meaning.output &&
+        first.flattened === meaning.flattened &&
+        (first.maskInput === undefined) === (meaning.maskInput === undefined) &&
+        (!first.maskInput || masks.length > 0) &&
+        first.causal === meaning.causal &&
+        Math.abs(first.scale - meaning.scale) <= 1e-5 * Math.abs(first.scale);
       if (!same) return 'probes of different sizes disagree about the site';
       // Inputs that match on every probe are told apart by name; more than one left is too ambiguous to fuse.
       const named = masks.length > 1 ? masks.filter((v) => /mask/i.test(v.name)) : masks;
-      if (first.maskInput && named.length !== 1) return `cannot tell which input is the mask: ${masks.map((v) => v.name).join(', ')}`;
+      if (first.maskInput && named.length !== 1)
+        return `cannot tell which input is the mask: ${masks.map((v) => v.name).join(', ')}`;
       first = { ...first, maskCandidates: named, ...(named.length ? { maskInput: named[0] } : {}) };
     } else first = meaning;
   }

@@ -10,7 +10,7 @@ const isCast = (n: Node | null): n is Node => !!n && n.opType === 'Cast' && n.do
 /** Folds float Cast chains and drops identity Casts in the graph and its subgraphs; returns how many Casts went. */
 export function foldCastChains(root: Graph): number {
   let removed = 0;
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     const types = inferElemTypes(root);
     const outputs = new Set<Value>([...root.allGraphs()].flatMap((g) => g.outputs));

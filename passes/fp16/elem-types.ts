@@ -10,10 +10,16 @@ export type ElemTypes = Map<Value, number>;
 
 type OutputRule = (node: Node, input: (i: number) => number | undefined) => (number | undefined)[];
 
-const always = (...types: number[]): OutputRule => () => types;
-const attrType = (name: string, fallback: (input: (i: number) => number | undefined) => number | undefined): OutputRule =>
+const always =
+  (...types: number[]): OutputRule =>
+  () =>
+    types;
+const attrType =
+  (name: string, fallback: (input: (i: number) => number | undefined) => number | undefined): OutputRule =>
   (node, input) => [node.attrInt(name) ?? fallback(input)];
-const likeInput = (i: number): OutputRule => (_, input) => [input(i)];
+const likeInput =
+  (i: number): OutputRule =>
+  (_, input) => [input(i)];
 
 const STANDARD: Record<string, OutputRule> = {
   Shape: always(DataType.INT64),
@@ -43,7 +49,11 @@ const STANDARD: Record<string, OutputRule> = {
   Unique: (_, input) => [input(0), DataType.INT64, DataType.INT64, DataType.INT64],
   Dropout: (_, input) => [input(0), DataType.BOOL],
   // Mean and inverse std deviation use the stash type (float32 by default) whatever X is.
-  LayerNormalization: (node, input) => [input(0), node.attrInt('stash_type', DataType.FLOAT), node.attrInt('stash_type', DataType.FLOAT)],
+  LayerNormalization: (node, input) => [
+    input(0),
+    node.attrInt('stash_type', DataType.FLOAT),
+    node.attrInt('stash_type', DataType.FLOAT),
+  ],
   SimplifiedLayerNormalization: (node, input) => [input(0), node.attrInt('stash_type', DataType.FLOAT)],
   ConstantOfShape: (node) => [node.attrTensor('value')?.dataType ?? DataType.FLOAT],
   EyeLike: attrType('dtype', (input) => input(0)),

@@ -47,7 +47,9 @@ function markShapeComputations(graph: Graph, types: ElemTypes, kept: Set<Node>):
   }
   const backToIntegers = (consumer: Node, slot: number) =>
     consumer.graph === graph &&
-    (kept.has(consumer) || keepsFloat32Input(consumer, slot) || (isCast(consumer) && !isFloatType(consumer.attrInt('to', 0))));
+    (kept.has(consumer) ||
+      keepsFloat32Input(consumer, slot) ||
+      (isCast(consumer) && !isFloatType(consumer.attrInt('to', 0))));
   for (let i = graph.nodes.length - 1; i >= 0; i--) {
     const node = graph.nodes[i]!;
     const outs = node.outputs.filter(isFloat32);

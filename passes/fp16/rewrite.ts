@@ -12,7 +12,13 @@ import { DataType } from '../../src/tensor/dtype.js';
 import { inferElemTypes } from './elem-types.js';
 import { keepsFloat32Input, keepsFloat32Output, takesAnyFloat } from './policy.js';
 import { float32Nodes } from './regions.js';
-import { ConversionBuffers, float16TensorOf, toFloat16Tensor, type ConstantCounts, type Float16Limits } from './tensors.js';
+import {
+  ConversionBuffers,
+  float16TensorOf,
+  toFloat16Tensor,
+  type ConstantCounts,
+  type Float16Limits,
+} from './tensors.js';
 
 const FP32 = DataType.FLOAT;
 const FP16 = DataType.FLOAT16;
@@ -66,7 +72,16 @@ export function rewriteToFloat16(model: Model, settings: Fp16Settings): RewriteS
 
   // weights are converted through buffers reused from one to the next (fp16/tensors.ts)
   const blocks = new ConversionBuffers(settings.limits);
-  const stats: RewriteStats = { values: 0, initializers: 0, constants: 0, castsInserted: 0, clamped: 0, tiny: 0, untyped: 0, float32Nodes: 0 };
+  const stats: RewriteStats = {
+    values: 0,
+    initializers: 0,
+    constants: 0,
+    castsInserted: 0,
+    clamped: 0,
+    tiny: 0,
+    untyped: 0,
+    float32Nodes: 0,
+  };
   const isFloat32 = (v: Value | null): v is Value => !!v && types.get(v) === FP32;
   const plan = new Map<Value, Precision>();
   const seen = new Set<Value>();
@@ -111,7 +126,11 @@ function setsOwnType(n: Node): boolean {
 
 /** Consumers that want the other precision share one Cast per graph, placed before the first of them. */
 function insertConsumerCasts(
-  v: Value, precision: Precision, wanted: (u: Use) => Precision | undefined, positions: Map<Node, number>, stats: RewriteStats,
+  v: Value,
+  precision: Precision,
+  wanted: (u: Use) => Precision | undefined,
+  positions: Map<Node, number>,
+  stats: RewriteStats,
 ): void {
   const groups = new Map<Graph, Use[]>();
   for (const u of v.uses) {
@@ -150,10 +169,19 @@ function castGraphOutput(g: Graph, v: Value, precision: Precision, keepName: boo
 
 function castNode(g: Graph, from: Value, to: Precision, out: Value, before?: Node): Value {
   if (from.type && from.type.kind !== 'tensor') {
-    throw new OnnxOptError(`value '${from.name}' (a ${from.type.kind}) would need a Cast between float32 and float16: ` +
-      'block or unblock the nodes that produce and read it together');
+    throw new OnnxOptError(
+      `value '${from.name}' (a ${from.type.kind}) would need a Cast between float32 and float16: ` +
+        'block or unblock the nodes that produce and read it together',
+    );
   }
-  g.createNode({ opType: 'Cast', inputs: [from], outputs: [out], attributes: [attr('to', to)], name: `${from.name}_to_${suffix(to)}`, before });
+  g.createNode({
+    opType: 'Cast',
+    inputs: [from],
+    outputs: [out],
+    attributes: [attr('to', to)],
+    name: `${from.name}_to_${suffix(to)}`,
+    before,
+  });
   return out;
 }
 
@@ -179,14 +207,19 @@ function retype(v: Value, stats: RewriteStats, blocks: ConversionBuffers): void 
   const p = v.producer;
   if (!p || !setsOwnType(p)) return;
   switch (p.opType) {
-    case 'Constant': return convertConstant(p, stats, blocks);
-    case 'Cast': return p.setAttribute(attr('to', FP16));
+    case 'Constant':
+      return convertConstant(p, stats, blocks);
+    case 'Cast':
+      return p.setAttribute(attr('to', FP16));
     case 'ConstantOfShape': {
       const value = p.attrTensor('value');
-      const half = value ? toFloat16Tensor(value, stats, blocks) : float16TensorOf('value', [1], [0], stats, blocks.limits);
+      const half = value
+        ? toFloat16Tensor(value, stats, blocks)
+        : float16TensorOf('value', [1], [0], stats, blocks.limits);
       return p.setAttribute(attr('value', half));
     }
-    case 'SequenceEmpty': return p.setAttribute(attr('dtype', FP16));
+    case 'SequenceEmpty':
+      return p.setAttribute(attr('dtype', FP16));
   }
 }
 
@@ -196,10 +229,16 @@ function convertConstant(node: Node, stats: RewriteStats, blocks: ConversionBuff
   stats.constants++;
   if (a.type === 'tensor') node.setAttribute(attr('value', toFloat16Tensor(a.value, stats, blocks)));
   else if (a.type === 'sparse_tensor') {
-    node.setAttribute({ name: 'sparse_value', type: 'sparse_tensor', value: { ...a.value, values: toFloat16Tensor(a.value.values, stats, blocks) } });
+    node.setAttribute({
+      name: 'sparse_value',
+      type: 'sparse_tensor',
+      value: { ...a.value, values: toFloat16Tensor(a.value.values, stats, blocks) },
+    });
   } else if (a.type === 'float' || a.type === 'floats') {
     node.attributes.delete(a.name);
     const values = a.type === 'float' ? [a.value] : a.value;
-    node.setAttribute(attr('value', float16TensorOf('value', a.type === 'float' ? [] : [values.length], values, stats, blocks.limits)));
+    node.setAttribute(
+      attr('value', float16TensorOf('value', a.type === 'float' ? [] : [values.length], values, stats, blocks.limits)),
+    );
   }
 }

@@ -45,7 +45,9 @@ export function toFloat16Bits(
   const clamped = narrower ? new Float32Array(Math.min(CHUNK, values.length)) : undefined;
   for (let start = 0; start < values.length; start += CHUNK) {
     const end = Math.min(start + CHUNK, values.length);
-    const block = clamped ? clampInto(values.subarray(start, end), clamped, limits, counts) : values.subarray(start, end);
+    const block = clamped
+      ? clampInto(values.subarray(start, end), clamped, limits, counts)
+      : values.subarray(start, end);
     float32ToFloat16Array(block, halves.subarray(start, end));
     for (let i = start; i < end; i++) {
       const magnitude = halves[i]! & 0x7fff;
@@ -62,7 +64,12 @@ export function toFloat16Bits(
 }
 
 /** `values` clamped to `limits` into `into` (as many as there are values), counting what moved. */
-function clampInto(values: Float32Array, into: Float32Array, limits: Float16Limits, counts: ConstantCounts): Float32Array {
+function clampInto(
+  values: Float32Array,
+  into: Float32Array,
+  limits: Float16Limits,
+  counts: ConstantCounts,
+): Float32Array {
   const { maxFinite, minPositive } = limits;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
@@ -79,7 +86,13 @@ function clampInto(values: Float32Array, into: Float32Array, limits: Float16Limi
 }
 
 /** Float16 bits of the tensor's values into `halves`, external data read block by block through `blocks`. */
-function convert(tensor: Tensor, counts: ConstantCounts, blocks: Scratch, limits: Float16Limits, halves: Uint16Array<ArrayBufferLike>): void {
+function convert(
+  tensor: Tensor,
+  counts: ConstantCounts,
+  blocks: Scratch,
+  limits: Float16Limits,
+  halves: Uint16Array<ArrayBufferLike>,
+): void {
   const source = tensor.externalSource;
   if (!source) {
     toFloat16Bits(tensor.peekFloat32(blocks), counts, halves, limits);
@@ -89,7 +102,10 @@ function convert(tensor: Tensor, counts: ConstantCounts, blocks: Scratch, limits
   const block = new Float32Array(blockBytes.buffer, blockBytes.byteOffset, blockBytes.byteLength / 4);
   for (let start = 0; start < halves.length; start += EXTERNAL_BLOCK) {
     const count = Math.min(EXTERNAL_BLOCK, halves.length - start);
-    const bytes = source.loader({ ...source.where, offset: source.where.offset + start * 4, length: count * 4 }, blockBytes);
+    const bytes = source.loader(
+      { ...source.where, offset: source.where.offset + start * 4, length: count * 4 },
+      blockBytes,
+    );
     // a loader that ignored the block buffer hands back its own bytes
     if (bytes.buffer !== blockBytes.buffer || bytes.byteOffset !== blockBytes.byteOffset) blockBytes.set(bytes);
     toFloat16Bits(block.subarray(0, count), counts, halves.subarray(start, start + count), limits);
@@ -139,7 +155,13 @@ export function toFloat16Tensor(tensor: Tensor, counts: ConstantCounts, buffers 
 }
 
 /** A float16 tensor holding float32 numbers given as a list (Constant's value_float/value_floats). */
-export function float16TensorOf(name: string, dims: readonly number[], values: readonly number[], counts: ConstantCounts, limits = HALF_LIMITS): Tensor {
+export function float16TensorOf(
+  name: string,
+  dims: readonly number[],
+  values: readonly number[],
+  counts: ConstantCounts,
+  limits = HALF_LIMITS,
+): Tensor {
   const halves = toFloat16Bits(Float32Array.from(values), counts, undefined, limits);
   return new Tensor(name, DataType.FLOAT16, dims, new Uint8Array(halves.buffer));
 }

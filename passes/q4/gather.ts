@@ -31,7 +31,13 @@ export interface GatherQuantization {
 }
 
 /** onnxruntime's quantize_ndarray for a (rows, k) table quantized along k. */
-export function quantizeTable(table: Float32Array, rows: number, k: number, blockSize: number, symmetric: boolean): GatherQuantization {
+export function quantizeTable(
+  table: Float32Array,
+  rows: number,
+  k: number,
+  blockSize: number,
+  symmetric: boolean,
+): GatherQuantization {
   const kBlocks = Math.ceil(k / blockSize);
   const values = new Int8Array(rows * k);
   const scales = new Float32Array(rows * kBlocks);
@@ -51,7 +57,8 @@ export function quantizeTable(table: Float32Array, rows: number, k: number, bloc
         const absMax = Math.abs(max) > Math.abs(min) ? max : min;
         const scale = f32(absMax / -8);
         scales[r * kBlocks + b] = scale;
-        for (let i = start; i < end; i++) values[i] = scale === 0 ? 0 : Math.max(-8, Math.min(7, roundHalfEven(f32(table[i]! / scale))));
+        for (let i = start; i < end; i++)
+          values[i] = scale === 0 ? 0 : Math.max(-8, Math.min(7, roundHalfEven(f32(table[i]! / scale))));
       } else {
         min = Math.min(min, 0);
         max = Math.max(max, 0);
@@ -59,7 +66,8 @@ export function quantizeTable(table: Float32Array, rows: number, k: number, bloc
         const zp = scale === 0 ? 8 : Math.max(0, Math.min(15, roundHalfEven(f32(-min / scale))));
         scales[r * kBlocks + b] = scale;
         zeroPoints![r * kBlocks + b] = zp;
-        for (let i = start; i < end; i++) values[i] = scale === 0 ? 8 : Math.max(0, Math.min(15, roundHalfEven(f32(f32(table[i]! / scale) + zp))));
+        for (let i = start; i < end; i++)
+          values[i] = scale === 0 ? 8 : Math.max(0, Math.min(15, roundHalfEven(f32(f32(table[i]! / scale) + zp))));
       }
     }
   }
@@ -87,12 +95,20 @@ function pack4Rows(values: ArrayLike<number>, rows: number, columns: number, off
 }
 
 /** Rewrites one Gather of a constant table, or says why it stays. */
-export function quantizeGather(graph: Graph, node: Node, settings: Q4Settings, opset: number, scratch: Scratch, replaced: Set<Value>): string | undefined {
+export function quantizeGather(
+  graph: Graph,
+  node: Node,
+  settings: Q4Settings,
+  opset: number,
+  scratch: Scratch,
+  replaced: Set<Value>,
+): string | undefined {
   if (settings.bits !== 4) return 'tables are quantized to 4 bits only';
   const data = node.inputs[0];
   const tensor = data?.constantTensor();
   if (!data || !tensor) return 'its table is not a constant';
-  if (tensor.dataType !== DataType.FLOAT && tensor.dataType !== DataType.FLOAT16) return `table '${data.name}' is not float32 or float16`;
+  if (tensor.dataType !== DataType.FLOAT && tensor.dataType !== DataType.FLOAT16)
+    return `table '${data.name}' is not float32 or float16`;
   if (tensor.rank !== 2) return `table '${data.name}' has rank ${tensor.rank}, not 2`;
   const axis = node.attrInt('axis', 0);
   if (axis !== 0) return `it gathers along axis ${axis}, not 0`;
@@ -106,20 +122,47 @@ export function quantizeGather(graph: Graph, node: Node, settings: Q4Settings, o
   const inputs: Value[] = [];
   if (int4) {
     const type = settings.symmetric ? DataType.INT4 : DataType.UINT4;
-    inputs.push(graph.addInitializer(`${data.name}_Q4`, new Tensor('', type, [rows, k], pack4(q.values))), node.input(1), graph.addInitializer(`${data.name}_scales`, scales));
-    if (q.zeroPoints) inputs.push(graph.addInitializer(`${data.name}_zero_points`, new Tensor('', DataType.UINT4, [rows, q.kBlocks], pack4(q.zeroPoints))));
+    inputs.push(
+      graph.addInitializer(`${data.name}_Q4`, new Tensor('', type, [rows, k], pack4(q.values))),
+      node.input(1),
+      graph.addInitializer(`${data.name}_scales`, scales),
+    );
+    if (q.zeroPoints)
+      inputs.push(
+        graph.addInitializer(
+          `${data.name}_zero_points`,
+          new Tensor('', DataType.UINT4, [rows, q.kBlocks], pack4(q.zeroPoints)),
+        ),
+      );
   } else {
     const packed = pack4Rows(q.values, rows, k, settings.symmetric ? 8 : 0);
-    inputs.push(graph.addInitializer(`${data.name}_Q4`, new Tensor('', DataType.UINT8, [rows, Math.ceil(k / 2)], packed)), node.input(1), graph.addInitializer(`${data.name}_scales`, scales));
+    inputs.push(
+      graph.addInitializer(`${data.name}_Q4`, new Tensor('', DataType.UINT8, [rows, Math.ceil(k / 2)], packed)),
+      node.input(1),
+      graph.addInitializer(`${data.name}_scales`, scales),
+    );
     if (q.zeroPoints) {
       const zp = pack4Rows(q.zeroPoints, rows, q.kBlocks);
-      inputs.push(graph.addInitializer(`${data.name}_zero_points`, new Tensor('', DataType.UINT8, [rows, Math.ceil(q.kBlocks / 2)], zp)));
+      inputs.push(
+        graph.addInitializer(
+          `${data.name}_zero_points`,
+          new Tensor('', DataType.UINT8, [rows, Math.ceil(q.kBlocks / 2)], zp),
+        ),
+      );
     }
   }
   const attributes = [attr('gather_axis', 0), attr('quantize_axis', 1), attr('block_size', settings.blockSize)];
   if (!int4) attributes.push(attr('bits', 4));
   const out = node.output(0);
-  const gq = graph.createNode({ opType: 'GatherBlockQuantized', domain: 'com.microsoft', inputs, outputs: [graph.newValue(`${out.name}_Q4`, out.type)], attributes, name: node.name ? `${node.name}_Q4` : '', before: node });
+  const gq = graph.createNode({
+    opType: 'GatherBlockQuantized',
+    domain: 'com.microsoft',
+    inputs,
+    outputs: [graph.newValue(`${out.name}_Q4`, out.type)],
+    attributes,
+    name: node.name ? `${node.name}_Q4` : '',
+    before: node,
+  });
   if (!node.name) gq.name = '';
   replaced.add(data);
   takeOver(graph, node, gq.output(0));

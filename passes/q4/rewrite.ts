@@ -19,10 +19,12 @@ export function takeOver(graph: Graph, node: Node, y: Value): void {
 /** Drops float weights and biases that nothing reads any more, from whichever graph holds them. */
 export function removeUnused(model: Model, replaced: ReadonlySet<Value>): void {
   for (const g of model.graph.allGraphs()) {
-    for (const v of [...g.initializers]) if (replaced.has(v) && v.uses.length === 0 && !g.outputs.includes(v)) g.removeInitializer(v);
+    for (const v of [...g.initializers])
+      if (replaced.has(v) && v.uses.length === 0 && !g.outputs.includes(v)) g.removeInitializer(v);
     for (const n of [...g.nodes]) {
       const v = n.outputs[0];
-      if (n.opType === 'Constant' && v && replaced.has(v) && v.uses.length === 0 && !g.outputs.includes(v)) g.removeNode(n);
+      if (n.opType === 'Constant' && v && replaced.has(v) && v.uses.length === 0 && !g.outputs.includes(v))
+        g.removeNode(n);
     }
   }
 }

@@ -56,7 +56,10 @@ export interface NBitsWeight {
  * the data works out the block parameters on the way, so a model written in order (data before scales, as the
  * pass adds them) reads each float weight once; scales read first cost one extra pass without packing.
  */
-export function nbitsWeight(layout: NBitsLayout, values: (visit: (rows: Float32Array, row0: number) => void) => void): NBitsWeight {
+export function nbitsWeight(
+  layout: NBitsLayout,
+  values: (visit: (rows: Float32Array, row0: number) => void) => void,
+): NBitsWeight {
   const { kBlocks, blobSize, zeroPointBytes } = nbitsShape(layout);
   const byteLength = layout.n * kBlocks * blobSize;
   const params = emptyParams(layout);
@@ -103,6 +106,15 @@ export function nbitsWeight(layout: NBitsLayout, values: (visit: (rows: Float32A
     layout,
     data: new Tensor('', DataType.UINT8, [layout.n, kBlocks, blobSize], { byteLength, load }),
     scales: new Tensor('', scaleType, scaleDims, lazy(layout.n * kBlocks * (layout.float16Scales ? 2 : 4), scaleBytes)),
-    ...(layout.symmetric ? {} : { zeroPoints: new Tensor('', DataType.UINT8, [layout.n, zeroPointBytes], lazy(layout.n * zeroPointBytes, () => measure().zeroPoints!)) }),
+    ...(layout.symmetric
+      ? {}
+      : {
+          zeroPoints: new Tensor(
+            '',
+            DataType.UINT8,
+            [layout.n, zeroPointBytes],
+            lazy(layout.n * zeroPointBytes, () => measure().zeroPoints!),
+          ),
+        }),
   };
 }

@@ -50,17 +50,54 @@ export interface PlacementSettings {
 
 /** onnxruntime's default op types for QDQ (QLinearOpsRegistry and QDQRegistry, 1.30). */
 export const DEFAULT_STATIC_OPS: readonly string[] = [
-  'ArgMax', 'AveragePool', 'BatchNormalization', 'Clip', 'Concat', 'Conv', 'ConvTranspose', 'EmbedLayerNormalization',
-  'Gather', 'GatherElements', 'Gemm', 'GlobalAveragePool', 'InstanceNormalization', 'LayerNormalization', 'LeakyRelu',
-  'MatMul', 'MaxPool', 'Mul', 'Add', 'Pad', 'Relu', 'Reshape', 'Resize', 'Sigmoid', 'Slice', 'Softmax', 'Split',
-  'Squeeze', 'Transpose', 'Unsqueeze', 'Where',
+  'ArgMax',
+  'AveragePool',
+  'BatchNormalization',
+  'Clip',
+  'Concat',
+  'Conv',
+  'ConvTranspose',
+  'EmbedLayerNormalization',
+  'Gather',
+  'GatherElements',
+  'Gemm',
+  'GlobalAveragePool',
+  'InstanceNormalization',
+  'LayerNormalization',
+  'LeakyRelu',
+  'MatMul',
+  'MaxPool',
+  'Mul',
+  'Add',
+  'Pad',
+  'Relu',
+  'Reshape',
+  'Resize',
+  'Sigmoid',
+  'Slice',
+  'Softmax',
+  'Split',
+  'Squeeze',
+  'Transpose',
+  'Unsqueeze',
+  'Where',
 ];
 
 const WEIGHTED = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 const REMOVABLE = new Set(['Relu', 'Clip']);
 const NORMALIZATIONS = new Set(['LayerNormalization', 'InstanceNormalization', 'BatchNormalization']);
 const DATA_MOVEMENT = new Set([
-  'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Slice', 'Gather', 'GatherElements', 'Pad', 'Resize', 'MaxPool', 'AveragePool',
+  'Reshape',
+  'Transpose',
+  'Squeeze',
+  'Unsqueeze',
+  'Slice',
+  'Gather',
+  'GatherElements',
+  'Pad',
+  'Resize',
+  'MaxPool',
+  'AveragePool',
 ]);
 
 export interface Placement {
@@ -100,7 +137,8 @@ export function planPlacement(graph: Graph, settings: PlacementSettings): Placem
   };
   const bias = (node: Node, b: Value | null | undefined, beta = 1) => {
     if (!b || !settings.quantizeBias || !isConstant(b) || !isFloat(b)) return;
-    const x = node.inputs[0], w = node.inputs[1];
+    const x = node.inputs[0],
+      w = node.inputs[1];
     if (x && w && roles.has(x) && roles.get(w)?.kind === 'weight') mark(b, { kind: 'bias', input: x, weight: w, beta });
   };
 
@@ -137,10 +175,17 @@ export function planPlacement(graph: Graph, settings: PlacementSettings): Placem
       bias(node, node.inputs[2]);
       for (const v of outputs) mark(v, { kind: 'activation' });
     } else if (REMOVABLE.has(op)) {
-      const x = node.inputs[0], y = node.outputs[0];
+      const x = node.inputs[0],
+        y = node.outputs[0];
       if (!x || !y || !roles.has(x)) continue;
-      const removable = settings.removeActivations && roles.get(x)!.kind === 'activation' && x.uses.length === 1 && !!x.producer &&
-        !graph.outputs.includes(x) && !graph.outputs.includes(y) && isFloat(y);
+      const removable =
+        settings.removeActivations &&
+        roles.get(x)!.kind === 'activation' &&
+        x.uses.length === 1 &&
+        !!x.producer &&
+        !graph.outputs.includes(x) &&
+        !graph.outputs.includes(y) &&
+        isFloat(y);
       if (removable) {
         roles.delete(x);
         removed.push(node);

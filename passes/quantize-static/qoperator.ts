@@ -9,7 +9,17 @@
 import type { Graph, Node, Value } from '../../src/ir/graph.js';
 
 const MS = 'com.microsoft';
-const DATA_MOVEMENT = new Set(['Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Slice', 'Gather', 'GatherElements', 'MaxPool', 'Resize']);
+const DATA_MOVEMENT = new Set([
+  'Reshape',
+  'Transpose',
+  'Squeeze',
+  'Unsqueeze',
+  'Slice',
+  'Gather',
+  'GatherElements',
+  'MaxPool',
+  'Resize',
+]);
 
 /** A DequantizeLinear's quantized input, scale and zero point. */
 interface Dequantized {
@@ -44,16 +54,31 @@ export function convertToQOperator(graph: Graph): { converted: Record<string, nu
     const [outScale, outZeroPoint] = [quantize.input(1), quantize.input(2)];
     let replacement: { opType: string; domain: string; inputs: (Value | null)[] } | undefined;
     if (node.opType === 'MatMul' || node.opType === 'Add' || node.opType === 'Mul') {
-      const a = dequantized(node.inputs[0]), b = dequantized(node.inputs[1]);
+      const a = dequantized(node.inputs[0]),
+        b = dequantized(node.inputs[1]);
       if (!a || !b) continue;
-      replacement = node.opType === 'MatMul'
-        ? { opType: 'QLinearMatMul', domain: '', inputs: [a.q, a.scale, a.zeroPoint, b.q, b.scale, b.zeroPoint, outScale, outZeroPoint] }
-        : { opType: `QLinear${node.opType}`, domain: MS, inputs: [a.q, a.scale, a.zeroPoint, b.q, b.scale, b.zeroPoint, outScale, outZeroPoint] };
+      replacement =
+        node.opType === 'MatMul'
+          ? {
+              opType: 'QLinearMatMul',
+              domain: '',
+              inputs: [a.q, a.scale, a.zeroPoint, b.q, b.scale, b.zeroPoint, outScale, outZeroPoint],
+            }
+          : {
+              opType: `QLinear${node.opType}`,
+              domain: MS,
+              inputs: [a.q, a.scale, a.zeroPoint, b.q, b.scale, b.zeroPoint, outScale, outZeroPoint],
+            };
     } else if (node.opType === 'Conv') {
-      const x = dequantized(node.inputs[0]), w = dequantized(node.inputs[1]);
+      const x = dequantized(node.inputs[0]),
+        w = dequantized(node.inputs[1]);
       const bias = node.inputs[2] ? dequantized(node.inputs[2]) : undefined;
       if (!x || !w || (node.inputs[2] && !bias)) continue;
-      replacement = { opType: 'QLinearConv', domain: '', inputs: [x.q, x.scale, x.zeroPoint, w.q, w.scale, w.zeroPoint, outScale, outZeroPoint, bias?.q ?? null] };
+      replacement = {
+        opType: 'QLinearConv',
+        domain: '',
+        inputs: [x.q, x.scale, x.zeroPoint, w.q, w.scale, w.zeroPoint, outScale, outZeroPoint, bias?.q ?? null],
+      };
     } else if (DATA_MOVEMENT.has(node.opType)) {
       const x = dequantized(node.inputs[0]);
       if (!x || x.scale !== outScale || x.zeroPoint !== outZeroPoint) continue;
@@ -66,7 +91,13 @@ export function convertToQOperator(graph: Graph): { converted: Record<string, nu
       continue;
     }
     if (!replacement) continue;
-    const integer = graph.createNode({ ...replacement, outputs: [graph.newValue(`${y.name}_quantized`, out.type)], attributes: [...node.attributes.values()], name: `${node.name}_quant`, before: node });
+    const integer = graph.createNode({
+      ...replacement,
+      outputs: [graph.newValue(`${y.name}_quantized`, out.type)],
+      attributes: [...node.attributes.values()],
+      name: `${node.name}_quant`,
+      before: node,
+    });
     integer.trimInputs();
     graph.replaceAllUses(out, integer.output(0));
     graph.removeNodes(new Set([quantize, node]));

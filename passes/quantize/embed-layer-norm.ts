@@ -18,7 +18,8 @@ const TABLES = [2, 3, 4, 5, 6] as const;
 /** Why a node stays float, or undefined when it can be quantized. */
 function refusal(node: Node, graph: Graph): string | undefined {
   if (node.inputs[8]) return 'it takes position_ids, which QEmbedLayerNormalization lacks';
-  if (node.outputs[2] && !graph.isUnused(node.outputs[2])) return 'its embedding_sum output is read, which QEmbedLayerNormalization lacks';
+  if (node.outputs[2] && !graph.isUnused(node.outputs[2]))
+    return 'its embedding_sum output is read, which QEmbedLayerNormalization lacks';
   for (const i of TABLES) {
     const v = node.inputs[i];
     if (!v) continue;
@@ -45,7 +46,10 @@ function quantizedTable(graph: Graph, v: Value, scratch: Scratch): QuantizedTabl
   return {
     q: graph.addInitializer(`${v.name}_quantized`, q.data),
     scale: graph.addInitializer(`${v.name}_scale`, Tensor.fromArray('', DataType.FLOAT, [], q.scales)),
-    zeroPoint: graph.addInitializer(`${v.name}_zero_point`, Tensor.fromArray('', DataType.UINT8, [], q.zeroPoints as Uint8Array)),
+    zeroPoint: graph.addInitializer(
+      `${v.name}_zero_point`,
+      Tensor.fromArray('', DataType.UINT8, [], q.zeroPoints as Uint8Array),
+    ),
   };
 }
 
@@ -55,10 +59,12 @@ function unfuseRefusal(node: Node, graph: Graph): string | undefined {
   if (node.inputs[1] && node.inputs[4] === undefined) return 'it has segment ids but no segment table';
   for (const i of TABLES) {
     const t = node.inputs[i]?.constantTensor();
-    if (node.inputs[i] && (!t || t.dataType !== DataType.FLOAT)) return `input '${node.inputs[i]!.name}' is not a float32 constant`;
+    if (node.inputs[i] && (!t || t.dataType !== DataType.FLOAT))
+      return `input '${node.inputs[i]!.name}' is not a float32 constant`;
   }
   const word = node.inputs[2]!;
-  if (word.uses.some((u) => u.node !== node) || graph.outputs.includes(word)) return `table '${word.name}' is read elsewhere`;
+  if (word.uses.some((u) => u.node !== node) || graph.outputs.includes(word))
+    return `table '${word.name}' is read elsewhere`;
   return undefined;
 }
 
@@ -70,24 +76,41 @@ function unfuse(node: Node, graph: Graph, scratch: Scratch): void {
   const [ids, segmentIds, word, position, segment, gamma, beta, , positionIds] = node.inputs;
   const op = (opType: string, inputs: Value[], name: string) =>
     graph.createNode({ opType, inputs, name: `${node.name}/${name}`, before: node }).output(0);
-  const int64 = (name: string, value: number) => graph.addInitializer(`${node.name}_${name}`, Tensor.fromArray('', DataType.INT64, [], [value]));
+  const int64 = (name: string, value: number) =>
+    graph.addInitializer(`${node.name}_${name}`, Tensor.fromArray('', DataType.INT64, [], [value]));
   const w = quantizedTable(graph, word!, scratch);
-  let sum = op('DequantizeLinear', [op('Gather', [w.q, ids!], 'word_rows_quantized'), w.scale, w.zeroPoint], 'word_rows');
+  let sum = op(
+    'DequantizeLinear',
+    [op('Gather', [w.q, ids!], 'word_rows_quantized'), w.scale, w.zeroPoint],
+    'word_rows',
+  );
   let positions = positionIds;
   if (!positions) {
     const length = op('Gather', [op('Shape', [ids!], 'ids_shape'), int64('sequence_axis', 1)], 'sequence_length');
     positions = op('Range', [int64('first_position', 0), length, int64('position_step', 1)], 'positions');
   }
   sum = op('Add', [sum, op('Gather', [position!, positions], 'position_rows')], 'word_position_sum');
-  if (segment && segmentIds) sum = op('Add', [sum, op('Gather', [segment, segmentIds], 'segment_rows')], 'embedding_sum');
+  if (segment && segmentIds)
+    sum = op('Add', [sum, op('Gather', [segment, segmentIds], 'segment_rows')], 'embedding_sum');
   const norm = graph.createNode({
-    opType: 'LayerNormalization', inputs: [sum, gamma!, beta!], name: `${node.name}/norm`, before: node,
+    opType: 'LayerNormalization',
+    inputs: [sum, gamma!, beta!],
+    name: `${node.name}/norm`,
+    before: node,
     attributes: [attr('axis', -1), attr('epsilon', node.attrFloat('epsilon', 1e-12), true)],
   });
   norm.output(0).type = node.output(0).type;
   sum.type = node.output(0).type;
   const sumOut = node.outputs[2];
-  graph.replace({ outputs: sumOut ? [[node.output(0), norm.output(0)], [sumOut, sum]] : [[node.output(0), norm.output(0)]], remove: [node] });
+  graph.replace({
+    outputs: sumOut
+      ? [
+          [node.output(0), norm.output(0)],
+          [sumOut, sum],
+        ]
+      : [[node.output(0), norm.output(0)]],
+    remove: [node],
+  });
   if (graph.isUnused(word!) && word!.initializer) graph.removeInitializer(word!);
 }
 
@@ -104,7 +127,9 @@ export function quantizeEmbedLayerNorms(graph: Graph, notes: string[], scratch: 
       const unfuseWhy = unfuseRefusal(node, graph);
       if (unfuseWhy) notes.push(`${node.describe()}: ${why}; stays float: ${unfuseWhy}`);
       else {
-        notes.push(`${node.describe()}: ${why}; written out as Gather + DequantizeLinear of a uint8 word table, Add, LayerNormalization`);
+        notes.push(
+          `${node.describe()}: ${why}; written out as Gather + DequantizeLinear of a uint8 word table, Add, LayerNormalization`,
+        );
         unfuse(node, graph, scratch);
         count++;
       }
@@ -116,13 +141,32 @@ export function quantizeEmbedLayerNorms(graph: Graph, notes: string[], scratch: 
     });
     const [word, position, segment, gamma, beta] = quantized;
     const inputs: (Value | null)[] = [
-      node.inputs[0] ?? null, node.inputs[1] ?? null,
-      word!.q, position!.q, segment?.q ?? null, gamma!.q, beta!.q, node.inputs[7] ?? null,
-      word!.scale, position!.scale, segment?.scale ?? null, gamma!.scale, beta!.scale,
-      word!.zeroPoint, position!.zeroPoint, segment?.zeroPoint ?? null, gamma!.zeroPoint, beta!.zeroPoint,
+      node.inputs[0] ?? null,
+      node.inputs[1] ?? null,
+      word!.q,
+      position!.q,
+      segment?.q ?? null,
+      gamma!.q,
+      beta!.q,
+      node.inputs[7] ?? null,
+      word!.scale,
+      position!.scale,
+      segment?.scale ?? null,
+      gamma!.scale,
+      beta!.scale,
+      word!.zeroPoint,
+      position!.zeroPoint,
+      segment?.zeroPoint ?? null,
+      gamma!.zeroPoint,
+      beta!.zeroPoint,
     ];
     const q = graph.createNode({
-      opType: 'QEmbedLayerNormalization', domain: MS_DOMAIN, inputs, outputs: 2, name: `${node.name}_quant`, before: node,
+      opType: 'QEmbedLayerNormalization',
+      domain: MS_DOMAIN,
+      inputs,
+      outputs: 2,
+      name: `${node.name}_quant`,
+      before: node,
       attributes: [attr('epsilon', node.attrFloat('epsilon', 1e-12), true)],
     });
     q.output(0).type = node.output(0).type;
@@ -130,7 +174,12 @@ export function quantizeEmbedLayerNorms(graph: Graph, notes: string[], scratch: 
     const tables = TABLES.map((i) => node.inputs[i]).filter((v): v is Value => !!v);
     const maskIndex = node.outputs[1];
     graph.replace({
-      outputs: maskIndex ? [[node.output(0), q.output(0)], [maskIndex, q.output(1)]] : [[node.output(0), q.output(0)]],
+      outputs: maskIndex
+        ? [
+            [node.output(0), q.output(0)],
+            [maskIndex, q.output(1)],
+          ]
+        : [[node.output(0), q.output(0)]],
       remove: [node],
     });
     for (const v of tables) if (graph.isUnused(v) && v.initializer) graph.removeInitializer(v);

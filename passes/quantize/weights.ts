@@ -5,7 +5,12 @@
 // embedding is in memory whole.
 import { Tensor, type Scratch } from '../../src/ir/tensor.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { planWeightQuantization, type BlockedValues, type WeightQuantOptions, type WeightQuantization } from '../../src/tensor/quantize.js';
+import {
+  planWeightQuantization,
+  type BlockedValues,
+  type WeightQuantOptions,
+  type WeightQuantization,
+} from '../../src/tensor/quantize.js';
 
 /** Weights from this many elements on are quantized on demand. */
 const ON_DEMAND_ELEMENTS = 1 << 16;
@@ -28,7 +33,10 @@ function blocksOf(weight: Tensor, row: number, scratch: Scratch): BlockedValues 
       const block = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
       for (let start = 0; start < size; start += perBlock) {
         const count = Math.min(perBlock, size - start);
-        const got = source.loader({ ...source.where, offset: source.where.offset + start * 4, length: count * 4 }, bytes);
+        const got = source.loader(
+          { ...source.where, offset: source.where.offset + start * 4, length: count * 4 },
+          bytes,
+        );
         // a loader that ignored the buffer hands back its own bytes
         if (got.buffer !== bytes.buffer || got.byteOffset !== bytes.byteOffset) bytes.set(got);
         visit(block.subarray(0, count));
@@ -41,7 +49,12 @@ function blocksOf(weight: Tensor, row: number, scratch: Scratch): BlockedValues 
  * Quantizes a float32 weight read as `dims` (its own dims, or the same elements read otherwise). Its values are read
  * through `scratch`, now and whenever the data is made again.
  */
-export function quantizedTensor(weight: Tensor, dims: readonly number[], options: WeightQuantOptions, scratch: Scratch): QuantizedTensor {
+export function quantizedTensor(
+  weight: Tensor,
+  dims: readonly number[],
+  options: WeightQuantOptions,
+  scratch: Scratch,
+): QuantizedTensor {
   const byRows = options.axis === undefined || options.axis === dims.length - 1;
   const row = options.axis === undefined ? 1 : dims.at(-1)!;
   const values = () => (byRows && blocksOf(weight, row, scratch)) || weight.peekFloat32(scratch);

@@ -6,7 +6,13 @@ import { registerGate } from './commands/gate.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerParity } from './commands/parity.js';
 import { registerTransformersJs } from './commands/transformers-js.js';
-import { addPipelineOptions, registerPassCommands, runPipelineArgs, splitVerifyMode, type PipelineOptions } from './commands/pipeline.js';
+import {
+  addPipelineOptions,
+  registerPassCommands,
+  runPipelineArgs,
+  splitVerifyMode,
+  type PipelineOptions,
+} from './commands/pipeline.js';
 import { log } from './output.js';
 
 import { EXIT } from './exit-codes.js';
@@ -15,14 +21,17 @@ export { EXIT };
 
 export function buildProgram(): Command {
   const program = new Command('onnx-opt')
-    .description('Make ONNX transformer models smaller and faster: fusions, folding, INT8, FP16.\n' +
-      'Run passes as: onnx-opt [passes...] in.onnx out.onnx (no passes: read and write back)')
+    .description(
+      'Make ONNX transformer models smaller and faster: fusions, folding, INT8, FP16.\n' +
+        'Run passes as: onnx-opt [passes...] in.onnx out.onnx (no passes: read and write back)',
+    )
     .version(packageVersion(), '--version', 'print the version')
     .option('--verbose', 'print stack traces of errors')
     .enablePositionalOptions()
     .exitOverride();
-  addPipelineOptions(program.argument('[args...]', 'passes, then in.onnx out.onnx'))
-    .action((args: string[], opts: PipelineOptions) => runPipelineArgs(args, opts));
+  addPipelineOptions(program.argument('[args...]', 'passes, then in.onnx out.onnx')).action(
+    (args: string[], opts: PipelineOptions) => runPipelineArgs(args, opts),
+  );
   registerInspect(program);
   registerParity(program);
   registerGate(program);

@@ -19,7 +19,11 @@ export function runGraph(graph: Graph, feeds: ReadonlyMap<Value, Tensor>, opset:
   };
   for (const node of graph.nodes) {
     if (node.subgraphs().length) throw new UnsupportedOp(`${node.opType}: subgraphs are not interpreted`);
-    const outputs = evaluateNode(node, node.inputs.map((v) => (v ? read(v) : undefined)), opset);
+    const outputs = evaluateNode(
+      node,
+      node.inputs.map((v) => (v ? read(v) : undefined)),
+      opset,
+    );
     node.outputs.forEach((v, i) => v && values.set(v, outputs[i]!));
   }
   return values;

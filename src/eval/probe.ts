@@ -94,7 +94,11 @@ export class ProbeEvaluator {
   private readonly opset: number;
 
   /** `scope` is the graph whose nodes are evaluated: the main graph, or a subgraph reading the main graph's inputs. */
-  constructor(model: Model, private readonly inputs: ProbeInputs, private readonly scope: Graph = model.graph) {
+  constructor(
+    model: Model,
+    private readonly inputs: ProbeInputs,
+    private readonly scope: Graph = model.graph,
+  ) {
     this.opset = model.opsetVersion('') ?? 1;
   }
 

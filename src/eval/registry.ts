@@ -19,8 +19,18 @@ import { isStandardDomain } from '../ir/ops.js';
 // Only deterministic ops without side effects belong here: constant folding trusts that.
 const registry: ReadonlyMap<string, OpDef> = new Map(
   Object.entries({
-    ...elementwiseOps, ...logicOps, ...shapeOps, ...movementOps, ...generateOps, ...castOps, ...reduceOps,
-    ...matmulOps, ...softmaxOps, ...indexingOps, ...convOps, ...rotaryOps,
+    ...elementwiseOps,
+    ...logicOps,
+    ...shapeOps,
+    ...movementOps,
+    ...generateOps,
+    ...castOps,
+    ...reduceOps,
+    ...matmulOps,
+    ...softmaxOps,
+    ...indexingOps,
+    ...convOps,
+    ...rotaryOps,
   }),
 );
 
@@ -42,10 +52,12 @@ export function supportedOps(): string[] {
 
 function definition(node: EvalNode, opset: number): OpDef {
   const where = `${node.domain ? node.domain + '::' : ''}${node.opType}`;
-  const def = (isStandardDomain(node.domain) ? registry.get(node.opType) : undefined) ??
+  const def =
+    (isStandardDomain(node.domain) ? registry.get(node.opType) : undefined) ??
     runtimeRegistry.get(isStandardDomain(node.domain) ? node.opType : `${node.domain}::${node.opType}`);
   if (!def) throw new UnsupportedOp(`${where}: no evaluator for this op`);
-  if (def.since !== undefined && opset < def.since) throw new UnsupportedOp(`${where}: opset ${opset} predates the supported form`);
+  if (def.since !== undefined && opset < def.since)
+    throw new UnsupportedOp(`${where}: opset ${opset} predates the supported form`);
   for (const a of node.attributes.values()) {
     if (a.type === 'ref') throw new UnsupportedOp(`${where}: attribute '${a.name}' refers to a function attribute`);
     if (!def.attributes.includes(a.name)) throw new UnsupportedOp(`${where}: unknown attribute '${a.name}'`);
@@ -57,9 +69,20 @@ function definition(node: EvalNode, opset: number): OpDef {
  * Computes a node's outputs from its input tensors (undefined for absent optional inputs). Throws UnsupportedOp
  * for anything it does not implement exactly, and OnnxOptError for inputs the op rejects.
  */
-export function evaluateNode(node: EvalNode, inputs: readonly (Tensor | undefined)[], opset: number, options: EvalOptions = {}): Tensor[] {
+export function evaluateNode(
+  node: EvalNode,
+  inputs: readonly (Tensor | undefined)[],
+  opset: number,
+  options: EvalOptions = {},
+): Tensor[] {
   const def = definition(node, opset);
-  const ctx = new KernelContext(node.opType, opset, node.outputs.length, node.attributes, options.maxOutputBytes ?? Infinity);
+  const ctx = new KernelContext(
+    node.opType,
+    opset,
+    node.outputs.length,
+    node.attributes,
+    options.maxOutputBytes ?? Infinity,
+  );
   const outputs = def.kernel(inputs, ctx);
   if (outputs.length < node.outputs.length) {
     throw new UnsupportedOp(`${node.opType}: computes ${outputs.length} outputs, the node has ${node.outputs.length}`);

@@ -3,7 +3,10 @@
 import { Tensor, elementCount } from '../ir/tensor.js';
 import { DataType, bitsPerElement, dataTypeName, typedArrayFor, type TypedArray } from '../tensor/dtype.js';
 import {
-  bfloat16BitsToNumber, float16BitsToNumber, numberToBfloat16Bits, numberToFloat16Bits,
+  bfloat16BitsToNumber,
+  float16BitsToNumber,
+  numberToBfloat16Bits,
+  numberToFloat16Bits,
 } from '../tensor/float16.js';
 import type { KernelContext } from './kernel.js';
 
@@ -27,11 +30,15 @@ export function integerRange(t: number): [bigint, bigint] {
 
 export function checkType(ctx: KernelContext, t: number, accepted: TypeClass): void {
   const ok =
-    accepted === 'float' ? isFloat(t)
-    : accepted === 'signed' ? isFloat(t) || SIGNED_INTS.has(t)
-    : accepted === 'numeric' ? isNumeric(t)
-    : accepted === 'bool' ? t === DataType.BOOL
-    : isMovable(t);
+    accepted === 'float'
+      ? isFloat(t)
+      : accepted === 'signed'
+        ? isFloat(t) || SIGNED_INTS.has(t)
+        : accepted === 'numeric'
+          ? isNumeric(t)
+          : accepted === 'bool'
+            ? t === DataType.BOOL
+            : isMovable(t);
   if (!ok) ctx.unsupported(`element type ${dataTypeName(t)}`);
 }
 
@@ -68,10 +75,14 @@ export function newNumbers(ctx: KernelContext, t: number, count: number): Float6
 /** Rounds a number to the precision of float type t, for computations that must round at every step. */
 export function rounder(t: number): (x: number) => number {
   switch (t) {
-    case DataType.FLOAT: return Math.fround;
-    case DataType.FLOAT16: return (x) => float16BitsToNumber(numberToFloat16Bits(x));
-    case DataType.BFLOAT16: return (x) => bfloat16BitsToNumber(numberToBfloat16Bits(x));
-    default: return (x) => x;
+    case DataType.FLOAT:
+      return Math.fround;
+    case DataType.FLOAT16:
+      return (x) => float16BitsToNumber(numberToFloat16Bits(x));
+    case DataType.BFLOAT16:
+      return (x) => bfloat16BitsToNumber(numberToBfloat16Bits(x));
+    default:
+      return (x) => x;
   }
 }
 
@@ -86,7 +97,11 @@ export function fromNumbers(t: number, dims: readonly number[], values: NumberAr
   else if (t === DataType.BOOL) stored = Uint8Array.from(values as NumberArray, (v) => (v ? 1 : 0));
   else if (isWide(t)) {
     const Ctor = t === DataType.INT64 ? BigInt64Array : BigUint64Array;
-    stored = isBig(values) ? (values.constructor === Ctor ? values : new Ctor(values)) : new Ctor(Array.from(values, (v) => BigInt(v)));
+    stored = isBig(values)
+      ? values.constructor === Ctor
+        ? values
+        : new Ctor(values)
+      : new Ctor(Array.from(values, (v) => BigInt(v)));
   } else {
     const Ctor = typedArrayFor(t) as unknown as new (v: ArrayLike<number>) => TypedArray;
     stored = new Ctor(isBig(values) ? Array.from(values, Number) : values);
@@ -109,7 +124,12 @@ export function elementsOf(ctx: KernelContext, t: Tensor): Elements {
 }
 
 /** A tensor whose element i is source element positions[i]. */
-export function take(ctx: KernelContext, source: Tensor, dims: readonly number[], positions: ArrayLike<number>): Tensor {
+export function take(
+  ctx: KernelContext,
+  source: Tensor,
+  dims: readonly number[],
+  positions: ArrayLike<number>,
+): Tensor {
   const from = elementsOf(ctx, source) as unknown as Slots;
   const out = newElements(ctx, source.dataType, positions.length);
   const to = out as unknown as Slots;
@@ -182,7 +202,12 @@ export function broadcastDims(ctx: KernelContext, shapes: readonly (readonly num
 }
 
 /** Source positions of a strided walk: element i of `dims` reads offset + sum(index_k * strides_k). */
-export function stridedPositions(ctx: KernelContext, dims: readonly number[], strides: readonly number[], offset = 0): Float64Array {
+export function stridedPositions(
+  ctx: KernelContext,
+  dims: readonly number[],
+  strides: readonly number[],
+  offset = 0,
+): Float64Array {
   const count = elementCount(dims);
   ctx.reserve(count);
   const out = new Float64Array(count);

@@ -10,13 +10,17 @@ import type { ExternalLocation } from '../ir/tensor.js';
 export class ExternalFiles {
   private readonly open = new Map<string, { fd: number; size: number }>();
 
-  constructor(private readonly dir: string, private readonly modelPath: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly modelPath: string,
+  ) {}
 
   /** Reads an external range (the IR calls this lazily), into `into` when given. */
   readonly load = (where: ExternalLocation, into?: Uint8Array): Uint8Array => {
     const { fd, size } = this.file(where.location);
     this.checkRange(where, size);
-    if (into && into.byteLength < where.length) throw this.error(`a ${into.byteLength}-byte buffer cannot take ${where.length} bytes of '${where.location}'`);
+    if (into && into.byteLength < where.length)
+      throw this.error(`a ${into.byteLength}-byte buffer cannot take ${where.length} bytes of '${where.location}'`);
     // allocUnsafe: every byte is overwritten below, and zero-filling hundreds of megabytes costs real time.
     const out = into ? into.subarray(0, where.length) : Buffer.allocUnsafe(where.length);
     let done = 0;
@@ -56,7 +60,9 @@ export class ExternalFiles {
       f = { fd, size: fstatSync(fd).size };
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw this.error(`external data file '${location}' ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`);
+      throw this.error(
+        `external data file '${location}' ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`,
+      );
     }
     this.open.set(location, f);
     return f;

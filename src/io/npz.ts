@@ -16,4 +16,3 @@ export function readNpz(path: string): Map<string, NpyArray> {
   if (isNpy(bytes)) return new Map([['arr_0', parseNpy(bytes, path)]]);
   return parseNpz(bytes, path, (compressed) => inflateRawSync(compressed));
 }
-

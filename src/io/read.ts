@@ -27,7 +27,12 @@ export function readModel(path: string, options: ReadOptions = {}): Model {
     bytes = readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a model file' : `cannot be read (${code})`;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a folder, not a model file'
+          : `cannot be read (${code})`;
     throw new OnnxOptError(why, path);
   }
   return readModelBytes(bytes, path, options);
@@ -64,5 +69,8 @@ export function readModelBytes(bytes: Uint8Array, path?: string, options: ReadOp
 
 /** Messages quote names taken from the file; escaping control characters keeps each message on one line. */
 function oneLine(message: string): string {
-  return message.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return message.replace(
+    /[\u0000-\u001f\u007f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }

@@ -46,7 +46,8 @@ export function chunkName(outPath: string, index: number): string {
 /** The external data files that exist for an output path: X.onnx_data, then X.onnx_data_1, ... as long as they follow. */
 export function existingChunks(outPath: string): string[] {
   const found: string[] = [];
-  while (existsSync(join(dirname(outPath), chunkName(outPath, found.length)))) found.push(join(dirname(outPath), chunkName(outPath, found.length)));
+  while (existsSync(join(dirname(outPath), chunkName(outPath, found.length))))
+    found.push(join(dirname(outPath), chunkName(outPath, found.length)));
   return found;
 }
 
@@ -78,12 +79,14 @@ export async function writeModelInterruptible(model: Model, path: string, option
   try {
     const steps = writeSteps(model, path, options);
     let lastLook = performance.now();
-    for (let step = steps.next(); !step.done; ) {
+    for (let step = steps.next(); !step.done;) {
       if (performance.now() - lastLook > SIGNAL_LATENCY_MS) {
         await new Promise(setImmediate);
         lastLook = performance.now();
       }
-      step = caught ? steps.throw(new OnnxOptError(`interrupted by ${caught}; nothing was written`, path)) : steps.next();
+      step = caught
+        ? steps.throw(new OnnxOptError(`interrupted by ${caught}; nothing was written`, path))
+        : steps.next();
     }
   } catch (e) {
     if (!caught) throw e;
@@ -105,7 +108,8 @@ function* writeSteps(model: Model, path: string, options: WriteOptions): Generat
   const external =
     mode === 'always' ||
     (mode === 'auto' &&
-      (initializers.some((t) => t.externalSource) || initializers.reduce((n, t) => n + t.byteLength, 0) > INLINE_LIMIT));
+      (initializers.some((t) => t.externalSource) ||
+        initializers.reduce((n, t) => n + t.byteLength, 0) > INLINE_LIMIT));
 
   const chunkBytes = options.externalChunkBytes ?? Infinity;
   if (!(chunkBytes > 0)) throw new OnnxOptError(`external chunk size must be positive, not ${chunkBytes}`, path);
@@ -182,7 +186,11 @@ function* writeSteps(model: Model, path: string, options: WriteOptions): Generat
       closeSync(fd);
     }
     // chunks an earlier, larger output left beyond the new ones go too, with the commit
-    const stale = external ? existingChunks(path).slice(chunks.length).map((_, i) => chunkFile(chunks.length + i)) : [];
+    const stale = external
+      ? existingChunks(path)
+          .slice(chunks.length)
+          .map((_, i) => chunkFile(chunks.length + i))
+      : [];
     commit(tmpModel, path, chunks, stale);
   } catch (e) {
     if (e instanceof OnnxOptError) throw e.inFile(path);
@@ -202,7 +210,10 @@ function checkTarget(target: string, output: string, keep: readonly string[]): v
     const k = statSync(file, { throwIfNoEntry: false });
     if (k && k.dev === st.dev && k.ino === st.ino) {
       const what = target === output ? 'the output' : `its external data '${basename(target)}'`;
-      throw new OnnxOptError(`${what} would overwrite '${file}', a file this run read: write the output elsewhere`, output);
+      throw new OnnxOptError(
+        `${what} would overwrite '${file}', a file this run read: write the output elsewhere`,
+        output,
+      );
     }
   }
 }

@@ -49,14 +49,22 @@ export function decodeString(b: Uint8Array): string {
 }
 
 /** Builds attributes from plain JS values, guessing the ONNX type the way onnx.helper.make_attribute does. */
-export function attr(name: string, value: number | bigint | string | number[] | string[] | Tensor | Graph, asFloat = false): Attribute {
+export function attr(
+  name: string,
+  value: number | bigint | string | number[] | string[] | Tensor | Graph,
+  asFloat = false,
+): Attribute {
   if (typeof value === 'bigint') return { name, type: 'int', value };
-  if (typeof value === 'number') return Number.isInteger(value) && !asFloat ? { name, type: 'int', value } : { name, type: 'float', value };
+  if (typeof value === 'number')
+    return Number.isInteger(value) && !asFloat ? { name, type: 'int', value } : { name, type: 'float', value };
   if (typeof value === 'string') return { name, type: 'string', value: encodeString(value) };
   if (Array.isArray(value)) {
-    if (value.length > 0 && value.every((v) => typeof v === 'string')) return { name, type: 'strings', value: (value as string[]).map(encodeString) };
+    if (value.length > 0 && value.every((v) => typeof v === 'string'))
+      return { name, type: 'strings', value: (value as string[]).map(encodeString) };
     const nums = value as number[];
-    return nums.every(Number.isInteger) && !asFloat ? { name, type: 'ints', value: nums } : { name, type: 'floats', value: nums };
+    return nums.every(Number.isInteger) && !asFloat
+      ? { name, type: 'ints', value: nums }
+      : { name, type: 'floats', value: nums };
   }
   if ('dataType' in value) return { name, type: 'tensor', value };
   return { name, type: 'graph', value };

@@ -533,7 +533,9 @@ export class Graph {
     const slot = this.outputs.indexOf(old);
     if (slot < 0) return;
     const canRename =
-      replacement.producer?.graph === this && !this.outputs.includes(replacement) && !this.valueInfo.includes(replacement);
+      replacement.producer?.graph === this &&
+      !this.outputs.includes(replacement) &&
+      !this.valueInfo.includes(replacement);
     if (canRename) {
       const name = old.name;
       old.name = this.valueNames.fresh(`${name}_replaced`);
@@ -543,7 +545,12 @@ export class Graph {
     } else {
       const keeper = new Value(old.name, old.type);
       old.name = this.valueNames.fresh(`${keeper.name}_replaced`);
-      this.createNode({ opType: 'Identity', inputs: [replacement], outputs: [keeper], name: `${keeper.name}_identity` });
+      this.createNode({
+        opType: 'Identity',
+        inputs: [replacement],
+        outputs: [keeper],
+        name: `${keeper.name}_identity`,
+      });
       replacement = keeper;
     }
     for (let i = 0; i < this.outputs.length; i++) if (this.outputs[i] === old) this.outputs[i] = replacement;
@@ -603,7 +610,7 @@ export class Graph {
     const heap: number[] = [];
     const push = (x: number) => {
       heap.push(x);
-      for (let i = heap.length - 1; i > 0; ) {
+      for (let i = heap.length - 1; i > 0;) {
         const p = (i - 1) >> 1;
         if (heap[p]! <= heap[i]!) break;
         [heap[p], heap[i]] = [heap[i]!, heap[p]!];
@@ -615,8 +622,9 @@ export class Graph {
       const last = heap.pop()!;
       if (heap.length) {
         heap[0] = last;
-        for (let i = 0; ; ) {
-          const l = 2 * i + 1, r = l + 1;
+        for (let i = 0; ;) {
+          const l = 2 * i + 1,
+            r = l + 1;
           let m = i;
           if (l < heap.length && heap[l]! < heap[m]!) m = l;
           if (r < heap.length && heap[r]! < heap[m]!) m = r;

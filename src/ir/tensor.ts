@@ -67,7 +67,8 @@ export class Tensor {
     const count = elementCount(dims);
     if (dataType === DataType.STRING) {
       if (!Array.isArray(data)) throw new OnnxOptError(`tensor '${name}': string tensor needs string elements`);
-      if (data.length !== count) throw new OnnxOptError(`tensor '${name}': has ${data.length} strings, dims ${fmtDims(dims)} need ${count}`);
+      if (data.length !== count)
+        throw new OnnxOptError(`tensor '${name}': has ${data.length} strings, dims ${fmtDims(dims)} need ${count}`);
       this.strings = data;
       return;
     }
@@ -82,7 +83,12 @@ export class Tensor {
   }
 
   /** Tensor from a typed array (copied only if it is not a plain little-endian view already). */
-  static fromArray(name: string, dataType: number, dims: readonly number[], values: TypedArray | readonly number[]): Tensor {
+  static fromArray(
+    name: string,
+    dataType: number,
+    dims: readonly number[],
+    values: TypedArray | readonly number[],
+  ): Tensor {
     const Ctor = typedArrayFor(dataType);
     if (!Ctor) throw new OnnxOptError(`cannot build a ${dataTypeName(dataType)} tensor from numbers`);
     let arr: TypedArray;
@@ -90,7 +96,8 @@ export class Tensor {
     else if (Ctor === BigInt64Array || Ctor === BigUint64Array) {
       arr = new (Ctor as typeof BigInt64Array)(values.length);
       for (let i = 0; i < values.length; i++) (arr as BigInt64Array)[i] = BigInt(values[i] as number | bigint);
-    } else arr = new (Ctor as unknown as new (v: ArrayLike<number>) => TypedArray)(Array.from(values as ArrayLike<number>));
+    } else
+      arr = new (Ctor as unknown as new (v: ArrayLike<number>) => TypedArray)(Array.from(values as ArrayLike<number>));
     return new Tensor(name, dataType, dims, new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength));
   }
 

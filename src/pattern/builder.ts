@@ -41,11 +41,7 @@ export type AttrPlain = string | string[] | (number | bigint)[] | Exclude<Attrib
 
 /** What an attribute must be: a literal (compared deeply; absent fails) or a predicate (absent is undefined). */
 export type AttrExpectation =
-  | number
-  | string
-  | readonly number[]
-  | readonly string[]
-  | ((value: AttrPlain | undefined, node: Node) => Verdict);
+  number | string | readonly number[] | readonly string[] | ((value: AttrPlain | undefined, node: Node) => Verdict);
 
 export interface NodeOptions {
   /** Operand order does not matter: the matcher tries every order of the inputs. */
@@ -92,19 +88,28 @@ export class NodePattern {
 
 export class OutputPattern {
   readonly kind = 'output';
-  constructor(readonly node: NodePattern, readonly index: number) {}
+  constructor(
+    readonly node: NodePattern,
+    readonly index: number,
+  ) {}
 }
 
 /** Any value; a named var binds it, and every use of that name must bind the same value. */
 export class VarPattern {
   readonly kind = 'var';
-  constructor(readonly name: string | undefined, readonly predicate?: ValuePredicate) {}
+  constructor(
+    readonly name: string | undefined,
+    readonly predicate?: ValuePredicate,
+  ) {}
 }
 
 /** A value with a constant tensor (an initializer or a Constant node's output). */
 export class ConstPattern {
   readonly kind = 'const';
-  constructor(readonly name: string | undefined, readonly predicate?: ConstPredicate) {}
+  constructor(
+    readonly name: string | undefined,
+    readonly predicate?: ConstPredicate,
+  ) {}
 }
 
 /** `op(input, ...)` when such a node is there, else `input` itself (e.g. a Cast an exporter may or may not emit). */
@@ -113,7 +118,11 @@ export class OptionalPattern {
   readonly op: OpMatcher;
   captureName: string | undefined;
 
-  constructor(spec: OpSpec, readonly inputs: readonly ValuePattern[], readonly options: NodeOptions = {}) {
+  constructor(
+    spec: OpSpec,
+    readonly inputs: readonly ValuePattern[],
+    readonly options: NodeOptions = {},
+  ) {
     this.op = new OpMatcher(spec);
     if (inputs.length === 0) throw new OnnxOptError('an optional node pattern needs the input it passes through');
   }

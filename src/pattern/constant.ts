@@ -42,7 +42,8 @@ export class ConstantView {
 
   /** Every element as a number. */
   values(): number[] {
-    if (this.tensor.dataType === DataType.STRING) throw new OnnxOptError(`constant '${this.source.name}' holds strings`);
+    if (this.tensor.dataType === DataType.STRING)
+      throw new OnnxOptError(`constant '${this.source.name}' holds strings`);
     return this.tensor.toNumbers();
   }
 

@@ -17,9 +17,22 @@
 // first node in graph order where they match, so a small rule whose root lies inside a larger pattern can claim
 // those nodes first: keep such rules in a later pass.
 export {
-  PatternBuilder, NodePattern, OutputPattern, VarPattern, ConstPattern, OptionalPattern, OpMatcher,
-  type OpSpec, type NodeOptions, type AttrExpectation, type AttrPlain, type Verdict, type ValuePattern, type PatternOutput,
-  type ValuePredicate, type ConstPredicate,
+  PatternBuilder,
+  NodePattern,
+  OutputPattern,
+  VarPattern,
+  ConstPattern,
+  OptionalPattern,
+  OpMatcher,
+  type OpSpec,
+  type NodeOptions,
+  type AttrExpectation,
+  type AttrPlain,
+  type Verdict,
+  type ValuePattern,
+  type PatternOutput,
+  type ValuePredicate,
+  type ConstPredicate,
 } from './builder.js';
 export { ConstantView, constantOf } from './constant.js';
 export * from './predicates.js';

@@ -70,13 +70,21 @@ export type Widened<T> = T extends number ? number : T extends string ? string :
 /** An attribute as a plain JS value: numbers (bigint beyond 2^53), strings, arrays; other kinds as the IR holds them. */
 export function plainAttribute(a: Attribute): AttrPlain | undefined {
   switch (a.type) {
-    case 'int': return a.value;
-    case 'float': return a.value;
-    case 'string': return decodeString(a.value);
-    case 'ints': return a.value.map((x) => (typeof x === 'bigint' && Number.isSafeInteger(Number(x)) ? Number(x) : x));
-    case 'floats': return [...a.value];
-    case 'strings': return a.value.map(decodeString);
-    case 'ref': return undefined;
-    default: return a.value;
+    case 'int':
+      return a.value;
+    case 'float':
+      return a.value;
+    case 'string':
+      return decodeString(a.value);
+    case 'ints':
+      return a.value.map((x) => (typeof x === 'bigint' && Number.isSafeInteger(Number(x)) ? Number(x) : x));
+    case 'floats':
+      return [...a.value];
+    case 'strings':
+      return a.value.map(decodeString);
+    case 'ref':
+      return undefined;
+    default:
+      return a.value;
   }
 }

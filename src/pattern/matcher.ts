@@ -4,7 +4,16 @@
 // the graph.
 import { OnnxOptError } from '../errors.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
-import { OpMatcher, type AttrExpectation, type NodeOptions, type NodePattern, type OptionalPattern, type OutputPattern, type ValuePattern, type Verdict } from './builder.js';
+import {
+  OpMatcher,
+  type AttrExpectation,
+  type NodeOptions,
+  type NodePattern,
+  type OptionalPattern,
+  type OutputPattern,
+  type ValuePattern,
+  type Verdict,
+} from './builder.js';
 import { constantOf } from './constant.js';
 import { Match, plainAttribute } from './match.js';
 import { DeepestFailure } from './tracer.js';
@@ -18,7 +27,12 @@ export interface MatchSpec {
 
 export type MatchOutcome =
   | { match: Match }
-  | { match?: undefined; reason: string; nodesMatched: number; /** how far into the pattern it failed */ depth: number };
+  | {
+      match?: undefined;
+      reason: string;
+      nodesMatched: number;
+      /** how far into the pattern it failed */ depth: number;
+    };
 
 const MUL = new OpMatcher('Mul');
 
@@ -77,7 +91,12 @@ class Search {
       return;
     }
     const out = outputs[k]!;
-    const candidates = k === 0 ? [root] : this.bound.has(out.node) ? [this.bound.get(out.node)!] : this.graph.nodes.filter((n) => out.node.op.accepts(n));
+    const candidates =
+      k === 0
+        ? [root]
+        : this.bound.has(out.node)
+          ? [this.bound.get(out.node)!]
+          : this.graph.nodes.filter((n) => out.node.op.accepts(n));
     for (const node of candidates) {
       const v = node.outputs[out.index];
       if (!v) {
@@ -123,7 +142,8 @@ class Search {
     switch (pattern.kind) {
       case 'var': {
         const why = pattern.predicate ? verdictReason(() => pattern.predicate!(v), 'fails the predicate') : undefined;
-        if (why !== undefined) this.failOperand(site, v, `does not fit${pattern.name ? ` '${pattern.name}'` : ''}: ${why}`);
+        if (why !== undefined)
+          this.failOperand(site, v, `does not fit${pattern.name ? ` '${pattern.name}'` : ''}: ${why}`);
         else yield* this.bindValue(pattern.name, v, site);
         return;
       }
@@ -179,7 +199,8 @@ class Search {
     }
     if (!this.producerFits(pattern.op, index, v, site)) return;
     const operands = pattern.product ? 2 : pattern.inputs.length;
-    const why = this.nodeProblem(pattern.op, pattern.options, operands, node!) ?? this.captureProblem(pattern.captureName, node!);
+    const why =
+      this.nodeProblem(pattern.op, pattern.options, operands, node!) ?? this.captureProblem(pattern.captureName, node!);
     if (why) {
       this.fail(`${describeAt(node!)}: ${why}`, 0.5);
       return;
@@ -201,7 +222,10 @@ class Search {
     try {
       const all = (1 << factors.length) - 1;
       for (let left = 1; left < all; left++) {
-        const [l, r] = [0, 1].map((side) => factors.filter((_, i) => ((left >> i) & 1) === 1 - side)) as [ValuePattern[], ValuePattern[]];
+        const [l, r] = [0, 1].map((side) => factors.filter((_, i) => ((left >> i) & 1) === 1 - side)) as [
+          ValuePattern[],
+          ValuePattern[],
+        ];
         for (const _ of this.factors(l, mul.inputs[0] ?? null, { node: mul, operand: 0 })) {
           yield* this.factors(r, mul.inputs[1] ?? null, { node: mul, operand: 1 });
         }
@@ -231,8 +255,12 @@ class Search {
   private *optional(pattern: OptionalPattern, v: Value, site: Site): Generator<void> {
     const node = v.producer;
     if (
-      node && node.graph === this.graph && pattern.op.accepts(node) && v.outputIndex === 0 &&
-      !this.nodeProblem(pattern.op, pattern.options, pattern.inputs.length, node) && !this.captureProblem(pattern.captureName, node)
+      node &&
+      node.graph === this.graph &&
+      pattern.op.accepts(node) &&
+      v.outputIndex === 0 &&
+      !this.nodeProblem(pattern.op, pattern.options, pattern.inputs.length, node) &&
+      !this.captureProblem(pattern.captureName, node)
     ) {
       yield* this.withNode(pattern.captureName, node, pattern.inputs, pattern.options.commutative);
     }
@@ -240,7 +268,12 @@ class Search {
   }
 
   /** Binds a node (and its capture name) while its inputs are matched. */
-  private *withNode(name: string | undefined, node: Node, inputs: readonly ValuePattern[], commutative = false): Generator<void> {
+  private *withNode(
+    name: string | undefined,
+    node: Node,
+    inputs: readonly ValuePattern[],
+    commutative = false,
+  ): Generator<void> {
     if (name) this.captured.set(name, node);
     this.matched.push(node);
     try {
@@ -268,7 +301,11 @@ class Search {
   private producerFits(op: OpMatcher, index: number, v: Value, site: Site): boolean {
     const node = v.producer;
     if (!node) {
-      const origin = v.initializer ? 'an initializer' : this.graph.inputs.includes(v) ? 'a graph input' : 'an outer-scope value';
+      const origin = v.initializer
+        ? 'an initializer'
+        : this.graph.inputs.includes(v)
+          ? 'a graph input'
+          : 'an outer-scope value';
       this.failOperand(site, v, `is ${origin}, expected the output of ${op.label}`);
     } else if (node.graph !== this.graph) {
       this.failOperand(site, v, `comes from outside this graph, expected the output of ${op.label}`);
@@ -313,9 +350,13 @@ function attributeProblem(node: Node, name: string, expected: AttrExpectation): 
 
 function sameAttr(actual: unknown, expected: unknown): boolean {
   if (Array.isArray(expected)) {
-    return Array.isArray(actual) && actual.length === expected.length && actual.every((x, i) => sameAttr(x, expected[i]));
+    return (
+      Array.isArray(actual) && actual.length === expected.length && actual.every((x, i) => sameAttr(x, expected[i]))
+    );
   }
-  return typeof actual === 'bigint' || typeof expected === 'bigint' ? String(actual) === String(expected) : actual === expected;
+  return typeof actual === 'bigint' || typeof expected === 'bigint'
+    ? String(actual) === String(expected)
+    : actual === expected;
 }
 
 function fmt(x: unknown): string {

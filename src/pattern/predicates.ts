@@ -33,7 +33,10 @@ export function oneD(length?: number): ConstPredicate {
 export function valuesEqual(expected: readonly number[]): ConstPredicate {
   return (c: ConstantView) => {
     const v = c.values();
-    return (v.length === expected.length && v.every((x, i) => x === expected[i])) || `constant is [${v}], expected [${expected}]`;
+    return (
+      (v.length === expected.length && v.every((x, i) => x === expected[i])) ||
+      `constant is [${v}], expected [${expected}]`
+    );
   };
 }
 
@@ -49,13 +52,16 @@ export function hasRank(rank: number): ValuePredicate {
 export function hasElemType(...types: number[]): ValuePredicate {
   return (v) => {
     const t = elemTypeOf(v.type);
-    return (t !== undefined && types.includes(t)) ||
-      `'${v.name}' is ${t === undefined ? 'of unknown type' : dataTypeName(t)}, expected ${types.map(dataTypeName).join(' or ')}`;
+    return (
+      (t !== undefined && types.includes(t)) ||
+      `'${v.name}' is ${t === undefined ? 'of unknown type' : dataTypeName(t)}, expected ${types.map(dataTypeName).join(' or ')}`
+    );
   };
 }
 
 /** A value whose every dim is a known number. */
-export const hasStaticShape: ValuePredicate = (v) => staticShapeOf(v.type) !== undefined || `'${v.name}' has no static shape`;
+export const hasStaticShape: ValuePredicate = (v) =>
+  staticShapeOf(v.type) !== undefined || `'${v.name}' has no static shape`;
 
 /** Both shapes are known and equal dim by dim (numbers equal, or the same symbolic name). */
 export function sameShape(a: Value, b: Value): boolean {

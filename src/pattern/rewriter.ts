@@ -12,7 +12,8 @@ import type { Match } from './match.js';
  * onnx.helper does), a Tensor or Graph, an attribute taken from a matched node, or a typed value made with
  * `float()`/`floats()` when a float attribute might hold a whole number. `undefined` leaves it out.
  */
-export type AttrInput = number | bigint | string | number[] | string[] | Tensor | Graph | AttributeValue | Attribute | undefined;
+export type AttrInput =
+  number | bigint | string | number[] | string[] | Tensor | Graph | AttributeValue | Attribute | undefined;
 
 /** A FLOAT attribute even when the number is whole (e.g. alpha = 1). */
 export function float(value: number): AttributeValue {
@@ -47,15 +48,37 @@ export class RewriteBuilder {
   }
 
   op(domain: string, opType: string, inputs: readonly (Value | null)[], attrs?: Record<string, AttrInput>): Value;
-  op(domain: string, opType: string, inputs: readonly (Value | null)[], attrs: Record<string, AttrInput> | undefined, options: OpOptions & { outputs: number }): Value[];
-  op(domain: string, opType: string, inputs: readonly (Value | null)[], attrs: Record<string, AttrInput> | undefined, options: OpOptions): Value;
-  op(domain: string, opType: string, inputs: readonly (Value | null)[], attrs: Record<string, AttrInput> = {}, options: OpOptions = {}): Value | Value[] {
+  op(
+    domain: string,
+    opType: string,
+    inputs: readonly (Value | null)[],
+    attrs: Record<string, AttrInput> | undefined,
+    options: OpOptions & { outputs: number },
+  ): Value[];
+  op(
+    domain: string,
+    opType: string,
+    inputs: readonly (Value | null)[],
+    attrs: Record<string, AttrInput> | undefined,
+    options: OpOptions,
+  ): Value;
+  op(
+    domain: string,
+    opType: string,
+    inputs: readonly (Value | null)[],
+    attrs: Record<string, AttrInput> = {},
+    options: OpOptions = {},
+  ): Value | Value[] {
     inputs.forEach((v, i) => {
       if (v === undefined) {
-        throw new OnnxOptError(`rule '${this.match.rule}': input ${i} of the new ${opType} is undefined (a name the pattern does not bind?)`);
+        throw new OnnxOptError(
+          `rule '${this.match.rule}': input ${i} of the new ${opType} is undefined (a name the pattern does not bind?)`,
+        );
       }
     });
-    const attributes = Object.entries(attrs).flatMap(([name, value]) => (value === undefined ? [] : [toAttribute(name, value)]));
+    const attributes = Object.entries(attrs).flatMap(([name, value]) =>
+      value === undefined ? [] : [toAttribute(name, value)],
+    );
     const node = this.graph.createNode({
       domain: domain === 'ai.onnx' ? '' : domain,
       opType,

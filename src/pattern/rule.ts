@@ -1,6 +1,14 @@
 import { OnnxOptError } from '../errors.js';
 import type { Value } from '../ir/graph.js';
-import { checkCaptureNames, PatternBuilder, patternNodes, type OpMatcher, type OutputPattern, type PatternOutput, type Verdict } from './builder.js';
+import {
+  checkCaptureNames,
+  PatternBuilder,
+  patternNodes,
+  type OpMatcher,
+  type OutputPattern,
+  type PatternOutput,
+  type Verdict,
+} from './builder.js';
 import type { Match } from './match.js';
 import type { RewriteBuilder } from './rewriter.js';
 
@@ -43,5 +51,8 @@ export function rule(spec: RuleSpec): Rule {
 
 /** Rules ordered larger patterns first (stable), for rule sets whose author did not order them by hand. */
 export function bySize(rules: readonly Rule[]): Rule[] {
-  return rules.map((r, i) => ({ r, i })).sort((a, b) => b.r.size - a.r.size || a.i - b.i).map(({ r }) => r);
+  return rules
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => b.r.size - a.r.size || a.i - b.i)
+    .map(({ r }) => r);
 }

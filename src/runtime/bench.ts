@@ -5,8 +5,22 @@ import { Model } from '../ir/model.js';
 import { tensorType } from '../ir/types.js';
 import { encodeModel } from '../serde/encode.js';
 import { DataType } from '../tensor/dtype.js';
-import { adaptFeeds, generateInputs, mergeInputSpecs, resolveShapes, type GenerateOptions, type InputSpec } from './inputs.js';
-import { defaultThreads, inputSpecsOf, loadModel, type LoadedModel, type ModelSource, type SessionSettings } from './session.js';
+import {
+  adaptFeeds,
+  generateInputs,
+  mergeInputSpecs,
+  resolveShapes,
+  type GenerateOptions,
+  type InputSpec,
+} from './inputs.js';
+import {
+  defaultThreads,
+  inputSpecsOf,
+  loadModel,
+  type LoadedModel,
+  type ModelSource,
+  type SessionSettings,
+} from './session.js';
 
 export interface BenchProgress {
   phase: 'load' | 'warmup' | 'measure';
@@ -79,9 +93,12 @@ export async function benchmark(sources: ModelSource[], options: BenchOptions = 
   const batches = options.batches ?? [1];
   const warmup = options.warmup ?? 3;
   const iterations = options.iterations ?? 20;
-  for (const b of batches) if (!Number.isInteger(b) || b < 1) throw new OnnxOptError(`batch sizes must be positive integers, not ${b}`);
-  if (!Number.isInteger(warmup) || warmup < 0) throw new OnnxOptError(`warmup must be a non-negative integer, not ${warmup}`);
-  if (!Number.isInteger(iterations) || iterations < 1) throw new OnnxOptError(`iterations must be a positive integer, not ${iterations}`);
+  for (const b of batches)
+    if (!Number.isInteger(b) || b < 1) throw new OnnxOptError(`batch sizes must be positive integers, not ${b}`);
+  if (!Number.isInteger(warmup) || warmup < 0)
+    throw new OnnxOptError(`warmup must be a non-negative integer, not ${warmup}`);
+  if (!Number.isInteger(iterations) || iterations < 1)
+    throw new OnnxOptError(`iterations must be a positive integer, not ${iterations}`);
 
   const loaded: LoadedModel[] = [];
   const models: BenchModel[] = [];
@@ -94,7 +111,12 @@ export async function benchmark(sources: ModelSource[], options: BenchOptions = 
       const rssBefore = process.memoryUsage().rss;
       const m = await loadModel(source, options, label);
       loaded.push(m);
-      models.push({ label, loadMs: m.loadMs, loadRssBytes: Math.max(0, process.memoryUsage().rss - rssBefore), firstRunRssBytes: 0 });
+      models.push({
+        label,
+        loadMs: m.loadMs,
+        loadRssBytes: Math.max(0, process.memoryUsage().rss - rssBefore),
+        firstRunRssBytes: 0,
+      });
       options.onProgress?.({ phase: 'load', done: i + 1, total: sources.length });
     }
     const specs = loaded.map((m) => inputSpecsOf(m));
@@ -141,12 +163,19 @@ export async function benchmark(sources: ModelSource[], options: BenchOptions = 
         });
       });
     }
-    return { runtime: options.runtime ?? 'node', threads: options.threads ?? defaultThreads(), warmup, iterations, models, results, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+    return {
+      runtime: options.runtime ?? 'node',
+      threads: options.threads ?? defaultThreads(),
+      warmup,
+      iterations,
+      models,
+      results,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    };
   } finally {
     for (const m of loaded) await m.release();
   }
 }
-
 
 /** A model whose inputs all have a fixed first dim cannot be measured at another batch size. */
 function checkBatchFits(label: string, specs: InputSpec[], batch: number): void {
@@ -169,7 +198,11 @@ export function percentile(values: number[], q: number): number {
 function warmUpModel(): Uint8Array {
   const graph = new Graph('warm_up');
   const x = graph.addInput(new Value('x', tensorType(DataType.FLOAT, [1])));
-  const y = graph.createNode({ opType: 'Identity', inputs: [x], outputs: [new Value('y', tensorType(DataType.FLOAT, [1]))] });
+  const y = graph.createNode({
+    opType: 'Identity',
+    inputs: [x],
+    outputs: [new Value('y', tensorType(DataType.FLOAT, [1]))],
+  });
   graph.outputs.push(y.output(0));
   const model = new Model(graph);
   model.opsetImports = [{ domain: '', version: 13 }];

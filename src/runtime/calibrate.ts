@@ -13,7 +13,12 @@ import type { Model } from '../ir/model.js';
 import { tensorType } from '../ir/types.js';
 import type { PassContext, PassResult } from '../pass/index.js';
 import { encodeModel } from '../serde/encode.js';
-import { CALIBRATION_METHODS, createCalibrator, type CalibrationMethod, type TensorRange } from '../tensor/calibration.js';
+import {
+  CALIBRATION_METHODS,
+  createCalibrator,
+  type CalibrationMethod,
+  type TensorRange,
+} from '../tensor/calibration.js';
 import { DataType } from '../tensor/dtype.js';
 import { readInputsFile } from './data-files.js';
 import { castTo, sliceRows, type Feeds } from './host-tensor.js';
@@ -57,7 +62,8 @@ export function readCalibrationData(path: string, specs: InputSpec[]): Calibrati
   arrays.delete('labels');
   const known = specs.map((s) => s.name);
   for (const name of arrays.keys()) {
-    if (!known.includes(name)) throw new OnnxOptError(`array '${name}' is not a model input (inputs: ${known.join(', ')})`, path);
+    if (!known.includes(name))
+      throw new OnnxOptError(`array '${name}' is not a model input (inputs: ${known.join(', ')})`, path);
   }
   const inputs: Feeds = {};
   for (const spec of specs) {
@@ -66,9 +72,11 @@ export function readCalibrationData(path: string, specs: InputSpec[]): Calibrati
     inputs[spec.name] = castTo(t, spec.dataType, `${path}: input '${spec.name}'`);
   }
   const count = Object.values(inputs)[0]?.dims[0];
-  if (count === undefined || count === 0) throw new OnnxOptError('holds no samples (arrays need a sample axis first)', path);
+  if (count === undefined || count === 0)
+    throw new OnnxOptError('holds no samples (arrays need a sample axis first)', path);
   for (const [name, t] of Object.entries(inputs)) {
-    if (t.dims[0] !== count) throw new OnnxOptError(`input '${name}' has ${t.dims[0]} samples, '${specs[0]!.name}' ${count}`, path);
+    if (t.dims[0] !== count)
+      throw new OnnxOptError(`input '${name}' has ${t.dims[0]} samples, '${specs[0]!.name}' ${count}`, path);
   }
   return {
     count,
@@ -87,15 +95,22 @@ export function readCalibrationData(path: string, specs: InputSpec[]): Calibrati
  * The ranges of `tensors` (float values of `model`) over the data. The model is changed only while its augmented
  * copy is encoded, and restored before this returns.
  */
-export async function calibrate(model: Model, tensors: readonly Value[], data: CalibrationData, options: CalibrationOptions = {}): Promise<CalibrationResult> {
+export async function calibrate(
+  model: Model,
+  tensors: readonly Value[],
+  data: CalibrationData,
+  options: CalibrationOptions = {},
+): Promise<CalibrationResult> {
   const method = options.method ?? 'minmax';
-  if (!CALIBRATION_METHODS.includes(method)) throw new OnnxOptError(`unknown calibration method '${method}' (methods: ${CALIBRATION_METHODS.join(', ')})`);
+  if (!CALIBRATION_METHODS.includes(method))
+    throw new OnnxOptError(`unknown calibration method '${method}' (methods: ${CALIBRATION_METHODS.join(', ')})`);
   const calibrator = createCalibrator(method, { percentile: options.percentile });
   const t0 = performance.now();
   const specs = describeInputs(model);
   const fixed = specs.map((s) => s.dims[0]).find((d): d is number => typeof d === 'number');
   const batch = fixed ?? options.batchSize ?? DEFAULT_CALIBRATION_BATCH;
-  if (!Number.isInteger(batch) || batch < 1) throw new OnnxOptError(`--calibration-batch must be a positive integer, not ${options.batchSize}`);
+  if (!Number.isInteger(batch) || batch < 1)
+    throw new OnnxOptError(`--calibration-batch must be a positive integer, not ${options.batchSize}`);
   const { bytes, reads } = augmented(model, tensors, method === 'minmax');
   const session = await loadModel(bytes, { ...options, optimization: 'disabled' }, 'calibration model');
   const runs = data.batches(batch);
@@ -117,7 +132,8 @@ export async function calibrate(model: Model, tensors: readonly Value[], data: C
   return { ranges: calibrator.ranges(), method, samples: data.count, runs: runs.length, ms: performance.now() - t0 };
 }
 
-type Read = { kind: 'range'; tensor: string; min: string; max: string } | { kind: 'values'; tensor: string; output: string };
+type Read =
+  { kind: 'range'; tensor: string; min: string; max: string } | { kind: 'values'; tensor: string; output: string };
 
 /** The model's bytes with the tensors exposed (reduced to their min and max when `reduce`), and where to read them. */
 function augmented(model: Model, tensors: readonly Value[], reduce: boolean): { bytes: Uint8Array; reads: Read[] } {
@@ -131,7 +147,15 @@ function augmented(model: Model, tensors: readonly Value[], reduce: boolean): { 
       if (reduce) {
         const [min, max] = (['ReduceMin', 'ReduceMax'] as const).map((opType) => {
           const out = graph.newValue(`${v.name}_${opType}`, tensorType(DataType.FLOAT, []));
-          added.push(graph.createNode({ opType, inputs: [v], outputs: [out], attributes: [{ name: 'keepdims', type: 'int', value: 0 }], name: `${v.name}_${opType}` }));
+          added.push(
+            graph.createNode({
+              opType,
+              inputs: [v],
+              outputs: [out],
+              attributes: [{ name: 'keepdims', type: 'int', value: 0 }],
+              name: `${v.name}_${opType}`,
+            }),
+          );
           graph.outputs.push(out);
           return out.name;
         });
@@ -159,7 +183,14 @@ export function readRangesFile(path: string): Record<string, TensorRange> {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new OnnxOptError(code === 'ENOENT' ? 'no such file' : code ? `cannot be read (${code})` : `not valid JSON: ${(e as Error).message}`, path);
+    throw new OnnxOptError(
+      code === 'ENOENT'
+        ? 'no such file'
+        : code
+          ? `cannot be read (${code})`
+          : `not valid JSON: ${(e as Error).message}`,
+      path,
+    );
   }
   const record = parsed as { ranges?: unknown };
   const ranges = typeof record === 'object' && record !== null && 'ranges' in record ? record.ranges : parsed;
@@ -172,8 +203,10 @@ export function readRangesFile(path: string): Record<string, TensorRange> {
 /** What the CLI runs for quantize-static: ranges from --ranges or from calibrating on --calibration, then the pass. */
 export async function runQuantizeStatic(model: Model, context: PassContext): Promise<PassResult> {
   const options = quantizeStaticPass.settings(context.options);
-  const run = (calibratedRanges: unknown) => quantizeStaticPass.run(model, { ...context, options: { ...context.options, calibratedRanges } });
-  if (options.ranges !== undefined && options.calibration !== undefined) throw new OnnxOptError('give --calibration or --ranges, not both');
+  const run = (calibratedRanges: unknown) =>
+    quantizeStaticPass.run(model, { ...context, options: { ...context.options, calibratedRanges } });
+  if (options.ranges !== undefined && options.calibration !== undefined)
+    throw new OnnxOptError('give --calibration or --ranges, not both');
   if (options.ranges !== undefined) {
     const result = run(readRangesFile(options.ranges));
     return { ...result, record: { ...result.record, rangesFrom: options.ranges } };
@@ -187,19 +220,27 @@ export async function runQuantizeStatic(model: Model, context: PassContext): Pro
   let calibration: CalibrationResult;
   try {
     calibration = await calibrate(model, placement.calibrated, data, {
-      method, percentile, batchSize, onProgress: (done, total) => progress.update(`calibrating (${method})`, done, total),
+      method,
+      percentile,
+      batchSize,
+      onProgress: (done, total) => progress.update(`calibrating (${method})`, done, total),
     });
   } catch (e) {
     throw e instanceof OnnxOptError ? e.inFile(calibrationFile) : e;
   } finally {
     progress.end();
   }
-  context.log(`quantize-static: calibrated ${calibration.ranges.size} tensors on ${calibration.samples} samples ` +
-    `(${calibration.runs} runs, ${method}) in ${(calibration.ms / 1000).toFixed(1)} s`);
+  context.log(
+    `quantize-static: calibrated ${calibration.ranges.size} tensors on ${calibration.samples} samples ` +
+      `(${calibration.runs} runs, ${method}) in ${(calibration.ms / 1000).toFixed(1)} s`,
+  );
   const result = run(calibration.ranges);
   const { samples, runs } = calibration;
   return {
     ...result,
-    record: { ...result.record, calibration: { file: calibrationFile, method, ...(method === 'percentile' ? { percentile } : {}), samples, runs } },
+    record: {
+      ...result.record,
+      calibration: { file: calibrationFile, method, ...(method === 'percentile' ? { percentile } : {}), samples, runs },
+    },
   };
 }

@@ -2,15 +2,21 @@
 import { OnnxOptError } from '../errors.js';
 
 /** A number option; bad text is a usage error naming the flag. */
-export function numberOption(flag: string, text: string | undefined, rules: { integer?: boolean; min?: number; max?: number } = {}): number | undefined {
+export function numberOption(
+  flag: string,
+  text: string | undefined,
+  rules: { integer?: boolean; min?: number; max?: number } = {},
+): number | undefined {
   if (text === undefined) return undefined;
   const value = text.trim() === '' ? NaN : Number(text);
   const kind = rules.integer ? 'an integer' : 'a number';
   if (!Number.isFinite(value) || (rules.integer && !Number.isInteger(value))) {
     throw new OnnxOptError(`${flag} must be ${kind}, not '${text}'`);
   }
-  if (rules.min !== undefined && value < rules.min) throw new OnnxOptError(`${flag} must be at least ${rules.min}, not ${text}`);
-  if (rules.max !== undefined && value > rules.max) throw new OnnxOptError(`${flag} must be at most ${rules.max}, not ${text}`);
+  if (rules.min !== undefined && value < rules.min)
+    throw new OnnxOptError(`${flag} must be at least ${rules.min}, not ${text}`);
+  if (rules.max !== undefined && value > rules.max)
+    throw new OnnxOptError(`${flag} must be at most ${rules.max}, not ${text}`);
   return value;
 }
 
@@ -39,21 +45,29 @@ export function dimsOption(flag: string, specs: string[] | undefined): Record<st
  */
 export function alignNumbers(header: string[], rows: string[][], numeric: number[]): string[][] {
   const widths = numeric.map((col) => Math.max(header[col]!.length, ...rows.map((r) => r[col]!.length)));
-  return rows.map((r) => r.map((cell, col) => {
-    const k = numeric.indexOf(col);
-    return k < 0 ? cell : cell.padStart(widths[k]!);
-  }));
+  return rows.map((r) =>
+    r.map((cell, col) => {
+      const k = numeric.indexOf(col);
+      return k < 0 ? cell : cell.padStart(widths[k]!);
+    }),
+  );
 }
 
 /** Short scientific notation for differences: 0, or 1.23e-5. */
 export const sci = (x: number): string => (x === 0 ? '0' : Number.isFinite(x) ? x.toExponential(2) : String(x));
 
 /** Refuses dim names that no input has (a typo would otherwise be ignored and the default size used). */
-export function checkDimNames(flag: string, dims: Record<string, number>, specs: readonly { dims: readonly (number | string | undefined)[] }[]): void {
+export function checkDimNames(
+  flag: string,
+  dims: Record<string, number>,
+  specs: readonly { dims: readonly (number | string | undefined)[] }[],
+): void {
   const known = new Set(specs.flatMap((s) => s.dims.filter((d): d is string => typeof d === 'string')));
   for (const name of Object.keys(dims)) {
     if (!known.has(name)) {
-      throw new OnnxOptError(`${flag} '${name}': no input has a dim of that name (dims: ${[...known].sort().join(', ') || 'none symbolic'})`);
+      throw new OnnxOptError(
+        `${flag} '${name}': no input has a dim of that name (dims: ${[...known].sort().join(', ') || 'none symbolic'})`,
+      );
     }
   }
 }

@@ -60,7 +60,10 @@ export class OutputComparer {
   private exact = true;
   private problem: string | undefined;
 
-  constructor(readonly name: string, private readonly tolerance: Tolerance) {}
+  constructor(
+    readonly name: string,
+    private readonly tolerance: Tolerance,
+  ) {}
 
   /** Marks the output as failed outright (e.g. one model lacks it). */
   fail(problem: string): void {
@@ -69,7 +72,8 @@ export class OutputComparer {
   }
 
   add(reference: HostTensor, candidate: HostTensor): void {
-    const sameShape = reference.dims.length === candidate.dims.length && reference.dims.every((d, i) => d === candidate.dims[i]);
+    const sameShape =
+      reference.dims.length === candidate.dims.length && reference.dims.every((d, i) => d === candidate.dims[i]);
     if (!this.first) {
       this.first = { type: dataTypeName(reference.dataType), shape: [...reference.dims] };
       if (candidate.dataType !== reference.dataType) this.first.candidateType = dataTypeName(candidate.dataType);
@@ -116,9 +120,10 @@ export class OutputComparer {
     const norms = Math.sqrt(this.normRef) * Math.sqrt(this.normCand);
     const cosine = this.normRef === 0 && this.normCand === 0 ? 1 : norms === 0 ? 0 : this.dot / norms;
     const { minCosine } = this.tolerance;
-    const numericPass = minCosine === undefined
-      ? this.mismatches === 0
-      : cosine >= minCosine && this.nanRef === this.nanCand && this.infRef === this.infCand;
+    const numericPass =
+      minCosine === undefined
+        ? this.mismatches === 0
+        : cosine >= minCosine && this.nanRef === this.nanCand && this.infRef === this.infCand;
     const out: OutputComparison = {
       name: this.name,
       type: this.first?.type ?? '?',

@@ -27,17 +27,22 @@ export function readInputsFile(path: string, specs: InputSpec[]): Feeds[] {
     if (list.length === 0) throw new OnnxOptError('holds an empty list: no samples', path);
     samples = list.map((entry, i) => {
       const what = list.length > 1 ? `sample ${i}` : 'the inputs';
-      if (!isPlainObject(entry)) throw new OnnxOptError(`${what} must be an object of input name -> nested arrays`, path);
+      if (!isPlainObject(entry))
+        throw new OnnxOptError(`${what} must be an object of input name -> nested arrays`, path);
       return feedsFromJson(entry, specs, path);
     });
   } else {
     samples = [Object.fromEntries(readNpz(path))];
   }
   for (const feeds of samples) checkNames(Object.keys(feeds), specs, path, 'array');
-  return samples.map((feeds) => Object.fromEntries(Object.entries(feeds).map(([name, t]) => {
-    const spec = specs.find((s) => s.name === name)!;
-    return [name, castTo(t, spec.dataType, `${path}: input '${name}'`)];
-  })));
+  return samples.map((feeds) =>
+    Object.fromEntries(
+      Object.entries(feeds).map(([name, t]) => {
+        const spec = specs.find((s) => s.name === name)!;
+        return [name, castTo(t, spec.dataType, `${path}: input '${name}'`)];
+      }),
+    ),
+  );
 }
 
 /**
@@ -57,7 +62,8 @@ export function readDataset(path: string, specs: InputSpec[], labelsKey = 'label
   } else {
     const arrays = readNpz(path);
     labels = arrays.get(labelsKey);
-    if (!labels) throw new OnnxOptError(`has no labels array '${labelsKey}' (arrays: ${[...arrays.keys()].join(', ')})`, path);
+    if (!labels)
+      throw new OnnxOptError(`has no labels array '${labelsKey}' (arrays: ${[...arrays.keys()].join(', ')})`, path);
     arrays.delete(labelsKey);
     inputs = Object.fromEntries(arrays);
   }
@@ -65,7 +71,8 @@ export function readDataset(path: string, specs: InputSpec[], labelsKey = 'label
   const count = labels.dims[0];
   if (count === undefined) throw new OnnxOptError('labels must have a sample axis (got a scalar)', path);
   for (const [name, t] of Object.entries(inputs)) {
-    if (t.dims[0] !== count) throw new OnnxOptError(`input '${name}' has ${t.dims[0] ?? 'no'} samples, the labels ${count}`, path);
+    if (t.dims[0] !== count)
+      throw new OnnxOptError(`input '${name}' has ${t.dims[0] ?? 'no'} samples, the labels ${count}`, path);
     const spec = specs.find((s) => s.name === name)!;
     inputs[name] = castTo(t, spec.dataType, `${path}: input '${name}'`);
   }
@@ -75,7 +82,8 @@ export function readDataset(path: string, specs: InputSpec[], labelsKey = 'label
 function checkNames(given: string[], specs: InputSpec[], path: string, kind: string): void {
   const known = specs.map((s) => s.name);
   for (const name of given) {
-    if (!known.includes(name)) throw new OnnxOptError(`${kind} '${name}' is not a model input (inputs: ${known.join(', ')})`, path);
+    if (!known.includes(name))
+      throw new OnnxOptError(`${kind} '${name}' is not a model input (inputs: ${known.join(', ')})`, path);
   }
   for (const name of known) {
     if (!given.includes(name)) throw new OnnxOptError(`no ${kind} for model input '${name}'`, path);
@@ -97,7 +105,8 @@ function readJson(path: string): unknown {
   }
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function feedsFromJson(entry: Record<string, unknown>, specs: InputSpec[], path: string): Feeds {
   const feeds: Feeds = {};
@@ -121,12 +130,14 @@ export function tensorFromNested(value: unknown, dataType: number, what: string)
       else throw new OnnxOptError(`${what}: holds ${JSON.stringify(v)}, not a number`);
       return;
     }
-    if (!Array.isArray(v) || v.length !== dims[depth]) throw new OnnxOptError(`${what}: nested arrays are not rectangular`);
+    if (!Array.isArray(v) || v.length !== dims[depth])
+      throw new OnnxOptError(`${what}: nested arrays are not rectangular`);
     for (const x of v) walk(x, depth + 1);
   };
   walk(value, 0);
   const integral = dataType !== DataType.FLOAT && dataType !== DataType.DOUBLE && dataType !== DataType.FLOAT16;
-  if (integral && flat.some((x) => !Number.isInteger(x))) throw new OnnxOptError(`${what}: the model expects ${dataTypeName(dataType)}, got non-integers`);
+  if (integral && flat.some((x) => !Number.isInteger(x)))
+    throw new OnnxOptError(`${what}: the model expects ${dataTypeName(dataType)}, got non-integers`);
   const asDouble: HostTensor = { dataType: DataType.DOUBLE, dims, data: Float64Array.from(flat) };
   if (dataType === DataType.DOUBLE) return asDouble;
   if (!integral) return castTo(asDouble, dataType, what);

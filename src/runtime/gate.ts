@@ -45,9 +45,15 @@ export interface GateReport {
 }
 
 /** Evaluates both models on the dataset and compares their metric against the allowed drop. */
-export async function gateAccuracy(baseline: ModelSource, candidate: ModelSource, data: Dataset, options: GateOptions): Promise<GateReport> {
+export async function gateAccuracy(
+  baseline: ModelSource,
+  candidate: ModelSource,
+  data: Dataset,
+  options: GateOptions,
+): Promise<GateReport> {
   const metric = options.metric ?? 'accuracy';
-  if (!GATE_METRICS.includes(metric)) throw new OnnxOptError(`unknown metric '${metric}' (metrics: ${GATE_METRICS.join(', ')})`);
+  if (!GATE_METRICS.includes(metric))
+    throw new OnnxOptError(`unknown metric '${metric}' (metrics: ${GATE_METRICS.join(', ')})`);
   if (!Number.isFinite(options.maxDrop)) throw new OnnxOptError(`max drop must be a number, not ${options.maxDrop}`);
   const base = await evaluate(baseline, 'baseline', data, metric, options);
   const cand = await evaluate(candidate, 'candidate', data, metric, { ...options, output: base.output });
@@ -85,7 +91,13 @@ interface Evaluation {
   predictions?: number[];
 }
 
-async function evaluate(source: ModelSource, role: GateProgress['model'], data: Dataset, metric: GateMetric, options: GateOptions): Promise<Evaluation> {
+async function evaluate(
+  source: ModelSource,
+  role: GateProgress['model'],
+  data: Dataset,
+  metric: GateMetric,
+  options: GateOptions,
+): Promise<Evaluation> {
   const model = await loadModel(source, options, typeof source === 'string' ? source : role);
   try {
     const specs = inputSpecsOf(model);
@@ -93,7 +105,12 @@ async function evaluate(source: ModelSource, role: GateProgress['model'], data: 
     if (!output || !model.outputNames.includes(output)) {
       throw new OnnxOptError(`has no output '${output}' (outputs: ${model.outputNames.join(', ')})`, model.label);
     }
-    const batchSize = batchSizeFor(model, specs.map((s) => s.dims[0]), data.count, options.batchSize ?? 32);
+    const batchSize = batchSizeFor(
+      model,
+      specs.map((s) => s.dims[0]),
+      data.count,
+      options.batchSize ?? 32,
+    );
     const score = new MetricAccumulator(metric);
     for (let start = 0; start < data.count; start += batchSize) {
       const end = Math.min(start + batchSize, data.count);
@@ -111,7 +128,8 @@ async function evaluate(source: ModelSource, role: GateProgress['model'], data: 
 
 /** A fixed batch dim in the model wins over the requested size; the dataset must then divide into it. */
 function batchSizeFor(model: LoadedModel, firstDims: unknown[], count: number, requested: number): number {
-  if (!Number.isInteger(requested) || requested < 1) throw new OnnxOptError(`batch size must be a positive integer, not ${requested}`);
+  if (!Number.isInteger(requested) || requested < 1)
+    throw new OnnxOptError(`batch size must be a positive integer, not ${requested}`);
   const fixed = firstDims.find((d): d is number => typeof d === 'number');
   if (fixed === undefined) return requested;
   if (count % fixed !== 0) {
@@ -142,7 +160,8 @@ class MetricAccumulator {
     }
     if (this.metric === 'cosine') {
       if (truth.length !== values.length) throw this.shapeError(output, labels, label, 'the same size as the output');
-      for (let r = 0; r < rows; r++) this.total += cosine(values.subarray(r * width, (r + 1) * width), truth.subarray(r * width, (r + 1) * width));
+      for (let r = 0; r < rows; r++)
+        this.total += cosine(values.subarray(r * width, (r + 1) * width), truth.subarray(r * width, (r + 1) * width));
       this.scored += rows;
       return;
     }

@@ -52,7 +52,8 @@ export function elementCount(dims: readonly number[]): number {
 /** A zero-filled tensor of a supported type. */
 export function allocate(dataType: number, dims: number[]): HostTensor {
   const Ctor = typedArrayFor(dataType);
-  if (!Ctor || !isSupportedType(dataType)) throw new OnnxOptError(`${dataTypeName(dataType)} tensors are not supported here`);
+  if (!Ctor || !isSupportedType(dataType))
+    throw new OnnxOptError(`${dataTypeName(dataType)} tensors are not supported here`);
   const count = elementCount(dims);
   const width = (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
   return { dataType, dims, data: new Ctor(new ArrayBuffer(count * width), 0, count) };
@@ -60,12 +61,14 @@ export function allocate(dataType: number, dims: number[]): HostTensor {
 
 export function fromOrt(name: string, t: OrtTensorLike): HostTensor {
   const dataType = FROM_ORT.get(t.type);
-  if (dataType === undefined) throw new OnnxOptError(`output '${name}' has type ${t.type}, which is not supported here`);
+  if (dataType === undefined)
+    throw new OnnxOptError(`output '${name}' has type ${t.type}, which is not supported here`);
   const data = t.data as TypedArray;
   // Newer runtimes may hand float16 back as Float16Array; keep bits, as everywhere else.
-  const bits = dataType === DataType.FLOAT16 && !(data instanceof Uint16Array)
-    ? Uint16Array.from(data as unknown as ArrayLike<number>, numberToFloat16Bits)
-    : data;
+  const bits =
+    dataType === DataType.FLOAT16 && !(data instanceof Uint16Array)
+      ? Uint16Array.from(data as unknown as ArrayLike<number>, numberToFloat16Bits)
+      : data;
   return { dataType, dims: [...t.dims], data: bits };
 }
 
@@ -92,9 +95,12 @@ const isFloat = (t: number) => t === DataType.FLOAT || t === DataType.DOUBLE || 
  */
 export function castTo(t: HostTensor, dataType: number, what: string): HostTensor {
   if (t.dataType === dataType) return t;
-  if (!isSupportedType(dataType)) throw new OnnxOptError(`${what}: the model expects ${dataTypeName(dataType)}, which is not supported here`);
+  if (!isSupportedType(dataType))
+    throw new OnnxOptError(`${what}: the model expects ${dataTypeName(dataType)}, which is not supported here`);
   if (!isSupportedType(t.dataType) || isFloat(t.dataType) !== isFloat(dataType)) {
-    throw new OnnxOptError(`${what}: has ${dataTypeName(t.dataType)} values, the model expects ${dataTypeName(dataType)}`);
+    throw new OnnxOptError(
+      `${what}: has ${dataTypeName(t.dataType)} values, the model expects ${dataTypeName(dataType)}`,
+    );
   }
   const out = allocate(dataType, t.dims);
   const n = t.data.length;
@@ -113,7 +119,11 @@ export function castTo(t: HostTensor, dataType: number, what: string): HostTenso
 /** Rows [start, end) along the first axis (a view, no copy). */
 export function sliceRows(t: HostTensor, start: number, end: number): HostTensor {
   const rowSize = elementCount(t.dims.slice(1));
-  return { dataType: t.dataType, dims: [end - start, ...t.dims.slice(1)], data: t.data.subarray(start * rowSize, end * rowSize) };
+  return {
+    dataType: t.dataType,
+    dims: [end - start, ...t.dims.slice(1)],
+    data: t.data.subarray(start * rowSize, end * rowSize),
+  };
 }
 
 export function describeTensor(t: HostTensor): string {

@@ -40,18 +40,23 @@ export const DEFAULT_SEQUENCE = 32;
 
 /** The graph inputs a caller must feed (initializer-backed inputs are skipped), with their roles and id bounds. */
 export function describeInputs(model: Model): InputSpec[] {
-  return model.graph.inputs.filter((v) => !v.initializer).map((v) => {
-    const dataType = elemTypeOf(v.type);
-    const dims = shapeOf(v.type);
-    if (dataType === undefined || dims === undefined) {
-      throw new OnnxOptError(`input '${v.name}' has no declared tensor type and shape: give inputs in a file instead`);
-    }
-    if (!isSupportedType(dataType)) throw new OnnxOptError(`input '${v.name}' is ${dataTypeName(dataType)}, which cannot be generated`);
-    const spec: InputSpec = { name: v.name, dataType, dims, role: roleOf(v.name, dataType) };
-    const limit = embeddingRows(v);
-    if (limit !== undefined) spec.idLimit = limit;
-    return spec;
-  });
+  return model.graph.inputs
+    .filter((v) => !v.initializer)
+    .map((v) => {
+      const dataType = elemTypeOf(v.type);
+      const dims = shapeOf(v.type);
+      if (dataType === undefined || dims === undefined) {
+        throw new OnnxOptError(
+          `input '${v.name}' has no declared tensor type and shape: give inputs in a file instead`,
+        );
+      }
+      if (!isSupportedType(dataType))
+        throw new OnnxOptError(`input '${v.name}' is ${dataTypeName(dataType)}, which cannot be generated`);
+      const spec: InputSpec = { name: v.name, dataType, dims, role: roleOf(v.name, dataType) };
+      const limit = embeddingRows(v);
+      if (limit !== undefined) spec.idLimit = limit;
+      return spec;
+    });
 }
 
 /**
@@ -81,7 +86,11 @@ export function adaptFeeds(feeds: Feeds, specs: InputSpec[]): Feeds {
 function roleOf(name: string, dataType: number): InputRole {
   const n = name.toLowerCase();
   if (n.includes('mask')) return 'attention-mask';
-  const integral = dataType !== DataType.FLOAT && dataType !== DataType.DOUBLE && dataType !== DataType.FLOAT16 && dataType !== DataType.BOOL;
+  const integral =
+    dataType !== DataType.FLOAT &&
+    dataType !== DataType.DOUBLE &&
+    dataType !== DataType.FLOAT16 &&
+    dataType !== DataType.BOOL;
   if (!integral) return 'values';
   if (n.includes('token_type') || n.includes('segment')) return 'token-type-ids';
   if (n.includes('position')) return 'position-ids';
@@ -105,7 +114,11 @@ function embeddingRows(input: Value): number | undefined {
         const dims = constantDims(node.inputs[0] ?? null);
         const axis = node.attrInt('axis', 0);
         if (dims) consider(dims[axis < 0 ? axis + dims.length : axis]);
-      } else if (node.domain === 'com.microsoft' && node.opType === 'EmbedLayerNormalization' && index in EMBED_TABLES) {
+      } else if (
+        node.domain === 'com.microsoft' &&
+        node.opType === 'EmbedLayerNormalization' &&
+        index in EMBED_TABLES
+      ) {
         consider(constantDims(node.inputs[EMBED_TABLES[index]!] ?? null)?.[0]);
       } else if (node.domain === '' && ID_CARRIERS.has(node.opType) && index === 0 && depth < 4 && node.outputs[0]) {
         visit(node.outputs[0], depth + 1);
@@ -122,7 +135,8 @@ function constantDims(v: Value | null): readonly number[] | undefined {
   const t = v.constantTensor();
   if (t) return t.dims;
   const p = v.producer;
-  if (p && (p.opType === 'DequantizeLinear' || p.opType === 'Cast') && p.inputs[0]) return p.inputs[0].constantTensor()?.dims;
+  if (p && (p.opType === 'DequantizeLinear' || p.opType === 'Cast') && p.inputs[0])
+    return p.inputs[0].constantTensor()?.dims;
   return undefined;
 }
 
@@ -146,21 +160,24 @@ export function resolveShapes(specs: InputSpec[], options: GenerateOptions = {})
   const shapes = new Map<string, number[]>();
   for (const spec of specs) {
     const rank = spec.dims.length;
-    shapes.set(spec.name, spec.dims.map((d, axis) => {
-      if (typeof d === 'number') return d;
-      if (d !== undefined && bound.has(d)) return bound.get(d)!;
-      const n = d?.toLowerCase().replace(/[^a-z0-9]+/g, '_') ?? '';
-      let size: number;
-      if (cached && n.includes('past')) size = sequence;
-      else if (cached && n.includes('total')) size = sequence + step;
-      else if (BATCH_NAMES.test(n) || n.includes('batch')) size = batch;
-      else if (SEQUENCE_NAMES.test(n) || n.includes('seq')) size = step;
-      else if (axis === 0) size = batch;
-      else if (spec.role !== 'values' && (axis === 1 || axis === rank - 1)) size = step;
-      else size = 1;
-      if (d !== undefined) bound.set(d, size);
-      return size;
-    }));
+    shapes.set(
+      spec.name,
+      spec.dims.map((d, axis) => {
+        if (typeof d === 'number') return d;
+        if (d !== undefined && bound.has(d)) return bound.get(d)!;
+        const n = d?.toLowerCase().replace(/[^a-z0-9]+/g, '_') ?? '';
+        let size: number;
+        if (cached && n.includes('past')) size = sequence;
+        else if (cached && n.includes('total')) size = sequence + step;
+        else if (BATCH_NAMES.test(n) || n.includes('batch')) size = batch;
+        else if (SEQUENCE_NAMES.test(n) || n.includes('seq')) size = step;
+        else if (axis === 0) size = batch;
+        else if (spec.role !== 'values' && (axis === 1 || axis === rank - 1)) size = step;
+        else size = 1;
+        if (d !== undefined) bound.set(d, size);
+        return size;
+      }),
+    );
   }
   return shapes;
 }

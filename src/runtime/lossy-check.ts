@@ -31,24 +31,41 @@ export type LossyVerdict =
   | { kind: 'unchecked'; message: string };
 
 /** Compares `after` (the pass's result) with `before` (the model as it was) output by output. */
-export async function checkLossyPass(before: Model, after: Model, passName: string, options: LossyCheckOptions = {}): Promise<LossyVerdict> {
+export async function checkLossyPass(
+  before: Model,
+  after: Model,
+  passName: string,
+  options: LossyCheckOptions = {},
+): Promise<LossyVerdict> {
   const minCosine = options.minCosine ?? LOSSY_MIN_COSINE;
-  const inputs: Feeds[] | undefined = options.inputsFile ? readInputsFile(options.inputsFile, describeInputs(before)) : undefined;
+  const inputs: Feeds[] | undefined = options.inputsFile
+    ? readInputsFile(options.inputsFile, describeInputs(before))
+    : undefined;
   try {
     const report = await checkParity(before, after, {
-      minCosine, samples: 2, batch: 2, sequence: 16, pad: true,
-      ...(inputs ? { inputs } : {}), ...(options.dims ? { dims: options.dims } : {}),
+      minCosine,
+      samples: 2,
+      batch: 2,
+      sequence: 16,
+      pad: true,
+      ...(inputs ? { inputs } : {}),
+      ...(options.dims ? { dims: options.dims } : {}),
       labels: [`before ${passName}`, `after ${passName}`],
     });
     const worst = Math.min(...report.outputs.map((o) => o.cosine));
-    if (report.pass) return { kind: 'kept', message: `${passName}: checked in onnxruntime on ${report.samples} input samples: lowest output cosine ${worst.toFixed(6)}` };
+    if (report.pass)
+      return {
+        kind: 'kept',
+        message: `${passName}: checked in onnxruntime on ${report.samples} input samples: lowest output cosine ${worst.toFixed(6)}`,
+      };
     return {
       kind: 'broken',
       message: `${passName} breaks the model: ${describeFailure(report)}`,
       outputs: report.outputs.filter((o) => !o.pass).map((o) => o.name),
     };
   } catch (e) {
-    if (e instanceof EnvironmentError) return { kind: 'unchecked', message: `${passName}: result NOT checked: ${e.message}` };
+    if (e instanceof EnvironmentError)
+      return { kind: 'unchecked', message: `${passName}: result NOT checked: ${e.message}` };
     throw e;
   }
 }

@@ -48,9 +48,15 @@ export async function convertFp16Mixed(model: Model, options: MixedPrecisionOpti
   const feeds = options.feeds ?? generateInputs(describeInputs(model), { dims: options.dims });
   const types = inferElemTypes(model.graph);
   // Constants are left out: their error is their rounding to float16, which keeping them in float32 would not avoid.
-  const watched = model.graph.nodes.filter((n) => n.inputs.some((v) => v)).flatMap((n) => n.outputs)
+  const watched = model.graph.nodes
+    .filter((n) => n.inputs.some((v) => v))
+    .flatMap((n) => n.outputs)
     .filter((v): v is Value => !!v && types.get(v) === DataType.FLOAT);
-  const reference = await observe(decodeModel(referenceBytes), watched.map((v) => v.name), feeds);
+  const reference = await observe(
+    decodeModel(referenceBytes),
+    watched.map((v) => v.name),
+    feeds,
+  );
 
   const blocked = new Set(settings.blockNodes);
   const notes: string[] = [];
@@ -59,23 +65,34 @@ export async function convertFp16Mixed(model: Model, options: MixedPrecisionOpti
   for (;;) {
     const candidate = decodeModel(referenceBytes);
     convertToFloat16(candidate, { ...settings, blockNodes: [...blocked] });
-    const measured = await observe(candidate, watched.map((v) => v.name), feeds);
+    const measured = await observe(
+      candidate,
+      watched.map((v) => v.name),
+      feeds,
+    );
     const errors = new Map<string, number>();
     for (const [name, values] of measured) {
       const expected = reference.get(name);
       if (expected) errors.set(name, float16Error(expected, values));
     }
-    worst = [...errors].reduce((w, [value, error]) => (error > w.error ? { error, value } : w), { error: 0, value: '' });
+    worst = [...errors].reduce((w, [value, error]) => (error > w.error ? { error, value } : w), {
+      error: 0,
+      value: '',
+    });
     const more = [...sources(model.graph, errors, settings.mixedTolerance, reference)].filter((n) => !blocked.has(n));
     if (!more.length) break;
     if (rounds === maxRounds) {
-      notes.push(`gave up after ${rounds} rounds: '${worst.value}' is off by ${worst.error.toPrecision(3)} (tolerance ${settings.mixedTolerance})`);
+      notes.push(
+        `gave up after ${rounds} rounds: '${worst.value}' is off by ${worst.error.toPrecision(3)} (tolerance ${settings.mixedTolerance})`,
+      );
       log(`fp16 --mixed: ${notes[0]}`);
       break;
     }
     rounds++;
-    log(`fp16 --mixed round ${rounds}: worst error ${worst.error.toPrecision(3)} at '${worst.value}'; ` +
-      `keeping ${more.length} more nodes in float32: ${more.slice(0, 8).join(', ')}${more.length > 8 ? ', ...' : ''}`);
+    log(
+      `fp16 --mixed round ${rounds}: worst error ${worst.error.toPrecision(3)} at '${worst.value}'; ` +
+        `keeping ${more.length} more nodes in float32: ${more.slice(0, 8).join(', ')}${more.length > 8 ? ', ...' : ''}`,
+    );
     more.forEach((n) => blocked.add(n));
   }
   const result = convertToFloat16(model, { ...settings, blockNodes: [...blocked] });
@@ -114,8 +131,13 @@ export function float16Error(reference: Float64Array, candidate: Float64Array): 
  * than their inputs). Values float16 cannot hold (beyond ±65504 in float32) send their consumers along, since a
  * Cast back to float16 would turn them into infinities.
  */
-function sources(graph: Graph, errors: Map<string, number>, tolerance: number, reference: Map<string, Float64Array>): Set<string> {
-  const errorOf = (v: Value | null) => (v ? errors.get(v.name) ?? 0 : 0);
+function sources(
+  graph: Graph,
+  errors: Map<string, number>,
+  tolerance: number,
+  reference: Map<string, Float64Array>,
+): Set<string> {
+  const errorOf = (v: Value | null) => (v ? (errors.get(v.name) ?? 0) : 0);
   const found = new Set<string>();
   const pending: Node[] = [];
   for (const node of graph.nodes) {
@@ -141,7 +163,12 @@ function sources(graph: Graph, errors: Map<string, number>, tolerance: number, r
 async function observe(model: Model, names: readonly string[], feeds: Feeds): Promise<Map<string, Float64Array>> {
   const graph = model.graph;
   const types = inferElemTypes(graph);
-  const byName = new Map(graph.nodes.flatMap((n) => n.outputs).filter((v): v is Value => !!v).map((v) => [v.name, v]));
+  const byName = new Map(
+    graph.nodes
+      .flatMap((n) => n.outputs)
+      .filter((v): v is Value => !!v)
+      .map((v) => [v.name, v]),
+  );
   for (const name of names) {
     const v = byName.get(name);
     if (!v || graph.outputs.includes(v)) continue;

@@ -38,7 +38,11 @@ export const DEFAULT_TOLERANCE = { atol: 1e-4, rtol: 1e-3 } as const;
  * |candidate - reference| <= atol + rtol * |reference| everywhere (numpy.allclose(candidate, reference)), NaN
  * matching NaN; with `minCosine`, when the cosine similarity reaches it instead.
  */
-export async function checkParity(reference: ModelSource, candidate: ModelSource, options: ParityOptions = {}): Promise<ParityReport> {
+export async function checkParity(
+  reference: ModelSource,
+  candidate: ModelSource,
+  options: ParityOptions = {},
+): Promise<ParityReport> {
   const tolerance: Tolerance = {
     atol: options.atol ?? DEFAULT_TOLERANCE.atol,
     rtol: options.rtol ?? DEFAULT_TOLERANCE.rtol,
@@ -62,8 +66,10 @@ export async function checkParity(reference: ModelSource, candidate: ModelSource
     for (const name of [...a.outputNames, ...b.outputNames]) {
       if (!comparers.has(name)) comparers.set(name, new OutputComparer(name, tolerance));
     }
-    for (const name of a.outputNames) if (!b.outputNames.includes(name)) comparers.get(name)!.fail(`missing in ${b.label}`);
-    for (const name of b.outputNames) if (!a.outputNames.includes(name)) comparers.get(name)!.fail(`missing in ${a.label}`);
+    for (const name of a.outputNames)
+      if (!b.outputNames.includes(name)) comparers.get(name)!.fail(`missing in ${b.label}`);
+    for (const name of b.outputNames)
+      if (!a.outputNames.includes(name)) comparers.get(name)!.fail(`missing in ${a.label}`);
 
     for (const feeds of samples) {
       const outA = await a.run(adaptFeeds(feeds, specsA));
@@ -90,7 +96,6 @@ export async function checkParity(reference: ModelSource, candidate: ModelSource
   }
 }
 
-
 function generatedSamples(specs: InputSpec[], options: ParityOptions): Feeds[] {
   const count = options.samples ?? 2;
   if (!Number.isInteger(count) || count < 1) throw new OnnxOptError(`samples must be a positive integer, not ${count}`);
@@ -105,11 +110,16 @@ function labelOf(source: ModelSource, fallback: string): string {
 export function describeFailure(report: ParityReport): string {
   const bad = report.outputs.filter((o) => !o.pass);
   if (bad.length === 0) return 'all outputs match';
-  return bad.map((o) => {
-    if (o.problem) return `output '${o.name}': ${o.problem}`;
-    const nan = o.nan.candidate !== o.nan.reference ? `, NaN ${o.nan.reference} vs ${o.nan.candidate}` : '';
-    if (report.minCosine !== undefined) return `output '${o.name}': cosine ${o.cosine.toFixed(6)} < ${report.minCosine}${nan}`;
-    return `output '${o.name}': ${o.mismatches} of ${o.elements} elements outside atol ${report.atol} + rtol ${report.rtol}` +
-      ` (max abs diff ${o.maxAbs.toPrecision(3)}, max rel ${o.maxRel.toPrecision(3)}${nan})`;
-  }).join('; ');
+  return bad
+    .map((o) => {
+      if (o.problem) return `output '${o.name}': ${o.problem}`;
+      const nan = o.nan.candidate !== o.nan.reference ? `, NaN ${o.nan.reference} vs ${o.nan.candidate}` : '';
+      if (report.minCosine !== undefined)
+        return `output '${o.name}': cosine ${o.cosine.toFixed(6)} < ${report.minCosine}${nan}`;
+      return (
+        `output '${o.name}': ${o.mismatches} of ${o.elements} elements outside atol ${report.atol} + rtol ${report.rtol}` +
+        ` (max abs diff ${o.maxAbs.toPrecision(3)}, max rel ${o.maxRel.toPrecision(3)}${nan})`
+      );
+    })
+    .join('; ');
 }

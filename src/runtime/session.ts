@@ -62,7 +62,11 @@ function sessionOptions(settings: SessionSettings = {}): Ort.InferenceSession.Se
  * Loads a model into an onnxruntime session. Bad files and models onnxruntime rejects raise OnnxOptError; a missing
  * onnxruntime-node raises EnvironmentError.
  */
-export async function loadModel(source: ModelSource, settings: SessionSettings = {}, label?: string): Promise<LoadedModel> {
+export async function loadModel(
+  source: ModelSource,
+  settings: SessionSettings = {},
+  label?: string,
+): Promise<LoadedModel> {
   if (settings.runtime === 'web') {
     const { loadWebModel } = await import('./web-session.js');
     return loadWebModel(source, settings, settings.threads ?? defaultThreads(), label);

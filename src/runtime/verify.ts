@@ -42,8 +42,17 @@ const VERIFY_DEFAULTS: VerifyOptions = { samples: 2, batch: 2, sequence: 16, pad
  * `before` is a separate Model object, or self-contained model bytes (onnxruntime cannot resolve external data
  * of bytes: pass `restoreModel(snapshot, path)` for snapshots of models with external data).
  */
-export async function verifyStep(before: Uint8Array | Model, after: Model, passName: string, options: VerifyOptions = {}): Promise<StepVerdict> {
-  const settings: ParityOptions = { ...VERIFY_DEFAULTS, ...withoutUndefined(options), labels: [`before ${passName}`, `after ${passName}`] };
+export async function verifyStep(
+  before: Uint8Array | Model,
+  after: Model,
+  passName: string,
+  options: VerifyOptions = {},
+): Promise<StepVerdict> {
+  const settings: ParityOptions = {
+    ...VERIFY_DEFAULTS,
+    ...withoutUndefined(options),
+    labels: [`before ${passName}`, `after ${passName}`],
+  };
   if (options.lossy) settings.minCosine = options.minCosine ?? 0.99;
   const report = await checkParity(before, after, settings);
   const message = report.pass
@@ -60,12 +69,20 @@ export class PassVerifier {
   private lastGood: Uint8Array;
 
   /** `path` is the input model's file, named in errors of the restored model. */
-  constructor(model: Model, private readonly options: VerifyOptions = {}, private readonly path?: string) {
+  constructor(
+    model: Model,
+    private readonly options: VerifyOptions = {},
+    private readonly path?: string,
+  ) {
     this.lastGood = snapshotModel(model);
   }
 
   /** Verifies the model after a pass; when parity holds, it becomes the new reference. */
-  async check(model: Model, passName: string, perPass: Pick<VerifyOptions, 'lossy' | 'minCosine'> = {}): Promise<StepVerdict> {
+  async check(
+    model: Model,
+    passName: string,
+    perPass: Pick<VerifyOptions, 'lossy' | 'minCosine'> = {},
+  ): Promise<StepVerdict> {
     const before = restoreModel(this.lastGood, this.path);
     const verdict = await verifyStep(before, model, passName, { ...this.options, ...withoutUndefined(perPass) });
     if (verdict.pass) this.lastGood = snapshotModel(model);

@@ -14,16 +14,23 @@ let webOrt: Promise<WebOrt> | undefined;
 
 /** onnxruntime-web, loaded on first use (an optional dependency: only `--runtime web` needs it). */
 async function loadWebOrt(threads: number): Promise<WebOrt> {
-  webOrt ??= import('onnxruntime-web').then((ort) => {
-    // set once: onnxruntime-web reads its thread count when its WASM module starts
-    ort.env.wasm.numThreads = threads;
-    ort.env.logLevel = 'fatal';
-    return ort;
-  }, (e: unknown) => {
-    webOrt = undefined;
-    throw new EnvironmentError(`--runtime web needs onnxruntime-web, which failed to load (${String((e as Error).message ?? e).split('\n')[0]}). ` +
-      'Install it beside onnx-opt: npm install onnxruntime-web', undefined, { cause: e });
-  });
+  webOrt ??= import('onnxruntime-web').then(
+    (ort) => {
+      // set once: onnxruntime-web reads its thread count when its WASM module starts
+      ort.env.wasm.numThreads = threads;
+      ort.env.logLevel = 'fatal';
+      return ort;
+    },
+    (e: unknown) => {
+      webOrt = undefined;
+      throw new EnvironmentError(
+        `--runtime web needs onnxruntime-web, which failed to load (${String((e as Error).message ?? e).split('\n')[0]}). ` +
+          'Install it beside onnx-opt: npm install onnxruntime-web',
+        undefined,
+        { cause: e },
+      );
+    },
+  );
   return webOrt;
 }
 
@@ -38,7 +45,12 @@ function resolve(source: ModelSource): { model: Model; bytes: Uint8Array } {
   return { model: source, bytes: encodeModel(source) };
 }
 
-export async function loadWebModel(source: ModelSource, settings: SessionSettings, threads: number, label?: string): Promise<LoadedModel> {
+export async function loadWebModel(
+  source: ModelSource,
+  settings: SessionSettings,
+  threads: number,
+  label?: string,
+): Promise<LoadedModel> {
   const ort = await loadWebOrt(threads);
   const { model, bytes } = resolve(source);
   const name = label ?? (typeof source === 'string' ? source : '<model>');

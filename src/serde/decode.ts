@@ -25,15 +25,39 @@ export interface DecodeOptions {
 }
 
 export const ATTRIBUTE_TYPES: readonly AttributeType[] = [
-  'undefined', 'float', 'int', 'string', 'tensor', 'graph', 'floats', 'ints', 'strings', 'tensors', 'graphs',
-  'sparse_tensor', 'sparse_tensors', 'type_proto', 'type_protos',
+  'undefined',
+  'float',
+  'int',
+  'string',
+  'tensor',
+  'graph',
+  'floats',
+  'ints',
+  'strings',
+  'tensors',
+  'graphs',
+  'sparse_tensor',
+  'sparse_tensors',
+  'type_proto',
+  'type_protos',
 ];
 
 /** Field of AttributeProto holding each attribute type's payload. */
 export const ATTRIBUTE_FIELDS: Record<Exclude<AttributeType, 'undefined'>, string> = {
-  float: 'f', int: 'i', string: 's', tensor: 't', graph: 'g', sparse_tensor: 'sparse_tensor', type_proto: 'tp',
-  floats: 'floats', ints: 'ints', strings: 'strings', tensors: 'tensors', graphs: 'graphs',
-  sparse_tensors: 'sparse_tensors', type_protos: 'type_protos',
+  float: 'f',
+  int: 'i',
+  string: 's',
+  tensor: 't',
+  graph: 'g',
+  sparse_tensor: 'sparse_tensor',
+  type_proto: 'tp',
+  floats: 'floats',
+  ints: 'ints',
+  strings: 'strings',
+  tensors: 'tensors',
+  graphs: 'graphs',
+  sparse_tensors: 'sparse_tensors',
+  type_protos: 'type_protos',
 };
 
 export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Model {
@@ -151,7 +175,9 @@ class Decoder {
   /** Creates every node's outputs first, so inputs (and subgraphs) may refer to values defined later. */
   nodes(g: Graph, protos: P[], scope: Map<string, Value>, where: string): void {
     const built = protos.map((np: P) => {
-      const outputs = (np.output ?? []).map((name: string) => (name ? this.define(scope, new Value(name), where) : null));
+      const outputs = (np.output ?? []).map((name: string) =>
+        name ? this.define(scope, new Value(name), where) : null,
+      );
       const node = new Node({ opType: np.op_type ?? '', domain: np.domain ?? '', name: np.name ?? '', outputs });
       return node;
     });
@@ -227,7 +253,11 @@ class Decoder {
     if (has(p, 'optional_type')) return withDenotation({ kind: 'optional', elem: inner(p.optional_type) });
     if (has(p, 'map_type')) {
       const mt = p.map_type;
-      return withDenotation({ kind: 'map', keyType: mt.key_type ?? 0, value: has(mt, 'value_type') ? this.type(mt.value_type) : undefined });
+      return withDenotation({
+        kind: 'map',
+        keyType: mt.key_type ?? 0,
+        value: has(mt, 'value_type') ? this.type(mt.value_type) : undefined,
+      });
     }
     if (has(p, 'opaque_type')) {
       return withDenotation({ kind: 'opaque', domain: p.opaque_type.domain ?? '', name: p.opaque_type.name ?? '' });
@@ -261,21 +291,36 @@ class Decoder {
   attributeValue(type: AttributeType, p: P, g: Graph, name: string): unknown {
     const where = () => `attribute '${name}' graph`;
     switch (type) {
-      case 'float': return p.f ?? 0;
-      case 'int': return p.i ?? 0;
-      case 'string': return p.s ?? new Uint8Array();
-      case 'tensor': return this.tensor(p.t ?? {});
-      case 'graph': return this.graph(p.g ?? {}, g, where());
-      case 'sparse_tensor': return this.sparse(p.sparse_tensor ?? {});
-      case 'type_proto': return this.type(p.tp ?? {});
-      case 'floats': return p.floats ?? [];
-      case 'ints': return p.ints ?? [];
-      case 'strings': return p.strings ?? [];
-      case 'tensors': return (p.tensors ?? []).map((t: P) => this.tensor(t));
-      case 'graphs': return (p.graphs ?? []).map((x: P) => this.graph(x, g, where()));
-      case 'sparse_tensors': return (p.sparse_tensors ?? []).map((s: P) => this.sparse(s));
-      case 'type_protos': return (p.type_protos ?? []).map((t: P) => this.type(t));
-      default: throw new OnnxOptError(`attribute '${name}' has no value`);
+      case 'float':
+        return p.f ?? 0;
+      case 'int':
+        return p.i ?? 0;
+      case 'string':
+        return p.s ?? new Uint8Array();
+      case 'tensor':
+        return this.tensor(p.t ?? {});
+      case 'graph':
+        return this.graph(p.g ?? {}, g, where());
+      case 'sparse_tensor':
+        return this.sparse(p.sparse_tensor ?? {});
+      case 'type_proto':
+        return this.type(p.tp ?? {});
+      case 'floats':
+        return p.floats ?? [];
+      case 'ints':
+        return p.ints ?? [];
+      case 'strings':
+        return p.strings ?? [];
+      case 'tensors':
+        return (p.tensors ?? []).map((t: P) => this.tensor(t));
+      case 'graphs':
+        return (p.graphs ?? []).map((x: P) => this.graph(x, g, where()));
+      case 'sparse_tensors':
+        return (p.sparse_tensors ?? []).map((s: P) => this.sparse(s));
+      case 'type_protos':
+        return (p.type_protos ?? []).map((t: P) => this.type(t));
+      default:
+        throw new OnnxOptError(`attribute '${name}' has no value`);
     }
   }
 
@@ -326,14 +371,21 @@ class Decoder {
     const offset = parseInt(get('offset'), 'offset') ?? 0;
     const length = parseInt(get('length'), 'length') ?? expected;
     if (length !== expected) {
-      throw new OnnxOptError(`tensor '${name}': external length ${length} does not match its ${expected} bytes of data`);
+      throw new OnnxOptError(
+        `tensor '${name}': external length ${length} does not match its ${expected} bytes of data`,
+      );
     }
     const where: ExternalLocation = {
-      location, offset, length,
+      location,
+      offset,
+      length,
       extra: kv.filter(([k]) => k !== 'location' && k !== 'offset' && k !== 'length'),
     };
     const loader = this.options.externalLoader;
-    if (!loader) throw new OnnxOptError(`tensor '${name}' has external data '${location}', but the model was not read from a file`);
+    if (!loader)
+      throw new OnnxOptError(
+        `tensor '${name}' has external data '${location}', but the model was not read from a file`,
+      );
     return { byteLength: length, load: (into?: Uint8Array) => loader(where, into), external: { where, loader } };
   }
 }
@@ -365,7 +417,9 @@ function fromTypedFields(p: P, dataType: number, count: number, name: string): U
   const need = (field: string, n: number): P[] => {
     const list: P[] = p[field] ?? [];
     if (list.length !== n) {
-      throw new OnnxOptError(`tensor '${name}' (${dataTypeName(dataType)}) needs ${n} values in ${field}, has ${list.length}`);
+      throw new OnnxOptError(
+        `tensor '${name}' (${dataTypeName(dataType)}) needs ${n} values in ${field}, has ${list.length}`,
+      );
     }
     bytes = new Uint8Array(byteLengthOf(dataType, count));
     view = new DataView(bytes.buffer);
@@ -373,12 +427,14 @@ function fromTypedFields(p: P, dataType: number, count: number, name: string): U
   };
   const bits = bitsPerElement(dataType);
   switch (dataType) {
-    case DataType.FLOAT: case DataType.COMPLEX64: {
+    case DataType.FLOAT:
+    case DataType.COMPLEX64: {
       const n = dataType === DataType.COMPLEX64 ? count * 2 : count;
       need('float_data', n).forEach((v: number, i) => view.setFloat32(i * 4, v, true));
       break;
     }
-    case DataType.DOUBLE: case DataType.COMPLEX128: {
+    case DataType.DOUBLE:
+    case DataType.COMPLEX128: {
       const n = dataType === DataType.COMPLEX128 ? count * 2 : count;
       need('double_data', n).forEach((v: number, i) => view.setFloat64(i * 8, v, true));
       break;

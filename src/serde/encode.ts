@@ -107,7 +107,9 @@ class Encoder {
     return compact({
       node: g.nodes.map((n) => this.node(n)),
       name: g.name,
-      initializer: g.initializers.map((v) => this.tensor(v.initializer!, v.name, top ? this.placement(v.initializer!) : 'inline', top)),
+      initializer: g.initializers.map((v) =>
+        this.tensor(v.initializer!, v.name, top ? this.placement(v.initializer!) : 'inline', top),
+      ),
       sparse_initializer: g.sparseInitializers.map((s) => this.sparse(s)),
       doc_string: g.docString,
       input: g.inputs.map((v) => this.valueInfo(v)),
@@ -150,15 +152,32 @@ class Encoder {
     o.type = ATTRIBUTE_TYPES.indexOf(a.type);
     const field = ATTRIBUTE_FIELDS[a.type];
     switch (a.type) {
-      case 'tensor': o[field] = this.tensor(a.value, a.value.name, 'inline'); break;
-      case 'tensors': o[field] = a.value.map((t) => this.tensor(t, t.name, 'inline')); break;
-      case 'graph': o[field] = this.graph(a.value); break;
-      case 'graphs': o[field] = a.value.map((g) => this.graph(g)); break;
-      case 'sparse_tensor': o[field] = this.sparse(a.value); break;
-      case 'sparse_tensors': o[field] = a.value.map((s) => this.sparse(s)); break;
-      case 'type_proto': o[field] = typeProto(a.value); break;
-      case 'type_protos': o[field] = a.value.map(typeProto); break;
-      default: o[field] = a.value;
+      case 'tensor':
+        o[field] = this.tensor(a.value, a.value.name, 'inline');
+        break;
+      case 'tensors':
+        o[field] = a.value.map((t) => this.tensor(t, t.name, 'inline'));
+        break;
+      case 'graph':
+        o[field] = this.graph(a.value);
+        break;
+      case 'graphs':
+        o[field] = a.value.map((g) => this.graph(g));
+        break;
+      case 'sparse_tensor':
+        o[field] = this.sparse(a.value);
+        break;
+      case 'sparse_tensors':
+        o[field] = a.value.map((s) => this.sparse(s));
+        break;
+      case 'type_proto':
+        o[field] = typeProto(a.value);
+        break;
+      case 'type_protos':
+        o[field] = a.value.map(typeProto);
+        break;
+      default:
+        o[field] = a.value;
     }
     return o;
   }
@@ -220,13 +239,26 @@ function typeProto(t: ValueType): Obj {
   const shaped = (x: { elemType: number; shape?: Dim[] }) =>
     compact({ elem_type: x.elemType || undefined, shape: x.shape && { dim: x.shape.map(dimProto) } });
   switch (t.kind) {
-    case 'tensor': o.tensor_type = shaped(t); break;
-    case 'sparse_tensor': o.sparse_tensor_type = shaped(t); break;
-    case 'sequence': o.sequence_type = compact({ elem_type: t.elem && typeProto(t.elem) }); break;
-    case 'optional': o.optional_type = compact({ elem_type: t.elem && typeProto(t.elem) }); break;
-    case 'map': o.map_type = compact({ key_type: t.keyType, value_type: t.value && typeProto(t.value) }); break;
-    case 'opaque': o.opaque_type = compact({ domain: t.domain, name: t.name }); break;
-    case 'none': break;
+    case 'tensor':
+      o.tensor_type = shaped(t);
+      break;
+    case 'sparse_tensor':
+      o.sparse_tensor_type = shaped(t);
+      break;
+    case 'sequence':
+      o.sequence_type = compact({ elem_type: t.elem && typeProto(t.elem) });
+      break;
+    case 'optional':
+      o.optional_type = compact({ elem_type: t.elem && typeProto(t.elem) });
+      break;
+    case 'map':
+      o.map_type = compact({ key_type: t.keyType, value_type: t.value && typeProto(t.value) });
+      break;
+    case 'opaque':
+      o.opaque_type = compact({ domain: t.domain, name: t.name });
+      break;
+    case 'none':
+      break;
   }
   return o;
 }

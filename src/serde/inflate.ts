@@ -2,11 +2,17 @@
 // Node built-ins, so datasets read in a browser too (DecompressionStream would make every reader async).
 
 // Length and distance codes: base values and extra bits (RFC 1951, 3.2.5).
-const LENGTH_BASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
+const LENGTH_BASE = [
+  3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258,
+];
 const LENGTH_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
-const DISTANCE_BASE = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073,
-  4097, 6145, 8193, 12289, 16385, 24577];
-const DISTANCE_EXTRA = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
+const DISTANCE_BASE = [
+  1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145,
+  8193, 12289, 16385, 24577,
+];
+const DISTANCE_EXTRA = [
+  0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13,
+];
 // The order code-length code lengths are sent in (3.2.7).
 const CODE_LENGTH_ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 
@@ -68,7 +74,10 @@ class Inflater {
   out: Uint8Array;
   written = 0;
 
-  constructor(private readonly input: Uint8Array, expectedSize: number) {
+  constructor(
+    private readonly input: Uint8Array,
+    expectedSize: number,
+  ) {
     this.out = new Uint8Array(Math.max(expectedSize, 1024));
   }
 
@@ -137,7 +146,7 @@ class Inflater {
     for (let i = 0; i < codeLengthCount; i++) codeLengthLengths[CODE_LENGTH_ORDER[i]!] = this.bits(3);
     const codeLengths = huffman(codeLengthLengths);
     const lengths = new Uint8Array(literals + distances);
-    for (let i = 0; i < lengths.length; ) {
+    for (let i = 0; i < lengths.length;) {
       const symbol = this.decode(codeLengths);
       if (symbol < 16) {
         lengths[i++] = symbol;
@@ -188,7 +197,7 @@ class Inflater {
  */
 export function inflateRaw(input: Uint8Array, expectedSize = input.byteLength * 4): Uint8Array {
   const z = new Inflater(input, expectedSize);
-  for (let last = 0; !last; ) {
+  for (let last = 0; !last;) {
     last = z.bits(1);
     const type = z.bits(2);
     if (type === 0) z.stored();

@@ -54,19 +54,27 @@ export function parseNpy(bytes: Uint8Array, label = '<npy>'): NpyArray {
   const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1];
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) throw fail(`cannot parse .npy header ${header.trim()}`);
-  if (fortran === 'True') throw fail('Fortran-ordered arrays are not supported: save a C-ordered copy (np.ascontiguousarray)');
+  if (descr === undefined || fortran === undefined || shapeText === undefined)
+    throw fail(`cannot parse .npy header ${header.trim()}`);
+  if (fortran === 'True')
+    throw fail('Fortran-ordered arrays are not supported: save a C-ordered copy (np.ascontiguousarray)');
   const dtype = DTYPES[descr];
   if (!dtype) throw fail(`unsupported dtype '${descr}' (supported: ${Object.keys(DTYPES).join(', ')})`);
-  const dims = shapeText.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => {
-    if (!/^\d+$/.test(s)) throw fail(`bad dim '${s}' in .npy shape`);
-    return Number(s);
-  });
+  const dims = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => {
+      if (!/^\d+$/.test(s)) throw fail(`bad dim '${s}' in .npy shape`);
+      return Number(s);
+    });
 
   const count = dims.reduce((n, d) => n * d, 1);
   const byteLength = count * dtype.width;
   if (dataStart + byteLength > bytes.byteLength) {
-    throw fail(`.npy data is ${bytes.byteLength - dataStart} bytes, shape (${dims.join(', ')}) of '${descr}' needs ${byteLength}`);
+    throw fail(
+      `.npy data is ${bytes.byteLength - dataStart} bytes, shape (${dims.join(', ')}) of '${descr}' needs ${byteLength}`,
+    );
   }
   const absolute = bytes.byteOffset + dataStart;
   // Typed views need aligned offsets; stored zip entries start anywhere, so copy those (into a fresh buffer:
@@ -171,7 +179,7 @@ function zipEntries(bytes: Uint8Array, label: string): ZipEntry[] {
 /** Replaces 0xFFFFFFFF sizes and offsets with their values from the zip64 extra field (id 1). */
 function readZip64Extra(extra: Uint8Array, entry: ZipEntry): void {
   const view = new DataView(extra.buffer, extra.byteOffset, extra.byteLength);
-  for (let at = 0; at + 4 <= extra.byteLength; ) {
+  for (let at = 0; at + 4 <= extra.byteLength;) {
     const id = view.getUint16(at, true);
     const size = view.getUint16(at + 2, true);
     if (id === 1) {

@@ -70,11 +70,21 @@ interface CompiledMessage {
 
 function wireOf(type: FieldType): Wire {
   switch (type) {
-    case FieldType.DOUBLE: return Wire.FIXED64;
-    case FieldType.FLOAT: return Wire.FIXED32;
-    case FieldType.INT64: case FieldType.UINT64: case FieldType.INT32: case FieldType.ENUM: return Wire.VARINT;
-    case FieldType.STRING: case FieldType.MESSAGE: case FieldType.BYTES: return Wire.LENGTH;
-    default: throw new Error(`protobuf field type ${type as number} is not supported`);
+    case FieldType.DOUBLE:
+      return Wire.FIXED64;
+    case FieldType.FLOAT:
+      return Wire.FIXED32;
+    case FieldType.INT64:
+    case FieldType.UINT64:
+    case FieldType.INT32:
+    case FieldType.ENUM:
+      return Wire.VARINT;
+    case FieldType.STRING:
+    case FieldType.MESSAGE:
+    case FieldType.BYTES:
+      return Wire.LENGTH;
+    default:
+      throw new Error(`protobuf field type ${type as number} is not supported`);
   }
 }
 
@@ -87,7 +97,11 @@ function compile(schema: Schema): Map<string, CompiledMessage> {
   messages = new Map();
   for (const [name, specs] of Object.entries(schema)) {
     const fields = specs.map(([number, fieldName, type, label]): Field => ({
-      number, name: fieldName, type, label, wire: wireOf(type),
+      number,
+      name: fieldName,
+      type,
+      label,
+      wire: wireOf(type),
       packable: label !== Label.SINGLE && wireOf(type) !== Wire.LENGTH,
     }));
     const byNumber: (Field | undefined)[] = [];
@@ -240,9 +254,13 @@ class Reader {
 
   scalar(f: Field): unknown {
     switch (f.type) {
-      case FieldType.INT64: return this.int64();
-      case FieldType.UINT64: return this.uint64();
-      case FieldType.INT32: case FieldType.ENUM: return this.int32();
+      case FieldType.INT64:
+        return this.int64();
+      case FieldType.UINT64:
+        return this.uint64();
+      case FieldType.INT32:
+      case FieldType.ENUM:
+        return this.int32();
       case FieldType.FLOAT: {
         const v = this.view.getFloat32(this.pos, true);
         this.pos += 4;
@@ -253,7 +271,8 @@ class Reader {
         this.pos += 8;
         return v;
       }
-      default: return this.fail(`field ${f.name} is not a scalar`);
+      default:
+        return this.fail(`field ${f.name} is not a scalar`);
     }
   }
 
@@ -279,10 +298,18 @@ class Reader {
   /** Skips one field's value of the given wire type (groups included). */
   skip(wire: number, end: number, depth: number): void {
     switch (wire) {
-      case Wire.VARINT: this.varint64(); break;
-      case Wire.FIXED64: this.pos += 8; break;
-      case Wire.LENGTH: this.pos = this.delimited(end); break;
-      case Wire.FIXED32: this.pos += 4; break;
+      case Wire.VARINT:
+        this.varint64();
+        break;
+      case Wire.FIXED64:
+        this.pos += 8;
+        break;
+      case Wire.LENGTH:
+        this.pos = this.delimited(end);
+        break;
+      case Wire.FIXED32:
+        this.pos += 4;
+        break;
       case Wire.START_GROUP: {
         if (depth >= MAX_DEPTH) this.fail(`messages nested deeper than ${MAX_DEPTH}`);
         for (;;) {
@@ -293,7 +320,8 @@ class Reader {
         }
         break;
       }
-      default: this.fail(`invalid wire type ${wire}`);
+      default:
+        this.fail(`invalid wire type ${wire}`);
     }
     if (this.pos > end) this.fail('truncated field');
   }
@@ -381,10 +409,16 @@ class Sizer {
   /** The size of one value, with its length prefix where it has one (but without its tag). */
   value(f: Field, v: unknown, refLength: (ref: object) => number, depth: number): number {
     switch (f.type) {
-      case FieldType.FLOAT: return 4;
-      case FieldType.DOUBLE: return 8;
-      case FieldType.INT32: case FieldType.ENUM: return (v as number) < 0 ? 10 : varintSize(v as number);
-      case FieldType.INT64: case FieldType.UINT64: return varint64Size(v as number | bigint);
+      case FieldType.FLOAT:
+        return 4;
+      case FieldType.DOUBLE:
+        return 8;
+      case FieldType.INT32:
+      case FieldType.ENUM:
+        return (v as number) < 0 ? 10 : varintSize(v as number);
+      case FieldType.INT64:
+      case FieldType.UINT64:
+        return varint64Size(v as number | bigint);
       case FieldType.STRING: {
         const len = utf8Length(v as string);
         this.lengths.push(len);
@@ -479,11 +513,13 @@ class Writer<R extends object> {
         this.view.setFloat64(this.pos, v as number, true);
         this.pos += 8;
         break;
-      case FieldType.INT32: case FieldType.ENUM:
+      case FieldType.INT32:
+      case FieldType.ENUM:
         if ((v as number) < 0) this.varint64((v as number) >>> 0, 0xffffffff);
         else this.uint32(v as number);
         break;
-      case FieldType.INT64: case FieldType.UINT64:
+      case FieldType.INT64:
+      case FieldType.UINT64:
         this.int64(v as number | bigint);
         break;
       case FieldType.STRING:
@@ -509,7 +545,8 @@ class Writer<R extends object> {
   }
 
   finish(): (Uint8Array | R)[] {
-    if (this.segmentStart < this.pos || this.chunks.length === 0) this.chunks.push(this.buf.subarray(this.segmentStart, this.pos));
+    if (this.segmentStart < this.pos || this.chunks.length === 0)
+      this.chunks.push(this.buf.subarray(this.segmentStart, this.pos));
     return this.chunks;
   }
 }
@@ -520,7 +557,10 @@ class Writer<R extends object> {
  * order, whose concatenation is the message; `refLength` gives each reference's byte length.
  */
 export function encodeMessageChunks<R extends object>(
-  schema: Schema, typeName: string, msg: Message, refLength: (ref: R) => number,
+  schema: Schema,
+  typeName: string,
+  msg: Message,
+  refLength: (ref: R) => number,
 ): (Uint8Array | R)[] {
   const type = messageType(schema, typeName);
   const sizer = new Sizer();
@@ -540,7 +580,23 @@ export function encodeMessage(schema: Schema, typeName: string, msg: Message): U
 }
 
 function varintSize(v: number): number {
-  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : v < 2 ** 35 ? 5 : v < 2 ** 42 ? 6 : v < 2 ** 49 ? 7 : v < 2 ** 56 ? 8 : 9;
+  return v < 0x80
+    ? 1
+    : v < 0x4000
+      ? 2
+      : v < 0x200000
+        ? 3
+        : v < 0x10000000
+          ? 4
+          : v < 2 ** 35
+            ? 5
+            : v < 2 ** 42
+              ? 6
+              : v < 2 ** 49
+                ? 7
+                : v < 2 ** 56
+                  ? 8
+                  : 9;
 }
 
 function varint64Size(v: number | bigint): number {
@@ -555,7 +611,8 @@ function halves(v: number | bigint): [number, number] {
   if (typeof v === 'bigint') return [Number(BigInt.asUintN(32, v)), Number(BigInt.asUintN(32, v >> 32n))];
   if (!Number.isInteger(v)) throw new Error(`${v} is not an integer`);
   // Integral numbers past 2^53 (e.g. Number(INT64_MAX), which rounds to 2^63) saturate to the int64 range.
-  if (!Number.isSafeInteger(v)) return halves(v > 0 ? (v >= 2 ** 63 ? 2n ** 63n - 1n : BigInt(v)) : (v <= -(2 ** 63) ? -(2n ** 63n) : BigInt(v)));
+  if (!Number.isSafeInteger(v))
+    return halves(v > 0 ? (v >= 2 ** 63 ? 2n ** 63n - 1n : BigInt(v)) : v <= -(2 ** 63) ? -(2n ** 63n) : BigInt(v));
   const a = Math.abs(v);
   let lo = a >>> 0;
   let hi = Math.floor(a / 0x100000000) >>> 0;

@@ -69,7 +69,8 @@ function monomialKey(atoms: Monomial): string {
 function compareTerms(a: Term, b: Term): number {
   // Higher degree first, the constant last; then by the symbols' names.
   if (a.atoms.length !== b.atoms.length) return b.atoms.length - a.atoms.length;
-  const ka = monomialKey(a.atoms), kb = monomialKey(b.atoms);
+  const ka = monomialKey(a.atoms),
+    kb = monomialKey(b.atoms);
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 

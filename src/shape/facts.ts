@@ -16,7 +16,10 @@ export function dimFromIr(d: Dim, binding: ReadonlyMap<string, number> = NO_BIND
 }
 
 /** What a declared tensor type says; undefined for non-tensor types and missing types. */
-export function factsFromType(t: ValueType | undefined, binding?: ReadonlyMap<string, number>): TensorFacts | undefined {
+export function factsFromType(
+  t: ValueType | undefined,
+  binding?: ReadonlyMap<string, number>,
+): TensorFacts | undefined {
   if (!t || t.kind !== 'tensor') return undefined;
   const out: TensorFacts = {};
   if (t.elemType) out.elemType = t.elemType;
@@ -37,19 +40,25 @@ export type Merge = { facts: TensorFacts } | { conflict: string };
  * two symbols the existing one stays, unless it is a placeholder (unk__N) and the inferred one is not.
  * A disagreement about element type, rank or a known size is a conflict: the caller keeps the existing facts.
  */
-export function mergeFacts(existing: TensorFacts | undefined, inferred: TensorFacts, keepExistingSymbols = false): Merge {
+export function mergeFacts(
+  existing: TensorFacts | undefined,
+  inferred: TensorFacts,
+  keepExistingSymbols = false,
+): Merge {
   if (!isInformative(existing)) return { facts: inferred };
   if (existing.elemType !== undefined && inferred.elemType !== undefined && existing.elemType !== inferred.elemType) {
     return { conflict: `element type ${inferred.elemType} where the model says ${existing.elemType}` };
   }
   const elemType = existing.elemType ?? inferred.elemType;
-  const a = existing.shape, b = inferred.shape;
+  const a = existing.shape,
+    b = inferred.shape;
   let shape: SymDim[] | undefined = a ?? b;
   if (a && b) {
     if (a.length !== b.length) return { conflict: `shape ${formatShape(b)} where the model says ${formatShape(a)}` };
     shape = [];
     for (let i = 0; i < a.length; i++) {
-      const x = a[i], y = b[i];
+      const x = a[i],
+        y = b[i];
       if (typeof x === 'number' && typeof y === 'number' && x !== y) {
         return { conflict: `shape ${formatShape(b)} where the model says ${formatShape(a)}` };
       }
@@ -72,9 +81,10 @@ export function mergeFacts(existing: TensorFacts | undefined, inferred: TensorFa
  */
 export function typeFromFacts(f: TensorFacts, previous: ValueType | undefined): ValueType | undefined {
   if (f.elemType === undefined) return undefined;
-  const before = previous?.kind === 'tensor' && previous.shape && f.shape && previous.shape.length === f.shape.length
-    ? previous.shape
-    : undefined;
+  const before =
+    previous?.kind === 'tensor' && previous.shape && f.shape && previous.shape.length === f.shape.length
+      ? previous.shape
+      : undefined;
   const out: ValueType = { kind: 'tensor', elemType: f.elemType };
   if (previous?.kind === 'tensor' && previous.denotation) out.denotation = previous.denotation;
   if (f.shape) {
@@ -94,6 +104,8 @@ export function sameTensorType(a: ValueType | undefined, b: ValueType | undefine
   if (!a || !b || a.kind !== 'tensor' || b.kind !== 'tensor') return a === b;
   if (a.elemType !== b.elemType || !a.shape !== !b.shape) return false;
   if (!a.shape || !b.shape) return true;
-  return a.shape.length === b.shape.length &&
-    a.shape.every((d, i) => d.value === b.shape![i]!.value && d.param === b.shape![i]!.param);
+  return (
+    a.shape.length === b.shape.length &&
+    a.shape.every((d, i) => d.value === b.shape![i]!.value && d.param === b.shape![i]!.param)
+  );
 }

@@ -64,7 +64,10 @@ class ShapeInference {
   private readonly annotated = new Map<Graph, Set<Value>>();
   private nextSymbol: number;
 
-  constructor(private readonly model: Model, private readonly binding: ReadonlyMap<string, number>) {
+  constructor(
+    private readonly model: Model,
+    private readonly binding: ReadonlyMap<string, number>,
+  ) {
     this.nextSymbol = firstFreeSymbol(model);
   }
 
@@ -154,7 +157,10 @@ class ShapeInference {
     if (!isInformative(inferred)) return;
     const merged = mergeFacts(this.facts(v), inferred);
     if ('conflict' in merged) {
-      this.issues.push({ node: node.describe(), message: `output '${v.name}': inferred ${merged.conflict}; kept the model's` });
+      this.issues.push({
+        node: node.describe(),
+        message: `output '${v.name}': inferred ${merged.conflict}; kept the model's`,
+      });
       return;
     }
     const facts = merged.facts;
@@ -198,7 +204,11 @@ class ShapeInference {
 class NodeContext implements RuleContext {
   readonly inputCount: number;
 
-  constructor(private readonly inference: ShapeInference, readonly node: Node, readonly opset: number) {
+  constructor(
+    private readonly inference: ShapeInference,
+    readonly node: Node,
+    readonly opset: number,
+  ) {
     this.inputCount = node.inputs.length;
   }
 
@@ -258,7 +268,10 @@ function valueFitsShape(value: SymDim[], shape: SymDim[] | undefined): boolean {
 /** Drops facts no tensor can have (negative or fractional sizes), so a bad rule input never reaches a model. */
 function sanitized(f: TensorFacts): TensorFacts {
   if (!f.shape?.some((d) => typeof d === 'number' && !(Number.isInteger(d) && d >= 0))) return f;
-  return { ...f, shape: f.shape.map((d) => (typeof d === 'number' && !(Number.isInteger(d) && d >= 0) ? undefined : d)) };
+  return {
+    ...f,
+    shape: f.shape.map((d) => (typeof d === 'number' && !(Number.isInteger(d) && d >= 0) ? undefined : d)),
+  };
 }
 
 /** The first N such that no dim in the model is named unk__N or above, so fresh names never collide. */

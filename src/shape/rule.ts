@@ -65,8 +65,14 @@ export function normAxes(axes: readonly number[], rank: number): number[] | unde
 }
 
 export const INTEGER_TYPES: ReadonlySet<number> = new Set([
-  DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64,
-  DataType.UINT8, DataType.UINT16, DataType.UINT32, DataType.UINT64,
+  DataType.INT8,
+  DataType.INT16,
+  DataType.INT32,
+  DataType.INT64,
+  DataType.UINT8,
+  DataType.UINT16,
+  DataType.UINT32,
+  DataType.UINT64,
 ]);
 
 /** Tensor facts from what is known; unknown parts are simply left out. */
@@ -89,7 +95,11 @@ export function unknownDims(rank: number): SymDim[] {
 }
 
 /** The axes an op reads from an attribute before `inputSince` and from input `inputIndex` from then on. */
-export function axesArgument(ctx: RuleContext, inputSince: number, inputIndex: number): number[] | undefined | 'unknown' {
+export function axesArgument(
+  ctx: RuleContext,
+  inputSince: number,
+  inputIndex: number,
+): number[] | undefined | 'unknown' {
   if (ctx.opset >= inputSince) {
     if (!ctx.has(inputIndex)) return undefined;
     return ctx.numbers(inputIndex) ?? 'unknown';

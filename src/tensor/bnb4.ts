@@ -41,7 +41,13 @@ export interface Bnb4Weight {
 }
 
 /** Quantizes a row-major (K, N) float32 weight. */
-export function quantizeBnb4(weight: Float32Array, k: number, n: number, blockSize: number, type: Bnb4Type): Bnb4Weight {
+export function quantizeBnb4(
+  weight: Float32Array,
+  k: number,
+  n: number,
+  blockSize: number,
+  type: Bnb4Type,
+): Bnb4Weight {
   const total = k * n;
   const quantize = type === 'nf4' ? nf4 : fp4;
   const blocks = Math.ceil(total / blockSize);

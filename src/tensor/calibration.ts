@@ -57,7 +57,8 @@ export function createCalibrator(method: CalibrationMethod, options: CalibratorO
 
 /** Min and max of float32 values; NaN is skipped (ReduceMin/ReduceMax would propagate it, and no range holds it). */
 export function valueRange(values: Float32Array): [number, number] {
-  let lo = Infinity, hi = -Infinity;
+  let lo = Infinity,
+    hi = -Infinity;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (v < lo) lo = v;
@@ -111,9 +112,15 @@ function evenEdges(lo: number, hi: number, n: number): Float64Array {
  * right edge; values outside [e_0, e_n] are not counted. The bin is guessed from the mean width and corrected against
  * the edges, as numpy does for even bins.
  */
-function countInto(values: Float32Array, edges: Float64Array, counts: Float64Array, transform: (v: number) => number): void {
+function countInto(
+  values: Float32Array,
+  edges: Float64Array,
+  counts: Float64Array,
+  transform: (v: number) => number,
+): void {
   const n = counts.length;
-  const first = edges[0]!, last = edges[n]!;
+  const first = edges[0]!,
+    last = edges[n]!;
   const norm = n / (last - first);
   for (let j = 0; j < values.length; j++) {
     const v = transform(values[j]!);
@@ -135,7 +142,10 @@ class EntropyCalibrator implements Calibrator {
   readonly method = 'entropy';
   private readonly histograms = new Map<string, Histogram & { threshold: number }>();
 
-  constructor(private readonly bins: number, private readonly quantizedBins: number) {}
+  constructor(
+    private readonly bins: number,
+    private readonly quantizedBins: number,
+  ) {}
 
   add(tensor: string, values: Float32Array): void {
     const [min, max] = valueRange(values);
@@ -179,7 +189,8 @@ class EntropyCalibrator implements Calibrator {
 
   ranges(): Map<string, TensorRange> {
     const out = new Map<string, TensorRange>();
-    for (const [name, h] of this.histograms) out.set(name, clipToSeen(entropyThreshold(h.counts, h.edges, this.quantizedBins), h));
+    for (const [name, h] of this.histograms)
+      out.set(name, clipToSeen(entropyThreshold(h.counts, h.edges, this.quantizedBins), h));
     return out;
   }
 }
@@ -213,9 +224,11 @@ function entropyThreshold(hist: Float64Array, edges: Float64Array, quantizedBins
     const merged = Math.floor(len / quantizedBins);
     const whole = quantizedBins * merged;
     // q: each group of `merged` bins gets its sum spread over its non-empty bins of p; bins past the groups stay 0
-    let pZeros = 0, qZeros = 0;
+    let pZeros = 0,
+      qZeros = 0;
     for (let b = 0; b < quantizedBins; b++) {
-      const from = b * merged, to = from + merged;
+      const from = b * merged,
+        to = from + merged;
       let sum = prefix[start + to]! - prefix[start + from]!;
       if (b === quantizedBins - 1) sum += prefix[end]! - prefix[start + whole]!;
       let nonzero = 0;
@@ -233,7 +246,8 @@ function entropyThreshold(hist: Float64Array, edges: Float64Array, quantizedBins
     if (pZeros === len || qZeros === len) continue; // smooth_distribution gives None: divergence inf
     const pShift = Math.fround((0.0001 * pZeros) / (len - pZeros));
     const qShift = Math.fround((0.0001 * qZeros) / (len - qZeros));
-    let sp = 0, sq = 0;
+    let sp = 0,
+      sq = 0;
     for (let k = 0; k < len; k++) {
       p[k] = p[k] === 0 ? eps : Math.fround(p[k]! - pShift);
       q[k] = q[k] === 0 ? eps : Math.fround(q[k]! - qShift);
@@ -257,11 +271,15 @@ class PercentileCalibrator implements Calibrator {
   readonly method = 'percentile';
   private readonly histograms = new Map<string, Histogram>();
 
-  constructor(private readonly bins: number, private readonly percentile: number) {}
+  constructor(
+    private readonly bins: number,
+    private readonly percentile: number,
+  ) {}
 
   add(tensor: string, values: Float32Array): void {
     const [min, max] = valueRange(values);
-    let absMin = Infinity, absMax = 0;
+    let absMin = Infinity,
+      absMax = 0;
     for (let i = 0; i < values.length; i++) {
       const a = Math.abs(values[i]!);
       if (a < absMin) absMin = a;

@@ -35,7 +35,11 @@ export function numberToFloat16Bits(value: number): number {
   const rem = mant & 0x1fff;
   if (rem > 0x1000 || (rem === 0x1000 && r & 1)) {
     r++;
-    if (r === 0x400) { r = 0; e++; if (e >= 0x1f) return sign | 0x7c00; }
+    if (r === 0x400) {
+      r = 0;
+      e++;
+      if (e >= 0x1f) return sign | 0x7c00;
+    }
   }
   return sign | (e << 10) | r;
 }
@@ -56,15 +60,19 @@ export function numberToBfloat16Bits(value: number): number {
  * float32 bit patterns to float16 bits, element by element, with the same rounding as numberToFloat16Bits (nearest
  * even; overflow to infinity; NaN stays NaN). Works on the bits so whole weight tensors convert fast.
  */
-export function float32ToFloat16Array(source: Float32Array, target: Uint16Array<ArrayBufferLike> = new Uint16Array(source.length)): Uint16Array<ArrayBufferLike> {
+export function float32ToFloat16Array(
+  source: Float32Array,
+  target: Uint16Array<ArrayBufferLike> = new Uint16Array(source.length),
+): Uint16Array<ArrayBufferLike> {
   const words = new Uint32Array(source.buffer, source.byteOffset, source.length);
   for (let i = 0; i < words.length; i++) {
     const x = words[i]!;
     const abs = x & 0x7fffffff;
     // Most weights are normal halves (2^-14 <= |x| < 65520): rebias, round the 13 dropped bits to nearest even.
-    target[i] = (abs - 0x38800000) >>> 0 < 0x0efff000
-      ? ((x >>> 16) & 0x8000) | ((abs + 0x0fff + ((abs >>> 13) & 1) - 0x38000000) >>> 13)
-      : outsideNormalHalf(x);
+    target[i] =
+      (abs - 0x38800000) >>> 0 < 0x0efff000
+        ? ((x >>> 16) & 0x8000) | ((abs + 0x0fff + ((abs >>> 13) & 1) - 0x38000000) >>> 13)
+        : outsideNormalHalf(x);
   }
   return target;
 }

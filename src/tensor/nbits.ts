@@ -56,7 +56,13 @@ export function emptyParams(layout: NBitsLayout): NBitsParams {
  * multiple of blockSize and the count a multiple of it (or reaching K). Writes the blocks' scales and zero points
  * into `params` and, when `packed` ([N, kBlocks, blobSize] bytes, zero where nothing is written) is given, their data.
  */
-export function quantizeBlockRows(rows: Float32Array, row0: number, layout: NBitsLayout, params: NBitsParams, packed?: Uint8Array): void {
+export function quantizeBlockRows(
+  rows: Float32Array,
+  row0: number,
+  layout: NBitsLayout,
+  params: NBitsParams,
+  packed?: Uint8Array,
+): void {
   const { n, bits, blockSize, symmetric } = layout;
   const { kBlocks, blobSize, zeroPointBytes } = nbitsShape(layout);
   const kMax = (1 << bits) - 1;

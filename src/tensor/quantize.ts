@@ -104,24 +104,35 @@ export interface WeightQuantization extends Omit<QuantizedWeight, 'data'> {
 
 type Layout = { outer: number; channels: number; inner: number };
 
-function eachBlock(values: Float32Array | BlockedValues, layout: Layout, visit: (block: Float32Array, at: number, layout: Layout) => void): void {
+function eachBlock(
+  values: Float32Array | BlockedValues,
+  layout: Layout,
+  visit: (block: Float32Array, at: number, layout: Layout) => void,
+): void {
   if (values instanceof Float32Array) return visit(values, 0, layout);
   const row = layout.channels * layout.inner;
-  if (layout.inner !== 1) throw new OnnxOptError('values in blocks are quantized per tensor or along the last axis only');
+  if (layout.inner !== 1)
+    throw new OnnxOptError('values in blocks are quantized per tensor or along the last axis only');
   let at = 0;
   values.forEachBlock((block) => {
-    if (block.length % row !== 0) throw new OnnxOptError(`a block of ${block.length} values is not whole rows of ${row}`);
+    if (block.length % row !== 0)
+      throw new OnnxOptError(`a block of ${block.length} values is not whole rows of ${row}`);
     visit(block, at, { outer: block.length / row, channels: layout.channels, inner: 1 });
     at += block.length;
   });
 }
 
 /** Scales and zero points for float32 weights (row-major, `dims`), per tensor or per channel. */
-export function planWeightQuantization(values: Float32Array | BlockedValues, dims: readonly number[], options: WeightQuantOptions): WeightQuantization {
+export function planWeightQuantization(
+  values: Float32Array | BlockedValues,
+  dims: readonly number[],
+  options: WeightQuantOptions,
+): WeightQuantization {
   const { type, reduceRange, axis } = options;
   const symmetric = options.symmetric ?? type === 'int8';
   const count = dims.reduce((n, d) => n * d, 1);
-  if (values.length !== count) throw new OnnxOptError(`weight has ${values.length} values, dims [${dims}] need ${count}`);
+  if (values.length !== count)
+    throw new OnnxOptError(`weight has ${values.length} values, dims [${dims}] need ${count}`);
   if (axis !== undefined && (!Number.isInteger(axis) || axis < 0 || axis >= dims.length)) {
     throw new OnnxOptError(`quantization axis ${axis} is out of range for dims [${dims}]`);
   }
@@ -134,20 +145,27 @@ export function planWeightQuantization(values: Float32Array | BlockedValues, dim
   eachBlock(values, layout, (block, _at, blockLayout) => channelRanges(block, blockLayout, mins, maxs));
   const range = quantRange(type, { symmetric, reduceRange });
   const params = Array.from({ length: channels }, (_, c) =>
-    count === 0 ? { scale: 1, zeroPoint: 0 } : computeScaleZeroPoint(mins[c]!, maxs[c]!, range, symmetric));
+    count === 0 ? { scale: 1, zeroPoint: 0 } : computeScaleZeroPoint(mins[c]!, maxs[c]!, range, symmetric),
+  );
   const scales = Float32Array.from(params, (p) => p.scale);
-  const zeroPoints = type === 'int8' ? Int8Array.from(params, (p) => p.zeroPoint) : Uint8Array.from(params, (p) => p.zeroPoint);
+  const zeroPoints =
+    type === 'int8' ? Int8Array.from(params, (p) => p.zeroPoint) : Uint8Array.from(params, (p) => p.zeroPoint);
   const { qmin, qmax } = TYPE_RANGE[type];
   // the same values as the scales, without a float32 -> float64 conversion per element
   const divisors = Float64Array.from(scales);
   const fill = (v: Float32Array | BlockedValues, out: Int8Array | Uint8Array) =>
     eachBlock(v, layout, (block, at, blockLayout) =>
-      quantizeValues(block, blockLayout, divisors, zeroPoints, out.subarray(at, at + block.length), qmin, qmax));
+      quantizeValues(block, blockLayout, divisors, zeroPoints, out.subarray(at, at + block.length), qmin, qmax),
+    );
   return { type, dims, scales, zeroPoints, axis, fill };
 }
 
 /** Quantizes float32 weights (row-major, `dims`) per tensor or per channel. */
-export function quantizeWeight(values: Float32Array, dims: readonly number[], options: WeightQuantOptions): QuantizedWeight {
+export function quantizeWeight(
+  values: Float32Array,
+  dims: readonly number[],
+  options: WeightQuantOptions,
+): QuantizedWeight {
   const { fill, ...plan } = planWeightQuantization(values, dims, options);
   const data = plan.type === 'int8' ? new Int8Array(values.length) : new Uint8Array(values.length);
   fill(values, data);
@@ -161,8 +179,13 @@ export function quantizeWeight(values: Float32Array, dims: readonly number[], op
  * check. A plain function over plain loops: the hottest loop of quantization (V8 keeps it tight).
  */
 function quantizeValues(
-  values: Float32Array, layout: Layout, divisors: Float64Array,
-  zeroPoints: Int8Array | Uint8Array, data: Int8Array | Uint8Array, qmin: number, qmax: number,
+  values: Float32Array,
+  layout: Layout,
+  divisors: Float64Array,
+  zeroPoints: Int8Array | Uint8Array,
+  data: Int8Array | Uint8Array,
+  qmin: number,
+  qmax: number,
 ): void {
   const { outer, channels, inner } = layout;
   for (let o = 0, at = 0; o < outer; o++) {
@@ -174,7 +197,8 @@ function quantizeValues(
       continue;
     }
     for (let c = 0; c < channels; c++) {
-      const divisor = divisors[c]!, zeroPoint = zeroPoints[c]!;
+      const divisor = divisors[c]!,
+        zeroPoint = zeroPoints[c]!;
       for (const end = at + inner; at < end; at++) {
         const q = Math.fround(values[at]! / divisor) + ROUNDER - ROUNDER + zeroPoint;
         data[at] = q < qmin ? qmin : q > qmax ? qmax : q;
@@ -201,7 +225,8 @@ function channelRanges(values: Float32Array, layout: Layout, mins: Float64Array,
       continue;
     }
     for (let c = 0; c < channels; c++) {
-      let lo = mins[c]!, hi = maxs[c]!;
+      let lo = mins[c]!,
+        hi = maxs[c]!;
       for (const end = at + inner; at < end; at++) {
         const v = values[at]!;
         if (v < lo) lo = v;

@@ -34,14 +34,23 @@ export function bigModel(nodes: number, constantChain = Math.min(20_000, Math.fl
   const op = (opType: string, inputs: Value[], attributes = [] as ReturnType<typeof attr>[]) =>
     g.createNode({ opType, inputs, attributes }).output(0);
 
-  let constant = vector('c', Array.from({ length: WIDTH }, (_, i) => i / WIDTH));
+  let constant = vector(
+    'c',
+    Array.from({ length: WIDTH }, (_, i) => i / WIDTH),
+  );
   const step = scalar('step', 1 / 1024);
   for (let i = 0; i < constantChain; i++) constant = op('Add', [constant, step]);
 
   const two = scalar('two', 2);
   const epsilon = scalar('epsilon', 1e-5);
-  const gamma = vector('gamma', Array.from({ length: WIDTH }, (_, i) => 1 + i / 16));
-  const beta = vector('beta', Array.from({ length: WIDTH }, (_, i) => i / 32 - 0.1));
+  const gamma = vector(
+    'gamma',
+    Array.from({ length: WIDTH }, (_, i) => 1 + i / 16),
+  );
+  const beta = vector(
+    'beta',
+    Array.from({ length: WIDTH }, (_, i) => i / 32 - 0.1),
+  );
   const sqrt2 = scalar('sqrt2', Math.SQRT2);
   const one = scalar('one', 1);
   const half = scalar('half', 0.5);
@@ -66,7 +75,10 @@ export function bigModel(nodes: number, constantChain = Math.min(20_000, Math.fl
   for (const n of g.nodes) {
     const v = n.output(0);
     if (v === h) continue;
-    v.type = tensorType(F, n.inputs.every((i) => i?.initializer) ? [WIDTH] : ['batch', n.opType === 'ReduceMean' ? 1 : WIDTH]);
+    v.type = tensorType(
+      F,
+      n.inputs.every((i) => i?.initializer) ? [WIDTH] : ['batch', n.opType === 'ReduceMean' ? 1 : WIDTH],
+    );
     g.valueInfo.push(v);
   }
   return { model, blocks, constantChain };

@@ -8,10 +8,13 @@ export const OUT = '.bench/out';
 export const CLI = 'dist/bin/onnx-opt.js';
 const args = process.argv.slice(2);
 const modelsFlag = args.indexOf('--models');
-export const MODELS = modelsFlag >= 0 ? args[modelsFlag + 1]!.split(',') : ['bert-base', 'bert-large', 'distilbert-base', 'roberta-base'];
+export const MODELS =
+  modelsFlag >= 0 ? args[modelsFlag + 1]!.split(',') : ['bert-base', 'bert-large', 'distilbert-base', 'roberta-base'];
 /** The value after a `--name value` flag. */
 export const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-export const wanted = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--models' && args[i - 1] !== '--baseline');
+export const wanted = args.filter(
+  (a, i) => !a.startsWith('--') && args[i - 1] !== '--models' && args[i - 1] !== '--baseline',
+);
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -44,10 +47,11 @@ export function clean(path: string): void {
   rmSync(path.replace(/\.onnx$/, '.onnx_data'), { force: true });
 }
 
-
 /** The CPU model and its flags, printed with every suite whose numbers depend on them. */
 export function cpuLine(): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  const flags = existsSync('/proc/cpuinfo') ? /^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] : undefined;
+  const flags = existsSync('/proc/cpuinfo')
+    ? /^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]
+    : undefined;
   return `${cpu}, ${cpus().length} cores${flags ? `; flags: ${flags}` : ''}`;
 }

@@ -20,12 +20,17 @@ function toolTimes(name: string, input: string): void {
   const out = join(OUT, `${name}.tool.onnx`);
   const times: Record<string, number[]> = { 'read+write': [], fuse: [] };
   for (let round = 0; round < 5; round++)
-    for (const [label, passes] of [['read+write', []], ['fuse', ['fuse']]] as const) {
+    for (const [label, passes] of [
+      ['read+write', []],
+      ['fuse', ['fuse']],
+    ] as const) {
       times[label]!.push(wallMs([CLI, ...passes, input, out]));
       clean(out);
     }
   const [rw, fuse] = [median(times['read+write']!), median(times.fuse!)];
-  console.log(`tools ${name}: read+write ${(rw / 1000).toFixed(2)} s, fuse ${(fuse / 1000).toFixed(2)} s (${(fuse / rw).toFixed(2)}x)`);
+  console.log(
+    `tools ${name}: read+write ${(rw / 1000).toFixed(2)} s, fuse ${(fuse / 1000).toFixed(2)} s (${(fuse / rw).toFixed(2)}x)`,
+  );
 }
 
 export async function benchDecoder(): Promise<void> {
@@ -38,7 +43,11 @@ export async function benchDecoder(): Promise<void> {
   toolTimes('llama-100m', raw);
   toolTimes('bert-base', materialize('bert-base'));
 
-  const variants: [string, string][] = [['export', raw], ['onnx-opt fuse', fused], ["onnxruntime's optimizer", ortOptimized]];
+  const variants: [string, string][] = [
+    ['export', raw],
+    ['onnx-opt fuse', fused],
+    ["onnxruntime's optimizer", ortOptimized],
+  ];
   const sessions = [];
   for (const [label, path] of variants) sessions.push({ label, loaded: await loadModel(path, { threads: 2 }) });
   for (const context of [128, 1024]) {
@@ -54,8 +63,12 @@ export async function benchDecoder(): Promise<void> {
           if (step > 0) ms[i]!.push(performance.now() - t0);
         }
     const tps = ms.map((m) => 1000 / median(m));
-    console.log(`decode llama-100m context ${context}, onnxruntime-node, 2 threads: ` +
-      sessions.map((s, i) => `${s.label} ${tps[i]!.toFixed(2)} tokens/s (${(tps[i]! / tps[0]!).toFixed(2)}x export)`).join(', '));
+    console.log(
+      `decode llama-100m context ${context}, onnxruntime-node, 2 threads: ` +
+        sessions
+          .map((s, i) => `${s.label} ${tps[i]!.toFixed(2)} tokens/s (${(tps[i]! / tps[0]!).toFixed(2)}x export)`)
+          .join(', '),
+    );
   }
   for (const s of sessions) await s.loaded.release();
 }

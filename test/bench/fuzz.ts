@@ -11,11 +11,18 @@ export async function benchFuzz(): Promise<void> {
   for (const [pass, verdicts] of counts) {
     const total = [...verdicts.values()].reduce((a, b) => a + b, 0);
     runs += total;
-    console.log(`fuzz ${pass}: ${total} mutated inputs: ${[...verdicts].sort().map(([v, n]) => `${v} ${n}`).join(', ')}`);
+    console.log(
+      `fuzz ${pass}: ${total} mutated inputs: ${[...verdicts]
+        .sort()
+        .map(([v, n]) => `${v} ${n}`)
+        .join(', ')}`,
+    );
   }
   const of = (v: string) => bad.filter((b) => b.includes(`: ${v}`)).length;
-  console.log(`fuzz: ${inputs} mutated models, ${runs} pass runs; crashes ${of('crash')}, hangs ${of('hang')}, ` +
-    `outputs refused by onnxruntime when the input was accepted ${of('output-refused')}, cycles made ${of('cycle-made')}, ` +
-    `inputs modified ${of('input-modified')}`);
+  console.log(
+    `fuzz: ${inputs} mutated models, ${runs} pass runs; crashes ${of('crash')}, hangs ${of('hang')}, ` +
+      `outputs refused by onnxruntime when the input was accepted ${of('output-refused')}, cycles made ${of('cycle-made')}, ` +
+      `inputs modified ${of('input-modified')}`,
+  );
   for (const line of bad) console.log(`  ${line}`);
 }

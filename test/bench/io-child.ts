@@ -8,4 +8,11 @@ const model = readModel(input!);
 const t1 = performance.now();
 writeModel(model, output!);
 const t2 = performance.now();
-console.log(JSON.stringify({ readMs: t1 - t0, writeMs: t2 - t1, totalMs: t2 - t0, maxRssBytes: process.resourceUsage().maxRSS * 1024 }));
+console.log(
+  JSON.stringify({
+    readMs: t1 - t0,
+    writeMs: t2 - t1,
+    totalMs: t2 - t0,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+  }),
+);

@@ -18,12 +18,19 @@ export function decodeFeeds(model: ReturnType<typeof readModel>, past: number): 
   const random = () => next() - 0.5;
   for (const input of model.graph.inputs) {
     const dims = shapeOf(input.type) ?? [];
-    if (input.name === 'input_ids') feeds[input.name] = { dataType: DataType.INT64, dims: [1, 1], data: BigInt64Array.from([42n]) };
-    else if (input.name === 'attention_mask') feeds[input.name] = { dataType: DataType.INT64, dims: [1, past + 1], data: new BigInt64Array(past + 1).fill(1n) };
-    else if (input.name === 'position_ids') feeds[input.name] = { dataType: DataType.INT64, dims: [1, 1], data: BigInt64Array.from([BigInt(past)]) };
+    if (input.name === 'input_ids')
+      feeds[input.name] = { dataType: DataType.INT64, dims: [1, 1], data: BigInt64Array.from([42n]) };
+    else if (input.name === 'attention_mask')
+      feeds[input.name] = { dataType: DataType.INT64, dims: [1, past + 1], data: new BigInt64Array(past + 1).fill(1n) };
+    else if (input.name === 'position_ids')
+      feeds[input.name] = { dataType: DataType.INT64, dims: [1, 1], data: BigInt64Array.from([BigInt(past)]) };
     else if (input.name.startsWith('past_key_values.')) {
       const shape = [1, Number(dims[1]), past, Number(dims[3])];
-      feeds[input.name] = { dataType: DataType.FLOAT, dims: shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, random) };
+      feeds[input.name] = {
+        dataType: DataType.FLOAT,
+        dims: shape,
+        data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, random),
+      };
     } else throw new Error(`decode bench: no feed for input '${input.name}'`);
   }
   return feeds;
@@ -46,15 +53,37 @@ export async function benchLlm(): Promise<void> {
   };
   const variants: [string, string][] = [
     ['fp32', raw],
-    ['q8', made('q8', ['quantize', '--weight-type', 'int8', '--no-per-channel', '--no-reduce-range', '--ops', 'MatMul,Attention,Conv,EmbedLayerNormalization,Gather'])],
+    [
+      'q8',
+      made('q8', [
+        'quantize',
+        '--weight-type',
+        'int8',
+        '--no-per-channel',
+        '--no-reduce-range',
+        '--ops',
+        'MatMul,Attention,Conv,EmbedLayerNormalization,Gather',
+      ]),
+    ],
     ['q4', made('q4', ['q4'])],
     ['q4 accuracy 4', made('q4acc4', ['q4', '--accuracy-level', '4'])],
     ['q4 +Gather', made('q4gather', ['q4', '--ops', 'MatMul,Gemm,Gather'])],
   ];
   const fp32Size = sizeOf(raw);
-  console.log(`sizes ${name}: ` + variants.map(([label, path]) => `${label} ${(sizeOf(path) / 2 ** 20).toFixed(0)} MiB (${(sizeOf(path) / fp32Size).toFixed(3)}x)`).join(', '));
+  console.log(
+    `sizes ${name}: ` +
+      variants
+        .map(
+          ([label, path]) =>
+            `${label} ${(sizeOf(path) / 2 ** 20).toFixed(0)} MiB (${(sizeOf(path) / fp32Size).toFixed(3)}x)`,
+        )
+        .join(', '),
+  );
 
-  const jobs: [string, string[]][] = [['read+write', []], ['q4', ['q4']]];
+  const jobs: [string, string[]][] = [
+    ['read+write', []],
+    ['q4', ['q4']],
+  ];
   const times = new Map<string, number[]>(jobs.map(([label]) => [label, []]));
   for (let round = 0; round < 3; round++) {
     for (const [label, passes] of jobs) {
@@ -64,7 +93,9 @@ export async function benchLlm(): Promise<void> {
     }
   }
   const base = median(times.get('read+write')!);
-  console.log(`tools ${name}: read+write ${(base / 1000).toFixed(2)} s, q4 ${(median(times.get('q4')!) / 1000).toFixed(2)} s (${(median(times.get('q4')!) / base).toFixed(2)}x)`);
+  console.log(
+    `tools ${name}: read+write ${(base / 1000).toFixed(2)} s, q4 ${(median(times.get('q4')!) / 1000).toFixed(2)} s (${(median(times.get('q4')!) / base).toFixed(2)}x)`,
+  );
 
   const skeleton = readModel(raw, { checkExternal: false });
   const feeds = decodeFeeds(skeleton, 127);
@@ -83,7 +114,14 @@ export async function benchLlm(): Promise<void> {
   }
   const tps = (s: (typeof sessions)[number]) => 1000 / median(s.ms);
   const [fp32, q8] = [sessions[0]!, sessions[1]!];
-  console.log(`decode ${name} context 128, onnxruntime-node, 2 threads: ` + sessions.map((s) =>
-    `${s.label} ${tps(s).toFixed(1)} tokens/s (${(tps(s) / tps(fp32)).toFixed(2)}x fp32, ${(tps(s) / tps(q8)).toFixed(2)}x q8)`).join(', '));
+  console.log(
+    `decode ${name} context 128, onnxruntime-node, 2 threads: ` +
+      sessions
+        .map(
+          (s) =>
+            `${s.label} ${tps(s).toFixed(1)} tokens/s (${(tps(s) / tps(fp32)).toFixed(2)}x fp32, ${(tps(s) / tps(q8)).toFixed(2)}x q8)`,
+        )
+        .join(', '),
+  );
   for (const s of sessions) await s.loaded.release();
 }

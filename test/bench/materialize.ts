@@ -15,7 +15,7 @@ export const BENCH_MODELS = resolve('.bench/models');
 /** A 32-bit xorshift pair -> uniform [0,1); Box-Muller for normals. Deterministic per seed, fast in JS numbers. */
 function rng(seed: number) {
   let s0 = (seed * 0x9e3779b9) | 1;
-  let s1 = (seed * 0x85ebca6b) ^ 0x6a09e667 | 1;
+  let s1 = ((seed * 0x85ebca6b) ^ 0x6a09e667) | 1;
   const uniform = () => {
     let x = s0;
     const y = s1;
@@ -101,12 +101,20 @@ export function materialize(name: string, outDir = BENCH_MODELS): string {
   const dst = join(outDir, `${name}.onnx`);
   const model = readModel(src, { checkExternal: false });
   const files = new Map<string, number>();
-  const ranges: { location: string; offset: number; length: number; dataType: number; seed: number; computed?: Uint8Array }[] = [];
+  const ranges: {
+    location: string;
+    offset: number;
+    length: number;
+    dataType: number;
+    seed: number;
+    computed?: Uint8Array;
+  }[] = [];
   for (const v of model.graph.initializers) {
     const t = v.initializer!;
     const ext = t.externalSource;
     const computed = t.dataType === DataType.FLOAT ? rotaryCache(v.name, t.dims) : undefined;
-    if (ext) ranges.push({ ...ext.where, dataType: t.dataType, seed: seedOf(v.name), ...(computed ? { computed } : {}) });
+    if (ext)
+      ranges.push({ ...ext.where, dataType: t.dataType, seed: seedOf(v.name), ...(computed ? { computed } : {}) });
   }
   for (const r of ranges) files.set(r.location, Math.max(files.get(r.location) ?? 0, r.offset + r.length));
   copyFileSync(src, dst);
@@ -116,7 +124,8 @@ export function materialize(name: string, outDir = BENCH_MODELS): string {
     const fd = openSync(`${path}.tmp`, 'w');
     try {
       writeSync(fd, new Uint8Array(1), 0, 1, size - 1);
-      for (const r of ranges.filter((x) => x.location === location)) writeSync(fd, r.computed ?? fill(r.dataType, r.length, r.seed), 0, r.length, r.offset);
+      for (const r of ranges.filter((x) => x.location === location))
+        writeSync(fd, r.computed ?? fill(r.dataType, r.length, r.seed), 0, r.length, r.offset);
     } finally {
       closeSync(fd);
     }
@@ -127,7 +136,12 @@ export function materialize(name: string, outDir = BENCH_MODELS): string {
 
 if (process.argv[1]?.endsWith('materialize.js')) {
   const names = process.argv.slice(2);
-  const skeletons = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.onnx')).map((f) => f.slice(0, -5)) : []);
+  const skeletons = (dir: string) =>
+    existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => f.endsWith('.onnx'))
+          .map((f) => f.slice(0, -5))
+      : [];
   const all = [...new Set([...skeletons(REPO_SKELETONS), ...skeletons(SHARED_MODELS)])];
   for (const n of names.length ? names : all) console.log(materialize(n));
 }

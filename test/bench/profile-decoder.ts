@@ -30,23 +30,45 @@ execFileSync(process.execPath, [CLI, 'fuse', raw, fused], { stdio: 'ignore' });
 /** Names of MatMul/Gemm nodes whose second input is a weight (an initializer). */
 function weightMatMuls(path: string): Set<string> {
   const model = readModel(path, { checkExternal: false });
-  return new Set(model.graph.nodes.filter((n) => (n.opType === 'MatMul' || n.opType === 'Gemm') && n.inputs[1]?.initializer).map((n) => n.name));
+  return new Set(
+    model.graph.nodes
+      .filter((n) => (n.opType === 'MatMul' || n.opType === 'Gemm') && n.inputs[1]?.initializer)
+      .map((n) => n.name),
+  );
 }
 
 for (const context of [128, 1024]) {
-  const feeds = Object.fromEntries(Object.entries(decodeFeeds(readModel(raw, { checkExternal: false }), context - 1)).map(([name, t]) =>
-    [name, new ort.Tensor(t.dataType === DataType.INT64 ? 'int64' : 'float32', t.data as Float32Array, t.dims)]));
-  for (const [label, path] of [['export', raw], ['fuse', fused]] as const) {
+  const feeds = Object.fromEntries(
+    Object.entries(decodeFeeds(readModel(raw, { checkExternal: false }), context - 1)).map(([name, t]) => [
+      name,
+      new ort.Tensor(t.dataType === DataType.INT64 ? 'int64' : 'float32', t.data as Float32Array, t.dims),
+    ]),
+  );
+  for (const [label, path] of [
+    ['export', raw],
+    ['fuse', fused],
+  ] as const) {
     const weights = weightMatMuls(path);
     const prefix = `profile-decoder-${label}-${context}`;
-    const session = await ort.InferenceSession.create(path, { intraOpNumThreads: 2, enableProfiling: true, profileFilePrefix: join(OUT, prefix) });
+    const session = await ort.InferenceSession.create(path, {
+      intraOpNumThreads: 2,
+      enableProfiling: true,
+      profileFilePrefix: join(OUT, prefix),
+    });
     for (let i = 0; i < steps; i++) await session.run(feeds);
     session.endProfiling(); // onnxruntime names the file <prefix>_<date>.json
     await session.release();
-    const file = join(OUT, readdirSync(OUT).find((f) => f.startsWith(`${prefix}_`) && f.endsWith('.json'))!);
+    const file = join(
+      OUT,
+      readdirSync(OUT).find((f) => f.startsWith(`${prefix}_`) && f.endsWith('.json'))!,
+    );
     const events = JSON.parse(readFileSync(file, 'utf8')) as ProfileEvent[];
     rmSync(file, { force: true });
-    const runs = events.filter((e) => e.name === 'model_run').map((e) => e.dur).slice(2).sort((a, b) => a - b); // the first runs warm up
+    const runs = events
+      .filter((e) => e.name === 'model_run')
+      .map((e) => e.dur)
+      .slice(2)
+      .sort((a, b) => a - b); // the first runs warm up
     const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
     let [weight, rest] = [0, 0];
     const perOp = new Map<string, number>();
@@ -59,9 +81,14 @@ for (const context of [128, 1024]) {
       }
     }
     const ms = (us: number) => (us / steps / 1000).toFixed(2);
-    const top = [...perOp].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([op, us]) => `${op} ${ms(us)}`);
-    console.log(`context ${context} ${label}: model_run median ${(runs[runs.length >> 1]! / 1000).toFixed(2)} ms; kernel time a step ${ms(weight + rest)} ms = weight MatMuls ${ms(weight)} ms ` +
-      `(${((100 * weight) / (weight + rest)).toFixed(0)}%) + the rest ${ms(rest)} ms [${top.join(', ')}]; ` +
-      `a fusion of the rest gains at most ${((weight + rest) / weight).toFixed(2)}x`);
+    const top = [...perOp]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 6)
+      .map(([op, us]) => `${op} ${ms(us)}`);
+    console.log(
+      `context ${context} ${label}: model_run median ${(runs[runs.length >> 1]! / 1000).toFixed(2)} ms; kernel time a step ${ms(weight + rest)} ms = weight MatMuls ${ms(weight)} ms ` +
+        `(${((100 * weight) / (weight + rest)).toFixed(0)}%) + the rest ${ms(rest)} ms [${top.join(', ')}]; ` +
+        `a fusion of the rest gains at most ${((weight + rest) / weight).toFixed(2)}x`,
+    );
   }
 }

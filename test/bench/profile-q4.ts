@@ -23,7 +23,10 @@ const steps = Number(process.argv[2] ?? 20);
 mkdirSync(OUT, { recursive: true });
 const raw = materialize('llama-100m');
 const variants: [string, string][] = [['fp32', raw]];
-for (const [label, options] of [['q4', {}], ['q4 accuracy 4', { accuracyLevel: 4 }]] as const) {
+for (const [label, options] of [
+  ['q4', {}],
+  ['q4 accuracy 4', { accuracyLevel: 4 }],
+] as const) {
   const model = readModel(raw);
   q4Pass.run(model, { options, log: () => {} });
   const out = join(OUT, `llama-100m.profile-${label.replace(/ /g, '-')}.onnx`);
@@ -31,25 +34,44 @@ for (const [label, options] of [['q4', {}], ['q4 accuracy 4', { accuracyLevel: 4
   variants.push([label, out]);
 }
 
-const feeds = Object.fromEntries(Object.entries(decodeFeeds(readModel(raw, { checkExternal: false }), 127)).map(([name, t]) =>
-  [name, new ort.Tensor(t.dataType === DataType.INT64 ? 'int64' : 'float32', t.data as Float32Array, t.dims)]));
+const feeds = Object.fromEntries(
+  Object.entries(decodeFeeds(readModel(raw, { checkExternal: false }), 127)).map(([name, t]) => [
+    name,
+    new ort.Tensor(t.dataType === DataType.INT64 ? 'int64' : 'float32', t.data as Float32Array, t.dims),
+  ]),
+);
 for (const [label, path] of variants) {
   const prefix = `profile-${label.replace(/ /g, '-')}`;
-  const session = await ort.InferenceSession.create(path, { intraOpNumThreads: 2, enableProfiling: true, profileFilePrefix: join(OUT, prefix) });
+  const session = await ort.InferenceSession.create(path, {
+    intraOpNumThreads: 2,
+    enableProfiling: true,
+    profileFilePrefix: join(OUT, prefix),
+  });
   for (let i = 0; i < steps; i++) await session.run(feeds);
   session.endProfiling(); // onnxruntime names the file <prefix>_<date>.json
   await session.release();
-  const file = join(OUT, readdirSync(OUT).find((f) => f.startsWith(`${prefix}_`) && f.endsWith('.json'))!);
+  const file = join(
+    OUT,
+    readdirSync(OUT).find((f) => f.startsWith(`${prefix}_`) && f.endsWith('.json'))!,
+  );
   const events = JSON.parse(readFileSync(file, 'utf8')) as ProfileEvent[];
   rmSync(file, { force: true });
-  const runs = events.filter((e) => e.name === 'model_run').map((e) => e.dur).slice(2); // the first runs warm up
+  const runs = events
+    .filter((e) => e.name === 'model_run')
+    .map((e) => e.dur)
+    .slice(2); // the first runs warm up
   const perOp = new Map<string, number>();
   const nodeEvents = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
   for (const e of nodeEvents) perOp.set(e.args?.op_name ?? '?', (perOp.get(e.args?.op_name ?? '?') ?? 0) + e.dur);
   const total = [...perOp.values()].reduce((a, b) => a + b, 0);
   const median = [...runs].sort((a, b) => a - b)[runs.length >> 1]! / 1000;
-  const top = [...perOp].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([op, us]) => `${op} ${((100 * us) / total).toFixed(1)}% (${(us / steps / 1000).toFixed(1)} ms)`);
+  const top = [...perOp]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([op, us]) => `${op} ${((100 * us) / total).toFixed(1)}% (${(us / steps / 1000).toFixed(1)} ms)`);
   const count = (op: string) => nodeEvents.filter((e) => e.args?.op_name === op).length / steps;
-  console.log(`${label}: model_run median ${median.toFixed(2)} ms over ${runs.length} steps; ${nodeEvents.length / steps} kernels a step ` +
-    `(${count('MatMul') + count('MatMulNBits')} MatMul/MatMulNBits); kernel time a step by op: ${top.join(', ')}`);
+  console.log(
+    `${label}: model_run median ${median.toFixed(2)} ms over ${runs.length} steps; ${nodeEvents.length / steps} kernels a step ` +
+      `(${count('MatMul') + count('MatMulNBits')} MatMul/MatMulNBits); kernel time a step by op: ${top.join(', ')}`,
+  );
 }

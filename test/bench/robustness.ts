@@ -44,7 +44,10 @@ export const BAD: ReadonlySet<Verdict> = new Set(['crash', 'hang', 'output-refus
 /** Whether onnxruntime-node can create a session for the model (CPU, all warnings off). */
 export async function ortAccepts(bytes: Uint8Array): Promise<{ ok: boolean; why?: string }> {
   try {
-    const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 4, graphOptimizationLevel: 'disabled' });
+    const session = await ort.InferenceSession.create(bytes, {
+      logSeverityLevel: 4,
+      graphOptimizationLevel: 'disabled',
+    });
     await session.release();
     return { ok: true };
   } catch (e) {
@@ -53,14 +56,18 @@ export async function ortAccepts(bytes: Uint8Array): Promise<{ ok: boolean; why?
 }
 
 /** Every pass (or those given) over fresh decodes of `bytes`. */
-export async function runEveryPass(bytes: Uint8Array, passes: readonly Pass[] = allPasses): Promise<{ inputAccepted: boolean; runs: Run[] }> {
+export async function runEveryPass(
+  bytes: Uint8Array,
+  passes: readonly Pass[] = allPasses,
+): Promise<{ inputAccepted: boolean; runs: Run[] }> {
   const original = bytes.slice();
   const inputAccepted = (await ortAccepts(bytes)).ok;
   const inputAcyclic = acyclic(bytes);
   const runs: Run[] = [];
   for (const pass of passes) {
     const run = await runOne(bytes, pass, inputAccepted, inputAcyclic);
-    if (run.verdict !== 'crash' && !sameBytes(bytes, original)) runs.push({ pass: pass.name, verdict: 'input-modified' });
+    if (run.verdict !== 'crash' && !sameBytes(bytes, original))
+      runs.push({ pass: pass.name, verdict: 'input-modified' });
     else runs.push(run);
   }
   return { inputAccepted, runs };
@@ -92,10 +99,14 @@ async function runOne(bytes: Uint8Array, pass: Pass, inputAccepted: boolean, inp
     pass.run(model, { options: {}, log: () => {} });
     output = encodeModel(model);
   } catch (e) {
-    if (performance.now() - t0 > HANG_MS) return { pass: pass.name, verdict: 'hang', detail: `${(performance.now() - t0).toFixed(0)} ms` };
-    return e instanceof OnnxOptError ? { pass: pass.name, verdict: 'refused', detail: e.message } : { pass: pass.name, verdict: 'crash', detail: describe(e) };
+    if (performance.now() - t0 > HANG_MS)
+      return { pass: pass.name, verdict: 'hang', detail: `${(performance.now() - t0).toFixed(0)} ms` };
+    return e instanceof OnnxOptError
+      ? { pass: pass.name, verdict: 'refused', detail: e.message }
+      : { pass: pass.name, verdict: 'crash', detail: describe(e) };
   }
-  if (performance.now() - t0 > HANG_MS) return { pass: pass.name, verdict: 'hang', detail: `${(performance.now() - t0).toFixed(0)} ms` };
+  if (performance.now() - t0 > HANG_MS)
+    return { pass: pass.name, verdict: 'hang', detail: `${(performance.now() - t0).toFixed(0)} ms` };
   if (inputAcyclic && !acyclic(output)) return { pass: pass.name, verdict: 'cycle-made' };
   if (inputAccepted) {
     const verdict = await ortAccepts(output);
@@ -122,7 +133,7 @@ export function rng(seed: number): (below: number) => number {
     let t = s;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) % below);
+    return ((t ^ (t >>> 14)) >>> 0) % below;
   };
 }
 
@@ -139,7 +150,9 @@ export function mutate(bytes: Uint8Array, seed: number): Uint8Array {
   else if (kind === 1) for (let i = 0, n = 1 + next(3); i < n; i++) out[at()] = [0, 0x7f, 0x80, 0xff][next(4)]!;
   else if (kind === 2) return out.subarray(0, at());
   else if (kind === 3) {
-    const from = at(), to = at(), length = 1 + next(32);
+    const from = at(),
+      to = at(),
+      length = 1 + next(32);
     out.copyWithin(to, from, Math.min(out.byteLength, from + length));
   } else {
     const i = at();
@@ -175,7 +188,10 @@ export function seedModels(): Record<string, Uint8Array> {
  * The fuzz run: `perSeed` mutations of each seed model (seeds 1..perSeed), every pass over each. Returns counts per
  * pass and verdict, and the bad runs.
  */
-export async function fuzz(perSeed: number, log: (line: string) => void = () => {}): Promise<{ counts: Map<string, Map<Verdict, number>>; bad: string[]; inputs: number }> {
+export async function fuzz(
+  perSeed: number,
+  log: (line: string) => void = () => {},
+): Promise<{ counts: Map<string, Map<Verdict, number>>; bad: string[]; inputs: number }> {
   const counts = new Map<string, Map<Verdict, number>>();
   const bad: string[] = [];
   let inputs = 0;

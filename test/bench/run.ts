@@ -47,7 +47,12 @@ function benchTools(): void {
   mkdirSync(OUT, { recursive: true });
   for (const name of MODELS) {
     const input = materialize(name);
-    const jobs: [string, string[]][] = [['read+write', []], ['fuse', ['fuse']], ['fuse quantize', ['fuse', 'quantize']], ['fp16', ['fp16']]];
+    const jobs: [string, string[]][] = [
+      ['read+write', []],
+      ['fuse', ['fuse']],
+      ['fuse quantize', ['fuse', 'quantize']],
+      ['fp16', ['fp16']],
+    ];
     const times = new Map<string, number[]>(jobs.map(([label]) => [label, []]));
     for (let round = 0; round < 3; round++) {
       for (const [label, passes] of jobs) {
@@ -57,10 +62,15 @@ function benchTools(): void {
       }
     }
     const base = median(times.get('read+write')!);
-    console.log(`tools ${name}: ` + jobs.map(([label]) => {
-      const t = median(times.get(label)!);
-      return `${label} ${(t / 1000).toFixed(2)} s${label === 'read+write' ? '' : ` (${(t / base).toFixed(2)}x)`}`;
-    }).join(', '));
+    console.log(
+      `tools ${name}: ` +
+        jobs
+          .map(([label]) => {
+            const t = median(times.get(label)!);
+            return `${label} ${(t / 1000).toFixed(2)} s${label === 'read+write' ? '' : ` (${(t / base).toFixed(2)}x)`}`;
+          })
+          .join(', '),
+    );
   }
 }
 
@@ -83,8 +93,10 @@ async function benchLatency(): Promise<void> {
     const fused = made('fused', ['fuse']);
     const cpu = made('fused.cpu', ['fuse', 'split-skip-layer-norm']);
     const int8 = made('fused.int8', ['fuse', 'quantize']);
-    console.log(`sizes ${name}: raw ${(sizeOf(raw) / 2 ** 20).toFixed(0)} MiB, onnx-opt fused ${(sizeOf(fused) / 2 ** 20).toFixed(0)} MiB, ` +
-      `onnxruntime INT8 ${(sizeOf(ortInt8) / 2 ** 20).toFixed(0)} MiB, onnx-opt INT8 ${(sizeOf(int8) / 2 ** 20).toFixed(0)} MiB`);
+    console.log(
+      `sizes ${name}: raw ${(sizeOf(raw) / 2 ** 20).toFixed(0)} MiB, onnx-opt fused ${(sizeOf(fused) / 2 ** 20).toFixed(0)} MiB, ` +
+        `onnxruntime INT8 ${(sizeOf(ortInt8) / 2 ** 20).toFixed(0)} MiB, onnx-opt INT8 ${(sizeOf(int8) / 2 ** 20).toFixed(0)} MiB`,
+    );
     const groups = [
       ['fp32', [ort, fused, cpu], ['onnxruntime', 'onnx-opt fuse', 'onnx-opt fuse split-skip-layer-norm']],
       ['int8', [ortInt8, int8], ['onnxruntime', 'onnx-opt fuse quantize']],
@@ -92,16 +104,30 @@ async function benchLatency(): Promise<void> {
     for (const sequence of [128, 512]) {
       for (const [label, models, labels] of groups) {
         const iterations = name === 'bert-large' && sequence === 512 ? 8 : 20;
-        const r = await benchmark([...models], { sequence, threads: 2, warmup: 2, iterations, batches: [1], labels: [...labels] });
+        const r = await benchmark([...models], {
+          sequence,
+          threads: 2,
+          warmup: 2,
+          iterations,
+          batches: [1],
+          labels: [...labels],
+        });
         const [reference, ...ours] = r.results;
-        console.log(`latency ${name} ${label} seq ${sequence}: ${labels[0]} p50 ${reference!.p50.toFixed(0)} ms, ` +
-          ours.map((o, i) => `${labels[i + 1]} p50 ${o.p50.toFixed(0)} ms (${(o.p50 / reference!.p50).toFixed(2)}x)`).join(', '));
+        console.log(
+          `latency ${name} ${label} seq ${sequence}: ${labels[0]} p50 ${reference!.p50.toFixed(0)} ms, ` +
+            ours
+              .map((o, i) => `${labels[i + 1]} p50 ${o.p50.toFixed(0)} ms (${(o.p50 / reference!.p50).toFixed(2)}x)`)
+              .join(', '),
+        );
       }
     }
     for (const [label, models] of groups) {
       const [reference, ...ours] = await sessionCreation([...models]);
-      console.log(`session creation ${name} ${label}: onnxruntime ${reference!.toFixed(0)} ms, ` +
-        ours.map((t) => `${t.toFixed(0)} ms (${(t / reference!).toFixed(2)}x)`).join(', ') + ', median of 5 interleaved');
+      console.log(
+        `session creation ${name} ${label}: onnxruntime ${reference!.toFixed(0)} ms, ` +
+          ours.map((t) => `${t.toFixed(0)} ms (${(t / reference!).toFixed(2)}x)`).join(', ') +
+          ', median of 5 interleaved',
+      );
     }
   }
 }

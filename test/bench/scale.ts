@@ -18,8 +18,10 @@ export function benchScale(): void {
   for (const [pass, nodes, chain] of cases) {
     const runs = [1, 2, 3].map(() => childJson('scale-child.js', [pass, String(nodes), String(chain)]));
     const { nodesBefore, nodesAfter } = runs[0]!;
-    console.log(`scale ${pass} ${nodesBefore} nodes (constant chain ${chain}) -> ${nodesAfter}: ` +
-      `${(median(runs.map((r) => r.passMs!)) / 1000).toFixed(2)} s wall, ${(median(runs.map((r) => r.cpuMs!)) / 1000).toFixed(2)} s CPU ` +
-      `(medians of 3; wall ${runs.map((r) => (r.passMs! / 1000).toFixed(2)).join(', ')} s)`);
+    console.log(
+      `scale ${pass} ${nodesBefore} nodes (constant chain ${chain}) -> ${nodesAfter}: ` +
+        `${(median(runs.map((r) => r.passMs!)) / 1000).toFixed(2)} s wall, ${(median(runs.map((r) => r.cpuMs!)) / 1000).toFixed(2)} s CPU ` +
+        `(medians of 3; wall ${runs.map((r) => (r.passMs! / 1000).toFixed(2)).join(', ')} s)`,
+    );
   }
 }

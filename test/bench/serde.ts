@@ -21,7 +21,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 export async function benchDecode(models: string[], baseline?: string): Promise<void> {
   type Decode = typeof decodeModel;
   const baselineDecode = baseline
-    ? ((await import(pathToFileURL(resolve(baseline, 'src/serde/decode.js')).href)) as { decodeModel: Decode }).decodeModel
+    ? ((await import(pathToFileURL(resolve(baseline, 'src/serde/decode.js')).href)) as { decodeModel: Decode })
+        .decodeModel
     : undefined;
   for (const name of models) {
     // the seed model as it is: its weights are external, and decoding leaves them unread
@@ -31,7 +32,8 @@ export async function benchDecode(models: string[], baseline?: string): Promise<
       ['wire', () => decodeMessage(onnxSchema, 'ModelProto', bytes)],
       ['decodeModel', () => decodeModel(bytes, { externalLoader: () => new Uint8Array(0) })],
     ];
-    if (baselineDecode) jobs.push(['baseline decodeModel', () => baselineDecode(bytes, { externalLoader: () => new Uint8Array(0) })]);
+    if (baselineDecode)
+      jobs.push(['baseline decodeModel', () => baselineDecode(bytes, { externalLoader: () => new Uint8Array(0) })]);
     const times = jobs.map((): number[] => []);
     for (let round = 0; round < 60; round++) {
       jobs.forEach(([, run], i) => {
@@ -41,9 +43,13 @@ export async function benchDecode(models: string[], baseline?: string): Promise<
       });
     }
     const [pb, wire] = times.map(median);
-    console.log(`decode ${name} (${(bytes.byteLength / 1024).toFixed(0)} KiB): ` +
-      jobs.map(([label], i) => `${label} ${median(times[i]!).toFixed(2)} ms (min ${Math.min(...times[i]!).toFixed(2)})`).join(', ') +
-      `; protobufjs/wire ${(pb! / wire!).toFixed(2)}x`);
+    console.log(
+      `decode ${name} (${(bytes.byteLength / 1024).toFixed(0)} KiB): ` +
+        jobs
+          .map(([label], i) => `${label} ${median(times[i]!).toFixed(2)} ms (min ${Math.min(...times[i]!).toFixed(2)})`)
+          .join(', ') +
+        `; protobufjs/wire ${(pb! / wire!).toFixed(2)}x`,
+    );
   }
 }
 
@@ -61,13 +67,23 @@ export async function benchBundle(): Promise<void> {
   for (const [label, contents] of entries) {
     const result = await build({
       stdin: { contents, resolveDir: process.cwd(), loader: 'js' },
-      bundle: true, minify: true, format: 'esm', platform: 'browser', write: false, metafile: true, logLevel: 'error',
+      bundle: true,
+      minify: true,
+      format: 'esm',
+      platform: 'browser',
+      write: false,
+      metafile: true,
+      logLevel: 'error',
     });
     const code = result.outputFiles[0]!.contents;
     const output = Object.values(result.metafile.outputs)[0]!;
-    const inputs = Object.entries(output.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([f]) => f);
+    const inputs = Object.entries(output.inputs)
+      .filter(([, i]) => i.bytesInOutput > 0)
+      .map(([f]) => f);
     const foreign = inputs.filter((f) => f.includes('node_modules'));
-    console.log(`bundle ${label}: ${(code.byteLength / 1024).toFixed(1)} KiB minified, ${(gzipSync(code, { level: 9 }).byteLength / 1024).toFixed(1)} KiB gzipped, ` +
-      `${inputs.length} modules${foreign.length ? `, ${foreign.length} from node_modules` : ''}`);
+    console.log(
+      `bundle ${label}: ${(code.byteLength / 1024).toFixed(1)} KiB minified, ${(gzipSync(code, { level: 9 }).byteLength / 1024).toFixed(1)} KiB gzipped, ` +
+        `${inputs.length} modules${foreign.length ? `, ${foreign.length} from node_modules` : ''}`,
+    );
   }
 }

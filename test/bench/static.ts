@@ -25,19 +25,36 @@ async function profileByOp(path: string, feeds: Feeds, runs: number): Promise<Ma
   const prefix = join(OUT, 'profile');
   // the settings of the tools' sessions (src/runtime/session.ts), with the profiler on
   const session = await ort.InferenceSession.create(path, {
-    intraOpNumThreads: THREADS, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 4,
-    extra: { session: { intra_op: { allow_spinning: '0' } } }, enableProfiling: true, profileFilePrefix: prefix,
+    intraOpNumThreads: THREADS,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 4,
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+    enableProfiling: true,
+    profileFilePrefix: prefix,
   });
-  const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) =>
-    [k, new ort.Tensor(ORT_TYPES[t.dataType] as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims)]));
+  const ortFeeds = Object.fromEntries(
+    Object.entries(feeds).map(([k, t]) => [
+      k,
+      new ort.Tensor(ORT_TYPES[t.dataType] as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims),
+    ]),
+  );
   await session.run(ortFeeds); // warm-up, counted out below by the run count
   for (let i = 0; i < runs; i++) await session.run(ortFeeds);
   session.endProfiling();
   await session.release();
   // onnxruntime writes <prefix>_<timestamp>.json
-  const file = readdirSync(OUT).filter((f) => f.startsWith('profile') && f.endsWith('.json')).map((f) => join(OUT, f))
+  const file = readdirSync(OUT)
+    .filter((f) => f.startsWith('profile') && f.endsWith('.json'))
+    .map((f) => join(OUT, f))
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!;
-  const events = JSON.parse(readFileSync(file, 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
+  const events = JSON.parse(readFileSync(file, 'utf8')) as {
+    cat: string;
+    name: string;
+    dur: number;
+    args?: { op_name?: string };
+  }[];
   rmSync(file, { force: true });
   const byOp = new Map<string, number>();
   for (const e of events) {
@@ -49,7 +66,14 @@ async function profileByOp(path: string, feeds: Feeds, runs: number): Promise<Ma
 
 const top = (byOp: Map<string, number>, n = 7) => {
   const total = [...byOp.values()].reduce((a, b) => a + b, 0);
-  return `${total.toFixed(0)} ms in kernels: ` + [...byOp].sort((a, b) => b[1] - a[1]).slice(0, n).map(([op, ms]) => `${op} ${ms.toFixed(1)}`).join(', ');
+  return (
+    `${total.toFixed(0)} ms in kernels: ` +
+    [...byOp]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([op, ms]) => `${op} ${ms.toFixed(1)}`)
+      .join(', ')
+  );
 };
 
 export async function benchStatic(models: string[]): Promise<void> {
@@ -59,7 +83,8 @@ export async function benchStatic(models: string[]): Promise<void> {
     const model = readModel(raw);
     const specs = describeInputs(model);
     const runs = Array.from({ length: SAMPLES / CALIBRATION_BATCH }, (_, i) =>
-      generateInputs(specs, { batch: CALIBRATION_BATCH, sequence: 128, pad: true, seed: 100 + i }));
+      generateInputs(specs, { batch: CALIBRATION_BATCH, sequence: 128, pad: true, seed: 100 + i }),
+    );
     const data: CalibrationData = { count: SAMPLES, batches: () => runs };
 
     // calibration against one onnxruntime pass over the same 64 samples (session creation included in both)
@@ -70,14 +95,20 @@ export async function benchStatic(models: string[]): Promise<void> {
     const passMs = performance.now() - t0;
     const placement = staticPlacement(model, readStaticSettings({}));
     const calibration = await calibrate(model, placement.calibrated, data, { threads: THREADS });
-    console.log(`static ${name}: calibration (minmax, ${calibration.ranges.size} tensors) of ${SAMPLES} samples x 128 tokens ` +
-      `${(calibration.ms / 1000).toFixed(2)} s, one onnxruntime pass over them ${(passMs / 1000).toFixed(2)} s ` +
-      `(${(calibration.ms / passMs).toFixed(2)}x; both include session creation, ${THREADS} threads)`);
+    console.log(
+      `static ${name}: calibration (minmax, ${calibration.ranges.size} tensors) of ${SAMPLES} samples x 128 tokens ` +
+        `${(calibration.ms / 1000).toFixed(2)} s, one onnxruntime pass over them ${(passMs / 1000).toFixed(2)} s ` +
+        `(${(calibration.ms / passMs).toFixed(2)}x; both include session creation, ${THREADS} threads)`,
+    );
 
     // MatMul alone quantizes tensors that the default ops let share their input's parameters (a transposed key):
     // those are calibrated too, untimed
-    const matMulOnly = staticPlacement(model, readStaticSettings({ ops: 'MatMul' })).calibrated.filter((v) => !calibration.ranges.has(v.name));
-    const extra = matMulOnly.length ? (await calibrate(model, matMulOnly, data, { threads: THREADS })).ranges : new Map();
+    const matMulOnly = staticPlacement(model, readStaticSettings({ ops: 'MatMul' })).calibrated.filter(
+      (v) => !calibration.ranges.has(v.name),
+    );
+    const extra = matMulOnly.length
+      ? (await calibrate(model, matMulOnly, data, { threads: THREADS })).ranges
+      : new Map();
     const rangesFile = join(OUT, `${name}.ranges.json`);
     writeFileSync(rangesFile, JSON.stringify({ ranges: Object.fromEntries([...calibration.ranges, ...extra]) }));
     const made = (suffix: string, args: string[]) => {
@@ -89,16 +120,42 @@ export async function benchStatic(models: string[]): Promise<void> {
     // speed only: the lossy check (generated inputs, as no calibration file is given) is left out
     const qdq = made('qdq', ['quantize-static', '--ranges', rangesFile, '--no-check']);
     const qdqMatMul = made('qdq-matmul', ['quantize-static', '--ranges', rangesFile, '--no-check', '--ops', 'MatMul']);
-    const qdqMatMulU8 = made('qdq-matmul-u8', ['quantize-static', '--ranges', rangesFile, '--no-check', '--ops', 'MatMul', '--activation-type', 'uint8']);
-    const labels = ['dynamic (fuse quantize)', 'static QDQ (default ops, int8)', 'static QDQ (--ops MatMul, int8)', 'static QDQ (--ops MatMul, uint8 activations)'];
+    const qdqMatMulU8 = made('qdq-matmul-u8', [
+      'quantize-static',
+      '--ranges',
+      rangesFile,
+      '--no-check',
+      '--ops',
+      'MatMul',
+      '--activation-type',
+      'uint8',
+    ]);
+    const labels = [
+      'dynamic (fuse quantize)',
+      'static QDQ (default ops, int8)',
+      'static QDQ (--ops MatMul, int8)',
+      'static QDQ (--ops MatMul, uint8 activations)',
+    ];
     const paths = [dynamic, qdq, qdqMatMul, qdqMatMulU8];
     for (const sequence of [128, 512]) {
-      const r = await benchmark(paths, { sequence, threads: THREADS, warmup: 2, iterations: sequence === 512 ? 10 : 20, batches: [1], labels });
+      const r = await benchmark(paths, {
+        sequence,
+        threads: THREADS,
+        warmup: 2,
+        iterations: sequence === 512 ? 10 : 20,
+        batches: [1],
+        labels,
+      });
       const [reference, ...others] = r.results;
-      console.log(`static ${name} seq ${sequence}: ${labels[0]} p50 ${reference!.p50.toFixed(0)} ms, ` +
-        others.map((o, i) => `${labels[i + 1]} p50 ${o.p50.toFixed(0)} ms (${(o.p50 / reference!.p50).toFixed(2)}x)`).join(', '));
+      console.log(
+        `static ${name} seq ${sequence}: ${labels[0]} p50 ${reference!.p50.toFixed(0)} ms, ` +
+          others
+            .map((o, i) => `${labels[i + 1]} p50 ${o.p50.toFixed(0)} ms (${(o.p50 / reference!.p50).toFixed(2)}x)`)
+            .join(', '),
+      );
       const feeds = generateInputs(specs, { batch: 1, sequence, pad: false, seed: 7 });
-      for (const [i, path] of paths.entries()) console.log(`  profile seq ${sequence} ${labels[i]}: ${top(await profileByOp(path, feeds, 3))}`);
+      for (const [i, path] of paths.entries())
+        console.log(`  profile seq ${sequence} ${labels[i]}: ${top(await profileByOp(path, feeds, 3))}`);
     }
     for (const p of paths) {
       rmSync(p, { force: true });

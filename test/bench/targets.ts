@@ -34,10 +34,22 @@ export async function benchTargets(models: string[] = ['bert-base', ...FIXTURES]
     const labels = ['export', ...FORMS.map(([label]) => label)];
     const iterations = fixture ? 30 : 10;
     for (const runtime of ['node', 'web'] as const) {
-      const r = await benchmark([raw, ...made], { runtime, sequence: 128, threads: 2, warmup: 2, iterations, batches: [1], labels });
+      const r = await benchmark([raw, ...made], {
+        runtime,
+        sequence: 128,
+        threads: 2,
+        warmup: 2,
+        iterations,
+        batches: [1],
+        labels,
+      });
       const [reference, ...ours] = r.results;
-      console.log(`targets ${name} ${runtime === 'node' ? 'onnxruntime-node CPU' : 'onnxruntime-web WASM'}: export p50 ${reference!.p50.toFixed(1)} ms, ` +
-        ours.map((o, i) => `${labels[i + 1]} ${o.p50.toFixed(1)} ms (${(o.p50 / reference!.p50).toFixed(2)}x)`).join(', '));
+      console.log(
+        `targets ${name} ${runtime === 'node' ? 'onnxruntime-node CPU' : 'onnxruntime-web WASM'}: export p50 ${reference!.p50.toFixed(1)} ms, ` +
+          ours
+            .map((o, i) => `${labels[i + 1]} ${o.p50.toFixed(1)} ms (${(o.p50 / reference!.p50).toFixed(2)}x)`)
+            .join(', '),
+      );
     }
     for (const out of made) clean(out);
   }

@@ -15,7 +15,12 @@ describe('onnx-opt bench', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^model\s+batch\s+p50 ms\s+p95 ms\s+p99 ms\s+items\/s\s+speedup$/m);
     const rows = r.stdout.split('\n').filter((l) => /\.onnx\s.*\d\.\d\dx$/.test(l));
-    expect(rows.map((l) => [l.split(/\s+/)[0]!.endsWith('a.onnx') ? 'a' : 'b', l.split(/\s+/)[1]])).toEqual([['a', '1'], ['b', '1'], ['a', '2'], ['b', '2']]);
+    expect(rows.map((l) => [l.split(/\s+/)[0]!.endsWith('a.onnx') ? 'a' : 'b', l.split(/\s+/)[1]])).toEqual([
+      ['a', '1'],
+      ['b', '1'],
+      ['a', '2'],
+      ['b', '2'],
+    ]);
     expect(rows.filter((l) => l.includes('a.onnx')).every((l) => l.endsWith(' 1.00x'))).toBe(true);
     expect(r.stdout).toMatch(/^model\s+load ms\s+RSS \+load\s+RSS \+first run$/m);
     expect(r.stdout).toMatch(/^peak RSS of the process: [\d.]+ MiB/m);
@@ -27,7 +32,10 @@ describe('onnx-opt bench', () => {
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report).toMatchObject({ threads: 1, warmup: 1, iterations: 3 });
-    expect(report.results.map((x: { model: string; batch: number }) => [x.model, x.batch])).toEqual([[a, 1], [b, 1]]);
+    expect(report.results.map((x: { model: string; batch: number }) => [x.model, x.batch])).toEqual([
+      [a, 1],
+      [b, 1],
+    ]);
     expect(report.results[0].speedup).toBe(1);
     expect(report.results[0].shapes).toEqual({ input_ids: [1, 8], attention_mask: [1, 8], token_type_ids: [1, 8] });
   });

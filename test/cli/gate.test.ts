@@ -11,18 +11,39 @@ import { runCli } from './run-cli.js';
 const tmp = tempFolder('cli-gate');
 afterAll(tmp.cleanup);
 
-const identity = [[1, 0], [0, 1]];
+const identity = [
+  [1, 0],
+  [0, 1],
+];
 const baseline = writeModelFile(tmp.dir, 'baseline.onnx', linearClassifier(identity, [0, 0]));
 const same = writeModelFile(tmp.dir, 'same.onnx', linearClassifier(identity, [0.01, 0]));
 const biased = writeModelFile(tmp.dir, 'biased.onnx', linearClassifier(identity, [5, 0]));
 const data = join(tmp.dir, 'data.json');
-const rows = [[1, 0], [0, 1], [0.2, 0.9], [0.7, 0.1], [0.1, 0.3], [0.6, 0.5]];
+const rows = [
+  [1, 0],
+  [0, 1],
+  [0.2, 0.9],
+  [0.7, 0.1],
+  [0.1, 0.3],
+  [0.6, 0.5],
+];
 writeFileSync(data, JSON.stringify({ inputs: { x: rows }, labels: rows.map((r) => (r[0]! > r[1]! ? 0 : 1)) }));
 const common = ['--data', data, '--threads', '1'];
 
 describe('onnx-opt gate', () => {
   it('exits 0 when the candidate keeps the metric, with progress on stderr', async () => {
-    const r = await runCli('gate', '--baseline', baseline, '--candidate', same, ...common, '--max-drop', '0', '--batch-size', '4');
+    const r = await runCli(
+      'gate',
+      '--baseline',
+      baseline,
+      '--candidate',
+      same,
+      ...common,
+      '--max-drop',
+      '0',
+      '--batch-size',
+      '4',
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^accuracy on 6 samples \(output 'logits'\)$/m);
     expect(r.stdout).toMatch(/^baseline {3}1\.0000 {2}.*baseline\.onnx$/m);
@@ -33,10 +54,28 @@ describe('onnx-opt gate', () => {
   });
 
   it('exits 1 when the candidate drops more than allowed, and --json parses', async () => {
-    const r = await runCli('gate', '--baseline', baseline, '--candidate', biased, ...common, '--max-drop', '0.1', '--json');
+    const r = await runCli(
+      'gate',
+      '--baseline',
+      baseline,
+      '--candidate',
+      biased,
+      ...common,
+      '--max-drop',
+      '0.1',
+      '--json',
+    );
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout);
-    expect(report).toMatchObject({ metric: 'accuracy', baseline: 1, candidate: 0.5, drop: 0.5, maxDrop: 0.1, pass: false, samples: 6 });
+    expect(report).toMatchObject({
+      metric: 'accuracy',
+      baseline: 1,
+      candidate: 0.5,
+      drop: 0.5,
+      maxDrop: 0.1,
+      pass: false,
+      samples: 6,
+    });
     const text = await runCli('gate', '--baseline', baseline, '--candidate', biased, ...common, '--max-drop', '0.1');
     expect(text.stdout).toMatch(/^FAIL: accuracy drop 0\.5000 > 0\.1$/m);
   });
@@ -48,11 +87,26 @@ describe('onnx-opt gate', () => {
       expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(pattern);
     };
-    await usage(['--baseline', baseline, '--candidate', same, ...common], /required option '--max-drop <x>' not specified/);
-    await usage(['--baseline', baseline, '--candidate', same, ...common, '--max-drop', 'much'], /--max-drop must be a number, not 'much'/);
-    await usage(['--baseline', baseline, '--candidate', same, ...common, '--max-drop', '0', '--metric', 'f1'], /--metric must be one of accuracy, top5, mse, cosine/);
-    await usage(['--baseline', baseline, '--candidate', join(tmp.dir, 'nope.onnx'), ...common, '--max-drop', '0'], /nope\.onnx: no such file/);
-    await usage(['--baseline', baseline, '--candidate', same, '--data', join(tmp.dir, 'nope.npz'), '--max-drop', '0'], /nope\.npz: no such file/);
+    await usage(
+      ['--baseline', baseline, '--candidate', same, ...common],
+      /required option '--max-drop <x>' not specified/,
+    );
+    await usage(
+      ['--baseline', baseline, '--candidate', same, ...common, '--max-drop', 'much'],
+      /--max-drop must be a number, not 'much'/,
+    );
+    await usage(
+      ['--baseline', baseline, '--candidate', same, ...common, '--max-drop', '0', '--metric', 'f1'],
+      /--metric must be one of accuracy, top5, mse, cosine/,
+    );
+    await usage(
+      ['--baseline', baseline, '--candidate', join(tmp.dir, 'nope.onnx'), ...common, '--max-drop', '0'],
+      /nope\.onnx: no such file/,
+    );
+    await usage(
+      ['--baseline', baseline, '--candidate', same, '--data', join(tmp.dir, 'nope.npz'), '--max-drop', '0'],
+      /nope\.npz: no such file/,
+    );
   });
 });
 
@@ -61,7 +115,18 @@ describe.runIf(haveFixtures)('onnx-opt gate on the digits classifier', () => {
   const test = () => fixture('digits.test.npz');
 
   it('passes the INT8 model at --max-drop 0.01', async () => {
-    const r = await runCli('gate', '--baseline', digits(), '--candidate', fixture('digits.int8.onnx'), '--data', test(), '--max-drop', '0.01', '--json');
+    const r = await runCli(
+      'gate',
+      '--baseline',
+      digits(),
+      '--candidate',
+      fixture('digits.int8.onnx'),
+      '--data',
+      test(),
+      '--max-drop',
+      '0.01',
+      '--json',
+    );
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.samples).toBe(540);
@@ -76,10 +141,26 @@ describe.runIf(haveFixtures)('onnx-opt gate on the digits classifier', () => {
     const bias = head.input(2);
     const values = Float32Array.from(bias.initializer!.toFloat32());
     values[3]! += 100;
-    bias.initializer = Tensor.fromArray(bias.initializer!.name, bias.initializer!.dataType, bias.initializer!.dims, values);
+    bias.initializer = Tensor.fromArray(
+      bias.initializer!.name,
+      bias.initializer!.dataType,
+      bias.initializer!.dims,
+      values,
+    );
     const broken = join(tmp.dir, 'digits-broken.onnx');
     writeModel(model, broken);
-    const r = await runCli('gate', '--baseline', digits(), '--candidate', broken, '--data', test(), '--max-drop', '0.01', '--json');
+    const r = await runCli(
+      'gate',
+      '--baseline',
+      digits(),
+      '--candidate',
+      broken,
+      '--data',
+      test(),
+      '--max-drop',
+      '0.01',
+      '--json',
+    );
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout);
     // Every sample is now predicted as a 3: accuracy falls to the share of 3s in the test set (about a tenth).

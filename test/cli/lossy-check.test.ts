@@ -32,24 +32,34 @@ function model(fill: (g: Graph, x: Value) => Value): string {
 }
 
 /** y = x @ (A + D) - x @ A, with A ~ 1 and D ~ 1e-3: INT8 rounding of A and A + D (steps of ~1e-2) wipes D out. */
-const cancelling = () => model((g, x) => {
-  const a = Array.from({ length: 256 }, (_, i) => 1 + ((i * 37) % 19) / 19);
-  const d = Array.from({ length: 256 }, (_, i) => (((i * 11) % 7) - 3) * 1e-3);
-  const wide = g.addInitializer('a_plus_d', Tensor.fromArray('', F, [16, 16], a.map((v, i) => v + d[i]!)));
-  const base = g.addInitializer('a', Tensor.fromArray('', F, [16, 16], a));
-  const left = g.createNode({ opType: 'MatMul', inputs: [x, wide] }).output(0);
-  const right = g.createNode({ opType: 'MatMul', inputs: [x, base] }).output(0);
-  return g.createNode({ opType: 'Sub', inputs: [left, right] }).output(0);
-});
+const cancelling = () =>
+  model((g, x) => {
+    const a = Array.from({ length: 256 }, (_, i) => 1 + ((i * 37) % 19) / 19);
+    const d = Array.from({ length: 256 }, (_, i) => (((i * 11) % 7) - 3) * 1e-3);
+    const wide = g.addInitializer(
+      'a_plus_d',
+      Tensor.fromArray(
+        '',
+        F,
+        [16, 16],
+        a.map((v, i) => v + d[i]!),
+      ),
+    );
+    const base = g.addInitializer('a', Tensor.fromArray('', F, [16, 16], a));
+    const left = g.createNode({ opType: 'MatMul', inputs: [x, wide] }).output(0);
+    const right = g.createNode({ opType: 'MatMul', inputs: [x, base] }).output(0);
+    return g.createNode({ opType: 'Sub', inputs: [left, right] }).output(0);
+  });
 
 /** y = x·100000 - x·99999: float16 holds neither factor (both become 65504), so y becomes 0. */
-const beyondHalf = () => model((g, x) => {
-  const a = g.addInitializer('a', Tensor.fromArray('', F, [], [100000]));
-  const b = g.addInitializer('b', Tensor.fromArray('', F, [], [99999]));
-  const left = g.createNode({ opType: 'Mul', inputs: [x, a], name: 'times_a' }).output(0);
-  const right = g.createNode({ opType: 'Mul', inputs: [x, b], name: 'times_b' }).output(0);
-  return g.createNode({ opType: 'Sub', inputs: [left, right], name: 'difference' }).output(0);
-});
+const beyondHalf = () =>
+  model((g, x) => {
+    const a = g.addInitializer('a', Tensor.fromArray('', F, [], [100000]));
+    const b = g.addInitializer('b', Tensor.fromArray('', F, [], [99999]));
+    const left = g.createNode({ opType: 'Mul', inputs: [x, a], name: 'times_a' }).output(0);
+    const right = g.createNode({ opType: 'Mul', inputs: [x, b], name: 'times_b' }).output(0);
+    return g.createNode({ opType: 'Sub', inputs: [left, right], name: 'difference' }).output(0);
+  });
 
 describe('lossy passes check themselves', () => {
   it('quantize that breaks an output: exit 1 naming it, nothing written', async () => {
@@ -89,7 +99,25 @@ describe('lossy passes check themselves', () => {
   });
 
   it('a lossy pass that keeps the outputs says it was checked', async () => {
-    const input = model((g, x) => g.createNode({ opType: 'MatMul', inputs: [x, g.addInitializer('w', Tensor.fromArray('', F, [16, 16], Array.from({ length: 256 }, (_, i) => Math.sin(i))))] }).output(0));
+    const input = model((g, x) =>
+      g
+        .createNode({
+          opType: 'MatMul',
+          inputs: [
+            x,
+            g.addInitializer(
+              'w',
+              Tensor.fromArray(
+                '',
+                F,
+                [16, 16],
+                Array.from({ length: 256 }, (_, i) => Math.sin(i)),
+              ),
+            ),
+          ],
+        })
+        .output(0),
+    );
     const r = await runCli('quantize', input, join(tmp.dir, 'fine.int8.onnx'));
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/quantize: checked in onnxruntime on 2 input samples: lowest output cosine 0\.99/);

@@ -29,19 +29,21 @@ describe('command line', () => {
     expect(r.code).toBe(0);
   });
 
-  it.each([
-    [['fuse', model]],
-    [['clean', 'fold', model]],
-    [[model]],
-  ])('a forgotten output path is explained: %j', async (args) => {
-    const r = await runCli(...args);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/no output path/);
-    expect(r.stderr).not.toMatch(/no such file/);
-  });
+  it.each([[['fuse', model]], [['clean', 'fold', model]], [[model]]])(
+    'a forgotten output path is explained: %j',
+    async (args) => {
+      const r = await runCli(...args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/no output path/);
+      expect(r.stderr).not.toMatch(/no such file/);
+    },
+  );
 
   it.each([
-    [['gate', '--baseline', model, '--candidate', model, '--data', 'x.npz', '--max-drop', '-0.5'], /--max-drop must be at least 0/],
+    [
+      ['gate', '--baseline', model, '--candidate', model, '--data', 'x.npz', '--max-drop', '-0.5'],
+      /--max-drop must be at least 0/,
+    ],
     [['parity', model, model, '--min-cosine', '2'], /--min-cosine must be at most 1/],
     [['parity', model, model, '--min-cosine', '-1.5'], /--min-cosine must be at least -1/],
   ])('numeric options are range-checked: %j', async (args, message) => {

@@ -31,7 +31,20 @@ describe('--runtime web', { timeout: 60_000 }, () => {
 
   it('bench runs models side by side in onnxruntime-web', async () => {
     const fused = join(dir, 'fused.onnx');
-    const r = await runCli('bench', '--runtime', 'web', '--iters', '3', '--warmup', '1', '--seq', '16', '--json', FIXTURE, fused);
+    const r = await runCli(
+      'bench',
+      '--runtime',
+      'web',
+      '--iters',
+      '3',
+      '--warmup',
+      '1',
+      '--seq',
+      '16',
+      '--json',
+      FIXTURE,
+      fused,
+    );
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.runtime).toBe('web');

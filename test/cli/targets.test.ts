@@ -20,7 +20,8 @@ describe('onnx-opt --target', () => {
     // cuda keeps the fused SkipLayerNormalization that the CPU form splits (those with a bias)
     const cuda = JSON.parse((await runCli('fuse', '--target', 'cuda', '--json', BERT, join(dir, 'cuda.onnx'))).stdout);
     expect(cuda.passes.map((p: { name: string }) => p.name)).toEqual(['fuse']);
-    const skip = (s: { ops: { after: Record<string, number> } }) => s.ops.after['com.microsoft::SkipLayerNormalization'] ?? 0;
+    const skip = (s: { ops: { after: Record<string, number> } }) =>
+      s.ops.after['com.microsoft::SkipLayerNormalization'] ?? 0;
     expect(skip(summary)).toBeLessThan(skip(cuda));
   });
 
@@ -28,7 +29,11 @@ describe('onnx-opt --target', () => {
     const r = await runCli('fuse', '--target', 'webgpu', '--json', FIXTURE, join(dir, 'webgpu.onnx'));
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout);
-    expect(summary.passes.map((p: { name: string }) => p.name)).toEqual(['fuse', 'attention-mask-to-bias', 'split-bias-gelu']);
+    expect(summary.passes.map((p: { name: string }) => p.name)).toEqual([
+      'fuse',
+      'attention-mask-to-bias',
+      'split-bias-gelu',
+    ]);
     expect(summary.ops.after['com.microsoft::EmbedLayerNormalization']).toBeUndefined();
     expect(summary.ops.after['com.microsoft::Attention']).toBe(2);
     expect(summary.offDevice).toBeUndefined();
@@ -36,11 +41,22 @@ describe('onnx-opt --target', () => {
   });
 
   it('adds its fusions to those --disable turns off', async () => {
-    const r = await runCli('fuse', '--disable', 'gelu', '--target', 'webgpu', '--json', FIXTURE, join(dir, 'no-gelu.onnx'));
+    const r = await runCli(
+      'fuse',
+      '--disable',
+      'gelu',
+      '--target',
+      'webgpu',
+      '--json',
+      FIXTURE,
+      join(dir, 'no-gelu.onnx'),
+    );
     expect(r.code, r.stderr).toBe(0);
     const after = JSON.parse(r.stdout).ops.after;
     expect(after['com.microsoft::EmbedLayerNormalization']).toBeUndefined();
-    expect(after['com.microsoft::FastGelu'] ?? after['com.microsoft::Gelu'] ?? after['com.microsoft::BiasGelu']).toBeUndefined();
+    expect(
+      after['com.microsoft::FastGelu'] ?? after['com.microsoft::Gelu'] ?? after['com.microsoft::BiasGelu'],
+    ).toBeUndefined();
     expect(after['com.microsoft::Attention']).toBe(2);
   });
 

@@ -28,22 +28,40 @@ describe('transformers-js folders', () => {
   it('writes all seven variants with transformers.js file names; each runs in onnxruntime-node', async () => {
     const dir = folder('bert', 'bert-eager-ts14', 'bert');
     const records = makeTransformersJsFolder(dir);
-    const files = ['model_fp16.onnx', 'model_quantized.onnx', 'model_int8.onnx', 'model_uint8.onnx', 'model_q4.onnx', 'model_q4f16.onnx', 'model_bnb4.onnx'];
+    const files = [
+      'model_fp16.onnx',
+      'model_quantized.onnx',
+      'model_int8.onnx',
+      'model_uint8.onnx',
+      'model_q4.onnx',
+      'model_q4f16.onnx',
+      'model_bnb4.onnx',
+    ];
     expect(records.map((r) => r.file)).toEqual(files);
     const feeds = readNpz('fixtures/bert-eager-ts14.inputs.npz');
     for (const f of files) {
       const session = await ort.InferenceSession.create(join(dir, 'onnx', f));
-      const out = await session.run(Object.fromEntries(session.inputNames.map((n) => {
-        const a = feeds.get(n)!;
-        return [n, new ort.Tensor('int64', a.data as BigInt64Array, a.dims)];
-      })));
+      const out = await session.run(
+        Object.fromEntries(
+          session.inputNames.map((n) => {
+            const a = feeds.get(n)!;
+            return [n, new ort.Tensor('int64', a.data as BigInt64Array, a.dims)];
+          }),
+        ),
+      );
       expect(Object.keys(out).length, f).toBeGreaterThan(0);
       await session.release();
     }
     expect(ops(join(dir, 'onnx', 'model_q4.onnx')).has('MatMulNBits')).toBe(true);
     expect(ops(join(dir, 'onnx', 'model_bnb4.onnx')).has('MatMulBnb4')).toBe(true);
     const config = JSON.parse(readFileSync(join(dir, 'quantize_config.json'), 'utf8'));
-    expect(config).toMatchObject({ per_channel: true, reduce_range: true, block_size: 32, is_symmetric: true, quant_type: 1 });
+    expect(config).toMatchObject({
+      per_channel: true,
+      reduce_range: true,
+      block_size: 32,
+      is_symmetric: true,
+      quant_type: 1,
+    });
   });
 
   it('q8 follows transformers.js: int8 weights without Conv, per channel and reduced range for BERT, not for llama', () => {
@@ -51,13 +69,18 @@ describe('transformers-js folders', () => {
     const [b] = makeTransformersJsFolder(bert, { modes: ['q8'] });
     const bq = readModel(join(bert, 'onnx', 'model_quantized.onnx'));
     // MatMul weights int8 (Gather tables are uint8 in any case, as onnxruntime makes them)
-    const matmulWeights = bq.graph.nodes.filter((n) => n.opType === 'DynamicQuantizeMatMul' || n.opType === 'MatMulIntegerToFloat').map((n) => n.input(1).initializer!.dataType);
+    const matmulWeights = bq.graph.nodes
+      .filter((n) => n.opType === 'DynamicQuantizeMatMul' || n.opType === 'MatMulIntegerToFloat')
+      .map((n) => n.input(1).initializer!.dataType);
     expect(matmulWeights.length).toBeGreaterThan(0);
     expect(new Set(matmulWeights)).toEqual(new Set([3]));
     expect(b!.stats['quantize.quantizedNodes']).toBeGreaterThan(0);
     const llama = folder('gpt2-q8', 'gpt2-eager-ts14', 'gpt2');
     makeTransformersJsFolder(llama, { modes: ['q8'] });
-    expect(JSON.parse(readFileSync(join(llama, 'quantize_config.json'), 'utf8'))).toMatchObject({ per_channel: false, reduce_range: false });
+    expect(JSON.parse(readFileSync(join(llama, 'quantize_config.json'), 'utf8'))).toMatchObject({
+      per_channel: false,
+      reduce_range: false,
+    });
   });
 
   it('variants of variants are never made; --modes picks a subset; a rerun replaces the files', async () => {
@@ -74,12 +97,19 @@ describe('transformers-js folders', () => {
   it('a model with external data: variants written with it are listed in config.json for transformers.js', async () => {
     const dir = folder('external', 'bert-eager-ts14', 'bert');
     writeModel(readModel('fixtures/bert-eager-ts14.onnx'), join(dir, 'onnx', 'model.onnx'), { externalData: 'always' });
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'bert', 'transformers.js_config': { use_external_data_format: true } }));
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({ model_type: 'bert', 'transformers.js_config': { use_external_data_format: true } }),
+    );
     const records = makeTransformersJsFolder(dir, { modes: ['fp16', 'q4'] });
     expect(records.map((r) => r.externalData)).toEqual([true, true]);
     expect(existsSync(join(dir, 'onnx', 'model_q4.onnx_data'))).toBe(true);
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-    expect(config['transformers.js_config'].use_external_data_format).toEqual({ 'model.onnx': true, 'model_fp16.onnx': 1, 'model_q4.onnx': 1 });
+    expect(config['transformers.js_config'].use_external_data_format).toEqual({
+      'model.onnx': true,
+      'model_fp16.onnx': 1,
+      'model_q4.onnx': 1,
+    });
     const session = await ort.InferenceSession.create(join(dir, 'onnx', 'model_q4.onnx'));
     expect(session.outputNames.length).toBeGreaterThan(0);
     await session.release();
@@ -106,7 +136,20 @@ describe('onnx-opt q4 / bnb4 from the command line', () => {
     const node = readModel(bnb4).graph.nodes.find((n) => n.opType === 'MatMulBnb4')!;
     expect(node.attrInt('block_size')).toBe(64);
     const gather = join(root, 'cli.q4g.onnx');
-    expect((await runCli('q4', '--ops', 'Gather', '--block-size', '16', '--no-symmetric', 'fixtures/bert-eager-ts14.onnx', gather)).code).toBe(0);
+    expect(
+      (
+        await runCli(
+          'q4',
+          '--ops',
+          'Gather',
+          '--block-size',
+          '16',
+          '--no-symmetric',
+          'fixtures/bert-eager-ts14.onnx',
+          gather,
+        )
+      ).code,
+    ).toBe(0);
     expect(ops(gather).has('GatherBlockQuantized')).toBe(true);
   });
 

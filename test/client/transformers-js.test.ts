@@ -21,14 +21,18 @@ env.localModelPath = root;
 ortWeb.env.wasm.numThreads = 1;
 
 const DTYPES = ['fp32', ...MODES.map((m) => (m === 'q8' ? 'q8' : m))] as const;
-const fileOf = (base: string, dtype: string) => `${base}${dtype === 'fp32' ? '' : SUFFIX[dtype as keyof typeof SUFFIX]}.onnx`;
+const fileOf = (base: string, dtype: string) =>
+  `${base}${dtype === 'fp32' ? '' : SUFFIX[dtype as keyof typeof SUFFIX]}.onnx`;
 
 /** Every variant loads and runs in onnxruntime-web (WASM) with zero-filled inputs of its declared types. */
 async function runsInWasm(path: string, feeds: Record<string, ortWeb.Tensor>): Promise<void> {
-  const session = await ortWeb.InferenceSession.create(new Uint8Array(readFileSync(path)), { executionProviders: ['wasm'] });
+  const session = await ortWeb.InferenceSession.create(new Uint8Array(readFileSync(path)), {
+    executionProviders: ['wasm'],
+  });
   const out = await session.run(Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]!])));
   expect(Object.keys(out).length, path).toBeGreaterThan(0);
-  for (const t of Object.values(out)) if (t.type === 'float32') expect((t.data as Float32Array).every(Number.isFinite), path).toBe(true);
+  for (const t of Object.values(out))
+    if (t.type === 'float32') expect((t.data as Float32Array).every(Number.isFinite), path).toBe(true);
   await session.release();
 }
 
@@ -38,7 +42,10 @@ describe('transformers.js: feature-extraction on an encoder folder', () => {
     const dir = join(root, name);
     mkdirSync(join(dir, 'onnx'), { recursive: true });
     copyFileSync('fixtures/bert-eager-ts14.onnx', join(dir, 'onnx', 'model.onnx'));
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'bert', architectures: ['BertModel'], vocab_size: 512, hidden_size: 64 }));
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({ model_type: 'bert', architectures: ['BertModel'], vocab_size: 512, hidden_size: 64 }),
+    );
     writeTokenizer(dir, 512, true);
     makeTransformersJsFolder(dir);
   }, 120_000);
@@ -51,7 +58,8 @@ describe('transformers.js: feature-extraction on an encoder folder', () => {
       const out = await extractor(texts, { pooling: 'mean', normalize: true });
       const rows = out.tolist() as number[][];
       if (dtype === 'fp32') reference = rows;
-      for (let i = 0; i < rows.length; i++) expect(cosine(rows[i]!, reference[i]!), `${dtype} text ${i}`).toBeGreaterThanOrEqual(0.99);
+      for (let i = 0; i < rows.length; i++)
+        expect(cosine(rows[i]!, reference[i]!), `${dtype} text ${i}`).toBeGreaterThanOrEqual(0.99);
       await extractor.dispose();
     });
   }
@@ -60,7 +68,12 @@ describe('transformers.js: feature-extraction on an encoder folder', () => {
     const ids = new ortWeb.Tensor('int64', BigInt64Array.from([2n, 40n, 41n, 3n]), [1, 4]);
     const ones = new ortWeb.Tensor('int64', BigInt64Array.from([1n, 1n, 1n, 1n]), [1, 4]);
     const zeros = new ortWeb.Tensor('int64', new BigInt64Array(4), [1, 4]);
-    for (const dtype of DTYPES) await runsInWasm(join(root, name, 'onnx', fileOf('model', dtype)), { input_ids: ids, attention_mask: ones, token_type_ids: zeros });
+    for (const dtype of DTYPES)
+      await runsInWasm(join(root, name, 'onnx', fileOf('model', dtype)), {
+        input_ids: ids,
+        attention_mask: ones,
+        token_type_ids: zeros,
+      });
   }, 120_000);
 });
 
@@ -72,15 +85,21 @@ describe('transformers.js: text-generation with a KV cache on a decoder folder',
     copyFileSync('fixtures/llama-tiny.onnx', join(dir, 'onnx', 'model.onnx'));
     const config = JSON.parse(readFileSync('fixtures/llama-tiny.config.json', 'utf8'));
     // token 2 ([CLS] here) would end generation: none ends it, so every dtype makes its 8 tokens
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, architectures: ['LlamaForCausalLM'], eos_token_id: null, pad_token_id: 0 }));
-    writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ bos_token_id: 1, eos_token_id: null, pad_token_id: 0 }));
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({ ...config, architectures: ['LlamaForCausalLM'], eos_token_id: null, pad_token_id: 0 }),
+    );
+    writeFileSync(
+      join(dir, 'generation_config.json'),
+      JSON.stringify({ bos_token_id: 1, eos_token_id: null, pad_token_id: 0 }),
+    );
     writeTokenizer(dir, 512, false);
     makeTransformersJsFolder(dir);
   }, 120_000);
 
   const tokens: Record<string, number[]> = {};
   for (const dtype of DTYPES) {
-    it(`${dtype}: greedy decoding of 8 tokens with the cache${['q8', 'fp16'].includes(dtype) ? ' equals fp32\'s' : ''}`, async () => {
+    it(`${dtype}: greedy decoding of 8 tokens with the cache${['q8', 'fp16'].includes(dtype) ? " equals fp32's" : ''}`, async () => {
       const tokenizer = await AutoTokenizer.from_pretrained(name);
       const model = await AutoModelForCausalLM.from_pretrained(name, { dtype: dtype as 'fp32', device: 'cpu' });
       const inputs = tokenizer('hello world, the model is');
@@ -101,7 +120,8 @@ describe('transformers.js: text-generation with a KV cache on a decoder folder',
       position_ids: new ortWeb.Tensor('int64', BigInt64Array.from([0n, 1n, 2n]), [1, 3]),
     };
     for (let layer = 0; layer < 2; layer++) {
-      for (const kind of ['key', 'value']) feeds[`past_key_values.${layer}.${kind}`] = new ortWeb.Tensor('float32', new Float32Array(0), [1, 2, 0, 16]);
+      for (const kind of ['key', 'value'])
+        feeds[`past_key_values.${layer}.${kind}`] = new ortWeb.Tensor('float32', new Float32Array(0), [1, 2, 0, 16]);
     }
     for (const dtype of DTYPES) await runsInWasm(join(root, name, 'onnx', fileOf('model', dtype)), feeds);
   }, 120_000);
@@ -116,10 +136,19 @@ describe('transformers.js: external data in chunks', () => {
     const dir = join(root, name);
     mkdirSync(join(dir, 'onnx'), { recursive: true });
     const base = join(dir, 'onnx', 'model.onnx');
-    if (chunked) writeModel(readModel('fixtures/bert-eager-ts14.onnx'), base, { externalData: 'always', externalChunkBytes: CHUNK });
+    if (chunked)
+      writeModel(readModel('fixtures/bert-eager-ts14.onnx'), base, {
+        externalData: 'always',
+        externalChunkBytes: CHUNK,
+      });
     else copyFileSync('fixtures/bert-eager-ts14.onnx', base);
-    const tjs = chunked ? { 'transformers.js_config': { use_external_data_format: { 'model.onnx': existingChunks(base).length } } } : {};
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'bert', architectures: ['BertModel'], ...tjs }));
+    const tjs = chunked
+      ? { 'transformers.js_config': { use_external_data_format: { 'model.onnx': existingChunks(base).length } } }
+      : {};
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({ model_type: 'bert', architectures: ['BertModel'], ...tjs }),
+    );
     writeTokenizer(dir, 512, true);
     return makeTransformersJsFolder(dir, { modes, externalChunkBytes: CHUNK });
   };
@@ -128,7 +157,8 @@ describe('transformers.js: external data in chunks', () => {
     make('bert-inline', false);
     const records = make('bert-chunked', true);
     expect(records.map((r) => r.externalChunks).every((n) => n > 1)).toBe(true);
-    counts = JSON.parse(readFileSync(join(root, 'bert-chunked', 'config.json'), 'utf8'))['transformers.js_config'].use_external_data_format;
+    counts = JSON.parse(readFileSync(join(root, 'bert-chunked', 'config.json'), 'utf8'))['transformers.js_config']
+      .use_external_data_format;
   }, 120_000);
 
   it('config.json gives each file its chunk count; every chunk is within the size (or holds one larger tensor)', () => {
@@ -137,7 +167,8 @@ describe('transformers.js: external data in chunks', () => {
       const chunks = existingChunks(path);
       expect(counts[file], file).toBe(chunks.length);
       const largest = Math.max(...readModel(path).graph.initializers.map((v) => v.initializer!.byteLength));
-      for (const chunk of chunks) expect(readFileSync(chunk).byteLength, chunk).toBeLessThanOrEqual(Math.max(CHUNK, largest));
+      for (const chunk of chunks)
+        expect(readFileSync(chunk).byteLength, chunk).toBeLessThanOrEqual(Math.max(CHUNK, largest));
     }
   });
 
@@ -159,13 +190,28 @@ describe('transformers.js: external data in chunks', () => {
 // their quantized forms) must load in both runtimes transformers.js uses. On these families every one does, so
 // --fuse runs the whole `fuse` in every mode.
 describe('transformers-js --fuse: every fused variant runs in onnxruntime-node and onnxruntime-web (WASM)', () => {
-  const feedsFor = (names: readonly string[]): Record<string, [string, ArrayLike<number | bigint>, number[]]> => Object.fromEntries(names.map((n) => {
-    if (n.startsWith('past_key_values')) return [n, ['float32', new Float32Array(0), [1, 2, 0, 16]]];
-    if (n === 'pixel_values') return [n, ['float32', new Float32Array(3 * 32 * 32).fill(0.5), [1, 3, 32, 32]]];
-    const values = n === 'token_type_ids' ? [0n, 0n, 0n] : n === 'attention_mask' ? [1n, 1n, 1n] : n === 'position_ids' ? [0n, 1n, 2n] : [2n, 40n, 3n];
-    return [n, ['int64', BigInt64Array.from(values), [1, 3]]];
-  }));
-  for (const [fixture, modelType] of [['bert-eager-ts14', 'bert'], ['vit-eager-ts14', 'vit'], ['gpt2-eager-ts14', 'gpt2'], ['llama-tiny', 'llama']]) {
+  const feedsFor = (names: readonly string[]): Record<string, [string, ArrayLike<number | bigint>, number[]]> =>
+    Object.fromEntries(
+      names.map((n) => {
+        if (n.startsWith('past_key_values')) return [n, ['float32', new Float32Array(0), [1, 2, 0, 16]]];
+        if (n === 'pixel_values') return [n, ['float32', new Float32Array(3 * 32 * 32).fill(0.5), [1, 3, 32, 32]]];
+        const values =
+          n === 'token_type_ids'
+            ? [0n, 0n, 0n]
+            : n === 'attention_mask'
+              ? [1n, 1n, 1n]
+              : n === 'position_ids'
+                ? [0n, 1n, 2n]
+                : [2n, 40n, 3n];
+        return [n, ['int64', BigInt64Array.from(values), [1, 3]]];
+      }),
+    );
+  for (const [fixture, modelType] of [
+    ['bert-eager-ts14', 'bert'],
+    ['vit-eager-ts14', 'vit'],
+    ['gpt2-eager-ts14', 'gpt2'],
+    ['llama-tiny', 'llama'],
+  ]) {
     it(`${fixture}`, async () => {
       const dir = join(root, `${fixture}-fused`);
       mkdirSync(join(dir, 'onnx'), { recursive: true });
@@ -176,9 +222,24 @@ describe('transformers-js --fuse: every fused variant runs in onnxruntime-node a
         const path = join(dir, 'onnx', fileOf('model', dtype));
         const node = await ortNode.InferenceSession.create(path);
         const feeds = feedsFor(node.inputNames);
-        const nodeOut = await node.run(Object.fromEntries(Object.entries(feeds).map(([n, [t, d, dims]]) => [n, new ortNode.Tensor(t as 'int64', d as BigInt64Array, dims)])));
+        const nodeOut = await node.run(
+          Object.fromEntries(
+            Object.entries(feeds).map(([n, [t, d, dims]]) => [
+              n,
+              new ortNode.Tensor(t as 'int64', d as BigInt64Array, dims),
+            ]),
+          ),
+        );
         await node.release();
-        await runsInWasm(path, Object.fromEntries(Object.entries(feeds).map(([n, [t, d, dims]]) => [n, new ortWeb.Tensor(t as 'int64', d as BigInt64Array, dims)])));
+        await runsInWasm(
+          path,
+          Object.fromEntries(
+            Object.entries(feeds).map(([n, [t, d, dims]]) => [
+              n,
+              new ortWeb.Tensor(t as 'int64', d as BigInt64Array, dims),
+            ]),
+          ),
+        );
         expect(Object.keys(nodeOut).length, path).toBeGreaterThan(0);
       }
     }, 120_000);

@@ -43,7 +43,8 @@ function collect(): Case[] {
   return out;
 }
 
-type Outcome = { kind: 'pass'; byOnnxruntime?: boolean } | { kind: 'unsupported'; why: string } | { kind: 'fail'; why: string };
+type Outcome =
+  { kind: 'pass'; byOnnxruntime?: boolean } | { kind: 'unsupported'; why: string } | { kind: 'fail'; why: string };
 
 /**
  * A test data file as the value it stands for. Older ONNX releases wrote bfloat16 test data as uint16 tensors
@@ -52,7 +53,8 @@ type Outcome = { kind: 'pass'; byOnnxruntime?: boolean } | { kind: 'unsupported'
 function readData(path: string, value: Value): Tensor {
   const t = decodeTensor(readFileSync(path));
   const declared = elemTypeOf(value.type);
-  if (declared === DataType.BFLOAT16 && t.dataType === DataType.UINT16) return new Tensor(t.name, declared, t.dims, t.bytes());
+  if (declared === DataType.BFLOAT16 && t.dataType === DataType.UINT16)
+    return new Tensor(t.name, declared, t.dims, t.bytes());
   return t;
 }
 
@@ -74,10 +76,15 @@ async function run(c: Case): Promise<Outcome> {
     return { kind: 'fail', why: `threw ${(e as Error).message}` };
   }
   const ours = g.outputs.map((v) => values.get(v)!);
-  const dataDiff = differences(ours, c.outputs.map((path, i) => readData(path, g.outputs[i]!)));
+  const dataDiff = differences(
+    ours,
+    c.outputs.map((path, i) => readData(path, g.outputs[i]!)),
+  );
   if (!dataDiff || c.single) return dataDiff ? { kind: 'fail', why: dataDiff } : { kind: 'pass' };
   const ortDiff = differences(ours, await runOnnxruntime(c.path, feeds));
-  return ortDiff ? { kind: 'fail', why: `${dataDiff}; onnxruntime: ${ortDiff}` } : { kind: 'pass', byOnnxruntime: true };
+  return ortDiff
+    ? { kind: 'fail', why: `${dataDiff}; onnxruntime: ${ortDiff}` }
+    : { kind: 'pass', byOnnxruntime: true };
 }
 
 function differences(actual: Tensor[], expected: Tensor[]): string | undefined {
@@ -125,7 +132,8 @@ afterAll(() => {
   }
   const single = [...byOp].filter(([op]) => op !== 'graph').sort(([a], [b]) => a.localeCompare(b));
   for (const [op, r] of single) lines.push(`  ${op}: ${r.pass}/${r.total}`);
-  const sum = (rows: typeof single, f: (r: (typeof single)[number][1]) => number) => rows.reduce((n, [, r]) => n + f(r), 0);
+  const sum = (rows: typeof single, f: (r: (typeof single)[number][1]) => number) =>
+    rows.reduce((n, [, r]) => n + f(r), 0);
   const refused = [...byOp.values()].flatMap((r) => r.unsupported);
   const graphs = byOp.get('graph');
   const byOnnxruntime = [...outcomes].filter(([, o]) => o.kind === 'pass' && o.byOnnxruntime).map(([c]) => c.name);
@@ -133,8 +141,10 @@ afterAll(() => {
     `evaluator: ${supportedOps().length} ops supported; ${single.length} of them have single-node backend tests`,
     `single-node backend tests: ${sum(single, (r) => r.pass)}/${sum(single, (r) => r.total)} pass` +
       `, ${sum(single, (r) => r.unsupported.length)} declared unsupported`,
-    graphs ? `multi-node test graphs of supported ops: ${graphs.pass}/${graphs.total} pass (${byOnnxruntime.join(', ') || 'none'} ` +
-      `matching onnxruntime rather than the data), ${graphs.unsupported.length} declared unsupported` : '',
+    graphs
+      ? `multi-node test graphs of supported ops: ${graphs.pass}/${graphs.total} pass (${byOnnxruntime.join(', ') || 'none'} ` +
+          `matching onnxruntime rather than the data), ${graphs.unsupported.length} declared unsupported`
+      : '',
     ...(refused.length ? ['declared unsupported:', ...refused.map((r) => `  ${r}`)] : []),
   );
   console.log(lines.join('\n'));

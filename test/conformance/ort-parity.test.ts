@@ -21,7 +21,9 @@ const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
 
 const cases = listDataTests();
 const CHUNK = 100;
-const chunks = Array.from({ length: Math.ceil(cases.length / CHUNK) }, (_, i) => cases.slice(i * CHUNK, (i + 1) * CHUNK));
+const chunks = Array.from({ length: Math.ceil(cases.length / CHUNK) }, (_, i) =>
+  cases.slice(i * CHUNK, (i + 1) * CHUNK),
+);
 const outDir = mkdtempSync(join(tmpdir(), 'onnx-opt-conformance-'));
 
 const counts = { cases: 0, loaded: 0, compared: 0, identical: 0 };
@@ -72,7 +74,8 @@ async function check(c: NodeTestCase): Promise<string | undefined> {
   const written = await tryCreate(writtenPath);
   try {
     if (original instanceof Error || written instanceof Error) {
-      if (!(original instanceof Error)) return `written model fails to load, original loads: ${(written as Error).message}`;
+      if (!(original instanceof Error))
+        return `written model fails to load, original loads: ${(written as Error).message}`;
       if (!(written instanceof Error)) return `written model loads, original fails: ${original.message}`;
       return skip(`load: ${ortReason(original.message)}`);
     }
@@ -93,7 +96,8 @@ async function check(c: NodeTestCase): Promise<string | undefined> {
     const expected = await tryRun(original, feeds);
     const actual = await tryRun(written, feeds);
     if (expected instanceof Error || actual instanceof Error) {
-      if (!(expected instanceof Error)) return `written model fails to run, original runs: ${(actual as Error).message}`;
+      if (!(expected instanceof Error))
+        return `written model fails to run, original runs: ${(actual as Error).message}`;
       if (!(actual instanceof Error)) return `written model runs, original fails: ${expected.message}`;
       return skip(`run: ${ortReason(expected.message)}`);
     }
@@ -113,14 +117,17 @@ describe('ONNX backend test cases: written models run in onnxruntime-node exactl
     expect(cases.filter((c) => c.name.startsWith('node/')).length).toBeGreaterThan(900);
   });
 
-  it.each(chunks.map((chunk) => [`${chunk[0]!.name} .. ${chunk.at(-1)!.name}`, chunk] as const))('%s', async (_, chunk) => {
-    const failures: string[] = [];
-    for (const c of chunk) {
-      const failure = await check(c).catch((e: Error) => `threw: ${e.message}`);
-      if (failure) failures.push(`${c.name}: ${failure}`);
-    }
-    expect(failures).toEqual([]);
-  });
+  it.each(chunks.map((chunk) => [`${chunk[0]!.name} .. ${chunk.at(-1)!.name}`, chunk] as const))(
+    '%s',
+    async (_, chunk) => {
+      const failures: string[] = [];
+      for (const c of chunk) {
+        const failure = await check(c).catch((e: Error) => `threw: ${e.message}`);
+        if (failure) failures.push(`${c.name}: ${failure}`);
+      }
+      expect(failures).toEqual([]);
+    },
+  );
 
   afterAll(() => {
     rmSync(outDir, { recursive: true, force: true });

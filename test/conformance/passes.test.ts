@@ -15,10 +15,16 @@ import type { Pass } from '../../src/pipeline.js';
 import { ortTypeOf, readOrtTensor } from '../helpers/ort-tensor.js';
 import { listDataTests, type NodeTestCase } from './testdata.js';
 
-const SESSION: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'disabled', intraOpNumThreads: 1, logSeverityLevel: 4 };
+const SESSION: ort.InferenceSession.SessionOptions = {
+  graphOptimizationLevel: 'disabled',
+  intraOpNumThreads: 1,
+  logSeverityLevel: 4,
+};
 const cases = listDataTests();
 const CHUNK = 150;
-const chunks = Array.from({ length: Math.ceil(cases.length / CHUNK) }, (_, i) => cases.slice(i * CHUNK, (i + 1) * CHUNK));
+const chunks = Array.from({ length: Math.ceil(cases.length / CHUNK) }, (_, i) =>
+  cases.slice(i * CHUNK, (i + 1) * CHUNK),
+);
 const outDir = mkdtempSync(join(tmpdir(), 'onnx-opt-passes-'));
 const counts = { cases: 0, changed: 0, compared: 0, refused: { quantize: 0, fp16: 0 } };
 
@@ -38,14 +44,19 @@ async function session(path: string): Promise<ort.InferenceSession | undefined> 
 /** Floats within 1e-4 (absolute plus relative), everything else exactly. */
 function differs(a: ort.InferenceSession.ReturnType, b: ort.InferenceSession.ReturnType): string | undefined {
   for (const name of Object.keys(a)) {
-    const x = a[name]!, y = b[name];
+    const x = a[name]!,
+      y = b[name];
     if (!y || x.type !== y.type || x.dims.join() !== y.dims.join()) return `${name}: type or shape differs`;
     const float = x.type === 'float32' || x.type === 'float64';
-    const xs = x.data as ArrayLike<unknown>, ys = y.data as ArrayLike<unknown>;
+    const xs = x.data as ArrayLike<unknown>,
+      ys = y.data as ArrayLike<unknown>;
     for (let i = 0; i < xs.length; i++) {
-      const p = xs[i], q = ys[i];
+      const p = xs[i],
+        q = ys[i];
       const same = float
-        ? (Number.isNaN(p) && Number.isNaN(q)) || p === q || Math.abs((p as number) - (q as number)) <= 1e-4 * (1 + Math.abs(p as number))
+        ? (Number.isNaN(p) && Number.isNaN(q)) ||
+          p === q ||
+          Math.abs((p as number) - (q as number)) <= 1e-4 * (1 + Math.abs(p as number))
         : p === q;
       if (!same) return `${name}[${i}]: ${String(p)} vs ${String(q)}`;
     }
@@ -87,19 +98,25 @@ async function checkFuse(c: NodeTestCase): Promise<string | undefined> {
 }
 
 describe('passes on the ONNX backend test models', () => {
-  it.each(chunks.map((chunk) => [`${chunk[0]!.name} .. ${chunk.at(-1)!.name}`, chunk] as const))('fuse keeps outputs: %s', async (_, chunk) => {
-    const failures: string[] = [];
-    for (const c of chunk) {
-      const failure = await checkFuse(c).catch((e: Error) => `threw ${e.name}: ${e.message}`);
-      if (failure) failures.push(`${c.name}: ${failure}`);
-    }
-    expect(failures).toEqual([]);
-  });
+  it.each(chunks.map((chunk) => [`${chunk[0]!.name} .. ${chunk.at(-1)!.name}`, chunk] as const))(
+    'fuse keeps outputs: %s',
+    async (_, chunk) => {
+      const failures: string[] = [];
+      for (const c of chunk) {
+        const failure = await checkFuse(c).catch((e: Error) => `threw ${e.name}: ${e.message}`);
+        if (failure) failures.push(`${c.name}: ${failure}`);
+      }
+      expect(failures).toEqual([]);
+    },
+  );
 
   it('quantize and fp16 work or refuse with OnnxOptError, nothing else', () => {
     const failures: string[] = [];
     for (const c of cases) {
-      for (const [key, pass] of [['quantize', quantizePass], ['fp16', fp16Pass]] as const) {
+      for (const [key, pass] of [
+        ['quantize', quantizePass],
+        ['fp16', fp16Pass],
+      ] as const) {
         try {
           run(pass, c.model);
         } catch (e) {

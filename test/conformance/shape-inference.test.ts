@@ -9,7 +9,10 @@ import { inferShapes } from '../../src/shape/index.js';
 import { listModels, testdataDir } from './testdata.js';
 
 const DATA = testdataDir();
-const modelsUnder = (folder: string) => listModels().filter((f) => f.startsWith(folder)).map((f) => join(DATA, f));
+const modelsUnder = (folder: string) =>
+  listModels()
+    .filter((f) => f.startsWith(folder))
+    .map((f) => join(DATA, f));
 
 describe('ONNX backend test models', () => {
   test('every model: no throw, no failed rule, no disagreement with its own annotations', () => {
@@ -24,7 +27,9 @@ describe('ONNX backend test models', () => {
   });
 
   test('node tests: declared static output shapes are predicted (outputs stripped first)', () => {
-    let total = 0, exact = 0, unknown = 0;
+    let total = 0,
+      exact = 0,
+      unknown = 0;
     const contradictions: string[] = [];
     for (const file of modelsUnder('node/')) {
       const model = readModel(file);
@@ -37,11 +42,14 @@ describe('ONNX backend test models', () => {
         total++;
         const got = staticShapeOf(v.type);
         if (!got) unknown++;
-        else if (JSON.stringify(got) === JSON.stringify(expected) && elemTypeOf(v.type) === elemTypeOf(declared[i])) exact++;
+        else if (JSON.stringify(got) === JSON.stringify(expected) && elemTypeOf(v.type) === elemTypeOf(declared[i]))
+          exact++;
         else contradictions.push(`${file} ${v.name}: [${got}] where the test declares [${expected}]`);
       });
     }
-    console.info(`node-test outputs: ${exact} of ${total} inferred exactly, ${unknown} unknown, ${contradictions.length} contradictions`);
+    console.info(
+      `node-test outputs: ${exact} of ${total} inferred exactly, ${unknown} unknown, ${contradictions.length} contradictions`,
+    );
     expect(contradictions).toEqual([]);
     // The unknown rest are data-dependent (shape arguments fed as graph inputs) or ops without a rule.
     expect(exact).toBeGreaterThanOrEqual(900);

@@ -52,7 +52,12 @@ function casesIn(folder: string): NodeTestCase[] {
         .filter((f) => f.startsWith(prefix) && f.endsWith('.pb'))
         .sort((a, b) => Number(a.slice(prefix.length, -3)) - Number(b.slice(prefix.length, -3)))
         .map((f) => join(dataSet, f));
-    cases.push({ name, model: join(root, name, 'model.onnx'), inputs: numbered('input_'), outputs: numbered('output_') });
+    cases.push({
+      name,
+      model: join(root, name, 'model.onnx'),
+      inputs: numbered('input_'),
+      outputs: numbered('output_'),
+    });
   }
   return cases;
 }
@@ -64,6 +69,9 @@ export function listNodeTests(): NodeTestCase[] {
 
 /** Every case with test_data_set_0 in every folder of the data, named folder/name (e.g. node/test_abs). */
 export function listDataTests(): NodeTestCase[] {
-  const folders = readdirSync(testdataDir(), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const folders = readdirSync(testdataDir(), { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   return folders.flatMap((folder) => casesIn(folder).map((c) => ({ ...c, name: `${folder}/${c.name}` })));
 }

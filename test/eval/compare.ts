@@ -17,7 +17,9 @@ export function tensorDifference(actual: Tensor, expected: Tensor, slack = 1): s
   }
   if (actual.dims.join(',') !== expected.dims.join(',')) return `dims [${actual.dims}], expected [${expected.dims}]`;
   if (expected.strings) {
-    const same = expected.strings.every((s, i) => Buffer.compare(Buffer.from(s), Buffer.from(actual.strings![i]!)) === 0);
+    const same = expected.strings.every(
+      (s, i) => Buffer.compare(Buffer.from(s), Buffer.from(actual.strings![i]!)) === 0,
+    );
     return same ? undefined : 'strings differ';
   }
   if (isFloatType(expected.dataType)) {

@@ -12,7 +12,12 @@ import { elementsOf } from './compare.js';
 const { FLOAT, FLOAT16, DOUBLE, INT8, INT32, INT64, UINT8, UINT64, BOOL } = DataType;
 
 function node(opType: string, attributes: Attribute[] = [], outputs = 1, domain = ''): EvalNode {
-  return { opType, domain, attributes: new Map(attributes.map((a) => [a.name, a])), outputs: new Array(outputs).fill(null) };
+  return {
+    opType,
+    domain,
+    attributes: new Map(attributes.map((a) => [a.name, a])),
+    outputs: new Array(outputs).fill(null),
+  };
 }
 
 const t = (dataType: number, dims: number[], values: readonly (number | bigint)[]) =>
@@ -24,14 +29,20 @@ function run(op: EvalNode, inputs: (Tensor | undefined)[], opset = 17): Tensor[]
   return evaluateNode(op, inputs, opset);
 }
 
-function one(op: EvalNode, inputs: (Tensor | undefined)[], opset = 17): { dims: number[]; values: (number | bigint)[] } {
+function one(
+  op: EvalNode,
+  inputs: (Tensor | undefined)[],
+  opset = 17,
+): { dims: number[]; values: (number | bigint)[] } {
   const [out] = run(op, inputs, opset);
   return { dims: [...out!.dims], values: out!.dataType === FLOAT16 ? out!.toNumbers() : elementsOf(out!) };
 }
 
 describe('integer arithmetic', () => {
   it('divides integers truncating toward zero', () => {
-    expect(one(node('Div'), [t(INT32, [4], [-7, 7, -7, 7]), t(INT32, [4], [2, 2, -2, -2])]).values).toEqual([-3, 3, 3, -3]);
+    expect(one(node('Div'), [t(INT32, [4], [-7, 7, -7, 7]), t(INT32, [4], [2, 2, -2, -2])]).values).toEqual([
+      -3, 3, 3, -3,
+    ]);
     expect(one(node('Div'), [i64([-7n, 2n ** 62n + 1n]), i64([2n, 2n])]).values).toEqual([-3n, 2n ** 61n]);
   });
 
@@ -50,12 +61,19 @@ describe('integer arithmetic', () => {
 
   it('wraps integer overflow and multiplies 32-bit integers exactly', () => {
     expect(one(node('Add'), [t(INT8, [1], [127]), t(INT8, [1], [1])]).values).toEqual([-128]);
-    expect(one(node('Mul'), [t(INT32, [1], [123456789]), t(INT32, [1], [987654321])]).values).toEqual([Number(BigInt.asIntN(32, 123456789n * 987654321n))]);
+    expect(one(node('Mul'), [t(INT32, [1], [123456789]), t(INT32, [1], [987654321])]).values).toEqual([
+      Number(BigInt.asIntN(32, 123456789n * 987654321n)),
+    ]);
   });
 
   it('raises integers to integer powers exactly, refusing negative powers and overflow', () => {
     expect(one(node('Pow'), [i64([3]), i64([39])]).values).toEqual([3n ** 39n]);
-    expect(one(node('Pow'), [t(INT32, [4], [0, -1, -1, -2]), i64([0, 1001, 1000, 31])]).values).toEqual([1, -1, 1, -(2 ** 31)]);
+    expect(one(node('Pow'), [t(INT32, [4], [0, -1, -1, -2]), i64([0, 1001, 1000, 31])]).values).toEqual([
+      1,
+      -1,
+      1,
+      -(2 ** 31),
+    ]);
     expect(() => run(node('Pow'), [i64([3]), i64([-1])])).toThrow(UnsupportedOp);
     expect(() => run(node('Pow'), [t(INT32, [1], [2]), t(INT32, [1], [31])])).toThrow(/does not fit int32/);
     expect(one(node('Pow'), [t(INT32, [2], [2, 3]), f32([2], [0.5, 2])]).values).toEqual([1, 9]);
@@ -114,7 +132,10 @@ describe('Cast', () => {
   });
 
   it('gives the minimum for values below an int32/int64 range, as onnxruntime does on x86 and ARM', () => {
-    expect(one(node('Cast', [attr('to', INT64)]), [f32([2], [-Infinity, -1e30])]).values).toEqual([-(2n ** 63n), -(2n ** 63n)]);
+    expect(one(node('Cast', [attr('to', INT64)]), [f32([2], [-Infinity, -1e30])]).values).toEqual([
+      -(2n ** 63n),
+      -(2n ** 63n),
+    ]);
     expect(one(node('Cast', [attr('to', INT32)]), [f32([1], [-Infinity])]).values).toEqual([-(2 ** 31)]);
     expect(() => run(node('Cast', [attr('to', INT64)]), [f32([1], [Infinity])])).toThrow(UnsupportedOp);
     expect(() => run(node('Cast', [attr('to', INT8)]), [f32([1], [-Infinity])])).toThrow(UnsupportedOp);
@@ -146,7 +167,10 @@ describe('Pad', () => {
   });
 
   it('takes a constant value, axes (opset 18), and the attributes of opset 2', () => {
-    expect(one(node('Pad'), [x, i64([1, 0]), f32([], [9]), i64([-1])], 18)).toEqual({ dims: [2, 4], values: [9, 1, 2, 3, 9, 4, 5, 6] });
+    expect(one(node('Pad'), [x, i64([1, 0]), f32([], [9]), i64([-1])], 18)).toEqual({
+      dims: [2, 4],
+      values: [9, 1, 2, 3, 9, 4, 5, 6],
+    });
     expect(one(node('Pad'), [i64([7n, 8n]), i64([1, 1]), i64([-1], [])]).values).toEqual([-1n, 7n, 8n, -1n]);
     const old = node('Pad', [attr('pads', [1, 0, 0, 0]), attr('value', 5, true)]);
     expect(one(old, [x], 2)).toEqual({ dims: [3, 3], values: [5, 5, 5, 1, 2, 3, 4, 5, 6] });
@@ -227,9 +251,15 @@ describe('Split', () => {
   const parts = (outs: Tensor[]) => outs.map((o) => elementsOf(o));
 
   it('splits by attribute (opset < 13), input (13+) or num_outputs (18+)', () => {
-    expect(parts(run(node('Split', [attr('split', [2, 3])], 2), [x], 11))).toEqual([[0, 1], [2, 3, 4]]);
+    expect(parts(run(node('Split', [attr('split', [2, 3])], 2), [x], 11))).toEqual([
+      [0, 1],
+      [2, 3, 4],
+    ]);
     expect(parts(run(node('Split', [], 2), [x, i64([4, 1])], 13))).toEqual([[0, 1, 2, 3], [4]]);
-    expect(parts(run(node('Split', [attr('num_outputs', 2)], 2), [x], 18))).toEqual([[0, 1, 2], [3, 4]]);
+    expect(parts(run(node('Split', [attr('num_outputs', 2)], 2), [x], 18))).toEqual([
+      [0, 1, 2],
+      [3, 4],
+    ]);
     expect(() => run(node('Split', [], 2), [x], 13)).toThrow(/equal parts/);
   });
 });
@@ -247,7 +277,9 @@ describe('reductions', () => {
 
   it('reduces everything for empty axes unless noop_with_empty_axes', () => {
     expect(one(node('ReduceProd'), [x], 17)).toEqual({ dims: [1, 1], values: [720] });
-    expect(one(node('ReduceSum', [attr('noop_with_empty_axes', 1)]), [x, i64([])], 13).values).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(one(node('ReduceSum', [attr('noop_with_empty_axes', 1)]), [x, i64([])], 13).values).toEqual([
+      1, 2, 3, 4, 5, 6,
+    ]);
   });
 
   it('averages integers with truncation and refuses an empty max', () => {
@@ -274,8 +306,14 @@ describe('MatMul and Gemm', () => {
 
   it('handles 1-D operands and broadcast batches', () => {
     expect(one(node('MatMul'), [f32([3], [1, 2, 3]), f32([3], [4, 5, 6])])).toEqual({ dims: [], values: [32] });
-    expect(one(node('MatMul'), [f32([2, 1, 3], seq(6)), f32([3], [1, 0, 1])])).toEqual({ dims: [2, 1], values: [4, 10] });
-    expect(one(node('MatMul'), [f32([2], [1, 1]), f32([3, 2, 2], seq(12))])).toEqual({ dims: [3, 2], values: [4, 6, 12, 14, 20, 22] });
+    expect(one(node('MatMul'), [f32([2, 1, 3], seq(6)), f32([3], [1, 0, 1])])).toEqual({
+      dims: [2, 1],
+      values: [4, 10],
+    });
+    expect(one(node('MatMul'), [f32([2], [1, 1]), f32([3, 2, 2], seq(12))])).toEqual({
+      dims: [3, 2],
+      values: [4, 6, 12, 14, 20, 22],
+    });
     const batched = one(node('MatMul'), [f32([1, 2, 2], [1, 0, 0, 1]), f32([3, 2, 1], seq(6))]);
     expect(batched).toEqual({ dims: [3, 2, 1], values: seq(6) });
   });
@@ -313,11 +351,14 @@ describe('generators', () => {
     expect(one(node('Constant', [attr('value_ints', [1, 2])]), [])).toEqual({ dims: [2], values: [1n, 2n] });
     expect(one(node('Constant', [attr('value_int', 7)]), [])).toEqual({ dims: [], values: [7n] });
     const sparse: Attribute = {
-      name: 'sparse_value', type: 'sparse_tensor',
+      name: 'sparse_value',
+      type: 'sparse_tensor',
       value: { values: f32([2], [5, 6]), indices: i64([1, 3]), dims: [2, 2] },
     };
     expect(one(node('Constant', [sparse]), [])).toEqual({ dims: [2, 2], values: [0, 5, 0, 6] });
-    expect(() => run(node('Constant', [attr('value_int', 1), attr('value_float', 1, true)]), [])).toThrow(/exactly one/);
+    expect(() => run(node('Constant', [attr('value_int', 1), attr('value_float', 1, true)]), [])).toThrow(
+      /exactly one/,
+    );
   });
 
   it('fills ConstantOfShape, float32 zero by default', () => {
@@ -328,15 +369,21 @@ describe('generators', () => {
 
   it('accumulates Range in the output type and counts with ceil', () => {
     expect(one(node('Range'), [i64([10]), i64([-1]), i64([-4])]).values).toEqual([10n, 6n, 2n]);
-    expect(one(node('Range'), [f32([], [0]), f32([], [1]), f32([], [0.3])]).values).toEqual(
-      [0, Math.fround(0.3), Math.fround(Math.fround(0.3) + Math.fround(0.3)), Math.fround(Math.fround(Math.fround(0.3) * 2) + Math.fround(0.3))],
-    );
+    expect(one(node('Range'), [f32([], [0]), f32([], [1]), f32([], [0.3])]).values).toEqual([
+      0,
+      Math.fround(0.3),
+      Math.fround(Math.fround(0.3) + Math.fround(0.3)),
+      Math.fround(Math.fround(Math.fround(0.3) * 2) + Math.fround(0.3)),
+    ]);
     expect(one(node('Range'), [i64([0]), i64([-5]), i64([1])]).values).toEqual([]);
   });
 
   it('tiles, expands and gathers with negative indices', () => {
     expect(one(node('Tile'), [f32([2], [1, 2]), i64([3])]).values).toEqual([1, 2, 1, 2, 1, 2]);
-    expect(one(node('Expand'), [f32([2, 1], [1, 2]), i64([1, 3])])).toEqual({ dims: [2, 3], values: [1, 1, 1, 2, 2, 2] });
+    expect(one(node('Expand'), [f32([2, 1], [1, 2]), i64([1, 3])])).toEqual({
+      dims: [2, 3],
+      values: [1, 1, 1, 2, 2, 2],
+    });
     const g = one(node('Gather', [attr('axis', 1)]), [f32([2, 3], [1, 2, 3, 4, 5, 6]), i64([-1], [])]);
     expect(g).toEqual({ dims: [2], values: [3, 6] });
     expect(() => run(node('Gather'), [f32([2], [1, 2]), i64([2])])).toThrow(/out of range/);
@@ -346,8 +393,12 @@ describe('generators', () => {
 describe('math', () => {
   it('computes erf to float64 accuracy, near zero and in the tails', () => {
     const known: [number, number][] = [
-      [1e-3, 0.0011283787909692363], [0.5, 0.5204998778130465], [1, 0.8427007929497149],
-      [2, 0.9953222650189527], [3.5, 0.9999992569016276], [-2.5, -0.9995930479825550],
+      [1e-3, 0.0011283787909692363],
+      [0.5, 0.5204998778130465],
+      [1, 0.8427007929497149],
+      [2, 0.9953222650189527],
+      [3.5, 0.9999992569016276],
+      [-2.5, -0.999593047982555],
     ];
     for (const [x, y] of known) expect(erf(x)).toBeCloseTo(y, 14);
   });
@@ -387,7 +438,10 @@ describe('refusals and guarantees', () => {
 
   it('never hands back an input tensor object', () => {
     const x = f32([2], [1, 2]);
-    for (const [op, inputs] of [[node('Identity'), [x]], [node('Cast', [attr('to', FLOAT)]), [x]]] as const) {
+    for (const [op, inputs] of [
+      [node('Identity'), [x]],
+      [node('Cast', [attr('to', FLOAT)]), [x]],
+    ] as const) {
       const [out] = run(op, [...inputs]);
       expect(out).not.toBe(x);
       expect(elementsOf(out!)).toEqual([1, 2]);
@@ -398,11 +452,29 @@ describe('refusals and guarantees', () => {
 describe('broadcasting and concatenation paths', () => {
   // The kernels take shortcuts for an operand of the result's shape, a scalar second operand and typed storage:
   // every shortcut against the elementwise definition.
-  const shapes: [number[], number[]][] = [[[2, 3], [2, 3]], [[2, 3], []], [[2, 3], [1, 1]], [[], [2, 3]], [[2, 1], [1, 3]], [[3], [2, 3]]];
+  const shapes: [number[], number[]][] = [
+    [
+      [2, 3],
+      [2, 3],
+    ],
+    [[2, 3], []],
+    [
+      [2, 3],
+      [1, 1],
+    ],
+    [[], [2, 3]],
+    [
+      [2, 1],
+      [1, 3],
+    ],
+    [[3], [2, 3]],
+  ];
   const count = (d: number[]) => d.reduce((a, b) => a * b, 1);
   const at = (d: number[], out: number[], i: number) => {
     // the element of shape d that element i of shape `out` reads
-    let rest = i, pos = 0, stride = 1;
+    let rest = i,
+      pos = 0,
+      stride = 1;
     for (let k = out.length - 1; k >= 0; k--) {
       const j = k - (out.length - d.length);
       const idx = rest % out[k]!;
@@ -415,16 +487,24 @@ describe('broadcasting and concatenation paths', () => {
     return pos;
   };
   it.each(shapes)('Sub of [%s] and [%s], as float and as int64', (da, db) => {
-    const out = da.length >= db.length ? da.map((d, k) => Math.max(d, db[k - (da.length - db.length)] ?? 1)) : db.map((d, k) => Math.max(d, da[k - (db.length - da.length)] ?? 1));
+    const out =
+      da.length >= db.length
+        ? da.map((d, k) => Math.max(d, db[k - (da.length - db.length)] ?? 1))
+        : db.map((d, k) => Math.max(d, da[k - (db.length - da.length)] ?? 1));
     const a = Array.from({ length: count(da) }, (_, i) => 10 * i + 1);
     const b = Array.from({ length: count(db) }, (_, i) => i + 3);
     const expected = Array.from({ length: count(out) }, (_, i) => a[at(da, out, i)]! - b[at(db, out, i)]!);
     expect(one(node('Sub'), [f32(da, a), f32(db, b)])).toEqual({ dims: out, values: expected });
-    expect(one(node('Sub'), [t(INT64, da, a.map(BigInt)), t(INT64, db, b.map(BigInt))])).toEqual({ dims: out, values: expected.map(BigInt) });
+    expect(one(node('Sub'), [t(INT64, da, a.map(BigInt)), t(INT64, db, b.map(BigInt))])).toEqual({
+      dims: out,
+      values: expected.map(BigInt),
+    });
   });
 
   it('concatenates typed and string elements alike', () => {
-    expect(one(node('Concat', [attr('axis', 1)]), [f32([2, 1], [1, 2]), f32([2, 2], [3, 4, 5, 6])]).values).toEqual([1, 3, 4, 2, 5, 6]);
+    expect(one(node('Concat', [attr('axis', 1)]), [f32([2, 1], [1, 2]), f32([2, 2], [3, 4, 5, 6])]).values).toEqual([
+      1, 3, 4, 2, 5, 6,
+    ]);
     const s = (dims: number[], v: string[]) => new Tensor('', DataType.STRING, dims, v.map(encodeString));
     const [joined] = run(node('Concat', [attr('axis', 1)]), [s([2, 1], ['a', 'b']), s([2, 2], ['c', 'd', 'e', 'f'])]);
     expect(joined!.strings!.map((x) => new TextDecoder().decode(x))).toEqual(['a', 'c', 'd', 'b', 'e', 'f']);

@@ -4,9 +4,17 @@ import { Tensor } from '../../src/ir/tensor.js';
 import { DataType, dataTypeName } from '../../src/tensor/dtype.js';
 
 const ORT_TYPES: Partial<Record<number, ort.Tensor.Type>> = {
-  [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64', [DataType.FLOAT16]: 'float16',
-  [DataType.INT8]: 'int8', [DataType.UINT8]: 'uint8', [DataType.INT16]: 'int16', [DataType.UINT16]: 'uint16',
-  [DataType.INT32]: 'int32', [DataType.UINT32]: 'uint32', [DataType.INT64]: 'int64', [DataType.UINT64]: 'uint64',
+  [DataType.FLOAT]: 'float32',
+  [DataType.DOUBLE]: 'float64',
+  [DataType.FLOAT16]: 'float16',
+  [DataType.INT8]: 'int8',
+  [DataType.UINT8]: 'uint8',
+  [DataType.INT16]: 'int16',
+  [DataType.UINT16]: 'uint16',
+  [DataType.INT32]: 'int32',
+  [DataType.UINT32]: 'uint32',
+  [DataType.INT64]: 'int64',
+  [DataType.UINT64]: 'uint64',
   [DataType.BOOL]: 'bool',
 };
 

@@ -33,21 +33,35 @@ function describeSparse(s: SparseTensor): unknown {
 function describeAttribute(a: Attribute): unknown {
   const common = { name: a.name, type: a.type, docString: a.docString };
   switch (a.type) {
-    case 'ref': return { ...common, refType: a.refType, refAttrName: a.refAttrName };
-    case 'int': return { ...common, value: BigInt(a.value) };
-    case 'ints': return { ...common, value: a.value.map(BigInt) };
-    case 'string': return { ...common, value: hex(a.value) };
-    case 'strings': return { ...common, value: a.value.map(hex) };
-    case 'tensor': return { ...common, value: describeTensor(a.value) };
-    case 'tensors': return { ...common, value: a.value.map(describeTensor) };
-    case 'graph': return { ...common, value: describeGraph(a.value) };
-    case 'graphs': return { ...common, value: a.value.map(describeGraph) };
-    case 'sparse_tensor': return { ...common, value: describeSparse(a.value) };
-    case 'sparse_tensors': return { ...common, value: a.value.map(describeSparse) };
+    case 'ref':
+      return { ...common, refType: a.refType, refAttrName: a.refAttrName };
+    case 'int':
+      return { ...common, value: BigInt(a.value) };
+    case 'ints':
+      return { ...common, value: a.value.map(BigInt) };
+    case 'string':
+      return { ...common, value: hex(a.value) };
+    case 'strings':
+      return { ...common, value: a.value.map(hex) };
+    case 'tensor':
+      return { ...common, value: describeTensor(a.value) };
+    case 'tensors':
+      return { ...common, value: a.value.map(describeTensor) };
+    case 'graph':
+      return { ...common, value: describeGraph(a.value) };
+    case 'graphs':
+      return { ...common, value: a.value.map(describeGraph) };
+    case 'sparse_tensor':
+      return { ...common, value: describeSparse(a.value) };
+    case 'sparse_tensors':
+      return { ...common, value: a.value.map(describeSparse) };
     // Float attributes are float32 on the wire.
-    case 'float': return { ...common, value: Math.fround(a.value) };
-    case 'floats': return { ...common, value: a.value.map(Math.fround) };
-    default: return { ...common, value: a.value };
+    case 'float':
+      return { ...common, value: Math.fround(a.value) };
+    case 'floats':
+      return { ...common, value: a.value.map(Math.fround) };
+    default:
+      return { ...common, value: a.value };
   }
 }
 
@@ -136,7 +150,8 @@ export function useDefProblems(root: Graph): string[] {
       n.inputs.forEach((v, i) => {
         if (!v) return;
         values.add(v);
-        if (!v.uses.some((u) => u.node === n && u.index === i)) problems.push(`'${v.name}' misses use (${n.name}, ${i})`);
+        if (!v.uses.some((u) => u.node === n && u.index === i))
+          problems.push(`'${v.name}' misses use (${n.name}, ${i})`);
       });
       n.outputs.forEach((v, i) => {
         if (!v) return;

@@ -6,7 +6,6 @@ import { tensorType } from '../../src/ir/types.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { uniformFloats } from '../kit/random.js';
 
-
 /**
  * y = Relu(Reshape(x @ w1 @ w2 + b)): with the default 1024-byte threshold and width >= 16, the two weights go to
  * external data while the bias and the int64 shape constant stay inline.
@@ -18,8 +17,14 @@ export function mlpModel(width = 32): Model {
   m.opsetImports = [{ domain: '', version: 21 }];
   m.producerName = 'onnx-opt tests';
   const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, ['batch', width])));
-  const w1 = g.addInitializer('w1', Tensor.fromArray('', DataType.FLOAT, [width, width], uniformFloats(width * width, 1)));
-  const w2 = g.addInitializer('w2', Tensor.fromArray('', DataType.FLOAT, [width, width], uniformFloats(width * width, 2)));
+  const w1 = g.addInitializer(
+    'w1',
+    Tensor.fromArray('', DataType.FLOAT, [width, width], uniformFloats(width * width, 1)),
+  );
+  const w2 = g.addInitializer(
+    'w2',
+    Tensor.fromArray('', DataType.FLOAT, [width, width], uniformFloats(width * width, 2)),
+  );
   const b = g.addInitializer('b', Tensor.fromArray('', DataType.FLOAT, [width], uniformFloats(width, 3)));
   const shape = g.addInitializer('shape', Tensor.fromArray('', DataType.INT64, [2], [-1, width]));
   const h = g.createNode({ opType: 'MatMul', inputs: [x, w1] }).output();

@@ -27,7 +27,8 @@ export const onnxProtoDecoder: Decoder = {
 
 export const protobufjsDecoder: Decoder = {
   name: 'protobufjs 8 on the vendored ONNX 1.23.1 descriptor',
-  decode: (bytes, readExternal) => normalizeMessage(ModelProto.toObject(ModelProto.decode(bytes), TO_OBJECT), readExternal),
+  decode: (bytes, readExternal) =>
+    normalizeMessage(ModelProto.toObject(ModelProto.decode(bytes), TO_OBJECT), readExternal),
 };
 
 export const DECODERS = [onnxProtoDecoder, protobufjsDecoder];
@@ -56,7 +57,11 @@ function canonicalTensor(t: Record<string, unknown>, readExternal?: ExternalRead
     // External data is compared by content when a reader is given; where it lives is the writer's choice.
     if (!readExternal) return t;
     const entry = (k: string) => tensor.external_data?.find((e) => e.key === k)?.value;
-    const bytes = readExternal(entry('location') ?? '', Number(entry('offset') ?? 0), entry('length') === undefined ? undefined : Number(entry('length')));
+    const bytes = readExternal(
+      entry('location') ?? '',
+      Number(entry('offset') ?? 0),
+      entry('length') === undefined ? undefined : Number(entry('length')),
+    );
     out.external_data = [];
     out.data_location = 0;
     out.elements = tensorElements({ ...tensor, raw_data: Buffer.from(bytes).toString('base64') });
@@ -69,7 +74,13 @@ function canonicalTensor(t: Record<string, unknown>, readExternal?: ExternalRead
 /** Where two normalized messages first differ, as a path and both values (undefined when equal). */
 export function firstDifference(a: unknown, b: unknown, path = ''): string | undefined {
   if (Object.is(a, b)) return undefined;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) {
+  if (
+    typeof a !== 'object' ||
+    typeof b !== 'object' ||
+    a === null ||
+    b === null ||
+    Array.isArray(a) !== Array.isArray(b)
+  ) {
     return `${path || '<root>'}: ${preview(a)} != ${preview(b)}`;
   }
   if (Array.isArray(a) && Array.isArray(b) && a.length !== b.length) {
@@ -77,7 +88,11 @@ export function firstDifference(a: unknown, b: unknown, path = ''): string | und
   }
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
   for (const k of keys) {
-    const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], Array.isArray(a) ? `${path}[${k}]` : `${path}.${k}`);
+    const d = firstDifference(
+      (a as Record<string, unknown>)[k],
+      (b as Record<string, unknown>)[k],
+      Array.isArray(a) ? `${path}[${k}]` : `${path}.${k}`,
+    );
     if (d) return d;
   }
   return undefined;

@@ -12,7 +12,9 @@ const { FileDescriptorSet } = descriptor as unknown as { FileDescriptorSet: prot
 
 /** The FileDescriptorSet as a plain object (camelCase keys, enums as numbers). */
 export function readDescriptorSet(): DescriptorSet {
-  return FileDescriptorSet.toObject(FileDescriptorSet.decode(readFileSync(DESCRIPTOR_FILE)), { enums: Number }) as DescriptorSet;
+  return FileDescriptorSet.toObject(FileDescriptorSet.decode(readFileSync(DESCRIPTOR_FILE)), {
+    enums: Number,
+  }) as DescriptorSet;
 }
 
 export interface DescriptorSet {
@@ -20,7 +22,14 @@ export interface DescriptorSet {
 }
 export interface MessageDescriptor {
   name: string;
-  field?: { name: string; number: number; label: number; type: number; typeName?: string; options?: { packed?: boolean } }[];
+  field?: {
+    name: string;
+    number: number;
+    label: number;
+    type: number;
+    typeName?: string;
+    options?: { packed?: boolean };
+  }[];
   nestedType?: MessageDescriptor[];
   enumType?: EnumDescriptor[];
 }
@@ -29,7 +38,8 @@ export interface EnumDescriptor {
   value: { name: string; number: number }[];
 }
 
-const fromDescriptor = (protobuf.Root as unknown as { fromDescriptor(s: protobuf.Message): protobuf.Root }).fromDescriptor;
+const fromDescriptor = (protobuf.Root as unknown as { fromDescriptor(s: protobuf.Message): protobuf.Root })
+  .fromDescriptor;
 
 export const onnxRoot = fromDescriptor(FileDescriptorSet.decode(readFileSync(DESCRIPTOR_FILE)));
 export const ModelProto = onnxRoot.lookupType('onnx.ModelProto');

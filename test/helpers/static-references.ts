@@ -13,8 +13,15 @@ export const REFERENCE_SETTINGS: Record<string, Record<string, unknown>> = {
   'minmax-s8-asym-per-channel': { perChannel: true },
 };
 
-export interface QEntry { scale: number[]; zero_point: number[] }
-export interface WEntry extends QEntry { input: string; sha256: string; axis: number | null }
+export interface QEntry {
+  scale: number[];
+  zero_point: number[];
+}
+export interface WEntry extends QEntry {
+  input: string;
+  sha256: string;
+  axis: number | null;
+}
 export interface ReferenceSetting {
   error?: string;
   ranges?: Record<string, [number, number]>;
@@ -22,10 +29,16 @@ export interface ReferenceSetting {
   weights?: Record<string, WEntry>;
   accuracy?: number;
 }
-export interface Reference { onnxruntime: string; fp32_accuracy?: number; settings: Record<string, ReferenceSetting> }
+export interface Reference {
+  onnxruntime: string;
+  fp32_accuracy?: number;
+  settings: Record<string, ReferenceSetting>;
+}
 
 export const referencePath = (name: string) => `fixtures/static/${name}.ort-static.json`;
 // the script writes non-finite numbers (JSON has none) as these strings
 const NON_FINITE: Record<string, number> = { Infinity: Infinity, '-Infinity': -Infinity, NaN: NaN };
 export const readReference = (name: string): Reference =>
-  JSON.parse(readFileSync(referencePath(name), 'utf8'), (_key, value) => (typeof value === 'string' && value in NON_FINITE ? NON_FINITE[value] : value));
+  JSON.parse(readFileSync(referencePath(name), 'utf8'), (_key, value) =>
+    typeof value === 'string' && value in NON_FINITE ? NON_FINITE[value] : value,
+  );

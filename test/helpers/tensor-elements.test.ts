@@ -16,7 +16,11 @@ describe('tensorElements', () => {
     [
       'int64 below zero and at the limits',
       { data_type: 7, dims: [2], int64_data: ['-1', '9223372036854775807'] },
-      { data_type: 7, dims: [2], raw_data: b64([255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0x7f]) },
+      {
+        data_type: 7,
+        dims: [2],
+        raw_data: b64([255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0x7f]),
+      },
       ['ffffffffffffffff', '7fffffffffffffff'],
     ],
     [
@@ -66,8 +70,13 @@ describe('tensorElements', () => {
   });
 
   it('marks data that does not fit the dims', () => {
-    expect(tensorElements({ data_type: 1, dims: [2], float_data: [1] })).toEqual(['3f800000', '<1 stored, 2 expected>']);
-    expect(tensorElements({ data_type: 1, dims: [1], raw_data: b64([0, 0, 0x80, 0x3f, 0]) }).at(-1)).toBe('<5 stored, 4 expected>');
+    expect(tensorElements({ data_type: 1, dims: [2], float_data: [1] })).toEqual([
+      '3f800000',
+      '<1 stored, 2 expected>',
+    ]);
+    expect(tensorElements({ data_type: 1, dims: [1], raw_data: b64([0, 0, 0x80, 0x3f, 0]) }).at(-1)).toBe(
+      '<5 stored, 4 expected>',
+    );
   });
 
   it('tells different values apart', () => {

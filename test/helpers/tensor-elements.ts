@@ -17,7 +17,13 @@ export interface TensorObject {
 }
 
 export const TENSOR_DATA_FIELDS = [
-  'raw_data', 'float_data', 'int32_data', 'string_data', 'int64_data', 'double_data', 'uint64_data',
+  'raw_data',
+  'float_data',
+  'int32_data',
+  'string_data',
+  'int64_data',
+  'double_data',
+  'uint64_data',
 ] as const;
 
 type TypedField = Exclude<(typeof TENSOR_DATA_FIELDS)[number], 'raw_data'>;
@@ -31,21 +37,49 @@ interface Layout {
 
 function layoutOf(dataType: number): Layout {
   switch (dataType) {
-    case 1: return { bits: 32, scalars: 1, field: 'float_data' }; // FLOAT
-    case 14: return { bits: 32, scalars: 2, field: 'float_data' }; // COMPLEX64: real, imaginary
-    case 11: return { bits: 64, scalars: 1, field: 'double_data' }; // DOUBLE
-    case 15: return { bits: 64, scalars: 2, field: 'double_data' }; // COMPLEX128
-    case 7: return { bits: 64, scalars: 1, field: 'int64_data' }; // INT64
-    case 12: return { bits: 32, scalars: 1, field: 'uint64_data' }; // UINT32
-    case 13: return { bits: 64, scalars: 1, field: 'uint64_data' }; // UINT64
-    case 6: return { bits: 32, scalars: 1, field: 'int32_data' }; // INT32
-    case 4: case 5: case 10: case 16: return { bits: 16, scalars: 1, field: 'int32_data' }; // (U)INT16, FLOAT16, BFLOAT16
-    case 2: case 3: case 9: case 17: case 18: case 19: case 20: case 24: case 27: case 28:
+    case 1:
+      return { bits: 32, scalars: 1, field: 'float_data' }; // FLOAT
+    case 14:
+      return { bits: 32, scalars: 2, field: 'float_data' }; // COMPLEX64: real, imaginary
+    case 11:
+      return { bits: 64, scalars: 1, field: 'double_data' }; // DOUBLE
+    case 15:
+      return { bits: 64, scalars: 2, field: 'double_data' }; // COMPLEX128
+    case 7:
+      return { bits: 64, scalars: 1, field: 'int64_data' }; // INT64
+    case 12:
+      return { bits: 32, scalars: 1, field: 'uint64_data' }; // UINT32
+    case 13:
+      return { bits: 64, scalars: 1, field: 'uint64_data' }; // UINT64
+    case 6:
+      return { bits: 32, scalars: 1, field: 'int32_data' }; // INT32
+    case 4:
+    case 5:
+    case 10:
+    case 16:
+      return { bits: 16, scalars: 1, field: 'int32_data' }; // (U)INT16, FLOAT16, BFLOAT16
+    case 2:
+    case 3:
+    case 9:
+    case 17:
+    case 18:
+    case 19:
+    case 20:
+    case 24:
+    case 27:
+    case 28:
       return { bits: 8, scalars: 1, field: 'int32_data' }; // 8-bit ints, BOOL, float8 kinds; 6-bit floats take a byte
-    case 21: case 22: case 23: return { bits: 4, scalars: 1, field: 'int32_data' }; // (U)INT4, FLOAT4E2M1: packed
-    case 25: case 26: return { bits: 2, scalars: 1, field: 'int32_data' }; // (U)INT2: packed
-    case 8: return { bits: 0, scalars: 1, field: 'string_data' }; // STRING
-    default: throw new Error(`tensor-elements: unknown data type ${dataType}`);
+    case 21:
+    case 22:
+    case 23:
+      return { bits: 4, scalars: 1, field: 'int32_data' }; // (U)INT4, FLOAT4E2M1: packed
+    case 25:
+    case 26:
+      return { bits: 2, scalars: 1, field: 'int32_data' }; // (U)INT2: packed
+    case 8:
+      return { bits: 0, scalars: 1, field: 'string_data' }; // STRING
+    default:
+      throw new Error(`tensor-elements: unknown data type ${dataType}`);
   }
 }
 
@@ -103,7 +137,12 @@ function fromTyped(t: TensorObject, layout: Layout, scalars: number, dataType: n
     case 'int32_data': {
       const ints = t.int32_data ?? [];
       // Sub-byte types keep their packed bytes in int32_data, one byte per entry.
-      if (bits < 8) return fromRaw(Uint8Array.from(ints, (v) => v & 0xff), bits, scalars);
+      if (bits < 8)
+        return fromRaw(
+          Uint8Array.from(ints, (v) => v & 0xff),
+          bits,
+          scalars,
+        );
       const mask = bits === 32 ? 0xffffffffn : (1n << BigInt(bits)) - 1n;
       return ints.map((v) => hex(BigInt(v) & mask, bits));
     }

@@ -15,11 +15,19 @@ const root = mkdtempSync(join(tmpdir(), 'onnx-opt-chunks-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const locations = (path: string) =>
-  Object.fromEntries(readModel(path).graph.initializers.filter((v) => v.initializer!.externalSource).map((v) => [v.name, v.initializer!.externalSource!.where.location]));
+  Object.fromEntries(
+    readModel(path)
+      .graph.initializers.filter((v) => v.initializer!.externalSource)
+      .map((v) => [v.name, v.initializer!.externalSource!.where.location]),
+  );
 
 async function outputOf(model: string | Uint8Array): Promise<Float32Array> {
   const session = await ort.InferenceSession.create(model as string);
-  const x = new ort.Tensor('float32', Float32Array.from({ length: 3 * 32 }, (_, i) => Math.sin(i)), [3, 32]);
+  const x = new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: 3 * 32 }, (_, i) => Math.sin(i)),
+    [3, 32],
+  );
   const y = (await session.run({ x })).y!.data as Float32Array;
   await session.release();
   return y;
@@ -63,7 +71,9 @@ describe('external data in chunks', () => {
 
   it('a chunk size that is not positive is refused before anything is written', () => {
     const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-chunks-'));
-    expect(() => writeModel(mlpModel(32), join(dir, 'm.onnx'), { externalData: 'always', externalChunkBytes: 0 })).toThrow(/chunk size must be positive/);
+    expect(() =>
+      writeModel(mlpModel(32), join(dir, 'm.onnx'), { externalData: 'always', externalChunkBytes: 0 }),
+    ).toThrow(/chunk size must be positive/);
     expect(readdirSync(dir)).toEqual([]);
     rmSync(dir, { recursive: true, force: true });
   });

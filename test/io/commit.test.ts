@@ -58,13 +58,18 @@ describe('committing model and chunks', () => {
   it('every chunk of the earlier output comes back, and no new one stays, when the model cannot be moved into place', () => {
     const path = join(root, 'chunked.onnx');
     writeModel(mlpModel(32), path, { externalData: 'always', externalChunkBytes: 1000 });
-    const files = () => readdirSync(root).filter((f) => f.startsWith('chunked') || f.startsWith('.chunked')).sort();
+    const files = () =>
+      readdirSync(root)
+        .filter((f) => f.startsWith('chunked') || f.startsWith('.chunked'))
+        .sort();
     const before = files().map((f) => readFileSync(join(root, f)));
     expect(files()).toEqual(['chunked.onnx', 'chunked.onnx_data', 'chunked.onnx_data_1']);
     failRenameTo.target = path;
     try {
       // three chunks this time: the new third one must not stay either
-      expect(() => writeModel(mlpModel(32), path, { externalData: 'always', externalThreshold: 100, externalChunkBytes: 1000 })).toThrow(/EIO/);
+      expect(() =>
+        writeModel(mlpModel(32), path, { externalData: 'always', externalThreshold: 100, externalChunkBytes: 1000 }),
+      ).toThrow(/EIO/);
     } finally {
       failRenameTo.target = '';
     }

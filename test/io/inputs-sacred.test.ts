@@ -1,7 +1,16 @@
 // Inputs are sacred: no file a run read (the model, its external data) is ever written, whatever the output path's
 // spelling, case or folder; the sidecar's name follows the output's name so two outputs never share one; a failed
 // write leaves every existing file as it was.
-import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -74,20 +83,29 @@ describe('an output that is a file the run read is refused', () => {
   const cases: [string, (dir: string) => string][] = [
     ['the input itself', (dir) => join(dir, 'm.onnx')],
     ['the input by another spelling', (dir) => join(dir, 'sub', '..', '.', 'm.onnx')],
-    ['a symbolic link to the input', (dir) => {
-      symlinkSync(join(dir, 'm.onnx'), join(dir, 'link.onnx'));
-      return join(dir, 'link.onnx');
-    }],
-    ['a hard link to the input', (dir) => {
-      linkSync(join(dir, 'm.onnx'), join(dir, 'hard.onnx'));
-      return join(dir, 'hard.onnx');
-    }],
+    [
+      'a symbolic link to the input',
+      (dir) => {
+        symlinkSync(join(dir, 'm.onnx'), join(dir, 'link.onnx'));
+        return join(dir, 'link.onnx');
+      },
+    ],
+    [
+      'a hard link to the input',
+      (dir) => {
+        linkSync(join(dir, 'm.onnx'), join(dir, 'hard.onnx'));
+        return join(dir, 'hard.onnx');
+      },
+    ],
     ["the input's sidecar", (dir) => join(dir, 'm.onnx_data')],
     // On a case-insensitive file system m.ONNX_data is m.onnx_data; a hard link makes the same alias here.
-    ["an output whose sidecar is the input's sidecar under another case", (dir) => {
-      linkSync(join(dir, 'm.onnx_data'), join(dir, 'm.ONNX_data'));
-      return join(dir, 'm.ONNX');
-    }],
+    [
+      "an output whose sidecar is the input's sidecar under another case",
+      (dir) => {
+        linkSync(join(dir, 'm.onnx_data'), join(dir, 'm.ONNX_data'));
+        return join(dir, 'm.ONNX');
+      },
+    ],
   ];
 
   it.each(cases)('%s: exit 2, one line naming the file, nothing written', async (_, outputIn) => {
@@ -132,7 +150,7 @@ describe('a failed write keeps existing files', () => {
     expect(readdirSync(dir).sort()).toEqual(['m.onnx', 'm.onnx_data', 'out.onnx', 'out.onnx_data']);
   });
 
-  it("sidecar path is a folder: exit 2, the old output is kept", async () => {
+  it('sidecar path is a folder: exit 2, the old output is kept', async () => {
     const { dir, input } = inputFolder();
     writeFileSync(join(dir, 'out.onnx'), 'an earlier output');
     mkdirSync(join(dir, 'out.onnx_data'));

@@ -28,7 +28,9 @@ describe('parseNpy', () => {
       const a = parseNpy(npyBytes(c.descr, [2, 3], c.data));
       expect(a.dataType).toBe(c.dataType);
       expect(a.dims).toEqual([2, 3]);
-      expect(Array.from(a.data as ArrayLike<number | bigint>)).toEqual(Array.from(c.data as ArrayLike<number | bigint>));
+      expect(Array.from(a.data as ArrayLike<number | bigint>)).toEqual(
+        Array.from(c.data as ArrayLike<number | bigint>),
+      );
     });
   }
 
@@ -78,7 +80,9 @@ describe('parseNpz', () => {
     it(`reads ${method} entries by name`, () => {
       const npz = parseNpz(npzBytes(arrays, method));
       expect([...npz.keys()].sort()).toEqual(['labels', 'pixel_values']);
-      expect(Array.from(npz.get('pixel_values')!.data as Float32Array)).toEqual(Array.from(Float32Array.from([0.1, 0.2, 0.3, 0.4])));
+      expect(Array.from(npz.get('pixel_values')!.data as Float32Array)).toEqual(
+        Array.from(Float32Array.from([0.1, 0.2, 0.3, 0.4])),
+      );
       expect(npz.get('labels')!.data).toEqual(BigInt64Array.from([3n, 7n]));
     });
   }

@@ -30,10 +30,13 @@ function smallModelBytes(): Uint8Array {
     b.outputs.push(b.createNode({ opType: op, inputs: [r], attributes: [attr('alpha', 0.1, true)] }).output());
     return b;
   };
-  const out = g.createNode({
-    opType: 'If', inputs: [cond],
-    attributes: [attr('then_branch', branch('then', 'LeakyRelu')), attr('else_branch', branch('else', 'Elu'))],
-  }).output();
+  const out = g
+    .createNode({
+      opType: 'If',
+      inputs: [cond],
+      attributes: [attr('then_branch', branch('then', 'LeakyRelu')), attr('else_branch', branch('else', 'Elu'))],
+    })
+    .output();
   out.type = tensorType(DataType.FLOAT, ['n', 2]);
   g.outputs.push(out);
   return encodeModel(m);
@@ -47,7 +50,11 @@ type Mutation =
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }),
   fc.record({ kind: fc.constant('truncate' as const), length: fc.nat() }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 12 }) }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fc.nat(),
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 12 }),
+  }),
 );
 
 function mutate(bytes: Uint8Array, mutations: Mutation[]): Uint8Array {

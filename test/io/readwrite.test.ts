@@ -1,6 +1,15 @@
 // File I/O: external data in all three modes, writing over an earlier output, atomic writes, and bad files that must fail
 // with one clear OnnxOptError naming the file.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -27,12 +36,18 @@ const folder = () => {
   return dir;
 };
 
-interface ExternalEntry { location: string; offset: number; length: number }
+interface ExternalEntry {
+  location: string;
+  offset: number;
+  length: number;
+}
 
 /** The external_data entries of the top graph's initializers in a written file, by tensor name. */
 function externalEntries(path: string): Map<string, ExternalEntry> {
   const proto = ModelProto.toObject(ModelProto.decode(readFileSync(path)), { longs: String }) as {
-    graph: { initializer?: { name: string; data_location?: number; external_data?: { key: string; value: string }[] }[] };
+    graph: {
+      initializer?: { name: string; data_location?: number; external_data?: { key: string; value: string }[] }[];
+    };
   };
   const out = new Map<string, ExternalEntry>();
   for (const t of proto.graph.initializer ?? []) {
@@ -76,10 +91,14 @@ describe('writeModel / readModel with external data', () => {
     const scratch = new Scratch();
     const [w1, w2] = ['w1', 'w2'].map((name) => back.graph.initializers.find((v) => v.name === name)!.initializer!);
     const first = w1!.peekFloat32(scratch);
-    expect(Array.from(first)).toEqual(Array.from(model.graph.initializers.find((v) => v.name === 'w1')!.initializer!.toFloat32()));
+    expect(Array.from(first)).toEqual(
+      Array.from(model.graph.initializers.find((v) => v.name === 'w1')!.initializer!.toFloat32()),
+    );
     const second = w2!.peekFloat32(scratch);
     expect(second.buffer, 'the same buffer serves both').toBe(first.buffer);
-    expect(Array.from(second)).toEqual(Array.from(model.graph.initializers.find((v) => v.name === 'w2')!.initializer!.toFloat32()));
+    expect(Array.from(second)).toEqual(
+      Array.from(model.graph.initializers.find((v) => v.name === 'w2')!.initializer!.toFloat32()),
+    );
     expect(w1!.isLoaded || w2!.isLoaded, 'nothing is kept').toBe(false);
     // in-memory tensors come back as views of their own data
     const inMemory = model.graph.initializers.find((v) => v.name === 'w1')!.initializer!;
@@ -129,7 +148,10 @@ describe('writeModel / readModel with external data', () => {
     expect([...externalEntries(first).keys()].sort()).toEqual(['b', 'w1', 'w2']);
     const second = join(dir, 'second.onnx');
     writeModel(readModel(first), second);
-    expect([...externalEntries(second).values()].map((e) => e.location)).toEqual(['second.onnx_data', 'second.onnx_data']);
+    expect([...externalEntries(second).values()].map((e) => e.location)).toEqual([
+      'second.onnx_data',
+      'second.onnx_data',
+    ]);
     expect(describeModel(readModel(second))).toEqual(expected);
   });
 
@@ -149,7 +171,9 @@ describe('writeModel / readModel with external data', () => {
       return sidecar.subarray(offset, offset + length);
     };
     for (const decoder of DECODERS) {
-      expect(decoder.decode(readFileSync(inline)), decoder.name).toEqual(decoder.decode(readFileSync(external), readExternal));
+      expect(decoder.decode(readFileSync(inline)), decoder.name).toEqual(
+        decoder.decode(readFileSync(external), readExternal),
+      );
     }
   });
 
@@ -159,7 +183,10 @@ describe('writeModel / readModel with external data', () => {
       const path = join(dir, 'model.onnx');
       writeModel(mlpModel(16), path, { externalData: 'always' });
       writeModel(model, path, { externalData: mode });
-      expect(readdirSync(dir).filter((f) => f.includes('.tmp') || f.includes('.old')), mode).toEqual([]);
+      expect(
+        readdirSync(dir).filter((f) => f.includes('.tmp') || f.includes('.old')),
+        mode,
+      ).toEqual([]);
       expect(describeModel(readModel(path)), mode).toEqual(expected);
     }
   });
@@ -254,12 +281,22 @@ describe('readModel rejects bad files with one line naming the file', () => {
     return file(name, bytes);
   };
   writeFileSync(join(dir, 'data.bin'), new Uint8Array(8192));
-  const at = (location: string, offset: number, t: Tensor): ExternalLocation => ({ location, offset, length: t.byteLength, extra: [] });
+  const at = (location: string, offset: number, t: Tensor): ExternalLocation => ({
+    location,
+    offset,
+    length: t.byteLength,
+    extra: [],
+  });
 
-  const hugeClaim = ModelProto.encode(ModelProto.fromObject({
-    ir_version: 10,
-    graph: { name: 'g', initializer: [{ name: 'w', data_type: DataType.FLOAT, dims: [30000, 30000], float_data: [1] }] },
-  })).finish();
+  const hugeClaim = ModelProto.encode(
+    ModelProto.fromObject({
+      ir_version: 10,
+      graph: {
+        name: 'g',
+        initializer: [{ name: 'w', data_type: DataType.FLOAT, dims: [30000, 30000], float_data: [1] }],
+      },
+    }),
+  ).finish();
   // A node reads 'ghost', which nothing defines.
   const dangling = mlpModel(4);
   dangling.graph.createNode({ opType: 'Neg', inputs: [new Value('ghost')] });
@@ -276,14 +313,34 @@ describe('readModel rejects bad files with one line naming the file', () => {
     ['empty file', () => file('empty.onnx', new Uint8Array()), /no graph/],
     ['a folder', () => dir, /folder/],
     ['a missing file', () => join(dir, 'nope.onnx'), /no such file/],
-    ['missing external data file', () => externalModel('no-data.onnx', (t) => at('absent.bin', 0, t)), /absent\.bin.*does not exist/],
-    ['out-of-range external offset', () => externalModel('range.onnx', (t) => at('data.bin', 8192, t)), /'data\.bin' is 8192 bytes, but a tensor needs bytes 8192\.\./],
+    [
+      'missing external data file',
+      () => externalModel('no-data.onnx', (t) => at('absent.bin', 0, t)),
+      /absent\.bin.*does not exist/,
+    ],
+    [
+      'out-of-range external offset',
+      () => externalModel('range.onnx', (t) => at('data.bin', 8192, t)),
+      /'data\.bin' is 8192 bytes, but a tensor needs bytes 8192\.\./,
+    ],
     ['external location outside the folder', () => externalModel('escape.onnx', (t) => at('../x', 0, t)), /outside/],
-    ['absolute external location', () => externalModel('absolute.onnx', (t) => at(join(dir, 'data.bin'), 0, t)), /outside/],
+    [
+      'absolute external location',
+      () => externalModel('absolute.onnx', (t) => at(join(dir, 'data.bin'), 0, t)),
+      /outside/,
+    ],
     ['dangling value reference', () => file('dangling.onnx', encodeModel(dangling)), /'ghost' is not produced/],
-    ['a line break in a quoted name', () => file('newline.onnx', encodeModel(twoLines)), /'two\\u000alines' is not produced/],
+    [
+      'a line break in a quoted name',
+      () => file('newline.onnx', encodeModel(twoLines)),
+      /'two\\u000alines' is not produced/,
+    ],
     ['subgraphs nested 1000 deep', () => file('deep.onnx', nestedGraphs(1000)), /not a valid ONNX model/],
-    ['dims claiming 3.6 GB of floats with one value stored', () => file('huge.onnx', hugeClaim), /needs 900000000 values in float_data, has 1/],
+    [
+      'dims claiming 3.6 GB of floats with one value stored',
+      () => file('huge.onnx', hugeClaim),
+      /needs 900000000 values in float_data, has 1/,
+    ],
   ];
 
   it.each(cases)('%s', (_, makePath, message) => {

@@ -56,8 +56,13 @@ describe('clean: removal', () => {
           return [b.createNode({ opType: 'Relu', inputs: [x] }).output(0)];
         });
       const node = g.graph.createNode({
-        opType: 'If', inputs: [cond], outputs: [new Value('y')],
-        attributes: [{ name: 'then_branch', type: 'graph', value: branch('then') }, { name: 'else_branch', type: 'graph', value: branch('else') }],
+        opType: 'If',
+        inputs: [cond],
+        outputs: [new Value('y')],
+        attributes: [
+          { name: 'then_branch', type: 'graph', value: branch('then') },
+          { name: 'else_branch', type: 'graph', value: branch('else') },
+        ],
       });
       g.output(node.output(0));
     });
@@ -71,8 +76,12 @@ describe('clean: removal', () => {
       const w = g.init('w', 5);
       const body = () => subgraph(g.graph, 'b', [], (b) => [b.createNode({ opType: 'Mul', inputs: [x, w] }).output(0)]);
       g.graph.createNode({
-        opType: 'If', inputs: [g.input('cond', [], DataType.BOOL)],
-        attributes: [{ name: 'then_branch', type: 'graph', value: body() }, { name: 'else_branch', type: 'graph', value: body() }],
+        opType: 'If',
+        inputs: [g.input('cond', [], DataType.BOOL)],
+        attributes: [
+          { name: 'then_branch', type: 'graph', value: body() },
+          { name: 'else_branch', type: 'graph', value: body() },
+        ],
       });
       g.output(g.op('Abs', [x]));
     });
@@ -83,13 +92,21 @@ describe('clean: removal', () => {
   it('keeps Loop body inputs even when unused, and cleans the body otherwise', () => {
     const model = buildModel((g) => {
       const x = g.input('x');
-      const [iter, cond, carried] = [new Value('i', tensorType(DataType.INT64, [])), new Value('c', tensorType(DataType.BOOL, [])), new Value('acc')];
+      const [iter, cond, carried] = [
+        new Value('i', tensorType(DataType.INT64, [])),
+        new Value('c', tensorType(DataType.BOOL, [])),
+        new Value('acc'),
+      ];
       const body = subgraph(g.graph, 'body', [iter, cond, carried], (b) => {
         b.addInitializer('unused_in_body', g.graph.initializers[0]?.initializer ?? g.init('tmp', 1).initializer!);
         b.createNode({ opType: 'Neg', inputs: [carried] }); // dead
         return [cond, b.createNode({ opType: 'Add', inputs: [carried, x] }).output(0)];
       });
-      const loop = g.graph.createNode({ opType: 'Loop', inputs: [g.ints('n', [3]), null, x], attributes: [{ name: 'body', type: 'graph', value: body }] });
+      const loop = g.graph.createNode({
+        opType: 'Loop',
+        inputs: [g.ints('n', [3]), null, x],
+        attributes: [{ name: 'body', type: 'graph', value: body }],
+      });
       g.output(loop.output(0));
     });
     const body = model.graph.nodes[0]!.subgraphs()[0]!;
@@ -107,8 +124,13 @@ describe('clean: removal', () => {
       const identity = g.op('Identity', [negX], { name: 'alias' });
       const returnsOuter = () => subgraph(g.graph, 'b', [], () => [identity]);
       const node = g.graph.createNode({
-        opType: 'If', inputs: [g.input('cond', [], DataType.BOOL)], outputs: [new Value('y')],
-        attributes: [{ name: 'then_branch', type: 'graph', value: returnsOuter() }, { name: 'else_branch', type: 'graph', value: returnsOuter() }],
+        opType: 'If',
+        inputs: [g.input('cond', [], DataType.BOOL)],
+        outputs: [new Value('y')],
+        attributes: [
+          { name: 'then_branch', type: 'graph', value: returnsOuter() },
+          { name: 'else_branch', type: 'graph', value: returnsOuter() },
+        ],
       });
       g.output(node.output(0));
     });
@@ -129,7 +151,9 @@ describe('clean: removal', () => {
 
 describe('clean: Identity and no-ops', () => {
   it('forwards an Identity to its input', () => {
-    const model = buildModel((g) => g.output(g.op('Abs', [g.op('Identity', [g.op('Relu', [g.input('x')])])], { name: 'y' })));
+    const model = buildModel((g) =>
+      g.output(g.op('Abs', [g.op('Identity', [g.op('Relu', [g.input('x')])])], { name: 'y' })),
+    );
     expect(clean(model).stats).toEqual({ identities: 1 });
     expect(opsOf(model.graph)).toEqual(['Relu', 'Abs']);
   });
@@ -165,12 +189,19 @@ describe('clean: Identity and no-ops', () => {
       const branch = (name: string, ofOuter: boolean) =>
         subgraph(g.graph, name, [], (b) => {
           const source = ofOuter ? x : b.createNode({ opType: 'Relu', inputs: [x] }).output(0);
-          const out = b.createNode({ opType: 'Identity', inputs: [source], outputs: [new Value(`${name}_out`)] }).output(0);
+          const out = b
+            .createNode({ opType: 'Identity', inputs: [source], outputs: [new Value(`${name}_out`)] })
+            .output(0);
           return [out];
         });
       const node = g.graph.createNode({
-        opType: 'If', inputs: [g.input('cond', [], DataType.BOOL)], outputs: [new Value('y')],
-        attributes: [{ name: 'then_branch', type: 'graph', value: branch('then', false) }, { name: 'else_branch', type: 'graph', value: branch('else', true) }],
+        opType: 'If',
+        inputs: [g.input('cond', [], DataType.BOOL)],
+        outputs: [new Value('y')],
+        attributes: [
+          { name: 'then_branch', type: 'graph', value: branch('then', false) },
+          { name: 'else_branch', type: 'graph', value: branch('else', true) },
+        ],
       });
       g.output(node.output(0));
     });
@@ -186,19 +217,40 @@ describe('clean: Identity and no-ops', () => {
       const out = build(g, g.input('x', xShape));
       g.output(g.op('Abs', [out], { name: 'y' }), staticOrUnknown(out));
     });
-  const staticOrUnknown = (v: Value) => (v.type?.kind === 'tensor' && v.type.shape ? v.type.shape.map((d) => d.value ?? '?') : ['?', '?']) as (number | string)[];
+  const staticOrUnknown = (v: Value) =>
+    (v.type?.kind === 'tensor' && v.type.shape ? v.type.shape.map((d) => d.value ?? '?') : ['?', '?']) as (
+      number | string
+    )[];
   const typed = (v: Value, shape: number[], elem: number = F) => ((v.type = tensorType(elem, shape)), v);
 
   it.each([
-    ['Reshape to the same shape (0 and -1 resolved)', (g: GraphMaker, x: Value) => g.op('Reshape', [x, g.ints('s', [0, -1])])],
-    ['Reshape whose output type says the same shape', (g: GraphMaker, x: Value) => typed(g.op('Reshape', [x, g.input('dyn', [2], DataType.INT64)]), [2, 3])],
+    [
+      'Reshape to the same shape (0 and -1 resolved)',
+      (g: GraphMaker, x: Value) => g.op('Reshape', [x, g.ints('s', [0, -1])]),
+    ],
+    [
+      'Reshape whose output type says the same shape',
+      (g: GraphMaker, x: Value) => typed(g.op('Reshape', [x, g.input('dyn', [2], DataType.INT64)]), [2, 3]),
+    ],
     ['Cast to the same type', (g: GraphMaker, x: Value) => g.op('Cast', [x], { attrs: { to: F } })],
-    ['Transpose with the identity perm', (g: GraphMaker, x: Value) => g.op('Transpose', [x], { attrs: { perm: [0, 1] } })],
+    [
+      'Transpose with the identity perm',
+      (g: GraphMaker, x: Value) => g.op('Transpose', [x], { attrs: { perm: [0, 1] } }),
+    ],
     ['Dropout without training mode', (g: GraphMaker, x: Value) => g.op('Dropout', [x])],
-    ['Dropout with training mode constant false', (g: GraphMaker, x: Value) => g.op('Dropout', [x, g.init('ratio', 0.5), g.init('t', [0], [], DataType.BOOL)])],
+    [
+      'Dropout with training mode constant false',
+      (g: GraphMaker, x: Value) => g.op('Dropout', [x, g.init('ratio', 0.5), g.init('t', [0], [], DataType.BOOL)]),
+    ],
     ['Expand to a shape it already has', (g: GraphMaker, x: Value) => g.op('Expand', [x, g.ints('s', [1, 3])])],
-    ['Squeeze of Unsqueeze on the same axes', (g: GraphMaker, x: Value) => g.op('Squeeze', [g.op('Unsqueeze', [x, g.ints('a', [0])]), g.ints('b', [0])])],
-    ['Slice of everything', (g: GraphMaker, x: Value) => g.op('Slice', [x, g.ints('st', [0, 0]), g.ints('en', [2, 2 ** 31 - 1])])],
+    [
+      'Squeeze of Unsqueeze on the same axes',
+      (g: GraphMaker, x: Value) => g.op('Squeeze', [g.op('Unsqueeze', [x, g.ints('a', [0])]), g.ints('b', [0])]),
+    ],
+    [
+      'Slice of everything',
+      (g: GraphMaker, x: Value) => g.op('Slice', [x, g.ints('st', [0, 0]), g.ints('en', [2, 2 ** 31 - 1])]),
+    ],
   ])('forwards %s', (_, build) => {
     const model = noOp(build);
     const stats = clean(model).stats;
@@ -210,11 +262,20 @@ describe('clean: Identity and no-ops', () => {
   it.each([
     ['Reshape to another shape', (g: GraphMaker, x: Value) => g.op('Reshape', [x, g.ints('s', [3, 2])])],
     ['Cast to another type', (g: GraphMaker, x: Value) => g.op('Cast', [x], { attrs: { to: DataType.DOUBLE } })],
-    ['Cast of a value of unknown type', (g: GraphMaker, x: Value) => g.op('Cast', [(x.type = undefined, x)], { attrs: { to: F } })],
+    [
+      'Cast of a value of unknown type',
+      (g: GraphMaker, x: Value) => g.op('Cast', [((x.type = undefined), x)], { attrs: { to: F } }),
+    ],
     ['Transpose that permutes', (g: GraphMaker, x: Value) => g.op('Transpose', [x], { attrs: { perm: [1, 0] } })],
-    ['Dropout in training mode', (g: GraphMaker, x: Value) => g.op('Dropout', [x, g.init('ratio', 0.5), g.init('t', [1], [], DataType.BOOL)])],
+    [
+      'Dropout in training mode',
+      (g: GraphMaker, x: Value) => g.op('Dropout', [x, g.init('ratio', 0.5), g.init('t', [1], [], DataType.BOOL)]),
+    ],
     ['Expand that broadcasts', (g: GraphMaker, x: Value) => g.op('Expand', [x, g.ints('s', [2, 2, 3])])],
-    ['Squeeze of Unsqueeze on other axes', (g: GraphMaker, x: Value) => g.op('Squeeze', [g.op('Unsqueeze', [x, g.ints('a', [0])]), g.ints('b', [1])])],
+    [
+      'Squeeze of Unsqueeze on other axes',
+      (g: GraphMaker, x: Value) => g.op('Squeeze', [g.op('Unsqueeze', [x, g.ints('a', [0])]), g.ints('b', [1])]),
+    ],
     ['Slice of a part', (g: GraphMaker, x: Value) => g.op('Slice', [x, g.ints('st', [0]), g.ints('en', [1])])],
   ])('keeps %s', (_, build) => {
     const model = noOp(build);
@@ -301,12 +362,32 @@ describe('clean: duplicates and order', () => {
 // ---- Property: random graphs keep their outputs, and clean is idempotent ----
 
 type Step = { op: string; a: number; b: number };
-const OPS = ['Add', 'Sub', 'Mul', 'Max', 'Relu', 'Neg', 'Abs', 'Identity', 'Cast', 'Reshape', 'Transpose', 'Dropout', 'Duplicate', 'Constant'];
+const OPS = [
+  'Add',
+  'Sub',
+  'Mul',
+  'Max',
+  'Relu',
+  'Neg',
+  'Abs',
+  'Identity',
+  'Cast',
+  'Reshape',
+  'Transpose',
+  'Dropout',
+  'Duplicate',
+  'Constant',
+];
 
 /** Builds a graph of [2,3] float values from steps: operands index earlier values, `Duplicate` copies an earlier node. */
 function randomModel(steps: Step[], outputPicks: number[], annotate: boolean): Model {
   return buildModel((g) => {
-    const values: Value[] = [g.input('in0'), g.input('in1'), g.init('c0', [0.5, -1, 2, 0, 1, 3], [2, 3]), g.init('c1', [0.5, -1, 2, 0, 1, 3], [2, 3])];
+    const values: Value[] = [
+      g.input('in0'),
+      g.input('in1'),
+      g.init('c0', [0.5, -1, 2, 0, 1, 3], [2, 3]),
+      g.init('c1', [0.5, -1, 2, 0, 1, 3], [2, 3]),
+    ];
     const made: { op: string; inputs: Value[]; attrs: Record<string, number | number[]> }[] = [];
     const pick = (i: number) => values[i % values.length]!;
     for (const s of steps) {
@@ -316,10 +397,12 @@ function randomModel(steps: Step[], outputPicks: number[], annotate: boolean): M
         const k = g.constant(g.graph.valueNames.fresh('k'), [s.a % 3, 1, 2, 3, 4, s.b % 5]);
         values.push(g.op('Reshape', [k, g.ints(g.graph.valueNames.fresh('shape'), [2, 3])]));
         continue;
-      } else if (['Add', 'Sub', 'Mul', 'Max'].includes(s.op)) spec = { op: s.op, inputs: [pick(s.a), pick(s.b)], attrs: {} };
+      } else if (['Add', 'Sub', 'Mul', 'Max'].includes(s.op))
+        spec = { op: s.op, inputs: [pick(s.a), pick(s.b)], attrs: {} };
       else if (s.op === 'Cast') spec = { op: s.op, inputs: [pick(s.a)], attrs: { to: F } };
       else if (s.op === 'Transpose') spec = { op: s.op, inputs: [pick(s.a)], attrs: { perm: [0, 1] } };
-      else if (s.op === 'Reshape') spec = { op: s.op, inputs: [pick(s.a), g.ints(g.graph.valueNames.fresh('shape'), [2, -1])], attrs: {} };
+      else if (s.op === 'Reshape')
+        spec = { op: s.op, inputs: [pick(s.a), g.ints(g.graph.valueNames.fresh('shape'), [2, -1])], attrs: {} };
       else spec = { op: s.op, inputs: [pick(s.a)], attrs: {} };
       made.push(spec);
       const v = g.op(spec.op, spec.inputs, { attrs: spec.attrs });
@@ -338,23 +421,28 @@ const stepArb = fc.record({ op: fc.constantFrom(...OPS), a: fc.nat(50), b: fc.na
 describe('clean: property', () => {
   it('keeps every output (onnxruntime parity) and is idempotent', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 16 }), fc.array(fc.nat(50), { minLength: 1, maxLength: 3 }), fc.boolean(), async (steps, picks, annotate) => {
-        const model = randomModel(steps, picks, annotate);
-        const outputNames = model.graph.outputs.map((v) => v.name);
-        const inputNames = model.graph.inputs.map((v) => v.name);
-        const feeds = randomFeeds(model, steps.length);
-        const before = await runOrt(model, feeds);
-        clean(model);
-        expect(model.graph.outputs.map((v) => v.name)).toEqual(outputNames);
-        expect(model.graph.inputs.map((v) => v.name)).toEqual(inputNames);
-        expect(maxDifference(before, await runOrt(model, feeds))).toBeLessThanOrEqual(1e-6);
-        const once = encodeModel(model);
-        expect(clean(model)).toEqual({ changed: false, stats: {} });
-        expect(encodeModel(model)).toEqual(once);
-        const again = randomModel(steps, picks, annotate);
-        clean(again);
-        expect(encodeModel(again)).toEqual(once); // deterministic
-      }),
+      fc.asyncProperty(
+        fc.array(stepArb, { minLength: 1, maxLength: 16 }),
+        fc.array(fc.nat(50), { minLength: 1, maxLength: 3 }),
+        fc.boolean(),
+        async (steps, picks, annotate) => {
+          const model = randomModel(steps, picks, annotate);
+          const outputNames = model.graph.outputs.map((v) => v.name);
+          const inputNames = model.graph.inputs.map((v) => v.name);
+          const feeds = randomFeeds(model, steps.length);
+          const before = await runOrt(model, feeds);
+          clean(model);
+          expect(model.graph.outputs.map((v) => v.name)).toEqual(outputNames);
+          expect(model.graph.inputs.map((v) => v.name)).toEqual(inputNames);
+          expect(maxDifference(before, await runOrt(model, feeds))).toBeLessThanOrEqual(1e-6);
+          const once = encodeModel(model);
+          expect(clean(model)).toEqual({ changed: false, stats: {} });
+          expect(encodeModel(model)).toEqual(once);
+          const again = randomModel(steps, picks, annotate);
+          clean(again);
+          expect(encodeModel(again)).toEqual(once); // deterministic
+        },
+      ),
       { numRuns: 60 },
     );
   }, 60_000);
@@ -363,7 +451,11 @@ describe('clean: property', () => {
 describe('clean: shapes', () => {
   // cleanPass declares keepsShapes: a sequence does not infer again after it. What it removes is dead, and what it
   // forwards or merges is replaced by a value of the same type, so inference has nothing to add.
-  const fixtures = ['fixtures', 'fixtures/decoders'].flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.onnx')).map((f) => `${dir}/${f}`));
+  const fixtures = ['fixtures', 'fixtures/decoders'].flatMap((dir) =>
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.onnx'))
+      .map((f) => `${dir}/${f}`),
+  );
   it('leaves shape inference nothing to add after it, on every fixture', () => {
     expect(fixtures.length).toBeGreaterThan(100);
     const changed = fixtures.filter((path) => {

@@ -56,11 +56,20 @@ const EXPORTS = readdirSync(DIR)
 
 function cases(name: string): { label: string; feeds: Feeds; expected: Record<string, ort.Tensor> }[] {
   const tensors = (path: string): Record<string, ort.Tensor> =>
-    Object.fromEntries([...readNpz(path)].map(([k, a]) => [k, new ort.Tensor(ortTypeOf(a.dataType)!, a.data as ort.Tensor.DataType, a.dims)]));
+    Object.fromEntries(
+      [...readNpz(path)].map(([k, a]) => [
+        k,
+        new ort.Tensor(ortTypeOf(a.dataType)!, a.data as ort.Tensor.DataType, a.dims),
+      ]),
+    );
   return readdirSync(DIR)
     .filter((f) => f.startsWith(`${name}.`) && f.endsWith('.expected.npz'))
     .map((f) => f.slice(name.length + 1, -'.expected.npz'.length))
-    .map((label) => ({ label, feeds: tensors(`${DIR}/${name}.${label}.inputs.npz`), expected: tensors(`${DIR}/${name}.${label}.expected.npz`) }));
+    .map((label) => ({
+      label,
+      feeds: tensors(`${DIR}/${name}.${label}.inputs.npz`),
+      expected: tensors(`${DIR}/${name}.${label}.expected.npz`),
+    }));
 }
 
 function opCounts(model: Model): Record<string, number> {
@@ -89,11 +98,18 @@ describe.each(EXPORTS)('fuse on %s', (name) => {
     }
     for (const g of model.graph.allGraphs())
       for (const n of g.nodes.filter((x) => x.opType === 'Softmax'))
-        expect(notes.some((line) => line.includes(`'${n.name}'`)), `a reason for Softmax '${n.name}'`).toBe(true);
+        expect(
+          notes.some((line) => line.includes(`'${n.name}'`)),
+          `a reason for Softmax '${n.name}'`,
+        ).toBe(true);
   });
 
   it.each(['disabled', 'all'] as const)('matches the export at onnxruntime optimization %s', async (level) => {
-    const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: level, intraOpNumThreads: 1, logSeverityLevel: 3 });
+    const session = await ort.InferenceSession.create(encodeModel(model), {
+      graphOptimizationLevel: level,
+      intraOpNumThreads: 1,
+      logSeverityLevel: 3,
+    });
     try {
       for (const c of cases(name)) {
         const out = await session.run(c.feeds);
@@ -105,18 +121,24 @@ describe.each(EXPORTS)('fuse on %s', (name) => {
     }
   });
 
-  it.runIf(existsSync(`${DIR}/${name}.generate.npz`))("decodes torch's 32 greedy tokens from 3 prompts with the cache carried", async () => {
-    const generated = readNpz(`${DIR}/${name}.generate.npz`);
-    const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'all', intraOpNumThreads: 1, logSeverityLevel: 3 });
-    try {
-      for (let i = 0; generated.has(`prompt_${i}`); i++) {
-        const prompt = Array.from(generated.get(`prompt_${i}`)!.data as BigInt64Array, Number);
-        const tokens = Array.from(generated.get(`tokens_${i}`)!.data as BigInt64Array, Number);
-        expect(await greedy(session, model, prompt, tokens.length), `prompt ${i}`).toEqual(tokens);
+  it.runIf(existsSync(`${DIR}/${name}.generate.npz`))(
+    "decodes torch's 32 greedy tokens from 3 prompts with the cache carried",
+    async () => {
+      const generated = readNpz(`${DIR}/${name}.generate.npz`);
+      const session = await ort.InferenceSession.create(encodeModel(model), {
+        graphOptimizationLevel: 'all',
+        intraOpNumThreads: 1,
+        logSeverityLevel: 3,
+      });
+      try {
+        for (let i = 0; generated.has(`prompt_${i}`); i++) {
+          const prompt = Array.from(generated.get(`prompt_${i}`)!.data as BigInt64Array, Number);
+          const tokens = Array.from(generated.get(`tokens_${i}`)!.data as BigInt64Array, Number);
+          expect(await greedy(session, model, prompt, tokens.length), `prompt ${i}`).toEqual(tokens);
+        }
+      } finally {
+        await session.release();
       }
-    } finally {
-      await session.release();
-    }
-  });
+    },
+  );
 });
-

@@ -43,7 +43,12 @@ export function realRowsDifference(a: Record<string, ort.Tensor>, b: Record<stri
 }
 
 /** Greedy decoding with the cache carried across steps, as transformers.js runs a decoder (batch 1). */
-export async function greedy(s: ort.InferenceSession, model: Model, prompt: readonly number[], steps: number): Promise<number[]> {
+export async function greedy(
+  s: ort.InferenceSession,
+  model: Model,
+  prompt: readonly number[],
+  steps: number,
+): Promise<number[]> {
   const { kvHeads, headSize } = kvShape(model);
   const pastNames = model.graph.inputs.filter((i) => i.name.startsWith('past_key_values.')).map((i) => i.name);
   const feeds: Feeds = {};
@@ -53,9 +58,16 @@ export async function greedy(s: ort.InferenceSession, model: Model, prompt: read
   const tokens: number[] = [];
   for (let step = 0; step < steps; step++) {
     feeds.input_ids = new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
-    feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(past + ids.length).fill(1n), [1, past + ids.length]);
-    feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(past + i))), [1, ids.length]);
-    if (model.graph.inputs.some((i) => i.name === 'use_cache_branch')) feeds.use_cache_branch = new ort.Tensor('bool', Uint8Array.from([past > 0 ? 1 : 0]), [1]);
+    feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(past + ids.length).fill(1n), [
+      1,
+      past + ids.length,
+    ]);
+    feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(past + i))), [
+      1,
+      ids.length,
+    ]);
+    if (model.graph.inputs.some((i) => i.name === 'use_cache_branch'))
+      feeds.use_cache_branch = new ort.Tensor('bool', Uint8Array.from([past > 0 ? 1 : 0]), [1]);
     const out = await s.run(feeds);
     const logits = out.logits!.data as Float32Array;
     const vocab = out.logits!.dims[2]!;

@@ -88,7 +88,11 @@ describe('fold: what it folds', () => {
     const m = newModel();
     const g = m.graph;
     const y = new Value('y');
-    g.createNode({ opType: 'Add', inputs: [g.addInitializer('a', f32([2], [1, 2])), g.addInitializer('b', f32([2], [10, 20]))], outputs: [y] });
+    g.createNode({
+      opType: 'Add',
+      inputs: [g.addInitializer('a', f32([2], [1, 2])), g.addInitializer('b', f32([2], [10, 20]))],
+      outputs: [y],
+    });
     output(g, y, FLOAT, [2]);
     const consumer = output(g, op(g, 'Neg', [y]), FLOAT, [2]).name;
 
@@ -113,7 +117,8 @@ describe('fold: what it folds', () => {
       return body;
     };
     const ifNode = g.createNode({
-      opType: 'If', inputs: [cond],
+      opType: 'If',
+      inputs: [cond],
       attributes: [attr('then_branch', branch('then', 'Sqrt')), attr('else_branch', branch('else', 'Neg'))],
     });
     output(g, ifNode.output(), FLOAT, [2]);
@@ -131,13 +136,20 @@ describe('fold: the size rule', () => {
   it('caps what a fold may add, and maxGrowthBytes moves the cap', () => {
     const build = () => {
       const m = newModel();
-      output(m.graph, op(m.graph, 'ConstantOfShape', [m.graph.addInitializer('shape', i64([100, 200]))]), FLOAT, [100, 200]);
+      output(
+        m.graph,
+        op(m.graph, 'ConstantOfShape', [m.graph.addInitializer('shape', i64([100, 200]))]),
+        FLOAT,
+        [100, 200],
+      );
       return m;
     };
     expect(fold(build()).changed).toBe(false);
     const roomy = build();
     expect(fold(roomy, { maxGrowthBytes: 100 * 200 * 4 }).stats.foldedNodes).toBe(1);
-    expect(() => fold(build(), { maxGrowthBytes: -1 })).toThrow(/--max-growth-bytes must be an integer of at least 0, not -1/);
+    expect(() => fold(build(), { maxGrowthBytes: -1 })).toThrow(
+      /--max-growth-bytes must be an integer of at least 0, not -1/,
+    );
   });
 
   it('replaces a large weight by its transpose when nothing else reads the weight', () => {
@@ -192,7 +204,12 @@ describe('fold: what it leaves', () => {
   it('leaves nodes the evaluator rejects, saying why once', () => {
     const m = newModel();
     const g = m.graph;
-    output(g, op(g, 'Reshape', [g.addInitializer('c', f32([3], [1, 2, 3])), g.addInitializer('s', i64([2]))]), FLOAT, [2]);
+    output(
+      g,
+      op(g, 'Reshape', [g.addInitializer('c', f32([3], [1, 2, 3])), g.addInitializer('s', i64([2]))]),
+      FLOAT,
+      [2],
+    );
     const log: string[] = [];
     expect(fold(m, {}, log).changed).toBe(false);
     expect(log).toEqual([expect.stringMatching(/^fold: left 'Reshape' \(Reshape\) as it is: Reshape: cannot reshape/)]);
@@ -255,18 +272,29 @@ describe('fold: exported models', () => {
       const g = model.graph;
       expect(opTypes(g)).not.toContain('Shape');
       const constant = (v: Value | null) => !v || v.initializer !== undefined || v.producer?.opType === 'Constant';
-      const foldable = g.nodes.filter((n) => isSupportedOp(n.domain, n.opType) && n.opType !== 'Constant' && n.inputs.every(constant));
+      const foldable = g.nodes.filter(
+        (n) => isSupportedOp(n.domain, n.opType) && n.opType !== 'Constant' && n.inputs.every(constant),
+      );
       expect(foldable.map((n) => n.describe())).toEqual([]);
 
       const feeds = Object.fromEntries(
-        g.inputs.map((v) => [v.name, new ort.Tensor('int64', BigInt64Array.from({ length: 16 }, (_, i) => BigInt(i % 2)), [2, 8])]),
+        g.inputs.map((v) => [
+          v.name,
+          new ort.Tensor(
+            'int64',
+            BigInt64Array.from({ length: 16 }, (_, i) => BigInt(i % 2)),
+            [2, 8],
+          ),
+        ]),
       );
-      const [before, after] = await Promise.all([readFileSync(path), encodeModel(model)].map(async (bytes) => {
-        const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled' });
-        const result = await session.run(feeds);
-        await session.release();
-        return session.outputNames.map((n) => fromOrt(result[n]!));
-      }));
+      const [before, after] = await Promise.all(
+        [readFileSync(path), encodeModel(model)].map(async (bytes) => {
+          const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled' });
+          const result = await session.run(feeds);
+          await session.release();
+          return session.outputNames.map((n) => fromOrt(result[n]!));
+        }),
+      );
       after!.forEach((t, i) => expect(tensorDifference(t, before![i]!)).toBeUndefined());
     });
   }
@@ -288,7 +316,8 @@ function randomGraph(gen: fc.GeneratorValue): { model: Model; outputs: Value[] }
   const pick = <T>(list: readonly T[]): T => list[int(0, list.length - 1)]!;
   const dims = (): number[] => Array.from({ length: int(0, 3) }, () => int(1, 4));
   const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-  const floats = (n: number) => gen(fc.array, fc.float({ min: -10, max: 10, noNaN: true }), { minLength: n, maxLength: n });
+  const floats = (n: number) =>
+    gen(fc.array, fc.float({ min: -10, max: 10, noNaN: true }), { minLength: n, maxLength: n });
   // Divisors keep away from zero, so no infinity or NaN arises (onnxruntime's Relu of NaN is not pinned down).
   const divisors = (n: number) => floats(n).map((v) => (v < 0 ? v - 0.5 : v + 0.5));
   const constant = (t: Tensor): Item => ({ value: g.addInitializer('c', t), tensor: t });
@@ -313,20 +342,44 @@ function randomGraph(gen: fc.GeneratorValue): { model: Model; outputs: Value[] }
     const shape = [...x.tensor.dims];
     const rank = shape.length;
     const isFloat = x.tensor.dataType === FLOAT;
-    const choice = pick(['unary', 'binary', 'transpose', 'reshape', 'unsqueeze', 'concat', 'slice', 'shape', 'gather', 'cast']);
+    const choice = pick([
+      'unary',
+      'binary',
+      'transpose',
+      'reshape',
+      'unsqueeze',
+      'concat',
+      'slice',
+      'shape',
+      'gather',
+      'cast',
+    ]);
     if (choice === 'unary') {
       const unary = pick(['Neg', 'Abs', ...(isFloat ? ['Relu', 'SqrtAbs'] : [])]);
       if (unary === 'SqrtAbs') add('Sqrt', [add('Abs', [x])]);
       else add(unary, [x]);
     } else if (choice === 'binary') {
       const opType = pick(['Add', 'Sub', 'Mul', 'Div']);
-      const partners = pool.filter((p) => p.tensor.dataType === x.tensor.dataType && broadcastsTo(p.tensor.dims, shape));
+      const partners = pool.filter(
+        (p) => p.tensor.dataType === x.tensor.dataType && broadcastsTo(p.tensor.dims, shape),
+      );
       const bshape = broadcastable(shape);
       let other: Item | Value;
       if (opType === 'Div') {
-        other = isFloat ? floatConstant(bshape, divisors(count(bshape))) : int64Constant(Array.from({ length: count(bshape) }, () => pick([-3, -2, -1, 1, 2, 5])), bshape);
+        other = isFloat
+          ? floatConstant(bshape, divisors(count(bshape)))
+          : int64Constant(
+              Array.from({ length: count(bshape) }, () => pick([-3, -2, -1, 1, 2, 5])),
+              bshape,
+            );
       } else if (partners.length && int(0, 1)) other = pick(partners);
-      else other = isFloat ? floatConstant(bshape) : int64Constant(Array.from({ length: count(bshape) }, () => int(-9, 9)), bshape);
+      else
+        other = isFloat
+          ? floatConstant(bshape)
+          : int64Constant(
+              Array.from({ length: count(bshape) }, () => int(-9, 9)),
+              bshape,
+            );
       add(opType, opType !== 'Div' && int(0, 1) ? [other, x] : [x, other]);
     } else if (choice === 'transpose') {
       const perm = gen(fc.shuffledSubarray, [...Array(rank).keys()], { minLength: rank, maxLength: rank });
@@ -350,7 +403,12 @@ function randomGraph(gen: fc.GeneratorValue): { model: Model; outputs: Value[] }
       const axis = int(-rank, rank - 1);
       const otherShape = [...shape];
       otherShape[axis < 0 ? axis + rank : axis] = int(1, 3);
-      const other = isFloat ? floatConstant(otherShape) : int64Constant(Array.from({ length: count(otherShape) }, () => int(-9, 9)), otherShape);
+      const other = isFloat
+        ? floatConstant(otherShape)
+        : int64Constant(
+            Array.from({ length: count(otherShape) }, () => int(-9, 9)),
+            otherShape,
+          );
       add('Concat', int(0, 1) ? [x, other] : [other, x], [attr('axis', axis)]);
     } else if (choice === 'slice' && rank > 0) {
       const axis = int(0, rank - 1);
@@ -358,7 +416,13 @@ function randomGraph(gen: fc.GeneratorValue): { model: Model; outputs: Value[] }
       const bound = () => pick([int(-6, 6), int(-6, 6), 2n ** 63n - 1n, -(2n ** 63n)]);
       // The evaluator refuses INT64_MAX ends with negative steps (onnxruntime departs from the spec there).
       const end = step < 0 ? pick([int(-6, 6), -(2n ** 63n)]) : bound();
-      add('Slice', [x, int64Constant([bound()]), int64Constant([end]), int64Constant([axis - (int(0, 1) ? rank : 0)]), int64Constant([step])]);
+      add('Slice', [
+        x,
+        int64Constant([bound()]),
+        int64Constant([end]),
+        int64Constant([axis - (int(0, 1) ? rank : 0)]),
+        int64Constant([step]),
+      ]);
     } else if (choice === 'shape') {
       add('Shape', [x]);
     } else if (choice === 'gather' && rank > 0 && x.tensor.size > 0) {
@@ -375,7 +439,9 @@ function randomGraph(gen: fc.GeneratorValue): { model: Model; outputs: Value[] }
   if (!pool.some((p) => p.value.producer)) add('Neg', [pool[0]!]);
   const candidates = pool.filter((p) => p.value.producer);
   // fast-check compares generator arguments, so it is given indices rather than IR objects.
-  const extra = gen(fc.subarray, [...candidates.keys()], { maxLength: Math.min(2, candidates.length) }).map((i) => candidates[i]!);
+  const extra = gen(fc.subarray, [...candidates.keys()], { maxLength: Math.min(2, candidates.length) }).map(
+    (i) => candidates[i]!,
+  );
   const chosen = new Set([candidates[candidates.length - 1]!, ...extra]);
   const outputs = [...chosen].map((p) => output(g, p.value, p.tensor.dataType, [...p.tensor.dims]));
   return { model, outputs };

@@ -16,7 +16,9 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const VALUES = [1e5, 2e4, -5e4, 5e-8, -1e-9, 0, Infinity, -Infinity, NaN, 1, 3e-5];
 /** float16 bits: 65504, 1e4 (10000 exactly), 2^-24, 2^-23 (nearest to 1e-7), 20000, -50000 (nearest even), 1, inf, NaN. */
-const [MAX, TEN_K, SUB1, SUB2, TWENTY_K, MINUS_50K, ONE, INF, NAN] = [0x7bff, 0x70e2, 0x0001, 0x0002, 0x74e2, 0xfa1a, 0x3c00, 0x7c00, 0x7e00];
+const [MAX, TEN_K, SUB1, SUB2, TWENTY_K, MINUS_50K, ONE, INF, NAN] = [
+  0x7bff, 0x70e2, 0x0001, 0x0002, 0x74e2, 0xfa1a, 0x3c00, 0x7c00, 0x7e00,
+];
 const NEG = 0x8000;
 
 /** y = x + C, C holding `values` (repeated up to `size`: large tensors are converted on demand, another path). */
@@ -25,7 +27,15 @@ function model(values: readonly number[], size = values.length): Model {
   m.opsetImports.push({ domain: '', version: 17 });
   const g = m.graph;
   const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, [size])));
-  const c = g.addInitializer('c', Tensor.fromArray('', DataType.FLOAT, [size], Float32Array.from({ length: size }, (_, i) => values[i % values.length]!)));
+  const c = g.addInitializer(
+    'c',
+    Tensor.fromArray(
+      '',
+      DataType.FLOAT,
+      [size],
+      Float32Array.from({ length: size }, (_, i) => values[i % values.length]!),
+    ),
+  );
   const y = new Value('y', tensorType(DataType.FLOAT, [size]));
   g.createNode({ opType: 'Add', inputs: [x, c], outputs: [y] });
   g.outputs.push(y);
@@ -36,7 +46,9 @@ const halves = (m: Model, name = 'c') => {
   const t = [...m.graph.allGraphs()].flatMap((g) => g.initializers).find((v) => v.name === name)!.initializer!;
   expect(t.dataType).toBe(DataType.FLOAT16);
   const bytes = t.bytes();
-  return Array.from(new Uint16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), (h) => ((h & 0x7c00) === 0x7c00 && h & 0x3ff ? NAN : h));
+  return Array.from(new Uint16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), (h) =>
+    (h & 0x7c00) === 0x7c00 && h & 0x3ff ? NAN : h,
+  );
 };
 const convert = (m: Model, options = {}) => fp16Pass.run(m, { options, log: () => {} });
 
@@ -67,14 +79,18 @@ describe('fp16 limits', () => {
     writeModel(m, path);
     const h = halves(readModel(path));
     expect(h.slice(0, 10)).toEqual([TEN_K, TEN_K, NEG | TEN_K, SUB2, NEG | SUB2, 0, INF, NEG | INF, NAN, ONE]);
-    expect(h.slice(size - 3)).toEqual(h.slice(((size - 3) % VALUES.length), ((size - 3) % VALUES.length) + 3));
-    const beyond = Array.from({ length: size }, (_, i) => VALUES[i % VALUES.length]!).filter((v) => Number.isFinite(v) && Math.abs(v) > 1e4);
+    expect(h.slice(size - 3)).toEqual(h.slice((size - 3) % VALUES.length, ((size - 3) % VALUES.length) + 3));
+    const beyond = Array.from({ length: size }, (_, i) => VALUES[i % VALUES.length]!).filter(
+      (v) => Number.isFinite(v) && Math.abs(v) > 1e4,
+    );
     expect(result.stats.clampedValues).toBe(beyond.length);
   });
 
   it('limits beyond float16 or out of order are refused', () => {
     expect(() => convert(model(VALUES), { maxFinite: 70000 })).toThrow(/--max-finite must be at most 65504/);
-    expect(() => convert(model(VALUES), { maxFinite: 1e-3, minPositive: 1e-2 })).toThrow(/--min-positive .* must be below --max-finite/);
+    expect(() => convert(model(VALUES), { maxFinite: 1e-3, minPositive: 1e-2 })).toThrow(
+      /--min-positive .* must be below --max-finite/,
+    );
   });
 
   it("transformers-js's fp16 and q4f16 variants use transformers.js's limits", () => {
@@ -84,7 +100,13 @@ describe('fp16 limits', () => {
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'bert' }));
     makeTransformersJsFolder(dir, { modes: ['fp16', 'q4f16'] });
     for (const file of ['model_fp16.onnx', 'model_q4f16.onnx']) {
-      expect(halves(readModel(join(dir, 'onnx', file))).slice(0, 5), file).toEqual([TEN_K, TEN_K, NEG | TEN_K, SUB2, NEG | SUB2]);
+      expect(halves(readModel(join(dir, 'onnx', file))).slice(0, 5), file).toEqual([
+        TEN_K,
+        TEN_K,
+        NEG | TEN_K,
+        SUB2,
+        NEG | SUB2,
+      ]);
     }
   });
 });

@@ -37,9 +37,10 @@ function floatFeed(dims: number[], seed: number, scale = 1): HostTensor {
 
 function intFeed(dataType: number, dims: number[], values: (i: number) => number): HostTensor {
   const n = dims.reduce((a, b) => a * b, 1);
-  const data = dataType === DataType.INT64
-    ? BigInt64Array.from({ length: n }, (_, i) => BigInt(values(i)))
-    : Int32Array.from({ length: n }, (_, i) => values(i));
+  const data =
+    dataType === DataType.INT64
+      ? BigInt64Array.from({ length: n }, (_, i) => BigInt(values(i)))
+      : Int32Array.from({ length: n }, (_, i) => values(i));
   return { dataType, dims, data };
 }
 
@@ -83,7 +84,13 @@ const castTo = (n: Node) => n.attrInt('to');
 /** Cast nodes reading another Cast's output where both produce a float type (a foldable chain). */
 function castChains(m: Model): string[] {
   return allNodes(m)
-    .filter((n) => isCast(n) && isFloatType(castTo(n) ?? 0) && isCast(n.inputs[0]?.producer) && isFloatType(castTo(n.inputs[0]!.producer!) ?? 0))
+    .filter(
+      (n) =>
+        isCast(n) &&
+        isFloatType(castTo(n) ?? 0) &&
+        isCast(n.inputs[0]?.producer) &&
+        isFloatType(castTo(n.inputs[0]!.producer!) ?? 0),
+    )
     .map((n) => n.name);
 }
 
@@ -103,7 +110,12 @@ interface Checked {
 }
 
 /** Converts a copy of `model` and checks everything a conversion must satisfy; returns the numbers. */
-async function convertAndCheck(model: Model, feeds: Feeds, options: PassOptions = {}, tolerance = 1e-2): Promise<Checked> {
+async function convertAndCheck(
+  model: Model,
+  feeds: Feeds,
+  options: PassOptions = {},
+  tolerance = 1e-2,
+): Promise<Checked> {
   const converted = clone(model);
   const result = convert(converted, options);
   expect(result.changed).toBe(true);
@@ -137,30 +149,64 @@ function transformerBlock(): { model: Model; feeds: Feeds } {
   const eps = b.op('Constant', [], { attributes: [{ name: 'value_float', type: 'float', value: 1e-12 }] });
   const mean = b.op('ReduceMean', [x], { attributes: [attr('axes', [-1])] });
   const centered = b.op('Sub', [x, mean]);
-  const variance = b.op('ReduceMean', [b.op('Pow', [centered, b.init('two', [2], [])])], { attributes: [attr('axes', [-1])] });
+  const variance = b.op('ReduceMean', [b.op('Pow', [centered, b.init('two', [2], [])])], {
+    attributes: [attr('axes', [-1])],
+  });
   const normed = b.op('Div', [centered, b.op('Sqrt', [b.op('Add', [variance, eps])])]);
   const ln = b.op('Add', [b.op('Mul', [normed, b.weight('gamma', [D], 0.2)]), b.weight('beta', [D], 0.5)]);
   const q = b.op('MatMul', [ln, b.weight('wq', [D, D], 0.5)]);
   const k = b.op('MatMul', [ln, b.weight('wk', [D, D], 0.5)]);
   const v = b.op('MatMul', [ln, b.weight('wv', [D, D], 0.5)]);
-  const scores = b.op('Mul', [b.op('MatMul', [q, b.op('Transpose', [k], { attributes: [attr('perm', [0, 2, 1])] })]), b.init('scale', [0.25], [])]);
-  const keep = b.op('Cast', [b.op('Unsqueeze', [mask, b.init('axis1', [1], [1], DataType.INT64)])], { attributes: [attr('to', F32)] });
-  const additive = b.op('Mul', [b.op('Sub', [b.init('one', [1], []), keep]), b.init('finfo_min', [-3.4028234663852886e38], [])]);
-  const attention = b.op('MatMul', [b.op('Softmax', [b.op('Add', [scores, additive])], { attributes: [attr('axis', -1)] }), v]);
+  const scores = b.op('Mul', [
+    b.op('MatMul', [q, b.op('Transpose', [k], { attributes: [attr('perm', [0, 2, 1])] })]),
+    b.init('scale', [0.25], []),
+  ]);
+  const keep = b.op('Cast', [b.op('Unsqueeze', [mask, b.init('axis1', [1], [1], DataType.INT64)])], {
+    attributes: [attr('to', F32)],
+  });
+  const additive = b.op('Mul', [
+    b.op('Sub', [b.init('one', [1], []), keep]),
+    b.init('finfo_min', [-3.4028234663852886e38], []),
+  ]);
+  const attention = b.op('MatMul', [
+    b.op('Softmax', [b.op('Add', [scores, additive])], { attributes: [attr('axis', -1)] }),
+    v,
+  ]);
   const h = b.op('Add', [b.op('MatMul', [attention, b.weight('wo', [D, D], 0.5)]), x]);
   const erf = b.op('Erf', [b.op('Div', [h, b.init('sqrt2', [Math.SQRT2], [])])]);
   const gelu = b.op('Mul', [b.op('Mul', [h, b.op('Add', [erf, b.init('one_b', [1], [])])]), b.init('half', [0.5], [])]);
   // Reshape to (B, S, 2, D/2), with D/2 computed in float from Shape, then back.
-  const dimD = b.op('Gather', [b.op('Shape', [gelu]), b.init('idx2', [2], [], DataType.INT64)], { attributes: [attr('axis', 0)] });
-  const halfD = b.op('Cast', [b.op('Div', [b.op('Cast', [dimD], { attributes: [attr('to', F32)] }), b.init('two_f', [2], [])])], { attributes: [attr('to', DataType.INT64)] });
-  const splitShape = b.op('Concat', [b.init('lead', [0, 0, 2], [3], DataType.INT64), b.op('Unsqueeze', [halfD, b.init('axis0', [0], [1], DataType.INT64)])], { attributes: [attr('axis', 0)] });
+  const dimD = b.op('Gather', [b.op('Shape', [gelu]), b.init('idx2', [2], [], DataType.INT64)], {
+    attributes: [attr('axis', 0)],
+  });
+  const halfD = b.op(
+    'Cast',
+    [b.op('Div', [b.op('Cast', [dimD], { attributes: [attr('to', F32)] }), b.init('two_f', [2], [])])],
+    { attributes: [attr('to', DataType.INT64)] },
+  );
+  const splitShape = b.op(
+    'Concat',
+    [
+      b.init('lead', [0, 0, 2], [3], DataType.INT64),
+      b.op('Unsqueeze', [halfD, b.init('axis0', [0], [1], DataType.INT64)]),
+    ],
+    { attributes: [attr('axis', 0)] },
+  );
   const split = b.op('Reshape', [gelu, splitShape]);
-  const filled = b.op('ConstantOfShape', [b.op('Shape', [split])], { attributes: [attr('value', Tensor.fromArray('value', F32, [1], [0.125]))] });
+  const filled = b.op('ConstantOfShape', [b.op('Shape', [split])], {
+    attributes: [attr('value', Tensor.fromArray('value', F32, [1], [0.125]))],
+  });
   const y = b.op('Reshape', [b.op('Add', [split, filled]), b.init('back', [0, 0, D], [3], DataType.INT64)]);
-  const [top] = b.opOutputs('TopK', [y, b.init('k', [2], [1], DataType.INT64)], { attributes: [attr('axis', -1)], outputs: 2 });
+  const [top] = b.opOutputs('TopK', [y, b.init('k', [2], [1], DataType.INT64)], {
+    attributes: [attr('axis', -1)],
+    outputs: 2,
+  });
   b.output(y, ['batch', S, D]);
   b.output(top!, ['batch', S, 2]);
-  const feeds = { x: floatFeed([B, S, D], 1, 2), mask: intFeed(DataType.INT64, [B, S], (i) => (i % S < S - (i < S ? 0 : 3) ? 1 : 0)) };
+  const feeds = {
+    x: floatFeed([B, S, D], 1, 2),
+    mask: intFeed(DataType.INT64, [B, S], (i) => (i % S < S - (i < S ? 0 : 3) ? 1 : 0)),
+  };
   return { model: b.model, feeds };
 }
 
@@ -168,11 +214,25 @@ function transformerBlock(): { model: Model; feeds: Feeds } {
 function cnn(): { model: Model; feeds: Feeds } {
   const b = modelMaker(17);
   const x = b.input('pixels', ['batch', 3, 8, 8]);
-  const conv = b.op('Conv', [x, b.weight('conv_w', [4, 3, 3, 3], 0.5), b.weight('conv_b', [4], 0.5)], { attributes: [attr('pads', [1, 1, 1, 1])] });
-  const bn = b.op('BatchNormalization', [conv, b.weight('bn_scale', [4], 0.5), b.weight('bn_bias', [4], 0.5), b.weight('bn_mean', [4], 0.1), b.init('bn_var', [1, 0.5, 2, 1.5], [4])]);
-  const resized = b.op('Resize', [b.op('Relu', [bn]), b.init('roi', [], [0]), b.init('scales', [1, 1, 2, 2], [4])], { attributes: [attr('mode', 'linear')] });
-  const pooled = b.op('GlobalAveragePool', [b.op('MaxPool', [resized], { attributes: [attr('kernel_shape', [2, 2]), attr('strides', [2, 2])] })]);
-  const logits = b.op('Gemm', [b.op('Flatten', [pooled]), b.weight('fc_w', [5, 4], 0.5), b.weight('fc_b', [5], 0.5)], { attributes: [attr('transB', 1)] });
+  const conv = b.op('Conv', [x, b.weight('conv_w', [4, 3, 3, 3], 0.5), b.weight('conv_b', [4], 0.5)], {
+    attributes: [attr('pads', [1, 1, 1, 1])],
+  });
+  const bn = b.op('BatchNormalization', [
+    conv,
+    b.weight('bn_scale', [4], 0.5),
+    b.weight('bn_bias', [4], 0.5),
+    b.weight('bn_mean', [4], 0.1),
+    b.init('bn_var', [1, 0.5, 2, 1.5], [4]),
+  ]);
+  const resized = b.op('Resize', [b.op('Relu', [bn]), b.init('roi', [], [0]), b.init('scales', [1, 1, 2, 2], [4])], {
+    attributes: [attr('mode', 'linear')],
+  });
+  const pooled = b.op('GlobalAveragePool', [
+    b.op('MaxPool', [resized], { attributes: [attr('kernel_shape', [2, 2]), attr('strides', [2, 2])] }),
+  ]);
+  const logits = b.op('Gemm', [b.op('Flatten', [pooled]), b.weight('fc_w', [5, 4], 0.5), b.weight('fc_b', [5], 0.5)], {
+    attributes: [attr('transB', 1)],
+  });
   b.output(logits, ['batch', 5]);
   return { model: b.model, feeds: { pixels: floatFeed([2, 3, 8, 8], 3) } };
 }
@@ -186,14 +246,52 @@ function fusedEncoder(): { model: Model; feeds: Feeds } {
   const segments = b.input('token_type_ids', ['batch', S], DataType.INT32);
   const mask = b.input('attention_mask', ['batch', S], DataType.INT32);
   const ms = 'com.microsoft';
-  const [emb, maskIndex] = b.opOutputs('EmbedLayerNormalization', [ids, segments, b.weight('word', [V, D], 0.5), b.weight('pos', [S, D], 0.5),
-    b.weight('seg', [2, D], 0.5), b.weight('emb_gamma', [D], 0.3), b.weight('emb_beta', [D], 0.5), mask], { attributes: [attr('epsilon', 1e-12, true)], domain: ms, outputs: 2 });
-  const attention = b.op('Attention', [emb!, b.weight('qkv_w', [D, 3 * D], 0.5), b.weight('qkv_b', [3 * D], 0.5), maskIndex!], { attributes: [attr('num_heads', 2)], domain: ms });
-  const ln1 = b.opOutputs('SkipLayerNormalization', [b.op('MatMul', [attention, b.weight('o_w', [D, D], 0.5)]), emb!, b.weight('ln1_g', [D], 0.3),
-    b.weight('ln1_b', [D], 0.5), b.weight('o_b', [D], 0.5)], { attributes: [attr('epsilon', 1e-12, true)], domain: ms })[0]!;
-  const inner = b.op('BiasGelu', [b.op('MatMul', [ln1, b.weight('ff1_w', [D, 2 * D], 0.5)]), b.weight('ff1_b', [2 * D], 0.5)], { domain: ms });
-  const ln2 = b.opOutputs('SkipLayerNormalization', [b.op('MatMul', [inner, b.weight('ff2_w', [2 * D, D], 0.5)]), ln1, b.weight('ln2_g', [D], 0.3),
-    b.weight('ln2_b', [D], 0.5), b.weight('ff2_b', [D], 0.5)], { attributes: [attr('epsilon', 1e-12, true)], domain: ms })[0]!;
+  const [emb, maskIndex] = b.opOutputs(
+    'EmbedLayerNormalization',
+    [
+      ids,
+      segments,
+      b.weight('word', [V, D], 0.5),
+      b.weight('pos', [S, D], 0.5),
+      b.weight('seg', [2, D], 0.5),
+      b.weight('emb_gamma', [D], 0.3),
+      b.weight('emb_beta', [D], 0.5),
+      mask,
+    ],
+    { attributes: [attr('epsilon', 1e-12, true)], domain: ms, outputs: 2 },
+  );
+  const attention = b.op(
+    'Attention',
+    [emb!, b.weight('qkv_w', [D, 3 * D], 0.5), b.weight('qkv_b', [3 * D], 0.5), maskIndex!],
+    { attributes: [attr('num_heads', 2)], domain: ms },
+  );
+  const ln1 = b.opOutputs(
+    'SkipLayerNormalization',
+    [
+      b.op('MatMul', [attention, b.weight('o_w', [D, D], 0.5)]),
+      emb!,
+      b.weight('ln1_g', [D], 0.3),
+      b.weight('ln1_b', [D], 0.5),
+      b.weight('o_b', [D], 0.5),
+    ],
+    { attributes: [attr('epsilon', 1e-12, true)], domain: ms },
+  )[0]!;
+  const inner = b.op(
+    'BiasGelu',
+    [b.op('MatMul', [ln1, b.weight('ff1_w', [D, 2 * D], 0.5)]), b.weight('ff1_b', [2 * D], 0.5)],
+    { domain: ms },
+  );
+  const ln2 = b.opOutputs(
+    'SkipLayerNormalization',
+    [
+      b.op('MatMul', [inner, b.weight('ff2_w', [2 * D, D], 0.5)]),
+      ln1,
+      b.weight('ln2_g', [D], 0.3),
+      b.weight('ln2_b', [D], 0.5),
+      b.weight('ff2_b', [D], 0.5),
+    ],
+    { attributes: [attr('epsilon', 1e-12, true)], domain: ms },
+  )[0]!;
   const out = b.op('FastGelu', [ln2], { domain: ms });
   b.output(out, ['batch', S, D]);
   const feeds = {
@@ -216,19 +314,50 @@ function withIf(): { model: Model; feeds: Feeds } {
   t.type = tensorType(F32, [2, 4]);
   thenBranch.outputs.push(t);
   const elseBranch = new Graph('else', b.graph);
-  const c = elseBranch.createNode({ opType: 'Constant', attributes: [attr('value', Tensor.fromArray('c', F32, [4], [1, 2, 3, 4]))] }).output();
+  const c = elseBranch
+    .createNode({ opType: 'Constant', attributes: [attr('value', Tensor.fromArray('c', F32, [4], [1, 2, 3, 4]))] })
+    .output();
   const e = elseBranch.createNode({ opType: 'Mul', inputs: [h, c] }).output();
   e.type = tensorType(F32, [2, 4]);
   elseBranch.outputs.push(e);
-  const y = b.op('Relu', [b.op('If', [flag], { attributes: [attr('then_branch', thenBranch), attr('else_branch', elseBranch)] })]);
+  const y = b.op('Relu', [
+    b.op('If', [flag], { attributes: [attr('then_branch', thenBranch), attr('else_branch', elseBranch)] }),
+  ]);
   b.output(y, [2, 4]);
-  return { model: b.model, feeds: { x: floatFeed([2, 4], 5), flag: { dataType: DataType.BOOL, dims: [], data: Uint8Array.of(1) } } };
+  return {
+    model: b.model,
+    feeds: { x: floatFeed([2, 4], 5), flag: { dataType: DataType.BOOL, dims: [], data: Uint8Array.of(1) } },
+  };
 }
 
 describe('float32ToFloat16Array', () => {
   it('rounds exactly like numberToFloat16Bits, edge cases and random bit patterns', () => {
-    const edges = [0, -0, 1, -1, 65504, 65519.99, 65520, -65520, 1e10, Infinity, -Infinity, NaN, 2 ** -14, 2 ** -24,
-      2 ** -25, 1.5 * 2 ** -25, 2 ** -26, 1e-8, 6.1e-5, 0.1, 1 / 3, 3.4e38, -3.4e38, 1e-45];
+    const edges = [
+      0,
+      -0,
+      1,
+      -1,
+      65504,
+      65519.99,
+      65520,
+      -65520,
+      1e10,
+      Infinity,
+      -Infinity,
+      NaN,
+      2 ** -14,
+      2 ** -24,
+      2 ** -25,
+      1.5 * 2 ** -25,
+      2 ** -26,
+      1e-8,
+      6.1e-5,
+      0.1,
+      1 / 3,
+      3.4e38,
+      -3.4e38,
+      1e-45,
+    ];
     const check = (values: Float32Array) => {
       const bulk = float32ToFloat16Array(values);
       values.forEach((v, i) => expect(bulk[i], `value ${v}`).toBe(numberToFloat16Bits(v)));
@@ -237,11 +366,14 @@ describe('float32ToFloat16Array', () => {
     // Every exponent with the mantissas where rounding turns: exact, just below/at/above a half step, all ones.
     const mantissas = [0, 1, 0xfff, 0x1000, 0x1001, 0x2fff, 0x3000, 0x3001, 0x3fffff, 0x400000, 0x7fffff];
     const words = [0, 0x80000000].flatMap((sign) =>
-      Array.from({ length: 256 }, (_, e) => mantissas.map((m) => (sign | (e << 23) | m) >>> 0)).flat());
+      Array.from({ length: 256 }, (_, e) => mantissas.map((m) => (sign | (e << 23) | m) >>> 0)).flat(),
+    );
     check(new Float32Array(Uint32Array.from(words).buffer));
-    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 0xffffffff }), { minLength: 1, maxLength: 64 }), (words) => {
-      check(new Float32Array(Uint32Array.from(words).buffer));
-    }));
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 0xffffffff }), { minLength: 1, maxLength: 64 }), (words) => {
+        check(new Float32Array(Uint32Array.from(words).buffer));
+      }),
+    );
   });
 });
 
@@ -288,7 +420,10 @@ describe('fp16 pass on built models', () => {
     expect(converted.graph.outputs.map((v) => elemTypeOf(v.type))).toEqual([F16, F16]);
     expect(converted.graph.outputs.map((v) => v.name)).toEqual(model.graph.outputs.map((v) => v.name));
     const x = feeds.x!;
-    const halfFeeds = { ...feeds, x: { dataType: F16, dims: x.dims, data: float32ToFloat16Array(x.data as Float32Array) } };
+    const halfFeeds = {
+      ...feeds,
+      x: { dataType: F16, dims: x.dims, data: float32ToFloat16Array(x.data as Float32Array) },
+    };
     const [want, got] = [await run(model, feeds), await run(converted, halfFeeds)];
     for (const [name, t] of Object.entries(want)) {
       const a = toFloat64(t);
@@ -328,19 +463,43 @@ describe('fp16 pass on built models', () => {
     const [thenBranch, elseBranch] = ifNode.subgraphs();
     expect(thenBranch!.outputs.map((v) => elemTypeOf(v.type))).toEqual([F16]);
     expect(elseBranch!.nodes[0]!.attrTensor('value')!.dataType).toBe(F16);
-    expect(ifNode.subgraphs().flatMap((g) => g.nodes).filter(isCast)).toEqual([]);
+    expect(
+      ifNode
+        .subgraphs()
+        .flatMap((g) => g.nodes)
+        .filter(isCast),
+    ).toEqual([]);
   });
 });
 
 describe('fp16 options and typed attributes', () => {
-  it('rewrites the attributes that set a float type (Cast to, ConstantOfShape value, Constant value_floats), not a blocked EyeLike\'s dtype', async () => {
+  it("rewrites the attributes that set a float type (Cast to, ConstantOfShape value, Constant value_floats), not a blocked EyeLike's dtype", async () => {
     const b = modelMaker(17);
     const n = b.input('n', [3], DataType.INT64);
-    const eye = b.op('EyeLike', [b.op('Cast', [b.op('ConstantOfShape', [b.init('eye_shape', [3, 3], [2], DataType.INT64)], { attributes: [attr('value', Tensor.fromArray('value', DataType.INT64, [1], [0]))] })], { attributes: [attr('to', DataType.INT64)] })], { attributes: [attr('dtype', F32)] });
+    const eye = b.op(
+      'EyeLike',
+      [
+        b.op(
+          'Cast',
+          [
+            b.op('ConstantOfShape', [b.init('eye_shape', [3, 3], [2], DataType.INT64)], {
+              attributes: [attr('value', Tensor.fromArray('value', DataType.INT64, [1], [0]))],
+            }),
+          ],
+          { attributes: [attr('to', DataType.INT64)] },
+        ),
+      ],
+      { attributes: [attr('dtype', F32)] },
+    );
     const counts = b.op('Cast', [n], { attributes: [attr('to', F32)] });
-    const row = b.op('Constant', [], { attributes: [{ name: 'value_floats', type: 'floats', value: [0.5, 1.5, 2.5] }] });
+    const row = b.op('Constant', [], {
+      attributes: [{ name: 'value_floats', type: 'floats', value: [0.5, 1.5, 2.5] }],
+    });
     const zeros = b.op('ConstantOfShape', [b.init('z_shape', [3, 3], [2], DataType.INT64)]);
-    const y = b.op('Add', [b.op('Add', [b.op('Mul', [eye, b.op('Mul', [counts, row])]), zeros]), b.weight('bias', [3, 3], 0.5)]);
+    const y = b.op('Add', [
+      b.op('Add', [b.op('Mul', [eye, b.op('Mul', [counts, row])]), zeros]),
+      b.weight('bias', [3, 3], 0.5),
+    ]);
     b.output(y, [3, 3]);
     const feeds = { n: intFeed(DataType.INT64, [3], (i) => i + 1) };
     await convertAndCheck(b.model, feeds);
@@ -348,7 +507,11 @@ describe('fp16 options and typed attributes', () => {
     convert(m);
     const node = (op: string, i = 0) => m.graph.nodes.filter((x) => x.opType === op)[i]!;
     expect(node('EyeLike').attrInt('dtype')).toBe(F32);
-    expect(node('EyeLike').output().uses.map((u) => castTo(u.node))).toEqual([F16]);
+    expect(
+      node('EyeLike')
+        .output()
+        .uses.map((u) => castTo(u.node)),
+    ).toEqual([F16]);
     expect(castTo(node('Cast', 1))).toBe(F16);
     expect(castTo(node('Cast', 0))).toBe(DataType.INT64);
     expect(node('Constant').attrTensor('value')!.toNumbers()).toEqual([0.5, 1.5, 2.5]);
@@ -389,7 +552,9 @@ describe('fp16 options and typed attributes', () => {
     const f = new OnnxFunction('local', 'Shift');
     f.opsetImports = [{ domain: '', version: 17 }];
     const a = f.body.addInput(new Value('a'));
-    const one = f.body.createNode({ opType: 'Constant', attributes: [attr('value', Tensor.fromArray('one', F32, [], [1]))] }).output();
+    const one = f.body
+      .createNode({ opType: 'Constant', attributes: [attr('value', Tensor.fromArray('one', F32, [], [1]))] })
+      .output();
     f.body.outputs.push(f.body.createNode({ opType: 'Add', inputs: [a, one] }).output());
     b.model.functions.push(f);
     const x = b.input('x', [2, 4]);
@@ -409,14 +574,25 @@ describe('fp16 options and typed attributes', () => {
     expect(() => fp16Pass.settings({ mixedTolerance: 'abc' })).toThrow(OnnxOptError);
     expect(() => fp16Pass.settings({ mixedTolerance: 0 })).toThrow(/--mixed-tolerance must be a number above 0, not 0/);
     expect(() => fp16Pass.settings({ blockOps: [1] })).toThrow(/list of names/);
-    expect(fp16Pass.settings({ blockOps: ['MatMul,Gemm', 'com.microsoft::Attention'] }).blockOps).toEqual(['MatMul', 'Gemm', 'com.microsoft::Attention']);
+    expect(fp16Pass.settings({ blockOps: ['MatMul,Gemm', 'com.microsoft::Attention'] }).blockOps).toEqual([
+      'MatMul',
+      'Gemm',
+      'com.microsoft::Attention',
+    ]);
     expect(() => convert(clone(model), { mixed: true })).toThrow(/runFp16Mixed/);
   });
 
   it('declares its command-line options', () => {
-    expect(passOptionFlags([fp16Pass]).map((o) => o.flags)).toEqual(expect.arrayContaining([
-      '--keep-io-types', '--no-keep-io-types', '--block-ops <list>', '--block-nodes <list>', '--mixed', '--mixed-tolerance <number>',
-    ]));
+    expect(passOptionFlags([fp16Pass]).map((o) => o.flags)).toEqual(
+      expect.arrayContaining([
+        '--keep-io-types',
+        '--no-keep-io-types',
+        '--block-ops <list>',
+        '--block-nodes <list>',
+        '--mixed',
+        '--mixed-tolerance <number>',
+      ]),
+    );
   });
 });
 
@@ -439,8 +615,12 @@ function fixtureFeeds(name: string): Feeds {
 }
 
 describe('fp16 pass on the fixtures', () => {
-  const manifest = existsSync(MANIFEST) ? (JSON.parse(readFileSync(MANIFEST, 'utf8')) as { files: Record<string, unknown> }) : undefined;
-  const models = Object.keys(manifest?.files ?? {}).filter((f) => f.endsWith('.onnx')).sort();
+  const manifest = existsSync(MANIFEST)
+    ? (JSON.parse(readFileSync(MANIFEST, 'utf8')) as { files: Record<string, unknown> })
+    : undefined;
+  const models = Object.keys(manifest?.files ?? {})
+    .filter((f) => f.endsWith('.onnx'))
+    .sort();
 
   it('lists models in the manifest, and every listed file exists', () => {
     expect(manifest, `${MANIFEST} is missing: generate the fixtures with fixtures/export_models.py`).toBeDefined();
@@ -451,40 +631,58 @@ describe('fp16 pass on the fixtures', () => {
   const report: string[] = [];
   const record = (file: string, checked: Checked) => {
     const worst = Math.max(...Object.values(checked.errors));
-    report.push(`${file}: max rel error ${worst.toExponential(2)}, weights ${checked.weightRatio.toFixed(3)}x, ` +
-      `casts ${checked.casts >= 0 ? '+' : ''}${checked.casts}, float32 nodes ${checked.stats.float32Nodes}, clamped ${checked.stats.clampedValues}`);
+    report.push(
+      `${file}: max rel error ${worst.toExponential(2)}, weights ${checked.weightRatio.toFixed(3)}x, ` +
+        `casts ${checked.casts >= 0 ? '+' : ''}${checked.casts}, float32 nodes ${checked.stats.float32Nodes}, clamped ${checked.stats.clampedValues}`,
+    );
   };
 
-  it.each(models.filter((f) => !f.includes('int8')))('%s converts, runs, matches float32 within 1e-2 and halves its weights', async (file) => {
-    const model = readModel(`${FIXTURES}/${file}`);
-    const checked = await convertAndCheck(model, fixtureFeeds(file.replace(/\.onnx$/, '')));
-    expect(checked.weightRatio).toBeLessThanOrEqual(0.55);
-    record(file, checked);
-  }, 60_000);
+  it.each(models.filter((f) => !f.includes('int8')))(
+    '%s converts, runs, matches float32 within 1e-2 and halves its weights',
+    async (file) => {
+      const model = readModel(`${FIXTURES}/${file}`);
+      const checked = await convertAndCheck(model, fixtureFeeds(file.replace(/\.onnx$/, '')));
+      expect(checked.weightRatio).toBeLessThanOrEqual(0.55);
+      record(file, checked);
+    },
+    60_000,
+  );
 
   // Dynamic quantization rounds each activation to one of 255 steps of its range; the float16 activations it now
   // reads land on the other side of a step here and there, so the bound is a few steps, not 1e-2. The int8 weights
   // stay as they are.
-  it.each(models.filter((f) => f.includes('int8')))('%s (quantized) converts, runs and matches float32 within 5e-2', async (file) => {
-    const model = readModel(`${FIXTURES}/${file}`);
-    record(file, await convertAndCheck(model, fixtureFeeds(file.replace(/\.onnx$/, '')), {}, 5e-2));
-  }, 60_000);
+  it.each(models.filter((f) => f.includes('int8')))(
+    '%s (quantized) converts, runs and matches float32 within 5e-2',
+    async (file) => {
+      const model = readModel(`${FIXTURES}/${file}`);
+      record(file, await convertAndCheck(model, fixtureFeeds(file.replace(/\.onnx$/, '')), {}, 5e-2));
+    },
+    60_000,
+  );
 
   // The pass decides what is float32 from its own element-type rules; onnxruntime, running every intermediate as an
   // output, must agree on each one (raw, fused and quantized exports of every family, one attention variant).
-  it.each(models.filter((f) => !f.includes('-sdpa-')))('%s: inferred element types agree with onnxruntime', async (file) => {
-    const model = readModel(`${FIXTURES}/${file}`);
-    const values = model.graph.nodes.flatMap((n) => n.outputs).filter((v): v is Value => !!v && !model.graph.outputs.includes(v));
-    // Without the exporter's value_info, every type below comes from the op rules.
-    model.graph.valueInfo.length = 0;
-    for (const v of values) v.type = undefined;
-    const types = inferElemTypes(model.graph);
-    expect(values.filter((v) => !types.has(v)).map((v) => v.name)).toEqual([]);
-    model.graph.outputs.push(...values);
-    const got = await run(model, fixtureFeeds(file.replace(/\.onnx$/, '')));
-    const wrong = values.filter((v) => got[v.name]!.dataType !== types.get(v)).map((v) => `${v.name}: ${types.get(v)} vs ${got[v.name]!.dataType}`);
-    expect(wrong).toEqual([]);
-  }, 60_000);
+  it.each(models.filter((f) => !f.includes('-sdpa-')))(
+    '%s: inferred element types agree with onnxruntime',
+    async (file) => {
+      const model = readModel(`${FIXTURES}/${file}`);
+      const values = model.graph.nodes
+        .flatMap((n) => n.outputs)
+        .filter((v): v is Value => !!v && !model.graph.outputs.includes(v));
+      // Without the exporter's value_info, every type below comes from the op rules.
+      model.graph.valueInfo.length = 0;
+      for (const v of values) v.type = undefined;
+      const types = inferElemTypes(model.graph);
+      expect(values.filter((v) => !types.has(v)).map((v) => v.name)).toEqual([]);
+      model.graph.outputs.push(...values);
+      const got = await run(model, fixtureFeeds(file.replace(/\.onnx$/, '')));
+      const wrong = values
+        .filter((v) => got[v.name]!.dataType !== types.get(v))
+        .map((v) => `${v.name}: ${types.get(v)} vs ${got[v.name]!.dataType}`);
+      expect(wrong).toEqual([]);
+    },
+    60_000,
+  );
 
   afterAll(() => {
     if (process.env.FP16_REPORT) console.log(report.join('\n'));

@@ -17,7 +17,6 @@ const HIDDEN = HEADS * HEAD_SIZE;
 const BATCH = 2;
 const SEQ = 5;
 
-
 class Builder {
   readonly model = new Model();
   readonly g: Graph = this.model.graph;
@@ -66,9 +65,18 @@ function attentionBlock(options: { mask?: boolean; bias?: BiasMaker; divisors?: 
   divisors.forEach((divisor, layer) => {
     const at = divisors.length > 1 ? `l${layer}_` : '';
     const projection = (name: string) =>
-      b.node('Add', [b.node('MatMul', [x, b.weight(`${at}W${name}`, [HIDDEN, HIDDEN])], `${at}${name}_matmul`), b.weight(`${at}b${name}`, [HIDDEN])], `${at}${name}_proj`);
+      b.node(
+        'Add',
+        [
+          b.node('MatMul', [x, b.weight(`${at}W${name}`, [HIDDEN, HIDDEN])], `${at}${name}_matmul`),
+          b.weight(`${at}b${name}`, [HIDDEN]),
+        ],
+        `${at}${name}_proj`,
+      );
     const split = (value: Value, name: string, perm: number[]) =>
-      b.node('Transpose', [b.node('Reshape', [value, heads], `${at}${name}_heads`)], `${at}${name}_t`, [attr('perm', perm)]);
+      b.node('Transpose', [b.node('Reshape', [value, heads], `${at}${name}_heads`)], `${at}${name}_t`, [
+        attr('perm', perm),
+      ]);
     const qProjection = projection('q');
     const q = split(qProjection, 'q', [0, 2, 1, 3]);
     const k = split(projection('k'), 'k', [0, 2, 3, 1]);
@@ -77,11 +85,21 @@ function attentionBlock(options: { mask?: boolean; bias?: BiasMaker; divisors?: 
     if (options.bias) scores = b.node('Add', [scores, options.bias(b, x, qProjection)], 'biased');
     if (mask) {
       const keep = b.node('Cast', [mask], `${at}mask_float`, [attr('to', DataType.FLOAT)]);
-      const additive = b.node('Mul', [b.node('Sub', [b.scalar(`${at}one`, 1), keep], `${at}mask_inverted`), b.scalar(`${at}filter`, -10000)], `${at}mask_additive`);
-      scores = b.node('Add', [scores, b.node('Unsqueeze', [additive, b.ints(`${at}mask_axes`, [1, 2])], `${at}mask_4d`)], `${at}masked`);
+      const additive = b.node(
+        'Mul',
+        [b.node('Sub', [b.scalar(`${at}one`, 1), keep], `${at}mask_inverted`), b.scalar(`${at}filter`, -10000)],
+        `${at}mask_additive`,
+      );
+      scores = b.node(
+        'Add',
+        [scores, b.node('Unsqueeze', [additive, b.ints(`${at}mask_axes`, [1, 2])], `${at}mask_4d`)],
+        `${at}masked`,
+      );
     }
     const probabilities = b.node('Softmax', [scores], `${at}probabilities`, [attr('axis', -1)]);
-    const context = b.node('Transpose', [b.node('MatMul', [probabilities, v], `${at}context`)], `${at}context_t`, [attr('perm', [0, 2, 1, 3])]);
+    const context = b.node('Transpose', [b.node('MatMul', [probabilities, v], `${at}context`)], `${at}context_t`, [
+      attr('perm', [0, 2, 1, 3]),
+    ]);
     const merged = b.node('Reshape', [context, b.ints(`${at}merged_shape`, [0, 0, HIDDEN])], `${at}merged`);
     x = b.node('MatMul', [merged, b.weight(`${at}Wo`, [HIDDEN, HIDDEN])], `${at}y`);
   });
@@ -96,7 +114,11 @@ const biasInput: BiasMaker = (b) => b.input('position_bias', ['batch', HEADS, 's
 const biasFromTable: BiasMaker = (b, x) => {
   const length = b.node('Shape', [x], 'seq_length', [attr('start', 1), attr('end', 2)]);
   const ends = b.node('Concat', [length, length], 'table_ends', [attr('axis', 0)]);
-  const sliced = b.node('Slice', [b.weight('bias_table', [HEADS, 16, 16]), b.ints('table_starts', [0, 0]), ends, b.ints('table_axes', [1, 2])], 'table_slice');
+  const sliced = b.node(
+    'Slice',
+    [b.weight('bias_table', [HEADS, 16, 16]), b.ints('table_starts', [0, 0]), ends, b.ints('table_axes', [1, 2])],
+    'table_slice',
+  );
   return b.node('Unsqueeze', [sliced, b.ints('table_axis', [0])], 'table_bias');
 };
 
@@ -118,13 +140,23 @@ function feedsFor(model: Model): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   model.graph.inputs.forEach((input, i) => {
     if (input.name === 'attention_mask') {
-      const rows = [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]];
+      const rows = [
+        [1, 1, 1, 1, 1],
+        [1, 1, 1, 0, 0],
+      ];
       feeds[input.name] = new ort.Tensor('int64', BigInt64Array.from(rows.flat(), BigInt), [BATCH, SEQ]);
       return;
     }
     const type = input.type?.kind === 'tensor' ? input.type : undefined;
     const dims = type!.shape!.map((d) => d.value ?? (d.param === 'batch' ? BATCH : SEQ));
-    feeds[input.name] = new ort.Tensor('float32', uniformFloats(dims.reduce((a, b) => a * b, 1), 1000 + i), dims);
+    feeds[input.name] = new ort.Tensor(
+      'float32',
+      uniformFloats(
+        dims.reduce((a, b) => a * b, 1),
+        1000 + i,
+      ),
+      dims,
+    );
   });
   return feeds;
 }
@@ -138,8 +170,10 @@ async function expectParity(unfused: Model, fused: Model): Promise<void> {
   }
 }
 
-const msNodes = (m: Model, opType: string) => m.graph.nodes.filter((n) => n.domain === 'com.microsoft' && n.opType === opType);
-const softmaxNote = (notes: readonly string[] | undefined) => (notes ?? []).filter((n) => n.startsWith("Attention at Softmax 'probabilities':"));
+const msNodes = (m: Model, opType: string) =>
+  m.graph.nodes.filter((n) => n.domain === 'com.microsoft' && n.opType === opType);
+const softmaxNote = (notes: readonly string[] | undefined) =>
+  (notes ?? []).filter((n) => n.startsWith("Attention at Softmax 'probabilities':"));
 
 describe('fuse-attention: plain attention', () => {
   it('fuses into one Attention with the mask and matches the unfused model', async () => {
@@ -196,7 +230,9 @@ describe('fuse-attention: additive bias', () => {
     const model = attentionBlock({ bias: biasInput });
     fuse(model);
     const graphOf = (m: Model) => ({
-      nodes: m.graph.nodes.map((n) => `${n.domain}::${n.opType}(${n.inputs.map((v) => v?.name ?? '')}) -> ${n.outputs.map((v) => v?.name)}`),
+      nodes: m.graph.nodes.map(
+        (n) => `${n.domain}::${n.opType}(${n.inputs.map((v) => v?.name ?? '')}) -> ${n.outputs.map((v) => v?.name)}`,
+      ),
       initializers: m.graph.initializers.map((v) => v.name),
     });
     const once = graphOf(model);
@@ -220,7 +256,9 @@ describe('fuse-attention: refusals', () => {
     const result = fuse(model);
     expect(result.changed).toBe(false);
     const [note] = softmaxNote(result.notes);
-    expect(note).toMatch(/^Attention at Softmax 'probabilities': scores are not a scaled q·kᵀ, and no additive term is a bias: /);
+    expect(note).toMatch(
+      /^Attention at Softmax 'probabilities': scores are not a scaled q·kᵀ, and no additive term is a bias: /,
+    );
     expect(note).toMatch(/'[^']+' is computed from q, k or v/);
     expect(msNodes(model, 'MultiHeadAttention')).toHaveLength(0);
     await expectParity(unfused, model);
@@ -242,7 +280,12 @@ describe('fuse-attention: every Softmax it leaves is explained', () => {
   it('says why a Softmax that is no attention was left: no candidate', () => {
     const b = new Builder();
     const x = b.input('x', ['batch', HIDDEN]);
-    const probabilities = b.node('Softmax', [b.node('MatMul', [x, b.weight('W', [HIDDEN, 3])], 'logits')], 'classifier', [attr('axis', -1)]);
+    const probabilities = b.node(
+      'Softmax',
+      [b.node('MatMul', [x, b.weight('W', [HIDDEN, 3])], 'logits')],
+      'classifier',
+      [attr('axis', -1)],
+    );
     b.g.outputs.push(probabilities);
     const result = fuse(b.model);
     expect(result.changed).toBe(false);
@@ -259,16 +302,25 @@ describe('fuse-attention: Softmax in a subgraph', () => {
     const flag = b.input('flag', [], DataType.BOOL);
     const branch = (name: string) => {
       const g = new Graph(name, b.g);
-      const y = g.createNode({ opType: 'Softmax', inputs: [x], name: `${name}_softmax`, attributes: [attr('axis', -1)] }).output();
+      const y = g
+        .createNode({ opType: 'Softmax', inputs: [x], name: `${name}_softmax`, attributes: [attr('axis', -1)] })
+        .output();
       y.type = tensorType(DataType.FLOAT, ['batch', HIDDEN]);
       g.outputs.push(y);
       return g;
     };
-    const y = b.node('If', [flag], 'choice', [attr('then_branch', branch('then')), attr('else_branch', branch('else'))]);
+    const y = b.node('If', [flag], 'choice', [
+      attr('then_branch', branch('then')),
+      attr('else_branch', branch('else')),
+    ]);
     b.g.outputs.push(y);
     const result = fuse(b.model);
-    expect(result.notes).toEqual(['then_softmax', 'else_softmax'].map((n) =>
-      `Attention at Softmax '${n}': no candidate: it is inside a subgraph (an If or Loop body), which attention fusion does not enter`));
+    expect(result.notes).toEqual(
+      ['then_softmax', 'else_softmax'].map(
+        (n) =>
+          `Attention at Softmax '${n}': no candidate: it is inside a subgraph (an If or Loop body), which attention fusion does not enter`,
+      ),
+    );
   });
 });
 

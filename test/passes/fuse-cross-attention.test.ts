@@ -44,11 +44,13 @@ const familyOf = (name: string) => name.replace(/-(ts14|ts17|dynamo18)$/, '');
 
 /** Rows [from, to) of every feed: batch 1 from the batch-2 fixture inputs. */
 function rows(feeds: Record<string, ort.Tensor>, from: number, to: number): Record<string, ort.Tensor> {
-  return Object.fromEntries(Object.entries(feeds).map(([name, t]) => {
-    const per = t.size / t.dims[0]!;
-    const data = (t.data as Float32Array).slice(from * per, to * per);
-    return [name, new ort.Tensor(t.type, data, [to - from, ...t.dims.slice(1)])];
-  }));
+  return Object.fromEntries(
+    Object.entries(feeds).map(([name, t]) => {
+      const per = t.size / t.dims[0]!;
+      const data = (t.data as Float32Array).slice(from * per, to * per);
+      return [name, new ort.Tensor(t.type, data, [to - from, ...t.dims.slice(1)])];
+    }),
+  );
 }
 
 function fuse(model: Model) {
@@ -61,27 +63,39 @@ describe('fuse on the cross-attention fixtures', () => {
     for (const name of names) expect(EXPECTED[familyOf(name)], name).toBeDefined();
   });
 
-  it.each(names)('%s', async (name) => {
-    const expected = EXPECTED[familyOf(name)]!;
-    const unfused = readFixture(name);
-    const model = readFixture(name);
-    const result = fuse(model);
-    const ops = opCounts(model);
-    expect(ops['com.microsoft::Attention'] ?? 0).toBe(expected.Attention);
-    expect(ops['com.microsoft::MultiHeadAttention'] ?? 0).toBe(expected.MultiHeadAttention);
-    // every Softmax left is explained by a line naming it
-    const left = model.graph.nodes.filter((n) => n.opType === 'Softmax');
-    expect(left).toHaveLength(expected.left);
-    for (const softmax of left) expect((result.notes ?? []).some((line) => line.includes(`Attention at Softmax '${softmax.name}': `)), softmax.name).toBe(true);
+  it.each(names)(
+    '%s',
+    async (name) => {
+      const expected = EXPECTED[familyOf(name)]!;
+      const unfused = readFixture(name);
+      const model = readFixture(name);
+      const result = fuse(model);
+      const ops = opCounts(model);
+      expect(ops['com.microsoft::Attention'] ?? 0).toBe(expected.Attention);
+      expect(ops['com.microsoft::MultiHeadAttention'] ?? 0).toBe(expected.MultiHeadAttention);
+      // every Softmax left is explained by a line naming it
+      const left = model.graph.nodes.filter((n) => n.opType === 'Softmax');
+      expect(left).toHaveLength(expected.left);
+      for (const softmax of left)
+        expect(
+          (result.notes ?? []).some((line) => line.includes(`Attention at Softmax '${softmax.name}': `)),
+          softmax.name,
+        ).toBe(true);
 
-    const feeds = fixtureFeeds(name);
-    for (const level of ['disabled', 'all'] as const) {
-      for (const [label, batch] of [['batch 2, padded', feeds], ['batch 1', rows(feeds, 0, 1)], ['batch 1, padded', rows(feeds, 1, 2)]] as const) {
-        const diff = maxAbsDiff(await runModel(unfused, batch, level), await runModel(model, batch, level));
-        expect(diff, `${level}, ${label}`).toBeLessThanOrEqual(1e-4);
+      const feeds = fixtureFeeds(name);
+      for (const level of ['disabled', 'all'] as const) {
+        for (const [label, batch] of [
+          ['batch 2, padded', feeds],
+          ['batch 1', rows(feeds, 0, 1)],
+          ['batch 1, padded', rows(feeds, 1, 2)],
+        ] as const) {
+          const diff = maxAbsDiff(await runModel(unfused, batch, level), await runModel(model, batch, level));
+          expect(diff, `${level}, ${label}`).toBeLessThanOrEqual(1e-4);
+        }
       }
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 });
 
 /** Largest absolute error, RMS error and cosine of `got` against `want`, over every output. */
@@ -109,30 +123,37 @@ describe('every Softmax that fuse leaves is explained', () => {
     const notes = fusePass.run(model, { options: { explain: true, numHeads: 3 }, log: () => {} }).notes ?? [];
     const softmaxes = model.graph.nodes.filter((n) => n.opType === 'Softmax');
     expect(softmaxes.length).toBeGreaterThan(0);
-    for (const softmax of softmaxes) expect(notes.some((line) => line.includes(`Attention at Softmax '${softmax.name}': `)), softmax.name).toBe(true);
+    for (const softmax of softmaxes)
+      expect(
+        notes.some((line) => line.includes(`Attention at Softmax '${softmax.name}': `)),
+        softmax.name,
+      ).toBe(true);
   });
 });
 
 describe('fuse quantize and fuse fp16 on the cross-attention fixtures', () => {
   it('has INT8 references', () => expect(int8Names.length).toBeGreaterThanOrEqual(4));
 
-  it.each(int8Names)("%s: fuse quantize keeps float attention, quantizes its projections, within 1.5x of onnxruntime's INT8 error", async (name) => {
-    const model = readFixture(name);
-    runPass(fusePass, model);
-    const attention = opCounts(model)['com.microsoft::MultiHeadAttention'] ?? 0;
-    runPass(quantizePass, model);
-    const ops = opCounts(model);
-    expect(attention).toBeGreaterThan(0);
-    expect(ops['com.microsoft::MultiHeadAttention']).toBe(attention);
-    expect(ops.MatMul ?? 0, 'every projection quantized').toBe(0);
-    const feeds = fixtureFeeds(name);
-    const float = await runModel(readFixture(name), feeds, 'all');
-    const mine = errors(float, await runModel(model, feeds, 'all'));
-    const theirs = errors(float, await runModel(readModel(`fixtures/${name}.int8.onnx`), feeds, 'all'));
-    expect(mine.cosine).toBeGreaterThanOrEqual(0.99);
-    expect(mine.maxAbs).toBeLessThanOrEqual(1.5 * theirs.maxAbs);
-    expect(mine.rms).toBeLessThanOrEqual(1.5 * theirs.rms);
-  });
+  it.each(int8Names)(
+    "%s: fuse quantize keeps float attention, quantizes its projections, within 1.5x of onnxruntime's INT8 error",
+    async (name) => {
+      const model = readFixture(name);
+      runPass(fusePass, model);
+      const attention = opCounts(model)['com.microsoft::MultiHeadAttention'] ?? 0;
+      runPass(quantizePass, model);
+      const ops = opCounts(model);
+      expect(attention).toBeGreaterThan(0);
+      expect(ops['com.microsoft::MultiHeadAttention']).toBe(attention);
+      expect(ops.MatMul ?? 0, 'every projection quantized').toBe(0);
+      const feeds = fixtureFeeds(name);
+      const float = await runModel(readFixture(name), feeds, 'all');
+      const mine = errors(float, await runModel(model, feeds, 'all'));
+      const theirs = errors(float, await runModel(readModel(`fixtures/${name}.int8.onnx`), feeds, 'all'));
+      expect(mine.cosine).toBeGreaterThanOrEqual(0.99);
+      expect(mine.maxAbs).toBeLessThanOrEqual(1.5 * theirs.maxAbs);
+      expect(mine.rms).toBeLessThanOrEqual(1.5 * theirs.rms);
+    },
+  );
 
   it.each(names)('%s: fuse fp16 stays within 1e-2 of float32', async (name) => {
     const model = readFixture(name);

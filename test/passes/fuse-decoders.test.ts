@@ -35,7 +35,11 @@ function allOps(model: Model): Record<string, number> {
 
 async function session(model: Model | string, level: 'disabled' | 'all'): Promise<ort.InferenceSession> {
   const bytes = typeof model === 'string' ? readFileSync(model) : encodeModel(model);
-  return ort.InferenceSession.create(bytes, { graphOptimizationLevel: level, intraOpNumThreads: 1, logSeverityLevel: 3 });
+  return ort.InferenceSession.create(bytes, {
+    graphOptimizationLevel: level,
+    intraOpNumThreads: 1,
+    logSeverityLevel: 3,
+  });
 }
 
 /**
@@ -56,14 +60,23 @@ function stepFeeds(model: Model, [B, S, P, left, right]: number[], seed: number)
     return seen > 0 ? seen - 1 : 1;
   });
   const feeds: Feeds = {
-    input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: B! * S! }, () => BigInt(3 + Math.floor(random() * (vocab - 3)))), [B!, S!]),
+    input_ids: new ort.Tensor(
+      'int64',
+      BigInt64Array.from({ length: B! * S! }, () => BigInt(3 + Math.floor(random() * (vocab - 3)))),
+      [B!, S!],
+    ),
     attention_mask: new ort.Tensor('int64', BigInt64Array.from(mask.map(BigInt)), [B!, T]),
     position_ids: new ort.Tensor('int64', BigInt64Array.from(positions.map(BigInt)), [B!, S!]),
   };
   for (const input of model.graph.inputs) {
     if (input.name.startsWith('past_key_values.'))
-      feeds[input.name] = new ort.Tensor('float32', Float32Array.from({ length: B! * kvHeads * P! * headSize }, () => random() * 2 - 1), [B!, kvHeads, P!, headSize]);
-    if (input.name === 'use_cache_branch') feeds[input.name] = new ort.Tensor('bool', Uint8Array.from([P! > 0 ? 1 : 0]), [1]);
+      feeds[input.name] = new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: B! * kvHeads * P! * headSize }, () => random() * 2 - 1),
+        [B!, kvHeads, P!, headSize],
+      );
+    if (input.name === 'use_cache_branch')
+      feeds[input.name] = new ort.Tensor('bool', Uint8Array.from([P! > 0 ? 1 : 0]), [1]);
   }
   return feeds;
 }
@@ -76,7 +89,11 @@ const CASES = [
   [1, 1, 0, 0, 0], // a one-token prompt
 ];
 
-const PROMPTS = [[1, 17, 42, 99, 5], [1, 64, 3, 3, 120, 77, 8, 15, 31], [1, 2]];
+const PROMPTS = [
+  [1, 17, 42, 99, 5],
+  [1, 64, 3, 3, 120, 77, 8, 15, 31],
+  [1, 2],
+];
 
 describe.each(DECODERS)('fuse on the decoder $path', ({ path, layers, branches }) => {
   const fusedModel = () => {
@@ -94,28 +111,39 @@ describe.each(DECODERS)('fuse on the decoder $path', ({ path, layers, branches }
     // the cache keeps its names and layout
     const exported = readModel(path);
     expect(fused.graph.inputs.map((i) => i.name)).toEqual(exported.graph.inputs.map((i) => i.name));
-    expect(fused.graph.outputs.map((o) => [o.name, shapeOf(o.type)])).toEqual(exported.graph.outputs.map((o) => [o.name, shapeOf(o.type)]));
+    expect(fused.graph.outputs.map((o) => [o.name, shapeOf(o.type)])).toEqual(
+      exported.graph.outputs.map((o) => [o.name, shapeOf(o.type)]),
+    );
   });
 
-  it.each(['disabled', 'all'] as const)('matches the export at optimization %s (prompts padded left and right, steps after a cache)', async (level) => {
-    const exported = readModel(path);
-    const [reference, candidate] = [await session(path, 'disabled'), await session(fused, level)];
-    try {
-      for (const [i, c] of CASES.entries()) {
-        const feeds = stepFeeds(exported, c, 100 + i);
-        expect(realRowsDifference(await reference.run(feeds), await candidate.run(feeds), feeds), `case ${c}`).toBeLessThan(1e-4);
+  it.each(['disabled', 'all'] as const)(
+    'matches the export at optimization %s (prompts padded left and right, steps after a cache)',
+    async (level) => {
+      const exported = readModel(path);
+      const [reference, candidate] = [await session(path, 'disabled'), await session(fused, level)];
+      try {
+        for (const [i, c] of CASES.entries()) {
+          const feeds = stepFeeds(exported, c, 100 + i);
+          expect(
+            realRowsDifference(await reference.run(feeds), await candidate.run(feeds), feeds),
+            `case ${c}`,
+          ).toBeLessThan(1e-4);
+        }
+      } finally {
+        await reference.release();
+        await candidate.release();
       }
-    } finally {
-      await reference.release();
-      await candidate.release();
-    }
-  });
+    },
+  );
 
-  it('decodes the export\'s 32 greedy tokens from 3 prompts with the cache carried', async () => {
+  it("decodes the export's 32 greedy tokens from 3 prompts with the cache carried", async () => {
     const exported = readModel(path);
     const sessions = [await session(path, 'all'), await session(fused, 'all')];
     try {
-      for (const prompt of PROMPTS) expect(await greedy(sessions[1]!, exported, prompt, 32)).toEqual(await greedy(sessions[0]!, exported, prompt, 32));
+      for (const prompt of PROMPTS)
+        expect(await greedy(sessions[1]!, exported, prompt, 32)).toEqual(
+          await greedy(sessions[0]!, exported, prompt, 32),
+        );
     } finally {
       for (const s of sessions) await s.release();
     }
@@ -131,7 +159,10 @@ describe.each(DECODERS)('fuse on the decoder $path', ({ path, layers, branches }
     expect(allOps(both)['com.microsoft::DynamicQuantizeMatMul'] ?? 0).toBeGreaterThan(0);
     const sessions = [await session(alone, 'all'), await session(both, 'all')];
     try {
-      for (const prompt of PROMPTS) expect(await greedy(sessions[1]!, exported, prompt, 8)).toEqual(await greedy(sessions[0]!, exported, prompt, 8));
+      for (const prompt of PROMPTS)
+        expect(await greedy(sessions[1]!, exported, prompt, 8)).toEqual(
+          await greedy(sessions[0]!, exported, prompt, 8),
+        );
     } finally {
       for (const s of sessions) await s.release();
     }

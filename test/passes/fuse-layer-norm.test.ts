@@ -5,7 +5,17 @@ import { fuseLayerNormPass } from '../../passes/fuse-layer-norm.js';
 import type { Value } from '../../src/ir/graph.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { buildModel, type GraphMaker, maxDifference, opsOf, randomFeeds, runOrt, runPass } from '../kit/index.js';
-import { fixtureFeeds, fixtureNames, formatTable, manifest, maxAbsDiff, nearMisses, opCounts, readFixture, runModel } from './fusion-helpers.js';
+import {
+  fixtureFeeds,
+  fixtureNames,
+  formatTable,
+  manifest,
+  maxAbsDiff,
+  nearMisses,
+  opCounts,
+  readFixture,
+  runModel,
+} from './fusion-helpers.js';
 
 const SHAPE = [2, 3, 8];
 const GAMMA = [0.5, 1.5, -1, 2, 0.25, 1, -0.5, 3];
@@ -32,25 +42,43 @@ interface NormForm {
 /** x [2,3,8] normalized over the last axis the long way, output y. */
 function normModel(form: NormForm = {}) {
   const { division = 'Div', square = 'Pow', beta = !form.rms, axes = [-1], epsilon = 1e-5, gamma = GAMMA } = form;
-  return buildModel((g: GraphMaker) => {
-    const x = g.input('x', SHAPE);
-    const attrs = { axes, ...(form.keepdims === undefined ? {} : { keepdims: form.keepdims }) };
-    const reduceMean = (v: Value, name: string) =>
-      form.axesInput
-        ? g.op('ReduceMean', [v, g.ints(`${name}_axes`, axes)], { name, attrs: form.keepdims === undefined ? {} : { keepdims: form.keepdims } })
-        : g.op('ReduceMean', [v], { name, attrs });
-    const toFloat = (v: Value, name: string) => (form.varianceCasts ? g.op('Cast', [v], { name, attrs: { to: DataType.FLOAT } }) : v);
-    const centered = form.rms ? x : g.op('Sub', [x, reduceMean(x, 'mean')], { name: 'centered' });
-    const squareIn = toFloat(centered, 'cast_in');
-    const squared = square === 'Mul' ? g.op('Mul', [squareIn, squareIn], { name: 'square' }) : g.op('Pow', [squareIn, g.init('two', 2)], { name: 'square' });
-    const root = toFloat(g.op('Sqrt', [g.op('Add', [reduceMean(squared, 'variance'), g.init('epsilon', epsilon)], { name: 'plus_eps' })], { name: 'root' }), 'cast_out');
-    const normalized = division === 'Div'
-      ? g.op('Div', [centered, root], { name: 'normalized' })
-      : g.op('Mul', [g.op('Reciprocal', [root], { name: 'inverse' }), centered], { name: 'normalized' });
-    const scaled = g.op('Mul', [g.init('gamma', gamma), normalized], { name: beta ? 'scaled' : 'y' });
-    g.output(beta ? g.op('Add', [scaled, g.init('beta', BETA)], { name: 'y' }) : scaled, SHAPE);
-    if (form.centeredReadElsewhere) g.output(g.op('Neg', [centered], { name: 'elsewhere' }), SHAPE);
-  }, form.axesInput ? 18 : 14);
+  return buildModel(
+    (g: GraphMaker) => {
+      const x = g.input('x', SHAPE);
+      const attrs = { axes, ...(form.keepdims === undefined ? {} : { keepdims: form.keepdims }) };
+      const reduceMean = (v: Value, name: string) =>
+        form.axesInput
+          ? g.op('ReduceMean', [v, g.ints(`${name}_axes`, axes)], {
+              name,
+              attrs: form.keepdims === undefined ? {} : { keepdims: form.keepdims },
+            })
+          : g.op('ReduceMean', [v], { name, attrs });
+      const toFloat = (v: Value, name: string) =>
+        form.varianceCasts ? g.op('Cast', [v], { name, attrs: { to: DataType.FLOAT } }) : v;
+      const centered = form.rms ? x : g.op('Sub', [x, reduceMean(x, 'mean')], { name: 'centered' });
+      const squareIn = toFloat(centered, 'cast_in');
+      const squared =
+        square === 'Mul'
+          ? g.op('Mul', [squareIn, squareIn], { name: 'square' })
+          : g.op('Pow', [squareIn, g.init('two', 2)], { name: 'square' });
+      const root = toFloat(
+        g.op(
+          'Sqrt',
+          [g.op('Add', [reduceMean(squared, 'variance'), g.init('epsilon', epsilon)], { name: 'plus_eps' })],
+          { name: 'root' },
+        ),
+        'cast_out',
+      );
+      const normalized =
+        division === 'Div'
+          ? g.op('Div', [centered, root], { name: 'normalized' })
+          : g.op('Mul', [g.op('Reciprocal', [root], { name: 'inverse' }), centered], { name: 'normalized' });
+      const scaled = g.op('Mul', [g.init('gamma', gamma), normalized], { name: beta ? 'scaled' : 'y' });
+      g.output(beta ? g.op('Add', [scaled, g.init('beta', BETA)], { name: 'y' }) : scaled, SHAPE);
+      if (form.centeredReadElsewhere) g.output(g.op('Neg', [centered], { name: 'elsewhere' }), SHAPE);
+    },
+    form.axesInput ? 18 : 14,
+  );
 }
 
 async function fusedWithParity(form: NormForm) {
@@ -79,14 +107,21 @@ describe('fuse-layer-norm: LayerNormalization', () => {
     expect(opsOf(model.graph)).toEqual(['LayerNormalization']);
     const node = model.graph.nodes[0]!;
     expect(node.inputs.map((v) => v?.name)).toEqual(form.beta === false ? ['x', 'gamma'] : ['x', 'gamma', 'beta']);
-    expect(node.attributes.get('epsilon')).toEqual({ name: 'epsilon', type: 'float', value: Math.fround(form.epsilon ?? 1e-5) });
+    expect(node.attributes.get('epsilon')).toEqual({
+      name: 'epsilon',
+      type: 'float',
+      value: Math.fround(form.epsilon ?? 1e-5),
+    });
     expect(node.attrInt('axis')).toBe(-1);
     expect(model.graph.outputs.map((v) => v.name)).toEqual(['y']);
   });
 
   it('leaves a model that already has LayerNormalization as it is', () => {
     const model = buildModel((g) => {
-      const ln = g.op('LayerNormalization', [g.input('x', SHAPE), g.init('gamma', GAMMA), g.init('beta', BETA)], { name: 'y', attrs: { epsilon: 1e-12 } });
+      const ln = g.op('LayerNormalization', [g.input('x', SHAPE), g.init('gamma', GAMMA), g.init('beta', BETA)], {
+        name: 'y',
+        attrs: { epsilon: 1e-12 },
+      });
       g.output(ln, SHAPE);
     }, 18);
     expect(runPass(fuseLayerNormPass, model)).toEqual({ changed: false, stats: {} });
@@ -94,7 +129,10 @@ describe('fuse-layer-norm: LayerNormalization', () => {
 
   it('folds a bias Add into a LayerNormalization without B, keeping its attributes', async () => {
     const model = buildModel((g) => {
-      const ln = g.op('LayerNormalization', [g.input('x', SHAPE), g.init('gamma', GAMMA)], { name: 'ln', attrs: { epsilon: 1e-12, axis: -1 } });
+      const ln = g.op('LayerNormalization', [g.input('x', SHAPE), g.init('gamma', GAMMA)], {
+        name: 'ln',
+        attrs: { epsilon: 1e-12, axis: -1 },
+      });
       g.output(g.op('Add', [g.init('beta', BETA), ln], { name: 'y' }), SHAPE);
     }, 18);
     const feeds = randomFeeds(model);
@@ -114,7 +152,9 @@ describe('fuse-layer-norm: LayerNormalization', () => {
     }, 18);
     const result = runPass(fuseLayerNormPass, model, true);
     expect(result.changed).toBe(false);
-    expect(nearMisses(result, 'LayerNormalization bias')).toEqual(["LayerNormalization bias at 'y': beta tensor [1,1,8] does not match gamma tensor [8]"]);
+    expect(nearMisses(result, 'LayerNormalization bias')).toEqual([
+      "LayerNormalization bias at 'y': beta tensor [1,1,8] does not match gamma tensor [8]",
+    ]);
   });
 });
 
@@ -168,26 +208,33 @@ describe('fuse-layer-norm on the fixtures', () => {
     expect(fixtureNames.length).toBeGreaterThan(0);
   });
 
-  it.each(fixtureNames)('%s: every LayerNorm or RMSNorm fused (2·layers + 1), same outputs', async (name) => {
-    const raw = readFixture(name);
-    const model = readFixture(name);
-    const before = opCounts(raw).LayerNormalization ?? 0;
-    // as fuse runs it: types first, so cleanup drops the Casts to float32 of float32 values (T5's RMSNorm)
-    inferShapes(model);
-    runPass(cleanPass, model);
-    runPass(fuseLayerNormPass, model);
-    const counts = opCounts(model);
-    const norms = (counts.LayerNormalization ?? 0) + (counts.SimplifiedLayerNormalization ?? 0);
-    expect(norms).toBe(2 * layers + 1);
-    expect(counts.ReduceMean ?? 0).toBe(0);
-    expect(runPass(fuseLayerNormPass, model).changed).toBe(false);
-    const feeds = fixtureFeeds(name);
-    const diff = maxAbsDiff(await runModel(raw, feeds, 'disabled'), await runModel(model, feeds, 'disabled'));
-    expect(diff).toBeLessThan(1e-4);
-    rows.push([name, before, norms, diff.toExponential(1)]);
-  }, 30_000);
+  it.each(fixtureNames)(
+    '%s: every LayerNorm or RMSNorm fused (2·layers + 1), same outputs',
+    async (name) => {
+      const raw = readFixture(name);
+      const model = readFixture(name);
+      const before = opCounts(raw).LayerNormalization ?? 0;
+      // as fuse runs it: types first, so cleanup drops the Casts to float32 of float32 values (T5's RMSNorm)
+      inferShapes(model);
+      runPass(cleanPass, model);
+      runPass(fuseLayerNormPass, model);
+      const counts = opCounts(model);
+      const norms = (counts.LayerNormalization ?? 0) + (counts.SimplifiedLayerNormalization ?? 0);
+      expect(norms).toBe(2 * layers + 1);
+      expect(counts.ReduceMean ?? 0).toBe(0);
+      expect(runPass(fuseLayerNormPass, model).changed).toBe(false);
+      const feeds = fixtureFeeds(name);
+      const diff = maxAbsDiff(await runModel(raw, feeds, 'disabled'), await runModel(model, feeds, 'disabled'));
+      expect(diff).toBeLessThan(1e-4);
+      rows.push([name, before, norms, diff.toExponential(1)]);
+    },
+    30_000,
+  );
 
   afterAll(() => {
-    if (rows.length) console.log(`fuse-layer-norm on the fixtures\n${formatTable(['fixture', 'LN before', 'LN or RMSNorm after', 'max |diff|'], rows)}`);
+    if (rows.length)
+      console.log(
+        `fuse-layer-norm on the fixtures\n${formatTable(['fixture', 'LN before', 'LN or RMSNorm after', 'max |diff|'], rows)}`,
+      );
   });
 });

@@ -67,7 +67,8 @@ function rotaryBlock(form: Form = {}): Model {
   };
   const q = heads('q');
   const k = heads('k');
-  const scalar = (name: string, value: number) => b.g.addInitializer(name, Tensor.fromArray(name, DataType.INT64, [], [value]));
+  const scalar = (name: string, value: number) =>
+    b.g.addInitializer(name, Tensor.fromArray(name, DataType.INT64, [], [value]));
   let pos: Value;
   if (form.range) {
     const seq = b.node('Gather', [b.node('Shape', [q], 'q_shape'), scalar('two', 2)], 'seq_len');
@@ -76,7 +77,11 @@ function rotaryBlock(form: Form = {}): Model {
   } else if (form.maskCumsum) {
     // transformers' generate(): position_ids = mask.cumsum(-1) - 1, masked_fill(mask == 0, 1)
     const mask = b.input('attention_mask', ['batch', 'total_sequence_length'], DataType.INT64);
-    const counted = b.node('Sub', [b.node('CumSum', [mask, scalar('last_axis', 1)], 'mask_cumsum'), scalar('one', 1)], 'mask_positions');
+    const counted = b.node(
+      'Sub',
+      [b.node('CumSum', [mask, scalar('last_axis', 1)], 'mask_cumsum'), scalar('one', 1)],
+      'mask_positions',
+    );
     const padded = b.node('Equal', [mask, scalar('zero', 0)], 'mask_padded');
     pos = b.node('Where', [padded, scalar('pad_position', 1), counted], 'position_ids');
   } else pos = b.input('position_ids', ['batch', 'seq'], DataType.INT64);
@@ -92,8 +97,17 @@ function rotaryBlock(form: Form = {}): Model {
     let emb: Value;
     if (form.interleaved) {
       // repeat_interleave(freqs, 2) as dynamo writes it: reshaped to the shape it reads off freqs, (B, S) + (-1)
-      const pair = b.node('Expand', [b.node('Unsqueeze', [freqs, b.ints('axm1', [-1])], 'freqs_col'), b.ints('pair_shape', [1, 1, 1, 2])], 'freqs_pair');
-      const to = b.node('Concat', [b.node('Shape', [freqs], 'freqs_lead', [attr('start', 0), attr('end', -1)]), b.ints('minus_one', [-1])], 'emb_shape', [attr('axis', 0)]);
+      const pair = b.node(
+        'Expand',
+        [b.node('Unsqueeze', [freqs, b.ints('axm1', [-1])], 'freqs_col'), b.ints('pair_shape', [1, 1, 1, 2])],
+        'freqs_pair',
+      );
+      const to = b.node(
+        'Concat',
+        [b.node('Shape', [freqs], 'freqs_lead', [attr('start', 0), attr('end', -1)]), b.ints('minus_one', [-1])],
+        'emb_shape',
+        [attr('axis', 0)],
+      );
       emb = b.node('Reshape', [pair, to], 'emb');
     } else emb = b.node('Concat', [freqs, freqs], 'emb', [attr('axis', -1)]);
     cos = b.node('Unsqueeze', [b.node('Cos', [emb], 'cos_raw'), b.ints('ax1', [1])], 'cos');
@@ -105,11 +119,21 @@ function rotaryBlock(form: Form = {}): Model {
         const [p, i] = [Math.floor(j / R), j % R];
         return f(p * invFreq[form.interleaved ? Math.floor(i / 2) : i % half]!);
       });
-    cos = b.node('Unsqueeze', [b.node('Gather', [b.floats('cos_cached', [rows, R], table(Math.cos)), pos], 'cos_g'), b.ints('ax1', [1])], 'cos');
-    sin = b.node('Unsqueeze', [b.node('Gather', [b.floats('sin_cached', [rows, R], table(Math.sin)), pos], 'sin_g'), b.ints('ax1b', [1])], 'sin');
+    cos = b.node(
+      'Unsqueeze',
+      [b.node('Gather', [b.floats('cos_cached', [rows, R], table(Math.cos)), pos], 'cos_g'), b.ints('ax1', [1])],
+      'cos',
+    );
+    sin = b.node(
+      'Unsqueeze',
+      [b.node('Gather', [b.floats('sin_cached', [rows, R], table(Math.sin)), pos], 'sin_g'), b.ints('ax1b', [1])],
+      'sin',
+    );
   } else {
     // as transformers writes it: position_ids[..., None].float() (unsqueezed while still integer)
-    const posF = b.node('Cast', [b.node('Unsqueeze', [pos, b.ints('axm1', [-1])], 'pos_col_int')], 'pos_col', [attr('to', DataType.FLOAT)]);
+    const posF = b.node('Cast', [b.node('Unsqueeze', [pos, b.ints('axm1', [-1])], 'pos_col_int')], 'pos_col', [
+      attr('to', DataType.FLOAT),
+    ]);
     const freqs = b.node('Mul', [posF, b.floats('inv_freq', [half], invFreq)], 'freqs');
     let emb: Value;
     if (form.interleaved) {
@@ -118,19 +142,43 @@ function rotaryBlock(form: Form = {}): Model {
       const pair = b.node('Concat', [col, col], 'freqs_pair', [attr('axis', -1)]);
       emb = b.node('Reshape', [pair, b.ints('emb_shape', [0, 0, R])], 'emb');
     } else emb = b.node('Concat', [freqs, freqs], 'emb', [attr('axis', -1)]);
-    const lift = (v: Value, name: string) => (form.outer ? v : b.node('Unsqueeze', [v, b.ints(`${name}_ax1`, [1])], name));
+    const lift = (v: Value, name: string) =>
+      form.outer ? v : b.node('Unsqueeze', [v, b.ints(`${name}_ax1`, [1])], name);
     cos = lift(b.node('Cos', [emb], 'cos_raw'), 'cos');
     sin = lift(b.node('Sin', [emb], 'sin_raw'), 'sin');
   }
   const slice = (x: Value, start: number, end: number, name: string, step = 1) =>
-    b.node('Slice', [x, b.ints(`${name}_s`, [start]), b.ints(`${name}_e`, [end]), b.ints(`${name}_a`, [3]), b.ints(`${name}_t`, [step])], name);
-  for (const [name, x] of [['q', q], ['k', k]] as const) {
+    b.node(
+      'Slice',
+      [
+        x,
+        b.ints(`${name}_s`, [start]),
+        b.ints(`${name}_e`, [end]),
+        b.ints(`${name}_a`, [3]),
+        b.ints(`${name}_t`, [step]),
+      ],
+      name,
+    );
+  for (const [name, x] of [
+    ['q', q],
+    ['k', k],
+  ] as const) {
     const rotated = R < H ? slice(x, 0, R, `${name}_rot`) : x;
     let turned: Value;
     if (form.interleaved) {
-      const even = b.node('Unsqueeze', [slice(rotated, 0, R, `${name}_even`, 2), b.ints(`${name}_u1`, [-1])], `${name}_even_u`);
-      const odd = b.node('Unsqueeze', [slice(rotated, 1, R, `${name}_odd`, 2), b.ints(`${name}_u2`, [-1])], `${name}_odd_u`);
-      const stacked = b.node('Concat', [b.node('Neg', [odd], `${name}_neg`), even], `${name}_stack`, [attr('axis', -1)]);
+      const even = b.node(
+        'Unsqueeze',
+        [slice(rotated, 0, R, `${name}_even`, 2), b.ints(`${name}_u1`, [-1])],
+        `${name}_even_u`,
+      );
+      const odd = b.node(
+        'Unsqueeze',
+        [slice(rotated, 1, R, `${name}_odd`, 2), b.ints(`${name}_u2`, [-1])],
+        `${name}_odd_u`,
+      );
+      const stacked = b.node('Concat', [b.node('Neg', [odd], `${name}_neg`), even], `${name}_stack`, [
+        attr('axis', -1),
+      ]);
       turned = b.node('Reshape', [stacked, b.ints(`${name}_flat`, [0, 0, 0, R])], `${name}_turned`);
     } else {
       const x1 = slice(rotated, 0, half, `${name}_x1`);
@@ -139,7 +187,11 @@ function rotaryBlock(form: Form = {}): Model {
         ? b.node('Concat', [x2, b.node('Neg', [x1], `${name}_neg`)], `${name}_turned`, [attr('axis', -1)])
         : b.node('Concat', [b.node('Neg', [x2], `${name}_neg`), x1], `${name}_turned`, [attr('axis', -1)]);
     }
-    let y = b.node('Add', [b.node('Mul', [rotated, cos], `${name}_cos`), b.node('Mul', [turned, sin], `${name}_sin`)], `${name}_embed`);
+    let y = b.node(
+      'Add',
+      [b.node('Mul', [rotated, cos], `${name}_cos`), b.node('Mul', [turned, sin], `${name}_sin`)],
+      `${name}_embed`,
+    );
     if (R < H) y = b.node('Concat', [y, slice(x, R, H, `${name}_pass`)], `${name}_full`, [attr('axis', -1)]);
     b.output(b.node('Identity', [y], `${name}_out`));
   }
@@ -151,10 +203,21 @@ function feeds(model: Model, seed = 3): Record<string, ort.Tensor> {
   const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
   const out: Record<string, ort.Tensor> = {};
   for (const input of model.graph.inputs) {
-    if (input.name === 'position_ids') out[input.name] = new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => BigInt((i * 5 + 3) % 11)), [B, S]);
+    if (input.name === 'position_ids')
+      out[input.name] = new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: B * S }, (_, i) => BigInt((i * 5 + 3) % 11)),
+        [B, S],
+      );
     // row 1 padded by 2 on the left, as generate() pads
-    else if (input.name === 'attention_mask') out[input.name] = new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => (i >= S && i < S + 2 ? 0n : 1n)), [B, S]);
-    else if (input.name.endsWith('_hidden')) out[input.name] = new ort.Tensor('float32', Float32Array.from({ length: B * S * N * H }, rand), [B, S, N * H]);
+    else if (input.name === 'attention_mask')
+      out[input.name] = new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: B * S }, (_, i) => (i >= S && i < S + 2 ? 0n : 1n)),
+        [B, S],
+      );
+    else if (input.name.endsWith('_hidden'))
+      out[input.name] = new ort.Tensor('float32', Float32Array.from({ length: B * S * N * H }, rand), [B, S, N * H]);
     else out[input.name] = new ort.Tensor('float32', Float32Array.from({ length: B * N * S * H }, rand), [B, N, S, H]);
   }
   return out;
@@ -167,7 +230,8 @@ async function expectFusedParity(form: Form): Promise<Model> {
   expect(result.stats, (result.notes ?? []).join('\n')).toEqual({ RotaryEmbedding: 2 });
   expect(opCounts(model)['com.microsoft::RotaryEmbedding']).toBe(2);
   expect(opCounts(model).Cos ?? 0).toBe(0);
-  for (const level of ['disabled', 'all'] as const) expect(maxAbsDiff(before, await runModel(model, feeds(model), level))).toBeLessThan(1e-5);
+  for (const level of ['disabled', 'all'] as const)
+    expect(maxAbsDiff(before, await runModel(model, feeds(model), level))).toBeLessThan(1e-5);
   return model;
 }
 
@@ -195,16 +259,19 @@ describe('fuse-rotary', () => {
     await expectFusedParity({ range: true });
   });
 
-  it('fuses dynamo\'s form: inv_freq expanded to the batch, MatMul with (B, 1, S) positions', async () => {
+  it("fuses dynamo's form: inv_freq expanded to the batch, MatMul with (B, 1, S) positions", async () => {
     const model = await expectFusedParity({ freqsMatMul: true });
-    expect(model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!.input(2).initializer!.dims).toEqual([4096, H / 2]);
+    expect(model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!.input(2).initializer!.dims).toEqual([
+      4096,
+      H / 2,
+    ]);
   });
 
-  it('fuses dynamo\'s form with a range unsqueezed to (1, 1, S) positions', async () => {
+  it("fuses dynamo's form with a range unsqueezed to (1, 1, S) positions", async () => {
     await expectFusedParity({ freqsMatMul: true, range: true });
   });
 
-  it('fuses dynamo\'s interleaved form, whose repeat_interleave reshapes to the token count it reads off the graph', async () => {
+  it("fuses dynamo's interleaved form, whose repeat_interleave reshapes to the token count it reads off the graph", async () => {
     const model = await expectFusedParity({ freqsMatMul: true, interleaved: true });
     const node = model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!;
     expect(node.attrInt('interleaved', 0)).toBe(1);
@@ -223,7 +290,10 @@ describe('fuse-rotary', () => {
 
   it('takes a gathered table as the cache, with its own length', async () => {
     const model = await expectFusedParity({ table: 32 });
-    expect(model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!.input(2).initializer!.dims).toEqual([32, H / 2]);
+    expect(model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!.input(2).initializer!.dims).toEqual([
+      32,
+      H / 2,
+    ]);
   });
 
   it('shares one cos/sin cache between sites', async () => {
@@ -231,7 +301,7 @@ describe('fuse-rotary', () => {
     expect(model.graph.initializers.filter((v) => v.name.startsWith('cos_cache'))).toHaveLength(1);
   });
 
-  it('writes ONNX\'s own RotaryEmbedding (its input order) at opset 23', async () => {
+  it("writes ONNX's own RotaryEmbedding (its input order) at opset 23", async () => {
     const model = rotaryBlock({});
     model.opsetImports[0]!.version = 23;
     const before = await runModel(model, feeds(model), 'disabled');
@@ -240,7 +310,8 @@ describe('fuse-rotary', () => {
     const node = model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!;
     expect(node.domain).toBe('');
     expect(node.input(3).name).toBe('position_ids');
-    for (const level of ['disabled', 'all'] as const) expect(maxAbsDiff(before, await runModel(model, feeds(model), level))).toBeLessThan(1e-5);
+    for (const level of ['disabled', 'all'] as const)
+      expect(maxAbsDiff(before, await runModel(model, feeds(model), level))).toBeLessThan(1e-5);
   });
 
   it('refuses a rotation that is not a rotary embedding, saying why', () => {

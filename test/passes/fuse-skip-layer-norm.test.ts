@@ -10,7 +10,17 @@ import type { Model } from '../../src/ir/model.js';
 import { tensorType } from '../../src/ir/types.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { buildModel, F, opsOf, randomFloats, runPass } from '../kit/index.js';
-import { fixtureFeeds, fixtureNames, formatTable, manifest, maxAbsDiff, opCounts, readFixture, runModel, type Outputs } from './fusion-helpers.js';
+import {
+  fixtureFeeds,
+  fixtureNames,
+  formatTable,
+  manifest,
+  maxAbsDiff,
+  opCounts,
+  readFixture,
+  runModel,
+  type Outputs,
+} from './fusion-helpers.js';
 
 const SHAPE = [2, 3, 8];
 const GAMMA = [0.5, 1.5, -1, 2, 0.25, 1, -0.5, 3];
@@ -38,10 +48,20 @@ interface ResidualForm {
 function residualModel(form: ResidualForm = {}): Model {
   const { norm = 'LayerNormalization', shape = SHAPE, beta = true } = form;
   return buildModel((g) => {
-    const operand = (name: string, dims: number[]) => (form.untyped ? g.graph.addInput(new Value(name, tensorType(F))) : g.input(name, dims));
+    const operand = (name: string, dims: number[]) =>
+      form.untyped ? g.graph.addInput(new Value(name, tensorType(F))) : g.input(name, dims);
     const a = operand('a', shape);
     const skip = form.skipConstant
-      ? g.init('s', Array.from(randomFloats(form.skipConstant.reduce((x, y) => x * y, 1), 5)), form.skipConstant)
+      ? g.init(
+          's',
+          Array.from(
+            randomFloats(
+              form.skipConstant.reduce((x, y) => x * y, 1),
+              5,
+            ),
+          ),
+          form.skipConstant,
+        )
       : operand('s', form.skipShape ?? shape);
     let input = a;
     if (form.bias) {
@@ -61,10 +81,22 @@ function residualModel(form: ResidualForm = {}): Model {
 /** Feeds of the given shapes for the model's inputs, in order. */
 function feedsFor(model: Model, form: ResidualForm): Record<string, ort.Tensor> {
   const shapes = [form.shape ?? SHAPE, form.skipShape ?? form.shape ?? SHAPE];
-  return Object.fromEntries(model.graph.inputs.map((v, i) => {
-    const dims = shapes[i]!;
-    return [v.name, new ort.Tensor('float32', randomFloats(dims.reduce((x, y) => x * y, 1), 11 + i), dims)];
-  }));
+  return Object.fromEntries(
+    model.graph.inputs.map((v, i) => {
+      const dims = shapes[i]!;
+      return [
+        v.name,
+        new ort.Tensor(
+          'float32',
+          randomFloats(
+            dims.reduce((x, y) => x * y, 1),
+            11 + i,
+          ),
+          dims,
+        ),
+      ];
+    }),
+  );
 }
 
 /** Fuses, checks outputs against the unfused model at both optimization levels and idempotence; returns the fused node. */
@@ -74,7 +106,8 @@ async function fused(form: ResidualForm, ops: string[]) {
   const before = await runModel(model, feeds, 'disabled');
   expect(runPass(fuseSkipLayerNormPass, model).changed).toBe(true);
   expect(opsOf(model.graph)).toEqual(ops);
-  for (const level of ['disabled', 'all'] as const) expect(maxAbsDiff(before, await runModel(model, feeds, level))).toBeLessThan(1e-5);
+  for (const level of ['disabled', 'all'] as const)
+    expect(maxAbsDiff(before, await runModel(model, feeds, level))).toBeLessThan(1e-5);
   expect(runPass(fuseSkipLayerNormPass, model).changed).toBe(false);
   const node = model.graph.nodes.find((n) => n.domain === 'com.microsoft')!;
   return { model, node, inputs: node.inputs.map((v) => v?.name ?? '') };
@@ -95,10 +128,20 @@ describe('fuse-skip-layer-norm: SkipLayerNormalization', () => {
   it.each<[string, ResidualForm, string[], string[]]>([
     ['a MatMul bias folds into input 4', { bias: true }, ['MatMul', SKIP_LN], ['matmul', 's', 'gamma', 'beta', 'bias']],
     ['without beta', { beta: false }, [SKIP_LN], ['a', 's', 'gamma']],
-    ['without beta, with a bias', { beta: false, bias: true }, ['MatMul', SKIP_LN], ['matmul', 's', 'gamma', '', 'bias']],
+    [
+      'without beta, with a bias',
+      { beta: false, bias: true },
+      ['MatMul', SKIP_LN],
+      ['matmul', 's', 'gamma', '', 'bias'],
+    ],
     ['skip (1,S,D) written first', { skipShape: [1, 3, 8], swap: true }, [SKIP_LN], ['a', 's', 'gamma', 'beta']],
     ['skip (S,D)', { skipShape: [3, 8] }, [SKIP_LN], ['a', 's', 'gamma', 'beta']],
-    ['a constant (1,S,D) skip, as a ViT position embedding', { skipConstant: [1, 3, 8] }, [SKIP_LN], ['a', 's', 'gamma', 'beta']],
+    [
+      'a constant (1,S,D) skip, as a ViT position embedding',
+      { skipConstant: [1, 3, 8] },
+      [SKIP_LN],
+      ['a', 's', 'gamma', 'beta'],
+    ],
     ['2-D operands', { shape: [6, 8] }, [SKIP_LN], ['a', 's', 'gamma', 'beta']],
     ['operands of unknown shape, both computed', { untyped: true }, [SKIP_LN], ['a', 's', 'gamma', 'beta']],
   ])('%s', async (_, form, ops, inputs) => {
@@ -127,9 +170,21 @@ describe('fuse-skip-layer-norm: SkipLayerNormalization', () => {
   });
 
   it.each<[string, ResidualForm, string]>([
-    ['a skip that broadcasts along the sequence', { skipShape: [2, 1, 8] }, 'skip [2,1,8] is neither input [2,3,8] nor (1, sequence, hidden)'],
-    ['a constant operand when shapes are unknown', { untyped: true, skipConstant: [1, 3, 8] }, 'shapes unknown and one operand is a constant that may broadcast'],
-    ['a norm over more than the last axis', { axis: 1 }, "LayerNormalization at node 'y': normalizes from axis 1, not only the last"],
+    [
+      'a skip that broadcasts along the sequence',
+      { skipShape: [2, 1, 8] },
+      'skip [2,1,8] is neither input [2,3,8] nor (1, sequence, hidden)',
+    ],
+    [
+      'a constant operand when shapes are unknown',
+      { untyped: true, skipConstant: [1, 3, 8] },
+      'shapes unknown and one operand is a constant that may broadcast',
+    ],
+    [
+      'a norm over more than the last axis',
+      { axis: 1 },
+      "LayerNormalization at node 'y': normalizes from axis 1, not only the last",
+    ],
     ['rank-4 operands', { shape: [2, 3, 4, 8] }, 'operands of shape [2,3,4,8]: expected rank 2 or 3'],
   ])('leaves %s alone, and explains why', (_, form, reason) => {
     const model = residualModel(form);
@@ -139,19 +194,27 @@ describe('fuse-skip-layer-norm: SkipLayerNormalization', () => {
     expect(opsOf(model.graph)).toEqual(ops);
     // one explanation for the site, from the rule with the bias or the one without
     expect(result.notes).toHaveLength(1);
-    expect([`SkipLayerNormalization at 'y': ${reason}`, `SkipLayerNormalization with bias at 'y': ${reason}`]).toContain(result.notes![0]);
+    expect([
+      `SkipLayerNormalization at 'y': ${reason}`,
+      `SkipLayerNormalization with bias at 'y': ${reason}`,
+    ]).toContain(result.notes![0]);
   });
 });
 
 describe('fuse-skip-layer-norm: SkipSimplifiedLayerNormalization', () => {
   it('residual Add + SimplifiedLayerNormalization: one SkipSimplifiedLayerNormalization', async () => {
-    const { inputs } = await fused({ norm: 'SimplifiedLayerNormalization' }, ['com.microsoft::SkipSimplifiedLayerNormalization']);
+    const { inputs } = await fused({ norm: 'SimplifiedLayerNormalization' }, [
+      'com.microsoft::SkipSimplifiedLayerNormalization',
+    ]);
     expect(inputs).toEqual(['a', 's', 'gamma']);
   });
 
   it('leaves a MatMul bias as an Add: the CPU kernel would not read it', async () => {
     const { inputs } = await fused({ norm: 'SimplifiedLayerNormalization', bias: true, reuse: 'node' }, [
-      'MatMul', 'Add', 'com.microsoft::SkipSimplifiedLayerNormalization', 'Mul',
+      'MatMul',
+      'Add',
+      'com.microsoft::SkipSimplifiedLayerNormalization',
+      'Mul',
     ]);
     expect(inputs).toEqual(['biased', 's', 'gamma']);
   });
@@ -163,44 +226,68 @@ describe('clean, fuse-layer-norm, fuse-gelu, fuse-skip-layer-norm on the fixture
   const GELU_FAMILY = ['Gelu', 'BiasGelu', 'FastGelu', 'QuickGelu'].map((op) => `com.microsoft::${op}`);
   const rows: (string | number)[][] = [];
 
-  it.each(fixtureNames)('%s: fused, same outputs at both optimization levels, idempotent, deterministic', async (name) => {
-    const raw = readFixture(name);
-    const model = readFixture(name);
-    // as fuse runs it: types first, so cleanup drops the Casts to float32 of float32 values (T5's RMSNorm)
-    inferShapes(model);
-    for (const pass of PIPELINE) runPass(pass, model);
-    const counts = opCounts(model);
-    const count = (op: string) => counts[op] ?? 0;
-    const gelus = GELU_FAMILY.reduce((n, op) => n + count(op), 0);
-    const skips = count(SKIP_LN) + count(SKIP_SIMPLIFIED);
-    expect(gelus).toBe(layers);
-    expect(skips).toBeGreaterThanOrEqual(2 * layers - 1);
-    // Every norm that reads a residual Add has become a SkipLayerNormalization.
-    const normsAfterAdd = model.graph.nodes.filter((n) => /LayerNormalization$/.test(n.opType) && !n.domain && n.input(0).producer?.opType === 'Add');
-    expect(normsAfterAdd.map((n) => n.name)).toEqual([]);
-    const sumOutputs = model.graph.nodes.filter((n) => n.opType === 'SkipLayerNormalization' && n.outputs[3]).length;
+  it.each(fixtureNames)(
+    '%s: fused, same outputs at both optimization levels, idempotent, deterministic',
+    async (name) => {
+      const raw = readFixture(name);
+      const model = readFixture(name);
+      // as fuse runs it: types first, so cleanup drops the Casts to float32 of float32 values (T5's RMSNorm)
+      inferShapes(model);
+      for (const pass of PIPELINE) runPass(pass, model);
+      const counts = opCounts(model);
+      const count = (op: string) => counts[op] ?? 0;
+      const gelus = GELU_FAMILY.reduce((n, op) => n + count(op), 0);
+      const skips = count(SKIP_LN) + count(SKIP_SIMPLIFIED);
+      expect(gelus).toBe(layers);
+      expect(skips).toBeGreaterThanOrEqual(2 * layers - 1);
+      // Every norm that reads a residual Add has become a SkipLayerNormalization.
+      const normsAfterAdd = model.graph.nodes.filter(
+        (n) => /LayerNormalization$/.test(n.opType) && !n.domain && n.input(0).producer?.opType === 'Add',
+      );
+      expect(normsAfterAdd.map((n) => n.name)).toEqual([]);
+      const sumOutputs = model.graph.nodes.filter((n) => n.opType === 'SkipLayerNormalization' && n.outputs[3]).length;
 
-    const feeds = fixtureFeeds(name);
-    const reference = await runModel(raw, feeds, 'disabled');
-    const diffs: Record<string, number> = {};
-    for (const level of ['disabled', 'all'] as const) {
-      const outputs: Outputs = await runModel(model, feeds, level);
-      diffs[level] = maxAbsDiff(reference, outputs);
-      expect(diffs[level]).toBeLessThan(1e-4);
-    }
+      const feeds = fixtureFeeds(name);
+      const reference = await runModel(raw, feeds, 'disabled');
+      const diffs: Record<string, number> = {};
+      for (const level of ['disabled', 'all'] as const) {
+        const outputs: Outputs = await runModel(model, feeds, level);
+        diffs[level] = maxAbsDiff(reference, outputs);
+        expect(diffs[level]).toBeLessThan(1e-4);
+      }
 
-    for (const pass of PIPELINE.slice(1)) expect(runPass(pass, model).changed, `${pass.name} again`).toBe(false);
-    const again = readFixture(name);
-    inferShapes(again);
-    for (const pass of PIPELINE) runPass(pass, again);
-    expect(Buffer.from(encodeModel(again)).equals(encodeModel(model)), 'same bytes from a second run').toBe(true);
+      for (const pass of PIPELINE.slice(1)) expect(runPass(pass, model).changed, `${pass.name} again`).toBe(false);
+      const again = readFixture(name);
+      inferShapes(again);
+      for (const pass of PIPELINE) runPass(pass, again);
+      expect(Buffer.from(encodeModel(again)).equals(encodeModel(model)), 'same bytes from a second run').toBe(true);
 
-    const gelu = GELU_FAMILY.filter((op) => count(op)).map((op) => `${op.split('::')[1]}×${count(op)}`).join(' ');
-    rows.push([name, count('LayerNormalization'), gelu, skips, sumOutputs, diffs.disabled!.toExponential(1), diffs.all!.toExponential(1)]);
-  }, 30_000);
+      const gelu = GELU_FAMILY.filter((op) => count(op))
+        .map((op) => `${op.split('::')[1]}×${count(op)}`)
+        .join(' ');
+      rows.push([
+        name,
+        count('LayerNormalization'),
+        gelu,
+        skips,
+        sumOutputs,
+        diffs.disabled!.toExponential(1),
+        diffs.all!.toExponential(1),
+      ]);
+    },
+    30_000,
+  );
 
   afterAll(() => {
-    const header = ['fixture', 'LayerNorm left', 'Gelu family', 'SkipLN', 'of which with sum output', 'max |diff| disabled', 'all'];
+    const header = [
+      'fixture',
+      'LayerNorm left',
+      'Gelu family',
+      'SkipLN',
+      'of which with sum output',
+      'max |diff| disabled',
+      'all',
+    ];
     if (rows.length) console.log(`fusions on the fixtures (${layers} layers each)\n${formatTable(header, rows)}`);
   });
 });

@@ -36,7 +36,9 @@ interface Manifest {
   models: Record<string, { family: string; config: Record<string, unknown> }>;
 }
 
-export const manifest: Manifest | undefined = existsSync(MANIFEST) ? (JSON.parse(readFileSync(MANIFEST, 'utf8')) as Manifest) : undefined;
+export const manifest: Manifest | undefined = existsSync(MANIFEST)
+  ? (JSON.parse(readFileSync(MANIFEST, 'utf8')) as Manifest)
+  : undefined;
 
 /** The exported transformer variants, e.g. bert-eager-ts14. */
 export const fixtureNames: string[] = Object.keys(manifest?.models ?? {}).sort();
@@ -58,7 +60,11 @@ export function fixtureFeeds(name: string): Record<string, ort.Tensor> {
 export type Outputs = Record<string, Float32Array>;
 
 /** The model's float outputs from onnxruntime-node at one optimization level. */
-export async function runModel(model: Model, feeds: Record<string, ort.Tensor>, level: 'disabled' | 'all'): Promise<Outputs> {
+export async function runModel(
+  model: Model,
+  feeds: Record<string, ort.Tensor>,
+  level: 'disabled' | 'all',
+): Promise<Outputs> {
   return valuesOf(await runOrt(model, feeds, level));
 }
 

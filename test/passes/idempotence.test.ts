@@ -7,7 +7,9 @@ import { readModelBytes } from '../../src/io/read.js';
 import type { Pass } from '../../src/pass/index.js';
 import { encodeModel } from '../../src/serde/encode.js';
 
-const fixtures = readdirSync('fixtures').filter((f) => f.endsWith('.onnx')).sort();
+const fixtures = readdirSync('fixtures')
+  .filter((f) => f.endsWith('.onnx'))
+  .sort();
 
 function once(pass: Pass, bytes: Uint8Array): Uint8Array {
   const model = readModelBytes(bytes);
@@ -23,24 +25,28 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
 }
 
 describe.each(allPasses.map((p) => [p.name, p] as const))('%s twice', (_, pass) => {
-  it.each(fixtures)('%s', (file) => {
-    let first: Uint8Array;
-    try {
-      first = once(pass, readFileSync(`fixtures/${file}`));
-    } catch (e) {
-      // A pass may refuse a model (quantize an INT8 one, say); refusing its own output is what must not happen.
-      expect((e as Error).name).toBe('OnnxOptError');
-      return;
-    }
-    let second: Uint8Array;
-    try {
-      second = once(pass, first);
-    } catch (e) {
-      // Only a lossy pass may refuse its own output, clearly (quantizing twice would compound the loss).
-      expect((e as Error).name).toBe('OnnxOptError');
-      expect(pass.lossy, (e as Error).message).toBe(true);
-      return;
-    }
-    expect(firstDifference(first, second), `${pass.name} on ${file}: outputs differ`).toBe(-1);
-  }, 120_000);
+  it.each(fixtures)(
+    '%s',
+    (file) => {
+      let first: Uint8Array;
+      try {
+        first = once(pass, readFileSync(`fixtures/${file}`));
+      } catch (e) {
+        // A pass may refuse a model (quantize an INT8 one, say); refusing its own output is what must not happen.
+        expect((e as Error).name).toBe('OnnxOptError');
+        return;
+      }
+      let second: Uint8Array;
+      try {
+        second = once(pass, first);
+      } catch (e) {
+        // Only a lossy pass may refuse its own output, clearly (quantizing twice would compound the loss).
+        expect((e as Error).name).toBe('OnnxOptError');
+        expect(pass.lossy, (e as Error).message).toBe(true);
+        return;
+      }
+      expect(firstDifference(first, second), `${pass.name} on ${file}: outputs differ`).toBe(-1);
+    },
+    120_000,
+  );
 });

@@ -65,7 +65,8 @@ describe('q4: runs in onnxruntime-node and stays close to the float model', () =
       const expected = readFeeds(`${FIXTURES}${name}.expected.npz`);
       const actual = await run(model, feeds);
       // 4-bit weights on these random-weight fixtures (init range 0.1) keep cosine 0.985-0.999
-      for (const [out, t] of Object.entries(expected)) expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.98);
+      for (const [out, t] of Object.entries(expected))
+        expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.98);
     });
   }
 });
@@ -78,7 +79,15 @@ describe('q4: Gather tables', () => {
     const ids = g.addInput(new Value('ids', tensorType(DataType.INT64, [2, 5])));
     const values = Float32Array.from({ length: 100 * 48 }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7)));
     const w = g.addInitializer('table', Tensor.fromArray('', DataType.FLOAT, [100, 48], values));
-    const y = g.createNode({ opType: 'Gather', inputs: [w, ids], outputs: [g.newValue('y')], name: 'embed', attributes: [attr('axis', 0)] }).output(0);
+    const y = g
+      .createNode({
+        opType: 'Gather',
+        inputs: [w, ids],
+        outputs: [g.newValue('y')],
+        name: 'embed',
+        attributes: [attr('axis', 0)],
+      })
+      .output(0);
     g.outputs.push(y);
     return m;
   }
@@ -120,7 +129,9 @@ describe('q4: options and refusals', () => {
     const m = new Model();
     m.opsetImports.push({ domain: '', version: 17 });
     const x = m.graph.addInput(new Value('x', tensorType(DataType.FLOAT, [2, 3])));
-    m.graph.outputs.push(m.graph.createNode({ opType: 'Relu', inputs: [x], outputs: [m.graph.newValue('y')] }).output(0));
+    m.graph.outputs.push(
+      m.graph.createNode({ opType: 'Relu', inputs: [x], outputs: [m.graph.newValue('y')] }).output(0),
+    );
     expect(q4(m).changed).toBe(false);
   });
 });
@@ -136,27 +147,37 @@ describe('bnb4: runs in onnxruntime-node and stays close to the float model', ()
       const expected = readFeeds(`${FIXTURES}bert-eager-ts14.expected.npz`);
       const actual = await run(model, feeds);
       // FP4 has coarser levels than NF4 or 4-bit integers; on these random weights it keeps cosine ~0.98
-      for (const [out, t] of Object.entries(expected)) expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.97);
+      for (const [out, t] of Object.entries(expected))
+        expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.97);
     });
   }
 });
 
 describe('q4f16 (q4, then fp16)', () => {
-  for (const [name, options] of [['bert-eager-ts14', {}], ['bert-eager-ts14', { symmetric: false, ops: 'MatMul,Gather' }], ['gpt2-eager-ts14', {}]] as const) {
+  for (const [name, options] of [
+    ['bert-eager-ts14', {}],
+    ['bert-eager-ts14', { symmetric: false, ops: 'MatMul,Gather' }],
+    ['gpt2-eager-ts14', {}],
+  ] as const) {
     it(`${name} ${JSON.stringify(options)}: MatMulNBits keeps its packed weights, its scales become float16; runs with cosine >= 0.98`, async () => {
       const model = readModel(`${FIXTURES}${name}.onnx`);
       q4(model, options);
-      const packed = model.graph.initializers.filter((v) => v.name.endsWith('_Q4')).map((v) => [v.name, v.initializer!.dataType, [...v.initializer!.bytes()].join()]);
+      const packed = model.graph.initializers
+        .filter((v) => v.name.endsWith('_Q4'))
+        .map((v) => [v.name, v.initializer!.dataType, [...v.initializer!.bytes()].join()]);
       fp16Pass.run(model, { options: {}, log: () => {} });
       const nbits = model.graph.nodes.filter((n) => n.opType === 'MatMulNBits');
       expect(nbits.length).toBeGreaterThan(0);
       for (const n of nbits) expect(n.input(2).initializer?.dataType, n.name).toBe(DataType.FLOAT16);
-      const after = model.graph.initializers.filter((v) => v.name.endsWith('_Q4')).map((v) => [v.name, v.initializer!.dataType, [...v.initializer!.bytes()].join()]);
+      const after = model.graph.initializers
+        .filter((v) => v.name.endsWith('_Q4'))
+        .map((v) => [v.name, v.initializer!.dataType, [...v.initializer!.bytes()].join()]);
       expect(after).toEqual(packed);
       const feeds = readFeeds(`${FIXTURES}${name}.inputs.npz`);
       const expected = readFeeds(`${FIXTURES}${name}.expected.npz`);
       const actual = await run(model, feeds);
-      for (const [out, t] of Object.entries(expected)) expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.98);
+      for (const [out, t] of Object.entries(expected))
+        expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.98);
     });
   }
 });
@@ -167,11 +188,13 @@ describe('fp16 then q4', () => {
     fp16Pass.run(model, { options: {}, log: () => {} });
     const result = q4(model);
     expect(result.stats['quantized.MatMul']).toBeGreaterThan(0);
-    for (const n of model.graph.nodes.filter((x) => x.opType === 'MatMulNBits')) expect(n.input(2).initializer!.dataType).toBe(DataType.FLOAT16);
+    for (const n of model.graph.nodes.filter((x) => x.opType === 'MatMulNBits'))
+      expect(n.input(2).initializer!.dataType).toBe(DataType.FLOAT16);
     const feeds = readFeeds(`${FIXTURES}bert-eager-ts14.inputs.npz`);
     const expected = readFeeds(`${FIXTURES}bert-eager-ts14.expected.npz`);
     const actual = await run(model, feeds);
-    for (const [out, t] of Object.entries(expected)) expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.98);
+    for (const [out, t] of Object.entries(expected))
+      expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.98);
   });
 });
 
@@ -183,10 +206,13 @@ describe('q4: large and external weights', () => {
     const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, [1, k])));
     const values = Float32Array.from({ length: k * n }, (_, i) => Math.sin(i * 0.61) * (1 + (i % 13)) * 0.01);
     const w = g.addInitializer('w', Tensor.fromArray('', DataType.FLOAT, [k, n], values));
-    g.outputs.push(g.createNode({ opType: 'MatMul', inputs: [x, w], outputs: [g.newValue('y')], name: 'mm' }).output(0));
+    g.outputs.push(
+      g.createNode({ opType: 'MatMul', inputs: [x, w], outputs: [g.newValue('y')], name: 'mm' }).output(0),
+    );
     return m;
   }
-  const bytesOf = (m: Model) => Object.fromEntries(m.graph.initializers.map((v) => [v.name, Buffer.from(v.initializer!.bytes()).toString('hex')]));
+  const bytesOf = (m: Model) =>
+    Object.fromEntries(m.graph.initializers.map((v) => [v.name, Buffer.from(v.initializer!.bytes()).toString('hex')]));
 
   for (const symmetric of [true, false]) {
     it(`${symmetric ? 'symmetric' : 'asymmetric'}: a weight made on demand, and one streamed from external data, equal the blockwise math on the whole array`, () => {
@@ -239,14 +265,35 @@ describe('q4: If branches (merged decoders)', () => {
       const branch = (name: string, seed: number) => {
         const b = new Graph(name, g);
         const own = b.addInitializer(`${name}_w`, Tensor.fromArray('', DataType.FLOAT, [64, 48], values(seed)));
-        const y1 = b.createNode({ opType: 'MatMul', inputs: [x, shared], outputs: [b.newValue(`${name}_y1`)], name: `${name}_mm1` }).output(0);
-        const y2 = b.createNode({ opType: 'MatMul', inputs: [x, own], outputs: [b.newValue(`${name}_y2`)], name: `${name}_mm2` }).output(0);
-        const y = b.createNode({ opType: 'Add', inputs: [y1, y2], outputs: [new Value(`${name}_out`, tensorType(DataType.FLOAT, [2, 48]))] }).output(0);
+        const y1 = b
+          .createNode({
+            opType: 'MatMul',
+            inputs: [x, shared],
+            outputs: [b.newValue(`${name}_y1`)],
+            name: `${name}_mm1`,
+          })
+          .output(0);
+        const y2 = b
+          .createNode({ opType: 'MatMul', inputs: [x, own], outputs: [b.newValue(`${name}_y2`)], name: `${name}_mm2` })
+          .output(0);
+        const y = b
+          .createNode({
+            opType: 'Add',
+            inputs: [y1, y2],
+            outputs: [new Value(`${name}_out`, tensorType(DataType.FLOAT, [2, 48]))],
+          })
+          .output(0);
         b.outputs.push(y);
         return b;
       };
       const out = new Value('y', tensorType(DataType.FLOAT, [2, 48]));
-      g.createNode({ opType: 'If', inputs: [cond], outputs: [out], attributes: [attr('then_branch', branch('then', 2)), attr('else_branch', branch('else', 3))], name: 'if' });
+      g.createNode({
+        opType: 'If',
+        inputs: [cond],
+        outputs: [out],
+        attributes: [attr('then_branch', branch('then', 2)), attr('else_branch', branch('else', 3))],
+        name: 'if',
+      });
       g.outputs.push(out);
       return m;
     };
@@ -256,7 +303,11 @@ describe('q4: If branches (merged decoders)', () => {
     expect(count(model, 'MatMul')).toBe(0);
     expect(count(model, 'MatMulNBits')).toBe(4);
     expect(model.graph.initializers.find((v) => v.name === 'shared')).toBeUndefined();
-    const x = new ort.Tensor('float32', Float32Array.from({ length: 128 }, (_, i) => noise(i + 99)), [2, 64]);
+    const x = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 128 }, (_, i) => noise(i + 99)),
+      [2, 64],
+    );
     for (const c of [true, false]) {
       const cond = new ort.Tensor('bool', Uint8Array.from([c ? 1 : 0]), []);
       const [a, b] = [await run(float, { x, cond }), await run(model, { x, cond })];

@@ -20,42 +20,48 @@ function fuseQuantize(model: Model, options: Record<string, unknown> = {}) {
 }
 
 describe('quantize: EmbedLayerNormalization', () => {
-  it.each(['bert-eager-ts14', 'distilbert-sdpa-dynamo18', 'albert-eager-ts14'])('%s: QEmbedLayerNormalization, tables shrink, outputs stay close', async (name) => {
-    const file = `fixtures/${name}.onnx`;
-    const model = readModel(file);
-    const result = fuseQuantize(model);
-    const ops = opHistogram(model);
-    expect(ops['com.microsoft::QEmbedLayerNormalization']).toBe(1);
-    expect(ops['com.microsoft::EmbedLayerNormalization']).toBeUndefined();
-    expect(result.stats['quantized.EmbedLayerNormalization']).toBe(1);
-    const inputs = readInputsFile(`fixtures/${name}.inputs.npz`, describeInputs(readModel(file)));
-    const report = await checkParity(file, encodeModel(model), { inputs, minCosine: 0.999, threads: 1 });
-    expect(report.pass, JSON.stringify(report.outputs.map((o) => o.cosine))).toBe(true);
-  });
+  it.each(['bert-eager-ts14', 'distilbert-sdpa-dynamo18', 'albert-eager-ts14'])(
+    '%s: QEmbedLayerNormalization, tables shrink, outputs stay close',
+    async (name) => {
+      const file = `fixtures/${name}.onnx`;
+      const model = readModel(file);
+      const result = fuseQuantize(model);
+      const ops = opHistogram(model);
+      expect(ops['com.microsoft::QEmbedLayerNormalization']).toBe(1);
+      expect(ops['com.microsoft::EmbedLayerNormalization']).toBeUndefined();
+      expect(result.stats['quantized.EmbedLayerNormalization']).toBe(1);
+      const inputs = readInputsFile(`fixtures/${name}.inputs.npz`, describeInputs(readModel(file)));
+      const report = await checkParity(file, encodeModel(model), { inputs, minCosine: 0.999, threads: 1 });
+      expect(report.pass, JSON.stringify(report.outputs.map((o) => o.cosine))).toBe(true);
+    },
+  );
 
   it.each([
     ['roberta-eager-ts14', 'position_ids'],
     ['gpt2-eager-ts14', 'embedding_sum'],
     ['mpnet-eager-dynamo18', 'position_ids'],
-  ])('%s (%s, which QEmbedLayerNormalization lacks): written out around a uint8 word table, outputs stay close', async (name, why) => {
-    const file = `fixtures/${name}.onnx`;
-    const model = readModel(file);
-    const result = fuseQuantize(model);
-    const ops = opHistogram(model);
-    expect(ops['com.microsoft::EmbedLayerNormalization']).toBeUndefined();
-    expect(ops['com.microsoft::QEmbedLayerNormalization']).toBeUndefined();
-    expect(result.stats['quantized.EmbedLayerNormalization']).toBe(1);
-    expect(result.notes?.some((n) => n.includes(why) && n.includes('uint8 word table'))).toBe(true);
-    const dequantize = model.graph.nodes.filter((n) => n.opType === 'DequantizeLinear');
-    expect(dequantize).toHaveLength(1);
-    // it dequantizes the rows a Gather read from the uint8 table, not the table
-    const gather = dequantize[0]!.input(0).producer!;
-    expect(gather.opType).toBe('Gather');
-    expect(gather.input(0).initializer?.dataType).toBe(DataType.UINT8);
-    const inputs = readInputsFile(`fixtures/${name}.inputs.npz`, describeInputs(readModel(file)));
-    const report = await checkParity(file, encodeModel(model), { inputs, minCosine: 0.999, threads: 1 });
-    expect(report.pass, JSON.stringify(report.outputs.map((o) => o.cosine))).toBe(true);
-  });
+  ])(
+    '%s (%s, which QEmbedLayerNormalization lacks): written out around a uint8 word table, outputs stay close',
+    async (name, why) => {
+      const file = `fixtures/${name}.onnx`;
+      const model = readModel(file);
+      const result = fuseQuantize(model);
+      const ops = opHistogram(model);
+      expect(ops['com.microsoft::EmbedLayerNormalization']).toBeUndefined();
+      expect(ops['com.microsoft::QEmbedLayerNormalization']).toBeUndefined();
+      expect(result.stats['quantized.EmbedLayerNormalization']).toBe(1);
+      expect(result.notes?.some((n) => n.includes(why) && n.includes('uint8 word table'))).toBe(true);
+      const dequantize = model.graph.nodes.filter((n) => n.opType === 'DequantizeLinear');
+      expect(dequantize).toHaveLength(1);
+      // it dequantizes the rows a Gather read from the uint8 table, not the table
+      const gather = dequantize[0]!.input(0).producer!;
+      expect(gather.opType).toBe('Gather');
+      expect(gather.input(0).initializer?.dataType).toBe(DataType.UINT8);
+      const inputs = readInputsFile(`fixtures/${name}.inputs.npz`, describeInputs(readModel(file)));
+      const report = await checkParity(file, encodeModel(model), { inputs, minCosine: 0.999, threads: 1 });
+      expect(report.pass, JSON.stringify(report.outputs.map((o) => o.cosine))).toBe(true);
+    },
+  );
 
   it('leaves a node float when its word table is read elsewhere too, and says why', () => {
     const model = readModel('fixtures/roberta-eager-ts14.onnx');

@@ -20,11 +20,18 @@ import { kvShape, type Feeds } from './decoder-helpers.js';
 const DECODERS = [
   { path: 'fixtures/llama-tiny.onnx' },
   { path: 'fixtures/decoders/qwen2-past-ts17.onnx', generated: 'fixtures/decoders/qwen2-past-ts17.generate.npz' },
-  { path: 'fixtures/decoders/qwen2-past-dynamo18.onnx', generated: 'fixtures/decoders/qwen2-past-dynamo18.generate.npz' },
+  {
+    path: 'fixtures/decoders/qwen2-past-dynamo18.onnx',
+    generated: 'fixtures/decoders/qwen2-past-dynamo18.generate.npz',
+  },
   { path: 'fixtures/decoders/llama-merged-ts17.onnx', generated: 'fixtures/decoders/llama-merged-ts17.generate.npz' },
 ];
 /** The prompts of fuse-decoders.test.ts and of the fixtures' generate.npz. */
-const PROMPTS = [[1, 17, 42, 99, 5], [1, 64, 3, 3, 120, 77, 8, 15, 31], [1, 2]];
+const PROMPTS = [
+  [1, 17, 42, 99, 5],
+  [1, 64, 3, 3, 120, 77, 8, 15, 31],
+  [1, 2],
+];
 const STEPS = 8;
 /** RMS logit error bound, as a fraction of the fp32 logits' standard deviation (measured at most 0.045). */
 const MAX_RELATIVE_ERROR = 0.06;
@@ -38,7 +45,12 @@ interface Decoded {
 }
 
 /** Greedy decoding with the cache carried (batch 1); with `forced`, those tokens are fed instead of the argmax. */
-async function decode(s: ort.InferenceSession, model: Model, prompt: readonly number[], forced?: readonly number[]): Promise<Decoded> {
+async function decode(
+  s: ort.InferenceSession,
+  model: Model,
+  prompt: readonly number[],
+  forced?: readonly number[],
+): Promise<Decoded> {
   const { kvHeads, headSize } = kvShape(model);
   const pastNames = model.graph.inputs.filter((i) => i.name.startsWith('past_key_values.')).map((i) => i.name);
   const merged = model.graph.inputs.some((i) => i.name === 'use_cache_branch');
@@ -49,8 +61,14 @@ async function decode(s: ort.InferenceSession, model: Model, prompt: readonly nu
   const decoded: Decoded = { tokens: [], logits: [] };
   for (let step = 0; step < STEPS; step++) {
     feeds.input_ids = new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
-    feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(past + ids.length).fill(1n), [1, past + ids.length]);
-    feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(past + i))), [1, ids.length]);
+    feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(past + ids.length).fill(1n), [
+      1,
+      past + ids.length,
+    ]);
+    feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(past + i))), [
+      1,
+      ids.length,
+    ]);
     if (merged) feeds.use_cache_branch = new ort.Tensor('bool', Uint8Array.from([past > 0 ? 1 : 0]), [1]);
     const out = await s.run(feeds);
     const vocab = out.logits!.dims[2]!;
@@ -104,7 +122,9 @@ describe.each(DECODERS)('fuse quantize on the decoder $path', ({ path, generated
         if (torch) {
           // the fixture's prompts are these, and onnxruntime's fp32 tokens are torch's
           expect(Array.from(torch.get(`prompt_${i}`)!.data as BigInt64Array, Number)).toEqual(prompt);
-          expect(fp32.tokens).toEqual(Array.from(torch.get(`tokens_${i}`)!.data as BigInt64Array, Number).slice(0, STEPS));
+          expect(fp32.tokens).toEqual(
+            Array.from(torch.get(`tokens_${i}`)!.data as BigInt64Array, Number).slice(0, STEPS),
+          );
         }
         // on the fp32 tokens: the logit error at each step
         const forced = await decode(candidate, exported, prompt, fp32.tokens);
@@ -116,7 +136,9 @@ describe.each(DECODERS)('fuse quantize on the decoder $path', ({ path, generated
         const nearTie = fp32.logits.findIndex((l) => relativeMargin(l) < NEAR_TIE);
         const kept = nearTie < 0 ? STEPS : nearTie;
         const free = await decode(candidate, exported, prompt);
-        expect(free.tokens.slice(0, kept), `prompt ${i}, first near-tie at step ${nearTie}`).toEqual(fp32.tokens.slice(0, kept));
+        expect(free.tokens.slice(0, kept), `prompt ${i}, first near-tie at step ${nearTie}`).toEqual(
+          fp32.tokens.slice(0, kept),
+        );
       }
     } finally {
       await reference.release();

@@ -34,32 +34,66 @@ describe('quantize-static on a small MLP (MatMul, MatMul, Add, Reshape, Relu)', 
   it('puts a Q/DQ pair on each float input and output of the listed ops; QuantizeLinear reads the original tensor', () => {
     const model = mlpModel(8);
     const ranges = someRanges(model);
-    expect(Object.keys(ranges).sort()).toEqual(['Add_output_0', 'MatMul_1_output_0', 'MatMul_output_0', 'x', 'y'].sort());
+    expect(Object.keys(ranges).sort()).toEqual(
+      ['Add_output_0', 'MatMul_1_output_0', 'MatMul_output_0', 'x', 'y'].sort(),
+    );
     const result = quantize(model, { calibratedRanges: ranges });
     expect(result.changed).toBe(true);
-    const quantized = producerOf(model, 'QuantizeLinear').map((n) => n.input(0).name).sort();
+    const quantized = producerOf(model, 'QuantizeLinear')
+      .map((n) => n.input(0).name)
+      .sort();
     // Reshape's output shares Add's parameters; y (the graph output) is read under a new name and keeps its own
-    expect(quantized).toEqual(['Add_output_0', 'MatMul_1_output_0', 'MatMul_output_0', 'Reshape_output_0', 'x', 'y_QuantizeLinear_Input'].sort());
+    expect(quantized).toEqual(
+      [
+        'Add_output_0',
+        'MatMul_1_output_0',
+        'MatMul_output_0',
+        'Reshape_output_0',
+        'x',
+        'y_QuantizeLinear_Input',
+      ].sort(),
+    );
     expect(model.graph.outputs.map((v) => v.name)).toEqual(['y']);
     expect(model.graph.outputs[0]!.producer!.opType).toBe('DequantizeLinear');
     // every float reader of a quantized tensor reads its DequantizeLinear
     for (const n of model.graph.nodes.filter((x) => ['MatMul', 'Add', 'Reshape', 'Relu'].includes(x.opType))) {
       expect(n.input(0).producer?.opType, n.describe()).toBe('DequantizeLinear');
     }
-    expect(result.stats).toMatchObject({ quantizedActivations: 5, sharedActivations: 1, quantizedWeights: 2, quantizedConstants: 1 });
+    expect(result.stats).toMatchObject({
+      quantizedActivations: 5,
+      sharedActivations: 1,
+      quantizedWeights: 2,
+      quantizedConstants: 1,
+    });
   });
 
   it('scales and zero points are compute_scale_zp of the given ranges (int8 and uint8, asymmetric and symmetric)', () => {
-    for (const [activationType, symmetricActivations] of [['int8', false], ['int8', true], ['uint8', false], ['uint8', true]] as const) {
+    for (const [activationType, symmetricActivations] of [
+      ['int8', false],
+      ['int8', true],
+      ['uint8', false],
+      ['uint8', true],
+    ] as const) {
       const model = mlpModel(8);
       const ranges = someRanges(model);
-      quantize(model, { calibratedRanges: ranges, activationType, symmetricActivations, weightType: activationType === 'uint8' && symmetricActivations ? 'uint8' : 'int8' });
+      quantize(model, {
+        calibratedRanges: ranges,
+        activationType,
+        symmetricActivations,
+        weightType: activationType === 'uint8' && symmetricActivations ? 'uint8' : 'int8',
+      });
       const range = quantRange(activationType, { symmetric: symmetricActivations, reduceRange: false });
       for (const q of producerOf(model, 'QuantizeLinear')) {
-        const name = q.input(0).name === 'Reshape_output_0' ? 'Add_output_0' : q.input(0).name.replace(/_QuantizeLinear_Input$/, '');
+        const name =
+          q.input(0).name === 'Reshape_output_0'
+            ? 'Add_output_0'
+            : q.input(0).name.replace(/_QuantizeLinear_Input$/, '');
         const [min, max] = ranges[name]!;
         const want = computeScaleZeroPoint(Math.fround(min), Math.fround(max), range, symmetricActivations);
-        expect([scalar(q, 1), scalar(q, 2)], `${name} ${activationType} ${symmetricActivations}`).toEqual([want.scale, want.zeroPoint]);
+        expect([scalar(q, 1), scalar(q, 2)], `${name} ${activationType} ${symmetricActivations}`).toEqual([
+          want.scale,
+          want.zeroPoint,
+        ]);
       }
     }
   });
@@ -101,7 +135,13 @@ describe('quantize-static on a small MLP (MatMul, MatMul, Add, Reshape, Relu)', 
     const x = floats(4 * 8, 9);
     const run = async (m: Model) => (await runOrt(m, { x: new ort.Tensor('float32', x, [4, 8]) }, 'all')).y!.data;
     // ranges from the float model's own values
-    const ranges: Ranges = { x: [-0.5, 0.5], MatMul_output_0: [-2, 2], MatMul_1_output_0: [-4, 4], Add_output_0: [-4.5, 4.5], y: [0, 4.5] };
+    const ranges: Ranges = {
+      x: [-0.5, 0.5],
+      MatMul_output_0: [-2, 2],
+      MatMul_1_output_0: [-4, 4],
+      Add_output_0: [-4.5, 4.5],
+      y: [0, 4.5],
+    };
     quantize(model, { calibratedRanges: ranges });
     const [want, got] = [await run(float), await run(model)];
     const worst = Math.max(...want.map((v, i) => Math.abs(v - got[i]!)));
@@ -117,12 +157,22 @@ describe('quantize-static --trt', () => {
     expect(Object.keys(ranges).sort()).toEqual(['MatMul_output_0', 'x']);
     quantize(model, { calibratedRanges: ranges, trt: true });
     for (const n of model.graph.nodes.filter((x) => x.opType === 'QuantizeLinear' || x.opType === 'DequantizeLinear')) {
-      expect(n.input(2).initializer!.toNumbers().every((z) => z === 0), n.name).toBe(true);
+      expect(
+        n
+          .input(2)
+          .initializer!.toNumbers()
+          .every((z) => z === 0),
+        n.name,
+      ).toBe(true);
       expect(n.input(2).initializer!.dataType).toBe(3);
     }
     expect(producerOf(model, 'DequantizeLinear').filter((n) => n.attrInt('axis') === 1)).toHaveLength(2);
     // the Add, Reshape and Relu stay float, and nothing else is quantized
-    expect(producerOf(model, 'QuantizeLinear').map((q) => q.input(0).name).sort()).toEqual(['MatMul_output_0', 'x']);
+    expect(
+      producerOf(model, 'QuantizeLinear')
+        .map((q) => q.input(0).name)
+        .sort(),
+    ).toEqual(['MatMul_output_0', 'x']);
   });
 
   it('refuses contrib ops, which TensorRT cannot run', () => {
@@ -141,14 +191,18 @@ describe('quantize-static refusals', () => {
     const model = mlpModel(8);
     const ranges = someRanges(model);
     delete ranges.MatMul_output_0;
-    expect(() => quantize(model, { calibratedRanges: ranges })).toThrow(/no calibrated range for 1 tensor\(s\) to quantize: 'MatMul_output_0'/);
+    expect(() => quantize(model, { calibratedRanges: ranges })).toThrow(
+      /no calibrated range for 1 tensor\(s\) to quantize: 'MatMul_output_0'/,
+    );
   });
 
   it('refuses bad ranges, int8 activations with uint8 weights, and a quantized model', () => {
     const model = mlpModel(8);
     expect(() => quantize(model, { calibratedRanges: { x: [1, Infinity] } })).toThrow(OnnxOptError);
     expect(() => quantize(model, { calibratedRanges: { x: [1] } })).toThrow(/must be \[min, max\]/);
-    expect(() => quantize(model, { calibratedRanges: {}, weightType: 'uint8' })).toThrow(/int8 activations with uint8 weights/);
+    expect(() => quantize(model, { calibratedRanges: {}, weightType: 'uint8' })).toThrow(
+      /int8 activations with uint8 weights/,
+    );
     quantize(model, { calibratedRanges: someRanges(model) });
     expect(() => quantize(model, { calibratedRanges: {} })).toThrow(/already quantized/);
   });
@@ -157,18 +211,32 @@ describe('quantize-static refusals', () => {
     const model = mlpModel(8);
     const options = { ops: 'MatMul', exclude: 'MatMul_1' };
     quantize(model, { calibratedRanges: someRanges(model, options), ...options });
-    expect(producerOf(model, 'QuantizeLinear').map((q) => q.input(0).name).sort()).toEqual(['MatMul_output_0', 'x']);
+    expect(
+      producerOf(model, 'QuantizeLinear')
+        .map((q) => q.input(0).name)
+        .sort(),
+    ).toEqual(['MatMul_output_0', 'x']);
   });
 });
 
 describe('quantize-static --format qoperator', () => {
   it('turns Q/DQ groups into integer ops that onnxruntime runs, close to the QDQ model', async () => {
-    const ranges: Ranges = { x: [-0.5, 0.5], MatMul_output_0: [-2, 2], MatMul_1_output_0: [-4, 4], Add_output_0: [-4.5, 4.5], y: [0, 4.5] };
+    const ranges: Ranges = {
+      x: [-0.5, 0.5],
+      MatMul_output_0: [-2, 2],
+      MatMul_1_output_0: [-4, 4],
+      Add_output_0: [-4.5, 4.5],
+      y: [0, 4.5],
+    };
     const qdq = mlpModel(8);
     quantize(qdq, { calibratedRanges: ranges });
     const qop = mlpModel(8);
     const result = quantize(qop, { calibratedRanges: ranges, format: 'qoperator' });
-    expect(result.stats).toMatchObject({ 'qoperator.QLinearMatMul': 2, 'qoperator.QLinearAdd': 1, 'qoperator.Reshape': 1 });
+    expect(result.stats).toMatchObject({
+      'qoperator.QLinearMatMul': 2,
+      'qoperator.QLinearAdd': 1,
+      'qoperator.Reshape': 1,
+    });
     const ops = qop.graph.nodes.map((n) => n.opType);
     expect(ops).not.toContain('MatMul');
     expect(ops.filter((o) => o === 'QuantizeLinear')).toHaveLength(2); // x, and y (Relu stays float)
@@ -189,8 +257,12 @@ describe('quantize-static: Relu as onnxruntime treats it', () => {
     const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, [2, 4])));
     const w1 = g.addInitializer('w1', Tensor.fromArray('', DataType.FLOAT, [4, 4], floats(16, 1)));
     const w2 = g.addInitializer('w2', Tensor.fromArray('', DataType.FLOAT, [4, 4], floats(16, 2)));
-    const h = g.createNode({ opType: 'MatMul', inputs: [x, w1], outputs: [new Value('h', tensorType(DataType.FLOAT, [2, 4]))] }).output();
-    const r = g.createNode({ opType: 'Relu', inputs: [h], outputs: [new Value('r', tensorType(DataType.FLOAT, [2, 4]))] }).output();
+    const h = g
+      .createNode({ opType: 'MatMul', inputs: [x, w1], outputs: [new Value('h', tensorType(DataType.FLOAT, [2, 4]))] })
+      .output();
+    const r = g
+      .createNode({ opType: 'Relu', inputs: [h], outputs: [new Value('r', tensorType(DataType.FLOAT, [2, 4]))] })
+      .output();
     const out = new Value('out', tensorType(DataType.FLOAT, [2, 4]));
     g.createNode({ opType: 'MatMul', inputs: [r, w2], outputs: [out] });
     g.outputs.push(out);
@@ -198,7 +270,7 @@ describe('quantize-static: Relu as onnxruntime treats it', () => {
   }
   const ranges: Ranges = { x: [-0.5, 0.5], h: [-1, 1], r: [0, 1], out: [-1, 1] };
 
-  it('asymmetric activations: the Relu goes, and the MatMul writes r, quantized with r\'s range', () => {
+  it("asymmetric activations: the Relu goes, and the MatMul writes r, quantized with r's range", () => {
     const model = reluModel();
     const result = quantize(model, { calibratedRanges: ranges });
     expect(result.stats.removedActivations).toBe(1);
@@ -210,10 +282,14 @@ describe('quantize-static: Relu as onnxruntime treats it', () => {
     expect(want.zeroPoint).toBe(-128); // the range starts at 0: every negative value quantizes to 0, as Relu gave
   });
 
-  it('symmetric activations keep it, between its input\'s and its output\'s Q/DQ pairs', () => {
+  it("symmetric activations keep it, between its input's and its output's Q/DQ pairs", () => {
     const model = reluModel();
     quantize(model, { calibratedRanges: ranges, symmetricActivations: true });
     expect(model.graph.nodes.map((n) => n.opType)).toContain('Relu');
-    expect(producerOf(model, 'QuantizeLinear').map((n) => n.input(0).name).sort()).toEqual(['h', 'out_QuantizeLinear_Input', 'r', 'x']);
+    expect(
+      producerOf(model, 'QuantizeLinear')
+        .map((n) => n.input(0).name)
+        .sort(),
+    ).toEqual(['h', 'out_QuantizeLinear_Input', 'r', 'x']);
   });
 });

@@ -10,9 +10,27 @@ import { DataType } from '../../src/tensor/dtype.js';
 import { bellFloats } from '../kit/random.js';
 
 const constant = (g: Graph, name: string, dims: number[], seed: number) =>
-  g.addInitializer(name, Tensor.fromArray('', DataType.FLOAT, dims, bellFloats(dims.reduce((a, b) => a * b, 1), seed, 0.2)));
+  g.addInitializer(
+    name,
+    Tensor.fromArray(
+      '',
+      DataType.FLOAT,
+      dims,
+      bellFloats(
+        dims.reduce((a, b) => a * b, 1),
+        seed,
+        0.2,
+      ),
+    ),
+  );
 
-function node(g: Graph, opType: string, inputs: Value[], name: string, attributes = [] as ReturnType<typeof attr>[]): Value {
+function node(
+  g: Graph,
+  opType: string,
+  inputs: Value[],
+  name: string,
+  attributes = [] as ReturnType<typeof attr>[],
+): Value {
   return g.createNode({ opType, inputs, outputs: [g.newValue(name)], attributes, name }).output(0);
 }
 
@@ -32,7 +50,12 @@ interface Weights {
 function layers(g: Graph, x: Value, w: Weights, prefix: string): Value {
   const h = node(g, 'Add', [node(g, 'MatMul', [x, w.w1], `${prefix}fc1`), w.b1], `${prefix}fc1_bias`);
   const r = node(g, 'Relu', [h], `${prefix}relu`);
-  const qk = node(g, 'Add', [node(g, 'MatMul', [r, w.wq], `${prefix}q`), node(g, 'MatMul', [r, w.wk], `${prefix}k`)], `${prefix}qk`);
+  const qk = node(
+    g,
+    'Add',
+    [node(g, 'MatMul', [r, w.wq], `${prefix}q`), node(g, 'MatMul', [r, w.wk], `${prefix}k`)],
+    `${prefix}qk`,
+  );
   return node(g, 'Gemm', [qk, w.wg, w.bg], `${prefix}gemm`, [attr('transB', 1)]);
 }
 
@@ -47,8 +70,13 @@ function newModel(): Model {
 
 /** A branch's weights: W1 and b1 live in the main graph (read by both branches), the rest in the branch. */
 function branchWeights(body: Graph, outer: Pick<Weights, 'w1' | 'b1'>, seed: number): Weights {
-  return { ...outer, wq: constant(body, `wq${seed}`, [32, 24], seed), wk: constant(body, `wk${seed}`, [32, 24], seed + 1),
-    wg: constant(body, `wg${seed}`, [8, 24], seed + 2), bg: constant(body, `bg${seed}`, [8], seed + 3) };
+  return {
+    ...outer,
+    wq: constant(body, `wq${seed}`, [32, 24], seed),
+    wk: constant(body, `wk${seed}`, [32, 24], seed + 1),
+    wg: constant(body, `wg${seed}`, [8, 24], seed + 2),
+    bg: constant(body, `bg${seed}`, [8], seed + 3),
+  };
 }
 
 /** A merged-decoder-like model: If(cond) with the same layers in both branches, weights partly shared. */
@@ -66,7 +94,13 @@ function ifModel(): Model {
     return body;
   };
   const y = new Value('y', tensorType(DataType.FLOAT, Y_DIMS));
-  g.createNode({ opType: 'If', inputs: [cond], outputs: [y], attributes: [attr('then_branch', branch('then', 10)), attr('else_branch', branch('else', 20))], name: 'if' });
+  g.createNode({
+    opType: 'If',
+    inputs: [cond],
+    outputs: [y],
+    attributes: [attr('then_branch', branch('then', 10)), attr('else_branch', branch('else', 20))],
+    name: 'if',
+  });
   g.outputs.push(y);
   return m;
 }
@@ -111,7 +145,15 @@ describe('quantize: If bodies (merged decoders)', () => {
     expect(result.stats['quantized.Gemm']).toBe(2);
     const [then, otherwise] = model.graph.nodes.find((n) => n.opType === 'If')!.subgraphs();
     for (const body of [then!, otherwise!]) {
-      expect(opTypes(body.nodes)).toEqual(['Add', 'DynamicQuantizeLinear', 'DynamicQuantizeMatMul', 'DynamicQuantizeMatMul', 'MatMulIntegerToFloat', 'MatMulIntegerToFloat', 'Relu']);
+      expect(opTypes(body.nodes)).toEqual([
+        'Add',
+        'DynamicQuantizeLinear',
+        'DynamicQuantizeMatMul',
+        'DynamicQuantizeMatMul',
+        'MatMulIntegerToFloat',
+        'MatMulIntegerToFloat',
+        'Relu',
+      ]);
       // the bodies' own weights are quantized where they were: no float matrix is left, three int8 ones are there
       const matrices = body.initializers.filter((v) => v.initializer!.rank === 2).map((v) => v.initializer!.dataType);
       expect(matrices).toEqual([DataType.INT8, DataType.INT8, DataType.INT8]);
@@ -130,7 +172,10 @@ describe('quantize: If bodies (merged decoders)', () => {
     const peak = quantizedFlat.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
     quantizedThen.forEach((v, i) => expect(Math.abs(v - quantizedFlat[i]!)).toBeLessThanOrEqual(1e-6 * peak));
     for (const c of [true, false]) {
-      const [expected, actual] = [await run(float, { x, cond: condition(c) }), await run(model, { x, cond: condition(c) })];
+      const [expected, actual] = [
+        await run(float, { x, cond: condition(c) }),
+        await run(model, { x, cond: condition(c) }),
+      ];
       expect(cosine(expected, actual)).toBeGreaterThan(0.999);
     }
   });
@@ -165,7 +210,13 @@ describe('quantize: Loop bodies', () => {
       keepOut.type = tensorType(DataType.BOOL, []);
       body.outputs.push(keepOut, next);
       const y = new Value('y', tensorType(DataType.FLOAT, [4, 16]));
-      g.createNode({ opType: 'Loop', inputs: [trips, null, x], outputs: [y], attributes: [attr('body', body)], name: 'loop' });
+      g.createNode({
+        opType: 'Loop',
+        inputs: [trips, null, x],
+        outputs: [y],
+        attributes: [attr('body', body)],
+        name: 'loop',
+      });
       g.outputs.push(y);
       return m;
     };
@@ -173,7 +224,12 @@ describe('quantize: Loop bodies', () => {
     const result = quantizePass.run(model, { options: {}, log: () => {} });
     expect(result.stats['quantized.MatMul']).toBe(1);
     expect(opTypes(allNodes(model))).toEqual(['DynamicQuantizeMatMul', 'Identity', 'Loop', 'Tanh']);
-    expect(model.graph.initializers.map((v) => v.name).sort()).toEqual(['trips', 'w_quantized', 'w_scale', 'w_zero_point']);
+    expect(model.graph.initializers.map((v) => v.name).sort()).toEqual([
+      'trips',
+      'w_quantized',
+      'w_scale',
+      'w_zero_point',
+    ]);
     const feed = new ort.Tensor('float32', bellFloats(64, 5), [4, 16]);
     expect(cosine(await run(float, { x: feed }), await run(model, { x: feed }))).toBeGreaterThan(0.999);
   });

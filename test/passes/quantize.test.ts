@@ -18,7 +18,6 @@ import { bellFloats } from '../kit/random.js';
 
 // ---- helpers ----
 
-
 class Builder {
   readonly model = new Model();
   readonly g: Graph = this.model.graph;
@@ -34,7 +33,10 @@ class Builder {
 
   weight(name: string, dims: number[], scale = 0.2): Value {
     const count = dims.reduce((a, b) => a * b, 1);
-    return this.g.addInitializer(name, Tensor.fromArray(name, DataType.FLOAT, dims, bellFloats(count, this.seed++, scale)));
+    return this.g.addInitializer(
+      name,
+      Tensor.fromArray(name, DataType.FLOAT, dims, bellFloats(count, this.seed++, scale)),
+    );
   }
 
   node(opType: string, inputs: (Value | null)[], name: string, attributes: Attribute[] = [], domain = ''): Value {
@@ -57,11 +59,23 @@ const initializer = (m: Model, name: string) => m.graph.initializers.find((v) =>
 
 type Feeds = Record<string, ort.Tensor>;
 const floatFeed = (dims: number[], seed: number): ort.Tensor =>
-  new ort.Tensor('float32', bellFloats(dims.reduce((a, b) => a * b, 1), seed), dims);
+  new ort.Tensor(
+    'float32',
+    bellFloats(
+      dims.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+    dims,
+  );
 
-async function run(model: Model | Uint8Array, feeds: Feeds, level: 'disabled' | 'all' = 'all'): Promise<Record<string, Float32Array>> {
+async function run(
+  model: Model | Uint8Array,
+  feeds: Feeds,
+  level: 'disabled' | 'all' = 'all',
+): Promise<Record<string, Float32Array>> {
   const session = await ort.InferenceSession.create(model instanceof Model ? encodeModel(model) : model, {
-    graphOptimizationLevel: level, intraOpNumThreads: 1,
+    graphOptimizationLevel: level,
+    intraOpNumThreads: 1,
   });
   const outputs = await session.run(Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]!])));
   const result = Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, t.data as Float32Array]));
@@ -77,7 +91,11 @@ interface OutputError {
 
 function error(reference: Float32Array, actual: Float32Array): OutputError {
   expect(actual.length).toBe(reference.length);
-  let maxAbs = 0, squares = 0, dot = 0, rr = 0, aa = 0;
+  let maxAbs = 0,
+    squares = 0,
+    dot = 0,
+    rr = 0,
+    aa = 0;
   reference.forEach((r, i) => {
     const a = actual[i]!;
     maxAbs = Math.max(maxAbs, Math.abs(a - r));
@@ -125,14 +143,22 @@ describe('quantize: MatMul', () => {
     const result = quantize(model);
     expect(result.changed).toBe(true);
     expect(result.stats).toMatchObject({ quantizedNodes: 3, 'quantized.MatMul': 3, skipped: 0 });
-    expect([count(model, 'DynamicQuantizeMatMul'), count(model, 'MatMulIntegerToFloat'), count(model, 'DynamicQuantizeLinear')]).toEqual([1, 2, 1]);
+    expect([
+      count(model, 'DynamicQuantizeMatMul'),
+      count(model, 'MatMulIntegerToFloat'),
+      count(model, 'DynamicQuantizeLinear'),
+    ]).toEqual([1, 2, 1]);
     expect(count(model, 'MatMul')).toBe(0);
     // The bias Add folded into DynamicQuantizeMatMul; only the final Add is left.
     expect(count(model, 'Add')).toBe(1);
     expect(model.opsetVersion('com.microsoft')).toBe(1);
     // The float weights are gone; 8-bit copies (and the bias) are all that is left.
     expect(model.graph.initializers.map((v) => v.name).sort()).toEqual(
-      ['W1', 'Wk', 'Wq'].flatMap((w) => [`${w}_quantized`, `${w}_scale`, `${w}_zero_point`]).concat('b1').sort());
+      ['W1', 'Wk', 'Wq']
+        .flatMap((w) => [`${w}_quantized`, `${w}_scale`, `${w}_zero_point`])
+        .concat('b1')
+        .sort(),
+    );
     expect(result.stats.weightBytesBefore).toBe((16 * 32 + 32 + 2 * 32 * 24) * 4);
     expect(result.stats.weightBytesAfter).toBe(16 * 32 + 32 * 4 + 2 * 32 * 24 + (32 + 24 + 24) * 5);
     await expectParity(float, model, mlpFeeds());
@@ -152,12 +178,14 @@ describe('quantize: MatMul', () => {
     expect(initializer(model, 'W1_zero_point')!.toNumbers()).toEqual(new Array(32).fill(0));
   });
 
-  it("emits the MatMulInteger graph with --quant-format integer, computing what the fused ops compute", async () => {
+  it('emits the MatMulInteger graph with --quant-format integer, computing what the fused ops compute', async () => {
     const fused = copy(mlp());
     const integer = copy(fused);
     quantize(fused);
     quantize(integer, { quantFormat: 'integer' });
-    expect([count(integer, 'MatMulInteger'), count(integer, 'DynamicQuantizeLinear'), count(integer, 'Cast')]).toEqual([3, 2, 3]);
+    expect([count(integer, 'MatMulInteger'), count(integer, 'DynamicQuantizeLinear'), count(integer, 'Cast')]).toEqual([
+      3, 2, 3,
+    ]);
     expect(count(integer, 'DynamicQuantizeMatMul') + count(integer, 'MatMulIntegerToFloat')).toBe(0);
     const feeds = mlpFeeds();
     const a = (await run(fused, feeds)).y!;
@@ -183,7 +211,8 @@ describe('quantize: bias folding', () => {
     const x = b.input('x', [2, 8]);
     const h = b.node('MatMul', [x, b.weight('W', [8, 6])], 'mm');
     b.output(b.node('Add', [b.weight('bias', [...(options.biasDims ?? [6])]), h], 'add'));
-    if (options.shared) b.output(b.node('Add', [b.node('MatMul', [x, b.weight('W2', [8, 6])], 'mm2'), b.weight('bias2', [6])], 'add2'));
+    if (options.shared)
+      b.output(b.node('Add', [b.node('MatMul', [x, b.weight('W2', [8, 6])], 'mm2'), b.weight('bias2', [6])], 'add2'));
     if (options.productOut) b.output(h);
     return b.model;
   }
@@ -232,7 +261,9 @@ describe('quantize: Gemm', () => {
     const b = new Builder();
     const x = b.input('x', [4, 16]);
     const g1 = b.node('Gemm', [x, b.weight('B1', [32, 16]), b.weight('C1', [32])], 'g1', [attr('transB', 1)]);
-    const g2 = b.node('Gemm', [b.node('Relu', [g1], 'relu'), b.weight('B2', [32, 8]), b.weight('C2', [1, 8])], 'g2', [attr('beta', 0.5, true)]);
+    const g2 = b.node('Gemm', [b.node('Relu', [g1], 'relu'), b.weight('B2', [32, 8]), b.weight('C2', [1, 8])], 'g2', [
+      attr('beta', 0.5, true),
+    ]);
     b.output(b.node('Gemm', [g2, b.weight('B3', [8, 8]), b.weight('C3', [4, 8])], 'g3'));
     return b.model;
   }
@@ -248,7 +279,9 @@ describe('quantize: Gemm', () => {
     const dqmm = model.graph.nodes.filter((n) => n.opType === 'DynamicQuantizeMatMul');
     expect(dqmm[0]!.inputs[4]?.name).toBe('C1');
     const c2 = initializer(float, 'C2')!.toFloat32();
-    expect(Array.from(dqmm[1]!.inputs[4]!.constantTensor()!.toFloat32())).toEqual(Array.from(c2, (v) => Math.fround(v * 0.5)));
+    expect(Array.from(dqmm[1]!.inputs[4]!.constantTensor()!.toFloat32())).toEqual(
+      Array.from(c2, (v) => Math.fround(v * 0.5)),
+    );
     expect(initializer(model, 'C2')).toBeUndefined();
     await expectParity(float, model, { x: floatFeed([4, 16], 7) });
   });
@@ -273,25 +306,42 @@ describe('quantize: Gemm', () => {
     b.output(b.node('Gemm', [b.input('z', [4, 16]), b.weight('B2', [16, 8])], 'al', [attr('alpha', 2.0, true)]));
     const result = quantize(b.model);
     expect(result.changed).toBe(false);
-    expect(result.notes).toEqual(["quantize-nodes: 'ta' (Gemm): transA is set", "quantize-nodes: 'al' (Gemm): alpha is not 1"]);
+    expect(result.notes).toEqual([
+      "quantize-nodes: 'ta' (Gemm): transA is set",
+      "quantize-nodes: 'al' (Gemm): alpha is not 1",
+    ]);
   });
 });
 
 describe('quantize: Attention', () => {
-  const D = 16, S = 5;
+  const D = 16,
+    S = 5;
 
   function attention(attributes: Attribute[], withMask: boolean, bias: 'random' | 'zero' | 'none' = 'random'): Model {
     const b = new Builder();
     const x = b.input('input', [2, S, D]);
     const mask = withMask ? b.input('mask_index', [2], DataType.INT32) : null;
     const weight = b.weight('qkv_weight', [D, 3 * D], 0.3);
-    const biasValue = bias === 'random' ? b.weight('qkv_bias', [3 * D])
-      : bias === 'zero' ? b.g.addInitializer('qkv_bias', Tensor.fromArray('', DataType.FLOAT, [3 * D], new Float32Array(3 * D))) : null;
-    const out = b.node('Attention', [x, weight, biasValue, mask], 'attention', [attr('num_heads', 4), ...attributes], 'com.microsoft');
+    const biasValue =
+      bias === 'random'
+        ? b.weight('qkv_bias', [3 * D])
+        : bias === 'zero'
+          ? b.g.addInitializer('qkv_bias', Tensor.fromArray('', DataType.FLOAT, [3 * D], new Float32Array(3 * D)))
+          : null;
+    const out = b.node(
+      'Attention',
+      [x, weight, biasValue, mask],
+      'attention',
+      [attr('num_heads', 4), ...attributes],
+      'com.microsoft',
+    );
     b.output(out);
     return b.model;
   }
-  const feeds = (): Feeds => ({ input: floatFeed([2, S, D], 11), mask_index: new ort.Tensor('int32', Int32Array.from([5, 3]), [2]) });
+  const feeds = (): Feeds => ({
+    input: floatFeed([2, S, D], 11),
+    mask_index: new ort.Tensor('int32', Int32Array.from([5, 3]), [2]),
+  });
 
   it('becomes QAttention with its input quantized by DynamicQuantizeLinear', async () => {
     const float = attention([], true);
@@ -300,7 +350,14 @@ describe('quantize: Attention', () => {
     const q = model.graph.nodes.find((n) => n.opType === 'QAttention')!;
     expect(q.domain).toBe('com.microsoft');
     expect(q.inputs.map((v) => v?.name)).toEqual([
-      'input_quantized', 'qkv_weight_quantized', 'qkv_bias', 'input_scale', 'qkv_weight_scale', 'mask_index', 'input_zero_point', 'qkv_weight_zero_point',
+      'input_quantized',
+      'qkv_weight_quantized',
+      'qkv_bias',
+      'input_scale',
+      'qkv_weight_scale',
+      'mask_index',
+      'input_zero_point',
+      'qkv_weight_zero_point',
     ]);
     expect(initializer(model, 'qkv_weight_scale')!.dims).toEqual([3 * D]);
     expect(count(model, 'DynamicQuantizeLinear')).toBe(1);
@@ -336,7 +393,9 @@ describe('quantize: Conv', () => {
   function convs(): Model {
     const b = new Builder();
     const x = b.input('x', [1, 3, 9, 9]);
-    const c1 = b.node('Conv', [x, b.weight('W1', [6, 3, 3, 3]), b.weight('bias1', [6])], 'conv1', [attr('pads', [1, 1, 1, 1])]);
+    const c1 = b.node('Conv', [x, b.weight('W1', [6, 3, 3, 3]), b.weight('bias1', [6])], 'conv1', [
+      attr('pads', [1, 1, 1, 1]),
+    ]);
     const grouped = [attr('strides', [2, 2]), attr('group', 2)];
     b.output(b.node('Conv', [b.node('Relu', [c1], 'relu'), b.weight('W2', [4, 3, 1, 1])], 'conv2', grouped));
     return b.model;
@@ -347,7 +406,9 @@ describe('quantize: Conv', () => {
     const float = convs();
     const model = copy(float);
     expect(quantize(model).stats).toMatchObject({ 'quantized.Conv': 2 });
-    expect([count(model, 'ConvInteger'), count(model, 'Conv'), count(model, 'DynamicQuantizeLinear')]).toEqual([2, 0, 2]);
+    expect([count(model, 'ConvInteger'), count(model, 'Conv'), count(model, 'DynamicQuantizeLinear')]).toEqual([
+      2, 0, 2,
+    ]);
     expect(initializer(model, 'W1_scale')!.dims).toEqual([6, 1, 1]);
     expect(initializer(model, 'W1_zero_point')!.dims).toEqual([]);
     const [first, second] = model.graph.nodes.filter((n) => n.opType === 'ConvInteger');
@@ -374,7 +435,9 @@ describe('quantize: Gather', () => {
     b.output(b.node('MatMul', [e, b.weight('W', [16, 8])], 'y'));
     return b.model;
   }
-  const feeds = (): Feeds => ({ ids: new ort.Tensor('int64', BigInt64Array.from([0n, 5n, 39n, 7n, 7n, 1n, 2n, 20n]), [2, 4]) });
+  const feeds = (): Feeds => ({
+    ids: new ort.Tensor('int64', BigInt64Array.from([0n, 5n, 39n, 7n, 7n, 1n, 2n, 20n]), [2, 4]),
+  });
 
   it('leaves tables float unless Gather is asked for', () => {
     const model = embedding();
@@ -385,7 +448,10 @@ describe('quantize: Gather', () => {
   it('turns a table into uint8 (per tensor, asymmetric) + DequantizeLinear', async () => {
     const float = embedding();
     const model = copy(float);
-    expect(quantize(model, { ops: 'Gather,MatMul' }).stats).toMatchObject({ 'quantized.Gather': 1, 'quantized.MatMul': 1 });
+    expect(quantize(model, { ops: 'Gather,MatMul' }).stats).toMatchObject({
+      'quantized.Gather': 1,
+      'quantized.MatMul': 1,
+    });
     const table = initializer(float, 'table')!;
     const expected = quantizeWeight(table.toFloat32(), table.dims, { type: 'uint8', reduceRange: false });
     expect(initializer(model, 'table_quantized')!.toNumbers()).toEqual(Array.from(expected.data));
@@ -407,10 +473,16 @@ describe('quantize: shared weights', () => {
     b.output(b.node('MatMul', [b.node('MatMul', [y1, shared], 'first_S'), shared], 'second_S'));
     const model = copy(b.model);
     const result = quantize(model);
-    expect(result.notes).toEqual([`quantize-nodes: 'reads_W' (MatMul): weight 'W' is also read by 'transposes_W' (Transpose), which stays float`]);
+    expect(result.notes).toEqual([
+      `quantize-nodes: 'reads_W' (MatMul): weight 'W' is also read by 'transposes_W' (Transpose), which stays float`,
+    ]);
     expect(result.stats).toMatchObject({ quantizedNodes: 2, skipped: 1 });
     expect(initializer(model, 'W')?.dataType).toBe(DataType.FLOAT);
-    expect(model.graph.initializers.filter((v) => v.name.startsWith('S')).map((v) => v.name)).toEqual(['S_quantized', 'S_scale', 'S_zero_point']);
+    expect(model.graph.initializers.filter((v) => v.name.startsWith('S')).map((v) => v.name)).toEqual([
+      'S_quantized',
+      'S_scale',
+      'S_zero_point',
+    ]);
     await expectParity(b.model, model, { x: floatFeed([2, 8], 4) });
   });
 });
@@ -459,13 +531,26 @@ describe('quantize: options', () => {
     const small = mlp();
     const result = quantize(small, { minWeightSize: '600' });
     expect(result.stats.quantizedNodes).toBe(2);
-    expect(result.notes).toEqual(["quantize-nodes: 'fc1' (MatMul): weight 'W1' has 512 elements, fewer than --min-weight-size"]);
+    expect(result.notes).toEqual([
+      "quantize-nodes: 'fc1' (MatMul): weight 'W1' has 512 elements, fewer than --min-weight-size",
+    ]);
   });
 
   it('reads its settings from the command-line flags it declares', () => {
     const program = new Command().exitOverride();
     for (const option of passOptionFlags([quantizePass])) program.addOption(option);
-    const flags = ['--no-per-channel', '--no-reduce-range', '--weight-type', 'uint8', '--exclude', 'q,k', '--min-weight-size', '10', '--quant-format', 'integer'];
+    const flags = [
+      '--no-per-channel',
+      '--no-reduce-range',
+      '--weight-type',
+      'uint8',
+      '--exclude',
+      'q,k',
+      '--min-weight-size',
+      '10',
+      '--quant-format',
+      'integer',
+    ];
     const options = program.parse(flags, { from: 'user' }).opts();
     const model = mlp();
     expect(quantize(model, options).stats.quantizedNodes).toBe(1);
@@ -475,13 +560,22 @@ describe('quantize: options', () => {
     // the CLI gives only what the user typed; the pass model applies the declared defaults
     expect(program.parse([], { from: 'user' }).opts()).toEqual({});
     expect(quantizePass.settings({})).toMatchObject({
-      perChannel: true, reduceRange: true, weightType: 'int8', ops: ['MatMul', 'Gemm', 'Attention', 'Conv', 'EmbedLayerNormalization'],
-      quantFormat: 'fused', keepSkipLayerNorm: false,
+      perChannel: true,
+      reduceRange: true,
+      weightType: 'int8',
+      ops: ['MatMul', 'Gemm', 'Attention', 'Conv', 'EmbedLayerNormalization'],
+      quantFormat: 'fused',
+      keepSkipLayerNorm: false,
     });
   });
 
   it('refuses unknown settings', () => {
-    for (const options of [{ ops: 'MatMul,Relu' }, { weightType: 'int4' }, { minWeightSize: '-1' }, { quantFormat: 'qdq' }]) {
+    for (const options of [
+      { ops: 'MatMul,Relu' },
+      { weightType: 'int4' },
+      { minWeightSize: '-1' },
+      { quantFormat: 'qdq' },
+    ]) {
       expect(() => quantize(mlp(), options)).toThrow(OnnxOptError);
     }
   });
@@ -531,11 +625,19 @@ interface ManifestFile {
   kind?: string;
   quantized_from?: string;
 }
-const manifestFiles: Record<string, ManifestFile> = existsSync(MANIFEST) ? JSON.parse(readFileSync(MANIFEST, 'utf8')).files : {};
+const manifestFiles: Record<string, ManifestFile> = existsSync(MANIFEST)
+  ? JSON.parse(readFileSync(MANIFEST, 'utf8')).files
+  : {};
 /** Each onnxruntime INT8 reference and the float model it was made from. */
-const references = Object.entries(manifestFiles).filter(([, f]) => f.quantized_from).map(([name, f]) => ({ name, source: f.quantized_from! }));
+const references = Object.entries(manifestFiles)
+  .filter(([, f]) => f.quantized_from)
+  .map(([name, f]) => ({ name, source: f.quantized_from! }));
 
-const ORT_TYPES: Partial<Record<number, ort.Tensor.Type>> = { [DataType.FLOAT]: 'float32', [DataType.INT64]: 'int64', [DataType.INT32]: 'int32' };
+const ORT_TYPES: Partial<Record<number, ort.Tensor.Type>> = {
+  [DataType.FLOAT]: 'float32',
+  [DataType.INT64]: 'int64',
+  [DataType.INT32]: 'int32',
+};
 const toOrt = (a: NpyArray) => new ort.Tensor(ORT_TYPES[a.dataType]!, a.data.slice() as ort.Tensor.DataType, a.dims);
 function readFeeds(path: string): Feeds {
   return Object.fromEntries([...readNpz(path)].filter(([, a]) => ORT_TYPES[a.dataType]).map(([k, a]) => [k, toOrt(a)]));
@@ -547,7 +649,11 @@ const MATMUL_READERS = new Set(['MatMulInteger', 'MatMulIntegerToFloat', 'Dynami
  * Compares our `<w>_quantized`, `<w>_scale` and `<w>_zero_point` with onnxruntime's for every weight it quantized for
  * one of `readers`; returns how many weights were compared and the initializers that differ.
  */
-function compareQuantizedWeights(ours: Model, reference: Model, readers: ReadonlySet<string>): { compared: number; mismatches: string[] } {
+function compareQuantizedWeights(
+  ours: Model,
+  reference: Model,
+  readers: ReadonlySet<string>,
+): { compared: number; mismatches: string[] } {
   const mine = new Map(ours.graph.initializers.map((v) => [v.name, v.initializer!]));
   const theirs = new Map(reference.graph.initializers.map((v) => [v.name, v.initializer!]));
   const mismatches: string[] = [];
@@ -558,7 +664,11 @@ function compareQuantizedWeights(ours: Model, reference: Model, readers: Readonl
     compared++;
     for (const name of ['_quantized', '_scale', '_zero_point'].map((suffix) => weight + suffix)) {
       const [a, b] = [mine.get(name), theirs.get(name)!];
-      const same = a && a.dataType === b.dataType && a.dims.join() === b.dims.join() && Buffer.from(a.bytes()).equals(Buffer.from(b.bytes()));
+      const same =
+        a &&
+        a.dataType === b.dataType &&
+        a.dims.join() === b.dims.join() &&
+        Buffer.from(a.bytes()).equals(Buffer.from(b.bytes()));
       if (!same) mismatches.push(name);
     }
   }
@@ -569,7 +679,12 @@ function compareQuantizedWeights(ours: Model, reference: Model, readers: Readonl
  * Our INT8 model's error against the float outputs stays within 1.5x of onnxruntime's INT8 reference's (max and RMS),
  * with cosine ≥ 0.99; returns one "ours vs theirs" line per output.
  */
-async function expectErrorWithinReference(model: Model, reference: string, feeds: Feeds, expected: Feeds): Promise<string[]> {
+async function expectErrorWithinReference(
+  model: Model,
+  reference: string,
+  feeds: Feeds,
+  expected: Feeds,
+): Promise<string[]> {
   const [mine, theirs] = [await run(model, feeds), await run(readFileSync(FIXTURES + reference), feeds)];
   return Object.keys(expected).map((output) => {
     const want = expected[output]!.data as Float32Array;
@@ -583,7 +698,13 @@ async function expectErrorWithinReference(model: Model, reference: string, feeds
 
 const summary: string[] = [];
 afterAll(() => {
-  if (summary.length) console.log(['fixture: quantized (ours), MatMul weights equal to onnxruntime\'s, max|err| ours vs onnxruntime\'s INT8', ...summary].join('\n'));
+  if (summary.length)
+    console.log(
+      [
+        "fixture: quantized (ours), MatMul weights equal to onnxruntime's, max|err| ours vs onnxruntime's INT8",
+        ...summary,
+      ].join('\n'),
+    );
 });
 
 describe('quantize: fixtures', () => {
@@ -607,7 +728,9 @@ describe('quantize: fixtures', () => {
       const feeds = readFeeds(`${FIXTURES}${digits ? 'digits.test' : `${base}.inputs`}.npz`);
       const expected = readFeeds(`${FIXTURES}${base}.expected.npz`);
       const errors = await expectErrorWithinReference(model, name, feeds, expected);
-      summary.push(`${name.padEnd(40)} ${String(result.stats.quantizedNodes).padStart(3)}  ${compared} of ${compared}  ${errors.join(', ')}`);
+      summary.push(
+        `${name.padEnd(40)} ${String(result.stats.quantizedNodes).padStart(3)}  ${compared} of ${compared}  ${errors.join(', ')}`,
+      );
     });
   }
 

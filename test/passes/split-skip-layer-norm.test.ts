@@ -19,7 +19,10 @@ import { fixtureFeeds, maxAbsDiff, runModel } from './fusion-helpers.js';
 const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-skip-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function fuseQuantize(name: string, options: Record<string, unknown> = {}): { model: Model; notes: string[]; stats: Record<string, number> } {
+function fuseQuantize(
+  name: string,
+  options: Record<string, unknown> = {},
+): { model: Model; notes: string[]; stats: Record<string, number> } {
   const model = readModel(`fixtures/${name}.onnx`);
   const context = { options, log: () => {} };
   fusePass.run(model, context);
@@ -30,7 +33,11 @@ function fuseQuantize(name: string, options: Record<string, unknown> = {}): { mo
 /** The graph onnxruntime runs after its own optimizations ('all'). */
 async function optimizedByOnnxruntime(model: Model, file: string): Promise<Model> {
   const optimizedModelFilePath = join(dir, file);
-  const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'all', optimizedModelFilePath, logSeverityLevel: 3 });
+  const session = await ort.InferenceSession.create(encodeModel(model), {
+    graphOptimizationLevel: 'all',
+    optimizedModelFilePath,
+    logSeverityLevel: 3,
+  });
   await session.release();
   return readModel(optimizedModelFilePath);
 }
@@ -44,29 +51,37 @@ const skipGammas = (model: Model) =>
   model.graph.nodes.filter((n) => n.opType === 'SkipLayerNormalization').map((n) => n.input(2).name);
 
 describe('quantize: SkipLayerNormalization on the CPU', () => {
-  it.each(['bert-eager-ts14', 'roberta-sdpa-dynamo18', 'albert-eager-ts14'])('%s: every one with a bias becomes Add, Add, LayerNormalization, and stays so in onnxruntime', async (name) => {
-    const { model, stats } = fuseQuantize(name);
-    const kept = fuseQuantize(name, { keepSkipLayerNorm: true }).model;
-    const ops = opHistogram(model);
-    const fused = opHistogram(kept)['com.microsoft::SkipLayerNormalization']!;
-    expect(fused).toBeGreaterThan(0);
-    expect(ops['com.microsoft::SkipLayerNormalization']).toBeUndefined();
-    expect(splits(stats)).toBe(fused);
-    expect(ops['ai.onnx::LayerNormalization']).toBe((opHistogram(kept)['ai.onnx::LayerNormalization'] ?? 0) + fused);
+  it.each(['bert-eager-ts14', 'roberta-sdpa-dynamo18', 'albert-eager-ts14'])(
+    '%s: every one with a bias becomes Add, Add, LayerNormalization, and stays so in onnxruntime',
+    async (name) => {
+      const { model, stats } = fuseQuantize(name);
+      const kept = fuseQuantize(name, { keepSkipLayerNorm: true }).model;
+      const ops = opHistogram(model);
+      const fused = opHistogram(kept)['com.microsoft::SkipLayerNormalization']!;
+      expect(fused).toBeGreaterThan(0);
+      expect(ops['com.microsoft::SkipLayerNormalization']).toBeUndefined();
+      expect(splits(stats)).toBe(fused);
+      expect(ops['ai.onnx::LayerNormalization']).toBe((opHistogram(kept)['ai.onnx::LayerNormalization'] ?? 0) + fused);
 
-    // none of the norms split here is fused back (onnxruntime may fuse others, such as the embedding sum's norm
-    // that quantize writes out for RoBERTa: that one was never a SkipLayerNormalization here)
-    const splitGammas = skipGammas(kept);
-    const runtime = skipGammas(await optimizedByOnnxruntime(model, `${name}.optimized.onnx`));
-    expect(runtime.filter((gamma) => splitGammas.includes(gamma)), 'onnxruntime fused them back').toEqual([]);
-    // the control: onnxruntime keeps (and does not split) the fused form
-    expect(skipGammas(await optimizedByOnnxruntime(kept, `${name}.kept.optimized.onnx`))).toEqual(expect.arrayContaining(splitGammas));
+      // none of the norms split here is fused back (onnxruntime may fuse others, such as the embedding sum's norm
+      // that quantize writes out for RoBERTa: that one was never a SkipLayerNormalization here)
+      const splitGammas = skipGammas(kept);
+      const runtime = skipGammas(await optimizedByOnnxruntime(model, `${name}.optimized.onnx`));
+      expect(
+        runtime.filter((gamma) => splitGammas.includes(gamma)),
+        'onnxruntime fused them back',
+      ).toEqual([]);
+      // the control: onnxruntime keeps (and does not split) the fused form
+      expect(skipGammas(await optimizedByOnnxruntime(kept, `${name}.kept.optimized.onnx`))).toEqual(
+        expect.arrayContaining(splitGammas),
+      );
 
-    // the same model up to the order of two float additions
-    const feeds = fixtureFeeds(name);
-    const diff = maxAbsDiff(await runModel(model, feeds, 'all'), await runModel(kept, feeds, 'all'));
-    expect(diff).toBeLessThan(1e-4);
-  });
+      // the same model up to the order of two float additions
+      const feeds = fixtureFeeds(name);
+      const diff = maxAbsDiff(await runModel(model, feeds, 'all'), await runModel(kept, feeds, 'all'));
+      expect(diff).toBeLessThan(1e-4);
+    },
+  );
 
   it('leaves one without a bias (onnxruntime would fuse a plain residual back) and says why', () => {
     // GPT-2's pre-LN residuals carry no bias into the norm

@@ -16,20 +16,31 @@ describe('planForTarget', () => {
     // quantize splits SkipLayerNormalization itself
     expect(planForTarget(['fuse', 'quantize'], TARGETS.wasm).passes).toEqual(['fuse', 'quantize']);
     expect(planForTarget(['fuse', 'fp16'], TARGETS.wasm).passes).toEqual(['fuse', 'split-skip-layer-norm', 'fp16']);
-    expect(planForTarget(['fuse', 'split-skip-layer-norm'], TARGETS.cpu).passes).toEqual(['fuse', 'split-skip-layer-norm']);
+    expect(planForTarget(['fuse', 'split-skip-layer-norm'], TARGETS.cpu).passes).toEqual([
+      'fuse',
+      'split-skip-layer-norm',
+    ]);
     expect(planForTarget(['clean'], TARGETS.cpu).passes).toEqual(['clean']);
   });
 
   it('keeps the fused forms for CUDA and rewrites masks for WebGPU', () => {
-    expect(planForTarget(['fuse', 'fp16'], TARGETS.cuda)).toEqual({ passes: ['fuse', 'fp16'], disableFusions: [], warnings: [] });
+    expect(planForTarget(['fuse', 'fp16'], TARGETS.cuda)).toEqual({
+      passes: ['fuse', 'fp16'],
+      disableFusions: [],
+      warnings: [],
+    });
     const webgpu = planForTarget(['fuse', 'fp16'], TARGETS.webgpu);
     expect(webgpu.passes).toEqual(['fuse', 'attention-mask-to-bias', 'split-bias-gelu', 'fp16']);
     expect(webgpu.disableFusions).toEqual(['embed-layer-norm']);
   });
 
   it('warns where a pass does not pay on the target', () => {
-    expect(planForTarget(['fuse', 'fp16'], TARGETS.wasm).warnings).toEqual([expect.stringMatching(/^--target wasm: fp16: /)]);
-    expect(planForTarget(['fuse', 'quantize'], TARGETS.webgpu).warnings).toEqual([expect.stringMatching(/^--target webgpu: quantize: .*CPU/)]);
+    expect(planForTarget(['fuse', 'fp16'], TARGETS.wasm).warnings).toEqual([
+      expect.stringMatching(/^--target wasm: fp16: /),
+    ]);
+    expect(planForTarget(['fuse', 'quantize'], TARGETS.webgpu).warnings).toEqual([
+      expect.stringMatching(/^--target webgpu: quantize: .*CPU/),
+    ]);
     expect(planForTarget(['fuse', 'quantize'], TARGETS.cpu).warnings).toEqual([]);
   });
 
@@ -41,7 +52,15 @@ describe('planForTarget', () => {
 describe('the WebGPU form of fused fixtures', () => {
   // padding masks (BERT, RoBERTa with EmbedLayerNorm), causal + padding (GPT-2), MultiHeadAttention with a position
   // bias (MPNet) and with a bias that carries the mask (T5), BiasGelu (dynamo exports), an encoder without a mask (ViT)
-  const fixtures = ['bert-eager-ts14', 'roberta-sdpa-dynamo18', 'gpt2-eager-ts14', 'gpt2-sdpa-dynamo18', 'mpnet-eager-dynamo18', 't5-eager-ts14', 'vit-sdpa-ts14'];
+  const fixtures = [
+    'bert-eager-ts14',
+    'roberta-sdpa-dynamo18',
+    'gpt2-eager-ts14',
+    'gpt2-sdpa-dynamo18',
+    'mpnet-eager-dynamo18',
+    't5-eager-ts14',
+    'vit-sdpa-ts14',
+  ];
 
   it.each(fixtures)('%s', async (name) => {
     const file = `fixtures/${name}.onnx`;
@@ -59,12 +78,32 @@ describe('the WebGPU form of fused fixtures', () => {
       expect(node.attrInt('unidirectional', 0), `${node.name} is not marked causal`).toBe(0);
     }
     // one bias shared by both layers
-    expect(model.graph.nodes.filter((n) => n.opType === 'Expand' && n.name.includes('/mask_bias/')).length).toBeLessThanOrEqual(1);
+    expect(
+      model.graph.nodes.filter((n) => n.opType === 'Expand' && n.name.includes('/mask_bias/')).length,
+    ).toBeLessThanOrEqual(1);
     const rewritten = encodeModel(model);
-    expect(findPass('attention-mask-to-bias').run(model, { options: {}, log: () => {} }).changed, 'a second run changes nothing').toBe(false);
-    for (const [batch, sequence, pad] of [[1, 8, false], [2, 16, true], [2, 5, true]] as const) {
-      const report = await checkParity(file, rewritten, { batch, sequence, pad, atol: 1e-4, rtol: 0, samples: 1, threads: 1 });
-      expect(report.pass, `b${batch} s${sequence}${pad ? ' padded' : ''}: max abs ${Math.max(...report.outputs.map((o) => o.maxAbs))}`).toBe(true);
+    expect(
+      findPass('attention-mask-to-bias').run(model, { options: {}, log: () => {} }).changed,
+      'a second run changes nothing',
+    ).toBe(false);
+    for (const [batch, sequence, pad] of [
+      [1, 8, false],
+      [2, 16, true],
+      [2, 5, true],
+    ] as const) {
+      const report = await checkParity(file, rewritten, {
+        batch,
+        sequence,
+        pad,
+        atol: 1e-4,
+        rtol: 0,
+        samples: 1,
+        threads: 1,
+      });
+      expect(
+        report.pass,
+        `b${batch} s${sequence}${pad ? ' padded' : ''}: max abs ${Math.max(...report.outputs.map((o) => o.maxAbs))}`,
+      ).toBe(true);
     }
   });
 });
@@ -77,7 +116,14 @@ describe('the WebGPU form in float16', () => {
     const model = readModel(file);
     const plan = planForTarget(['fuse', 'fp16'], TARGETS.webgpu);
     runPasses(model, planPasses(plan));
-    const report = await checkParity(file, encodeModel(model), { batch: 2, sequence: 16, pad: true, minCosine: 0.999, samples: 1, threads: 1 });
+    const report = await checkParity(file, encodeModel(model), {
+      batch: 2,
+      sequence: 16,
+      pad: true,
+      minCosine: 0.999,
+      samples: 1,
+      threads: 1,
+    });
     expect(report.pass, report.outputs.map((o) => `${o.name} cosine ${o.cosine}`).join(', ')).toBe(true);
   });
 });

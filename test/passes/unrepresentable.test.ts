@@ -11,7 +11,11 @@ import { matmulModel } from '../bench/robustness.js';
 async function outputs(bytes: Uint8Array): Promise<Float32Array> {
   const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 4 });
   try {
-    const x = new ort.Tensor('float32', Float32Array.from({ length: 8 }, (_, i) => (i % 3) - 1), [2, 4]);
+    const x = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 8 }, (_, i) => (i % 3) - 1),
+      [2, 4],
+    );
     const result = await session.run({ x });
     return Float32Array.from(Object.values(result)[0]!.data as ArrayLike<number>, Number);
   } finally {
@@ -19,7 +23,10 @@ async function outputs(bytes: Uint8Array): Promise<Float32Array> {
   }
 }
 
-async function through(pass: Pass, weights: number[]): Promise<{ after: Float32Array; notes: string[]; stats: Record<string, number> }> {
+async function through(
+  pass: Pass,
+  weights: number[],
+): Promise<{ after: Float32Array; notes: string[]; stats: Record<string, number> }> {
   const model = readModelBytes(matmulModel(weights));
   const result = pass.run(model, { options: {}, log: () => {} });
   return { after: await outputs(encodeModel(model)), notes: result.notes ?? [], stats: result.stats };

@@ -35,7 +35,11 @@ describe('applyRules', () => {
   });
 
   it('reports no change when nothing applies', () => {
-    expect(applyRules(negChain(1), [doubleNeg])).toMatchObject({ counts: { DoubleNeg: 0 }, changed: false, iterations: 1 });
+    expect(applyRules(negChain(1), [doubleNeg])).toMatchObject({
+      counts: { DoubleNeg: 0 },
+      changed: false,
+      iterations: 1,
+    });
   });
 
   it('runs further sweeps for nodes the rewrites created', () => {
@@ -57,7 +61,11 @@ describe('applyRules', () => {
   });
 
   it('stops at the sweep cap when rules never settle', () => {
-    const churn = rule({ name: 'Churn', pattern: (p) => p.op('Relu', [p.var('x')]), rewrite: (b, m) => b.op('', 'Relu', [m.value('x')]) });
+    const churn = rule({
+      name: 'Churn',
+      pattern: (p) => p.op('Relu', [p.var('x')]),
+      rewrite: (b, m) => b.op('', 'Relu', [m.value('x')]),
+    });
     const result = applyRules(negChain(0), [churn], { maxIterations: 5 });
     expect(result).toMatchObject({ converged: false, iterations: 5, counts: { Churn: 5 } });
   });
@@ -65,7 +73,14 @@ describe('applyRules', () => {
   it('is deterministic: the same model and rules give the same bytes', () => {
     const run = () => {
       const m = negChain(7);
-      applyRules(m, [doubleNeg, rule({ name: 'NegToMul', pattern: (p) => p.op('Neg', [p.var('x')]), rewrite: (b, mm) => b.op('', 'Mul', [mm.value('x'), b.tensor('minus_one', F, [], [-1])]) })]);
+      applyRules(m, [
+        doubleNeg,
+        rule({
+          name: 'NegToMul',
+          pattern: (p) => p.op('Neg', [p.var('x')]),
+          rewrite: (b, mm) => b.op('', 'Mul', [mm.value('x'), b.tensor('minus_one', F, [], [-1])]),
+        }),
+      ]);
       return encodeModel(m);
     };
     expect(run()).toEqual(run());
@@ -93,7 +108,9 @@ describe('applyRules', () => {
   });
 
   it('keeps matched nodes the rewrite still reads, and removes the rest', () => {
-    const model = buildModel((g) => g.output(g.op('Relu', [g.op('Neg', [g.input('x')], { name: 'neg' })], { name: 'y' })));
+    const model = buildModel((g) =>
+      g.output(g.op('Relu', [g.op('Neg', [g.input('x')], { name: 'neg' })], { name: 'y' })),
+    );
     const r = rule({
       name: 'ReluOfNeg',
       pattern: (p) => p.op('Relu', [p.op('Neg', [p.var('x')]).as('neg')]),
@@ -125,18 +142,28 @@ describe('applyRules', () => {
         return body;
       };
       const node = g.graph.createNode({
-        opType: 'If', inputs: [g.input('cond', [], DataType.BOOL)], outputs: [new Value('y')],
-        attributes: [{ name: 'then_branch', type: 'graph', value: returnsTwice('then') }, { name: 'else_branch', type: 'graph', value: returnsTwice('else') }],
+        opType: 'If',
+        inputs: [g.input('cond', [], DataType.BOOL)],
+        outputs: [new Value('y')],
+        attributes: [
+          { name: 'then_branch', type: 'graph', value: returnsTwice('then') },
+          { name: 'else_branch', type: 'graph', value: returnsTwice('else') },
+        ],
       });
       g.output(node.output(0));
     });
     const result = applyRules(model, [doubleNeg], { explain: true });
     expect(result.counts.DoubleNeg).toBe(0);
-    expect(result.nearMisses.DoubleNeg?.at(-1)).toEqual({ node: 'twice', reason: "'twice' is returned by a subgraph as is" });
+    expect(result.nearMisses.DoubleNeg?.at(-1)).toEqual({
+      node: 'twice',
+      reason: "'twice' is returned by a subgraph as is",
+    });
   });
 
-  it('reports no near-miss where the match fails at the root\'s own operands', () => {
-    const model = buildModel((g) => g.output(g.op('Neg', [g.op('Abs', [g.input('x')], { name: 'abs' })], { name: 'neg' })));
+  it("reports no near-miss where the match fails at the root's own operands", () => {
+    const model = buildModel((g) =>
+      g.output(g.op('Neg', [g.op('Abs', [g.input('x')], { name: 'abs' })], { name: 'neg' })),
+    );
     expect(applyRules(model, [doubleNeg], { explain: true }).nearMisses).toEqual({});
   });
 
@@ -145,7 +172,10 @@ describe('applyRules', () => {
       rule({ name, pattern, rewrite: (b, m) => b.op('com.test', name, m.root.inputs as Value[]) });
     const small = tag('Small', (p) => p.op('Mul', [p.var('x'), p.var('c')]));
     const big = tag('Big', (p) => p.op('Mul', [p.op('Add', [p.var('a'), p.var('b')]), p.var('c')]));
-    const model = () => buildModel((g) => g.output(g.op('Mul', [g.op('Add', [g.input('a'), g.input('b')]), g.input('c')], { name: 'y' })));
+    const model = () =>
+      buildModel((g) =>
+        g.output(g.op('Mul', [g.op('Add', [g.input('a'), g.input('b')]), g.input('c')], { name: 'y' })),
+      );
     expect(applyRules(model(), [small, big]).counts).toEqual({ Small: 1, Big: 0 });
     expect(bySize([small, big]).map((r) => r.name)).toEqual(['Big', 'Small']);
     expect(applyRules(model(), bySize([small, big])).counts).toEqual({ Big: 1, Small: 0 });
@@ -174,7 +204,11 @@ describe('applyRules', () => {
   });
 
   it('refuses a rewrite that returns the wrong number of values', () => {
-    const bad = rule({ name: 'Bad', pattern: (p) => p.op('Relu', [p.var('x')]), rewrite: (_, m) => [m.value('x'), m.value('x')] });
+    const bad = rule({
+      name: 'Bad',
+      pattern: (p) => p.op('Relu', [p.var('x')]),
+      rewrite: (_, m) => [m.value('x'), m.value('x')],
+    });
     expect(() => applyRules(negChain(0), [bad])).toThrow(OnnxOptError);
   });
 
@@ -184,15 +218,22 @@ describe('applyRules', () => {
       const x = g.input('x');
       const branch = (name: string, wrap: boolean) => {
         const body = new Graph(name, g.graph);
-        const twice = body.createNode({ opType: 'Neg', inputs: [body.createNode({ opType: 'Neg', inputs: [x] }).output(0)] }).output(0);
+        const twice = body
+          .createNode({ opType: 'Neg', inputs: [body.createNode({ opType: 'Neg', inputs: [x] }).output(0)] })
+          .output(0);
         const out = wrap ? body.createNode({ opType: 'Relu', inputs: [twice] }).output(0) : twice;
         out.type = tensorType(F, [2, 3]);
         body.outputs.push(out);
         return body;
       };
       const ifNode = g.graph.createNode({
-        opType: 'If', inputs: [cond], outputs: [new Value('y')],
-        attributes: [{ name: 'then_branch', type: 'graph', value: branch('then', true) }, { name: 'else_branch', type: 'graph', value: branch('else', false) }],
+        opType: 'If',
+        inputs: [cond],
+        outputs: [new Value('y')],
+        attributes: [
+          { name: 'then_branch', type: 'graph', value: branch('then', true) },
+          { name: 'else_branch', type: 'graph', value: branch('else', false) },
+        ],
       });
       g.output(ifNode.output(0));
     });
@@ -242,9 +283,21 @@ describe('RewriteBuilder', () => {
       pattern: (p) => p.op('Relu', [p.op('LeakyRelu', [p.var('x')]).as('leaky')]),
       rewrite: (b, m) => {
         const scaled = b.op('', 'Mul', [m.value('x'), b.tensor('scale', F, [], [2])]);
-        const [a] = b.op('', 'Split', [scaled, b.tensor('split', DataType.INT64, [1], [3])], { axis: 1 }, { outputs: 1 });
+        const [a] = b.op(
+          '',
+          'Split',
+          [scaled, b.tensor('split', DataType.INT64, [1], [3])],
+          { axis: 1 },
+          { outputs: 1 },
+        );
         const elu = b.op('', 'Elu', [a!], { alpha: float(1) });
-        const leaky = b.op('', 'LeakyRelu', [elu], { alpha: m.attribute('leaky', 'alpha'), unused: undefined }, { name: 'again' });
+        const leaky = b.op(
+          '',
+          'LeakyRelu',
+          [elu],
+          { alpha: m.attribute('leaky', 'alpha'), unused: undefined },
+          { name: 'again' },
+        );
         return b.op('com.test', 'Tag', [leaky], { weights: floats([1, 2]), note: 'kept' });
       },
     });
@@ -263,9 +316,17 @@ describe('RewriteBuilder', () => {
   });
 
   it('rejects an undefined input, as a misspelt capture name gives', () => {
-    const r = rule({ name: 'Typo', pattern: (p) => p.op('Relu', [p.var('x')]), rewrite: (b, m) => b.op('', 'Neg', [m.values.typo!]) });
+    const r = rule({
+      name: 'Typo',
+      pattern: (p) => p.op('Relu', [p.var('x')]),
+      rewrite: (b, m) => b.op('', 'Neg', [m.values.typo!]),
+    });
     expect(() => applyRules(negChain(0), [r])).toThrow("rule 'Typo': input 0 of the new Neg is undefined");
-    const strict = rule({ name: 'Strict', pattern: (p) => p.op('Relu', [p.var('x')]), rewrite: (b, m) => b.op('', 'Neg', [m.value('typo')]) });
+    const strict = rule({
+      name: 'Strict',
+      pattern: (p) => p.op('Relu', [p.var('x')]),
+      rewrite: (b, m) => b.op('', 'Neg', [m.value('typo')]),
+    });
     expect(() => applyRules(negChain(0), [strict])).toThrow("rule 'Strict': the match has no value named 'typo'");
   });
 });

@@ -14,13 +14,19 @@ const geluErf = rule({
     return p.op('Mul', [halfX, onePlusErf], { commutative: true });
   },
   check: (m) =>
-    near(m.scalar('scale'), m.node('scaling').opType === 'Div' ? Math.SQRT2 : Math.SQRT1_2) || 'the erf argument is not x / sqrt(2)',
+    near(m.scalar('scale'), m.node('scaling').opType === 'Div' ? Math.SQRT2 : Math.SQRT1_2) ||
+    'the erf argument is not x / sqrt(2)',
   rewrite: (b, m) => b.op('com.microsoft', 'Gelu', [m.value('x')]),
 });
 
 /** The erf Gelu as exporters write it, on input x [2,3], with the pieces in either operand order. */
 function geluModel(opts: { scaleOp?: 'Div' | 'Mul'; scale?: number; swapped?: boolean; extraUse?: boolean } = {}) {
-  const { scaleOp = 'Div', scale = scaleOp === 'Div' ? Math.SQRT2 : Math.SQRT1_2, swapped = false, extraUse = false } = opts;
+  const {
+    scaleOp = 'Div',
+    scale = scaleOp === 'Div' ? Math.SQRT2 : Math.SQRT1_2,
+    swapped = false,
+    extraUse = false,
+  } = opts;
   return buildModel((g: GraphMaker) => {
     const x = g.input('x');
     const erf = g.op('Erf', [g.op(scaleOp, [x, g.init('scale', scale)], { name: 'scale' })], { name: 'erf' });
@@ -62,6 +68,8 @@ describe('an example fusion: Gelu (erf form)', () => {
     const model = geluModel({ extraUse: true });
     const result = applyRules(model, [geluErf], { explain: true });
     expect(result.counts.GeluErf).toBe(0);
-    expect(result.nearMisses.GeluErf?.find((m) => m.node === 'y')?.reason).toBe("intermediate 'erf' is used outside the match by 'neg'");
+    expect(result.nearMisses.GeluErf?.find((m) => m.node === 'y')?.reason).toBe(
+      "intermediate 'erf' is used outside the match by 'neg'",
+    );
   });
 });

@@ -1,13 +1,29 @@
 import { describe, expect, it } from 'vitest';
 import type { Node, Value } from '../../src/ir/graph.js';
 import { tensorType } from '../../src/ir/types.js';
-import { hasRank, matchAt, rule, scalarNear, type Match, type MatchOutcome, type PatternBuilder, type PatternOutput } from '../../src/pattern/index.js';
+import {
+  hasRank,
+  matchAt,
+  rule,
+  scalarNear,
+  type Match,
+  type MatchOutcome,
+  type PatternBuilder,
+  type PatternOutput,
+} from '../../src/pattern/index.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { buildModel, F, type GraphMaker } from '../kit/index.js';
 
 /** A rule whose rewrite is never called: these tests only match. */
 function matcherOf(pattern: (p: PatternBuilder) => PatternOutput, check?: (m: Match) => boolean | string) {
-  return rule({ name: 'test', pattern, check, rewrite: () => { throw new Error('not rewriting here'); } });
+  return rule({
+    name: 'test',
+    pattern,
+    check,
+    rewrite: () => {
+      throw new Error('not rewriting here');
+    },
+  });
 }
 
 /** Builds a graph, then matches the rule at the node named `at`. */
@@ -61,7 +77,11 @@ describe('optional nodes', () => {
 
   it('matches with the node present and captures it', () => {
     const o = tryAt(r, 'mul', (g) => {
-      g.output(g.op('Mul', [g.op('Cast', [g.input('a')], { attrs: { to: F }, name: 'cast' }), g.init('c', 3)], { name: 'mul' }));
+      g.output(
+        g.op('Mul', [g.op('Cast', [g.input('a')], { attrs: { to: F }, name: 'cast' }), g.init('c', 3)], {
+          name: 'mul',
+        }),
+      );
     });
     expect(o.match?.values.x?.name).toBe('a');
     expect(o.match?.has('cast')).toBe(true);
@@ -105,7 +125,11 @@ describe('same-name binding', () => {
 
   it('rejects two different values under one name', () => {
     const o = tryAt(r, 'sub', (g) => {
-      g.output(g.op('Sub', [g.input('a'), g.op('ReduceMean', [g.input('b')], { attrs: { axes: [-1] }, name: 'rm' })], { name: 'sub' }));
+      g.output(
+        g.op('Sub', [g.input('a'), g.op('ReduceMean', [g.input('b')], { attrs: { axes: [-1] }, name: 'rm' })], {
+          name: 'sub',
+        }),
+      );
     });
     expect(reasonOf(o)).toBe("ReduceMean at node 'rm': operand 0 ('b') must be the same value as 'x' ('a')");
   });
@@ -135,22 +159,52 @@ describe('constants', () => {
   };
 
   it('accepts initializers and Constant nodes that satisfy the predicate', () => {
-    expect(reasonOf(tryAt(half, 'mul', mulBy((g) => g.init('h', 0.5000001))))).toBe('matched');
-    const o = tryAt(half, 'mul', mulBy((g) => g.constant('h', 0.5)));
+    expect(
+      reasonOf(
+        tryAt(
+          half,
+          'mul',
+          mulBy((g) => g.init('h', 0.5000001)),
+        ),
+      ),
+    ).toBe('matched');
+    const o = tryAt(
+      half,
+      'mul',
+      mulBy((g) => g.constant('h', 0.5)),
+    );
     expect(o.match?.scalar('half')).toBe(0.5);
     expect(o.match?.matchedNodes.map((n) => n.opType)).toEqual(['Mul']); // the Constant node is an operand, not part of the match
   });
 
   it("gives the predicate's reason, or says the operand is not constant", () => {
-    expect(reasonOf(tryAt(half, 'mul', mulBy((g) => g.init('h', 0.7))))).toBe(
-      "Mul at node 'mul': operand 1 ('h') constant is 0.7, expected 0.5",
-    );
-    expect(reasonOf(tryAt(half, 'mul', mulBy((g) => g.init('h', [0.5, 0.5]))))).toBe(
-      "Mul at node 'mul': operand 1 ('h') constant is a tensor [2], expected the scalar 0.5",
-    );
-    expect(reasonOf(tryAt(half, 'mul', mulBy((g) => g.input('h'))))).toBe(
-      "Mul at node 'mul': operand 1 ('h') is not a constant (for 'half')",
-    );
+    expect(
+      reasonOf(
+        tryAt(
+          half,
+          'mul',
+          mulBy((g) => g.init('h', 0.7)),
+        ),
+      ),
+    ).toBe("Mul at node 'mul': operand 1 ('h') constant is 0.7, expected 0.5");
+    expect(
+      reasonOf(
+        tryAt(
+          half,
+          'mul',
+          mulBy((g) => g.init('h', [0.5, 0.5])),
+        ),
+      ),
+    ).toBe("Mul at node 'mul': operand 1 ('h') constant is a tensor [2], expected the scalar 0.5");
+    expect(
+      reasonOf(
+        tryAt(
+          half,
+          'mul',
+          mulBy((g) => g.input('h')),
+        ),
+      ),
+    ).toBe("Mul at node 'mul': operand 1 ('h') is not a constant (for 'half')");
   });
 
   it('takes inline predicates; a bad question about the data is a reason, not a crash', () => {
@@ -194,7 +248,9 @@ describe('op types, domains, attributes, shapes', () => {
 
   it('checks attributes by value or by predicate', () => {
     const r = matcherOf((p) =>
-      p.op('Softmax', [p.op('Transpose', [p.var('x')], { attrs: { perm: [0, 2, 1] } })], { attrs: { axis: (a) => (a ?? -1) === -1 || `axis ${a}` } }),
+      p.op('Softmax', [p.op('Transpose', [p.var('x')], { attrs: { perm: [0, 2, 1] } })], {
+        attrs: { axis: (a) => (a ?? -1) === -1 || `axis ${a}` },
+      }),
     );
     const build = (perm: number[], axis?: number) => (g: GraphMaker) => {
       const t = g.op('Transpose', [g.input('x', [1, 2, 3])], { attrs: { perm }, name: 't' });
@@ -203,12 +259,16 @@ describe('op types, domains, attributes, shapes', () => {
     expect(reasonOf(tryAt(r, 'sm', build([0, 2, 1])))).toBe('matched');
     expect(reasonOf(tryAt(r, 'sm', build([0, 2, 1], -1)))).toBe('matched');
     expect(reasonOf(tryAt(r, 'sm', build([0, 2, 1], 1)))).toBe("Softmax at node 'sm': attribute axis: axis 1");
-    expect(reasonOf(tryAt(r, 'sm', build([1, 0, 2])))).toBe("Transpose at node 't': attribute perm is [1,0,2], expected [0,2,1]");
+    expect(reasonOf(tryAt(r, 'sm', build([1, 0, 2])))).toBe(
+      "Transpose at node 't': attribute perm is [1,0,2], expected [0,2,1]",
+    );
   });
 
   it('checks value predicates such as rank', () => {
     const r = matcherOf((p) => p.op('Relu', [p.var('x', hasRank(3))]));
-    expect(reasonOf(tryAt(r, 'relu', (g) => g.output(g.op('Relu', [g.input('x', [1, 2, 3])], { name: 'relu' }), [1, 2, 3])))).toBe('matched');
+    expect(
+      reasonOf(tryAt(r, 'relu', (g) => g.output(g.op('Relu', [g.input('x', [1, 2, 3])], { name: 'relu' }), [1, 2, 3]))),
+    ).toBe('matched');
     expect(reasonOf(tryAt(r, 'relu', (g) => g.output(g.op('Relu', [g.input('x', [2, 3])], { name: 'relu' }))))).toBe(
       "Relu at node 'relu': operand 0 ('x') does not fit 'x': 'x' has rank 2, expected 3",
     );
@@ -220,13 +280,20 @@ describe('op types, domains, attributes, shapes', () => {
     const build = (g: GraphMaker) => {
       g.output(g.op('ReduceMean', [g.input('x'), g.ints('axes', [-1])], { name: 'rm' }), [2, 1]);
     };
-    expect(reasonOf(tryAt(exact, 'rm', build))).toBe("ReduceMean at node 'rm': has 2 inputs, ReduceMean pattern expects 1");
+    expect(reasonOf(tryAt(exact, 'rm', build))).toBe(
+      "ReduceMean at node 'rm': has 2 inputs, ReduceMean pattern expects 1",
+    );
     expect(reasonOf(tryAt(loose, 'rm', build))).toBe('matched');
   });
 
   it('runs the rule check on a complete match and reports its reason', () => {
-    const r = matcherOf((p) => p.op('Relu', [p.var('x')]), (m) => m.values.x!.name === 'wanted' || `x is '${m.values.x!.name}'`);
-    expect(reasonOf(tryAt(r, 'relu', (g) => g.output(g.op('Relu', [g.input('other')], { name: 'relu' }))))).toBe("x is 'other'");
+    const r = matcherOf(
+      (p) => p.op('Relu', [p.var('x')]),
+      (m) => m.values.x!.name === 'wanted' || `x is '${m.values.x!.name}'`,
+    );
+    expect(reasonOf(tryAt(r, 'relu', (g) => g.output(g.op('Relu', [g.input('other')], { name: 'relu' }))))).toBe(
+      "x is 'other'",
+    );
   });
 });
 
@@ -240,8 +307,12 @@ describe('matching', () => {
     const before = encodeModel(model);
     const uses = model.graph.nodes.map((n: Node) => n.outputs.map((v) => v?.uses.length));
     const patterns = [
-      matcherOf((p) => p.op('Add', [p.op('Mul', [p.optional('Cast', p.var('x')), p.const()]), p.var('x')], { commutative: true })),
-      matcherOf((p) => p.op('Add', [p.op('Mul', [p.var('a'), p.const(scalarNear(3))]), p.var('b')], { commutative: true })),
+      matcherOf((p) =>
+        p.op('Add', [p.op('Mul', [p.optional('Cast', p.var('x')), p.const()]), p.var('x')], { commutative: true }),
+      ),
+      matcherOf((p) =>
+        p.op('Add', [p.op('Mul', [p.var('a'), p.const(scalarNear(3))]), p.var('b')], { commutative: true }),
+      ),
     ];
     const root = model.graph.nodes.find((n) => n.name === 'add')!;
     expect(patterns.map((r) => reasonOf(matchAt(r, root)))).toEqual([
@@ -265,19 +336,25 @@ describe('matching', () => {
 
 describe('rule construction', () => {
   it('refuses patterns that cannot be matched or read', () => {
-    const rewrite = () => { throw new Error('unused'); };
+    const rewrite = () => {
+      throw new Error('unused');
+    };
     expect(() => rule({ name: 'Leaf', pattern: (p) => p.var('x') as never, rewrite })).toThrow(
       "rule 'Leaf': a pattern output must be a node pattern or one of its outputs",
     );
     expect(() => rule({ name: 'Clash', pattern: (p) => p.op('Relu', [p.var('x')]).as('x'), rewrite })).toThrow(
       "rule 'Clash': pattern uses 'x' both for a value and for a node",
     );
-    expect(() => rule({ name: 'NoOps', pattern: (p) => p.op([], []), rewrite })).toThrow('a node pattern needs at least one op type');
+    expect(() => rule({ name: 'NoOps', pattern: (p) => p.op([], []), rewrite })).toThrow(
+      'a node pattern needs at least one op type',
+    );
   });
 });
 
 describe('products in any grouping', () => {
-  const product = matcherOf((p) => p.product([p.const('half', scalarNear(0.5)), p.var('x'), p.var('y'), p.op('Tanh', [p.var('x')])]));
+  const product = matcherOf((p) =>
+    p.product([p.const('half', scalarNear(0.5)), p.var('x'), p.var('y'), p.op('Tanh', [p.var('x')])]),
+  );
   /** 0.5 · x · y · tanh(x), multiplied as the grouping says. */
   const graph = (grouping: (g: GraphMaker, f: [Value, Value, Value, Value]) => Value) => (g: GraphMaker) => {
     const x = g.input('x');
@@ -291,7 +368,11 @@ describe('products in any grouping', () => {
     ['(tanh·y)·(x·0.5)', (g: GraphMaker, [h, x, y, t]: Value[]) => mul(g, mul(g, t!, y!), mul(g, x!, h!), 'root')],
     ['y·(x·(tanh·0.5))', (g: GraphMaker, [h, x, y, t]: Value[]) => mul(g, y!, mul(g, x!, mul(g, t!, h!)), 'root')],
   ])('matches %s, every Mul part of the match', (_, grouping) => {
-    const o = tryAt(product, 'root', graph((g, f) => grouping(g, f)));
+    const o = tryAt(
+      product,
+      'root',
+      graph((g, f) => grouping(g, f)),
+    );
     expect(reasonOf(o)).toBe('matched');
     expect(o.match!.values.x?.name).toBe('x');
     expect(o.match!.values.y?.name).toBe('y');
@@ -299,9 +380,17 @@ describe('products in any grouping', () => {
   });
 
   it('refuses a product with a factor missing or another in its place, and says where', () => {
-    const three = tryAt(product, 'root', graph((g, [h, x, , t]) => mul(g, mul(g, h, x), t, 'root')));
+    const three = tryAt(
+      product,
+      'root',
+      graph((g, [h, x, , t]) => mul(g, mul(g, h, x), t, 'root')),
+    );
     expect(reasonOf(three)).not.toBe('matched');
-    const other = tryAt(product, 'root', graph((g, [h, x, y]) => mul(g, mul(g, mul(g, h, x), y), g.op('Sigmoid', [x]), 'root')));
+    const other = tryAt(
+      product,
+      'root',
+      graph((g, [h, x, y]) => mul(g, mul(g, mul(g, h, x), y), g.op('Sigmoid', [x]), 'root')),
+    );
     expect(reasonOf(other)).toMatch(/expected Tanh|expected Mul/);
   });
 });

@@ -2,7 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { Value } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
-import { all, ConstantView, hasElemType, hasRank, hasStaticShape, near, oneD, sameShape, scalar, scalarNear, valuesEqual } from '../../src/pattern/index.js';
+import {
+  all,
+  ConstantView,
+  hasElemType,
+  hasRank,
+  hasStaticShape,
+  near,
+  oneD,
+  sameShape,
+  scalar,
+  scalarNear,
+  valuesEqual,
+} from '../../src/pattern/index.js';
 import { DataType } from '../../src/tensor/dtype.js';
 
 const constant = (values: number[], dims: number[], dataType: number = DataType.FLOAT) =>

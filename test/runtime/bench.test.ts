@@ -15,10 +15,20 @@ describe('benchmark', () => {
   it('measures every model at every batch size, with speedups relative to the first', async () => {
     const events: BenchProgress[] = [];
     const report = await benchmark([embeddingModel(), embeddingModel(30)], {
-      batches: [1, 3], sequence: 8, warmup: 1, iterations: 4, threads: 1,
-      labels: ['small', 'smaller'], onProgress: (p) => events.push(p),
+      batches: [1, 3],
+      sequence: 8,
+      warmup: 1,
+      iterations: 4,
+      threads: 1,
+      labels: ['small', 'smaller'],
+      onProgress: (p) => events.push(p),
     });
-    expect(report.results.map((r) => [r.model, r.batch])).toEqual([['small', 1], ['smaller', 1], ['small', 3], ['smaller', 3]]);
+    expect(report.results.map((r) => [r.model, r.batch])).toEqual([
+      ['small', 1],
+      ['smaller', 1],
+      ['small', 3],
+      ['smaller', 3],
+    ]);
     for (const r of report.results) {
       expect(r.shapes.input_ids).toEqual([r.batch, 8]);
       expect(r.min).toBeLessThanOrEqual(r.p50);
@@ -41,8 +51,12 @@ describe('benchmark', () => {
 
   it('refuses bad settings and names a model that cannot run a batch size', async () => {
     await expect(benchmark([])).rejects.toThrow(/no models/);
-    await expect(benchmark([linearClassifier([[1]], [0])], { batches: [0] })).rejects.toThrow(/batch sizes must be positive integers/);
+    await expect(benchmark([linearClassifier([[1]], [0])], { batches: [0] })).rejects.toThrow(
+      /batch sizes must be positive integers/,
+    );
     const fixed = linearClassifier([[1]], [0], 1);
-    await expect(benchmark([fixed], { batches: [2], labels: ['fixed.onnx'], threads: 1 })).rejects.toThrow(/fixed batch size of 1, so batch 2 cannot be measured/);
+    await expect(benchmark([fixed], { batches: [2], labels: ['fixed.onnx'], threads: 1 })).rejects.toThrow(
+      /fixed batch size of 1, so batch 2 cannot be measured/,
+    );
   });
 });

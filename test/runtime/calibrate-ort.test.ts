@@ -17,7 +17,7 @@ function ulps(a: number, b: number): number {
 }
 
 // The references are committed (fixtures/README.md): a missing one fails, never skips.
-describe.each(REFERENCE_MODELS)('%s: MinMax calibration against onnxruntime\'s', (name) => {
+describe.each(REFERENCE_MODELS)("%s: MinMax calibration against onnxruntime's", (name) => {
   it('the same ranges for the same data', async () => {
     const reference = readReference(name).settings['minmax-s8-asym']!;
     const model = readModel(`fixtures/${name}.onnx`);
@@ -26,9 +26,14 @@ describe.each(REFERENCE_MODELS)('%s: MinMax calibration against onnxruntime\'s',
     const ours = (await calibrate(model, placement.calibrated, data, { batchSize: 8 })).ranges;
     const theirs = Object.entries(reference.ranges!).filter(([k]) => ours.has(k));
     const equal = theirs.filter(([k, [lo, hi]]) => ours.get(k)![0] === lo && ours.get(k)![1] === hi);
-    const worst = Math.max(0, ...theirs.map(([k, [lo, hi]]) => Math.max(ulps(ours.get(k)![0], lo), ulps(ours.get(k)![1], hi))));
-    console.log(`${name}: MinMax ranges bitwise equal to onnxruntime's ${equal.length}/${theirs.length} ` +
-      `(ours ${ours.size} tensors, onnxruntime's ${Object.keys(reference.ranges!).length}); worst ${worst} float32 steps`);
+    const worst = Math.max(
+      0,
+      ...theirs.map(([k, [lo, hi]]) => Math.max(ulps(ours.get(k)![0], lo), ulps(ours.get(k)![1], hi))),
+    );
+    console.log(
+      `${name}: MinMax ranges bitwise equal to onnxruntime's ${equal.length}/${theirs.length} ` +
+        `(ours ${ours.size} tensors, onnxruntime's ${Object.keys(reference.ranges!).length}); worst ${worst} float32 steps`,
+    );
     expect(theirs.length).toBe(ours.size);
     expect(worst).toBeLessThanOrEqual(64);
   }, 60_000);

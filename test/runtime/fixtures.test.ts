@@ -12,10 +12,12 @@ import { loadModel } from '../../src/runtime/session.js';
 import { fixture, haveFixtures } from './helpers.js';
 
 const FAMILIES = ['bert', 'roberta', 'distilbert', 'gpt2', 'vit'];
-const VARIANTS = FAMILIES.flatMap((f) => ['eager-ts14', 'sdpa-ts14', 'eager-dynamo18', 'sdpa-dynamo18'].map((v) => `${f}-${v}`));
+const VARIANTS = FAMILIES.flatMap((f) =>
+  ['eager-ts14', 'sdpa-ts14', 'eager-dynamo18', 'sdpa-dynamo18'].map((v) => `${f}-${v}`),
+);
 
 describe.runIf(haveFixtures)('fixtures', () => {
-  it('reproduces each raw export\'s recorded outputs from its recorded inputs', async () => {
+  it("reproduces each raw export's recorded outputs from its recorded inputs", async () => {
     for (const name of VARIANTS) {
       const model = await loadModel(fixture(`${name}.onnx`), { threads: 1 });
       try {

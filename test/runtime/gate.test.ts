@@ -11,7 +11,8 @@ import { linearClassifier, npyBytes, npzBytes, tempFolder } from './helpers.js';
 const tmp = tempFolder('gate');
 afterAll(tmp.cleanup);
 
-const identity = (n: number) => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
+const identity = (n: number) =>
+  Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
 const SAMPLES = 30;
 const features = Array.from({ length: SAMPLES }, (_, i) => [Math.sin(i), Math.sin(2 * i + 1), Math.sin(3 * i + 2)]);
 const argmax = (row: number[]) => row.indexOf(Math.max(...row));
@@ -21,7 +22,11 @@ function dataset(labelValues: number[] | number[][] = labels): Dataset {
   const flat = labelValues.flat();
   return {
     inputs: { x: { dataType: DataType.FLOAT, dims: [SAMPLES, 3], data: Float32Array.from(features.flat()) } },
-    labels: { dataType: DataType.DOUBLE, dims: Array.isArray(labelValues[0]) ? [SAMPLES, 3] : [SAMPLES], data: Float64Array.from(flat) },
+    labels: {
+      dataType: DataType.DOUBLE,
+      dims: Array.isArray(labelValues[0]) ? [SAMPLES, 3] : [SAMPLES],
+      data: Float64Array.from(flat),
+    },
     count: SAMPLES,
   };
 }
@@ -30,9 +35,21 @@ const baseline = linearClassifier(identity(3), [0, 0, 0]);
 
 describe('gateAccuracy', () => {
   it('passes a candidate that predicts the same classes', async () => {
-    const scaled = linearClassifier(identity(3).map((r) => r.map((v) => v * 0.9)), [0, 0, 0]);
+    const scaled = linearClassifier(
+      identity(3).map((r) => r.map((v) => v * 0.9)),
+      [0, 0, 0],
+    );
     const report = await gateAccuracy(baseline, scaled, dataset(), { maxDrop: 0, threads: 1, batchSize: 7 });
-    expect(report).toMatchObject({ metric: 'accuracy', baseline: 1, candidate: 1, drop: 0, pass: true, samples: SAMPLES, output: 'logits', agreement: 1 });
+    expect(report).toMatchObject({
+      metric: 'accuracy',
+      baseline: 1,
+      candidate: 1,
+      drop: 0,
+      pass: true,
+      samples: SAMPLES,
+      output: 'logits',
+      agreement: 1,
+    });
   });
 
   it('fails a candidate whose class-0 bias was pushed up, reporting the drop', async () => {
@@ -47,7 +64,10 @@ describe('gateAccuracy', () => {
 
   it('ignores negative labels and counts top-5 hits', async () => {
     const seven = linearClassifier(identity(7), Array(7).fill(0));
-    const rows = [[7, 6, 5, 4, 3, 2, 1], [1, 2, 3, 4, 5, 6, 7]];
+    const rows = [
+      [7, 6, 5, 4, 3, 2, 1],
+      [1, 2, 3, 4, 5, 6, 7],
+    ];
     const data: Dataset = {
       inputs: { x: { dataType: DataType.FLOAT, dims: [2, 7], data: Float32Array.from(rows.flat()) } },
       labels: { dataType: DataType.INT64, dims: [2], data: BigInt64Array.from([4n, 1n]) },
@@ -64,44 +84,69 @@ describe('gateAccuracy', () => {
   it('treats a rise of mse as the drop, and scores cosine per row', async () => {
     const reference = features; // identity weights: the baseline's outputs are exactly the features
     const shifted = linearClassifier(identity(3), [0.1, 0, 0]);
-    const mse = await gateAccuracy(baseline, shifted, dataset(reference), { metric: 'mse', maxDrop: 0.001, threads: 1 });
+    const mse = await gateAccuracy(baseline, shifted, dataset(reference), {
+      metric: 'mse',
+      maxDrop: 0.001,
+      threads: 1,
+    });
     expect(mse.higherIsBetter).toBe(false);
     expect(mse.baseline).toBeLessThan(1e-12);
     expect(mse.candidate).toBeCloseTo(0.01 / 3, 6);
     expect(mse.pass).toBe(false);
-    expect((await gateAccuracy(baseline, shifted, dataset(reference), { metric: 'mse', maxDrop: 0.01, threads: 1 })).pass).toBe(true);
-    const cosine = await gateAccuracy(baseline, shifted, dataset(reference), { metric: 'cosine', maxDrop: 0.1, threads: 1 });
+    expect(
+      (await gateAccuracy(baseline, shifted, dataset(reference), { metric: 'mse', maxDrop: 0.01, threads: 1 })).pass,
+    ).toBe(true);
+    const cosine = await gateAccuracy(baseline, shifted, dataset(reference), {
+      metric: 'cosine',
+      maxDrop: 0.1,
+      threads: 1,
+    });
     expect(cosine.baseline).toBeCloseTo(1, 6);
     expect(cosine.candidate).toBeLessThan(1);
     expect(cosine.pass).toBe(true);
   });
 
-  it('uses a model\'s fixed batch dim and reports progress per batch', async () => {
+  it("uses a model's fixed batch dim and reports progress per batch", async () => {
     const fixed = linearClassifier(identity(3), [0, 0, 0], 5);
     const events: GateProgress[] = [];
-    const report = await gateAccuracy(fixed, baseline, dataset(), { maxDrop: 0, threads: 1, batchSize: 32, onProgress: (p) => events.push(p) });
+    const report = await gateAccuracy(fixed, baseline, dataset(), {
+      maxDrop: 0,
+      threads: 1,
+      batchSize: 32,
+      onProgress: (p) => events.push(p),
+    });
     expect(report.pass).toBe(true);
     expect(events.filter((e) => e.model === 'baseline').map((e) => e.done)).toEqual([5, 10, 15, 20, 25, 30]);
     expect(events.filter((e) => e.model === 'candidate').map((e) => e.done)).toEqual([30]);
     const seven = linearClassifier(identity(3), [0, 0, 0], 7);
-    await expect(gateAccuracy(seven, baseline, dataset(), { maxDrop: 0, threads: 1 })).rejects.toThrow(/fixed batch of 7, which does not divide the 30 samples/);
+    await expect(gateAccuracy(seven, baseline, dataset(), { maxDrop: 0, threads: 1 })).rejects.toThrow(
+      /fixed batch of 7, which does not divide the 30 samples/,
+    );
   });
 
   it('rejects labels that are not class indices of the output', async () => {
     const data = dataset(labels.map(() => 3));
-    await expect(gateAccuracy(baseline, baseline, data, { maxDrop: 0, threads: 1 })).rejects.toThrow(/label 3 is not a class index of the output's 3 classes/);
+    await expect(gateAccuracy(baseline, baseline, data, { maxDrop: 0, threads: 1 })).rejects.toThrow(
+      /label 3 is not a class index of the output's 3 classes/,
+    );
   });
 });
 
 describe('dataset and input files', () => {
   const specs = describeInputs(baseline);
 
-  it('reads a .npz dataset with a chosen labels key, casting arrays to the model\'s types', () => {
+  it("reads a .npz dataset with a chosen labels key, casting arrays to the model's types", () => {
     const path = join(tmp.dir, 'data.npz');
-    writeFileSync(path, npzBytes({
-      x: npyBytes('<f8', [2, 3], Float64Array.from([1, 2, 3, 4, 5, 6])),
-      target: npyBytes('<i8', [2], BigInt64Array.from([2n, 0n])),
-    }, 'deflated'));
+    writeFileSync(
+      path,
+      npzBytes(
+        {
+          x: npyBytes('<f8', [2, 3], Float64Array.from([1, 2, 3, 4, 5, 6])),
+          target: npyBytes('<i8', [2], BigInt64Array.from([2n, 0n])),
+        },
+        'deflated',
+      ),
+    );
     const data = readDataset(path, specs, 'target');
     expect(data.count).toBe(2);
     expect(data.inputs.x!.data).toEqual(Float32Array.from([1, 2, 3, 4, 5, 6]));
@@ -114,12 +159,29 @@ describe('dataset and input files', () => {
       writeFileSync(path, typeof value === 'string' ? value : JSON.stringify(value));
       return path;
     };
-    const data = readDataset(write('ok.json', { inputs: { x: [[1, 2, 3], [4, 5, 6]] }, labels: [2, 2] }), specs);
+    const data = readDataset(
+      write('ok.json', {
+        inputs: {
+          x: [
+            [1, 2, 3],
+            [4, 5, 6],
+          ],
+        },
+        labels: [2, 2],
+      }),
+      specs,
+    );
     expect(data.inputs.x!.dims).toEqual([2, 3]);
     expect(Array.from(data.labels.data as Float64Array)).toEqual([2, 2]);
-    expect(() => readDataset(write('names.json', { inputs: { pixels: [[1, 2, 3]] }, labels: [0] }), specs)).toThrow(/array 'pixels' is not a model input \(inputs: x\)/);
-    expect(() => readDataset(write('count.json', { inputs: { x: [[1, 2, 3]] }, labels: [0, 1] }), specs)).toThrow(/input 'x' has 1 samples, the labels 2/);
-    expect(() => readDataset(write('ragged.json', { inputs: { x: [[1, 2, 3], [4]] }, labels: [0, 1] }), specs)).toThrow(/not rectangular/);
+    expect(() => readDataset(write('names.json', { inputs: { pixels: [[1, 2, 3]] }, labels: [0] }), specs)).toThrow(
+      /array 'pixels' is not a model input \(inputs: x\)/,
+    );
+    expect(() => readDataset(write('count.json', { inputs: { x: [[1, 2, 3]] }, labels: [0, 1] }), specs)).toThrow(
+      /input 'x' has 1 samples, the labels 2/,
+    );
+    expect(() => readDataset(write('ragged.json', { inputs: { x: [[1, 2, 3], [4]] }, labels: [0, 1] }), specs)).toThrow(
+      /not rectangular/,
+    );
     expect(() => readDataset(write('shape.json', { labels: [0] }), specs)).toThrow(/a JSON dataset is/);
     expect(() => readDataset(write('broken.json', '{ "inputs": '), specs)).toThrow(/not valid JSON/);
   });

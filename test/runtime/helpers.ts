@@ -28,7 +28,10 @@ export function linearClassifier(weights: number[][], bias: number[], batch: num
   const features = weights.length;
   const classes = bias.length;
   const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, [batch, features])));
-  const w = g.addInitializer('weights', Tensor.fromArray('', DataType.FLOAT, [features, classes], Float32Array.from(weights.flat())));
+  const w = g.addInitializer(
+    'weights',
+    Tensor.fromArray('', DataType.FLOAT, [features, classes], Float32Array.from(weights.flat())),
+  );
   const b = g.addInitializer('bias', Tensor.fromArray('', DataType.FLOAT, [classes], Float32Array.from(bias)));
   const product = g.createNode({ opType: 'MatMul', inputs: [x, w] }).output();
   const logits = new Value('logits', tensorType(DataType.FLOAT, [batch, classes]));
@@ -49,7 +52,15 @@ export function embeddingModel(vocab = 50, width = 4): Model {
   const mask = ids('attention_mask');
   const types = ids('token_type_ids');
   const table = (name: string, rows: number, seed: number) =>
-    g.addInitializer(name, Tensor.fromArray('', DataType.FLOAT, [rows, width], Float32Array.from({ length: rows * width }, (_, i) => Math.sin(i * seed))));
+    g.addInitializer(
+      name,
+      Tensor.fromArray(
+        '',
+        DataType.FLOAT,
+        [rows, width],
+        Float32Array.from({ length: rows * width }, (_, i) => Math.sin(i * seed)),
+      ),
+    );
   const words = g.createNode({ opType: 'Gather', inputs: [table('word_embeddings', vocab, 0.37), inputIds] }).output();
   const typed = g.createNode({ opType: 'Gather', inputs: [table('token_type_embeddings', 2, 1.3), types] }).output();
   const sum = g.createNode({ opType: 'Add', inputs: [words, typed], name: 'embeddings_add' }).output();
@@ -87,7 +98,12 @@ export function writeModelFile(dir: string, name: string, model: Model): string 
 // ---- .npy / .npz written by hand, the way numpy lays them out
 
 /** .npy bytes: magic, version 1.0, a header dict padded with spaces to a 64-byte boundary, then the raw data. */
-export function npyBytes(descr: string, shape: number[], data: ArrayBufferView, options: { fortran?: boolean; version?: 1 | 2 } = {}): Uint8Array {
+export function npyBytes(
+  descr: string,
+  shape: number[],
+  data: ArrayBufferView,
+  options: { fortran?: boolean; version?: 1 | 2 } = {},
+): Uint8Array {
   const version = options.version ?? 1;
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let header = `{'descr': '${descr}', 'fortran_order': ${options.fortran ? 'True' : 'False'}, 'shape': ${shapeText}, }`;
@@ -99,7 +115,10 @@ export function npyBytes(descr: string, shape: number[], data: ArrayBufferView, 
   const view = new DataView(out.buffer);
   if (version === 1) view.setUint16(8, header.length, true);
   else view.setUint32(8, header.length, true);
-  out.set(Array.from(header, (c) => c.charCodeAt(0)), prefix);
+  out.set(
+    Array.from(header, (c) => c.charCodeAt(0)),
+    prefix,
+  );
   out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), prefix + header.length);
   return out;
 }
@@ -167,6 +186,9 @@ export const haveFixtures = existsSync(join(FIXTURES, 'manifest.json'));
 /** A fixture's path; missing files fail the test, since the manifest says the fixtures were generated. */
 export function fixture(name: string): string {
   const path = join(FIXTURES, name);
-  if (!existsSync(path)) throw new Error(`fixtures/${name} is missing although fixtures/manifest.json exists (run fixtures/export_models.py)`);
+  if (!existsSync(path))
+    throw new Error(
+      `fixtures/${name} is missing although fixtures/manifest.json exists (run fixtures/export_models.py)`,
+    );
   return path;
 }

@@ -5,13 +5,25 @@ import { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
 import { toFloat64 } from '../../src/runtime/host-tensor.js';
-import { adaptFeeds, describeInputs, generateInputs, mergeInputSpecs, resolveShapes, type InputSpec } from '../../src/runtime/inputs.js';
+import {
+  adaptFeeds,
+  describeInputs,
+  generateInputs,
+  mergeInputSpecs,
+  resolveShapes,
+  type InputSpec,
+} from '../../src/runtime/inputs.js';
 import { loadModel } from '../../src/runtime/session.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { embeddingModel } from './helpers.js';
 
-const spec = (name: string, dataType: number, dims: InputSpec['dims'], extra: Partial<InputSpec> = {}): InputSpec =>
-  ({ name, dataType, dims, role: 'values', ...extra });
+const spec = (name: string, dataType: number, dims: InputSpec['dims'], extra: Partial<InputSpec> = {}): InputSpec => ({
+  name,
+  dataType,
+  dims,
+  role: 'values',
+  ...extra,
+});
 
 describe('describeInputs', () => {
   it('finds roles and the vocabulary bound of each embedding lookup', () => {
@@ -75,7 +87,9 @@ describe('resolveShapes', () => {
   });
 
   it('gives unnamed dims of plain values size 1 past the batch axis', () => {
-    expect(resolveShapes([spec('x', DataType.FLOAT, [undefined, undefined, 4])], { batch: 2 }).get('x')).toEqual([2, 1, 4]);
+    expect(resolveShapes([spec('x', DataType.FLOAT, [undefined, undefined, 4])], { batch: 2 }).get('x')).toEqual([
+      2, 1, 4,
+    ]);
   });
 });
 
@@ -112,12 +126,15 @@ describe('generateInputs', () => {
   });
 
   it('makes standard-normal floats, float16 bits, bools and arange position ids', () => {
-    const feeds = generateInputs([
-      spec('x', DataType.FLOAT, ['batch', 1000]),
-      spec('h', DataType.FLOAT16, [2]),
-      spec('flags', DataType.BOOL, [50]),
-      spec('position_ids', DataType.INT64, [1, 'sequence'], { role: 'position-ids' }),
-    ], { sequence: 6 });
+    const feeds = generateInputs(
+      [
+        spec('x', DataType.FLOAT, ['batch', 1000]),
+        spec('h', DataType.FLOAT16, [2]),
+        spec('flags', DataType.BOOL, [50]),
+        spec('position_ids', DataType.INT64, [1, 'sequence'], { role: 'position-ids' }),
+      ],
+      { sequence: 6 },
+    );
     const x = toFloat64(feeds.x!);
     const mean = x.reduce((a, b) => a + b, 0) / x.length;
     const variance = x.reduce((a, b) => a + (b - mean) ** 2, 0) / x.length;
@@ -140,16 +157,21 @@ describe('generateInputs', () => {
 });
 
 describe('mergeInputSpecs and adaptFeeds', () => {
-  it('keeps one spec per name with the tightest id bound, and casts feeds to each model\'s types', () => {
+  it("keeps one spec per name with the tightest id bound, and casts feeds to each model's types", () => {
     const merged = mergeInputSpecs(
       [spec('ids', DataType.INT64, ['b'], { role: 'token-ids', idLimit: 30 })],
       [spec('ids', DataType.INT32, ['b'], { role: 'token-ids', idLimit: 20 }), spec('x', DataType.FLOAT, [1])],
     );
-    expect(merged.map((s) => [s.name, s.dataType, s.idLimit])).toEqual([['ids', DataType.INT64, 20], ['x', DataType.FLOAT, undefined]]);
+    expect(merged.map((s) => [s.name, s.dataType, s.idLimit])).toEqual([
+      ['ids', DataType.INT64, 20],
+      ['x', DataType.FLOAT, undefined],
+    ]);
     const feeds = generateInputs(merged, { batch: 4 });
     const forInt32 = adaptFeeds(feeds, [spec('ids', DataType.INT32, ['b'])]);
     expect(forInt32.ids!.data).toBeInstanceOf(Int32Array);
     expect(Array.from(toFloat64(forInt32.ids!))).toEqual(Array.from(toFloat64(feeds.ids!)));
-    expect(() => adaptFeeds(feeds, [spec('x', DataType.INT64, [1])])).toThrow(/has float values, the model expects int64/);
+    expect(() => adaptFeeds(feeds, [spec('x', DataType.INT64, [1])])).toThrow(
+      /has float values, the model expects int64/,
+    );
   });
 });

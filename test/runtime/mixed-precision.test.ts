@@ -36,15 +36,31 @@ function overflowingModel(): { model: Model; feeds: Feeds } {
   const g = model.graph;
   const random = seededRandom(3);
   const x = g.addInput(new Value('x', tensorType(F32, [2, N])));
-  const init = (name: string, dims: number[], values: number[]) => g.addInitializer(name, Tensor.fromArray(name, F32, dims, values));
-  const node = (opType: string, inputs: Value[], name: string, attributes = [] as ReturnType<typeof attr>[], output?: string) =>
-    g.createNode({ opType, inputs, name, attributes, outputs: output ? [new Value(output)] : 1 }).output();
+  const init = (name: string, dims: number[], values: number[]) =>
+    g.addInitializer(name, Tensor.fromArray(name, F32, dims, values));
+  const node = (
+    opType: string,
+    inputs: Value[],
+    name: string,
+    attributes = [] as ReturnType<typeof attr>[],
+    output?: string,
+  ) => g.createNode({ opType, inputs, name, attributes, outputs: output ? [new Value(output)] : 1 }).output();
   const sumSquares = node('ReduceSumSquare', [x], 'sum_squares', [attr('axes', [-1])]);
   const rms = node('Sqrt', [node('Div', [sumSquares, init('count', [], [N])], 'mean_square')], 'rms');
   const y = node('Div', [x, rms], 'normalize', [], 'y');
-  const w = init('w', [N, 4], Array.from({ length: 4 * N }, () => random()));
+  const w = init(
+    'w',
+    [N, 4],
+    Array.from({ length: 4 * N }, () => random()),
+  );
   const gamma = init('gamma', [4], [1, 0.5, 2, 1]);
-  const z = node('LayerNormalization', [node('MatMul', [x, w], 'project'), gamma, init('beta', [4], [0, 0.1, 0, -0.1])], 'norm', [], 'z');
+  const z = node(
+    'LayerNormalization',
+    [node('MatMul', [x, w], 'project'), gamma, init('beta', [4], [0, 0.1, 0, -0.1])],
+    'norm',
+    [],
+    'z',
+  );
   y.type = tensorType(F32, [2, N]);
   z.type = tensorType(F32, [2, 4]);
   g.outputs.push(y, z);
@@ -63,7 +79,8 @@ async function run(model: Model, feeds: Feeds): Promise<Record<string, Float64Ar
 }
 
 const clone = (m: Model) => decodeModel(encodeModel(m));
-const allFinite = (outputs: Record<string, Float64Array>) => Object.values(outputs).every((a) => a.every(Number.isFinite));
+const allFinite = (outputs: Record<string, Float64Array>) =>
+  Object.values(outputs).every((a) => a.every(Number.isFinite));
 
 describe('fp16 --mixed', () => {
   it('keeps the overflowing sum and product in float32: no Inf/NaN where plain float16 gives NaN', async () => {
@@ -106,9 +123,14 @@ describe('fp16 --mixed', () => {
 
     // From the CLI: options as commander gives them, inputs generated from the declared shapes (values near 1).
     const viaContext = clone(model);
-    const fromContext = await runFp16Mixed(viaContext, { options: { mixed: true, mixedTolerance: '0.01', blockNodes: ['rms'] }, log: () => {} });
+    const fromContext = await runFp16Mixed(viaContext, {
+      options: { mixed: true, mixedTolerance: '0.01', blockNodes: ['rms'] },
+      log: () => {},
+    });
     expect(fromContext.stats.mixedFloat32Nodes).toBe(0);
-    expect(inferElemTypes(viaContext.graph).get(viaContext.graph.nodes.find((n) => n.name === 'rms')!.output())).toBe(F32);
+    expect(inferElemTypes(viaContext.graph).get(viaContext.graph.nodes.find((n) => n.name === 'rms')!.output())).toBe(
+      F32,
+    );
   }, 60_000);
 
   it('stops after --mixed rounds run out and says so', async () => {

@@ -9,8 +9,16 @@ import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { embeddingModel, linearClassifier, nudgeInitializer } from './helpers.js';
 
-const floats = (values: number[], dims = [values.length]): HostTensor => ({ dataType: DataType.FLOAT, dims, data: Float32Array.from(values) });
-const doubles = (values: number[]): HostTensor => ({ dataType: DataType.DOUBLE, dims: [values.length], data: Float64Array.from(values) });
+const floats = (values: number[], dims = [values.length]): HostTensor => ({
+  dataType: DataType.FLOAT,
+  dims,
+  data: Float32Array.from(values),
+});
+const doubles = (values: number[]): HostTensor => ({
+  dataType: DataType.DOUBLE,
+  dims: [values.length],
+  data: Float64Array.from(values),
+});
 
 describe('OutputComparer', () => {
   it('uses numpy.allclose(candidate, reference): |b - a| <= atol + rtol * |a|', () => {
@@ -30,7 +38,12 @@ describe('OutputComparer', () => {
     const c = new OutputComparer('y', { atol: 0, rtol: 0 });
     c.add(floats([NaN, Infinity, 1, 2]), floats([NaN, Infinity, 1, 2]));
     let r = c.result();
-    expect([r.pass, r.exact, r.nan, r.inf]).toEqual([true, true, { reference: 1, candidate: 1 }, { reference: 1, candidate: 1 }]);
+    expect([r.pass, r.exact, r.nan, r.inf]).toEqual([
+      true,
+      true,
+      { reference: 1, candidate: 1 },
+      { reference: 1, candidate: 1 },
+    ]);
     c.add(floats([1, 2, 3, 4]), floats([NaN, -Infinity, 3, 4]));
     r = c.result();
     expect([r.pass, r.mismatches, r.nan.candidate, r.inf.candidate, r.elements]).toEqual([false, 2, 2, 2, 8]);
@@ -42,7 +55,11 @@ describe('OutputComparer', () => {
     expect(same.result()).toMatchObject({ pass: true, exact: false, type: 'float', candidateType: 'double' });
     const shapes = new OutputComparer('y', { atol: 1, rtol: 0 });
     shapes.add(floats([1, 2, 3, 4], [2, 2]), floats([1, 2, 3, 4], [4]));
-    expect(shapes.result()).toMatchObject({ pass: false, problem: 'shapes differ: [2, 2] vs [4]', candidateShape: [4] });
+    expect(shapes.result()).toMatchObject({
+      pass: false,
+      problem: 'shapes differ: [2, 2] vs [4]',
+      candidateShape: [4],
+    });
   });
 
   it('with minCosine judges direction, not closeness', () => {
@@ -61,10 +78,18 @@ describe('checkParity', () => {
     const report = await checkParity(bytes, bytes, { threads: 1, samples: 3, batch: 2, sequence: 8, pad: true });
     expect(report).toMatchObject({ pass: true, exact: true, samples: 3 });
     expect(report.inputs.map((i) => [i.name, i.shape])).toEqual([
-      ['input_ids', [2, 8]], ['attention_mask', [2, 8]], ['token_type_ids', [2, 8]],
+      ['input_ids', [2, 8]],
+      ['attention_mask', [2, 8]],
+      ['token_type_ids', [2, 8]],
     ]);
     expect(report.outputs).toHaveLength(1);
-    expect(report.outputs[0]).toMatchObject({ name: 'last_hidden_state', shape: [2, 8, 4], elements: 3 * 64, maxAbs: 0, cosine: 1 });
+    expect(report.outputs[0]).toMatchObject({
+      name: 'last_hidden_state',
+      shape: [2, 8, 4],
+      elements: 3 * 64,
+      maxAbs: 0,
+      cosine: 1,
+    });
   });
 
   it('fails a copy with one changed weight and says where', async () => {
@@ -76,12 +101,26 @@ describe('checkParity', () => {
     const out = report.outputs[0]!;
     expect(out.maxAbs).toBeCloseTo(0.5, 6);
     expect(out.mismatches).toBe(2 * 2 * 4); // 2 samples x 2 rows x 4 positions in segment 0
-    expect(describeFailure(report)).toMatch(/output 'last_hidden_state': 16 of 128 elements outside atol 0.0001 \+ rtol 0.001/);
+    expect(describeFailure(report)).toMatch(
+      /output 'last_hidden_state': 16 of 128 elements outside atol 0.0001 \+ rtol 0.001/,
+    );
   });
 
   it('runs given inputs and respects the tolerances it is given', async () => {
-    const a = linearClassifier([[1, 0], [0, 1]], [0, 0]);
-    const b = linearClassifier([[1, 0], [0, 1]], [0.01, 0]);
+    const a = linearClassifier(
+      [
+        [1, 0],
+        [0, 1],
+      ],
+      [0, 0],
+    );
+    const b = linearClassifier(
+      [
+        [1, 0],
+        [0, 1],
+      ],
+      [0.01, 0],
+    );
     const inputs = [{ x: floats([1, 2, 3, 4], [2, 2]) }];
     expect((await checkParity(a, b, { inputs, threads: 1 })).pass).toBe(false);
     const loose = await checkParity(a, b, { inputs, threads: 1, atol: 0.02 });

@@ -54,7 +54,9 @@ describe('verifyStep', () => {
     breakWeights.run(model, context);
     const bad = await verifyStep(beforeBreak, model, 'break-weights', { threads: 1 });
     expect(bad.pass).toBe(false);
-    expect(bad.message).toMatch(/^pass 'break-weights' breaks parity: output 'last_hidden_state': \d+ of \d+ elements outside/);
+    expect(bad.message).toMatch(
+      /^pass 'break-weights' breaks parity: output 'last_hidden_state': \d+ of \d+ elements outside/,
+    );
     expect(bad.report.reference).toBe('before break-weights');
   });
 

@@ -20,10 +20,18 @@ const MODEL = 'fixtures/bert-sdpa-dynamo18.onnx';
 async function bundle(names: string[]) {
   const result = await build({
     stdin: { contents: `export { ${names.join(', ')} } from './src/core.js';`, resolveDir: resolve('.'), loader: 'ts' },
-    bundle: true, minify: true, format: 'esm', platform: 'browser', write: false, metafile: true, logLevel: 'error',
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
+    metafile: true,
+    logLevel: 'error',
   });
   const code = result.outputFiles[0]!.contents;
-  const inputs = Object.entries(Object.values(result.metafile.outputs)[0]!.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([f]) => f);
+  const inputs = Object.entries(Object.values(result.metafile.outputs)[0]!.inputs)
+    .filter(([, i]) => i.bytesInOutput > 0)
+    .map(([f]) => f);
   return { code, inputs, gzipped: gzipSync(code, { level: 9 }).byteLength };
 }
 
@@ -32,14 +40,22 @@ describe('browser bundle of the core', () => {
     const { code, inputs } = await bundle(['decodeModel', 'encodeModel', 'runPasses', 'fusePass']);
     expect(inputs.filter((f) => f.includes('node_modules'))).toEqual([]);
     writeFileSync(join(dir, 'core.mjs'), code);
-    writeFileSync(join(dir, 'run.mjs'), [
-      "import { readFileSync, writeFileSync } from 'node:fs';",
-      "import { decodeModel, encodeModel, runPasses, fusePass } from './core.mjs';",
-      'const model = decodeModel(readFileSync(process.argv[2]));',
-      'runPasses(model, [fusePass]);',
-      'writeFileSync(process.argv[3], encodeModel(model));',
-    ].join('\n'));
-    execFileSync(process.execPath, ['--disallow-code-generation-from-strings', join(dir, 'run.mjs'), MODEL, join(dir, 'out.onnx')]);
+    writeFileSync(
+      join(dir, 'run.mjs'),
+      [
+        "import { readFileSync, writeFileSync } from 'node:fs';",
+        "import { decodeModel, encodeModel, runPasses, fusePass } from './core.mjs';",
+        'const model = decodeModel(readFileSync(process.argv[2]));',
+        'runPasses(model, [fusePass]);',
+        'writeFileSync(process.argv[3], encodeModel(model));',
+      ].join('\n'),
+    );
+    execFileSync(process.execPath, [
+      '--disallow-code-generation-from-strings',
+      join(dir, 'run.mjs'),
+      MODEL,
+      join(dir, 'out.onnx'),
+    ]);
 
     const model = decodeModel(readFileSync(MODEL));
     runPasses(model, [fusePass]);
@@ -49,7 +65,9 @@ describe('browser bundle of the core', () => {
 
   it('reading and writing alone take the codec and the IR, not the passes', async () => {
     const { inputs, gzipped } = await bundle(['decodeModel', 'encodeModel']);
-    expect(inputs.filter((f) => f.includes('passes/') || f.includes('src/eval/') || f.includes('src/shape/'))).toEqual([]);
+    expect(inputs.filter((f) => f.includes('passes/') || f.includes('src/eval/') || f.includes('src/shape/'))).toEqual(
+      [],
+    );
     // about 12 KiB today; the margin catches a heavy dependency coming back, not small growth
     expect(gzipped).toBeLessThan(20 * 1024);
   });

@@ -14,8 +14,11 @@ const MODEL = readFileSync('fixtures/bert-sdpa-dynamo18.onnx');
 
 // A fresh protobufjs type: it generates its decoder on first use, which the test below makes under the policy.
 const { FileDescriptorSet } = descriptor as unknown as { FileDescriptorSet: protobuf.Type };
-const fromDescriptor = (protobuf.Root as unknown as { fromDescriptor(s: protobuf.Message): protobuf.Root }).fromDescriptor;
-const protobufjsModelProto = fromDescriptor(FileDescriptorSet.decode(readFileSync(DESCRIPTOR_FILE))).lookupType('onnx.ModelProto');
+const fromDescriptor = (protobuf.Root as unknown as { fromDescriptor(s: protobuf.Message): protobuf.Root })
+  .fromDescriptor;
+const protobufjsModelProto = fromDescriptor(FileDescriptorSet.decode(readFileSync(DESCRIPTOR_FILE))).lookupType(
+  'onnx.ModelProto',
+);
 
 describe('with code generation from strings refused', () => {
   const saved = { Function: globalThis.Function, eval: globalThis.eval };

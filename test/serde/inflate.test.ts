@@ -10,7 +10,7 @@ import { lcg } from '../kit/random.js';
 function sample(size: number, seed: number): Uint8Array {
   const out = new Uint8Array(size);
   const rand = lcg(seed >>> 0 || 1);
-  for (let i = 0; i < size; ) {
+  for (let i = 0; i < size;) {
     const kind = rand();
     const n = Math.min(size - i, 1 + Math.floor(rand() * 300));
     if (kind < 0.3 && i > 0) {
@@ -32,9 +32,16 @@ describe('inflateRaw', () => {
     ['zeros, 1 MB', new Uint8Array(1 << 20)],
   ])('decompresses %s as zlib wrote it, at every level and strategy', (_, data) => {
     for (const level of [0, 1, 6, 9]) {
-      for (const strategy of [constants.Z_DEFAULT_STRATEGY, constants.Z_FIXED, constants.Z_HUFFMAN_ONLY, constants.Z_RLE]) {
+      for (const strategy of [
+        constants.Z_DEFAULT_STRATEGY,
+        constants.Z_FIXED,
+        constants.Z_HUFFMAN_ONLY,
+        constants.Z_RLE,
+      ]) {
         const packed = deflateRawSync(data, { level, strategy });
-        expect(Buffer.compare(inflateRaw(packed, data.byteLength), data), `level ${level} strategy ${strategy}`).toBe(0);
+        expect(Buffer.compare(inflateRaw(packed, data.byteLength), data), `level ${level} strategy ${strategy}`).toBe(
+          0,
+        );
         // without a size hint, the output grows as needed
         expect(Buffer.compare(inflateRaw(packed), data)).toBe(0);
       }
@@ -42,9 +49,12 @@ describe('inflateRaw', () => {
   });
 
   it('decompresses random inputs', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 3000 }), fc.integer({ min: 0, max: 9 }), (data, level) => {
-      expect(Buffer.compare(inflateRaw(deflateRawSync(data, { level })), data)).toBe(0);
-    }), { numRuns: 200, seed: 16 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 3000 }), fc.integer({ min: 0, max: 9 }), (data, level) => {
+        expect(Buffer.compare(inflateRaw(deflateRawSync(data, { level })), data)).toBe(0);
+      }),
+      { numRuns: 200, seed: 16 },
+    );
   });
 
   it('refuses damaged data with an Error', () => {
@@ -71,6 +81,7 @@ describe('inflateRaw', () => {
 
 describe('crc32', () => {
   it('agrees with zlib', () => {
-    for (const data of [new Uint8Array(0), Uint8Array.of(0), sample(10000, 3)]) expect(crc32(data)).toBe(zlibCrc32(data));
+    for (const data of [new Uint8Array(0), Uint8Array.of(0), sample(10000, 3)])
+      expect(crc32(data)).toBe(zlibCrc32(data));
   });
 });

@@ -17,7 +17,8 @@ const INT64_MAX = 9223372036854775807n;
 const INT64_MIN = -9223372036854775808n;
 
 const f32 = (name: string, dims: number[], values: number[]) => Tensor.fromArray(name, DataType.FLOAT, dims, values);
-const i64 = (name: string, values: bigint[]) => Tensor.fromArray(name, DataType.INT64, [values.length], values as unknown as number[]);
+const i64 = (name: string, values: bigint[]) =>
+  Tensor.fromArray(name, DataType.INT64, [values.length], values as unknown as number[]);
 
 /** If with outer-scope references: each branch reads the outer graph's `x` (and `then` the outer `one`). */
 function ifBranches(parent: Graph, x: Value, one: Value): { then: Graph; else: Graph } {
@@ -46,14 +47,20 @@ function scaleFunction(): OnnxFunction {
   f.opsetImports = [{ domain: '', version: 21 }];
   const body = f.body;
   const a = body.addInput(new Value('a'));
-  const alpha = body.createNode({
-    opType: 'Constant', name: 'alpha_const',
-    attributes: [{ name: 'value_float', type: 'ref', refType: 'float', refAttrName: 'alpha' }],
-  }).output();
-  const beta = body.createNode({
-    opType: 'Constant', name: 'beta_const',
-    attributes: [{ name: 'value_float', type: 'ref', refType: 'float', refAttrName: 'beta' }],
-  }).output();
+  const alpha = body
+    .createNode({
+      opType: 'Constant',
+      name: 'alpha_const',
+      attributes: [{ name: 'value_float', type: 'ref', refType: 'float', refAttrName: 'alpha' }],
+    })
+    .output();
+  const beta = body
+    .createNode({
+      opType: 'Constant',
+      name: 'beta_const',
+      attributes: [{ name: 'value_float', type: 'ref', refType: 'float', refAttrName: 'beta' }],
+    })
+    .output();
   const scaled = body.createNode({ opType: 'Mul', inputs: [a, alpha], name: 'scale_mul' }).output();
   scaled.type = tensorType(DataType.FLOAT, []);
   body.valueInfo.push(scaled);
@@ -84,28 +91,44 @@ function everyAttribute(g: Graph): Attribute[] {
     { name: 'tensors', type: 'tensors', value: [i64('ta', [INT64_MIN]), f32('tb', [], [2])] },
     { name: 'graphs', type: 'graphs', value: [sub2] },
     { name: 'sparse_tensors', type: 'sparse_tensors', value: [sparse, { ...sparse, dims: [2, 2] }] },
-    { name: 'type_protos', type: 'type_protos', value: [seqType, { kind: 'map', keyType: DataType.STRING, value: tensorType(DataType.FLOAT, []) }] },
+    {
+      name: 'type_protos',
+      type: 'type_protos',
+      value: [seqType, { kind: 'map', keyType: DataType.STRING, value: tensorType(DataType.FLOAT, []) }],
+    },
   ];
 }
 
 function buildModel(): Model {
   const m = new Model(new Graph('main'));
   m.irVersion = 11;
-  m.opsetImports = [{ domain: '', version: 21 }, { domain: 'local', version: 1 }, { domain: 'test.attrs', version: 1 }];
+  m.opsetImports = [
+    { domain: '', version: 21 },
+    { domain: 'local', version: 1 },
+    { domain: 'test.attrs', version: 1 },
+  ];
   m.producerName = 'onnx-opt tests';
   m.producerVersion = '0.1';
   m.domain = 'test';
   m.modelVersion = 3;
   m.docString = 'every feature';
-  m.metadataProps = [['model.key', 'model.value'], ['empty', '']];
+  m.metadataProps = [
+    ['model.key', 'model.value'],
+    ['empty', ''],
+  ];
   m.functions = [scaleFunction()];
   m.configuration = [{ name: 'pair', num_devices: 2, device: ['cpu:0', 'cpu:1'] }];
-  m.trainingInfo = [{
-    initialization: { name: 'init', node: [{ op_type: 'Constant', output: ['w_init'], attribute: [{ name: 'value_float', type: 1, f: 1 }] }] },
-    algorithm: { name: 'step', node: [{ op_type: 'Identity', input: ['w'], output: ['w_next'] }] },
-    initialization_binding: [{ key: 'w', value: 'w_init' }],
-    update_binding: [{ key: 'w', value: 'w_next' }],
-  }];
+  m.trainingInfo = [
+    {
+      initialization: {
+        name: 'init',
+        node: [{ op_type: 'Constant', output: ['w_init'], attribute: [{ name: 'value_float', type: 1, f: 1 }] }],
+      },
+      algorithm: { name: 'step', node: [{ op_type: 'Identity', input: ['w'], output: ['w_next'] }] },
+      initialization_binding: [{ key: 'w', value: 'w_init' }],
+      update_binding: [{ key: 'w', value: 'w_next' }],
+    },
+  ];
 
   const g = m.graph;
   g.docString = 'main graph';
@@ -114,7 +137,12 @@ function buildModel(): Model {
   x.docString = 'the input';
   x.metadataProps = [['value.key', 'value.value']];
   const cond = g.addInput(new Value('cond', { ...tensorType(DataType.BOOL, []), denotation: 'FLAG' }));
-  g.addInput(new Value('seq', { kind: 'sequence', elem: { kind: 'tensor', elemType: DataType.FLOAT, shape: [{ value: 2, denotation: 'BATCH' }] } }));
+  g.addInput(
+    new Value('seq', {
+      kind: 'sequence',
+      elem: { kind: 'tensor', elemType: DataType.FLOAT, shape: [{ value: 2, denotation: 'BATCH' }] },
+    }),
+  );
   g.addInput(new Value('maybe', { kind: 'optional', elem: tensorType(DataType.INT64, []) }));
   g.addInput(new Value('sparse_in', { kind: 'sparse_tensor', elemType: DataType.FLOAT, shape: [{ value: 10 }] }));
 
@@ -123,15 +151,29 @@ function buildModel(): Model {
   one.initializer!.metadataProps = [['tensor.key', 'tensor.value']];
   const starts = g.addInitializer('starts', i64('', [0n]));
   const ends = g.addInitializer('ends', i64('', [INT64_MAX]));
-  g.addInitializer('words', new Tensor('', DataType.STRING, [3], [encodeString('a'), encodeString(''), Uint8Array.of(0xc3, 0xa9)]));
+  g.addInitializer(
+    'words',
+    new Tensor('', DataType.STRING, [3], [encodeString('a'), encodeString(''), Uint8Array.of(0xc3, 0xa9)]),
+  );
   g.addInitializer('half', Tensor.fromArray('', DataType.FLOAT16, [4], Uint16Array.of(0x3c00, 0x8000, 0x7c00, 0x7e01)));
   g.addInitializer('nibbles', new Tensor('', DataType.INT4, [3], Uint8Array.of(0x8f, 0x07)));
   g.addInitializer('bf16', Tensor.fromArray('', DataType.BFLOAT16, [1], Uint16Array.of(0x3f80)));
   const segmented = g.addInitializer('segmented', f32('', [2], [1, 2]));
   segmented.initializer!.segment = { begin: 0, end: 2 };
   // Past the encoder's streaming threshold, so this one is framed by hand.
-  g.addInitializer('big', f32('', [20000], Array.from({ length: 20000 }, (_, i) => i / 7)));
-  g.sparseInitializers.push({ values: f32('sparse_w', [2], [3, 4]), indices: i64('sparse_w_indices', [0n, 7n]), dims: [2, 4] });
+  g.addInitializer(
+    'big',
+    f32(
+      '',
+      [20000],
+      Array.from({ length: 20000 }, (_, i) => i / 7),
+    ),
+  );
+  g.sparseInitializers.push({
+    values: f32('sparse_w', [2], [3, 4]),
+    indices: i64('sparse_w_indices', [0n, 7n]),
+    dims: [2, 4],
+  });
 
   const sliced = g.createNode({ opType: 'Slice', inputs: [x, starts, ends], name: 'slice' }).output();
   sliced.type = tensorType(DataType.FLOAT, ['batch', 4]);
@@ -139,24 +181,53 @@ function buildModel(): Model {
   sliced.metadataProps = [['vi.key', 'vi.value']];
   g.valueInfo.push(sliced);
   const branches = ifBranches(g, x, one);
-  const chosen = g.createNode({
-    opType: 'If', inputs: [cond], name: 'choose',
-    attributes: [{ name: 'then_branch', type: 'graph', value: branches.then }, { name: 'else_branch', type: 'graph', value: branches.else }],
-  }).output();
-  const scaled = g.createNode({ opType: 'Scale', domain: 'local', inputs: [chosen], name: 'call', attributes: [attr('alpha', 2, true)] });
+  const chosen = g
+    .createNode({
+      opType: 'If',
+      inputs: [cond],
+      name: 'choose',
+      attributes: [
+        { name: 'then_branch', type: 'graph', value: branches.then },
+        { name: 'else_branch', type: 'graph', value: branches.else },
+      ],
+    })
+    .output();
+  const scaled = g.createNode({
+    opType: 'Scale',
+    domain: 'local',
+    inputs: [chosen],
+    name: 'call',
+    attributes: [attr('alpha', 2, true)],
+  });
   scaled.overload = 'v1';
   scaled.docString = 'calls a function';
   scaled.metadataProps = [['node.key', 'node.value']];
-  scaled.deviceConfigurations = [{
-    configuration_id: 'pair',
-    sharding_spec: [{ tensor_name: 'x', device: [0, 1], sharded_dim: [{ axis: 0, simple_sharding: [{ dim_value: 4, num_shards: 2 }] }] }],
-    pipeline_stage: 1,
-  }];
-  const big = g.createNode({
-    opType: 'Constant', name: 'big_ints', attributes: [{ name: 'value_ints', type: 'ints', value: [INT64_MAX, INT64_MIN] }],
-  }).output();
+  scaled.deviceConfigurations = [
+    {
+      configuration_id: 'pair',
+      sharding_spec: [
+        {
+          tensor_name: 'x',
+          device: [0, 1],
+          sharded_dim: [{ axis: 0, simple_sharding: [{ dim_value: 4, num_shards: 2 }] }],
+        },
+      ],
+      pipeline_stage: 1,
+    },
+  ];
+  const big = g
+    .createNode({
+      opType: 'Constant',
+      name: 'big_ints',
+      attributes: [{ name: 'value_ints', type: 'ints', value: [INT64_MAX, INT64_MIN] }],
+    })
+    .output();
   const everything = g.createNode({
-    opType: 'Everything', domain: 'test.attrs', inputs: [sliced, null, big], outputs: 2, attributes: everyAttribute(g),
+    opType: 'Everything',
+    domain: 'test.attrs',
+    inputs: [sliced, null, big],
+    outputs: 2,
+    attributes: everyAttribute(g),
   });
   g.quantizationAnnotations = [{ tensorName: sliced.name, quantParameterTensorNames: [['SCALE_TENSOR', 'one']] }];
   g.outputs.push(scaled.output(), sliced, everything.output(1), x);
@@ -214,7 +285,9 @@ describe('serde round trip of a model built in code', () => {
     expect(elseBranch!.nodes[0]!.inputs[0]).toBe(x);
     const readers = x.uses.map((u) => u.node.name).sort();
     expect(readers).toEqual(['else_neg', 'slice', 'then_add']);
-    expect(thenBranch!.outerValuesUsed()).toEqual(new Set([x, decoded.graph.initializers.find((v) => v.name === 'one')]));
+    expect(thenBranch!.outerValuesUsed()).toEqual(
+      new Set([x, decoded.graph.initializers.find((v) => v.name === 'one')]),
+    );
   });
 
   it('has consistent use-def chains after decoding', () => {

@@ -19,22 +19,28 @@ const file = readDescriptorSet().file[0]!;
 
 /** Every message, nested ones named Outer.Inner, as in the tables. */
 function allMessages(list: MessageDescriptor[] = [], prefix = ''): [string, MessageDescriptor][] {
-  return list.flatMap((m) => [[prefix + m.name, m] as [string, MessageDescriptor], ...allMessages(m.nestedType, `${prefix}${m.name}.`)]);
+  return list.flatMap((m) => [
+    [prefix + m.name, m] as [string, MessageDescriptor],
+    ...allMessages(m.nestedType, `${prefix}${m.name}.`),
+  ]);
 }
 
 function allEnums(): Map<string, EnumDescriptor> {
   const out = new Map<string, EnumDescriptor>((file.enumType ?? []).map((e) => [e.name, e]));
-  for (const [name, m] of allMessages(file.messageType)) for (const e of m.enumType ?? []) out.set(`${name}.${e.name}`, e);
+  for (const [name, m] of allMessages(file.messageType))
+    for (const e of m.enumType ?? []) out.set(`${name}.${e.name}`, e);
   return out;
 }
 
 function tableSource(): string {
   const lines = allMessages(file.messageType).map(([name, m]) => {
-    const fields = [...(m.field ?? [])].sort((a, b) => a.number - b.number).map((f) => {
-      const label = f.label !== LABEL_REPEATED ? 0 : f.options?.packed ? 2 : 1;
-      const message = f.type === TYPE_MESSAGE ? `, '${f.typeName!.replace(`.${file.package}.`, '')}'` : '';
-      return `[${f.number}, '${f.name}', ${f.type}, ${label}${message}]`;
-    });
+    const fields = [...(m.field ?? [])]
+      .sort((a, b) => a.number - b.number)
+      .map((f) => {
+        const label = f.label !== LABEL_REPEATED ? 0 : f.options?.packed ? 2 : 1;
+        const message = f.type === TYPE_MESSAGE ? `, '${f.typeName!.replace(`.${file.package}.`, '')}'` : '';
+        return `[${f.number}, '${f.name}', ${f.type}, ${label}${message}]`;
+      });
     // one message a line: the tables are data, and a field a line made every message look like every other
     return `  '${name}': [${fields.join(', ')}],\n`;
   });
@@ -58,8 +64,9 @@ describe('ONNX schema tables', () => {
     const messages = allMessages(file.messageType);
     expect(Object.keys(onnxSchema).sort()).toEqual(messages.map(([name]) => name).sort());
     for (const [name, m] of messages) {
-      expect(onnxSchema[name]!.map(([number, fieldName]) => `${number}:${fieldName}`).sort(), name)
-        .toEqual((m.field ?? []).map((f) => `${f.number}:${f.name}`).sort());
+      expect(onnxSchema[name]!.map(([number, fieldName]) => `${number}:${fieldName}`).sort(), name).toEqual(
+        (m.field ?? []).map((f) => `${f.number}:${f.name}`).sort(),
+      );
     }
     expect(onnxSchema['TensorProto']!.find(([, name]) => name === 'float_data')).toEqual([4, 'float_data', 2, 2]);
     expect(onnxSchema['ModelProto']!.find(([, name]) => name === 'graph')).toEqual([7, 'graph', 11, 0, 'GraphProto']);
@@ -72,12 +79,18 @@ describe('ONNX schema tables', () => {
 
   it('agree with the decoder on attribute types and their fields', () => {
     const values = allEnums().get('AttributeProto.AttributeType')!.value;
-    expect([...values].sort((x, y) => x.number - y.number).map((v) => [v.number, v.name.toLowerCase()])).toEqual(ATTRIBUTE_TYPES.map((t, i) => [i, t]));
+    expect([...values].sort((x, y) => x.number - y.number).map((v) => [v.number, v.name.toLowerCase()])).toEqual(
+      ATTRIBUTE_TYPES.map((t, i) => [i, t]),
+    );
     const fields = new Set(onnxSchema['AttributeProto']!.map(([, name]) => name));
     for (const field of Object.values(ATTRIBUTE_FIELDS)) expect(fields, field).toContain(field);
   });
 
   it('are IR version 14', () => {
-    expect(allEnums().get('Version')!.value.find((v) => v.name === 'IR_VERSION')?.number).toBe(14);
+    expect(
+      allEnums()
+        .get('Version')!
+        .value.find((v) => v.name === 'IR_VERSION')?.number,
+    ).toBe(14);
   });
 });

@@ -11,8 +11,9 @@ import { onnxSchema } from '../../src/serde/onnx-schema.js';
 import { decodeMessage, encodeMessage, type Message } from '../../src/serde/wire.js';
 import { onnxRoot } from '../helpers/protobufjs-onnx.js';
 
-const FIXTURES = ['bert-sdpa-dynamo18', 'gpt2-eager-ts14', 't5-eager-dynamo18', 'bert-eager-ts14.int8', 'cnn']
-  .map((name) => `fixtures/${name}.onnx`);
+const FIXTURES = ['bert-sdpa-dynamo18', 'gpt2-eager-ts14', 't5-eager-dynamo18', 'bert-eager-ts14.int8', 'cnn'].map(
+  (name) => `fixtures/${name}.onnx`,
+);
 
 const type = (name: string) => onnxRoot.lookupType(`onnx.${name}`);
 
@@ -27,7 +28,11 @@ function ours(m: unknown): unknown {
   if (m instanceof Uint8Array) return Buffer.from(m).toString('base64');
   if (typeof m === 'bigint') return m.toString();
   if (m === null || typeof m !== 'object') return m;
-  return Object.fromEntries(Object.entries(m).filter(([k, v]) => k !== '$unknown' && !(Array.isArray(v) && !v.length)).map(([k, v]) => [k, ours(v)]));
+  return Object.fromEntries(
+    Object.entries(m)
+      .filter(([k, v]) => k !== '$unknown' && !(Array.isArray(v) && !v.length))
+      .map(([k, v]) => [k, ours(v)]),
+  );
 }
 
 /** int64 fields hold numbers in our messages and decimal strings in protobufjs's: compare as strings. */
@@ -58,50 +63,104 @@ describe('wire codec', () => {
     expect(raw.buffer).toBe(bytes.buffer);
   });
 
-  const int64s = [0, 1, -1, 127, 128, 2 ** 31, -(2 ** 31), 2 ** 32, 2 ** 53 - 1, -(2 ** 53 - 1), 2n ** 53n + 1n,
-    2n ** 63n - 1n, -(2n ** 63n), -(2n ** 53n) - 1n];
+  const int64s = [
+    0,
+    1,
+    -1,
+    127,
+    128,
+    2 ** 31,
+    -(2 ** 31),
+    2 ** 32,
+    2 ** 53 - 1,
+    -(2 ** 53 - 1),
+    2n ** 53n + 1n,
+    2n ** 63n - 1n,
+    -(2n ** 63n),
+    -(2n ** 53n) - 1n,
+  ];
 
   it('reads and writes int64 and uint64 values across the whole range as protobufjs does', () => {
     const msg = { ints: int64s, i: -(2n ** 63n), name: 'edges' };
     const bytes = encodeMessage(onnxSchema, 'AttributeProto', msg);
-    const theirs = type('AttributeProto').encode(type('AttributeProto').fromObject({ ...msg, ints: int64s.map(String), i: String(msg.i) })).finish();
+    const theirs = type('AttributeProto')
+      .encode(type('AttributeProto').fromObject({ ...msg, ints: int64s.map(String), i: String(msg.i) }))
+      .finish();
     expect(Buffer.compare(bytes, theirs)).toBe(0);
     expect(decodeMessage(onnxSchema, 'AttributeProto', bytes)).toEqual(msg);
     const unsigned = [0, 2 ** 53 - 1, 2n ** 53n + 1n, 2n ** 64n - 1n];
-    const tensor = encodeMessage(onnxSchema, 'TensorProto', { uint64_data: unsigned, int32_data: [-1, 2 ** 31 - 1, -(2 ** 31)] });
-    expect(decodeMessage(onnxSchema, 'TensorProto', tensor)).toEqual({ int32_data: [-1, 2 ** 31 - 1, -(2 ** 31)], uint64_data: unsigned });
+    const tensor = encodeMessage(onnxSchema, 'TensorProto', {
+      uint64_data: unsigned,
+      int32_data: [-1, 2 ** 31 - 1, -(2 ** 31)],
+    });
+    expect(decodeMessage(onnxSchema, 'TensorProto', tensor)).toEqual({
+      int32_data: [-1, 2 ** 31 - 1, -(2 ** 31)],
+      uint64_data: unsigned,
+    });
     expect(reference('TensorProto', tensor)).toMatchObject({ uint64_data: unsigned.map(String) });
   });
 
   it('writes integral numbers past 2^53 saturated to the int64 range, and refuses fractions', () => {
     const bytes = encodeMessage(onnxSchema, 'AttributeProto', { ints: [2 ** 60, 2 ** 63, -(2 ** 64)] });
-    expect(decodeMessage(onnxSchema, 'AttributeProto', bytes)).toEqual({ ints: [2n ** 60n, 2n ** 63n - 1n, -(2n ** 63n)] });
+    expect(decodeMessage(onnxSchema, 'AttributeProto', bytes)).toEqual({
+      ints: [2n ** 60n, 2n ** 63n - 1n, -(2n ** 63n)],
+    });
     expect(() => encodeMessage(onnxSchema, 'AttributeProto', { i: 1.5 })).toThrow(/not an integer/);
   });
 
   it('writes random tensors and attributes as protobufjs does, and reads them back', () => {
-    const int64 = fc.bigInt(-(2n ** 63n), 2n ** 63n - 1n).map((b) => (b >= -(2n ** 53n) && b <= 2n ** 53n ? Number(b) : b));
+    const int64 = fc
+      .bigInt(-(2n ** 63n), 2n ** 63n - 1n)
+      .map((b) => (b >= -(2n ** 53n) && b <= 2n ** 53n ? Number(b) : b));
     const text = fc.string({ unit: 'grapheme', maxLength: 40 });
     const f32 = fc.float({ noNaN: true, noDefaultInfinity: true }).filter((x) => !Object.is(x, -0));
-    const tensor = fc.record({
-      dims: fc.array(fc.integer({ min: 0, max: 2 ** 40 }), { maxLength: 4 }),
-      data_type: fc.integer({ min: 0, max: 28 }),
-      float_data: fc.array(f32, { maxLength: 8 }),
-      int32_data: fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { maxLength: 8 }),
-      int64_data: fc.array(int64, { maxLength: 8 }),
-      name: text,
-      raw_data: fc.uint8Array({ maxLength: 64 }),
-      double_data: fc.array(fc.double({ noNaN: true, noDefaultInfinity: true }).filter((x) => !Object.is(x, -0)), { maxLength: 4 }),
-      external_data: fc.array(fc.record({ key: text, value: text }), { maxLength: 2 }),
-    }, { requiredKeys: [] });
-    const attribute = fc.record({ name: text, f: f32, i: int64, s: fc.uint8Array({ maxLength: 16 }), t: tensor, ints: fc.array(int64, { maxLength: 6 }), strings: fc.array(fc.uint8Array({ maxLength: 8 }), { maxLength: 3 }), type: fc.integer({ min: 0, max: 14 }) }, { requiredKeys: [] });
-    const forProtobufjs = (m: unknown): unknown => JSON.parse(JSON.stringify(m, (_, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v)));
-    fc.assert(fc.property(attribute, (msg) => {
-      const bytes = encodeMessage(onnxSchema, 'AttributeProto', msg);
-      const t = type('AttributeProto') as protobuf.Type;
-      expect(Buffer.compare(bytes, t.encode(t.fromObject(forProtobufjs(msg) as Record<string, unknown>)).finish())).toBe(0);
-      expect(ours(decodeMessage(onnxSchema, 'AttributeProto', bytes))).toEqual(ours(msg));
-    }), { numRuns: 300, seed: 16 });
+    const tensor = fc.record(
+      {
+        dims: fc.array(fc.integer({ min: 0, max: 2 ** 40 }), { maxLength: 4 }),
+        data_type: fc.integer({ min: 0, max: 28 }),
+        float_data: fc.array(f32, { maxLength: 8 }),
+        int32_data: fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { maxLength: 8 }),
+        int64_data: fc.array(int64, { maxLength: 8 }),
+        name: text,
+        raw_data: fc.uint8Array({ maxLength: 64 }),
+        double_data: fc.array(
+          fc.double({ noNaN: true, noDefaultInfinity: true }).filter((x) => !Object.is(x, -0)),
+          { maxLength: 4 },
+        ),
+        external_data: fc.array(fc.record({ key: text, value: text }), { maxLength: 2 }),
+      },
+      { requiredKeys: [] },
+    );
+    const attribute = fc.record(
+      {
+        name: text,
+        f: f32,
+        i: int64,
+        s: fc.uint8Array({ maxLength: 16 }),
+        t: tensor,
+        ints: fc.array(int64, { maxLength: 6 }),
+        strings: fc.array(fc.uint8Array({ maxLength: 8 }), { maxLength: 3 }),
+        type: fc.integer({ min: 0, max: 14 }),
+      },
+      { requiredKeys: [] },
+    );
+    const forProtobufjs = (m: unknown): unknown =>
+      JSON.parse(
+        JSON.stringify(m, (_, v) =>
+          typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
+        ),
+      );
+    fc.assert(
+      fc.property(attribute, (msg) => {
+        const bytes = encodeMessage(onnxSchema, 'AttributeProto', msg);
+        const t = type('AttributeProto') as protobuf.Type;
+        expect(
+          Buffer.compare(bytes, t.encode(t.fromObject(forProtobufjs(msg) as Record<string, unknown>)).finish()),
+        ).toBe(0);
+        expect(ours(decodeMessage(onnxSchema, 'AttributeProto', bytes))).toEqual(ours(msg));
+      }),
+      { numRuns: 300, seed: 16 },
+    );
   });
 
   it('keeps fields it does not know, through decodeModel and encodeModel', () => {
@@ -134,7 +193,10 @@ describe('wire codec', () => {
   it.each([
     ['a truncated model', readFileSync('fixtures/cnn.onnx').subarray(0, 1000)],
     ['a length past the end', Uint8Array.from([0x0a, 0x05, 0x61])],
-    ['a varint that never ends', Uint8Array.from([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])],
+    [
+      'a varint that never ends',
+      Uint8Array.from([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+    ],
     ['wire type 7', Uint8Array.from([0x0f])],
     ['field number 0', Uint8Array.from([0x00, 0x01])],
     ['graphs nested 1000 deep', nested(1000)],

@@ -16,11 +16,14 @@ function attentionBlock(opset = 14) {
   const mask = b.input('attention_mask', ['batch', 'sequence'], DataType.INT64);
   const unsqueeze = (v: Value, axes: number[]) =>
     opset < 13 ? b.op('Unsqueeze', [v], { attrs: { axes } }) : b.op('Unsqueeze', [v, b.ints('axes', axes)]);
-  const project = (name: string) => b.op('Add', [b.op('MatMul', [x, b.zeros(`W${name}`, [64, 64])]), b.zeros(`b${name}`, [64])]);
+  const project = (name: string) =>
+    b.op('Add', [b.op('MatMul', [x, b.zeros(`W${name}`, [64, 64])]), b.zeros(`b${name}`, [64])]);
   const shape = b.op('Shape', [x]);
   const batch = unsqueeze(b.op('Gather', [shape, b.ints('zero', [0], [])], { attrs: { axis: 0 } }), [0]);
   const sequence = unsqueeze(b.op('Gather', [shape, b.ints('one', [1], [])], { attrs: { axis: 0 } }), [0]);
-  const headsShape = b.op('Concat', [batch, sequence, b.ints('heads', [4]), b.ints('head_size', [16])], { attrs: { axis: 0 } });
+  const headsShape = b.op('Concat', [batch, sequence, b.ints('heads', [4]), b.ints('head_size', [16])], {
+    attrs: { axis: 0 },
+  });
   const split = (v: Value) => b.op('Reshape', [v, headsShape]);
   const q = b.op('Transpose', [split(project('q'))], { attrs: { perm: [0, 2, 1, 3] } });
   const kT = b.op('Transpose', [split(project('k'))], { attrs: { perm: [0, 2, 3, 1] } });
@@ -73,7 +76,8 @@ describe('a BERT attention block with symbolic batch and sequence', () => {
   });
 
   test('a second run changes nothing, and two runs write the same bytes', () => {
-    const first = attentionBlock(), second = attentionBlock();
+    const first = attentionBlock(),
+      second = attentionBlock();
     inferShapes(first.b.model);
     inferShapes(second.b.model);
     const before = Buffer.from(encodeModel(first.b.model));

@@ -25,9 +25,15 @@ describe('control flow', () => {
       inner = g.op('Relu', [x]);
       return [g.op('Neg', [inner]), g.op('Abs', [x])];
     });
-    const elseBranch = body(b.graph, 'else', [], (g) => [g.op('Sigmoid', [x]), g.op('Slice', [x, b.ints('s', [0]), b.ints('e', [4]), b.ints('a', [1])])]);
+    const elseBranch = body(b.graph, 'else', [], (g) => [
+      g.op('Sigmoid', [x]),
+      g.op('Slice', [x, b.ints('s', [0]), b.ints('e', [4]), b.ints('a', [1])]),
+    ]);
     const [same, differs] = b.graph.createNode({
-      opType: 'If', inputs: [cond], outputs: 2, attributes: [attr('then_branch', thenBranch), attr('else_branch', elseBranch)],
+      opType: 'If',
+      inputs: [cond],
+      outputs: 2,
+      attributes: [attr('then_branch', thenBranch), attr('else_branch', elseBranch)],
     }).outputs as Value[];
     inferShapes(b.model);
     expect(dims(same!)).toEqual(['batch', 8]);
@@ -45,7 +51,10 @@ describe('control flow', () => {
       return [g.op('Identity', [c!]), next, g.op('Mul', [next, step])];
     });
     const [final, stacked] = b.graph.createNode({
-      opType: 'Loop', inputs: [b.ints('trips', [3], []), null, start], outputs: 2, attributes: [attr('body', loopBody)],
+      opType: 'Loop',
+      inputs: [b.ints('trips', [3], []), null, start],
+      outputs: 2,
+      attributes: [attr('body', loopBody)],
     }).outputs as Value[];
     inferShapes(b.model);
     expect(dims(final!)).toEqual([2]);
@@ -60,7 +69,9 @@ describe('control flow', () => {
       return [next, g.op('Identity', [next])];
     });
     const [total, partials] = b.graph.createNode({
-      opType: 'Scan', inputs: [b.input('init', [2]), b.input('xs', ['steps', 2])], outputs: 2,
+      opType: 'Scan',
+      inputs: [b.input('init', [2]), b.input('xs', ['steps', 2])],
+      outputs: 2,
       attributes: [attr('body', scanBody), attr('num_scan_inputs', 1)],
     }).outputs as Value[];
     inferShapes(b.model);
@@ -70,7 +81,9 @@ describe('control flow', () => {
 
   test('bodies of ops without a rule are still inferred, with their declared inputs', () => {
     const b = modelMaker();
-    const inside = body(b.graph, 'fn', [new Value('a', tensorType(DataType.FLOAT, ['n', 3]))], (g, [a]) => [g.op('Relu', [a!])]);
+    const inside = body(b.graph, 'fn', [new Value('a', tensorType(DataType.FLOAT, ['n', 3]))], (g, [a]) => [
+      g.op('Relu', [a!]),
+    ]);
     b.graph.createNode({ opType: 'Mystery', domain: 'x', inputs: [], attributes: [attr('body', inside)] });
     inferShapes(b.model);
     expect(dims(inside.outputs[0]!)).toEqual(['n', 3]);

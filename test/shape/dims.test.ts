@@ -1,7 +1,20 @@
 import { describe, expect, test } from 'vitest';
 import {
-  Sym, addDims, bindDim, broadcastDim, broadcastShapes, ceilDivDim, divDimsExact, evaluateParam, floorDivDim, isPlaceholder,
-  mulDims, parseParam, productOf, subDims, type SymDim,
+  Sym,
+  addDims,
+  bindDim,
+  broadcastDim,
+  broadcastShapes,
+  ceilDivDim,
+  divDimsExact,
+  evaluateParam,
+  floorDivDim,
+  isPlaceholder,
+  mulDims,
+  parseParam,
+  productOf,
+  subDims,
+  type SymDim,
 } from '../../src/shape/dims.js';
 
 const s = (name: string) => Sym.named(name);
@@ -66,8 +79,18 @@ describe('symbolic dims', () => {
     expect(broadcastDim(undefined, 1)).toBeUndefined();
     expect(broadcastDim(s('a'), s('b'))).toBeUndefined();
     expect(broadcastDim(3, 4)).toBe('conflict');
-    expect(broadcastShapes([[s('b'), 1, 5], [4, 1]])).toEqual([s('b'), 4, 5]);
-    expect(broadcastShapes([[2, 3], [4, 3]])).toBeUndefined();
+    expect(
+      broadcastShapes([
+        [s('b'), 1, 5],
+        [4, 1],
+      ]),
+    ).toEqual([s('b'), 4, 5]);
+    expect(
+      broadcastShapes([
+        [2, 3],
+        [4, 3],
+      ]),
+    ).toBeUndefined();
     expect(broadcastShapes([[2], undefined])).toBeUndefined();
     expect(broadcastShapes([[], []])).toEqual([]);
   });
@@ -79,6 +102,7 @@ describe('evaluateParam', () => {
     expect(evaluateParam('((encoder_sequence*batch)//batch)', sizes)).toBe(16);
     expect(evaluateParam('(sequence - 1)//2 + 1', sizes)).toBe(2);
     expect(evaluateParam('2*sequence + batch', sizes)).toBe(8);
-    for (const text of ['unbound', 'batch*', 'batch)', '(batch', 'sequence//0', 'batch % 2']) expect(evaluateParam(text, sizes), text).toBeUndefined();
+    for (const text of ['unbound', 'batch*', 'batch)', '(batch', 'sequence//0', 'batch % 2'])
+      expect(evaluateParam(text, sizes), text).toBeUndefined();
   });
 });

@@ -10,8 +10,9 @@ describe('elementwise ops', () => {
   test('unary ops keep type and symbolic shape', () => {
     const b = modelMaker();
     const x = b.input('x', ['batch', 'sequence', 8], DataType.FLOAT16);
-    const outs = ['Sqrt', 'Exp', 'Erf', 'Tanh', 'Sigmoid', 'Relu', 'Neg', 'Abs', 'Reciprocal', 'Floor', 'Identity']
-      .map((op) => b.op(op, [x]));
+    const outs = ['Sqrt', 'Exp', 'Erf', 'Tanh', 'Sigmoid', 'Relu', 'Neg', 'Abs', 'Reciprocal', 'Floor', 'Identity'].map(
+      (op) => b.op(op, [x]),
+    );
     const clip = b.op('Clip', [x, b.zeros('lo', [], DataType.FLOAT16), null]);
     const softmax = b.op('LogSoftmax', [x], { attrs: { axis: 1 } });
     inferShapes(b.model);
@@ -84,19 +85,26 @@ describe('elementwise ops', () => {
     const at = (i: number) => b.op('Gather', [shape, b.ints(`i${i}`, [i], [])]);
     const rows = b.op('Mul', [at(0), at(1)]);
     const half = b.op('Div', [at(2), b.ints('two', [2], [])]);
-    const target = b.op('Concat', [b.op('Unsqueeze', [rows, b.ints('ax', [0])]), b.op('Unsqueeze', [half, b.ints('ax', [0])]), b.ints('two_', [2])], { attrs: { axis: 0 } });
+    const target = b.op(
+      'Concat',
+      [b.op('Unsqueeze', [rows, b.ints('ax', [0])]), b.op('Unsqueeze', [half, b.ints('ax', [0])]), b.ints('two_', [2])],
+      { attrs: { axis: 0 } },
+    );
     const flat = b.op('Reshape', [x, target]);
     inferShapes(b.model);
     expect(dims(flat)).toEqual(['batch*sequence', 32, 2]);
   });
 
-  test('the exporter\'s Where(Equal(shape, -1), 1, shape) before Expand keeps the symbols', () => {
+  test("the exporter's Where(Equal(shape, -1), 1, shape) before Expand keeps the symbols", () => {
     const b = modelMaker();
     const ids = b.input('ids', ['batch', 'sequence'], DataType.INT64);
     const shape = b.op('Shape', [ids]);
-    const dim = (i: number) => b.op('Unsqueeze', [b.op('Gather', [shape, b.ints(`i${i}`, [i], [])]), b.ints(`a${i}`, [0])]);
+    const dim = (i: number) =>
+      b.op('Unsqueeze', [b.op('Gather', [shape, b.ints(`i${i}`, [i], [])]), b.ints(`a${i}`, [0])]);
     const target = b.op('Concat', [dim(0), b.ints('one', [1]), dim(1), dim(1)], { attrs: { axis: 0 } });
-    const ones = b.op('ConstantOfShape', [b.ints('four', [4])], { attrs: { value: Tensor.fromArray('v', DataType.INT64, [1], [1]) } });
+    const ones = b.op('ConstantOfShape', [b.ints('four', [4])], {
+      attrs: { value: Tensor.fromArray('v', DataType.INT64, [1], [1]) },
+    });
     const minusOnes = b.op('Mul', [ones, b.ints('m1', [-1], [])]);
     const fixed = b.op('Where', [b.op('Equal', [target, minusOnes]), ones, target]);
     const mask = b.op('Expand', [b.input('m', ['batch', 1, 1, 'sequence'], DataType.BOOL), fixed]);

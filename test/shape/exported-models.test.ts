@@ -23,7 +23,9 @@ function load(file: string): Model {
 /** A size, or a product of the inputs' symbols (batch*seq after a flattening Reshape). */
 const FROM_INPUTS = /^(batch|seq)(\*(batch|seq))*$/;
 
-const files = readdirSync(MODELS).filter((f) => f.endsWith('.onnx')).sort();
+const files = readdirSync(MODELS)
+  .filter((f) => f.endsWith('.onnx'))
+  .sort();
 
 describe('exported transformer models', () => {
   test('finds the seed graphs', () => {
@@ -34,8 +36,11 @@ describe('exported transformer models', () => {
     const model = load(file);
     const declaredOutputs = model.graph.outputs.map((v) => structuredClone(v.type));
     // Names the model itself gives (not unk__ placeholders) are kept as they are.
-    const ownNames = new Set([...model.graph.outputs, ...model.graph.valueInfo].flatMap((v) => shapeOf(v.type) ?? [])
-      .filter((d): d is string => typeof d === 'string' && !d.startsWith('unk__')));
+    const ownNames = new Set(
+      [...model.graph.outputs, ...model.graph.valueInfo]
+        .flatMap((v) => shapeOf(v.type) ?? [])
+        .filter((d): d is string => typeof d === 'string' && !d.startsWith('unk__')),
+    );
     const { issues } = inferShapes(model);
     expect(issues).toEqual([]);
     const vague: string[] = [];
@@ -43,7 +48,9 @@ describe('exported transformer models', () => {
       for (const v of node.outputs) {
         if (!v || model.graph.outputs.includes(v)) continue;
         const shape = shapeOf(v.type);
-        const known = shape?.every((d) => typeof d === 'number' || (typeof d === 'string' && (FROM_INPUTS.test(d) || ownNames.has(d))));
+        const known = shape?.every(
+          (d) => typeof d === 'number' || (typeof d === 'string' && (FROM_INPUTS.test(d) || ownNames.has(d))),
+        );
         if (!known) vague.push(`${node.opType} ${v.name}: ${JSON.stringify(shape)}`);
       }
     }

@@ -15,7 +15,9 @@ describe('gathering', () => {
     const table = b.zeros('table', [512, 64]);
     const ids = b.input('ids', ['batch', 'sequence'], DataType.INT64);
     const emb = b.op('Gather', [table, ids]);
-    const mid = b.op('Gather', [b.input('x', [5, 7, 9]), b.ints('idx', [0, 1, 2, 3, 4, 5], [2, 3])], { attrs: { axis: -2 } });
+    const mid = b.op('Gather', [b.input('x', [5, 7, 9]), b.ints('idx', [0, 1, 2, 3, 4, 5], [2, 3])], {
+      attrs: { axis: -2 },
+    });
     const scalar = b.op('Gather', [b.input('y', [5, 7]), b.ints('one', [1], [])], { attrs: { axis: 1 } });
     inferShapes(b.model);
     expect(dims(emb)).toEqual(['batch', 'sequence', 64]);
@@ -25,8 +27,12 @@ describe('gathering', () => {
 
   test('GatherElements and GatherND', () => {
     const b = modelMaker();
-    const ge = b.op('GatherElements', [b.input('x', [3, 4]), b.input('i', ['n', 4], DataType.INT64)], { attrs: { axis: 0 } });
-    const gnd = b.op('GatherND', [b.input('d', [2, 3, 4, 5]), b.input('j', [2, 6, 2], DataType.INT64)], { attrs: { batch_dims: 1 } });
+    const ge = b.op('GatherElements', [b.input('x', [3, 4]), b.input('i', ['n', 4], DataType.INT64)], {
+      attrs: { axis: 0 },
+    });
+    const gnd = b.op('GatherND', [b.input('d', [2, 3, 4, 5]), b.input('j', [2, 6, 2], DataType.INT64)], {
+      attrs: { batch_dims: 1 },
+    });
     inferShapes(b.model);
     expect(dims(ge)).toEqual(['n', 4]);
     expect(dims(gnd)).toEqual([2, 6, 5]);
@@ -38,7 +44,13 @@ describe('Slice', () => {
     const b = modelMaker();
     const x = b.input('x', [20, 10, 5]);
     const s = (starts: number[], ends: (number | bigint)[], axes?: number[], steps?: number[]) =>
-      b.op('Slice', [x, b.ints('st', starts), b.ints('en', ends), axes ? b.ints('ax', axes) : null, steps ? b.ints('sp', steps) : null]);
+      b.op('Slice', [
+        x,
+        b.ints('st', starts),
+        b.ints('en', ends),
+        axes ? b.ints('ax', axes) : null,
+        steps ? b.ints('sp', steps) : null,
+      ]);
     const basic = s([0, 0], [3, 10], [0, 1]);
     const negative = s([-1], [-1000], [1], [-1]);
     const outOfRange = s([1000], [1000], [1]);
@@ -57,9 +69,19 @@ describe('Slice', () => {
     const x = b.input('x', ['batch', 'sequence', 64]);
     const dropFirst = b.op('Slice', [x, b.ints('s', [1]), b.ints('e', [INT64_MAX]), b.ints('a', [1])]);
     const lastTwo = b.op('Slice', [x, b.ints('s2', [-2]), b.ints('e2', [INT64_MAX]), b.ints('a2', [1])]);
-    const reversed = b.op('Slice', [x, b.ints('s3', [-1]), b.ints('e3', [-INT64_MAX]), b.ints('a3', [1]), b.ints('st3', [-1])]);
+    const reversed = b.op('Slice', [
+      x,
+      b.ints('s3', [-1]),
+      b.ints('e3', [-INT64_MAX]),
+      b.ints('a3', [1]),
+      b.ints('st3', [-1]),
+    ]);
     // position_ids[:, :sequence] as exporters write it: the end comes from Shape(input_ids)[1].
-    const positions = b.ints('position_ids', Array.from({ length: 512 }, (_, i) => i), [1, 512]);
+    const positions = b.ints(
+      'position_ids',
+      Array.from({ length: 512 }, (_, i) => i),
+      [1, 512],
+    );
     const length = b.op('Unsqueeze', [b.op('Gather', [b.op('Shape', [x]), b.ints('one', [1], [])]), b.ints('ax', [0])]);
     const sliced = b.op('Slice', [positions, b.ints('zero', [0]), length, b.ints('a4', [1])]);
     inferShapes(b.model);
@@ -122,9 +144,13 @@ describe('shape values', () => {
   test('ConstantOfShape and Constant', () => {
     const b = modelMaker();
     const x = b.input('x', ['batch', 'sequence']);
-    const ones = b.op('ConstantOfShape', [b.op('Shape', [x])], { attrs: { value: Tensor.fromArray('v', DataType.INT64, [1], [1]) } });
+    const ones = b.op('ConstantOfShape', [b.op('Shape', [x])], {
+      attrs: { value: Tensor.fromArray('v', DataType.INT64, [1], [1]) },
+    });
     const zeros = b.op('ConstantOfShape', [b.ints('shape', [2, 3])]);
-    const tensor = b.op('Constant', [], { attrs: { value: Tensor.fromArray('t', DataType.FLOAT16, [2, 2], [0, 0, 0, 0]) } });
+    const tensor = b.op('Constant', [], {
+      attrs: { value: Tensor.fromArray('t', DataType.FLOAT16, [2, 2], [0, 0, 0, 0]) },
+    });
     const ints = b.op('Constant', [], { attrs: { value_ints: [1, 2, 3] } });
     const float = b.graph.createNode({ opType: 'Constant', attributes: [attr('value_float', 1.5)] }).output();
     const reshaped = b.op('Reshape', [b.input('y', [6]), ints]);
@@ -139,7 +165,7 @@ describe('shape values', () => {
 });
 
 describe('data-dependent sizes', () => {
-  test('NonZero gets a fresh symbol that never collides with the model\'s own', () => {
+  test("NonZero gets a fresh symbol that never collides with the model's own", () => {
     const b = modelMaker();
     const x = b.input('x', [3, 'unk__3']);
     const nz = b.op('NonZero', [x]);
@@ -154,7 +180,11 @@ describe('data-dependent sizes', () => {
     const x = b.input('x', ['n', 10]);
     const [values, indices] = b.opOutputs('TopK', [x, b.ints('k', [3])], { attrs: { axis: -1 }, outputs: 2 });
     const arg = b.op('ArgMax', [x], { attrs: { axis: 1, keepdims: 0 } });
-    const hot = b.op('OneHot', [b.input('i', ['n'], DataType.INT64), b.ints('depth', [7], []), b.init('vals', [0, 1])], { attrs: { axis: 0 } });
+    const hot = b.op(
+      'OneHot',
+      [b.input('i', ['n'], DataType.INT64), b.ints('depth', [7], []), b.init('vals', [0, 1])],
+      { attrs: { axis: 0 } },
+    );
     inferShapes(b.model);
     expect([dims(values!), elemType(values!)]).toEqual([['n', 3], DataType.FLOAT]);
     expect([dims(indices!), elemType(indices!)]).toEqual([['n', 3], DataType.INT64]);

@@ -114,7 +114,10 @@ describe('joining and splitting', () => {
     const b11 = modelMaker(11);
     const a = b11.opOutputs('Split', [b11.input('x', ['n', 10])], { attrs: { axis: 1, split: [3, 7] }, outputs: 2 });
     inferShapes(b11.model);
-    expect(a.map(dims)).toEqual([['n', 3], ['n', 7]]);
+    expect(a.map(dims)).toEqual([
+      ['n', 3],
+      ['n', 7],
+    ]);
 
     const b13 = modelMaker(13);
     const x13 = b13.input('x', ['n', 192]);
@@ -122,14 +125,27 @@ describe('joining and splitting', () => {
     const even = b13.opOutputs('Split', [x13], { attrs: { axis: 1 }, outputs: 3 });
     const evenSymbolic = b13.opOutputs('Split', [x13], { attrs: { axis: 0 }, outputs: 2 });
     inferShapes(b13.model);
-    expect(byInput.map(dims)).toEqual([['n', 64], ['n', 128]]);
-    expect(even.map(dims)).toEqual([['n', 64], ['n', 64], ['n', 64]]);
-    expect(evenSymbolic.map(dims)).toEqual([['unk__0', 192], ['unk__0', 192]]);
+    expect(byInput.map(dims)).toEqual([
+      ['n', 64],
+      ['n', 128],
+    ]);
+    expect(even.map(dims)).toEqual([
+      ['n', 64],
+      ['n', 64],
+      ['n', 64],
+    ]);
+    expect(evenSymbolic.map(dims)).toEqual([
+      ['unk__0', 192],
+      ['unk__0', 192],
+    ]);
 
     const b18 = modelMaker(18);
     const uneven = b18.opOutputs('Split', [b18.input('x', [5, 2])], { attrs: { num_outputs: 2 }, outputs: 2 });
     inferShapes(b18.model);
-    expect(uneven.map(dims)).toEqual([[3, 2], [2, 2]]);
+    expect(uneven.map(dims)).toEqual([
+      [3, 2],
+      [2, 2],
+    ]);
   });
 });
 

@@ -27,7 +27,9 @@ describe('matrix products', () => {
 
   test('Gemm with transposes', () => {
     const b = modelMaker();
-    const y = b.op('Gemm', [b.input('a', [4, 'n']), b.input('w', [10, 4]), b.zeros('c', [10])], { attrs: { transA: 1, transB: 1 } });
+    const y = b.op('Gemm', [b.input('a', [4, 'n']), b.input('w', [10, 4]), b.zeros('c', [10])], {
+      attrs: { transA: 1, transB: 1 },
+    });
     inferShapes(b.model);
     expect(dims(y)).toEqual(['n', 10]);
   });
@@ -42,7 +44,12 @@ describe('matrix products', () => {
     const deq = b.op('DequantizeLinear', [quantized, b.zeros('s2', [])]);
     inferShapes(b.model);
     expect([elemType(q!), dims(q!)]).toEqual([DataType.UINT8, ['batch', 'sequence', 64]]);
-    expect([elemType(scale!), dims(scale!), elemType(zero!), dims(zero!)]).toEqual([DataType.FLOAT, [], DataType.UINT8, []]);
+    expect([elemType(scale!), dims(scale!), elemType(zero!), dims(zero!)]).toEqual([
+      DataType.FLOAT,
+      [],
+      DataType.UINT8,
+      [],
+    ]);
     expect([elemType(acc), dims(acc)]).toEqual([DataType.INT32, ['batch', 'sequence', 32]]);
     expect(elemType(quantized)).toBe(DataType.INT8);
     expect([elemType(deq), dims(deq)]).toEqual([DataType.FLOAT, ['batch', 'sequence', 64]]);
@@ -66,7 +73,9 @@ describe('convolution and pooling', () => {
     const same = b.op('Conv', [x, w], { attrs: { auto_pad: 'SAME_UPPER', strides: [2, 2] } });
     const valid = b.op('Conv', [x, w], { attrs: { auto_pad: 'VALID', strides: [3, 3] } });
     const symbolic = b.op('Conv', [b.input('y', ['n', 3, 'h', 'w']), w]);
-    const grouped = b.op('Conv', [b.input('z', [1, 8, 5, 5]), b.zeros('g', [8, 1, 3, 3])], { attrs: { group: 8, pads: [1, 1, 1, 1] } });
+    const grouped = b.op('Conv', [b.input('z', [1, 8, 5, 5]), b.zeros('g', [8, 1, 3, 3])], {
+      attrs: { group: 8, pads: [1, 1, 1, 1] },
+    });
     inferShapes(b.model);
     expect(dims(strided)).toEqual(['n', 16, 16, 16]);
     expect(dims(dilated)).toEqual(['n', 16, 28, 25]);
@@ -90,7 +99,10 @@ describe('convolution and pooling', () => {
   test('pools, ceil_mode and global pools', () => {
     const b = modelMaker();
     const x = b.input('x', [1, 2, 5, 5]);
-    const [floor, indices] = b.opOutputs('MaxPool', [x], { attrs: { kernel_shape: [2, 2], strides: [2, 2] }, outputs: 2 });
+    const [floor, indices] = b.opOutputs('MaxPool', [x], {
+      attrs: { kernel_shape: [2, 2], strides: [2, 2] },
+      outputs: 2,
+    });
     const ceil = b.op('MaxPool', [x], { attrs: { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 } });
     const avg = b.op('AveragePool', [x], { attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } });
     const global = b.op('GlobalAveragePool', [b.input('y', ['n', 64, 'h', 'w'])]);
@@ -104,7 +116,10 @@ describe('convolution and pooling', () => {
 
   test('quantized convolution', () => {
     const b = modelMaker();
-    const y = b.op('ConvInteger', [b.input('x', [1, 3, 8, 8], DataType.UINT8), b.zeros('w', [4, 3, 3, 3], DataType.UINT8)]);
+    const y = b.op('ConvInteger', [
+      b.input('x', [1, 3, 8, 8], DataType.UINT8),
+      b.zeros('w', [4, 3, 3, 3], DataType.UINT8),
+    ]);
     inferShapes(b.model);
     expect([elemType(y), dims(y)]).toEqual([DataType.INT32, [1, 4, 6, 6]]);
   });
@@ -118,18 +133,31 @@ describe('normalization', () => {
     const bn = b.op('BatchNormalization', [x, c, c, c, c]);
     const h = b.input('hidden', ['batch', 'sequence', 64], DataType.FLOAT16);
     const [y, mean, inv] = b.opOutputs('LayerNormalization', [h, b.zeros('g', [64], DataType.FLOAT16)], { outputs: 3 });
-    const [y1, mean1] = b.opOutputs('LayerNormalization', [h, b.zeros('g1', [64], DataType.FLOAT16)], { attrs: { axis: 1 }, outputs: 2 });
+    const [y1, mean1] = b.opOutputs('LayerNormalization', [h, b.zeros('g1', [64], DataType.FLOAT16)], {
+      attrs: { axis: 1 },
+      outputs: 2,
+    });
     inferShapes(b.model);
     expect(dims(bn)).toEqual(['n', 3, 'h', 'w']);
     expect([elemType(y!), dims(y!)]).toEqual([DataType.FLOAT16, ['batch', 'sequence', 64]]);
-    expect([elemType(mean!), dims(mean!), dims(inv!)]).toEqual([DataType.FLOAT, ['batch', 'sequence', 1], ['batch', 'sequence', 1]]);
-    expect([dims(y1!), dims(mean1!)]).toEqual([['batch', 'sequence', 64], ['batch', 1, 1]]);
+    expect([elemType(mean!), dims(mean!), dims(inv!)]).toEqual([
+      DataType.FLOAT,
+      ['batch', 'sequence', 1],
+      ['batch', 'sequence', 1],
+    ]);
+    expect([dims(y1!), dims(mean1!)]).toEqual([
+      ['batch', 'sequence', 64],
+      ['batch', 1, 1],
+    ]);
   });
 
   test('LSTM outputs by layout', () => {
     const b = modelMaker();
     const x = b.input('x', ['seq', 'batch', 10]);
-    const [y, yh, yc] = b.opOutputs('LSTM', [x, b.zeros('w', [2, 80, 10]), b.zeros('r', [2, 80, 20])], { attrs: { hidden_size: 20, direction: 'bidirectional' }, outputs: 3 });
+    const [y, yh, yc] = b.opOutputs('LSTM', [x, b.zeros('w', [2, 80, 10]), b.zeros('r', [2, 80, 20])], {
+      attrs: { hidden_size: 20, direction: 'bidirectional' },
+      outputs: 3,
+    });
     inferShapes(b.model);
     expect(dims(y!)).toEqual(['seq', 2, 'batch', 20]);
     expect(dims(yh!)).toEqual([2, 'batch', 20]);

@@ -32,7 +32,10 @@ class RandomGraph {
   readonly pool: Held[] = [];
   readonly binding = new Map<string, number>();
 
-  constructor(readonly input: number[], symbolic: boolean[] | undefined) {
+  constructor(
+    readonly input: number[],
+    symbolic: boolean[] | undefined,
+  ) {
     const declared = input.map((d, i) => (symbolic?.[i] ? `s${i}` : d));
     declared.forEach((d, i) => typeof d === 'string' && this.binding.set(d, input[i]!));
     this.pool.push({ value: this.b.input('x', declared), dims: input });
@@ -55,7 +58,8 @@ class RandomGraph {
   }
 
   broadcast(x: Held, next: (n: number) => number): Held {
-    const s = x.dims, rank = s.length;
+    const s = x.dims,
+      rank = s.length;
     const otherRank = next(rank + 2);
     const other: number[] = [];
     for (let i = 0; i < otherRank; i++) other.unshift(i < rank ? (next(2) ? s[rank - 1 - i]! : 1) : 1 + next(3));
@@ -67,10 +71,12 @@ class RandomGraph {
   }
 
   matmul(x: Held, next: (n: number) => number): Held | undefined {
-    const s = x.dims, rank = s.length;
+    const s = x.dims,
+      rank = s.length;
     // onnxruntime's batched MatMul rejects some empty operands that numpy accepts; keep MatMul to non-empty ones.
     if (rank === 0 || s.includes(0)) return undefined;
-    const k = s[rank - 1]!, n = 1 + next(4);
+    const k = s[rank - 1]!,
+      n = 1 + next(4);
     const mode = next(3);
     if (mode === 1) return { value: this.b.op('MatMul', [x.value, this.constant([k])]), dims: s.slice(0, -1) };
     if (mode === 2 && rank >= 3) {
@@ -113,8 +119,11 @@ class RandomGraph {
     const first = divisors[next(divisors.length)]!;
     const tail = next(2) ? [first, rest / first] : [rest];
     const shape = this.b.op('Shape', [x.value]);
-    const leading = x.dims.slice(0, keep).map((_, i) =>
-      this.b.op('Unsqueeze', [this.b.op('Gather', [shape, this.b.ints('i', [i], [])]), this.b.ints('zero', [0])]));
+    const leading = x.dims
+      .slice(0, keep)
+      .map((_, i) =>
+        this.b.op('Unsqueeze', [this.b.op('Gather', [shape, this.b.ints('i', [i], [])]), this.b.ints('zero', [0])]),
+      );
     const sizes = this.b.ints('sizes', next(2) ? [...tail.slice(0, -1), -1] : tail);
     const target = this.b.op('Concat', [...leading, sizes], { attrs: { axis: 0 } });
     return { value: this.b.op('Reshape', [x.value, target]), dims: [...x.dims.slice(0, keep), ...tail] };
@@ -135,12 +144,15 @@ class RandomGraph {
     const axis = next(rank);
     const otherDims = x.dims.map((d, i) => (i === axis ? 1 + next(3) : d));
     const other = this.constant(otherDims);
-    const value = this.b.op('Concat', next(2) ? [x.value, other] : [other, x.value], { attrs: { axis: next(2) ? axis - rank : axis } });
+    const value = this.b.op('Concat', next(2) ? [x.value, other] : [other, x.value], {
+      attrs: { axis: next(2) ? axis - rank : axis },
+    });
     return { value, dims: x.dims.map((d, i) => (i === axis ? d + otherDims[i]! : d)) };
   }
 
   unsqueeze(x: Held, next: (n: number) => number): Held {
-    const count = 1 + next(2), rank = x.dims.length + count;
+    const count = 1 + next(2),
+      rank = x.dims.length + count;
     const free = Array.from({ length: rank }, (_, i) => i);
     const at: number[] = [];
     for (let i = 0; i < count; i++) at.push(free.splice(next(free.length), 1)[0]!);
@@ -155,12 +167,15 @@ class RandomGraph {
     if (rank === 0) return undefined;
     const axes = x.dims.map((_, i) => i).filter(() => next(2) === 1);
     if (axes.length === 0) axes.push(next(rank));
-    const starts: number[] = [], ends: number[] = [], steps: number[] = [];
+    const starts: number[] = [],
+      ends: number[] = [],
+      steps: number[] = [];
     for (const a of axes) {
       const d = x.dims[a]!;
       if (this.symbolic) {
         // Symbolic sizes are taken as in range: keep 0 <= start <= end <= d, written in any of the usual forms.
-        const s = next(d + 1), e = s + next(d - s + 1);
+        const s = next(d + 1),
+          e = s + next(d - s + 1);
         starts.push(next(2) && s < d ? s - d : s);
         ends.push(e === d && next(2) ? INT64_MAX_ISH : next(2) && e < d ? e - d : e);
         steps.push(1);
@@ -173,7 +188,13 @@ class RandomGraph {
     const dims = [...x.dims];
     axes.forEach((a, i) => (dims[a] = sliceCount(x.dims[a]!, starts[i]!, ends[i]!, steps[i]!)));
     const value = this.b.op('Slice', [
-      x.value, this.b.ints('starts', starts), this.b.ints('ends', ends), this.b.ints('axes', axes.map((a) => (next(2) ? a - rank : a))),
+      x.value,
+      this.b.ints('starts', starts),
+      this.b.ints('ends', ends),
+      this.b.ints(
+        'axes',
+        axes.map((a) => (next(2) ? a - rank : a)),
+      ),
       this.b.ints('steps', steps),
     ]);
     return { value, dims };
@@ -183,7 +204,8 @@ class RandomGraph {
 function numpyBroadcast(a: number[], b: number[]): number[] {
   const rank = Math.max(a.length, b.length);
   return Array.from({ length: rank }, (_, i) => {
-    const x = a[i - (rank - a.length)] ?? 1, y = b[i - (rank - b.length)] ?? 1;
+    const x = a[i - (rank - a.length)] ?? 1,
+      y = b[i - (rank - b.length)] ?? 1;
     return x === 1 ? y : x;
   });
 }
@@ -191,7 +213,8 @@ function numpyBroadcast(a: number[], b: number[]): number[] {
 /** Counts the indices Slice visits in a dim of size d, by walking them. */
 function sliceCount(d: number, start: number, end: number, step: number): number {
   const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
-  let s = start < 0 ? start + d : start, e = end < 0 ? end + d : end;
+  let s = start < 0 ? start + d : start,
+    e = end < 0 ? end + d : end;
   if (step > 0) [s, e] = [clamp(s, 0, d), clamp(e, 0, d)];
   else [s, e] = [clamp(s, 0, d - 1), clamp(e, -1, d - 1)];
   let count = 0;
@@ -231,23 +254,28 @@ describe('inferred shapes match onnxruntime on random graphs', () => {
   }, 60_000);
 
   test('symbolic input: every predicted dim, with the symbols bound, is the actual one', async () => {
-    let dims = 0, resolved = 0;
+    let dims = 0,
+      resolved = 0;
     await fc.assert(
-      fc.asyncProperty(caseArb, fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), async ({ input, steps }, symbolic) => {
-        const { g, outputs, actual } = await build(input, steps, symbolic);
-        for (const v of outputs) {
-          const predicted = shapeOf(v.type);
-          const real = actual.get(v.name)!.dims;
-          expect([v.name, predicted?.length]).toEqual([v.name, real.length]);
-          predicted!.forEach((d, i) => {
-            dims++;
-            const value = typeof d === 'string' ? bindDim(parseParam(d), g.binding) : d;
-            if (typeof value !== 'number') return;
-            resolved++;
-            expect([v.name, i, value]).toEqual([v.name, i, real[i]]);
-          });
-        }
-      }),
+      fc.asyncProperty(
+        caseArb,
+        fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
+        async ({ input, steps }, symbolic) => {
+          const { g, outputs, actual } = await build(input, steps, symbolic);
+          for (const v of outputs) {
+            const predicted = shapeOf(v.type);
+            const real = actual.get(v.name)!.dims;
+            expect([v.name, predicted?.length]).toEqual([v.name, real.length]);
+            predicted!.forEach((d, i) => {
+              dims++;
+              const value = typeof d === 'string' ? bindDim(parseParam(d), g.binding) : d;
+              if (typeof value !== 'number') return;
+              resolved++;
+              expect([v.name, i, value]).toEqual([v.name, i, real[i]]);
+            });
+          }
+        },
+      ),
       { numRuns: 50 },
     );
     // Most dims must resolve: only Reshape's -1 over a size that does not divide symbolically may stay unknown.

@@ -29,7 +29,9 @@ export async function ortOutputs(model: Model, feeds: Record<string, ort.Tensor>
   const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'disabled' });
   try {
     const results = await session.run(feeds);
-    return new Map(Object.entries(results).map(([name, t]) => [name, { dims: t.dims.map(Number), elemType: dataTypeOf(t.type) }]));
+    return new Map(
+      Object.entries(results).map(([name, t]) => [name, { dims: t.dims.map(Number), elemType: dataTypeOf(t.type) }]),
+    );
   } finally {
     await session.release();
   }

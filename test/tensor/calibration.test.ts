@@ -13,14 +13,20 @@ const rangeOf = (method: CalibrationMethod, batches: Float32Array[], options = {
 
 describe('minmax', () => {
   it('is the min and max over every batch, however the data is split', () => {
-    fc.assert(fc.property(fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 9 }), (xs, size) => {
-      const values = f32(xs);
-      const batches: Float32Array[] = [];
-      for (let i = 0; i < values.length; i += size) batches.push(values.subarray(i, i + size));
-      const [lo, hi] = rangeOf('minmax', batches);
-      expect(lo).toBe(Math.min(...values));
-      expect(hi).toBe(Math.max(...values));
-    }));
+    fc.assert(
+      fc.property(
+        fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 60 }),
+        fc.integer({ min: 1, max: 9 }),
+        (xs, size) => {
+          const values = f32(xs);
+          const batches: Float32Array[] = [];
+          for (let i = 0; i < values.length; i += size) batches.push(values.subarray(i, i + size));
+          const [lo, hi] = rangeOf('minmax', batches);
+          expect(lo).toBe(Math.min(...values));
+          expect(hi).toBe(Math.max(...values));
+        },
+      ),
+    );
   });
 });
 
@@ -36,7 +42,10 @@ describe('percentile', () => {
   });
 
   it('is symmetric for signed data: (-edge, edge) clipped to [min, max]', () => {
-    const values = f32([...Array.from({ length: 500 }, (_, i) => -(i + 1)), ...Array.from({ length: 500 }, (_, i) => i + 1)]);
+    const values = f32([
+      ...Array.from({ length: 500 }, (_, i) => -(i + 1)),
+      ...Array.from({ length: 500 }, (_, i) => i + 1),
+    ]);
     const [lo, hi] = rangeOf('percentile', [values], { percentile: 99 });
     expect(lo).toBe(-hi);
     expect(hi).toBeGreaterThan(490);
@@ -75,20 +84,23 @@ describe('entropy', () => {
 
 describe('ranges where numpy\'s float32 histograms raise "Too many bins for data range"', () => {
   const lowest = -3.4028234663852886e38;
-  it.each(['entropy', 'percentile'] as const)('%s: a mask filled with float32\'s lowest, and a constant tensor', (method) => {
-    const mask = f32([0, 0, lowest, 0, lowest]);
-    const [lo, hi] = rangeOf(method, [mask, mask]);
-    expect(Number.isFinite(lo) && Number.isFinite(hi)).toBe(true);
-    expect(lo).toBeGreaterThanOrEqual(lowest);
-    expect(hi).toBe(0);
-    const constant = f32(Array(64).fill(1.25));
-    expect(rangeOf(method, [constant, constant])).toEqual([1.25, 1.25]);
-    // a range narrow against its magnitude: 2048 float32 edges between 1 and 1 + 2^-20 cannot all differ
-    const narrow = f32(Array.from({ length: 64 }, (_, i) => 1 + (i % 8) * 2 ** -23));
-    const [nlo, nhi] = rangeOf(method, [narrow]);
-    expect(nlo).toBeGreaterThanOrEqual(1);
-    expect(nhi).toBeLessThanOrEqual(1 + 7 * 2 ** -23);
-  });
+  it.each(['entropy', 'percentile'] as const)(
+    "%s: a mask filled with float32's lowest, and a constant tensor",
+    (method) => {
+      const mask = f32([0, 0, lowest, 0, lowest]);
+      const [lo, hi] = rangeOf(method, [mask, mask]);
+      expect(Number.isFinite(lo) && Number.isFinite(hi)).toBe(true);
+      expect(lo).toBeGreaterThanOrEqual(lowest);
+      expect(hi).toBe(0);
+      const constant = f32(Array(64).fill(1.25));
+      expect(rangeOf(method, [constant, constant])).toEqual([1.25, 1.25]);
+      // a range narrow against its magnitude: 2048 float32 edges between 1 and 1 + 2^-20 cannot all differ
+      const narrow = f32(Array.from({ length: 64 }, (_, i) => 1 + (i % 8) * 2 ** -23));
+      const [nlo, nhi] = rangeOf(method, [narrow]);
+      expect(nlo).toBeGreaterThanOrEqual(1);
+      expect(nhi).toBeLessThanOrEqual(1 + 7 * 2 ** -23);
+    },
+  );
 });
 
 it('refuses a percentile outside [0, 100] and an unknown method', () => {

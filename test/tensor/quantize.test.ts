@@ -1,18 +1,41 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OnnxOptError } from '../../src/errors.js';
-import { computeScaleZeroPoint, planWeightQuantization, quantizeWeight, quantRange, roundHalfToEven, type BlockedValues } from '../../src/tensor/quantize.js';
+import {
+  computeScaleZeroPoint,
+  planWeightQuantization,
+  quantizeWeight,
+  quantRange,
+  roundHalfToEven,
+  type BlockedValues,
+} from '../../src/tensor/quantize.js';
 
 const list = (a: ArrayLike<number>) => Array.from(a);
 
 describe('roundHalfToEven', () => {
   it('rounds ties to the even neighbour', () => {
-    const cases: [number, number][] = [[0.5, 0], [1.5, 2], [2.5, 2], [3.5, 4], [-0.5, 0], [-1.5, -2], [-2.5, -2], [-3.5, -4]];
+    const cases: [number, number][] = [
+      [0.5, 0],
+      [1.5, 2],
+      [2.5, 2],
+      [3.5, 4],
+      [-0.5, 0],
+      [-1.5, -2],
+      [-2.5, -2],
+      [-3.5, -4],
+    ];
     for (const [x, want] of cases) expect(roundHalfToEven(x) + 0, `round(${x})`).toBe(want);
   });
 
   it('rounds non-ties to the nearest integer', () => {
-    const cases: [number, number][] = [[2.4999, 2], [2.5001, 3], [-2.5001, -3], [-0.4, 0], [7, 7], [0.49999999999999994, 0]];
+    const cases: [number, number][] = [
+      [2.4999, 2],
+      [2.5001, 3],
+      [-2.5001, -3],
+      [-0.4, 0],
+      [7, 7],
+      [0.49999999999999994, 0],
+    ];
     for (const [x, want] of cases) expect(roundHalfToEven(x) + 0, `round(${x})`).toBe(want);
   });
 
@@ -86,7 +109,10 @@ describe('quantizeWeight', () => {
   });
 
   it('int8 symmetric full range maps the absolute maximum to 127', () => {
-    const q = quantizeWeight(Float32Array.from([127, -3.5, 2.5, 0.49, -127]), [5], { type: 'int8', reduceRange: false });
+    const q = quantizeWeight(Float32Array.from([127, -3.5, 2.5, 0.49, -127]), [5], {
+      type: 'int8',
+      reduceRange: false,
+    });
     expect(list(q.scales)).toEqual([1]);
     expect(list(q.data)).toEqual([127, -4, 2, 0, -127]);
   });
@@ -131,25 +157,37 @@ describe('quantizeWeight', () => {
   });
 
   it('refuses NaN and a bad axis', () => {
-    expect(() => quantizeWeight(Float32Array.from([1, NaN]), [2], { type: 'int8', reduceRange: true })).toThrow(OnnxOptError);
-    expect(() => quantizeWeight(Float32Array.from([1, 2]), [2], { type: 'int8', reduceRange: true, axis: 1 })).toThrow(OnnxOptError);
+    expect(() => quantizeWeight(Float32Array.from([1, NaN]), [2], { type: 'int8', reduceRange: true })).toThrow(
+      OnnxOptError,
+    );
+    expect(() => quantizeWeight(Float32Array.from([1, 2]), [2], { type: 'int8', reduceRange: true, axis: 1 })).toThrow(
+      OnnxOptError,
+    );
   });
 
   it('reconstructs every value within half a step, inside the type range', () => {
-    const weights = fc.array(fc.float({ min: -100, max: 100, noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 64 });
+    const weights = fc.array(fc.float({ min: -100, max: 100, noNaN: true, noDefaultInfinity: true }), {
+      minLength: 1,
+      maxLength: 64,
+    });
     fc.assert(
-      fc.property(weights, fc.constantFrom('int8' as const, 'uint8' as const), fc.boolean(), (values, type, reduceRange) => {
-        const w = Float32Array.from(values);
-        const q = quantizeWeight(w, [w.length], { type, reduceRange });
-        const [scale, zeroPoint] = [q.scales[0]!, q.zeroPoints[0]!];
-        const { qmin, qmax } = quantRange(type, { symmetric: type === 'int8', reduceRange });
-        if (type === 'int8') expect(zeroPoint).toBe(0);
-        w.forEach((v, i) => {
-          expect(q.data[i]).toBeGreaterThanOrEqual(qmin);
-          expect(q.data[i]).toBeLessThanOrEqual(qmax + 1);
-          expect(Math.abs((q.data[i]! - zeroPoint) * scale - v)).toBeLessThanOrEqual(scale * 0.5001 + 1e-30);
-        });
-      }),
+      fc.property(
+        weights,
+        fc.constantFrom('int8' as const, 'uint8' as const),
+        fc.boolean(),
+        (values, type, reduceRange) => {
+          const w = Float32Array.from(values);
+          const q = quantizeWeight(w, [w.length], { type, reduceRange });
+          const [scale, zeroPoint] = [q.scales[0]!, q.zeroPoints[0]!];
+          const { qmin, qmax } = quantRange(type, { symmetric: type === 'int8', reduceRange });
+          if (type === 'int8') expect(zeroPoint).toBe(0);
+          w.forEach((v, i) => {
+            expect(q.data[i]).toBeGreaterThanOrEqual(qmin);
+            expect(q.data[i]).toBeLessThanOrEqual(qmax + 1);
+            expect(Math.abs((q.data[i]! - zeroPoint) * scale - v)).toBeLessThanOrEqual(scale * 0.5001 + 1e-30);
+          });
+        },
+      ),
     );
   });
 });
@@ -165,11 +203,19 @@ describe('planWeightQuantization with values in blocks', () => {
   it('gives the scales, zero points and data of the whole array, per tensor and per last-axis channel', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), fc.boolean(),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.boolean(),
+        fc.boolean(),
         fc.array(fc.float({ min: -4, max: 4, noNaN: true }), { minLength: 30, maxLength: 30 }),
         (rows, cols, rowsPerBlock, perChannel, int8, pool) => {
           const values = Float32Array.from({ length: rows * cols }, (_, i) => pool[i % pool.length]!);
-          const options = { type: int8 ? 'int8' as const : 'uint8' as const, reduceRange: true, axis: perChannel ? 1 : undefined };
+          const options = {
+            type: int8 ? ('int8' as const) : ('uint8' as const),
+            reduceRange: true,
+            axis: perChannel ? 1 : undefined,
+          };
           const whole = quantizeWeight(values, [rows, cols], options);
           const { fill, ...plan } = planWeightQuantization(blocked(values, rowsPerBlock * cols), [rows, cols], options);
           expect(Array.from(plan.scales)).toEqual(Array.from(whole.scales));
@@ -185,7 +231,11 @@ describe('planWeightQuantization with values in blocks', () => {
 
   it('refuses blocks that split a row of per-channel values, and other axes', () => {
     const values = Float32Array.from({ length: 12 }, (_, i) => i - 6);
-    expect(() => planWeightQuantization(blocked(values, 5), [4, 3], { type: 'int8', reduceRange: false, axis: 1 })).toThrow(OnnxOptError);
-    expect(() => planWeightQuantization(blocked(values, 6), [4, 3], { type: 'int8', reduceRange: false, axis: 0 })).toThrow(OnnxOptError);
+    expect(() =>
+      planWeightQuantization(blocked(values, 5), [4, 3], { type: 'int8', reduceRange: false, axis: 1 }),
+    ).toThrow(OnnxOptError);
+    expect(() =>
+      planWeightQuantization(blocked(values, 6), [4, 3], { type: 'int8', reduceRange: false, axis: 0 }),
+    ).toThrow(OnnxOptError);
   });
 });

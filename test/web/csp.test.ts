@@ -34,12 +34,14 @@ describe(`the core in Chromium under "${STRICT_CSP}"`, () => {
     const page = await browser.newPage();
     await page.goto(`${url}csp-check.html?model=samples/${sample}&passes=${passes}&target=${target}`);
     await page.waitForSelector('body[data-state="done"]');
-    const result = JSON.parse(await page.textContent('#out') ?? '{}');
+    const result = JSON.parse((await page.textContent('#out')) ?? '{}');
     await page.close();
     expect(result.error).toBeUndefined();
     expect(result.evalRefused, 'the policy refuses new Function()').toBe(true);
     // reported once per policy (the header and the page's meta tag): the only thing refused is that eval
-    expect([...new Set(result.violations)], 'the refusal was the policy\'s, and the only violation').toEqual(['script-src eval']);
+    expect([...new Set(result.violations)], "the refusal was the policy's, and the only violation").toEqual([
+      'script-src eval',
+    ]);
 
     const out = join(dir, `${sample}.${passes}.${target}.onnx`);
     const cli = await runCli(...passes.split(','), '--target', target, `fixtures/${sample}`, out);

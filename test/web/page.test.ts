@@ -37,7 +37,9 @@ async function open(): Promise<{ page: Page; problems: string[] }> {
 }
 
 async function opCounts(page: Page): Promise<Record<string, [number, number]>> {
-  const rows = await page.$$eval('#ops tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+  const rows = await page.$$eval('#ops tbody tr', (trs) =>
+    trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')),
+  );
   return Object.fromEntries(rows.map(([op, before, after]) => [op!, [Number(before), Number(after)]]));
 }
 
@@ -51,7 +53,7 @@ describe('the web page', () => {
     await page.fill('#iterations', '5');
     await page.click('#run');
     await page.waitForSelector('body[data-state="done"]', { timeout: 90_000 });
-    expect(await page.isHidden('#error'), await page.textContent('#error') ?? '').toBe(true);
+    expect(await page.isHidden('#error'), (await page.textContent('#error')) ?? '').toBe(true);
 
     const ops = await opCounts(page);
     expect(ops['com.microsoft::Attention']).toEqual([0, 2]);
@@ -62,11 +64,15 @@ describe('the web page', () => {
     expect(passes).toEqual(['fuse', 'split-skip-layer-norm']);
 
     // the latency chart: both models measured in onnxruntime-web in this page
-    expect(await page.textContent('#latency-note')).toMatch(/^onnxruntime-web 1\.\d+\.\d+ \(WASM, 1 thread\); inputs input_ids \[1, 32\].*median of 5 runs/);
+    expect(await page.textContent('#latency-note')).toMatch(
+      /^onnxruntime-web 1\.\d+\.\d+ \(WASM, 1 thread\); inputs input_ids \[1, 32\].*median of 5 runs/,
+    );
     const bars = await page.$$eval('#chart rect', (rects) => rects.map((r) => Number(r.getAttribute('width'))));
     expect(bars).toHaveLength(2);
     expect(bars.every((w) => w >= 1)).toBe(true);
-    const values = await page.$$eval('#chart text.value', (ts) => ts.map((t) => Number.parseFloat(t.textContent ?? '')));
+    const values = await page.$$eval('#chart text.value', (ts) =>
+      ts.map((t) => Number.parseFloat(t.textContent ?? '')),
+    );
     expect(values.every((v) => v > 0)).toBe(true);
     if (process.env.WEB_SCREENSHOT) await page.screenshot({ path: process.env.WEB_SCREENSHOT, fullPage: true });
 
@@ -86,7 +92,8 @@ describe('the web page', () => {
     // page scripts as strings: this file is type-checked without the DOM library
     const bytes = JSON.stringify([...readFileSync('fixtures/gpt2-eager-ts14.onnx')]);
     const dataTransfer = await page.evaluateHandle(
-      `(() => { const t = new DataTransfer(); t.items.add(new File([new Uint8Array(${bytes})], 'gpt2.onnx')); return t; })()`);
+      `(() => { const t = new DataTransfer(); t.items.add(new File([new Uint8Array(${bytes})], 'gpt2.onnx')); return t; })()`,
+    );
     await page.dispatchEvent('#drop', 'drop', { dataTransfer });
     await page.waitForFunction('!document.getElementById("run").disabled');
     await page.selectOption('#recipe', 'custom');
@@ -107,10 +114,14 @@ describe('the web page', () => {
 
   it('says in one line what is wrong with a file that is not a model', async () => {
     const { page } = await open();
-    await page.setInputFiles('#file', { name: 'broken.onnx', mimeType: 'application/octet-stream', buffer: readFileSync('fixtures/bert-eager-ts14.onnx').subarray(0, 1000) });
+    await page.setInputFiles('#file', {
+      name: 'broken.onnx',
+      mimeType: 'application/octet-stream',
+      buffer: readFileSync('fixtures/bert-eager-ts14.onnx').subarray(0, 1000),
+    });
     await page.click('#run');
     await page.waitForSelector('#error:not([hidden])');
-    const message = await page.textContent('#error') ?? '';
+    const message = (await page.textContent('#error')) ?? '';
     expect(message).toMatch(/^broken\.onnx: /);
     expect(message.split('\n')).toHaveLength(1);
     expect(await page.isHidden('#result')).toBe(true);

@@ -1,7 +1,14 @@
 import { Option, type Command } from 'commander';
 import { readModel } from '../../io/read.js';
 import { benchmark, type BenchReport } from '../../runtime/bench.js';
-import { alignNumbers, checkDimNames, collect, dimsOption, integerListOption, numberOption } from '../../runtime/command-line.js';
+import {
+  alignNumbers,
+  checkDimNames,
+  collect,
+  dimsOption,
+  integerListOption,
+  numberOption,
+} from '../../runtime/command-line.js';
 import { describeInputs } from '../../runtime/inputs.js';
 import { progressOnStderr } from '../../runtime/progress.js';
 import { formatBytes, print, printJson, table } from '../output.js';
@@ -20,9 +27,11 @@ interface BenchFlags {
 export function registerBench(program: Command): void {
   program
     .command('bench')
-    .summary("latency, throughput, load time and memory of models, side by side")
-    .description('measure latency, throughput, load time and memory of one or more models, interleaved in one process\n' +
-      '(A, B, A, B, ...); speedups are relative to the first model')
+    .summary('latency, throughput, load time and memory of models, side by side')
+    .description(
+      'measure latency, throughput, load time and memory of one or more models, interleaved in one process\n' +
+        '(A, B, A, B, ...); speedups are relative to the first model',
+    )
     .argument('<models...>', 'model files')
     .option('--batch <list>', 'batch sizes, comma-separated', '1')
     .option('--seq <n>', 'sequence length of generated inputs', '128')
@@ -30,8 +39,14 @@ export function registerBench(program: Command): void {
     .option('--threads <n>', 'intra-op threads per session (default: one per core)')
     .option('--warmup <n>', 'untimed runs per model and batch size', '3')
     .option('--iters <n>', 'timed runs per model and batch size', '20')
-    .addOption(new Option('--runtime <name>', "node: onnxruntime-node; web: onnxruntime-web's WASM backend, as a web page runs it")
-      .choices(['node', 'web']).default('node'))
+    .addOption(
+      new Option(
+        '--runtime <name>',
+        "node: onnxruntime-node; web: onnxruntime-web's WASM backend, as a web page runs it",
+      )
+        .choices(['node', 'web'])
+        .default('node'),
+    )
     .option('--json', 'print the report as JSON')
     .action(async (models: string[], flags: BenchFlags) => {
       const options = {
@@ -43,13 +58,18 @@ export function registerBench(program: Command): void {
         iterations: numberOption('--iters', flags.iters, { integer: true, min: 1 }),
         runtime: flags.runtime,
       };
-      checkDimNames('--dim', options.dims, models.flatMap((m) => describeInputs(readModel(m))));
+      checkDimNames(
+        '--dim',
+        options.dims,
+        models.flatMap((m) => describeInputs(readModel(m))),
+      );
       const progress = progressOnStderr();
       let report: BenchReport;
       try {
         report = await benchmark(models, {
           ...options,
-          onProgress: (p) => progress.update(p.phase === 'load' ? 'loading' : `measuring batch ${p.batch}`, p.done, p.total),
+          onProgress: (p) =>
+            progress.update(p.phase === 'load' ? 'loading' : `measuring batch ${p.batch}`, p.done, p.total),
         });
       } finally {
         progress.end();
@@ -63,10 +83,21 @@ export function formatBench(r: BenchReport): string {
   const latency = ['model', 'batch', 'p50 ms', 'p95 ms', 'p99 ms', 'items/s', 'speedup'];
   const ms = (x: number) => x.toFixed(x < 10 ? 3 : 1);
   const latencyRows = r.results.map((x) => [
-    x.model, String(x.batch), ms(x.p50), ms(x.p95), ms(x.p99), x.throughput.toFixed(1), `${x.speedup.toFixed(2)}x`,
+    x.model,
+    String(x.batch),
+    ms(x.p50),
+    ms(x.p95),
+    ms(x.p99),
+    x.throughput.toFixed(1),
+    `${x.speedup.toFixed(2)}x`,
   ]);
   const memory = ['model', 'load ms', 'RSS +load', 'RSS +first run'];
-  const memoryRows = r.models.map((m) => [m.label, m.loadMs.toFixed(0), formatBytes(m.loadRssBytes), formatBytes(m.firstRunRssBytes)]);
+  const memoryRows = r.models.map((m) => [
+    m.label,
+    m.loadMs.toFixed(0),
+    formatBytes(m.loadRssBytes),
+    formatBytes(m.firstRunRssBytes),
+  ]);
   return [
     `${r.runtime === 'web' ? "onnxruntime-web's WASM backend, " : ''}${r.threads} thread(s), ${r.warmup} warm-up + ${r.iterations} timed runs per model and batch size, interleaved`,
     table(latency, alignNumbers(latency, latencyRows, [1, 2, 3, 4, 5, 6])),

@@ -25,12 +25,17 @@ interface GateFlags {
 export function registerGate(program: Command): void {
   program
     .command('gate')
-    .summary("accept or refuse a candidate model by its metric on a labelled dataset")
-    .description('evaluate a baseline and a candidate model on a labelled dataset; exit 1 when the candidate\'s metric ' +
-      'drops by more than --max-drop (for mse: rises by more)')
+    .summary('accept or refuse a candidate model by its metric on a labelled dataset')
+    .description(
+      "evaluate a baseline and a candidate model on a labelled dataset; exit 1 when the candidate's metric " +
+        'drops by more than --max-drop (for mse: rises by more)',
+    )
     .requiredOption('--baseline <model>', 'the model to compare against')
     .requiredOption('--candidate <model>', 'the model to accept or refuse')
-    .requiredOption('--data <file>', '.npz with one array per model input plus the labels, or JSON {"inputs": {...}, "labels": [...]}')
+    .requiredOption(
+      '--data <file>',
+      '.npz with one array per model input plus the labels, or JSON {"inputs": {...}, "labels": [...]}',
+    )
     .requiredOption('--max-drop <x>', 'the largest allowed drop of the metric, e.g. 0.01')
     .option('--labels <key>', 'name of the labels array in the .npz', 'labels')
     .option('--metric <name>', `${GATE_METRICS.join(' | ')}`, 'accuracy')
@@ -61,7 +66,8 @@ export function registerGate(program: Command): void {
       } finally {
         progress.end();
       }
-      if (flags.json) printJson({ baselineModel: flags.baseline, candidateModel: flags.candidate, data: flags.data, ...report });
+      if (flags.json)
+        printJson({ baselineModel: flags.baseline, candidateModel: flags.candidate, data: flags.data, ...report });
       else print(formatGate(report, flags.baseline, flags.candidate));
       if (!report.pass) process.exitCode = EXIT.checkFailed;
     });

@@ -27,11 +27,16 @@ export function registerParity(program: Command): void {
   program
     .command('parity')
     .summary("compare two models' outputs on the same inputs (exit 1 outside tolerance)")
-    .description('run two models on the same inputs and compare every output\n' +
-      'exit 0 when all outputs are within |B - A| <= atol + rtol * |A|, 1 when not, 2 on bad input')
+    .description(
+      'run two models on the same inputs and compare every output\n' +
+        'exit 0 when all outputs are within |B - A| <= atol + rtol * |A|, 1 when not, 2 on bad input',
+    )
     .argument('<reference>', 'reference model (A)')
     .argument('<candidate>', 'candidate model (B)')
-    .option('--inputs <file>', 'inputs: .npz with arrays named after the inputs, or .json {name: nested arrays} (or a list of those)')
+    .option(
+      '--inputs <file>',
+      'inputs: .npz with arrays named after the inputs, or .json {name: nested arrays} (or a list of those)',
+    )
     .option('--samples <n>', 'how many generated input samples to run', '2')
     .option('--batch <n>', 'batch size of generated inputs', '2')
     .option('--seq <n>', 'sequence length of generated inputs', '32')
@@ -40,10 +45,19 @@ export function registerParity(program: Command): void {
     .option('--seed <n>', 'seed of generated inputs', '0')
     .option('--atol <x>', 'absolute tolerance', String(DEFAULT_TOLERANCE.atol))
     .option('--rtol <y>', 'relative tolerance', String(DEFAULT_TOLERANCE.rtol))
-    .option('--min-cosine <c>', 'for lossy models (INT8, FP16): pass when each output\'s cosine similarity is at least c, instead of atol/rtol')
+    .option(
+      '--min-cosine <c>',
+      "for lossy models (INT8, FP16): pass when each output's cosine similarity is at least c, instead of atol/rtol",
+    )
     .option('--threads <n>', 'intra-op threads per session (default: one per core)')
-    .addOption(new Option('--runtime <name>', "node: onnxruntime-node; web: onnxruntime-web's WASM backend, as a web page runs it")
-      .choices(['node', 'web']).default('node'))
+    .addOption(
+      new Option(
+        '--runtime <name>',
+        "node: onnxruntime-node; web: onnxruntime-web's WASM backend, as a web page runs it",
+      )
+        .choices(['node', 'web'])
+        .default('node'),
+    )
     .option('--json', 'print the report as JSON')
     .action(async (reference: string, candidate: string, flags: ParityFlags) => {
       const options = {
@@ -70,7 +84,18 @@ export function registerParity(program: Command): void {
 }
 
 export function formatParity(report: ParityReport): string {
-  const header = ['output', 'type', 'shape', 'max abs', 'max rel', 'mean abs', 'cosine', 'outside tol', 'NaN A/B', 'result'];
+  const header = [
+    'output',
+    'type',
+    'shape',
+    'max abs',
+    'max rel',
+    'mean abs',
+    'cosine',
+    'outside tol',
+    'NaN A/B',
+    'result',
+  ];
   const rows = report.outputs.map((o) => [
     o.name,
     o.candidateType ? `${o.type}/${o.candidateType}` : o.type,
@@ -83,9 +108,10 @@ export function formatParity(report: ParityReport): string {
     `${o.nan.reference}/${o.nan.candidate}`,
     o.problem ? `FAIL (${o.problem})` : o.pass ? (o.exact ? 'ok (exact)' : 'ok') : 'FAIL',
   ]);
-  const criterion = report.minCosine !== undefined
-    ? `has cosine similarity >= ${report.minCosine}`
-    : `is within |B - A| <= ${report.atol} + ${report.rtol} * |A|`;
+  const criterion =
+    report.minCosine !== undefined
+      ? `has cosine similarity >= ${report.minCosine}`
+      : `is within |B - A| <= ${report.atol} + ${report.rtol} * |A|`;
   const verdict = report.pass
     ? `PASS: every output ${criterion}${report.exact ? ' (bitwise identical)' : ''}`
     : `FAIL: ${describeFailure(report)}`;

@@ -42,7 +42,9 @@ export function passOptionFlags(passes: readonly Pass[]): Option[] {
     for (const [key, spec] of Object.entries(pass.options)) {
       const seen = declared.get(key);
       if (seen && seen.spec.type !== spec.type) {
-        throw new OnnxOptError(`option ${flagOf(key)} is ${seen.spec.type} in ${seen.passes.join(', ')} but ${spec.type} in ${pass.name}`);
+        throw new OnnxOptError(
+          `option ${flagOf(key)} is ${seen.spec.type} in ${seen.passes.join(', ')} but ${spec.type} in ${pass.name}`,
+        );
       }
       if (seen) seen.passes.push(pass.name);
       else declared.set(key, { spec, passes: [pass.name] });
@@ -52,10 +54,15 @@ export function passOptionFlags(passes: readonly Pass[]): Option[] {
     const help = `${optionHelp(spec)} [${owners.join(', ')}]`;
     const flag = flagOf(key);
     if (spec.type !== 'boolean') {
-      const opt = new Option(`${flag} <${spec.type === 'list' ? 'list' : spec.type === 'enum' ? 'choice' : spec.type}>`, help);
+      const opt = new Option(
+        `${flag} <${spec.type === 'list' ? 'list' : spec.type === 'enum' ? 'choice' : spec.type}>`,
+        help,
+      );
       return [spec.type === 'enum' ? opt.choices(spec.choices) : opt];
     }
-    return spec.default === true ? [new Option(flag, help), new Option(`--no-${flag.slice(2)}`).hideHelp()] : [new Option(flag, help)];
+    return spec.default === true
+      ? [new Option(flag, help), new Option(`--no-${flag.slice(2)}`).hideHelp()]
+      : [new Option(flag, help)];
   });
 }
 
@@ -65,18 +72,33 @@ export function addPipelineOptions(cmd: Command): Command {
   return cmd
     .option('--json', 'print the run summary as JSON on stdout')
     .option('--explain', 'print why near-misses of each rule did not match')
-    .option('--external-data <mode>', "auto | always | never: where tensors of 1 KiB and more go", 'auto')
-    .option('--fix-dim <name=size>', 'pin symbolic dims, comma-separated or repeated (e.g. batch=1,sequence=128) for shape-driven folding',
-      (v: string, all: string[] = []) => [...all, ...v.split(',')])
-    .addOption(new Option('--target <runtime>', 'the runtime the model is for: its forms follow (see README, "Runtime targets")')
-      .choices([...TARGET_NAMES]).default('cpu'))
+    .option('--external-data <mode>', 'auto | always | never: where tensors of 1 KiB and more go', 'auto')
+    .option(
+      '--fix-dim <name=size>',
+      'pin symbolic dims, comma-separated or repeated (e.g. batch=1,sequence=128) for shape-driven folding',
+      (v: string, all: string[] = []) => [...all, ...v.split(',')],
+    )
+    .addOption(
+      new Option('--target <runtime>', 'the runtime the model is for: its forms follow (see README, "Runtime targets")')
+        .choices([...TARGET_NAMES])
+        .default('cpu'),
+    )
     .option('--save-config', 'write what passes decided beside the output, e.g. <stem>.quantize_config.json')
-    .option('--no-check', 'do not check lossy passes (quantize, fp16) in onnxruntime: by default their result is run ' +
-      'against the model before them, fp16 falls back to --mixed when it breaks an output, and any other lossy pass ' +
-      'that does stops the run (exit 1, nothing written)')
-    .option('--check-inputs <file>', 'inputs for that check (.npz, .npy or .json, as parity takes them) instead of generated ones')
-    .option('--verify', 'run onnxruntime parity after each pass and stop (exit 1, nothing written) at a pass that ' +
-      'breaks it; --verify=skip discards that pass\'s result and goes on')
+    .option(
+      '--no-check',
+      'do not check lossy passes (quantize, fp16) in onnxruntime: by default their result is run ' +
+        'against the model before them, fp16 falls back to --mixed when it breaks an output, and any other lossy pass ' +
+        'that does stops the run (exit 1, nothing written)',
+    )
+    .option(
+      '--check-inputs <file>',
+      'inputs for that check (.npz, .npy or .json, as parity takes them) instead of generated ones',
+    )
+    .option(
+      '--verify',
+      'run onnxruntime parity after each pass and stop (exit 1, nothing written) at a pass that ' +
+        "breaks it; --verify=skip discards that pass's result and goes on",
+    )
     .addOption(new Option('--verify-mode <mode>').choices(['fail', 'skip']).hideHelp());
 }
 
@@ -94,7 +116,9 @@ const RUNTIME_DRIVERS: Record<string, (model: Model, context: PassContext) => Pr
  * so `--verify=MODE` becomes `--verify --verify-mode=MODE` before parsing.
  */
 export function splitVerifyMode(argv: string[]): string[] {
-  return argv.flatMap((a) => (a.startsWith('--verify=') ? ['--verify', `--verify-mode=${a.slice('--verify='.length)}`] : [a]));
+  return argv.flatMap((a) =>
+    a.startsWith('--verify=') ? ['--verify', `--verify-mode=${a.slice('--verify='.length)}`] : [a],
+  );
 }
 
 /** Splits `[passes..., in, out]` and runs the pipeline. */
@@ -103,18 +127,26 @@ export async function runPipelineArgs(args: string[], opts: PipelineOptions): Pr
   const input = args[args.length - 2];
   // `onnx-opt fuse m.onnx`: m.onnx would be taken as the output and 'fuse' as the input.
   if (!out || !input || allPasses.some((p) => p.name === input)) {
-    throw new OnnxOptError(`no output path: onnx-opt [passes...] in.onnx out.onnx${out ? ` ('${out}' is the last argument)` : ''}`);
+    throw new OnnxOptError(
+      `no output path: onnx-opt [passes...] in.onnx out.onnx${out ? ` ('${out}' is the last argument)` : ''}`,
+    );
   }
   await runPipeline(args.slice(0, -2), input, out, opts);
 }
 
-export async function runPipeline(passNames: string[], input: string, output: string, opts: PipelineOptions): Promise<void> {
+export async function runPipeline(
+  passNames: string[],
+  input: string,
+  output: string,
+  opts: PipelineOptions,
+): Promise<void> {
   const target = findTarget(opts.target ?? 'cpu');
   const plan = planForTarget(passNames, target);
   for (const w of plan.warnings) log(`onnx-opt: warning: ${w}`);
   const passes = planPasses(plan, asList(opts.disable));
   const mode = opts.externalData ?? 'auto';
-  if (!['auto', 'always', 'never'].includes(mode)) throw new OnnxOptError(`--external-data must be auto, always or never, not '${mode}'`);
+  if (!['auto', 'always', 'never'].includes(mode))
+    throw new OnnxOptError(`--external-data must be auto, always or never, not '${mode}'`);
   const fixedDims = parseFixedDims(opts.fixDim ?? []);
   const verify = opts.verifyMode ?? (opts.verify ? 'fail' : undefined);
   let model = readModel(input);
@@ -139,8 +171,14 @@ export async function runPipeline(passNames: string[], input: string, output: st
     if (beforeLossy && result.changed) {
       // quantize-static is checked on its calibration data unless told otherwise: generated inputs can lie outside
       // every calibrated range (random normal pixels against [0, 1] images) and say nothing of the real error
-      const checkInputs = opts.checkInputs ?? (pass.name === 'quantize-static' && typeof opts.calibration === 'string' ? opts.calibration : undefined);
-      const checked = await checkLossy(pass, beforeLossy, model, result, { ...context, input, inputsFile: checkInputs });
+      const checkInputs =
+        opts.checkInputs ??
+        (pass.name === 'quantize-static' && typeof opts.calibration === 'string' ? opts.calibration : undefined);
+      const checked = await checkLossy(pass, beforeLossy, model, result, {
+        ...context,
+        input,
+        inputsFile: checkInputs,
+      });
       if (!checked) {
         process.exitCode = EXIT.checkFailed;
         return;
@@ -162,7 +200,10 @@ export async function runPipeline(passNames: string[], input: string, output: st
     result.changed = false;
   }
   // A model read with external data is written with external data, even when its passes made every tensor anew.
-  await writeModelInterruptible(model, output, { externalData: mode === 'auto' && hadExternalData ? 'always' : mode, keep: inputFiles });
+  await writeModelInterruptible(model, output, {
+    externalData: mode === 'auto' && hadExternalData ? 'always' : mode,
+    keep: inputFiles,
+  });
   if (opts.saveConfig) {
     for (const r of results) {
       if (!r.result.record) continue;
@@ -174,23 +215,44 @@ export async function runPipeline(passNames: string[], input: string, output: st
   const after = opHistogram(model);
   const offDevice = offDeviceOps(model, target);
   if (Object.keys(offDevice).length) {
-    log(`onnx-opt: warning: --target ${target.name}: no ${target.runtime} kernel, run on the CPU: ` +
-      Object.entries(offDevice).map(([op, n]) => `${op.replace(/^::/, '')} x${n}`).join(', '));
+    log(
+      `onnx-opt: warning: --target ${target.name}: no ${target.runtime} kernel, run on the CPU: ` +
+        Object.entries(offDevice)
+          .map(([op, n]) => `${op.replace(/^::/, '')} x${n}`)
+          .join(', '),
+    );
   }
   if (opts.json) {
     printJson({
-      input, output, target: target.name,
+      input,
+      output,
+      target: target.name,
       ...(Object.keys(offDevice).length ? { offDevice } : {}),
-      passes: results.map((r) => ({ name: r.pass, changed: r.result.changed, stats: r.result.stats, ms: Math.round(r.ms) })),
+      passes: results.map((r) => ({
+        name: r.pass,
+        changed: r.result.changed,
+        stats: r.result.stats,
+        ms: Math.round(r.ms),
+      })),
       ops: { before, after },
     });
   } else if (passes.length) {
     for (const r of results) {
-      const stats = Object.entries(r.result.stats).map(([k, v]) => `${k}=${v}`).join(' ');
-      log(`${r.pass}: ${r.result.changed ? 'changed' : 'no change'}${stats ? ` (${stats})` : ''} in ${r.ms.toFixed(0)} ms`);
+      const stats = Object.entries(r.result.stats)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
+      log(
+        `${r.pass}: ${r.result.changed ? 'changed' : 'no change'}${stats ? ` (${stats})` : ''} in ${r.ms.toFixed(0)} ms`,
+      );
     }
     const ops = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => before[k] !== after[k]);
-    if (ops.length) log(table(['op', 'before', 'after'], ops.sort().map((k) => [k, before[k] ?? 0, after[k] ?? 0])));
+    if (ops.length)
+      log(
+        table(
+          ['op', 'before', 'after'],
+          ops.sort().map((k) => [k, before[k] ?? 0, after[k] ?? 0]),
+        ),
+      );
   }
 }
 

@@ -18,8 +18,10 @@ interface FolderCliOptions {
 export function registerTransformersJs(program: Command): void {
   program
     .command('transformers-js')
-    .description('write the variants transformers.js loads (model_fp16.onnx, model_quantized.onnx, model_q4.onnx, ...) ' +
-      'beside every base model in DIR/onnx/, with quantize_config.json in DIR')
+    .description(
+      'write the variants transformers.js loads (model_fp16.onnx, model_quantized.onnx, model_q4.onnx, ...) ' +
+        'beside every base model in DIR/onnx/, with quantize_config.json in DIR',
+    )
     .argument('<dir>', 'a transformers.js model folder (config.json, onnx/model.onnx, ...)')
     .option('--modes <modes>', `variants to write, comma-separated (of ${MODES.join(',')})`, MODES.join(','))
     .option('--fuse', 'run fuse before each variant')
@@ -30,9 +32,15 @@ export function registerTransformersJs(program: Command): void {
     .option('--bnb4-block-size <n>', 'bnb4 values per block', '64')
     .option('--json', 'print what was written as JSON on stdout')
     .action((dir: string, opts: FolderCliOptions) => {
-      const modes = opts.modes.split(',').map((m) => m.trim()).filter(Boolean);
-      for (const m of modes) if (!(MODES as readonly string[]).includes(m)) throw new OnnxOptError(`--modes: unknown mode '${m}' (modes: ${MODES.join(', ')})`);
-      if (opts.quantType !== 'nf4' && opts.quantType !== 'fp4') throw new OnnxOptError(`--quant-type must be nf4 or fp4, not '${opts.quantType}'`);
+      const modes = opts.modes
+        .split(',')
+        .map((m) => m.trim())
+        .filter(Boolean);
+      for (const m of modes)
+        if (!(MODES as readonly string[]).includes(m))
+          throw new OnnxOptError(`--modes: unknown mode '${m}' (modes: ${MODES.join(', ')})`);
+      if (opts.quantType !== 'nf4' && opts.quantType !== 'fp4')
+        throw new OnnxOptError(`--quant-type must be nf4 or fp4, not '${opts.quantType}'`);
       const progress = progressOnStderr();
       const records = makeTransformersJsFolder(dir, {
         modes: modes as Mode[],

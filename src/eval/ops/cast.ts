@@ -7,7 +7,16 @@ import type { Tensor } from '../../ir/tensor.js';
 import { DataType, dataTypeName } from '../../tensor/dtype.js';
 import type { Inputs, KernelContext, OpDef } from '../kernel.js';
 import { bigintToFloat32 } from '../math.js';
-import { fromNumbers, integerRange, isFloat, isNumeric, isWide, newNumbers, numbersOf, type BigArray } from '../values.js';
+import {
+  fromNumbers,
+  integerRange,
+  isFloat,
+  isNumeric,
+  isWide,
+  newNumbers,
+  numbersOf,
+  type BigArray,
+} from '../values.js';
 
 const castable = (t: number) => isNumeric(t) || t === DataType.BOOL;
 
@@ -37,7 +46,8 @@ function castTensor(ctx: KernelContext, x: Tensor, to: number): Tensor {
         else (out as Float64Array)[i] = Number(lo);
         continue;
       }
-      if (!Number.isFinite(v) || BigInt(v) < lo || BigInt(v) > hi) ctx.unsupported(`${src[i]} does not fit ${dataTypeName(to)}`);
+      if (!Number.isFinite(v) || BigInt(v) < lo || BigInt(v) > hi)
+        ctx.unsupported(`${src[i]} does not fit ${dataTypeName(to)}`);
       if (isWide(to)) (out as BigArray)[i] = BigInt(v);
       else (out as Float64Array)[i] = v;
     }

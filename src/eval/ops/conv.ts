@@ -7,7 +7,13 @@ import type { Inputs, KernelContext, OpDef } from '../kernel.js';
 import { fromNumbers, isFloat, newNumbers, numbersOf, sameType, type NumberArray } from '../values.js';
 
 /** Begin and end padding of each spatial axis, as the attributes say. */
-function padding(ctx: KernelContext, inDims: readonly number[], kernel: readonly number[], strides: number[], dilations: number[]): [number[], number[]] {
+function padding(
+  ctx: KernelContext,
+  inDims: readonly number[],
+  kernel: readonly number[],
+  strides: number[],
+  dilations: number[],
+): [number[], number[]] {
   const rank = kernel.length;
   const autoPad = ctx.string('auto_pad') ?? 'NOTSET';
   if (autoPad === 'NOTSET') {
@@ -35,18 +41,22 @@ function conv(inputs: Inputs, ctx: KernelContext): Tensor[] {
   const b = inputs[2];
   const type = sameType(ctx, b ? [x, w, b] : [x, w]);
   if (!isFloat(type)) ctx.unsupported(`element type ${dataTypeName(type)}`);
-  if (x.rank < 3 || w.rank !== x.rank) ctx.invalid(`X [${x.dims}] and W [${w.dims}] must have the same rank, 3 or more`);
+  if (x.rank < 3 || w.rank !== x.rank)
+    ctx.invalid(`X [${x.dims}] and W [${w.dims}] must have the same rank, 3 or more`);
   const [batch, channels, ...inDims] = x.dims as number[];
   const [maps, perGroup, ...kernel] = w.dims as number[];
   const rank = kernel.length;
   const group = ctx.int('group', 1);
-  if (channels !== perGroup! * group || maps! % group !== 0) ctx.invalid(`${channels} input channels and W [${w.dims}] do not make ${group} groups`);
+  if (channels !== perGroup! * group || maps! % group !== 0)
+    ctx.invalid(`${channels} input channels and W [${w.dims}] do not make ${group} groups`);
   const declared = ctx.ints('kernel_shape');
   if (declared && declared.join() !== kernel.join()) ctx.invalid(`kernel_shape [${declared}] is not W's [${kernel}]`);
   const strides = ctx.ints('strides') ?? Array(rank).fill(1);
   const dilations = ctx.ints('dilations') ?? Array(rank).fill(1);
   const [begins, ends] = padding(ctx, inDims, kernel, strides, dilations);
-  const outDims = inDims.map((d, i) => Math.floor((d + begins[i]! + ends[i]! - dilations[i]! * (kernel[i]! - 1) - 1) / strides[i]!) + 1);
+  const outDims = inDims.map(
+    (d, i) => Math.floor((d + begins[i]! + ends[i]! - dilations[i]! * (kernel[i]! - 1) - 1) / strides[i]!) + 1,
+  );
   if (outDims.some((d) => d < 1)) ctx.invalid(`output dims [${outDims}] are empty`);
 
   const xv = numbersOf(x) as NumberArray;
@@ -66,13 +76,15 @@ function conv(inputs: Inputs, ctx: KernelContext): Tensor[] {
     for (let m = 0; m < maps!; m++) {
       const g = Math.floor(m / mapsPerGroup);
       for (let o = 0; o < outSize; o++) {
-        for (let i = 0, r = o; i < rank; i++) outPos[rank - 1 - i] = r % outDims[rank - 1 - i]!, (r = Math.floor(r / outDims[rank - 1 - i]!));
+        for (let i = 0, r = o; i < rank; i++)
+          ((outPos[rank - 1 - i] = r % outDims[rank - 1 - i]!), (r = Math.floor(r / outDims[rank - 1 - i]!)));
         let acc = bv ? bv[m]! : 0;
         for (let c = 0; c < perGroup!; c++) {
           const xBase = (n * channels! + g * perGroup! + c) * inSize;
           const wBase = (m * perGroup! + c) * kernelSize;
           for (let k = 0; k < kernelSize; k++) {
-            for (let i = 0, r = k; i < rank; i++) kPos[rank - 1 - i] = r % kernel[rank - 1 - i]!, (r = Math.floor(r / kernel[rank - 1 - i]!));
+            for (let i = 0, r = k; i < rank; i++)
+              ((kPos[rank - 1 - i] = r % kernel[rank - 1 - i]!), (r = Math.floor(r / kernel[rank - 1 - i]!)));
             let at = xBase;
             let inside = true;
             for (let i = 0; i < rank && inside; i++) {

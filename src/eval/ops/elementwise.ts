@@ -6,8 +6,22 @@ import { Tensor, elementCount } from '../../ir/tensor.js';
 import { erf, roundHalfEven } from '../math.js';
 import { UnsupportedOp, type Inputs, type KernelContext, type OpDef } from '../kernel.js';
 import {
-  broadcastDims, broadcastPositions, checkType, fromNumbers, integerRange, isBig, isFloat, isWide, newNumbers, numbersOf,
-  sameShape, sameType, scalarOf, type BigArray, type NumberArray, type TypeClass,
+  broadcastDims,
+  broadcastPositions,
+  checkType,
+  fromNumbers,
+  integerRange,
+  isBig,
+  isFloat,
+  isWide,
+  newNumbers,
+  numbersOf,
+  sameShape,
+  sameType,
+  scalarOf,
+  type BigArray,
+  type NumberArray,
+  type TypeClass,
 } from '../values.js';
 
 interface UnaryDef {
@@ -116,12 +130,14 @@ export function broadcastBinary(
   // no positions are made for an operand of the result's shape (it reads its own) nor for a scalar b with such an a
   const scalarB = sameShape(a.dims, dims) && elementCount(b.dims) === 1;
   const pa = sameShape(a.dims, dims) ? (ctx.reserve(count), undefined) : broadcastPositions(ctx, a.dims, dims);
-  const pb = sameShape(b.dims, dims) || scalarB ? (ctx.reserve(count), undefined) : broadcastPositions(ctx, b.dims, dims);
+  const pb =
+    sameShape(b.dims, dims) || scalarB ? (ctx.reserve(count), undefined) : broadcastPositions(ctx, b.dims, dims);
   const va = numbersOf(a);
   const vb = numbersOf(b);
   const out = newResults(ctx, outType, count) as unknown as { [i: number]: number | bigint };
   if (isBig(va) || isBig(vb)) {
-    if (!big || !isBig(va) || !isBig(vb)) return ctx.unsupported(`element types ${dataTypeName(a.dataType)}, ${dataTypeName(b.dataType)}`);
+    if (!big || !isBig(va) || !isBig(vb))
+      return ctx.unsupported(`element types ${dataTypeName(a.dataType)}, ${dataTypeName(b.dataType)}`);
     // Bigint results fill int64/uint64 outputs; others (bool from comparisons, narrower integers) take numbers.
     const store = isWide(outType) ? (r: bigint | number) => r : Number;
     for (let i = 0; i < count; i++) out[i] = store(big(va[pa ? pa[i]! : i]!, vb[scalarB ? 0 : pb ? pb[i]! : i]!));
@@ -175,7 +191,8 @@ function pow(inputs: Inputs, ctx: KernelContext): Tensor[] {
     const [lo, hi] = integerRange(x.dataType);
     const truncated = (a: number, b: number) => {
       const r = Math.trunc(Math.pow(a, b));
-      if (!Number.isSafeInteger(r) || BigInt(r) < lo || BigInt(r) > hi) throw new UnsupportedOp(`Pow: ${a}^${b} does not fit ${dataTypeName(x.dataType)}`);
+      if (!Number.isSafeInteger(r) || BigInt(r) < lo || BigInt(r) > hi)
+        throw new UnsupportedOp(`Pow: ${a}^${b} does not fit ${dataTypeName(x.dataType)}`);
       return r;
     };
     const doubles = broadcastBinary(ctx, asNumbers(x), y, DataType.DOUBLE, truncated, undefined);
@@ -198,12 +215,20 @@ function integerPower(t: number): (a: bigint, b: bigint) => bigint {
 
 /** int64/uint64 elements as doubles (exponents only need their value), other tensors as they are. */
 function asNumbers(t: Tensor): Tensor {
-  return isWide(t.dataType) ? fromNumbers(DataType.DOUBLE, t.dims, Float64Array.from(numbersOf(t) as BigArray, Number)) : t;
+  return isWide(t.dataType)
+    ? fromNumbers(DataType.DOUBLE, t.dims, Float64Array.from(numbersOf(t) as BigArray, Number))
+    : t;
 }
 
 /** Integer elements as int64 (uint64 stays), so integer powers of mixed widths compute on bigints. */
 function asBigInts(t: Tensor): Tensor {
-  return isWide(t.dataType) ? t : fromNumbers(DataType.INT64, t.dims, BigInt64Array.from(numbersOf(t) as NumberArray, (v) => BigInt(v)));
+  return isWide(t.dataType)
+    ? t
+    : fromNumbers(
+        DataType.INT64,
+        t.dims,
+        BigInt64Array.from(numbersOf(t) as NumberArray, (v) => BigInt(v)),
+      );
 }
 
 /** Mod: fmod=1 keeps the dividend's sign (C fmod); fmod=0 (integers only) the divisor's, like Python's %. */
@@ -254,7 +279,14 @@ function variadic(def: VariadicDef) {
     if (!isFloat(type) && ctx.opset < 12) ctx.unsupported('integer inputs before opset 12');
     if (ctx.opset < 8) checkLegacyBroadcast(ctx, xs);
     // Each step rounds to the output type, as a chain of binary ops would.
-    let acc = broadcastBinary(ctx, xs[0]!, xs[0]!, type, (a) => a, (a) => a);
+    let acc = broadcastBinary(
+      ctx,
+      xs[0]!,
+      xs[0]!,
+      type,
+      (a) => a,
+      (a) => a,
+    );
     for (const x of xs.slice(1)) acc = broadcastBinary(ctx, acc, x, type, def.num, def.big);
     if (def.mean) acc = broadcastBinary(ctx, acc, acc, type, (a) => a / xs.length, undefined);
     return [acc];
@@ -272,10 +304,14 @@ function clip(inputs: Inputs, ctx: KernelContext): Tensor[] {
     lo = ctx.float('min', -3.4028234663852886e38);
     hi = ctx.float('max', 3.4028234663852886e38);
   } else {
-    for (const [i, what] of [[1, 'min'], [2, 'max']] as const) {
+    for (const [i, what] of [
+      [1, 'min'],
+      [2, 'max'],
+    ] as const) {
       const t = inputs[i];
       if (!t) continue;
-      if (t.dataType !== x.dataType) ctx.invalid(`${what} is ${dataTypeName(t.dataType)}, input is ${dataTypeName(x.dataType)}`);
+      if (t.dataType !== x.dataType)
+        ctx.invalid(`${what} is ${dataTypeName(t.dataType)}, input is ${dataTypeName(x.dataType)}`);
       if (what === 'min') lo = scalarOf(ctx, t, what);
       else hi = scalarOf(ctx, t, what);
     }
@@ -307,4 +343,3 @@ export const elementwiseOps: Record<string, OpDef> = {
   Mod: { kernel: mod, attributes: ['fmod'], since: 10 },
   Clip: { kernel: clip, attributes: ['min', 'max', 'consumed_inputs'] },
 };
-

@@ -4,11 +4,27 @@ import { Tensor, elementCount } from '../../ir/tensor.js';
 import { DataType, dataTypeName } from '../../tensor/dtype.js';
 import type { Inputs, KernelContext, OpDef } from '../kernel.js';
 import {
-  elementsOf, fromElements, fromNumbers, intsOf, isFloat, newElements, newNumbers, rounder, scalarOf, stridesOf,
+  elementsOf,
+  fromElements,
+  fromNumbers,
+  intsOf,
+  isFloat,
+  newElements,
+  newNumbers,
+  rounder,
+  scalarOf,
+  stridesOf,
 } from '../values.js';
 
 const constantForms = [
-  'value', 'value_float', 'value_floats', 'value_int', 'value_ints', 'value_string', 'value_strings', 'sparse_value',
+  'value',
+  'value_float',
+  'value_floats',
+  'value_int',
+  'value_ints',
+  'value_string',
+  'value_strings',
+  'sparse_value',
 ];
 
 function constant(_inputs: Inputs, ctx: KernelContext): Tensor[] {
@@ -16,15 +32,24 @@ function constant(_inputs: Inputs, ctx: KernelContext): Tensor[] {
   if (present.length !== 1) ctx.invalid(`needs exactly one of ${constantForms.join(', ')}; has ${present.length}`);
   const a = ctx.attribute(present[0]!)!;
   switch (a.type) {
-    case 'tensor': return [a.value.withName('')];
-    case 'sparse_tensor': return [densify(ctx, a.value)];
-    case 'float': return [fromNumbers(DataType.FLOAT, [], [a.value])];
-    case 'floats': return [fromNumbers(DataType.FLOAT, [a.value.length], a.value)];
-    case 'int': return [fromNumbers(DataType.INT64, [], BigInt64Array.of(BigInt(a.value)))];
-    case 'ints': return [fromNumbers(DataType.INT64, [a.value.length], BigInt64Array.from(a.value, BigInt))];
-    case 'string': return [new Tensor('', DataType.STRING, [], [a.value])];
-    case 'strings': return [new Tensor('', DataType.STRING, [a.value.length], a.value)];
-    default: return ctx.invalid(`attribute '${a.name}' has type ${a.type}`);
+    case 'tensor':
+      return [a.value.withName('')];
+    case 'sparse_tensor':
+      return [densify(ctx, a.value)];
+    case 'float':
+      return [fromNumbers(DataType.FLOAT, [], [a.value])];
+    case 'floats':
+      return [fromNumbers(DataType.FLOAT, [a.value.length], a.value)];
+    case 'int':
+      return [fromNumbers(DataType.INT64, [], BigInt64Array.of(BigInt(a.value)))];
+    case 'ints':
+      return [fromNumbers(DataType.INT64, [a.value.length], BigInt64Array.from(a.value, BigInt))];
+    case 'string':
+      return [new Tensor('', DataType.STRING, [], [a.value])];
+    case 'strings':
+      return [new Tensor('', DataType.STRING, [a.value.length], a.value)];
+    default:
+      return ctx.invalid(`attribute '${a.name}' has type ${a.type}`);
   }
 }
 
@@ -64,7 +89,13 @@ function constantOfShape(inputs: Inputs, ctx: KernelContext): Tensor[] {
   return [fromElements(value.dataType, dims, out)];
 }
 
-const rangeTypes: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.INT16, DataType.INT32, DataType.INT64]);
+const rangeTypes: ReadonlySet<number> = new Set([
+  DataType.FLOAT,
+  DataType.DOUBLE,
+  DataType.INT16,
+  DataType.INT32,
+  DataType.INT64,
+]);
 
 /**
  * Range: ceil((limit - start) / delta) values, each the previous plus delta in the output type, as the op's
@@ -82,7 +113,7 @@ function range(inputs: Inputs, ctx: KernelContext): Tensor[] {
     const span = lb - s;
     // Ceiling division of span by db, for either sign.
     const q = span / db;
-    const n = Number(q * db === span || (span < 0n) !== (db < 0n) ? q : q + 1n);
+    const n = Number(q * db === span || span < 0n !== db < 0n ? q : q + 1n);
     const out = newNumbers(ctx, type, Math.max(n, 0)) as BigInt64Array;
     for (let i = 0; i < out.length; i++) out[i] = s + BigInt(i) * db;
     return [fromNumbers(type, [out.length], out)];
@@ -101,4 +132,3 @@ export const generateOps: Record<string, OpDef> = {
   ConstantOfShape: { kernel: constantOfShape, attributes: ['value'], since: 9 },
   Range: { kernel: range, attributes: [], since: 11 },
 };
-

@@ -3,7 +3,18 @@
 import { DataType, dataTypeName } from '../../tensor/dtype.js';
 import { elementCount, type Tensor } from '../../ir/tensor.js';
 import type { Inputs, KernelContext, OpDef } from '../kernel.js';
-import { axisOf, checkType, fromNumbers, intsOf, isBig, newNumbers, numbersOf, scalarOf, stridesOf, take } from '../values.js';
+import {
+  axisOf,
+  checkType,
+  fromNumbers,
+  intsOf,
+  isBig,
+  newNumbers,
+  numbersOf,
+  scalarOf,
+  stridesOf,
+  take,
+} from '../values.js';
 
 function normalized(ctx: KernelContext, i: number, size: number): number {
   if (i < -size || i >= size) ctx.invalid(`index ${i} is out of range for a dim of size ${size}`);
@@ -16,8 +27,10 @@ function gatherND(inputs: Inputs, ctx: KernelContext): Tensor[] {
   const indices = ctx.input(inputs, 1);
   const b = ctx.int('batch_dims', 0);
   const k = indices.dims.at(-1)!;
-  if (indices.rank < 1 || k > data.rank - b) ctx.invalid(`indices of shape [${indices.dims}] do not fit data [${data.dims}]`);
-  for (let i = 0; i < b; i++) if (data.dims[i] !== indices.dims[i]) ctx.invalid('batch dims of data and indices differ');
+  if (indices.rank < 1 || k > data.rank - b)
+    ctx.invalid(`indices of shape [${indices.dims}] do not fit data [${data.dims}]`);
+  for (let i = 0; i < b; i++)
+    if (data.dims[i] !== indices.dims[i]) ctx.invalid('batch dims of data and indices differ');
   const idx = intsOf(ctx, indices, 'indices');
   const strides = stridesOf(data.dims);
   const batches = elementCount(data.dims.slice(0, b));
@@ -65,7 +78,12 @@ function gatherElements(inputs: Inputs, ctx: KernelContext): Tensor[] {
 }
 
 const CUMSUM_TYPES: ReadonlySet<number> = new Set([
-  DataType.FLOAT, DataType.DOUBLE, DataType.INT32, DataType.INT64, DataType.UINT32, DataType.UINT64,
+  DataType.FLOAT,
+  DataType.DOUBLE,
+  DataType.INT32,
+  DataType.INT64,
+  DataType.UINT32,
+  DataType.UINT64,
 ]);
 
 /** CumSum along one axis, optionally exclusive and/or reversed. */
@@ -103,7 +121,13 @@ function classify(test: (v: number, ctx: KernelContext) => boolean) {
     const x = ctx.input(inputs, 0);
     checkType(ctx, x.dataType, 'float');
     const values = numbersOf(x) as ArrayLike<number>;
-    return [fromNumbers(DataType.BOOL, x.dims, Float64Array.from(values, (v) => (test(v, ctx) ? 1 : 0)))];
+    return [
+      fromNumbers(
+        DataType.BOOL,
+        x.dims,
+        Float64Array.from(values, (v) => (test(v, ctx) ? 1 : 0)),
+      ),
+    ];
   };
 }
 
@@ -113,8 +137,11 @@ export const indexingOps: Record<string, OpDef> = {
   CumSum: { kernel: cumSum, attributes: ['exclusive', 'reverse'], since: 11 },
   IsNaN: { kernel: classify(Number.isNaN), attributes: [], since: 9 },
   IsInf: {
-    kernel: classify((v, ctx) =>
-      (v === Infinity && ctx.int('detect_positive', 1) === 1) || (v === -Infinity && ctx.int('detect_negative', 1) === 1)),
+    kernel: classify(
+      (v, ctx) =>
+        (v === Infinity && ctx.int('detect_positive', 1) === 1) ||
+        (v === -Infinity && ctx.int('detect_negative', 1) === 1),
+    ),
     attributes: ['detect_positive', 'detect_negative'],
     since: 10,
   },

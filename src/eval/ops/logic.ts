@@ -3,7 +3,13 @@ import type { Tensor } from '../../ir/tensor.js';
 import { DataType, dataTypeName } from '../../tensor/dtype.js';
 import type { Inputs, KernelContext, OpDef } from '../kernel.js';
 import {
-  broadcastDims, broadcastPositions, checkType, elementsOf, fromElements, newElements, sameType,
+  broadcastDims,
+  broadcastPositions,
+  checkType,
+  elementsOf,
+  fromElements,
+  newElements,
+  sameType,
 } from '../values.js';
 import { broadcastBinary, checkLegacyBroadcast } from './elementwise.js';
 
@@ -60,7 +66,11 @@ function where(inputs: Inputs, ctx: KernelContext): Tensor[] {
   const type = sameType(ctx, [x, y]);
   checkType(ctx, type, 'any');
   const dims = broadcastDims(ctx, [cond.dims, x.dims, y.dims]);
-  const [pc, px, py] = [cond, x, y].map((t) => broadcastPositions(ctx, t.dims, dims)) as [Float64Array, Float64Array, Float64Array];
+  const [pc, px, py] = [cond, x, y].map((t) => broadcastPositions(ctx, t.dims, dims)) as [
+    Float64Array,
+    Float64Array,
+    Float64Array,
+  ];
   const c = cond.typed() as Uint8Array;
   const vx = elementsOf(ctx, x) as unknown as { [i: number]: unknown };
   const vy = elementsOf(ctx, y) as unknown as { [i: number]: unknown };

@@ -4,13 +4,27 @@ import { DataType, dataTypeName } from '../../tensor/dtype.js';
 import { elementCount, type Tensor } from '../../ir/tensor.js';
 import type { Inputs, KernelContext, OpDef } from '../kernel.js';
 import {
-  broadcastDims, broadcastPositions, fromNumbers, isBig, isFloat, newNumbers, numbersOf, sameType, type BigArray,
+  broadcastDims,
+  broadcastPositions,
+  fromNumbers,
+  isBig,
+  isFloat,
+  newNumbers,
+  numbersOf,
+  sameType,
+  type BigArray,
   type NumberArray,
 } from '../values.js';
 
 const matmulTypes: ReadonlySet<number> = new Set([
-  DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16,
-  DataType.INT32, DataType.INT64, DataType.UINT32, DataType.UINT64,
+  DataType.FLOAT,
+  DataType.DOUBLE,
+  DataType.FLOAT16,
+  DataType.BFLOAT16,
+  DataType.INT32,
+  DataType.INT64,
+  DataType.UINT32,
+  DataType.UINT64,
 ]);
 
 /** Multiplies one MxK block by one KxN block into `out` at `at`, reading with the given element strides. */
@@ -50,9 +64,17 @@ function matmul(inputs: Inputs, ctx: KernelContext): Tensor[] {
  * scaled by alpha and added to `bias(i, j)` when given (Gemm).
  */
 function blockProduct(
-  type: number, va: NumberArray | BigArray, vb: NumberArray | BigArray, out: Float64Array | BigArray,
-  m: number, k: number, n: number, aStride: readonly number[], bStride: readonly number[],
-  alpha: number, bias: ((i: number, j: number) => number) | undefined,
+  type: number,
+  va: NumberArray | BigArray,
+  vb: NumberArray | BigArray,
+  out: Float64Array | BigArray,
+  m: number,
+  k: number,
+  n: number,
+  aStride: readonly number[],
+  bStride: readonly number[],
+  alpha: number,
+  bias: ((i: number, j: number) => number) | undefined,
 ): BlockProduct {
   const [ai, ap] = aStride as [number, number];
   const [bp, bj] = bStride as [number, number];
@@ -80,10 +102,19 @@ function blockProduct(
       o.fill(0, at, at + m * n);
       let i = 0;
       for (; i + 4 <= m; i += 4) {
-        const r0 = at + i * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n;
-        const a0 = aBase + i * ai, a1 = a0 + ai, a2 = a1 + ai, a3 = a2 + ai;
+        const r0 = at + i * n,
+          r1 = r0 + n,
+          r2 = r1 + n,
+          r3 = r2 + n;
+        const a0 = aBase + i * ai,
+          a1 = a0 + ai,
+          a2 = a1 + ai,
+          a3 = a2 + ai;
         for (let p = 0; p < k; p++) {
-          const v0 = x[a0 + p]!, v1 = x[a1 + p]!, v2 = x[a2 + p]!, v3 = x[a3 + p]!;
+          const v0 = x[a0 + p]!,
+            v1 = x[a1 + p]!,
+            v2 = x[a2 + p]!,
+            v3 = x[a3 + p]!;
           const bRow = bBase + p * bp;
           for (let j = 0; j < n; j++) {
             const bv = y[bRow + j]!;
@@ -109,7 +140,9 @@ function blockProduct(
       for (let j = 0; j < n; j++) {
         let acc = 0;
         if (float) for (let p = 0; p < k; p++) acc += x[aBase + i * ai + p * ap]! * y[bBase + p * bp + j * bj]!;
-        else for (let p = 0; p < k; p++) acc = (acc + Math.imul(x[aBase + i * ai + p * ap]!, y[bBase + p * bp + j * bj]!)) | 0;
+        else
+          for (let p = 0; p < k; p++)
+            acc = (acc + Math.imul(x[aBase + i * ai + p * ap]!, y[bBase + p * bp + j * bj]!)) | 0;
         o[at + i * n + j] = bias ? alpha * acc + bias(i, j) : acc;
       }
     }
@@ -133,7 +166,8 @@ function gemm(inputs: Inputs, ctx: KernelContext): Tensor[] {
   const beta = ctx.float('beta', 1);
   let bias = (_i: number, _j: number): number => 0;
   if (c) {
-    if (broadcastDims(ctx, [c.dims, [m, n]]).join(',') !== `${m},${n}`) ctx.invalid(`C [${c.dims.join(',')}] does not broadcast to ${m}x${n}`);
+    if (broadcastDims(ctx, [c.dims, [m, n]]).join(',') !== `${m},${n}`)
+      ctx.invalid(`C [${c.dims.join(',')}] does not broadcast to ${m}x${n}`);
     const positions = broadcastPositions(ctx, c.dims, [m, n]);
     const vc = numbersOf(c) as NumberArray;
     bias = (i, j) => beta * vc[positions[i * n + j]!]!;

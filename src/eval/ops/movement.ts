@@ -4,8 +4,18 @@ import { elementCount, type Tensor } from '../../ir/tensor.js';
 import { clampSliceBounds } from '../../tensor/slice.js';
 import type { Inputs, KernelContext, OpDef } from '../kernel.js';
 import {
-  axisOf, broadcastDims, broadcastPositions, elementsOf, fromElements, intsOf, newElements, numbersOf, sameType,
-  stridedPositions, stridesOf, take,
+  axisOf,
+  broadcastDims,
+  broadcastPositions,
+  elementsOf,
+  fromElements,
+  intsOf,
+  newElements,
+  numbersOf,
+  sameType,
+  stridedPositions,
+  stridesOf,
+  take,
 } from '../values.js';
 
 function gather(inputs: Inputs, ctx: KernelContext): Tensor[] {
@@ -43,7 +53,8 @@ function sliceRange(ctx: KernelContext, dim: number, start: number, end: number,
 function slice(inputs: Inputs, ctx: KernelContext): Tensor[] {
   const x = ctx.input(inputs, 0);
   let starts: number[] | undefined, ends: number[] | undefined, axes: number[] | undefined, steps: number[] | undefined;
-  if (ctx.opset >= 10 && (ctx.has('starts') || ctx.has('ends') || ctx.has('axes'))) ctx.invalid('starts, ends and axes are inputs from opset 10');
+  if (ctx.opset >= 10 && (ctx.has('starts') || ctx.has('ends') || ctx.has('axes')))
+    ctx.invalid('starts, ends and axes are inputs from opset 10');
   if (ctx.opset < 10) {
     ctx.maxInputs(inputs, 1);
     [starts, ends, axes] = [ctx.ints('starts'), ctx.ints('ends'), ctx.ints('axes')];
@@ -60,8 +71,10 @@ function slice(inputs: Inputs, ctx: KernelContext): Tensor[] {
   // onnxruntime reads an end of exactly INT32_MAX or INT64_MAX with a negative step as "down to the first
   // element", where the spec clamps it (an empty slice): refuse rather than pick one. (Before opset 10 steps are 1.)
   const exactEnds = ctx.opset >= 10 && inputs[2] ? numbersOf(inputs[2]) : undefined;
-  const isIntMax = (v: number | bigint | undefined) => v !== undefined && (BigInt(v) === 2n ** 63n - 1n || BigInt(v) === 2n ** 31n - 1n);
-  if (steps.some((step, i) => step < 0 && isIntMax(exactEnds?.[i]))) ctx.unsupported('a negative step with an INT_MAX end');
+  const isIntMax = (v: number | bigint | undefined) =>
+    v !== undefined && (BigInt(v) === 2n ** 63n - 1n || BigInt(v) === 2n ** 31n - 1n);
+  if (steps.some((step, i) => step < 0 && isIntMax(exactEnds?.[i])))
+    ctx.unsupported('a negative step with an INT_MAX end');
   const strides = stridesOf(x.dims);
   const dims = [...x.dims];
   const walk = [...strides];
@@ -98,7 +111,10 @@ function concat(inputs: Inputs, ctx: KernelContext): Tensor[] {
   const outer = elementCount(first.dims.slice(0, axis));
   const out = newElements(ctx, type, elementCount(dims));
   const slots = out as unknown as { [i: number]: unknown };
-  const sources = xs.map((x) => ({ elements: elementsOf(ctx, x) as unknown as { [i: number]: unknown }, block: elementCount(x.dims.slice(axis)) }));
+  const sources = xs.map((x) => ({
+    elements: elementsOf(ctx, x) as unknown as { [i: number]: unknown },
+    block: elementCount(x.dims.slice(axis)),
+  }));
   let i = 0;
   for (let o = 0; o < outer; o++) {
     for (const { elements, block } of sources) {
@@ -124,7 +140,8 @@ function splitSizes(ctx: KernelContext, inputs: Inputs, dim: number): number[] {
   }
   if (sizes) {
     if (sizes.length !== n) ctx.invalid(`${sizes.length} split sizes for ${n} outputs`);
-    if (sizes.some((s) => s < 0) || sizes.reduce((a, b) => a + b, 0) !== dim) ctx.invalid(`split sizes [${sizes.join(',')}] do not add up to ${dim}`);
+    if (sizes.some((s) => s < 0) || sizes.reduce((a, b) => a + b, 0) !== dim)
+      ctx.invalid(`split sizes [${sizes.join(',')}] do not add up to ${dim}`);
     return sizes;
   }
   if (ctx.has('num_outputs')) {
@@ -164,13 +181,25 @@ function transpose(inputs: Inputs, ctx: KernelContext): Tensor[] {
   }
   const strides = stridesOf(x.dims);
   const dims = perm.map((p) => x.dims[p]!);
-  return [take(ctx, x, dims, stridedPositions(ctx, dims, perm.map((p) => strides[p]!)))];
+  return [
+    take(
+      ctx,
+      x,
+      dims,
+      stridedPositions(
+        ctx,
+        dims,
+        perm.map((p) => strides[p]!),
+      ),
+    ),
+  ];
 }
 
 function tile(inputs: Inputs, ctx: KernelContext): Tensor[] {
   const x = ctx.input(inputs, 0);
   const repeats = intsOf(ctx, ctx.input(inputs, 1), 'repeats');
-  if (repeats.length !== x.rank || repeats.some((r) => r < 0)) ctx.invalid(`bad repeats [${repeats.join(',')}] for rank ${x.rank}`);
+  if (repeats.length !== x.rank || repeats.some((r) => r < 0))
+    ctx.invalid(`bad repeats [${repeats.join(',')}] for rank ${x.rank}`);
   const dims = x.dims.map((d, k) => d * repeats[k]!);
   const count = elementCount(dims);
   ctx.reserve(count);

@@ -4,8 +4,18 @@
 import { elementCount, type Tensor } from '../../ir/tensor.js';
 import type { Inputs, KernelContext, OpDef } from '../kernel.js';
 import {
-  axisOf, checkType, fromNumbers, intsOf, isBig, isFloat, newNumbers, numbersOf, stridedPositions, stridesOf,
-  type BigArray, type TypeClass,
+  axisOf,
+  checkType,
+  fromNumbers,
+  intsOf,
+  isBig,
+  isFloat,
+  newNumbers,
+  numbersOf,
+  stridedPositions,
+  stridesOf,
+  type BigArray,
+  type TypeClass,
 } from '../values.js';
 
 interface Reducer {
@@ -27,25 +37,62 @@ interface Reducer {
 const reducers: Record<string, Reducer> = {
   ReduceSum: { types: 'numeric', empty: 0, init: 0, step: (a, x) => a + x, bigInit: 0n, bigStep: (a, x) => a + x },
   ReduceMean: {
-    types: 'numeric', init: 0, step: (a, x) => a + x, bigInit: 0n, bigStep: (a, x) => a + x,
+    types: 'numeric',
+    init: 0,
+    step: (a, x) => a + x,
+    bigInit: 0n,
+    bigStep: (a, x) => a + x,
     finish: (a, n, isInteger) => (isInteger ? Math.trunc(a / n) : a / n),
     bigFinish: (a, n) => a / BigInt(n),
   },
-  ReduceMax: { types: 'numeric', init: -Infinity, step: (a, x) => (x > a || Number.isNaN(x) ? x : a), bigStep: (a, x) => (x > a ? x : a) },
-  ReduceMin: { types: 'numeric', init: Infinity, step: (a, x) => (x < a || Number.isNaN(x) ? x : a), bigStep: (a, x) => (x < a ? x : a) },
+  ReduceMax: {
+    types: 'numeric',
+    init: -Infinity,
+    step: (a, x) => (x > a || Number.isNaN(x) ? x : a),
+    bigStep: (a, x) => (x > a ? x : a),
+  },
+  ReduceMin: {
+    types: 'numeric',
+    init: Infinity,
+    step: (a, x) => (x < a || Number.isNaN(x) ? x : a),
+    bigStep: (a, x) => (x < a ? x : a),
+  },
   // Products keep only their low 64 bits at each step, which is all the output keeps.
   ReduceProd: {
-    types: 'numeric', empty: 1, init: 1, step: (a, x) => a * x, intStep: Math.imul,
-    bigInit: 1n, bigStep: (a, x) => BigInt.asIntN(64, a * x),
+    types: 'numeric',
+    empty: 1,
+    init: 1,
+    step: (a, x) => a * x,
+    intStep: Math.imul,
+    bigInit: 1n,
+    bigStep: (a, x) => BigInt.asIntN(64, a * x),
   },
   ReduceSumSquare: {
-    types: 'numeric', empty: 0, init: 0, step: (a, x) => a + x * x, intStep: (a, x) => a + Math.imul(x, x),
-    bigInit: 0n, bigStep: (a, x) => BigInt.asIntN(64, a + x * x),
+    types: 'numeric',
+    empty: 0,
+    init: 0,
+    step: (a, x) => a + x * x,
+    intStep: (a, x) => a + Math.imul(x, x),
+    bigInit: 0n,
+    bigStep: (a, x) => BigInt.asIntN(64, a + x * x),
   },
-  ReduceL1: { types: 'numeric', empty: 0, init: 0, step: (a, x) => a + Math.abs(x), bigInit: 0n, bigStep: (a, x) => a + (x < 0n ? -x : x) },
+  ReduceL1: {
+    types: 'numeric',
+    empty: 0,
+    init: 0,
+    step: (a, x) => a + Math.abs(x),
+    bigInit: 0n,
+    bigStep: (a, x) => a + (x < 0n ? -x : x),
+  },
   ReduceL2: { types: 'float', empty: 0, init: 0, step: (a, x) => a + x * x, finish: (a) => Math.sqrt(a) },
   ReduceLogSum: { types: 'float', init: 0, step: (a, x) => a + x, finish: (a) => Math.log(a) },
-  ReduceLogSumExp: { types: 'float', init: 0, step: (a, x) => a + Math.exp(x), finish: (a) => Math.log(a), shiftByMax: true },
+  ReduceLogSumExp: {
+    types: 'float',
+    init: 0,
+    step: (a, x) => a + Math.exp(x),
+    finish: (a) => Math.log(a),
+    shiftByMax: true,
+  },
 };
 
 /** The axes to reduce, or undefined for "leave the input as it is". */
@@ -82,7 +129,11 @@ function reduce(op: string, r: Reducer) {
     if (n === 0 && r.empty === undefined) ctx.unsupported('reduction over an empty set');
     // For every input element, the output element it folds into.
     const own = stridesOf(keptDims);
-    const target = stridedPositions(ctx, x.dims, own.map((s, k) => (axes.includes(k) ? 0 : s)));
+    const target = stridedPositions(
+      ctx,
+      x.dims,
+      own.map((s, k) => (axes.includes(k) ? 0 : s)),
+    );
     const src = numbersOf(x);
     const out = newNumbers(ctx, x.dataType, outCount);
     if (isBig(src)) {

@@ -51,7 +51,8 @@ function reshape(inputs: Inputs, ctx: KernelContext): Tensor[] {
   if (allowZero && unknown && dims.includes(0)) ctx.invalid('allowzero shape has both 0 and -1');
   if (unknown) {
     const known = elementCount(dims.filter((d) => d !== -1));
-    if (known === 0 || x.size % known !== 0) ctx.invalid(`cannot reshape ${x.size} elements to [${requested.join(',')}]`);
+    if (known === 0 || x.size % known !== 0)
+      ctx.invalid(`cannot reshape ${x.size} elements to [${requested.join(',')}]`);
     dims[dims.indexOf(-1)] = x.size / known;
   }
   if (elementCount(dims) !== x.size) ctx.invalid(`cannot reshape [${x.dims.join(',')}] to [${requested.join(',')}]`);
@@ -89,7 +90,12 @@ function squeeze(inputs: Inputs, ctx: KernelContext): Tensor[] {
   const given = axesOf(ctx, inputs);
   const axes = given ? normalizeAxes(ctx, given, x.rank) : x.dims.flatMap((d, i) => (d === 1 ? [i] : []));
   for (const a of axes) if (x.dims[a] !== 1) ctx.invalid(`cannot squeeze axis ${a} of size ${x.dims[a]}`);
-  return [withDims(x, x.dims.filter((_, i) => !axes.includes(i)))];
+  return [
+    withDims(
+      x,
+      x.dims.filter((_, i) => !axes.includes(i)),
+    ),
+  ];
 }
 
 function unsqueeze(inputs: Inputs, ctx: KernelContext): Tensor[] {

@@ -46,7 +46,8 @@ function layerNormalization(inputs: Inputs, ctx: KernelContext): Tensor[] {
   const inner = elementCount(x.dims.slice(axis));
   // Scale and B broadcast over the normalized dims; the forms models use are the whole of them or one value.
   for (const t of bias ? [scale, bias] : [scale]) {
-    if (t.size !== inner && t.size !== 1) ctx.unsupported(`scale or bias of ${t.size} values over ${inner} normalized ones`);
+    if (t.size !== inner && t.size !== 1)
+      ctx.unsupported(`scale or bias of ${t.size} values over ${inner} normalized ones`);
   }
   const epsilon = ctx.float('epsilon', 1e-5);
   const src = numbersOf(x) as NumberArray;
@@ -70,7 +71,11 @@ function layerNormalization(inputs: Inputs, ctx: KernelContext): Tensor[] {
     invStd[o] = inv;
   }
   const statsDims = x.dims.map((d, i) => (i < axis ? d : 1));
-  return [fromNumbers(x.dataType, x.dims, out), fromNumbers(x.dataType, statsDims, means), fromNumbers(x.dataType, statsDims, invStd)];
+  return [
+    fromNumbers(x.dataType, x.dims, out),
+    fromNumbers(x.dataType, statsDims, means),
+    fromNumbers(x.dataType, statsDims, invStd),
+  ];
 }
 
 export const softmaxOps: Record<string, OpDef> = {

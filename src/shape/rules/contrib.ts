@@ -36,7 +36,9 @@ function packedAttention(pastIndex: number, fallbackElem: (ctx: RuleContext) => 
  * Output (B, S, Dv); present_key/value (B, N, P+L, H).
  */
 const multiHeadAttention: Rule = (ctx) => {
-  const query = ctx.shape(0), key = ctx.has(1) ? ctx.shape(1) : undefined, value = ctx.has(2) ? ctx.shape(2) : undefined;
+  const query = ctx.shape(0),
+    key = ctx.has(1) ? ctx.shape(1) : undefined,
+    value = ctx.has(2) ? ctx.shape(2) : undefined;
   const elem = ctx.elemType(0);
   const heads = ctx.node.attrInt('num_heads');
   if (!query) return [tensor(elem, undefined)];
@@ -52,7 +54,8 @@ const multiHeadAttention: Rule = (ctx) => {
     if (value?.length === 3) outHidden = value[2];
     else if (value?.length === 4) outHidden = mulDims(value[1], value[3]);
     else if (key?.length === 5) outHidden = query[2];
-    kvLength = key?.length === 3 || key?.length === 5 ? key[1] : key?.length === 4 ? key[2] : ctx.has(1) ? undefined : query[1];
+    kvLength =
+      key?.length === 3 || key?.length === 5 ? key[1] : key?.length === 4 ? key[2] : ctx.has(1) ? undefined : query[1];
   } else return [tensor(elem, undefined)];
   const output = tensor(elem, [query[0], query[1], outHidden]);
   if (ctx.node.outputs.length < 2) return [output];
@@ -76,14 +79,19 @@ const embedLayerNorm: Rule = (ctx) => {
   const hidden = ctx.shape(2)?.[1];
   const elem = ctx.elemType(2);
   const shape = ids && ids.length === 2 ? [ids[0], ids[1], hidden] : undefined;
-  return [tensor(elem, shape), tensor(DataType.INT32, ids && ids.length === 2 ? [ids[0]] : undefined), tensor(elem, shape && [...shape])];
+  return [
+    tensor(elem, shape),
+    tensor(DataType.INT32, ids && ids.length === 2 ? [ids[0]] : undefined),
+    tensor(elem, shape && [...shape]),
+  ];
 };
 
 /** FusedMatMul: MatMul with the last two dims of A and/or B swapped. */
 const fusedMatMul: Rule = (ctx) => {
   const swapLast = (s: SymDim[] | undefined, flag: string) =>
     s && s.length >= 2 && ctx.node.attrInt(flag, 0) === 1 ? [...s.slice(0, -2), s[s.length - 1], s[s.length - 2]] : s;
-  if (ctx.node.attrInt('transBatchA', 0) || ctx.node.attrInt('transBatchB', 0)) return [tensor(ctx.elemType(0), undefined)];
+  if (ctx.node.attrInt('transBatchA', 0) || ctx.node.attrInt('transBatchB', 0))
+    return [tensor(ctx.elemType(0), undefined)];
   return [tensor(ctx.elemType(0), matmulShape(swapLast(ctx.shape(0), 'transA'), swapLast(ctx.shape(1), 'transB')))];
 };
 

@@ -4,7 +4,15 @@
 import { DataType } from '../../tensor/dtype.js';
 import type { Graph } from '../../ir/graph.js';
 import { dimsEqual, type SymDim } from '../dims.js';
-import { normAxis, tensor, unknownDims, type Rule, type RuleContext, type RuleTable, type TensorFacts } from '../rule.js';
+import {
+  normAxis,
+  tensor,
+  unknownDims,
+  type Rule,
+  type RuleContext,
+  type RuleTable,
+  type TensorFacts,
+} from '../rule.js';
 
 function graphAttr(ctx: RuleContext, name: string): Graph | undefined {
   const a = ctx.node.attributes.get(name);
@@ -14,8 +22,10 @@ function graphAttr(ctx: RuleContext, name: string): Graph | undefined {
 /** What holds for both of two values: the shared element type, and the dims on which they agree. */
 function common(a: TensorFacts | undefined, b: TensorFacts | undefined): TensorFacts {
   const elem = a?.elemType !== undefined && a.elemType === b?.elemType ? a.elemType : undefined;
-  const sa = a?.shape, sb = b?.shape;
-  const shape = sa && sb && sa.length === sb.length ? sa.map((d, i) => (dimsEqual(d, sb[i]) ? d : undefined)) : undefined;
+  const sa = a?.shape,
+    sb = b?.shape;
+  const shape =
+    sa && sb && sa.length === sb.length ? sa.map((d, i) => (dimsEqual(d, sb[i]) ? d : undefined)) : undefined;
   return tensor(elem, shape);
 }
 
@@ -25,9 +35,11 @@ function rankOnly(f: TensorFacts | undefined): TensorFacts {
 }
 
 const ifOp: Rule = (ctx) => {
-  const thenBranch = graphAttr(ctx, 'then_branch'), elseBranch = graphAttr(ctx, 'else_branch');
+  const thenBranch = graphAttr(ctx, 'then_branch'),
+    elseBranch = graphAttr(ctx, 'else_branch');
   if (!thenBranch || !elseBranch) return undefined;
-  const a = ctx.inferBody(thenBranch, []), b = ctx.inferBody(elseBranch, []);
+  const a = ctx.inferBody(thenBranch, []),
+    b = ctx.inferBody(elseBranch, []);
   return ctx.node.outputs.map((_, i) => common(a[i], b[i]));
 };
 
@@ -49,7 +61,9 @@ const loop: Rule = (ctx) => {
   // Scan outputs stack one slice per iteration; the count is known only for a fixed trip count and no condition.
   const maxTrips = ctx.has(0) ? ctx.numbers(0)?.[0] : undefined;
   const trips: SymDim = !ctx.has(1) ? maxTrips : undefined;
-  const stacked = outs.slice(1 + carried.length).map((f) => tensor(f?.elemType, f?.shape ? [trips, ...f.shape] : undefined));
+  const stacked = outs
+    .slice(1 + carried.length)
+    .map((f) => tensor(f?.elemType, f?.shape ? [trips, ...f.shape] : undefined));
   return [...states, ...stacked];
 };
 
@@ -67,7 +81,10 @@ const scan: Rule = (ctx) => {
     const axis = shape ? normAxis(inputAxes[k] ?? 0, shape.length) : undefined;
     if (!shape || axis === undefined) return tensor(f?.elemType, undefined);
     if (k === 0) length = shape[axis];
-    return tensor(f?.elemType, shape.filter((_, i) => i !== axis));
+    return tensor(
+      f?.elemType,
+      shape.filter((_, i) => i !== axis),
+    );
   });
   const outs = ctx.inferBody(body, [...states.map(rankOnly), ...slices]);
   const outputAxes = ctx.node.attrInts('scan_output_axes') ?? [];

@@ -25,20 +25,25 @@ function windowOf(ctx: RuleContext, spatialRank: number, kernel: number[] | unde
     pads: n.attrInts('pads') ?? [...kernel.map(() => 0), ...kernel.map(() => 0)],
     autoPad: n.attrString('auto_pad', 'NOTSET'),
   };
-  const fits = window.strides.length === spatialRank && window.dilations.length === spatialRank &&
-    window.pads.length === 2 * spatialRank && window.strides.every((s) => s > 0);
+  const fits =
+    window.strides.length === spatialRank &&
+    window.dilations.length === spatialRank &&
+    window.pads.length === 2 * spatialRank &&
+    window.strides.every((s) => s > 0);
   return fits ? window : undefined;
 }
 
 /** Output size of one spatial axis of a convolution or pooling window (ceilMode for pools). */
 function slidingDim(ctx: RuleContext, d: SymDim, w: Window, i: number, ceilMode: boolean): SymDim {
   if (d === undefined) return undefined;
-  const s = w.strides[i]!, span = (w.kernel[i]! - 1) * w.dilations[i]! + 1;
+  const s = w.strides[i]!,
+    span = (w.kernel[i]! - 1) * w.dilations[i]! + 1;
   let out: SymDim;
   if (w.autoPad === 'SAME_UPPER' || w.autoPad === 'SAME_LOWER') out = ceilDivDim(d, s);
   else if (w.autoPad === 'VALID') out = ceilDivDim(subDims(d, span - 1), s);
   else {
-    const padBegin = w.pads[i]!, padded = addDims(d, padBegin + w.pads[i + w.kernel.length]!);
+    const padBegin = w.pads[i]!,
+      padded = addDims(d, padBegin + w.pads[i + w.kernel.length]!);
     const room = subDims(padded, span);
     out = addDims(ceilMode ? ceilDivDim(room, s) : floorDivDim(room, s), 1);
     // With ceil_mode the last window must still start inside the input or its begin padding.
@@ -48,7 +53,13 @@ function slidingDim(ctx: RuleContext, d: SymDim, w: Window, i: number, ceilMode:
   return out ?? ctx.fresh();
 }
 
-function slidingShape(ctx: RuleContext, input: SymDim[] | undefined, channels: SymDim, kernel: number[] | undefined, ceilMode = false): SymDim[] | undefined {
+function slidingShape(
+  ctx: RuleContext,
+  input: SymDim[] | undefined,
+  channels: SymDim,
+  kernel: number[] | undefined,
+  ceilMode = false,
+): SymDim[] | undefined {
   if (!input || input.length < 3) return undefined;
   const spatial = input.slice(2);
   const w = windowOf(ctx, spatial.length, kernel);
@@ -70,7 +81,8 @@ function convolution(x: number, w: number, elemType: (ctx: RuleContext) => numbe
 }
 
 const convTranspose: Rule = (ctx) => {
-  const input = ctx.shape(0), weight = ctx.shape(1);
+  const input = ctx.shape(0),
+    weight = ctx.shape(1);
   if (!input || input.length < 3) return [tensor(ctx.elemType(0), undefined)];
   const spatial = input.slice(2);
   const channels = mulDims(weight?.[1], ctx.node.attrInt('group', 1));
@@ -99,7 +111,12 @@ const pool: Rule = (ctx) => {
 
 const globalPool: Rule = (ctx) => {
   const input = ctx.shape(0);
-  return [tensor(ctx.elemType(0), input && input.length >= 2 ? [input[0], input[1], ...input.slice(2).map(() => 1)] : undefined)];
+  return [
+    tensor(
+      ctx.elemType(0),
+      input && input.length >= 2 ? [input[0], input[1], ...input.slice(2).map(() => 1)] : undefined,
+    ),
+  ];
 };
 
 /** MaxUnpool: the output_shape input when given, else the pooling window run backwards. */
@@ -111,12 +128,14 @@ const maxUnpool: Rule = (ctx) => {
   const w = windowOf(ctx, spatial.length, ctx.node.attrInts('kernel_shape'));
   if (!w) return [tensor(ctx.elemType(0), [input[0], input[1], ...unknownDims(spatial.length)])];
   const dims = spatial.map((d, i) =>
-    addDims(mulDims(subDims(d, 1), w.strides[i]!), w.kernel[i]! - w.pads[i]! - w.pads[i + spatial.length]!));
+    addDims(mulDims(subDims(d, 1), w.strides[i]!), w.kernel[i]! - w.pads[i]! - w.pads[i + spatial.length]!),
+  );
   return [tensor(ctx.elemType(0), [input[0], input[1], ...dims])];
 };
 
 const roiAlign: Rule = (ctx) => {
-  const height = ctx.node.attrInt('output_height', 1), width = ctx.node.attrInt('output_width', 1);
+  const height = ctx.node.attrInt('output_height', 1),
+    width = ctx.node.attrInt('output_width', 1);
   return [tensor(ctx.elemType(0), [ctx.shape(1)?.[0], ctx.shape(0)?.[1], height, width])];
 };
 
@@ -126,7 +145,8 @@ const maxRoiPool: Rule = (ctx) => {
 };
 
 const gridSample: Rule = (ctx) => {
-  const input = ctx.shape(0), grid = ctx.shape(1);
+  const input = ctx.shape(0),
+    grid = ctx.shape(1);
   if (!input || !grid) return [tensor(ctx.elemType(0), undefined)];
   return [tensor(ctx.elemType(0), [input[0], input[1], ...grid.slice(1, -1)])];
 };

@@ -2,10 +2,16 @@
 // arithmetic on small shape values (Shape(x)[0] * Shape(x)[1]) is carried out symbolically.
 
 import { DataType } from '../../tensor/dtype.js';
+import { addDims, broadcastShapes, dimsEqual, divDimsExact, mulDims, negDim, subDims, type SymDim } from '../dims.js';
 import {
-  addDims, broadcastShapes, dimsEqual, divDimsExact, mulDims, negDim, subDims, type SymDim,
-} from '../dims.js';
-import { INTEGER_TYPES, sameAsInput, tensor, type Rule, type RuleContext, type RuleTable, type TensorFacts } from '../rule.js';
+  INTEGER_TYPES,
+  sameAsInput,
+  tensor,
+  type Rule,
+  type RuleContext,
+  type RuleTable,
+  type TensorFacts,
+} from '../rule.js';
 
 const same: Rule = (ctx) => [sameAsInput(ctx)];
 
@@ -13,12 +19,59 @@ const same: Rule = (ctx) => [sameAsInput(ctx)];
 const boolOfSameShape: Rule = (ctx) => [tensor(DataType.BOOL, ctx.shape(0))];
 
 const UNARY = [
-  'Acos', 'Acosh', 'Asin', 'Asinh', 'Atan', 'Atanh', 'BitwiseNot', 'Ceil', 'Celu', 'Cos', 'Cosh', 'CumSum',
-  'Elu', 'Erf', 'Exp', 'Floor', 'Gelu', 'HardSigmoid', 'HardSwish', 'Hardmax', 'InstanceNormalization',
-  'LeakyRelu', 'Log', 'LogSoftmax', 'LpNormalization', 'LRN', 'MeanVarianceNormalization', 'Mish',
-  'Reciprocal', 'Relu', 'ReverseSequence', 'Round', 'Selu', 'Shrink', 'Sigmoid', 'Sign', 'Sin', 'Sinh', 'Softmax',
-  'Softplus', 'Softsign', 'Sqrt', 'Tan', 'Tanh', 'ThresholdedRelu', 'Trilu', 'Clip', 'Not', 'GroupNormalization',
-  'Scatter', 'ScatterElements', 'ScatterND', 'Swish',
+  'Acos',
+  'Acosh',
+  'Asin',
+  'Asinh',
+  'Atan',
+  'Atanh',
+  'BitwiseNot',
+  'Ceil',
+  'Celu',
+  'Cos',
+  'Cosh',
+  'CumSum',
+  'Elu',
+  'Erf',
+  'Exp',
+  'Floor',
+  'Gelu',
+  'HardSigmoid',
+  'HardSwish',
+  'Hardmax',
+  'InstanceNormalization',
+  'LeakyRelu',
+  'Log',
+  'LogSoftmax',
+  'LpNormalization',
+  'LRN',
+  'MeanVarianceNormalization',
+  'Mish',
+  'Reciprocal',
+  'Relu',
+  'ReverseSequence',
+  'Round',
+  'Selu',
+  'Shrink',
+  'Sigmoid',
+  'Sign',
+  'Sin',
+  'Sinh',
+  'Softmax',
+  'Softplus',
+  'Softsign',
+  'Sqrt',
+  'Tan',
+  'Tanh',
+  'ThresholdedRelu',
+  'Trilu',
+  'Clip',
+  'Not',
+  'GroupNormalization',
+  'Scatter',
+  'ScatterElements',
+  'ScatterND',
+  'Swish',
 ];
 
 /** A unary op that also maps tracked shape values (Neg of an axis list turns up in expanded LayerNorm). */
@@ -36,8 +89,10 @@ function unaryWithValues(op: (a: SymDim) => SymDim): Rule {
 function combineValues(ctx: RuleContext, op: (a: SymDim, b: SymDim) => SymDim): SymDim[] | undefined {
   const elem = ctx.elemType(0);
   if (elem === undefined || !INTEGER_TYPES.has(elem)) return undefined;
-  const a = ctx.values(0), b = ctx.values(1);
-  const ra = ctx.shape(0)?.length, rb = ctx.shape(1)?.length;
+  const a = ctx.values(0),
+    b = ctx.values(1);
+  const ra = ctx.shape(0)?.length,
+    rb = ctx.shape(1)?.length;
   if (!a || !b || ra === undefined || rb === undefined || ra > 1 || rb > 1) return undefined;
   if (a.length !== b.length && a.length !== 1 && b.length !== 1) return undefined;
   const n = Math.max(a.length, b.length);
@@ -52,7 +107,8 @@ function numericOp(f: (a: number, b: number) => number | undefined): (a: SymDim,
 function equalSizes(a: SymDim, b: SymDim): SymDim {
   if (typeof a === 'number' && typeof b === 'number') return Number(a === b);
   if (a !== undefined && b !== undefined && dimsEqual(a, b)) return 1;
-  if ((typeof a === 'number' && a < 0 && b !== undefined) || (typeof b === 'number' && b < 0 && a !== undefined)) return 0;
+  if ((typeof a === 'number' && a < 0 && b !== undefined) || (typeof b === 'number' && b < 0 && a !== undefined))
+    return 0;
   return undefined;
 }
 
@@ -69,7 +125,12 @@ function binary(valueOp?: (a: SymDim, b: SymDim) => SymDim, elemType?: number): 
 const variadic: Rule = (ctx) => {
   const present = Array.from({ length: ctx.inputCount }, (_, i) => i).filter((i) => ctx.has(i));
   const shape = broadcastShapes(present.map((i) => ctx.shape(i)));
-  return [tensor(present.map((i) => ctx.elemType(i)).find((t) => t !== undefined), shape)];
+  return [
+    tensor(
+      present.map((i) => ctx.elemType(i)).find((t) => t !== undefined),
+      shape,
+    ),
+  ];
 };
 
 /** Min and Max of two shape values too (Max(Shape(x)[0], 1) turns up in exported masks). */
@@ -87,7 +148,9 @@ function extremum(pick: (a: number, b: number) => number): Rule {
 const where: Rule = (ctx) => {
   const shape = broadcastShapes([ctx.shape(0), ctx.shape(1), ctx.shape(2)]);
   const out = tensor(ctx.elemType(1) ?? ctx.elemType(2), shape);
-  const cond = ctx.values(0), x = ctx.values(1), y = ctx.values(2);
+  const cond = ctx.values(0),
+    x = ctx.values(1),
+    y = ctx.values(2);
   if (shape && shape.length <= 1 && cond && x && y && out.elemType !== undefined && INTEGER_TYPES.has(out.elemType)) {
     const n = Math.max(cond.length, x.length, y.length);
     const at = (v: SymDim[], i: number) => v[v.length === 1 ? 0 : i];
@@ -140,7 +203,8 @@ function build(): RuleTable {
     Mul: binary(mulDims),
     // Shape arithmetic divides sizes that divide exactly; integer Div of non-negative sizes is floor division.
     Div: binary((a, b) =>
-      typeof a === 'number' && typeof b === 'number' ? (b === 0 ? undefined : Math.trunc(a / b)) : divDimsExact(a, b)),
+      typeof a === 'number' && typeof b === 'number' ? (b === 0 ? undefined : Math.trunc(a / b)) : divDimsExact(a, b),
+    ),
     Mod: binary(numericOp((a, b) => (b === 0 ? undefined : a - Math.floor(a / b) * b))),
     Pow: binary(),
     PRelu: binary(),

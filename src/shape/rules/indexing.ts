@@ -5,21 +5,30 @@ import { DataType } from '../../tensor/dtype.js';
 import { addDims, ceilDivDim, productOf, subDims, type SymDim } from '../dims.js';
 import { clampSliceBounds } from '../../tensor/slice.js';
 import {
-  INTEGER_TYPES, normAxes, normAxis, tensor, unknownDims, type Rule, type RuleContext, type RuleTable,
+  INTEGER_TYPES,
+  normAxes,
+  normAxis,
+  tensor,
+  unknownDims,
+  type Rule,
+  type RuleContext,
+  type RuleTable,
 } from '../rule.js';
 
 /** Slice bounds at or beyond this mean "to the end" (exporters write INT32_MAX or INT64_MAX). */
 const FAR = 2 ** 31 - 1;
 
 const gather: Rule = (ctx) => {
-  const data = ctx.shape(0), indices = ctx.shape(1);
+  const data = ctx.shape(0),
+    indices = ctx.shape(1);
   if (!data || !indices) return [tensor(ctx.elemType(0), undefined)];
   const axis = normAxis(ctx.node.attrInt('axis', 0), data.length);
   if (axis === undefined) return [tensor(ctx.elemType(0), undefined)];
   const out = tensor(ctx.elemType(0), [...data.slice(0, axis), ...indices, ...data.slice(axis + 1)]);
   // Picking elements of a tracked 1-D shape value (Shape(x)[1]).
   if (data.length === 1 && indices.length <= 1) {
-    const table = ctx.values(0), picks = ctx.numbers(1);
+    const table = ctx.values(0),
+      picks = ctx.numbers(1);
     if (table && picks) out.value = picks.map((i) => table[i < 0 ? i + table.length : i]);
   }
   return [out];
@@ -28,7 +37,8 @@ const gather: Rule = (ctx) => {
 const gatherElements: Rule = (ctx) => [tensor(ctx.elemType(0), ctx.shape(1))];
 
 const gatherND: Rule = (ctx) => {
-  const data = ctx.shape(0), indices = ctx.shape(1);
+  const data = ctx.shape(0),
+    indices = ctx.shape(1);
   const batchDims = ctx.node.attrInt('batch_dims', 0);
   const depth = indices?.[indices.length - 1];
   if (!data || !indices || typeof depth !== 'number') return [tensor(ctx.elemType(0), undefined)];
@@ -75,19 +85,24 @@ interface SliceArgs {
 
 function sliceArgs(ctx: RuleContext, rank: number): SliceArgs {
   if (ctx.opset < 10) {
-    const starts = ctx.node.attrInts('starts'), ends = ctx.node.attrInts('ends');
+    const starts = ctx.node.attrInts('starts'),
+      ends = ctx.node.attrInts('ends');
     if (!starts || !ends) return {};
     const axes = normAxes(ctx.node.attrInts('axes') ?? starts.map((_, i) => i), rank);
     return { starts, ends, axes };
   }
-  const starts = ctx.values(1), ends = ctx.values(2);
-  const count = starts?.length ?? ends?.length ?? (typeof ctx.shape(1)?.[0] === 'number' ? (ctx.shape(1)![0] as number) : undefined);
+  const starts = ctx.values(1),
+    ends = ctx.values(2);
+  const count =
+    starts?.length ??
+    ends?.length ??
+    (typeof ctx.shape(1)?.[0] === 'number' ? (ctx.shape(1)![0] as number) : undefined);
   let axes: number[] | undefined;
   if (ctx.has(3)) {
     const given = ctx.numbers(3);
     axes = given && normAxes(given, rank);
   } else if (count !== undefined) axes = Array.from({ length: count }, (_, i) => i);
-  const steps = ctx.has(4) ? ctx.numbers(4) ?? 'unknown' : undefined;
+  const steps = ctx.has(4) ? (ctx.numbers(4) ?? 'unknown') : undefined;
   return { starts, ends, axes, steps };
 }
 
@@ -96,7 +111,7 @@ const slice: Rule = (ctx) => {
   if (!input) return [tensor(ctx.elemType(0), undefined)];
   const { starts, ends, axes, steps } = sliceArgs(ctx, input.length);
   if (!axes) return [tensor(ctx.elemType(0), unknownDims(input.length))];
-  const stepAt = (k: number) => (steps === undefined ? 1 : steps === 'unknown' ? 0 : steps[k] ?? 0);
+  const stepAt = (k: number) => (steps === undefined ? 1 : steps === 'unknown' ? 0 : (steps[k] ?? 0));
   const out = [...input];
   axes.forEach((a, k) => (out[a] = sliceLength(input[a], starts?.[k], ends?.[k], stepAt(k))));
   const result = tensor(ctx.elemType(0), out);
@@ -104,7 +119,9 @@ const slice: Rule = (ctx) => {
   const v = ctx.values(0);
   const elem = ctx.elemType(0);
   if (input.length === 1 && v && elem !== undefined && INTEGER_TYPES.has(elem) && axes.length === 1) {
-    const s = starts?.[0], e = ends?.[0], step = stepAt(0);
+    const s = starts?.[0],
+      e = ends?.[0],
+      step = stepAt(0);
     if (typeof s === 'number' && typeof e === 'number' && step) {
       const [from, to] = clampSliceBounds(v.length, s, e, step);
       const picked: SymDim[] = [];
@@ -132,7 +149,9 @@ const size: Rule = (ctx) => {
 };
 
 const range: Rule = (ctx) => {
-  const [start] = ctx.values(0) ?? [], [limit] = ctx.values(1) ?? [], [delta] = ctx.values(2) ?? [];
+  const [start] = ctx.values(0) ?? [],
+    [limit] = ctx.values(1) ?? [],
+    [delta] = ctx.values(2) ?? [];
   let length: SymDim;
   if (typeof start === 'number' && typeof limit === 'number' && typeof delta === 'number' && delta !== 0) {
     length = Math.max(0, Math.ceil((limit - start) / delta));
@@ -144,7 +163,10 @@ const constantOfShape: Rule = (ctx) => {
   const valueAttr = ctx.node.attrTensor('value');
   const elem = valueAttr?.dataType ?? DataType.FLOAT;
   const dims = ctx.values(0);
-  const out = tensor(elem, dims ?? (typeof ctx.shape(0)?.[0] === 'number' ? unknownDims(ctx.shape(0)![0] as number) : undefined));
+  const out = tensor(
+    elem,
+    dims ?? (typeof ctx.shape(0)?.[0] === 'number' ? unknownDims(ctx.shape(0)![0] as number) : undefined),
+  );
   if (dims && dims.length === 1 && typeof dims[0] === 'number' && dims[0] <= 64 && INTEGER_TYPES.has(elem)) {
     const fill = valueAttr ? valueAttr.toNumbers()[0] : 0;
     out.value = Array.from({ length: dims[0] }, () => fill);
@@ -200,7 +222,12 @@ const compress: Rule = (ctx) => {
   if (!input) return [tensor(ctx.elemType(0), undefined)];
   const axis = normAxis(axisAttr, input.length);
   if (axis === undefined) return [tensor(ctx.elemType(0), undefined)];
-  return [tensor(ctx.elemType(0), input.map((d, i) => (i === axis ? ctx.fresh() : d)))];
+  return [
+    tensor(
+      ctx.elemType(0),
+      input.map((d, i) => (i === axis ? ctx.fresh() : d)),
+    ),
+  ];
 };
 
 const unique: Rule = (ctx) => {
@@ -208,8 +235,14 @@ const unique: Rule = (ctx) => {
   const count = ctx.fresh();
   const axisAttr = ctx.node.attrInt('axis');
   const axis = axisAttr === undefined || !input ? undefined : normAxis(axisAttr, input.length);
-  const y = axisAttr === undefined ? [count] : input && axis !== undefined ? input.map((d, i) => (i === axis ? count : d)) : undefined;
-  const inverseLength = axisAttr === undefined ? (input ? productOf(input) : undefined) : axis === undefined ? undefined : input?.[axis];
+  const y =
+    axisAttr === undefined
+      ? [count]
+      : input && axis !== undefined
+        ? input.map((d, i) => (i === axis ? count : d))
+        : undefined;
+  const inverseLength =
+    axisAttr === undefined ? (input ? productOf(input) : undefined) : axis === undefined ? undefined : input?.[axis];
   return [
     tensor(ctx.elemType(0), y),
     tensor(DataType.INT64, [count]),

@@ -1,11 +1,17 @@
 // Ops that rearrange a tensor's dims: Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Concat, Split, Expand,
 // Tile, Pad, DepthToSpace, SpaceToDepth, Resize, Upsample, CenterCropPad.
 
+import { addDims, broadcastShapes, divDimsExact, mulDims, productOf, type SymDim } from '../dims.js';
 import {
-  addDims, broadcastShapes, divDimsExact, mulDims, productOf, type SymDim,
-} from '../dims.js';
-import {
-  INTEGER_TYPES, axesArgument, normAxes, normAxis, tensor, unknownDims, type Rule, type RuleContext, type RuleTable,
+  INTEGER_TYPES,
+  axesArgument,
+  normAxes,
+  normAxis,
+  tensor,
+  unknownDims,
+  type Rule,
+  type RuleContext,
+  type RuleTable,
   type TensorFacts,
 } from '../rule.js';
 
@@ -67,7 +73,9 @@ const transpose: Rule = (ctx) => {
   const perm = ctx.node.attrInts('perm');
   if (!input) return [tensor(ctx.elemType(0), perm ? unknownDims(perm.length) : undefined)];
   const order = perm ?? input.map((_, i) => input.length - 1 - i);
-  const valid = order.length === input.length && new Set(order).size === order.length &&
+  const valid =
+    order.length === input.length &&
+    new Set(order).size === order.length &&
     order.every((p) => p >= 0 && p < input.length);
   return [tensor(ctx.elemType(0), valid ? order.map((p) => input[p]) : undefined)];
 };
@@ -86,11 +94,28 @@ const squeeze: Rule = (ctx) => {
   if (!axes || axes.length === 0) {
     // Without axes every size-1 dim goes, which we can only tell when all sizes are known.
     if (!input.every((d) => typeof d === 'number')) return [tensor(ctx.elemType(0), undefined)];
-    return [keepValue(ctx, tensor(ctx.elemType(0), input.filter((d) => d !== 1)))];
+    return [
+      keepValue(
+        ctx,
+        tensor(
+          ctx.elemType(0),
+          input.filter((d) => d !== 1),
+        ),
+      ),
+    ];
   }
   const drop = normAxes(axes, input.length);
-  if (!drop || drop.some((a) => typeof input[a] === 'number' && input[a] !== 1)) return [tensor(ctx.elemType(0), undefined)];
-  return [keepValue(ctx, tensor(ctx.elemType(0), input.filter((_, i) => !drop.includes(i))))];
+  if (!drop || drop.some((a) => typeof input[a] === 'number' && input[a] !== 1))
+    return [tensor(ctx.elemType(0), undefined)];
+  return [
+    keepValue(
+      ctx,
+      tensor(
+        ctx.elemType(0),
+        input.filter((_, i) => !drop.includes(i)),
+      ),
+    ),
+  ];
 };
 
 const unsqueeze: Rule = (ctx) => {
@@ -160,11 +185,13 @@ const split: Rule = (ctx) => {
     // opset 18: chunks of ceil(d/n), the last one takes what is left.
     const chunk = Math.ceil(whole / count);
     return Array.from({ length: count }, (_, i) =>
-      tensor(elem, withDim(i < count - 1 ? chunk : whole - chunk * (count - 1))));
+      tensor(elem, withDim(i < count - 1 ? chunk : whole - chunk * (count - 1))),
+    );
   }
   // Equal parts; a symbolic size that does not divide as a polynomial gets one fresh symbol for every part.
   const exact = divDimsExact(whole, count);
-  const part = exact ?? (whole !== undefined && typeof whole !== 'number' && numOutputs === undefined ? ctx.fresh() : undefined);
+  const part =
+    exact ?? (whole !== undefined && typeof whole !== 'number' && numOutputs === undefined ? ctx.fresh() : undefined);
   return Array.from({ length: count }, () => tensor(elem, withDim(part)));
 };
 
@@ -179,7 +206,12 @@ const tile: Rule = (ctx) => {
   const repeats = ctx.values(1);
   if (!input) return [tensor(ctx.elemType(0), undefined)];
   if (!repeats || repeats.length !== input.length) return [tensor(ctx.elemType(0), unknownDims(input.length))];
-  return [tensor(ctx.elemType(0), input.map((d, i) => mulDims(d, repeats[i])))];
+  return [
+    tensor(
+      ctx.elemType(0),
+      input.map((d, i) => mulDims(d, repeats[i])),
+    ),
+  ];
 };
 
 const pad: Rule = (ctx) => {
@@ -205,7 +237,8 @@ const blocksRule =
   (ctx) => {
     const input = ctx.shape(0);
     const b = ctx.node.attrInt('blocksize');
-    if (!input || input.length !== 4 || !b) return [tensor(ctx.elemType(0), input ? unknownDims(input.length) : undefined)];
+    if (!input || input.length !== 4 || !b)
+      return [tensor(ctx.elemType(0), input ? unknownDims(input.length) : undefined)];
     const [n, c, h, w] = input;
     const [channels, space] = toSpace ? [divDimsExact, mulDims] : [mulDims, divDimsExact];
     return [tensor(ctx.elemType(0), [n, channels(c, b * b), space(h, b), space(w, b)])];
@@ -219,7 +252,12 @@ function scaleDim(d: SymDim, scale: number): SymDim {
 }
 
 /** Resize's output from `sizes` (with opset 18's axes and keep_aspect_ratio_policy) or from `scales`. */
-function resized(ctx: RuleContext, input: SymDim[], scales: number[] | undefined, sizes: SymDim[] | undefined): SymDim[] {
+function resized(
+  ctx: RuleContext,
+  input: SymDim[],
+  scales: number[] | undefined,
+  sizes: SymDim[] | undefined,
+): SymDim[] {
   const axesAttr = ctx.node.attrInts('axes');
   const axes = axesAttr ? normAxes(axesAttr, input.length) : input.map((_, i) => i);
   if (!axes) return unknownDims(input.length);
@@ -231,7 +269,8 @@ function resized(ctx: RuleContext, input: SymDim[], scales: number[] | undefined
       return out;
     }
     const ratios = axes.map((a, k) => {
-      const s = sizes[k], d = input[a];
+      const s = sizes[k],
+        d = input[a];
       return typeof s === 'number' && typeof d === 'number' && d > 0 ? s / d : undefined;
     });
     if (ratios.some((r) => r === undefined)) return axes.reduce((o, a) => ((o[a] = undefined), o), out);
@@ -266,7 +305,12 @@ const upsample: Rule = (ctx) => {
   if (!input) return [tensor(ctx.elemType(0), undefined)];
   const scales = ctx.opset < 9 ? ctx.node.attrFloats('scales') : ctx.numbers(1);
   if (!scales || scales.length !== input.length) return [tensor(ctx.elemType(0), unknownDims(input.length))];
-  return [tensor(ctx.elemType(0), input.map((d, i) => scaleDim(d, scales[i]!)))];
+  return [
+    tensor(
+      ctx.elemType(0),
+      input.map((d, i) => scaleDim(d, scales[i]!)),
+    ),
+  ];
 };
 
 const centerCropPad: Rule = (ctx) => {

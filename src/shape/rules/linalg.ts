@@ -10,7 +10,8 @@ export function matmulShape(a: SymDim[] | undefined, b: SymDim[] | undefined): S
   if (!a || !b || a.length === 0 || b.length === 0) return undefined;
   const left = a.length === 1 ? [1, a[0]] : a;
   const right = b.length === 1 ? [b[0], 1] : b;
-  const k1 = left[left.length - 1], k2 = right[right.length - 2];
+  const k1 = left[left.length - 1],
+    k2 = right[right.length - 2];
   if (typeof k1 === 'number' && typeof k2 === 'number' && k1 !== k2) return undefined;
   const batch = broadcastShapes([left.slice(0, -2), right.slice(0, -2)]);
   if (!batch) return undefined;
@@ -26,7 +27,8 @@ function matmulLike(a: number, b: number, elemType?: (ctx: RuleContext) => numbe
 }
 
 const gemm: Rule = (ctx) => {
-  const a = ctx.shape(0), b = ctx.shape(1);
+  const a = ctx.shape(0),
+    b = ctx.shape(1);
   if (!a || !b || a.length !== 2 || b.length !== 2) return [tensor(ctx.elemType(0), [undefined, undefined])];
   const m = ctx.node.attrInt('transA', 0) ? a[1] : a[0];
   const n = ctx.node.attrInt('transB', 0) ? b[0] : b[1];

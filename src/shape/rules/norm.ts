@@ -21,8 +21,14 @@ export function statsShape(input: SymDim[] | undefined, axisAttr: number): SymDi
 
 /** LayerNormalization (Y, Mean, InvStdDev) and SimplifiedLayerNormalization (Y, InvStdVar). */
 function layerNorm(ctx: RuleContext) {
-  const stats = tensor(ctx.node.attrInt('stash_type', DataType.FLOAT), statsShape(ctx.shape(0), ctx.node.attrInt('axis', -1)));
-  return [sameAsInput(ctx), ...ctx.node.outputs.slice(1).map(() => ({ ...stats, shape: stats.shape && [...stats.shape] }))];
+  const stats = tensor(
+    ctx.node.attrInt('stash_type', DataType.FLOAT),
+    statsShape(ctx.shape(0), ctx.node.attrInt('axis', -1)),
+  );
+  return [
+    sameAsInput(ctx),
+    ...ctx.node.outputs.slice(1).map(() => ({ ...stats, shape: stats.shape && [...stats.shape] })),
+  ];
 }
 
 /** RNN, GRU, LSTM: Y, Y_h and (LSTM) Y_c, laid out by `layout`. */

@@ -24,7 +24,18 @@ function reduce(axesInputSince: number): Rule {
     }
     if (!axes || axes.length === 0) {
       const noop = ctx.opset >= axesInputSince && ctx.node.attrInt('noop_with_empty_axes', 0) === 1;
-      return [tensor(elem, noop ? input : reduceDims(input, input.map((_, i) => i), keepDims))];
+      return [
+        tensor(
+          elem,
+          noop
+            ? input
+            : reduceDims(
+                input,
+                input.map((_, i) => i),
+                keepDims,
+              ),
+        ),
+      ];
     }
     const normalized = normAxes(axes, input.length);
     return [tensor(elem, normalized ? reduceDims(input, normalized, keepDims) : undefined)];
@@ -49,7 +60,14 @@ const loss: Rule = (ctx) => {
 };
 
 const REDUCE_OPS = [
-  'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceMax', 'ReduceMean', 'ReduceMin', 'ReduceProd',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceLogSum',
+  'ReduceLogSumExp',
+  'ReduceMax',
+  'ReduceMean',
+  'ReduceMin',
+  'ReduceProd',
   'ReduceSumSquare',
 ];
 
