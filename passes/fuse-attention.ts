@@ -110,13 +110,13 @@ function attributesOf(
 /** x · [Wq | Wk | Wv] split into q, k and v (B, S, D) each: MultiHeadAttention's inputs, its bias added inside. */
 function projectQkv(
   model: Model,
+  graph: Graph,
   x: Value,
   weight: Value,
   hidden: number,
   name: string,
   before: Node,
 ): readonly (Value | null)[] {
-  const graph = model.graph;
   const packed = graph
     .createNode({ opType: 'MatMul', inputs: [x, weight], name: `${name}/qkv_MatMul`, before })
     .output(0);
@@ -145,12 +145,12 @@ function projectQkv(
 
 function rewrite(
   model: Model,
+  graph: Graph,
   site: AttentionSite,
   meaning: AttentionMeaning,
   packer: QkvPacker,
   casts: Map<Value, Value>,
 ): string {
-  const graph = model.graph;
   const old = meaning.output;
   const anchor = old.producer!;
   const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
@@ -158,7 +158,10 @@ function rewrite(
   const mask = meaning.maskInput ? int32Of(graph, meaning.maskInput, casts) : null;
   const hidden = meaning.numHeads * meaning.headSize;
   const [opType, inputs] = meaning.bias
-    ? ['MultiHeadAttention', [...projectQkv(model, site.q.x, weight, hidden, name, anchor), bias, mask, meaning.bias]]
+    ? [
+        'MultiHeadAttention',
+        [...projectQkv(model, graph, site.q.x, weight, hidden, name, anchor), bias, mask, meaning.bias],
+      ]
     : ['Attention', [site.q.x, weight, bias, ...(mask ? [mask] : [])]];
   const attention = graph.createNode({
     opType,
@@ -188,8 +191,7 @@ function rewrite(
  * Attention over a separate query, key and value -> MultiHeadAttention reading the tensors the graph split into heads;
  * what computed them (the projections) stays.
  */
-function rewriteSeparate(model: Model, site: SeparateSite, meaning: SeparateMeaning, casts: Map<Value, Value>): void {
-  const graph = model.graph;
+function rewriteSeparate(graph: Graph, site: SeparateSite, meaning: SeparateMeaning, casts: Map<Value, Value>): void {
   const old = meaning.output;
   const anchor = old.producer!;
   const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
@@ -251,11 +253,22 @@ function sameMeaning(
   return { ...meaning, output, bias, biasShapeReads };
 }
 
-/** Softmax nodes of the model's subgraphs (If branches, Loop bodies). */
-function subgraphSoftmaxes(model: Model): Node[] {
-  return [...model.graph.allGraphs()]
-    .filter((g) => g !== model.graph)
-    .flatMap((g) => g.nodes.filter((n) => n.opType === 'Softmax'));
+/**
+ * The main graph and the If branches under it (decoder_model_merged holds its decoders there), which probes can
+ * evaluate; Loop bodies, whose inputs are per iteration, are not entered.
+ */
+function attentionScopes(model: Model): { scopes: Graph[]; loopBodies: Graph[] } {
+  const scopes: Graph[] = [];
+  const loopBodies: Graph[] = [];
+  const visit = (g: Graph): void => {
+    scopes.push(g);
+    for (const n of g.nodes)
+      for (const sub of n.subgraphs())
+        if (n.opType === 'If' && n.domain === '') visit(sub);
+        else loopBodies.push(...sub.allGraphs());
+  };
+  visit(model.graph);
+  return { scopes, loopBodies };
 }
 
 /**
@@ -282,30 +295,16 @@ export const fuseAttentionPass = definePass({
   leaves: ['shapes'],
   run(model, context): PassResult {
     const { numHeads: expectHeads, hiddenSize: expectHidden } = context.options;
-    const { sites, misses } = findAttentionSites(model.graph);
+    const { scopes, loopBodies } = attentionScopes(model);
     // every Softmax left gets a line: why its site was refused, or why no site was found
-    const notes = subgraphSoftmaxes(model).map(
-      (softmax) =>
-        `Attention at Softmax '${softmax.name}': no candidate: it is inside a subgraph (an If or Loop body), which attention fusion does not enter`,
+    const notes = loopBodies.flatMap((g) =>
+      g.nodes
+        .filter((n) => n.opType === 'Softmax')
+        .map(
+          (softmax) =>
+            `Attention at Softmax '${softmax.name}': no candidate: it is inside a Loop body, which attention fusion does not enter`,
+        ),
     );
-    if (!sites.length && !misses.length) return { changed: false, stats: {}, notes };
-    let probes: ReturnType<typeof makeProbes>;
-    try {
-      const scores = [...sites.map((site) => site.scores), ...misses.map((miss) => miss.softmax.input(0))];
-      probes = makeProbes(model, context.fixedDims, probeBatch(scores));
-    } catch (e) {
-      const reason = `the model's inputs cannot be probed: ${(e as Error).message}`;
-      const softmaxes = [...sites.map((site) => site.softmax), ...misses.map((miss) => miss.softmax)];
-      return {
-        changed: false,
-        stats: {},
-        notes: [...notes, ...softmaxes.map((softmax) => `Attention at Softmax '${softmax.name}': ${reason}`)],
-      };
-    }
-    // weights are read to verify, then dropped: through one reused buffer, not kept in memory
-    const scratch = new Scratch();
-    const packer = new QkvPacker(model.graph);
-    const casts = new Map<Value, Value>();
     const stats: Record<string, number> = {};
     /** Why a verified site is refused: heads or hidden size other than the options say. */
     const unexpected = (meaning: { numHeads: number; headSize: number }): string | undefined =>
@@ -314,41 +313,64 @@ export const fuseAttentionPass = definePass({
         : expectHidden !== undefined && meaning.numHeads * meaning.headSize !== expectHidden
           ? `has hidden size ${meaning.numHeads * meaning.headSize}, not --hidden-size ${expectHidden}`
           : undefined;
-    // one verification per distinct signature: the other layers repeat it with other weights
-    const bySignature = new Map<string, { site: AttentionSite; meaning: AttentionMeaning | string }>();
-    const verified = sites.map((site) => {
-      const signature = siteSignature(site);
-      const known = bySignature.get(signature);
-      const meaning = (known && sameMeaning(known.site, known.meaning, site)) ?? verifyAttention(site, probes, scratch);
-      if (!known) bySignature.set(signature, { site, meaning });
-      return { site, meaning };
-    });
-    // where q, k and v are not projections of one input: attention over a separate query, key and value
-    const separate = misses.map(({ softmax, reason }) => {
-      const site = findSeparateSite(softmax);
-      if (typeof site === 'string') return { softmax, refusal: reason };
-      const meaning = verifySeparate(site, probes);
-      if (typeof meaning === 'string')
-        return { softmax, refusal: `${reason}; as a MultiHeadAttention of separate query, key and value: ${meaning}` };
-      return { softmax, site, meaning };
-    });
-    for (const { site, meaning } of verified) {
-      const refusal = typeof meaning === 'string' ? meaning : unexpected(meaning);
-      if (refusal || typeof meaning === 'string') {
-        notes.push(`Attention at Softmax '${site.softmax.name}': ${refusal}`);
+    // weights are read to verify, then dropped: through one reused buffer, not kept in memory
+    const scratch = new Scratch();
+    for (const graph of scopes) {
+      const { sites, misses } = findAttentionSites(graph);
+      if (!sites.length && !misses.length) continue;
+      let probes: ReturnType<typeof makeProbes>;
+      try {
+        const scores = [...sites.map((site) => site.scores), ...misses.map((miss) => miss.softmax.input(0))];
+        probes = makeProbes(model, context.fixedDims, probeBatch(scores), graph);
+      } catch (e) {
+        const reason = `the model's inputs cannot be probed: ${(e as Error).message}`;
+        const softmaxes = [...sites.map((site) => site.softmax), ...misses.map((miss) => miss.softmax)];
+        notes.push(...softmaxes.map((softmax) => `Attention at Softmax '${softmax.name}': ${reason}`));
         continue;
       }
-      const op = rewrite(model, site, meaning, packer, casts);
-      stats[op] = (stats[op] ?? 0) + 1;
-    }
-    for (const entry of separate) {
-      const refusal = entry.refusal ?? unexpected(entry.meaning!);
-      if (refusal) {
-        notes.push(`Attention at Softmax '${entry.softmax.name}': ${refusal}`);
-        continue;
+      const packer = new QkvPacker(graph);
+      // Casts of the mask are made in the graph that reads them
+      const casts = new Map<Value, Value>();
+      // one verification per distinct signature: the other layers repeat it with other weights
+      const bySignature = new Map<string, { site: AttentionSite; meaning: AttentionMeaning | string }>();
+      const verified = sites.map((site) => {
+        const signature = siteSignature(site);
+        const known = bySignature.get(signature);
+        const meaning =
+          (known && sameMeaning(known.site, known.meaning, site)) ?? verifyAttention(site, probes, scratch);
+        if (!known) bySignature.set(signature, { site, meaning });
+        return { site, meaning };
+      });
+      // where q, k and v are not projections of one input: attention over a separate query, key and value
+      const separate = misses.map(({ softmax, reason }) => {
+        const site = findSeparateSite(softmax);
+        if (typeof site === 'string') return { softmax, refusal: reason };
+        const meaning = verifySeparate(site, probes);
+        if (typeof meaning === 'string')
+          return {
+            softmax,
+            refusal: `${reason}; as a MultiHeadAttention of separate query, key and value: ${meaning}`,
+          };
+        return { softmax, site, meaning };
+      });
+      for (const { site, meaning } of verified) {
+        const refusal = typeof meaning === 'string' ? meaning : unexpected(meaning);
+        if (refusal || typeof meaning === 'string') {
+          notes.push(`Attention at Softmax '${site.softmax.name}': ${refusal}`);
+          continue;
+        }
+        const op = rewrite(model, graph, site, meaning, packer, casts);
+        stats[op] = (stats[op] ?? 0) + 1;
       }
-      rewriteSeparate(model, entry.site!, entry.meaning!, casts);
-      stats.MultiHeadAttention = (stats.MultiHeadAttention ?? 0) + 1;
+      for (const entry of separate) {
+        const refusal = entry.refusal ?? unexpected(entry.meaning!);
+        if (refusal) {
+          notes.push(`Attention at Softmax '${entry.softmax.name}': ${refusal}`);
+          continue;
+        }
+        rewriteSeparate(graph, entry.site!, entry.meaning!, casts);
+        stats.MultiHeadAttention = (stats.MultiHeadAttention ?? 0) + 1;
+      }
     }
     const changed = Object.keys(stats).length > 0;
     if (changed) model.requireOpset(MS_DOMAIN, 1);

@@ -1,7 +1,7 @@
 // Checks by evaluation that an attention site computes softmax(scale · q·kᵀ [+ bias] + mask) · v, and learns its
 // parameters: heads, scale, which graph input is the key mask (and its fill value), whether it is causal, and which
 // value, if any, is an additive bias such as a relative position bias.
-import type { Node, Value } from '../../src/ir/graph.js';
+import type { Graph, Node, Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
 import { Tensor, elementCount, type Scratch } from '../../src/ir/tensor.js';
 import { elemTypeOf, shapeOf } from '../../src/ir/types.js';
@@ -41,16 +41,21 @@ export interface Probe {
 
 /**
  * Two probes of different sizes (where dims are not pinned), shared by every site of a model; `batch` sizes the
- * first symbolic dim.
+ * first symbolic dim; `scope` is the graph evaluated (an If branch reading the main graph's inputs).
  */
-export function makeProbes(model: Model, fixedDims: Readonly<Record<string, number>> = {}, batch = 2): Probe[] {
+export function makeProbes(
+  model: Model,
+  fixedDims: Readonly<Record<string, number>> = {},
+  batch = 2,
+  scope: Graph = model.graph,
+): Probe[] {
   // symbolic dims in order of appearance (batch, sequence, then e.g. an encoder's sequence), each probe's distinct
   return [
     [batch, 3, 4],
     [batch, 2, 5],
   ].map((sizes, i) => {
     const inputs = makeProbeInputs(model, sizes, 17 + i, fixedDims);
-    return { inputs, evaluator: new ProbeEvaluator(model, inputs) };
+    return { inputs, evaluator: new ProbeEvaluator(model, inputs, scope) };
   });
 }
 

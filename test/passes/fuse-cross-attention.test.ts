@@ -168,3 +168,79 @@ describe('fuse quantize and fuse fp16 on the cross-attention fixtures', () => {
     }
   });
 });
+
+describe('fuse on a merged Whisper decoder (decoder_model_merged: an If on use_cache_branch)', () => {
+  const PATH = 'fixtures/decoders/whisper-dec-merged-ts17.onnx';
+  const HEADS = 4;
+  const HEAD_SIZE = 8;
+
+  /** Op counts of one branch of the model's If. */
+  function branchOps(model: Model, branch: 'then_branch' | 'else_branch'): Record<string, number> {
+    const ifNode = model.graph.nodes.find((n) => n.opType === 'If')!;
+    const attribute = ifNode.attributes.get(branch);
+    if (attribute?.type !== 'graph') throw new Error(`the If has no ${branch}`);
+    const graph = attribute.value;
+    const counts: Record<string, number> = {};
+    for (const n of graph.nodes) {
+      const key = n.domain ? `${n.domain}::${n.opType}` : n.opType;
+      counts[key] = (counts[key] ?? 0) + 1;
+    }
+    return counts;
+  }
+
+  /** A feed of zeros shaped `dims`. */
+  const zeros = (dims: number[]) => new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+  const flag = (value: boolean) => new ort.Tensor('bool', Uint8Array.from([value ? 1 : 0]), [1]);
+
+  /** The no-past export's test case: an empty self-attention cache, the encoder's cache unread (zeros). */
+  function noPastFeeds(): Record<string, ort.Tensor> {
+    const feeds = fixtureFeeds('whisper-dec-ts17');
+    const [batch, encoderLength] = feeds.encoder_hidden_states!.dims as [number, number];
+    for (const layer of [0, 1])
+      for (const part of ['key', 'value']) {
+        feeds[`past_key_values.${layer}.decoder.${part}`] = zeros([batch, HEADS, 0, HEAD_SIZE]);
+        feeds[`past_key_values.${layer}.encoder.${part}`] = zeros([batch, HEADS, encoderLength, HEAD_SIZE]);
+      }
+    feeds.use_cache_branch = flag(false);
+    return feeds;
+  }
+
+  /** The with-past export's test case: encoder_hidden_states unread (zeros). */
+  function withPastFeeds(): Record<string, ort.Tensor> {
+    const feeds = fixtureFeeds('whisper-dec-past-ts17');
+    const [batch, , encoderLength] = feeds['past_key_values.0.encoder.key']!.dims as [number, number, number];
+    feeds.encoder_hidden_states = zeros([batch, encoderLength, HEADS * HEAD_SIZE]);
+    feeds.use_cache_branch = flag(true);
+    return feeds;
+  }
+
+  it('fuses every attention layer in both branches, keeping the outputs, and matches the merged export', async () => {
+    const unfused = readModel(PATH);
+    const model = readModel(PATH);
+    const result = fuse(model);
+    // with past: cached self-attention and cross-attention over cached keys and values, 2 layers
+    const cached = branchOps(model, 'then_branch');
+    expect(cached['com.microsoft::MultiHeadAttention'] ?? 0).toBe(4);
+    expect(cached.Softmax ?? 0).toBe(0);
+    // no past: causal self-attention (packed) + cross-attention reading the encoder states
+    const first = branchOps(model, 'else_branch');
+    expect(first['com.microsoft::Attention'] ?? 0).toBe(2);
+    expect(first['com.microsoft::MultiHeadAttention'] ?? 0).toBe(2);
+    expect(first.Softmax ?? 0).toBe(0);
+    expect((result.notes ?? []).filter((line) => line.includes('Attention at Softmax'))).toEqual([]);
+    expect(model.graph.outputs.map((o) => o.name)).toEqual(unfused.graph.outputs.map((o) => o.name));
+    expect(model.graph.inputs.map((i) => i.name)).toEqual(unfused.graph.inputs.map((i) => i.name));
+
+    for (const [label, feeds] of [
+      ['use_cache_branch false, empty past', noPastFeeds()],
+      ['use_cache_branch true, past of 5', withPastFeeds()],
+    ] as const) {
+      for (const level of ['disabled', 'all'] as const) {
+        const want = await runModel(unfused, feeds, level);
+        const got = await runModel(model, feeds, level);
+        expect(Object.keys(got)).toEqual(Object.keys(want));
+        expect(maxAbsDiff(want, got), `${level}, ${label}`).toBeLessThanOrEqual(1e-4);
+      }
+    }
+  }, 60_000);
+});
