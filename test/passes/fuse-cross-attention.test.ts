@@ -230,6 +230,8 @@ describe('fuse on a merged Whisper decoder (decoder_model_merged: an If on use_c
     expect((result.notes ?? []).filter((line) => line.includes('Attention at Softmax'))).toEqual([]);
     expect(model.graph.outputs.map((o) => o.name)).toEqual(unfused.graph.outputs.map((o) => o.name));
     expect(model.graph.inputs.map((i) => i.name)).toEqual(unfused.graph.inputs.map((i) => i.name));
+    // a second run finds nothing left to fuse in either branch
+    expect(fuse(model).changed).toBe(false);
 
     for (const [label, feeds] of [
       ['use_cache_branch false, empty past', noPastFeeds()],
