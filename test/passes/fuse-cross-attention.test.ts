@@ -246,3 +246,17 @@ describe('fuse on a merged Whisper decoder (decoder_model_merged: an If on use_c
     }
   }, 60_000);
 });
+
+describe('every Softmax that fuse leaves in a merged decoder is explained', () => {
+  it('whisper-dec-merged-ts17: with --num-heads 3, a line for each Softmax of both branches', () => {
+    const model = readModel('fixtures/decoders/whisper-dec-merged-ts17.onnx');
+    const notes = fusePass.run(model, { options: { explain: true, numHeads: 3 }, log: () => {} }).notes ?? [];
+    const softmaxes = [...model.graph.allGraphs()].flatMap((g) => g.nodes.filter((n) => n.opType === 'Softmax'));
+    expect(softmaxes).toHaveLength(8);
+    for (const softmax of softmaxes)
+      expect(
+        notes.some((line) => line.includes(`Attention at Softmax '${softmax.name}': `) && line.includes('heads')),
+        softmax.name,
+      ).toBe(true);
+  });
+});
