@@ -4,27 +4,9 @@
 // bias) by identity. Two sites with one signature compute the same function of x and their weights, so the first
 // one's verified meaning holds for the second: its Attention is made without probing again.
 import type { Node, Value } from '../../src/ir/graph.js';
-import type { Attribute } from '../../src/ir/attribute.js';
+import { BY_VALUE_ELEMENTS, attributeText, tensorText } from '../../src/ir/signature.js';
 import type { Tensor } from '../../src/ir/tensor.js';
 import type { AttentionSite } from './site.js';
-
-/** Constants larger than this are told apart by identity rather than by value. */
-const BY_VALUE_ELEMENTS = 4096;
-
-/** Subgraph attributes are never compared: each gets a text of its own, so no two sites with one share a signature. */
-let subgraphs = 0;
-
-function attributeText(a: Attribute): string {
-  if (a.type === 'graph' || a.type === 'graphs') return `${a.name}=graph${subgraphs++}`;
-  if (a.type === 'tensor') return `${a.name}=${tensorText(a.value)}`;
-  if (a.type === 'tensors') return `${a.name}=${a.value.map(tensorText).join(';')}`;
-  if (a.type === 'ref') return `${a.name}=ref:${a.refAttrName}`;
-  return `${a.name}=${JSON.stringify(a.value, (_k, x) => (typeof x === 'bigint' ? x.toString() : x))}`;
-}
-
-function tensorText(t: Tensor): string {
-  return `${t.dataType}[${t.dims}](${t.strings ? t.strings.map((s) => Array.from(s).join('.')).join(',') : Array.from(t.bytes()).join(',')})`;
-}
 
 /** The site's signature; sites with equal signatures differ only in their projection weights. */
 export function siteSignature(site: AttentionSite): string {

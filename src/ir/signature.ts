@@ -6,12 +6,13 @@ import type { Node, Value } from './graph.js';
 import type { Tensor } from './tensor.js';
 
 /** Constants up to this many elements are compared by value, larger ones by identity. */
-const BY_VALUE_ELEMENTS = 4096;
+export const BY_VALUE_ELEMENTS = 4096;
 
 /** Subgraph attributes are never compared: each gets a text of its own, so no two signatures holding one are equal. */
 let subgraphs = 0;
 
-function attributeText(a: Attribute): string {
+/** An attribute as text for a signature (a subgraph as a text of its own). */
+export function attributeText(a: Attribute): string {
   if (a.type === 'graph' || a.type === 'graphs') return `${a.name}=graph${subgraphs++}`;
   if (a.type === 'tensor') return `${a.name}=${tensorText(a.value)}`;
   if (a.type === 'tensors') return `${a.name}=${a.value.map(tensorText).join(';')}`;
@@ -19,7 +20,8 @@ function attributeText(a: Attribute): string {
   return `${a.name}=${JSON.stringify(a.value, (_k, x) => (typeof x === 'bigint' ? x.toString() : x))}`;
 }
 
-function tensorText(t: Tensor): string {
+/** A tensor's type, dims and bytes as text for a signature. */
+export function tensorText(t: Tensor): string {
   const elements = t.strings ? t.strings.map((s) => Array.from(s).join('.')) : Array.from(t.bytes());
   return `${t.dataType}[${t.dims}](${elements.join(',')})`;
 }

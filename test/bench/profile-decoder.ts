@@ -4,21 +4,13 @@
 // MatMuls bounds what any fusion of the rest can gain (issue 11's 1.3x goal at context 1024).
 //   npm run build && node dist/test/bench/profile-decoder.js [steps]
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { readModel } from '../../src/io/read.js';
-import { DataType } from '../../src/tensor/dtype.js';
 import { CLI, OUT, cpuLine } from './common.js';
 import { decodeFeeds } from './llm.js';
 import { materialize } from './materialize.js';
-
-interface ProfileEvent {
-  cat: string;
-  name: string;
-  dur: number;
-  args?: { op_name?: string };
-}
+import { ortFeeds, profileRuns } from './ort-profile.js';
 
 const steps = Number(process.argv[2] ?? 20);
 mkdirSync(OUT, { recursive: true });
@@ -38,38 +30,14 @@ function weightMatMuls(path: string): Set<string> {
 }
 
 for (const context of [128, 1024]) {
-  const feeds = Object.fromEntries(
-    Object.entries(decodeFeeds(readModel(raw, { checkExternal: false }), context - 1)).map(([name, t]) => [
-      name,
-      new ort.Tensor(t.dataType === DataType.INT64 ? 'int64' : 'float32', t.data as Float32Array, t.dims),
-    ]),
-  );
+  const feeds = ortFeeds(decodeFeeds(readModel(raw, { checkExternal: false }), context - 1));
   for (const [label, path] of [
     ['export', raw],
     ['fuse', fused],
   ] as const) {
     const weights = weightMatMuls(path);
     const prefix = `profile-decoder-${label}-${context}`;
-    const session = await ort.InferenceSession.create(path, {
-      intraOpNumThreads: 2,
-      enableProfiling: true,
-      profileFilePrefix: join(OUT, prefix),
-    });
-    for (let i = 0; i < steps; i++) await session.run(feeds);
-    session.endProfiling(); // onnxruntime names the file <prefix>_<date>.json
-    await session.release();
-    const file = join(
-      OUT,
-      readdirSync(OUT).find((f) => f.startsWith(`${prefix}_`) && f.endsWith('.json'))!,
-    );
-    const events = JSON.parse(readFileSync(file, 'utf8')) as ProfileEvent[];
-    rmSync(file, { force: true });
-    const runs = events
-      .filter((e) => e.name === 'model_run')
-      .map((e) => e.dur)
-      .slice(2)
-      .sort((a, b) => a - b); // the first runs warm up
-    const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
+    const { runs, kernels } = await profileRuns(path, feeds, steps, prefix);
     let [weight, rest] = [0, 0];
     const perOp = new Map<string, number>();
     for (const e of kernels) {

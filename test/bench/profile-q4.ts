@@ -1,23 +1,15 @@
 // Where q4's decode time goes: onnxruntime-node's profiler over decode steps of the llama-100m decoder at context 128
 // (one new token after 127), fp32 and q4 (block 32 symmetric; and accuracy level 4), time summed per op type.
 //   node --import ./test/helpers/run-ts.mjs test/bench/profile-q4.ts [steps]
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { q4Pass } from '../../passes/q4.js';
 import { readModel } from '../../src/io/read.js';
 import { writeModel } from '../../src/io/write.js';
-import { DataType } from '../../src/tensor/dtype.js';
 import { OUT } from './common.js';
 import { decodeFeeds } from './llm.js';
 import { materialize } from './materialize.js';
-
-interface ProfileEvent {
-  cat: string;
-  name: string;
-  dur: number;
-  args?: { op_name?: string };
-}
+import { ortFeeds, profileRuns } from './ort-profile.js';
 
 const steps = Number(process.argv[2] ?? 20);
 mkdirSync(OUT, { recursive: true });
@@ -34,37 +26,14 @@ for (const [label, options] of [
   variants.push([label, out]);
 }
 
-const feeds = Object.fromEntries(
-  Object.entries(decodeFeeds(readModel(raw, { checkExternal: false }), 127)).map(([name, t]) => [
-    name,
-    new ort.Tensor(t.dataType === DataType.INT64 ? 'int64' : 'float32', t.data as Float32Array, t.dims),
-  ]),
-);
+const feeds = ortFeeds(decodeFeeds(readModel(raw, { checkExternal: false }), 127));
 for (const [label, path] of variants) {
   const prefix = `profile-${label.replace(/ /g, '-')}`;
-  const session = await ort.InferenceSession.create(path, {
-    intraOpNumThreads: 2,
-    enableProfiling: true,
-    profileFilePrefix: join(OUT, prefix),
-  });
-  for (let i = 0; i < steps; i++) await session.run(feeds);
-  session.endProfiling(); // onnxruntime names the file <prefix>_<date>.json
-  await session.release();
-  const file = join(
-    OUT,
-    readdirSync(OUT).find((f) => f.startsWith(`${prefix}_`) && f.endsWith('.json'))!,
-  );
-  const events = JSON.parse(readFileSync(file, 'utf8')) as ProfileEvent[];
-  rmSync(file, { force: true });
-  const runs = events
-    .filter((e) => e.name === 'model_run')
-    .map((e) => e.dur)
-    .slice(2); // the first runs warm up
+  const { runs, kernels: nodeEvents } = await profileRuns(path, feeds, steps, prefix);
   const perOp = new Map<string, number>();
-  const nodeEvents = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
   for (const e of nodeEvents) perOp.set(e.args?.op_name ?? '?', (perOp.get(e.args?.op_name ?? '?') ?? 0) + e.dur);
   const total = [...perOp.values()].reduce((a, b) => a + b, 0);
-  const median = [...runs].sort((a, b) => a - b)[runs.length >> 1]! / 1000;
+  const median = runs[runs.length >> 1]! / 1000;
   const top = [...perOp]
     .sort((a, b) => b[1] - a[1])
     .slice(0, 8)
