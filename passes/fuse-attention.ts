@@ -11,12 +11,13 @@ import { Scratch, Tensor } from '../src/ir/tensor.js';
 import { shapeOf, tensorType } from '../src/ir/types.js';
 import { MAX_PROBE_BYTES } from '../src/eval/probe.js';
 import { definePass, option, type PassResult } from '../src/pass/index.js';
+import { fuseProbedSites } from '../src/pattern/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { rerootShapes, shapeReadsOf, whyNotRerootable } from './attention/shape-reads.js';
 import { siteSignature } from './attention/signature.js';
 import { findAttentionSites, type AttentionSite, type Projection } from './attention/site.js';
 import { findSeparateSite, verifySeparate, type SeparateMeaning, type SeparateSite } from './attention/separate.js';
-import { makeProbes, verifyAttention, type AttentionMeaning } from './attention/verify.js';
+import { makeProbes, verifyAttention, type AttentionMeaning, type Probe } from './attention/verify.js';
 import { backwardSlice, int32Of, MS_DOMAIN } from '../src/ir/ops.js';
 
 /** Copies columns [c0, c1) of a projection's weight into `out` (din rows of `stride`) at column `at`. */
@@ -150,7 +151,7 @@ function rewrite(
   meaning: AttentionMeaning,
   packer: QkvPacker,
   casts: Map<Value, Value>,
-): string {
+): Node {
   const old = meaning.output;
   const anchor = old.producer!;
   const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
@@ -184,14 +185,14 @@ function rewrite(
   // the bias may size itself by Shape nodes on the attention's values: answered from x's shape, they let those die
   if (meaning.biasShapeReads?.length) rerootShapes(graph, meaning.biasShapeReads, site.q.x);
   graph.replace({ outputs: [[old, out]], removeIfDead: region });
-  return opType;
+  return attention;
 }
 
 /**
  * Attention over a separate query, key and value -> MultiHeadAttention reading the tensors the graph split into heads;
  * what computed them (the projections) stays.
  */
-function rewriteSeparate(graph: Graph, site: SeparateSite, meaning: SeparateMeaning, casts: Map<Value, Value>): void {
+function rewriteSeparate(graph: Graph, site: SeparateSite, meaning: SeparateMeaning, casts: Map<Value, Value>): Node {
   const old = meaning.output;
   const anchor = old.producer!;
   const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
@@ -219,20 +220,17 @@ function rewriteSeparate(graph: Graph, site: SeparateSite, meaning: SeparateMean
   });
   const replaced: [Value, Value][] = [[old, attention.output(0)]];
   if (cache) replaced.push([cache.presentKey, attention.output(1)], [cache.presentValue, attention.output(2)]);
-  const keep = [
+  const keep = new Set([
     site.query,
     site.key,
     site.value,
     ...(meaning.maskInput ? [meaning.maskInput] : []),
     ...(meaning.bias ? [meaning.bias] : []),
-  ];
-  if (cache) keep.push(cache.pastKey, cache.pastValue);
-  const region = new Set(replaced.flatMap(([from]) => [...backwardSlice(from, new Set(keep))]));
-  for (const [from, to] of replaced) {
-    to.type = from.type;
-    graph.replaceAllUses(from, to);
-  }
-  graph.removeNodes(graph.deadSubset(region));
+    ...(cache ? [cache.pastKey, cache.pastValue] : []),
+  ]);
+  for (const [from, to] of replaced) to.type = from.type;
+  graph.replace({ outputs: replaced, removeIfDead: replaced.flatMap(([from]) => backwardSlice(from, keep)) });
+  return attention;
 }
 
 /**
@@ -282,6 +280,13 @@ export function probeBatch(scores: Value[]): number {
   return Math.max(0, ...perBatch) * 2 > MAX_PROBE_BYTES ? 1 : 2;
 }
 
+/**
+ * A Softmax's site: q, k and v projected from one input, or else (where that walk missed, with its reason) attention
+ * over a separate query, key and value, or the reason none was found.
+ */
+type Candidate =
+  { softmax: Node; packed: AttentionSite } | { softmax: Node; missed: string; separate: SeparateSite | string };
+
 export const fuseAttentionPass = definePass({
   name: 'fuse-attention',
   description:
@@ -296,16 +301,6 @@ export const fuseAttentionPass = definePass({
   run(model, context): PassResult {
     const { numHeads: expectHeads, hiddenSize: expectHidden } = context.options;
     const { scopes, loopBodies } = attentionScopes(model);
-    // every Softmax left gets a line: why its site was refused, or why no site was found
-    const notes = loopBodies.flatMap((g) =>
-      g.nodes
-        .filter((n) => n.opType === 'Softmax')
-        .map(
-          (softmax) =>
-            `Attention at Softmax '${softmax.name}': no candidate: it is inside a Loop body, which attention fusion does not enter`,
-        ),
-    );
-    const stats: Record<string, number> = {};
     /** Why a verified site is refused: heads or hidden size other than the options say. */
     const unexpected = (meaning: { numHeads: number; headSize: number }): string | undefined =>
       expectHeads !== undefined && meaning.numHeads !== expectHeads
@@ -315,65 +310,63 @@ export const fuseAttentionPass = definePass({
           : undefined;
     // weights are read to verify, then dropped: through one reused buffer, not kept in memory
     const scratch = new Scratch();
-    for (const graph of scopes) {
-      const { sites, misses } = findAttentionSites(graph);
-      if (!sites.length && !misses.length) continue;
-      let probes: ReturnType<typeof makeProbes>;
-      try {
-        const scores = [...sites.map((site) => site.scores), ...misses.map((miss) => miss.softmax.input(0))];
-        probes = makeProbes(model, context.fixedDims, probeBatch(scores), graph);
-      } catch (e) {
-        const reason = `the model's inputs cannot be probed: ${(e as Error).message}`;
-        const softmaxes = [...sites.map((site) => site.softmax), ...misses.map((miss) => miss.softmax)];
-        notes.push(...softmaxes.map((softmax) => `Attention at Softmax '${softmax.name}': ${reason}`));
-        continue;
-      }
-      const packer = new QkvPacker(graph);
-      // Casts of the mask are made in the graph that reads them
-      const casts = new Map<Value, Value>();
-      // one verification per distinct signature: the other layers repeat it with other weights
-      const bySignature = new Map<string, { site: AttentionSite; meaning: AttentionMeaning | string }>();
-      const verified = sites.map((site) => {
-        const signature = siteSignature(site);
-        const known = bySignature.get(signature);
-        const meaning =
-          (known && sameMeaning(known.site, known.meaning, site)) ?? verifyAttention(site, probes, scratch);
-        if (!known) bySignature.set(signature, { site, meaning });
-        return { site, meaning };
-      });
-      // where q, k and v are not projections of one input: attention over a separate query, key and value
-      const separate = misses.map(({ softmax, reason }) => {
-        const site = findSeparateSite(softmax);
-        if (typeof site === 'string') return { softmax, refusal: reason };
-        const meaning = verifySeparate(site, probes);
-        if (typeof meaning === 'string')
-          return {
-            softmax,
-            refusal: `${reason}; as a MultiHeadAttention of separate query, key and value: ${meaning}`,
-          };
-        return { softmax, site, meaning };
-      });
-      for (const { site, meaning } of verified) {
-        const refusal = typeof meaning === 'string' ? meaning : unexpected(meaning);
-        if (refusal || typeof meaning === 'string') {
-          notes.push(`Attention at Softmax '${site.softmax.name}': ${refusal}`);
-          continue;
+    // packed weights and Casts of the mask are made in the graph that reads them
+    const made = new Map<Graph, { packer: QkvPacker; casts: Map<Value, Value> }>();
+    const madeIn = (graph: Graph) => {
+      if (!made.has(graph)) made.set(graph, { packer: new QkvPacker(graph), casts: new Map() });
+      return made.get(graph)!;
+    };
+    return fuseProbedSites<Candidate, AttentionMeaning | SeparateMeaning, Probe[]>(model, {
+      op: 'Attention',
+      // Loop bodies first: every Softmax there gets its line before the sites are probed
+      scopes: () => [...loopBodies, ...scopes],
+      find(graph) {
+        if (loopBodies.includes(graph)) {
+          const softmaxes = graph.nodes.filter((n) => n.opType === 'Softmax');
+          const reason = 'no candidate: it is inside a Loop body, which attention fusion does not enter';
+          return { sites: [], misses: softmaxes.map((at) => ({ at, reason })) };
         }
-        const op = rewrite(model, graph, site, meaning, packer, casts);
-        stats[op] = (stats[op] ?? 0) + 1;
-      }
-      for (const entry of separate) {
-        const refusal = entry.refusal ?? unexpected(entry.meaning!);
-        if (refusal) {
-          notes.push(`Attention at Softmax '${entry.softmax.name}': ${refusal}`);
-          continue;
-        }
-        rewriteSeparate(graph, entry.site!, entry.meaning!, casts);
-        stats.MultiHeadAttention = (stats.MultiHeadAttention ?? 0) + 1;
-      }
-    }
-    const changed = Object.keys(stats).length > 0;
-    if (changed) model.requireOpset(MS_DOMAIN, 1);
-    return { changed, stats, notes };
+        const { sites, misses } = findAttentionSites(graph);
+        const separate = misses.map(({ softmax, reason }) => ({
+          softmax,
+          missed: reason,
+          separate: findSeparateSite(softmax),
+        }));
+        return { sites: [...sites.map((site) => ({ softmax: site.softmax, packed: site })), ...separate] };
+      },
+      at: (candidate) => candidate.softmax,
+      probes: (graph, candidates) =>
+        makeProbes(
+          model,
+          context.fixedDims,
+          probeBatch(candidates.map((c) => ('packed' in c ? c.packed.scores : c.softmax.input(0)))),
+          graph,
+        ),
+      signature: (candidate) => ('packed' in candidate ? siteSignature(candidate.packed) : undefined),
+      // only packed sites have signatures
+      carry: (known, meaning, candidate) =>
+        sameMeaning(
+          (known as { packed: AttentionSite }).packed,
+          meaning as AttentionMeaning | string,
+          (candidate as { packed: AttentionSite }).packed,
+        ),
+      verify(candidate, probes) {
+        if ('packed' in candidate) return verifyAttention(candidate.packed, probes, scratch);
+        const { missed, separate } = candidate;
+        if (typeof separate === 'string') return missed;
+        const meaning = verifySeparate(separate, probes);
+        return typeof meaning === 'string'
+          ? `${missed}; as a MultiHeadAttention of separate query, key and value: ${meaning}`
+          : meaning;
+      },
+      rewrite(candidate, meaning, graph) {
+        const refusal = unexpected(meaning);
+        if (refusal) return refusal;
+        const { packer, casts } = madeIn(graph);
+        return 'packed' in candidate
+          ? rewrite(model, graph, candidate.packed, meaning as AttentionMeaning, packer, casts)
+          : rewriteSeparate(graph, candidate.separate as SeparateSite, meaning, casts);
+      },
+    });
   },
 });

@@ -4,12 +4,12 @@
 // simply 0..S-1 (RoBERTa counts from its padding id) the computed positions are passed as position_ids.
 import type { Attribute } from '../src/ir/attribute.js';
 import type { Graph, Node, Value } from '../src/ir/graph.js';
-import type { Model } from '../src/ir/model.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { ProbeEvaluator, makeProbeInputs } from '../src/eval/probe.js';
 import { definePass, type PassResult } from '../src/pass/index.js';
 import { DataType, isFloatType } from '../src/tensor/dtype.js';
-import { backwardSlice, int32Of, isStandardNode } from '../src/ir/ops.js';
+import { MS_DOMAIN, backwardSlice, int32Of, isStandardNode } from '../src/ir/ops.js';
+import { fuseProbedSites } from '../src/pattern/index.js';
 
 interface Lookup {
   gather: Node;
@@ -88,103 +88,110 @@ function sameNumbers(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-function fuse(model: Model, notes: string[]): number {
-  const graph = model.graph;
-  // Made when the first candidate needs them: a model whose inputs cannot be probed only matters if it has one.
-  let probes: Probe[] | undefined;
-  const probesFor = (): Probe[] =>
-    (probes ??= [
-      [2, 5],
-      [3, 4],
-    ].map((sizes, i) => {
-      const p = makeProbeInputs(model, sizes, 31 + i);
-      const [B, S] = sizes as [number, number];
-      return { evaluator: new ProbeEvaluator(model, p), feeds: p.feeds, B, S };
-    }));
-  const casts = new Map<Value, Value>();
-  let fused = 0;
-  for (const ln of [...graph.nodes]) {
-    if (!ln.graph || !isStandardNode(ln) || ln.opType !== 'LayerNormalization' || ln.attrInt('axis', -1) !== -1)
-      continue;
+/** LayerNormalization over a sum of 2 or 3 lookups of one width. */
+interface EmbedSite {
+  ln: Node;
+  sum: Value;
+  terms: Lookup[];
+  /** The sum's nodes: its Adds, Gathers and their Casts. */
+  nodes: Node[];
+  beta: Value;
+}
+
+/** Which lookup is which, as the probes tell. */
+interface EmbedMeaning {
+  /** The word lookup (the larger table) and its ids input; the segment lookup and its token type input. */
+  word: { lookup: Lookup; input: Value };
+  segment?: { lookup: Lookup; input: Value };
+  position: Lookup;
+  /** The positions are simply 0..S-1 (else the computed ones are passed as position_ids). */
+  plainPositions: boolean;
+  /** Lookups of one fixed row: a constant added at every position. */
+  fixedRows: [Tensor, number][];
+}
+
+function findEmbedSites(graph: Graph): EmbedSite[] {
+  const sites: EmbedSite[] = [];
+  for (const ln of graph.nodes) {
+    if (!isStandardNode(ln) || ln.opType !== 'LayerNormalization' || ln.attrInt('axis', -1) !== -1) continue;
     if (ln.outputs.slice(1).some((v) => v)) continue;
     const sum = ln.input(0);
     const found = lookupTerms(sum);
-    if (!found) continue;
-    const { terms } = found;
-    let kinds: (IndexKind | undefined)[];
-    try {
-      const probes = probesFor();
-      kinds = terms.map((t) => classify(t.indices, probes));
-    } catch (e) {
-      notes.push(
-        `EmbedLayerNormalization at '${ln.name}': cannot evaluate the lookups' indices: ${(e as Error).message}`,
-      );
-      continue;
-    }
-    const of = (kind: IndexKind['kind']) => terms.filter((_, i) => kinds[i]?.kind === kind);
-    const byInput = of('input').sort((a, b) => b.table.constantTensor()!.dims[0]! - a.table.constantTensor()!.dims[0]!);
-    const positional = [...of('positions'), ...of('computed')];
-    const constants = of('constant');
-    if (kinds.some((k) => !k) || byInput.length < 1 || byInput.length > 2 || positional.length !== 1) {
-      notes.push(
-        `EmbedLayerNormalization at '${ln.name}': expected word (+ segment) lookups by inputs and one position lookup`,
-      );
-      continue;
-    }
-    const inputOf = (l: Lookup) => (kinds[terms.indexOf(l)] as { input: Value }).input;
-    const [word, segment] = byInput as [Lookup, Lookup | undefined];
-    const position = positional[0]!;
-    const D = word.table.constantTensor()!.dims[1];
-    if (!terms.every((l) => l.table.constantTensor()!.dims[1] === D)) continue;
-    const gamma = ln.input(1);
-    const beta = ln.inputs[2] ?? null;
-    if (!beta) continue;
-    // A lookup of one fixed row (RoBERTa's all-zero token types) is a constant added at every position.
-    const positionTable = constants.length
-      ? withRowsAdded(
-          graph,
-          position.table,
-          constants.map((l) => [l.table.constantTensor()!, (kinds[terms.indexOf(l)] as { row: number }).row]),
-        )
-      : position.table;
-    const inputsOf: (Value | null)[] = [
-      int32Of(graph, inputOf(word), casts),
-      segment ? int32Of(graph, inputOf(segment), casts) : null,
-      word.table,
-      positionTable,
-      segment ? segment.table : null,
-      gamma,
-      beta,
-      null,
-      kinds[terms.indexOf(position)]!.kind === 'positions' ? null : int32Of(graph, position.indices, casts),
-    ];
-    while (inputsOf.at(-1) === null) inputsOf.pop();
-    const keepSum = sum.uses.length > 1 || graph.outputs.includes(sum);
-    const attributes: Attribute[] = [{ name: 'epsilon', type: 'float', value: ln.attrFloat('epsilon', 1e-5) }];
-    const embed = graph.createNode({
-      opType: 'EmbedLayerNormalization',
-      domain: 'com.microsoft',
-      inputs: inputsOf,
-      attributes,
-      outputs: keepSum ? 3 : 2,
-      name: `${ln.name}_embed`,
-      before: ln,
-    });
-    embed.output(0).type = ln.output(0).type;
-    if (keepSum) embed.output(2).type = sum.type;
-    graph.replace({
-      outputs: keepSum
-        ? [
-            [ln.output(0), embed.output(0)],
-            [sum, embed.output(2)],
-          ]
-        : [[ln.output(0), embed.output(0)]],
-      removeIfDead: [ln, ...found.nodes, ...terms.flatMap((t) => backwardSlice(t.indices))],
-    });
-    fused++;
+    const beta = ln.inputs[2];
+    if (!found || !beta) continue;
+    const D = found.terms[0]!.table.constantTensor()!.dims[1];
+    if (!found.terms.every((l) => l.table.constantTensor()!.dims[1] === D)) continue;
+    sites.push({ ln, sum, ...found, beta });
   }
-  if (fused) model.requireOpset('com.microsoft', 1);
-  return fused;
+  return sites;
+}
+
+const CANNOT_EVALUATE = "cannot evaluate the lookups' indices";
+
+function verifyEmbed({ terms }: EmbedSite, probes: Probe[]): EmbedMeaning | string {
+  let kinds: (IndexKind | undefined)[];
+  try {
+    kinds = terms.map((t) => classify(t.indices, probes));
+  } catch (e) {
+    return `${CANNOT_EVALUATE}: ${(e as Error).message}`;
+  }
+  const of = <K extends IndexKind['kind']>(kind: K) =>
+    terms.flatMap((lookup, i) =>
+      kinds[i]?.kind === kind ? [{ lookup, ...(kinds[i] as Extract<IndexKind, { kind: K }>) }] : [],
+    );
+  const byInput = of('input').sort(
+    (a, b) => b.lookup.table.constantTensor()!.dims[0]! - a.lookup.table.constantTensor()!.dims[0]!,
+  );
+  const positional = [...of('positions'), ...of('computed')];
+  if (kinds.some((k) => !k) || byInput.length < 1 || byInput.length > 2 || positional.length !== 1)
+    return 'expected word (+ segment) lookups by inputs and one position lookup';
+  const [word, segment] = byInput as [(typeof byInput)[0], (typeof byInput)[0] | undefined];
+  return {
+    word,
+    ...(segment ? { segment } : {}),
+    position: positional[0]!.lookup,
+    plainPositions: positional[0]!.kind === 'positions',
+    fixedRows: of('constant').map(({ lookup, row }) => [lookup.table.constantTensor()!, row]),
+  };
+}
+
+function rewrite(graph: Graph, site: EmbedSite, m: EmbedMeaning, casts: Map<Value, Value>): Node | string {
+  const { ln, sum } = site;
+  // an earlier site's rewrite took this one's sum
+  if ([ln, ...site.nodes].some((n) => n.graph !== graph)) return 'its lookups were fused at another LayerNormalization';
+  const { word, segment, position } = m;
+  const positionTable = m.fixedRows.length ? withRowsAdded(graph, position.table, m.fixedRows) : position.table;
+  const inputsOf: (Value | null)[] = [
+    int32Of(graph, word.input, casts),
+    segment ? int32Of(graph, segment.input, casts) : null,
+    word.lookup.table,
+    positionTable,
+    segment ? segment.lookup.table : null,
+    ln.input(1),
+    site.beta,
+    null,
+    m.plainPositions ? null : int32Of(graph, position.indices, casts),
+  ];
+  while (inputsOf.at(-1) === null) inputsOf.pop();
+  const keepSum = sum.uses.length > 1 || graph.outputs.includes(sum);
+  const attributes: Attribute[] = [{ name: 'epsilon', type: 'float', value: ln.attrFloat('epsilon', 1e-5) }];
+  const embed = graph.createNode({
+    opType: 'EmbedLayerNormalization',
+    domain: MS_DOMAIN,
+    inputs: inputsOf,
+    attributes,
+    outputs: keepSum ? 3 : 2,
+    name: `${ln.name}_embed`,
+    before: ln,
+  });
+  const replaced: [Value, Value][] = [[ln.output(0), embed.output(0)]];
+  if (keepSum) replaced.push([sum, embed.output(2)]);
+  for (const [from, to] of replaced) to.type = from.type;
+  graph.replace({
+    outputs: replaced,
+    removeIfDead: [ln, ...site.nodes, ...site.terms.flatMap((t) => backwardSlice(t.indices))],
+  });
+  return embed;
 }
 
 /** The position table with fixed rows of other tables added to every row, as a new initializer. */
@@ -204,8 +211,25 @@ export const fuseEmbedLayerNormPass = definePass({
   description:
     'fuse word/position/segment embedding lookups + LayerNormalization into com.microsoft EmbedLayerNormalization',
   run(model): PassResult {
-    const notes: string[] = [];
-    const fused = fuse(model, notes);
-    return { changed: fused > 0, stats: fused ? { EmbedLayerNormalization: fused } : {}, notes };
+    const casts = new Map<Value, Value>();
+    return fuseProbedSites<EmbedSite, EmbedMeaning, Probe[]>(model, {
+      op: 'EmbedLayerNormalization',
+      scopes: () => [model.graph],
+      find: (graph) => ({ sites: findEmbedSites(graph) }),
+      at: (site) => site.ln,
+      // two sizes of batch and sequence, made when the first candidate needs them
+      probes: () =>
+        [
+          [2, 5],
+          [3, 4],
+        ].map((sizes, i) => {
+          const p = makeProbeInputs(model, sizes, 31 + i);
+          const [B, S] = sizes as [number, number];
+          return { evaluator: new ProbeEvaluator(model, p), feeds: p.feeds, B, S };
+        }),
+      cannotProbe: (message) => `${CANNOT_EVALUATE}: ${message}`,
+      verify: verifyEmbed,
+      rewrite: (site, meaning, graph) => rewrite(graph, site, meaning, casts),
+    });
   },
 });

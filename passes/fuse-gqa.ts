@@ -9,6 +9,7 @@ import { MS_DOMAIN, backwardSlice } from '../src/ir/ops.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { tensorType, type ValueType } from '../src/ir/types.js';
 import { definePass, type PassResult } from '../src/pass/index.js';
+import { fuseProbedSites } from '../src/pattern/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { cachedSiteSignature, findCachedAttentionSites, type CachedAttentionSite } from './attention/gqa-site.js';
 import {
@@ -119,7 +120,7 @@ function lengths(
   return { seqlens, total: total32 };
 }
 
-function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning, c: Constants): string {
+function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning, c: Constants): Node {
   const anchor = m.output.producer!;
   const name = anchor.name.replace(/\/[^/]*$/, '') || 'attention';
   const H = m.headSize;
@@ -172,7 +173,6 @@ function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning,
       attributes: [{ name: 'num_heads', type: 'int', value: m.numHeads }, ...scaleAttr],
     });
   }
-  fused.output(0).type = m.output.type;
   const stop = new Set<Value>([
     site.q,
     site.kNew,
@@ -180,18 +180,11 @@ function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning,
     ...(m.bias ? [m.bias] : []),
     ...(site.past ? [site.past.key, site.past.value] : []),
   ]);
-  const replaced: Value[] = [m.output];
-  g.replaceAllUses(m.output, fused.output(0));
-  if (site.past) {
-    const [presentKey, presentValue] = [fused.output(1), fused.output(2)];
-    presentKey.type = site.past.presentKey.type;
-    presentValue.type = site.past.presentValue.type;
-    g.replaceAllUses(site.past.presentKey, presentKey);
-    g.replaceAllUses(site.past.presentValue, presentValue);
-    replaced.push(site.past.presentKey, site.past.presentValue);
-  }
-  g.removeNodes(g.deadSubset(replaced.flatMap((v) => backwardSlice(v, stop))));
-  return op;
+  const replaced: [Value, Value][] = [[m.output, fused.output(0)]];
+  if (site.past) replaced.push([site.past.presentKey, fused.output(1)], [site.past.presentValue, fused.output(2)]);
+  for (const [from, to] of replaced) to.type = from.type;
+  g.replace({ outputs: replaced, removeIfDead: replaced.flatMap(([from]) => backwardSlice(from, stop)) });
+  return fused;
 }
 
 /** A verified meaning carried to a site of the same signature: its own output, and the same mask. */
@@ -215,54 +208,23 @@ export const fuseGqaPass = definePass({
   leaves: ['shapes'],
   run(model): PassResult {
     const c = new Constants(model.graph);
-    const notes: string[] = [];
-    const stats: Record<string, number> = {};
-    // the main graph and If branches (decoder_model_merged holds its decoders there)
-    for (const graph of [...model.graph.allGraphs()]) {
-      const sites = findCachedAttentionSites(graph);
-      if (!sites.length) continue;
-      const probes = new Map<boolean, DecoderProbe[] | string>();
-      const probesFor = (withPast: boolean): DecoderProbe[] | string => {
-        if (!probes.has(withPast)) {
-          try {
-            probes.set(withPast, makeDecoderProbes(model, graph, withPast));
-          } catch (e) {
-            probes.set(withPast, `the model's inputs cannot be probed: ${(e as Error).message}`);
-          }
-        }
-        return probes.get(withPast)!;
-      };
-      // one verification per signature: the other layers repeat it with other weights and caches
-      const known = new Map<string, { site: CachedAttentionSite; meaning: CachedAttentionMeaning | string }>();
-      const identities = new Map<Value, number>();
-      const meanings = sites.map((site) => {
-        const p = probesFor(!!site.past);
-        if (typeof p === 'string') return p;
-        const signature = cachedSiteSignature(site, p, identities);
-        const seen = signature === undefined ? undefined : known.get(signature);
-        if (seen) return sameMeaning(seen.site, seen.meaning, site);
-        const meaning = verifyCachedAttention(site, p);
-        if (signature !== undefined) known.set(signature, { site, meaning });
-        return meaning;
-      });
-      sites.forEach((site, i) => {
-        const m = meanings[i]!;
-        if (typeof m === 'string') {
-          notes.push(`GroupQueryAttention at Softmax '${site.softmax.name}': ${m}`);
-          return;
-        }
-        if (!m.causal && m.kvHeads !== m.numHeads) {
-          notes.push(
-            `GroupQueryAttention at Softmax '${site.softmax.name}': bidirectional attention with ${m.kvHeads} kv heads for ${m.numHeads} query heads fits neither GroupQueryAttention (causal) nor MultiHeadAttention`,
-          );
-          return;
-        }
-        const op = rewrite(graph, site, m, c);
-        stats[op] = (stats[op] ?? 0) + 1;
-      });
-    }
-    const changed = Object.keys(stats).length > 0;
-    if (changed) model.requireOpset(MS_DOMAIN, 1);
-    return { changed, stats, notes };
+    // values read besides q, k and v (masks) by identity: the same number in every signature that reads one
+    const identities = new Map<Value, number>();
+    return fuseProbedSites<CachedAttentionSite, CachedAttentionMeaning, DecoderProbe[]>(model, {
+      op: 'GroupQueryAttention',
+      // the main graph and If branches (decoder_model_merged holds its decoders there)
+      find: (graph) => ({ sites: findCachedAttentionSites(graph) }),
+      at: (site) => site.softmax,
+      probeKind: (site) => (site.past ? 'with past' : 'without past'),
+      probes: (graph, _sites, kind) => makeDecoderProbes(model, graph, kind === 'with past'),
+      signature: (site, probes) => cachedSiteSignature(site, probes, identities),
+      carry: sameMeaning,
+      verify: verifyCachedAttention,
+      rewrite(site, m, graph) {
+        if (!m.causal && m.kvHeads !== m.numHeads)
+          return `bidirectional attention with ${m.kvHeads} kv heads for ${m.numHeads} query heads fits neither GroupQueryAttention (causal) nor MultiHeadAttention`;
+        return rewrite(graph, site, m, c);
+      },
+    });
   },
 });
