@@ -12,6 +12,7 @@ import { computationSignature } from '../src/ir/signature.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf, shapeOf, tensorType } from '../src/ir/types.js';
 import { definePass, option, type PassResult } from '../src/pass/index.js';
+import { fuseProbedSites } from '../src/pattern/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { ProbeEvaluator, makeProbeInputs } from '../src/eval/probe.js';
 import { makeProbes, type Probe } from './attention/verify.js';
@@ -564,7 +565,7 @@ class Shared {
   }
 }
 
-function rewrite(model: Model, g: Graph, site: RotarySite, m: RotaryMeaning, shared: Shared): void {
+function rewrite(model: Model, g: Graph, site: RotarySite, m: RotaryMeaning, shared: Shared): Node {
   const anchor = site.output.producer!;
   const { cos, sin } = shared.cachesFor(m);
   // position ids are made next to the first node that reads the positions' producer, so every later site sees them
@@ -588,24 +589,55 @@ function rewrite(model: Model, g: Graph, site: RotarySite, m: RotaryMeaning, sha
     inputs: standardOp ? [site.input, cos, sin, positions] : [site.input, positions, cos, sin],
   });
   node.output(0).type = site.output.type;
-  const region = backwardSlice(site.output, new Set([site.input, m.positions]));
-  g.replaceAllUses(site.output, node.output(0));
-  g.removeNodes(g.deadSubset(region));
+  g.replace({
+    outputs: [[site.output, node.output(0)]],
+    removeIfDead: backwardSlice(site.output, new Set([site.input, m.positions])),
+  });
+  return node;
 }
 
-/** Probes whose dims agree the way a decoder's do (mask length = cache + new tokens), or none if they cannot be made. */
-function decoderProbesOf(model: Model, graph: Graph): RotaryProbe[] {
-  const hasCache = model.graph.inputs.some(
-    (i) =>
-      !i.initializer &&
-      shapeOf(i.type)?.length === 4 &&
-      typeof shapeOf(i.type)![2] === 'string' &&
-      elemTypeOf(i.type) === DataType.FLOAT,
-  );
-  try {
-    return makeDecoderProbes(model, graph, hasCache);
-  } catch {
-    return [];
+/**
+ * The probes of one graph: the model's own, and made on first need, probes whose dims agree the way a decoder's do
+ * (mask length = cache + new tokens; none if they cannot be made) and probes of T tokens for long tables.
+ */
+class GraphProbes {
+  readonly probes: RotaryProbe[];
+  private decoder: RotaryProbe[] | undefined;
+  private readonly long = new Map<number, RotaryProbe | undefined>();
+
+  constructor(
+    private readonly model: Model,
+    private readonly graph: Graph,
+    fixedDims: Readonly<Record<string, number>>,
+  ) {
+    this.probes = makeProbes(model, fixedDims).map((p) => ({ evaluator: new ProbeEvaluator(model, p.inputs, graph) }));
+  }
+
+  decoderProbes(): RotaryProbe[] {
+    if (this.decoder) return this.decoder;
+    const hasCache = this.model.graph.inputs.some(
+      (i) =>
+        !i.initializer &&
+        shapeOf(i.type)?.length === 4 &&
+        typeof shapeOf(i.type)![2] === 'string' &&
+        elemTypeOf(i.type) === DataType.FLOAT,
+    );
+    try {
+      this.decoder = makeDecoderProbes(this.model, this.graph, hasCache);
+    } catch {
+      this.decoder = [];
+    }
+    return this.decoder;
+  }
+
+  /** The site's input dims on the decoder probes; '' while none are made. */
+  decoderDims(site: RotarySite): string {
+    return this.decoder?.length ? (inputDims(site, this.decoder) ?? '?') : '';
+  }
+
+  longProbe(T: number): RotaryProbe | undefined {
+    if (!this.long.has(T)) this.long.set(T, tableProbe(this.model, this.graph, T));
+    return this.long.get(T);
   }
 }
 
@@ -624,75 +656,44 @@ export const fuseRotaryPass = definePass({
   leaves: ['shapes'],
   run(model, context): PassResult {
     const maxPositions = context.options.maxPositions ?? DEFAULT_MAX_POSITIONS;
-    const notes: string[] = [];
     const shared = new Shared(model.graph);
-    const meanings: (RotaryMeaning | string)[] = [];
     const tables: TableCache = new Map();
     const decoderTables: TableCache = new Map();
-    let fused = 0;
-    // the main graph and If branches (decoder_model_merged holds its decoders there)
-    for (const graph of [...model.graph.allGraphs()]) {
-      const sites = findRotarySites(graph);
-      if (!sites.length) continue;
-      let probes: Probe[];
-      try {
-        probes = makeProbes(model, context.fixedDims).map((p) => ({
-          inputs: p.inputs,
-          evaluator: new ProbeEvaluator(model, p.inputs, graph),
-        }));
-      } catch (e) {
-        notes.push(`RotaryEmbedding: the model's inputs cannot be probed: ${(e as Error).message}`);
-        continue;
-      }
-      let decoderProbes: RotaryProbe[] | undefined;
-      const longProbes = new Map<number, RotaryProbe | undefined>();
-      const long = (T: number): RotaryProbe | undefined => {
-        if (!longProbes.has(T)) longProbes.set(T, tableProbe(model, graph, T));
-        return longProbes.get(T);
-      };
-      const verify = (site: RotarySite): RotaryMeaning | string => {
-        const m = verifyRotary(site, probes, maxPositions, tables, long);
-        if (typeof m !== 'string') return m;
-        // The probes size each symbolic dim on its own, but a decoder's mask is as long as its past and new tokens
-        // together, and positions computed from the mask (cumsum) fit the tokens only on probes that bind them so.
-        decoderProbes ??= decoderProbesOf(model, graph);
-        const again = decoderProbes.length ? verifyRotary(site, decoderProbes, maxPositions, decoderTables, long) : m;
-        return typeof again === 'string' ? m : again;
-      };
-      // one verification per signature: the layers repeat one rotation on their own q and k. A meaning found once the
-      // decoder probes exist holds for a site sized as its first site on them too.
-      const identities = new Map<Value, number>();
-      const verified = new Map<string, { meaning: RotaryMeaning | string; decoderDims: string }>();
-      const decoderDims = (site: RotarySite) => (decoderProbes?.length ? (inputDims(site, decoderProbes) ?? '?') : '');
-      const found = sites.map((site) => {
-        const signature = rotarySignature(site, probes, identities);
-        const known = signature === undefined ? undefined : verified.get(signature);
-        if (known && known.decoderDims === decoderDims(site)) return known.meaning;
-        const meaning = verify(site);
-        if (signature !== undefined && !known) verified.set(signature, { meaning, decoderDims: decoderDims(site) });
-        return meaning;
-      });
-      meanings.push(...found);
-      sites.forEach((site, i) => {
-        const m = found[i]!;
+    const identities = new Map<Value, number>();
+    /** The decoder probes' dims at which a site was verified: its meaning holds for a site sized alike on them. */
+    const verifiedAt = new Map<RotarySite, string>();
+    let tablesFromInvFreq = false;
+    const result = fuseProbedSites<RotarySite, RotaryMeaning, GraphProbes>(model, {
+      op: 'RotaryEmbedding',
+      find: (graph) => ({ sites: findRotarySites(graph) }),
+      at: (site) => site.add,
+      probes: (graph) => new GraphProbes(model, graph, context.fixedDims),
+      // the layers repeat one rotation on their own q and k
+      signature: (site, { probes }) => rotarySignature(site, probes, identities),
+      carry: (known, meaning, site, probes) =>
+        verifiedAt.get(known) === probes.decoderDims(site) ? meaning : undefined,
+      verify(site, probes) {
+        const long = (T: number) => probes.longProbe(T);
+        let m = verifyRotary(site, probes.probes, maxPositions, tables, long);
         if (typeof m === 'string') {
-          notes.push(`RotaryEmbedding at Add '${site.add.name}': ${m}`);
-          return;
+          // The probes size each symbolic dim on its own, but a decoder's mask is as long as its past and new tokens
+          // together, and positions computed from the mask (cumsum) fit the tokens only on probes that bind them so.
+          const decoderProbes = probes.decoderProbes();
+          const again = decoderProbes.length ? verifyRotary(site, decoderProbes, maxPositions, decoderTables, long) : m;
+          if (typeof again !== 'string') m = again;
         }
-        rewrite(model, graph, site, m, shared);
-        fused++;
-      });
-    }
-    if (fused && (model.opsetVersion('') ?? 1) < 23) model.requireOpset(MS_DOMAIN, 1);
-    const positionsNote = meanings.some((m) => typeof m !== 'string' && m.maxPositions === maxPositions)
-      ? [
-          `RotaryEmbedding: cos/sin caches cover positions 0..${maxPositions - 1} (computed from the model's inv_freq; --max-positions to change)`,
-        ]
-      : [];
-    return {
-      changed: fused > 0,
-      stats: fused ? { RotaryEmbedding: fused } : {},
-      notes: [...notes, ...(fused ? positionsNote : [])],
-    };
+        verifiedAt.set(site, probes.decoderDims(site));
+        return m;
+      },
+      rewrite(site, m, graph) {
+        if (m.maxPositions === maxPositions) tablesFromInvFreq = true;
+        return rewrite(model, graph, site, m, shared);
+      },
+    });
+    if (tablesFromInvFreq)
+      result.notes.push(
+        `RotaryEmbedding: cos/sin caches cover positions 0..${maxPositions - 1} (computed from the model's inv_freq; --max-positions to change)`,
+      );
+    return result;
   },
 });

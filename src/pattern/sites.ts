@@ -43,7 +43,7 @@ export interface ProbedFusion<Site, Meaning, Probes> {
    * The meaning verified at `known` for `site`, of the same signature (its own output, its own values), or undefined
    * when `site` must be verified itself. Without it, the meaning (or the refusal) is taken as it is.
    */
-  carry?(known: Site, meaning: Meaning | string, site: Site): Meaning | string | undefined;
+  carry?(known: Site, meaning: Meaning | string, site: Site, probes: Probes): Meaning | string | undefined;
   /** What the site computes, read off the probes, or why it is not what the fusion makes. */
   verify(site: Site, probes: Probes): Meaning | string;
   /**
@@ -91,7 +91,7 @@ export function fuseProbedSites<Site, Meaning, Probes>(
       if ('failed' in p) return p.failed;
       const signature = fusion.signature?.(site, p.made);
       const known = signature === undefined ? undefined : bySignature.get(signature);
-      const carried = known && (fusion.carry ? fusion.carry(known.site, known.meaning, site) : known.meaning);
+      const carried = known && (fusion.carry ? fusion.carry(known.site, known.meaning, site, p.made) : known.meaning);
       const meaning = carried ?? fusion.verify(site, p.made);
       if (signature !== undefined && !known) bySignature.set(signature, { site, meaning });
       return meaning;
