@@ -11,7 +11,7 @@ import { Scratch, Tensor } from '../src/ir/tensor.js';
 import { shapeOf, tensorType } from '../src/ir/types.js';
 import { MAX_PROBE_BYTES } from '../src/eval/probe.js';
 import { definePass, option, type PassResult } from '../src/pass/index.js';
-import { fuseProbedSites } from '../src/pattern/index.js';
+import { fuseProbedSites, replaceSite } from '../src/pattern/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { rerootShapes, shapeReadsOf, whyNotRerootable } from './attention/shape-reads.js';
 import { siteSignature } from './attention/signature.js';
@@ -220,16 +220,9 @@ function rewriteSeparate(graph: Graph, site: SeparateSite, meaning: SeparateMean
   });
   const replaced: [Value, Value][] = [[old, attention.output(0)]];
   if (cache) replaced.push([cache.presentKey, attention.output(1)], [cache.presentValue, attention.output(2)]);
-  const keep = new Set([
-    site.query,
-    site.key,
-    site.value,
-    ...(meaning.maskInput ? [meaning.maskInput] : []),
-    ...(meaning.bias ? [meaning.bias] : []),
-    ...(cache ? [cache.pastKey, cache.pastValue] : []),
-  ]);
-  for (const [from, to] of replaced) to.type = from.type;
-  graph.replace({ outputs: replaced, removeIfDead: replaced.flatMap(([from]) => backwardSlice(from, keep)) });
+  // the fused op reads these instead
+  const reads = [site.query, site.key, site.value, meaning.maskInput, meaning.bias, cache?.pastKey, cache?.pastValue];
+  replaceSite(graph, replaced, reads);
   return attention;
 }
 

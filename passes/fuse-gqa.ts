@@ -5,11 +5,11 @@
 // windows and any position scheme stay exact; GroupQueryAttention then sees every key as valid (seqlens_k = T - 1).
 // The cache inputs and present outputs keep their names, shapes (B, Nkv, T, H) and layout.
 import type { Graph, Node, Value } from '../src/ir/graph.js';
-import { MS_DOMAIN, backwardSlice } from '../src/ir/ops.js';
+import { MS_DOMAIN } from '../src/ir/ops.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { tensorType, type ValueType } from '../src/ir/types.js';
 import { definePass, type PassResult } from '../src/pass/index.js';
-import { fuseProbedSites } from '../src/pattern/index.js';
+import { fuseProbedSites, replaceSite } from '../src/pattern/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { cachedSiteSignature, findCachedAttentionSites, type CachedAttentionSite } from './attention/gqa-site.js';
 import {
@@ -173,17 +173,9 @@ function rewrite(g: Graph, site: CachedAttentionSite, m: CachedAttentionMeaning,
       attributes: [{ name: 'num_heads', type: 'int', value: m.numHeads }, ...scaleAttr],
     });
   }
-  const stop = new Set<Value>([
-    site.q,
-    site.kNew,
-    site.vNew,
-    ...(m.bias ? [m.bias] : []),
-    ...(site.past ? [site.past.key, site.past.value] : []),
-  ]);
   const replaced: [Value, Value][] = [[m.output, fused.output(0)]];
   if (site.past) replaced.push([site.past.presentKey, fused.output(1)], [site.past.presentValue, fused.output(2)]);
-  for (const [from, to] of replaced) to.type = from.type;
-  g.replace({ outputs: replaced, removeIfDead: replaced.flatMap(([from]) => backwardSlice(from, stop)) });
+  replaceSite(g, replaced, [site.q, site.kNew, site.vNew, m.bias, site.past?.key, site.past?.value]);
   return fused;
 }
 

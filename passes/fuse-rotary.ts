@@ -7,16 +7,17 @@
 // the fused op, so every way of computing them fuses alike.
 import type { Graph, Node, Value } from '../src/ir/graph.js';
 import type { Model } from '../src/ir/model.js';
-import { MS_DOMAIN, backwardSlice, isStandardNode } from '../src/ir/ops.js';
+import { MS_DOMAIN, isStandardNode } from '../src/ir/ops.js';
 import { computationSignature } from '../src/ir/signature.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { elemTypeOf, shapeOf, tensorType } from '../src/ir/types.js';
 import { definePass, option, type PassResult } from '../src/pass/index.js';
-import { fuseProbedSites } from '../src/pattern/index.js';
+import { fuseProbedSites, replaceSite } from '../src/pattern/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { ProbeEvaluator, makeProbeInputs } from '../src/eval/probe.js';
 import { makeProbes, type Probe } from './attention/verify.js';
 import { makeDecoderProbes } from './attention/gqa-verify.js';
+import { lcgFloats } from './attention/scores.js';
 
 /** Positions covered by caches computed from inv_freq, unless the pass is told otherwise (--max-positions). */
 export const DEFAULT_MAX_POSITIONS = 4096;
@@ -216,11 +217,6 @@ function tableLength(cos: Value, positions: Value): number | undefined {
     for (const i of n.inputs) if (i) pending.push(i);
   }
   return undefined;
-}
-
-function seededFloats(count: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: count }, () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
 }
 
 /**
@@ -438,7 +434,7 @@ export function verifyRotary(
     if (meaning.numHeads !== N || meaning.headSize !== H) return 'probes of different sizes disagree about the heads';
     if (meaning.broadcastBatch !== layout.broadcast)
       return "probes of different sizes disagree about the positions' batch";
-    const x = seededFloats(B * N * S * H, 301 + k);
+    const x = lcgFloats(B * N * S * H, 301 + k);
     const pos = Array.from({ length: (meaning.broadcastBatch ? 1 : B) * S }, (_, i) => (i * 7919 + 13 * k) % T);
     const posTensor = Tensor.fromArray('', elemTypeOf(positions.type) ?? DataType.INT64, posDims, pos);
     let got: Float32Array;
@@ -588,11 +584,7 @@ function rewrite(model: Model, g: Graph, site: RotarySite, m: RotaryMeaning, sha
     attributes,
     inputs: standardOp ? [site.input, cos, sin, positions] : [site.input, positions, cos, sin],
   });
-  node.output(0).type = site.output.type;
-  g.replace({
-    outputs: [[site.output, node.output(0)]],
-    removeIfDead: backwardSlice(site.output, new Set([site.input, m.positions])),
-  });
+  replaceSite(g, [[site.output, node.output(0)]], [site.input, m.positions]);
   return node;
 }
 

@@ -6,6 +6,7 @@ import type { ProbeEvaluator } from '../../src/eval/probe.js';
 import type { Graph, Node, Value } from '../../src/ir/graph.js';
 import { isStandardNode } from '../../src/ir/ops.js';
 import { computationSignature } from '../../src/ir/signature.js';
+import { outputChain, probabilitiesMatMul } from './site.js';
 import { elemTypeOf, shapeOf } from '../../src/ir/types.js';
 import { DataType } from '../../src/tensor/dtype.js';
 
@@ -136,38 +137,6 @@ function scoresMatMul(v: Value, addends: Value[], softcap: { tanh?: Node }): Nod
     } else return undefined;
   }
   return undefined;
-}
-
-function probabilitiesMatMul(probs: Value): Node | undefined {
-  let frontier = [probs];
-  for (let depth = 0; depth < 3; depth++) {
-    const next: Value[] = [];
-    for (const v of frontier)
-      for (const { node, index } of v.uses) {
-        if (!isStandardNode(node)) continue;
-        if (node.opType === 'MatMul' && index === 0) return node;
-        if (['Where', 'IsNaN', 'Cast', 'Dropout', 'Identity'].includes(node.opType) && node.outputs[0])
-          next.push(node.outputs[0]);
-      }
-    frontier = next;
-  }
-  return undefined;
-}
-
-function outputChain(context: Value): Value[] {
-  const chain: Value[] = [];
-  let cur = context;
-  for (let step = 0; step < 6; step++) {
-    const data = cur.uses.filter(
-      (u) => !(isStandardNode(u.node) && (u.node.opType === 'Shape' || u.node.opType === 'Size')),
-    );
-    if (data.length !== 1) break;
-    const { node, index } = data[0]!;
-    if (!isStandardNode(node) || !['Transpose', 'Reshape'].includes(node.opType) || index !== 0) break;
-    cur = node.output(0);
-    chain.push(cur);
-  }
-  return chain;
 }
 
 export function findCachedAttentionSites(graph: Graph): CachedAttentionSite[] {

@@ -9,6 +9,7 @@ import { elemTypeOf, shapeOf } from '../../src/ir/types.js';
 import { ProbeEvaluator, makeProbeInputs } from '../../src/eval/probe.js';
 import { DataType, isFloatType } from '../../src/tensor/dtype.js';
 import type { CachedAttentionSite } from './gqa-site.js';
+import { MASKED, broadcastBias, lcgFloats, median } from './scores.js';
 
 export interface CachedAttentionMeaning {
   numHeads: number;
@@ -35,9 +36,6 @@ export interface DecoderProbe {
   S: number;
   P: number;
 }
-
-/** Scores below this are masked ones. */
-const MASKED = -1000;
 
 /**
  * Probe inputs whose dims agree the way a decoder's do: batch B on axis 0, the cache's length P on a 4-D float input's
@@ -84,32 +82,6 @@ export function makeDecoderProbes(model: Model, scope: Graph, withPast: boolean)
   });
 }
 
-function seededFloats(count: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: count }, () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-/** The bias broadcast to (B, N, S, T), or why it cannot be one. */
-function broadcastBias(t: Tensor, B: number, N: number, S: number, T: number): Float32Array | string {
-  const [b0, n0, s0, t0] = t.dims;
-  if (t.rank !== 4 || (b0 !== 1 && b0 !== B) || (n0 !== 1 && n0 !== N) || s0 !== S || t0 !== T)
-    return `the mask is shaped [${t.dims}], not (${B}|1, ${N}|1, ${S}, ${T})`;
-  if (t.dataType !== DataType.FLOAT) return 'the mask is not float32';
-  const src = t.toFloat32();
-  const out = new Float32Array(B * N * S * T);
-  for (let b = 0; b < B; b++)
-    for (let n = 0; n < N; n++) {
-      const from = ((b0 === 1 ? 0 : b) * n0! + (n0 === 1 ? 0 : n)) * S * T;
-      out.set(src.subarray(from, from + S * T), (b * N + n) * S * T);
-    }
-  return out;
-}
-
 function probeSite(
   site: CachedAttentionSite,
   probe: DecoderProbe,
@@ -129,9 +101,9 @@ function probeSite(
   if (N % Nkv) return `${N} query heads do not share ${Nkv} kv heads evenly`;
   const Pp = site.past ? P : 0;
   const T = Pp + S;
-  const q = seededFloats(B * N * S * H, seed);
-  const k = seededFloats(B * Nkv * S * H, seed + 1);
-  const v = seededFloats(B * Nkv * S * H, seed + 2);
+  const q = lcgFloats(B * N * S * H, seed);
+  const k = lcgFloats(B * Nkv * S * H, seed + 1);
+  const v = lcgFloats(B * Nkv * S * H, seed + 2);
   const overrides = new Map<Value, Tensor>([
     [site.q, Tensor.fromArray('', DataType.FLOAT, qDims, q)],
     [site.kNew, Tensor.fromArray('', DataType.FLOAT, kDims, k)],
@@ -140,7 +112,7 @@ function probeSite(
   let pk: Float32Array = new Float32Array(0);
   let pv: Float32Array = new Float32Array(0);
   if (site.past) {
-    [pk, pv] = [seededFloats(B * Nkv * P * H, seed + 3), seededFloats(B * Nkv * P * H, seed + 4)];
+    [pk, pv] = [lcgFloats(B * Nkv * P * H, seed + 3), lcgFloats(B * Nkv * P * H, seed + 4)];
     overrides.set(site.past.key, Tensor.fromArray('', DataType.FLOAT, [B, Nkv, P, H], pk));
     overrides.set(site.past.value, Tensor.fromArray('', DataType.FLOAT, [B, Nkv, P, H], pv));
   }
@@ -160,9 +132,10 @@ function probeSite(
   const zs = Float32Array.from(z.toFloat32());
   let added: Float32Array | undefined;
   if (bias) {
-    const b = broadcastBias(evaluate(bias), B, N, S, T);
-    if (typeof b === 'string') return b;
-    added = b;
+    const t = evaluate(bias);
+    added = broadcastBias(t, [B, N, S, T]);
+    if (!added) return `the mask is shaped [${t.dims}], not (${B}|1, ${N}|1, ${S}, ${T})`;
+    if (t.dataType !== DataType.FLOAT) return 'the mask is not float32';
   }
   const infiniteBias = !!added?.includes(-Infinity);
   // scale (and softcap) from the unmasked scores

@@ -12,7 +12,8 @@ import { seededRandom } from '../../src/eval/probe.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { isStandardNode } from '../../src/ir/ops.js';
 import { outputChain, probabilitiesMatMul, scoresMatMul, throughLayout } from './site.js';
-import { queryRows, staticPastBatch, type Probe } from './verify.js';
+import { staticPastBatch, type Probe } from './verify.js';
+import { NOT_SCALED, ScoreGrid, broadcastBias, expectedAttention, measureScores, outputMismatch } from './scores.js';
 
 export interface SeparateSite {
   softmax: Node;
@@ -114,14 +115,6 @@ function cacheUpdate(v: Value): { past: Value; fresh: Value } | undefined {
   return { past: n.input(0), fresh: sourceOf(n.input(1)) };
 }
 
-/** Scores below this are masked ones. */
-const MASKED = -1000;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 /** Reads element (b, n, s, h) of a tensor laid out (B, S, N·H) or (B, N, S, H). */
 function headReader(
   data: Float32Array,
@@ -170,8 +163,6 @@ function explainMask(
   }
   return 'the masked scores follow no key mask input or causal rule';
 }
-
-const NOT_SCALED = 'scores are not a scaled q·kᵀ';
 
 /** The site's meaning on one probe, taking `bias` (if given) as an additive term of the scores. */
 function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value | undefined): SeparateMeaning | string {
@@ -258,101 +249,32 @@ function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value |
     for (let h = 0; h < H; h++) acc += q(b, n, i, h) * k(b, n, j, h);
     return acc;
   };
-  const at = (b: number, n: number, i: number, j: number) => ((b * N + n) * Sq + i) * Sk + j;
-
+  const grid = new ScoreGrid(B, N, Sq, Sk);
   const z = evaluate(site.scores);
   if (z.dims.join() !== [B, N, Sq, Sk].join()) return `scores are shaped [${z.dims}], expected [${[B, N, Sq, Sk]}]`;
   const zs = Float32Array.from(z.toFloat32());
   let added: Float32Array | undefined;
   if (bias) {
     const t = evaluate(bias);
-    const [b0, n0, s0, s1] = t.dims;
-    if (
-      t.dataType !== DataType.FLOAT ||
-      t.rank !== 4 ||
-      (b0 !== 1 && b0 !== B) ||
-      (n0 !== 1 && n0 !== N) ||
-      s0 !== Sq ||
-      s1 !== Sk
-    )
-      return `the additive term is shaped [${t.dims}], not (${B}|1, ${N}|1, ${Sq}, ${Sk}) float32`;
-    const src = t.toFloat32();
-    added = new Float32Array(zs.length);
-    for (let b = 0; b < B; b++)
-      for (let n = 0; n < N; n++) {
-        const from = ((b0 === 1 ? 0 : b) * n0! + (n0 === 1 ? 0 : n)) * Sq * Sk;
-        added.set(src.subarray(from, from + Sq * Sk), (b * N + n) * Sq * Sk);
-      }
+    added = t.dataType === DataType.FLOAT ? broadcastBias(t, [B, N, Sq, Sk]) : undefined;
+    if (!added) return `the additive term is shaped [${t.dims}], not (${B}|1, ${N}|1, ${Sq}, ${Sk}) float32`;
     for (let i = 0; i < zs.length; i++) zs[i] = zs[i]! - added[i]!;
   }
-  const masked = new Uint8Array(B * Sq * Sk);
-  const rows = queryRows(Sq);
-  const ratios: number[] = [];
-  for (let b = 0; b < B; b++)
-    for (let n = 0; n < N; n++)
-      for (const i of rows)
-        for (let j = 0; j < Sk; j++) {
-          const isMasked = zs[at(b, n, i, j)]! < MASKED ? 1 : 0;
-          const m = (b * Sq + i) * Sk + j;
-          if (n > 0 && masked[m] !== isMasked) return 'the mask differs between heads';
-          masked[m] = isMasked;
-          const d = dot(b, n, i, j);
-          if (!isMasked && Math.abs(d) > 1e-3) ratios.push(zs[at(b, n, i, j)]! / d);
-        }
-  if (!ratios.length) return 'no unmasked scores to measure the scale from';
-  const scale = median(ratios);
-  const fills: number[] = [];
-  for (let b = 0; b < B; b++)
-    for (let n = 0; n < N; n++)
-      for (const i of rows)
-        for (let j = 0; j < Sk; j++) {
-          const expect = scale * dot(b, n, i, j);
-          const got = zs[at(b, n, i, j)]!;
-          if (masked[(b * Sq + i) * Sk + j]) fills.push(got - expect);
-          else if (Math.abs(got - expect) > 1e-3 * (1 + Math.abs(expect))) return NOT_SCALED;
-        }
-  const rule = explainMask(probe, masked, B, Sq, Sk, rows);
+  const scores = measureScores(zs, grid, dot);
+  if (typeof scores === 'string') return scores;
+  const rule = explainMask(probe, scores.masked, B, Sq, Sk, grid.rows);
   if (typeof rule === 'string') return rule;
   // MultiHeadAttention applies causality to keys it is given as (B, S, N·H), after any past ones, not to keys given as
   // (B, N, S, H)
   if (rule.causal && kDims.length === 4)
     return 'causal attention over keys already split into heads: MultiHeadAttention cannot express it';
-  const filterValue = fills.length ? Math.fround(median(fills)) : -10000;
-
-  const expected = new Float64Array(B * Sq * D);
-  const logits = new Float64Array(Sk);
-  for (let b = 0; b < B; b++)
-    for (let n = 0; n < N; n++)
-      for (const i of rows) {
-        let max = -Infinity;
-        for (let j = 0; j < Sk; j++) {
-          logits[j] =
-            scale * dot(b, n, i, j) +
-            (added ? added[at(b, n, i, j)]! : 0) +
-            (masked[(b * Sq + i) * Sk + j] ? filterValue : 0);
-          max = Math.max(max, logits[j]!);
-        }
-        let sum = 0;
-        for (let j = 0; j < Sk; j++) sum += logits[j] = Math.exp(logits[j]! - max);
-        for (let h = 0; h < H; h++) {
-          let acc = 0;
-          for (let j = 0; j < Sk; j++) acc += (logits[j]! / sum) * v(b, n, j, h);
-          expected[(b * Sq + i) * D + n * H + h] = acc;
-        }
-      }
+  const expected = expectedAttention(grid, scores, added, dot, v, H);
   const index = site.outputCandidates.findIndex((c) => evaluate(c).dims.join() === [B, Sq, D].join());
   if (index < 0) return `no value after the context is shaped [${[B, Sq, D]}]`;
   const output = site.outputCandidates[index]!;
-  const got = evaluate(output).toFloat32();
-  let worst = 0;
-  let peak = 1;
-  for (let b = 0; b < B; b++)
-    for (const i of rows)
-      for (let k = (b * Sq + i) * D; k < (b * Sq + i + 1) * D; k++) {
-        worst = Math.max(worst, Math.abs(expected[k]! - got[k]!));
-        peak = Math.max(peak, Math.abs(expected[k]!));
-      }
-  if (!(worst <= 1e-4 * peak)) return `the site's output differs from attention by ${worst.toExponential(2)}`;
+  const mismatch = outputMismatch(expected, evaluate(output).toFloat32(), grid, D);
+  if (mismatch) return mismatch;
+  const { scale, filterValue } = scores;
   return { numHeads: N, headSize: H, scale, ...rule, filterValue, output, ...(bias ? { bias } : {}) };
 }
 

@@ -9,6 +9,16 @@ import { ProbeEvaluator, makeProbeInputs, seededRandom, type ProbeInputs } from 
 import { DataType } from '../../src/tensor/dtype.js';
 import { shapeReadsOf, whyNotRerootable } from './shape-reads.js';
 import type { AttentionSite, Projection } from './site.js';
+import {
+  NOT_SCALED,
+  ScoreGrid,
+  broadcastBias,
+  expectedAttention,
+  measureScores,
+  outputMismatch,
+  type Dot,
+  type Scores,
+} from './scores.js';
 
 export interface AttentionMeaning {
   numHeads: number;
@@ -30,9 +40,6 @@ export interface AttentionMeaning {
   output: Value;
   flattened: boolean;
 }
-
-/** Scores below this are masked ones. */
-const MASKED = -1000;
 
 export interface Probe {
   inputs: ProbeInputs;
@@ -174,38 +181,6 @@ function columnsOf(values: Float32Array, rows: number, p: Projection): Float64Ar
   return out;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-const NOT_SCALED = 'scores are not a scaled q·kᵀ';
-
-/** The bias broadcast to (B, N, S, S), or why it cannot be an attention bias. */
-function broadcastBias(t: Tensor, B: number, N: number, S: number): Float32Array | string {
-  const [b0, n0, s0, s1] = t.dims;
-  if (t.rank !== 4 || (b0 !== 1 && b0 !== B) || (n0 !== 1 && n0 !== N) || s0 !== S || s1 !== S)
-    return `the additive term is shaped [${t.dims}], not (${B}|1, ${N}|1, ${S}, ${S})`;
-  const src = t.toFloat32();
-  const out = new Float32Array(B * N * S * S);
-  for (let b = 0; b < B; b++)
-    for (let n = 0; n < N; n++) {
-      const from = ((b0 === 1 ? 0 : b) * n0! + (n0 === 1 ? 0 : n)) * S * S;
-      out.set(src.subarray(from, from + S * S), (b * N + n) * S * S);
-    }
-  return out;
-}
-
-/**
- * The query rows a probe checks: every row of a short sequence; of a long static one (a speech encoder's 1500
- * frames), 32 spread over it, the first and last included, so that checking stays linear in its length.
- */
-export function queryRows(S: number): number[] {
-  const count = 32;
-  if (S <= 2 * count) return Array.from({ length: S }, (_, i) => i);
-  return Array.from({ length: count }, (_, k) => Math.round((k * (S - 1)) / (count - 1)));
-}
-
 /**
  * Whether a value's dims past the batch are static, so that every probe (each of one batch size) sizes it alike. Read
  * from its type: evaluating it here, without a probe's overrides, would cache values that depend on them.
@@ -215,50 +190,13 @@ export function staticPastBatch(v: Value): boolean {
   return !!shape && shape.slice(1).every((d) => typeof d === 'number');
 }
 
-/** The (batch, heads, query, key) grid of a probe's scores, over the checked query rows: the index arithmetic in one place. */
-class ScoreGrid {
-  readonly rows: number[];
-
-  constructor(
-    readonly B: number,
-    readonly N: number,
-    readonly S: number,
-  ) {
-    this.rows = queryRows(S);
-  }
-
-  /** Flat index of score (b, n, i, j). */
-  score(b: number, n: number, i: number, j: number): number {
-    return ((b * this.N + n) * this.S + i) * this.S + j;
-  }
-
-  /** Flat index of (b, i, j) in a mask shared by the heads. */
-  mask(b: number, i: number, j: number): number {
-    return (b * this.S + i) * this.S + j;
-  }
-
-  /** Visits every score of the checked rows in order; a string returned by `visit` stops the walk and is returned. */
-  each(visit: (b: number, n: number, i: number, j: number) => string | void): string | undefined {
-    const { B, N, S } = this;
-    for (let b = 0; b < B; b++)
-      for (let n = 0; n < N; n++)
-        for (const i of this.rows)
-          for (let j = 0; j < S; j++) {
-            const stop = visit(b, n, i, j);
-            if (stop !== undefined) return stop;
-          }
-    return undefined;
-  }
-}
-
 /** A site evaluated on one probe: q, k, v computed from x, and the evaluator that sees them. */
 interface Projected {
   evaluate: (v: Value) => Tensor;
   grid: ScoreGrid;
   H: number;
   D: number;
-  /** q·kᵀ of head n between query i and key j of batch b. */
-  dot: (b: number, n: number, i: number, j: number) => number;
+  dot: Dot;
   pv: Float64Array;
 }
 
@@ -298,24 +236,16 @@ function project(site: AttentionSite, probe: Probe, seed: number, scratch: Scrat
     for (let h = 0; h < H; h++) acc += pq[(b * S + i) * D + n * H + h]! * pk[(b * S + j) * D + n * H + h]!;
     return acc;
   };
-  return { evaluate, grid: new ScoreGrid(B, N, S), H, D, dot, pv };
+  return { evaluate, grid: new ScoreGrid(B, N, S, S), H, D, dot, pv };
 }
 
-/** What the scores say: the scale of q·kᵀ, which (b, query, key) are masked and with what, and an added bias. */
-interface Scores {
-  scale: number;
-  masked: Uint8Array;
-  filterValue: number;
-  added: Float32Array | undefined;
-}
-
-/** The scores minus `bias`, measured against q·kᵀ: one scale, masked positions shared by the heads. */
-function measureScores(
+/** The scores minus `bias` (returned as `added`), measured against q·kᵀ. */
+function scoresOf(
   site: AttentionSite,
   { evaluate, grid, dot }: Projected,
   bias: Value | undefined,
-): Scores | string {
-  const { B, N, S } = grid;
+): (Scores & { added: Float32Array | undefined }) | string {
+  const { B, N, Sq: S } = grid;
   const z = evaluate(site.scores);
   if (z.dims.join() !== [B, N, S, S].join()) return `scores are shaped [${z.dims}], expected [${[B, N, S, S]}]`;
   // a copy: the bias is subtracted in place, and the evaluator's tensors are shared
@@ -324,68 +254,31 @@ function measureScores(
   if (bias) {
     const t = evaluate(bias);
     if (t.dataType !== DataType.FLOAT) return `the additive term '${bias.name}' is not float32`;
-    const b = broadcastBias(t, B, N, S);
-    if (typeof b === 'string') return b;
-    added = b;
+    added = broadcastBias(t, [B, N, S, S]);
+    if (!added) return `the additive term is shaped [${t.dims}], not (${B}|1, ${N}|1, ${S}, ${S})`;
     for (let i = 0; i < zs.length; i++) zs[i] = zs[i]! - added[i]!;
   }
   // A bias can carry the mask itself (T5 fills masked keys of its position bias with float32's lowest value): those
   // scores are whatever the bias makes them, and no other rule has to explain them.
-  const maskedByBias = (at: number) => added !== undefined && added[at]! < MASKED;
-  const ratios: number[] = [];
-  const masked = new Uint8Array(B * S * S);
-  const inconsistent = grid.each((b, n, i, j) => {
-    const at = grid.score(b, n, i, j);
-    if (maskedByBias(at)) return;
-    const isMasked = zs[at]! < MASKED ? 1 : 0;
-    const m = grid.mask(b, i, j);
-    if (n > 0 && masked[m] !== isMasked) return 'the mask differs between heads';
-    masked[m] = isMasked;
-    const d = dot(b, n, i, j);
-    if (!isMasked && Math.abs(d) > 1e-3) ratios.push(zs[at]! / d);
-  });
-  if (inconsistent) return inconsistent;
-  if (!ratios.length) return 'no unmasked scores to measure the scale from';
-  const scale = median(ratios);
-  const fills: number[] = [];
-  const unscaled = grid.each((b, n, i, j) => {
-    const at = grid.score(b, n, i, j);
-    if (maskedByBias(at)) return;
-    const expect = scale * dot(b, n, i, j);
-    if (masked[grid.mask(b, i, j)]) fills.push(zs[at]! - expect);
-    else if (Math.abs(zs[at]! - expect) > 1e-3 * (1 + Math.abs(expect))) return NOT_SCALED;
-  });
-  if (unscaled) return unscaled;
-  return { scale, masked, filterValue: fills.length ? Math.fround(median(fills)) : -10000, added };
+  const scores = measureScores(zs, grid, dot, added);
+  return typeof scores === 'string' ? scores : { ...scores, added };
 }
 
 /** The value after the context that equals a reference attention with these scores: (B, S, D), or (B·S, D). */
 function matchOutput(
   site: AttentionSite,
   { evaluate, grid, H, D, dot, pv }: Projected,
-  scores: Scores,
+  scores: Scores & { added: Float32Array | undefined },
 ): { output: Value; flattened: boolean } | string {
-  const { B, N, S } = grid;
-  const { scale, masked, filterValue, added } = scores;
-  const expected = new Float64Array(B * S * D);
-  const logits = new Float64Array(S);
-  for (let b = 0; b < B; b++)
-    for (let n = 0; n < N; n++)
-      for (const i of grid.rows) {
-        let max = -Infinity;
-        for (let j = 0; j < S; j++) {
-          const term = added ? added[grid.score(b, n, i, j)]! : 0;
-          logits[j] = scale * dot(b, n, i, j) + term + (masked[grid.mask(b, i, j)] ? filterValue : 0);
-          max = Math.max(max, logits[j]!);
-        }
-        let sum = 0;
-        for (let j = 0; j < S; j++) sum += logits[j] = Math.exp(logits[j]! - max);
-        for (let h = 0; h < H; h++) {
-          let acc = 0;
-          for (let j = 0; j < S; j++) acc += (logits[j]! / sum) * pv[(b * S + j) * D + n * H + h]!;
-          expected[(b * S + i) * D + n * H + h] = acc;
-        }
-      }
+  const { B, Sq: S } = grid;
+  const expected = expectedAttention(
+    grid,
+    scores,
+    scores.added,
+    dot,
+    (b, n, j, h) => pv[(b * S + j) * D + n * H + h]!,
+    H,
+  );
   // The attention output is (B, S, D), or (B·S, D) where the output projection is a Gemm on flattened rows.
   const shapes = site.outputCandidates.map((v) => evaluate(v).dims.join());
   let at = shapes.indexOf([B, S, D].join());
@@ -393,17 +286,7 @@ function matchOutput(
   if (flattened) at = shapes.indexOf([B * S, D].join());
   if (at < 0) return `no value after the context is shaped [${[B, S, D]}] or [${[B * S, D]}]`;
   const output = site.outputCandidates[at]!;
-  const got = evaluate(output).toFloat32();
-  let worst = 0;
-  let peak = 1;
-  for (let b = 0; b < B; b++)
-    for (const i of grid.rows)
-      for (let k = (b * S + i) * D; k < (b * S + i + 1) * D; k++) {
-        worst = Math.max(worst, Math.abs(expected[k]! - got[k]!));
-        peak = Math.max(peak, Math.abs(expected[k]!));
-      }
-  if (!(worst <= 1e-4 * peak)) return `the site's output differs from attention by ${worst.toExponential(2)}`;
-  return { output, flattened };
+  return outputMismatch(expected, evaluate(output).toFloat32(), grid, D) ?? { output, flattened };
 }
 
 /** The meaning of one site on one probe, taking `bias` (if given) as an additive term of the scores. */
@@ -416,9 +299,9 @@ function probeSite(
 ): AttentionMeaning | string {
   const projected = project(site, probe, seed, scratch);
   if (typeof projected === 'string') return projected;
-  const scores = measureScores(site, projected, bias);
+  const scores = scoresOf(site, projected, bias);
   if (typeof scores === 'string') return scores;
-  const { B, N, S } = projected.grid;
+  const { B, N, Sq: S } = projected.grid;
   const explained = explainMask(probe.inputs, scores.masked, B, S, projected.grid.rows);
   if (typeof explained === 'string') return explained;
   const found = matchOutput(site, projected, scores);

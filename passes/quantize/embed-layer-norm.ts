@@ -101,16 +101,9 @@ function unfuse(node: Node, graph: Graph, scratch: Scratch): void {
   });
   norm.output(0).type = node.output(0).type;
   sum.type = node.output(0).type;
-  const sumOut = node.outputs[2];
-  graph.replace({
-    outputs: sumOut
-      ? [
-          [node.output(0), norm.output(0)],
-          [sumOut, sum],
-        ]
-      : [[node.output(0), norm.output(0)]],
-    remove: [node],
-  });
+  const replaced: [Value, Value][] = [[node.output(0), norm.output(0)]];
+  if (node.outputs[2]) replaced.push([node.outputs[2], sum]);
+  graph.replace({ outputs: replaced, remove: [node] });
   if (graph.isUnused(word!) && word!.initializer) graph.removeInitializer(word!);
 }
 
@@ -172,16 +165,9 @@ export function quantizeEmbedLayerNorms(graph: Graph, notes: string[], scratch: 
     q.output(0).type = node.output(0).type;
     q.output(1).type = node.outputs[1]?.type ?? tensorType(DataType.INT32);
     const tables = TABLES.map((i) => node.inputs[i]).filter((v): v is Value => !!v);
-    const maskIndex = node.outputs[1];
-    graph.replace({
-      outputs: maskIndex
-        ? [
-            [node.output(0), q.output(0)],
-            [maskIndex, q.output(1)],
-          ]
-        : [[node.output(0), q.output(0)]],
-      remove: [node],
-    });
+    const replaced: [Value, Value][] = [[node.output(0), q.output(0)]];
+    if (node.outputs[1]) replaced.push([node.outputs[1], q.output(1)]);
+    graph.replace({ outputs: replaced, remove: [node] });
     for (const v of tables) if (graph.isUnused(v) && v.initializer) graph.removeInitializer(v);
     count++;
   }

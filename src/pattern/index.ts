@@ -42,5 +42,5 @@ export { RewriteBuilder, float, floats, type AttrInput, type OpOptions } from '.
 export { rule, bySize, type Rule, type RuleSpec } from './rule.js';
 export { applyRules, applyRulesAt, type ApplyOptions, type ApplyResult, type SiteOutcome } from './driver.js';
 export { rulePass, type RulePassSpec } from './pass.js';
-export { fuseProbedSites, type ProbedFusion, type Refusal } from './sites.js';
+export { fuseProbedSites, replaceSite, type ProbedFusion, type Refusal } from './sites.js';
 export { Tracer, formatNearMisses, type NearMiss, type NearMissReport } from './tracer.js';

@@ -6,8 +6,9 @@
 // per refused site, stats per op made, the opset import of that op's domain, and `changed`.
 // It sits beside the rule driver (driver.ts) because it is its counterpart for sites rules cannot prove; like it, it
 // imports no evaluator: the fusion brings its probes.
-import type { Graph, Node } from '../ir/graph.js';
+import type { Graph, Node, Value } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
+import { backwardSlice } from '../ir/ops.js';
 import type { PassResult } from '../pass/index.js';
 
 /** A node refused before probing, and why (it still gets its note). */
@@ -106,4 +107,18 @@ export function fuseProbedSites<Site, Meaning, Probes>(
   }
   for (const domain of domains) model.requireOpset(domain, 1);
   return { changed: Object.keys(stats).length > 0, stats, notes };
+}
+
+/**
+ * The usual end of a proven site's rewrite: each old value's uses move to its replacement, which takes its type, and
+ * what computed the old values from `inputs` (the values the fused op reads instead) goes where nothing else reads it.
+ */
+export function replaceSite(
+  graph: Graph,
+  outputs: [Value, Value][],
+  inputs: readonly (Value | null | undefined)[],
+): void {
+  const stop = new Set(inputs.filter((v): v is Value => !!v));
+  for (const [old, replacement] of outputs) replacement.type = old.type;
+  graph.replace({ outputs, removeIfDead: outputs.flatMap(([old]) => backwardSlice(old, stop)) });
 }
