@@ -9,7 +9,7 @@ import { elemTypeOf, shapeOf } from '../../src/ir/types.js';
 import { ProbeEvaluator, makeProbeInputs } from '../../src/eval/probe.js';
 import { DataType, isFloatType } from '../../src/tensor/dtype.js';
 import type { CachedAttentionSite } from './gqa-site.js';
-import { MASKED, broadcastBias, lcgFloats, median } from './scores.js';
+import { MASKED, broadcastBias, lcgFloats, median, scoresCopy } from './scores.js';
 
 export interface CachedAttentionMeaning {
   numHeads: number;
@@ -127,9 +127,8 @@ function probeSite(
     for (let h = 0; h < H; h++) acc += q[((b * N + n) * S + i) * H + h]! * key(b, n, j, h, pk, k);
     return acc;
   };
-  const z = evaluate(site.scores);
-  if (z.dims.join() !== [B, N, S, T].join()) return `scores are shaped [${z.dims}], expected [${[B, N, S, T]}]`;
-  const zs = Float32Array.from(z.toFloat32());
+  const zs = scoresCopy(evaluate(site.scores), [B, N, S, T]);
+  if (typeof zs === 'string') return zs;
   let added: Float32Array | undefined;
   if (bias) {
     const t = evaluate(bias);

@@ -40,6 +40,12 @@ export function broadcastBias(
   return out;
 }
 
+/** The scores evaluated on a probe, as a copy (a bias is taken off in place; the evaluator's tensors are shared). */
+export function scoresCopy(z: Tensor, dims: readonly number[]): Float32Array | string {
+  if (z.dims.join() !== dims.join()) return `scores are shaped [${z.dims}], expected [${dims}]`;
+  return Float32Array.from(z.toFloat32());
+}
+
 /**
  * The query rows a probe checks: every row of a short sequence; of a long static one (a speech encoder's 1500
  * frames), 32 spread over it, the first and last included, so that checking stays linear in its length.

@@ -13,7 +13,15 @@ import { DataType } from '../../src/tensor/dtype.js';
 import { isStandardNode } from '../../src/ir/ops.js';
 import { outputChain, probabilitiesMatMul, scoresMatMul, throughLayout } from './site.js';
 import { staticPastBatch, type Probe } from './verify.js';
-import { NOT_SCALED, ScoreGrid, broadcastBias, expectedAttention, measureScores, outputMismatch } from './scores.js';
+import {
+  NOT_SCALED,
+  ScoreGrid,
+  broadcastBias,
+  expectedAttention,
+  measureScores,
+  outputMismatch,
+  scoresCopy,
+} from './scores.js';
 
 export interface SeparateSite {
   softmax: Node;
@@ -250,9 +258,8 @@ function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value |
     return acc;
   };
   const grid = new ScoreGrid(B, N, Sq, Sk);
-  const z = evaluate(site.scores);
-  if (z.dims.join() !== [B, N, Sq, Sk].join()) return `scores are shaped [${z.dims}], expected [${[B, N, Sq, Sk]}]`;
-  const zs = Float32Array.from(z.toFloat32());
+  const zs = scoresCopy(evaluate(site.scores), [B, N, Sq, Sk]);
+  if (typeof zs === 'string') return zs;
   let added: Float32Array | undefined;
   if (bias) {
     const t = evaluate(bias);

@@ -16,6 +16,7 @@ import {
   expectedAttention,
   measureScores,
   outputMismatch,
+  scoresCopy,
   type Dot,
   type Scores,
 } from './scores.js';
@@ -246,10 +247,8 @@ function scoresOf(
   bias: Value | undefined,
 ): (Scores & { added: Float32Array | undefined }) | string {
   const { B, N, Sq: S } = grid;
-  const z = evaluate(site.scores);
-  if (z.dims.join() !== [B, N, S, S].join()) return `scores are shaped [${z.dims}], expected [${[B, N, S, S]}]`;
-  // a copy: the bias is subtracted in place, and the evaluator's tensors are shared
-  const zs = Float32Array.from(z.toFloat32());
+  const zs = scoresCopy(evaluate(site.scores), [B, N, S, S]);
+  if (typeof zs === 'string') return zs;
   let added: Float32Array | undefined;
   if (bias) {
     const t = evaluate(bias);

@@ -132,26 +132,15 @@ export function quantizeEmbedLayerNorms(graph: Graph, notes: string[], scratch: 
       const v = node.inputs[i];
       return v ? quantizedTable(graph, v, scratch) : undefined;
     });
-    const [word, position, segment, gamma, beta] = quantized;
+    // QEmbedLayerNormalization takes the tables' quantized data, then their scales, then their zero points
+    const each = (part: keyof QuantizedTable) => quantized.map((t) => t?.[part] ?? null);
     const inputs: (Value | null)[] = [
       node.inputs[0] ?? null,
       node.inputs[1] ?? null,
-      word!.q,
-      position!.q,
-      segment?.q ?? null,
-      gamma!.q,
-      beta!.q,
+      ...each('q'),
       node.inputs[7] ?? null,
-      word!.scale,
-      position!.scale,
-      segment?.scale ?? null,
-      gamma!.scale,
-      beta!.scale,
-      word!.zeroPoint,
-      position!.zeroPoint,
-      segment?.zeroPoint ?? null,
-      gamma!.zeroPoint,
-      beta!.zeroPoint,
+      ...each('scale'),
+      ...each('zeroPoint'),
     ];
     const q = graph.createNode({
       opType: 'QEmbedLayerNormalization',
