@@ -336,13 +336,11 @@ export const fuseAttentionPass = definePass({
           graph,
         ),
       signature: (candidate) => ('packed' in candidate ? siteSignature(candidate.packed) : undefined),
-      // only packed sites have signatures
+      // only packed sites have signatures, so only they carry meanings
       carry: (known, meaning, candidate) =>
-        sameMeaning(
-          (known as { packed: AttentionSite }).packed,
-          meaning as AttentionMeaning | string,
-          (candidate as { packed: AttentionSite }).packed,
-        ),
+        'packed' in known && 'packed' in candidate
+          ? sameMeaning(known.packed, meaning as AttentionMeaning | string, candidate.packed)
+          : undefined,
       verify(candidate, probes) {
         if ('packed' in candidate) return verifyAttention(candidate.packed, probes, scratch);
         const { missed, separate } = candidate;
