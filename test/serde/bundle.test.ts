@@ -2,18 +2,17 @@
 // gets code that runs with code generation from strings disallowed (the Node flag that mirrors a strict Content
 // Security Policy) and writes the same bytes as the library does; reading and writing alone stay small.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fusePass } from '../../passes/fuse.js';
 import { runPasses } from '../../src/pipeline.js';
 import { decodeModel } from '../../src/serde/decode.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { bundleCore } from '../helpers/bundle.js';
+import { tempFolder } from '../kit/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-bundle-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempFolder('bundle');
 const MODEL = 'fixtures/bert-sdpa-dynamo18.onnx';
 
 describe('browser bundle of the core', () => {
