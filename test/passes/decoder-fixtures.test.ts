@@ -12,8 +12,7 @@ import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { runPass } from '../kit/index.js';
-import { ortTypeOf } from '../helpers/ort-tensor.js';
-import { greedy, realRowsDifference, type Feeds } from './decoder-helpers.js';
+import { cases, greedy, realRowsDifference } from './decoder-helpers.js';
 
 const DIR = 'fixtures/decoders';
 const LAYERS = 2;
@@ -54,24 +53,6 @@ const EXPORTS = readdirSync(DIR)
   .filter((name) => readdirSync(DIR).some((f) => f.startsWith(`${name}.`) && f.endsWith('.expected.npz')))
   .sort();
 
-function cases(name: string): { label: string; feeds: Feeds; expected: Record<string, ort.Tensor> }[] {
-  const tensors = (path: string): Record<string, ort.Tensor> =>
-    Object.fromEntries(
-      [...readNpz(path)].map(([k, a]) => [
-        k,
-        new ort.Tensor(ortTypeOf(a.dataType)!, a.data as ort.Tensor.DataType, a.dims),
-      ]),
-    );
-  return readdirSync(DIR)
-    .filter((f) => f.startsWith(`${name}.`) && f.endsWith('.expected.npz'))
-    .map((f) => f.slice(name.length + 1, -'.expected.npz'.length))
-    .map((label) => ({
-      label,
-      feeds: tensors(`${DIR}/${name}.${label}.inputs.npz`),
-      expected: tensors(`${DIR}/${name}.${label}.expected.npz`),
-    }));
-}
-
 function opCounts(model: Model): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const g of model.graph.allGraphs()) for (const n of g.nodes) counts[n.opType] = (counts[n.opType] ?? 0) + 1;
@@ -111,7 +92,7 @@ describe.each(EXPORTS)('fuse on %s', (name) => {
       logSeverityLevel: 3,
     });
     try {
-      for (const c of cases(name)) {
+      for (const c of cases(DIR, name)) {
         const out = await session.run(c.feeds);
         const got = Object.fromEntries(Object.keys(c.expected).map((k) => [k, out[k]!]));
         expect(realRowsDifference(c.expected, got, c.feeds), c.label).toBeLessThanOrEqual(1e-4);

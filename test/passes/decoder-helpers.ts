@@ -1,7 +1,10 @@
 // Shared by the decoder tests: greedy generation with the cache carried, and differences on the rows of real tokens.
+import { readdirSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
+import { readNpz } from '../../src/io/npz.js';
 import type { Model } from '../../src/ir/model.js';
 import { shapeOf } from '../../src/ir/types.js';
+import { ortTypeOf } from '../helpers/ort-tensor.js';
 
 export type Feeds = Record<string, ort.Tensor>;
 
@@ -80,4 +83,26 @@ export async function greedy(
     for (const n of pastNames) feeds[n] = out[n.replace('past_key_values.', 'present.')]!;
   }
   return tokens;
+}
+
+/** The fixture's test cases (b1, b2, left-padded, prompts): inputs and torch's outputs, from `dir`. */
+export function cases(
+  dir: string,
+  name: string,
+): { label: string; feeds: Feeds; expected: Record<string, ort.Tensor> }[] {
+  const tensors = (path: string): Record<string, ort.Tensor> =>
+    Object.fromEntries(
+      [...readNpz(path)].map(([k, a]) => [
+        k,
+        new ort.Tensor(ortTypeOf(a.dataType)!, a.data as ort.Tensor.DataType, a.dims),
+      ]),
+    );
+  return readdirSync(dir)
+    .filter((f) => f.startsWith(`${name}.`) && f.endsWith('.expected.npz'))
+    .map((f) => f.slice(name.length + 1, -'.expected.npz'.length))
+    .map((label) => ({
+      label,
+      feeds: tensors(`${dir}/${name}.${label}.inputs.npz`),
+      expected: tensors(`${dir}/${name}.${label}.expected.npz`),
+    }));
 }
