@@ -7,13 +7,15 @@ export {
   F,
   GraphMaker,
   modelMaker,
+  opCounts,
   opsOf,
   type AttrValue,
   type ModelMaker,
   type NodeOpts,
   type Shape,
+  type WeightDraw,
 } from './build.js';
 export { cosine, maxDifference, randomFeeds, runOrt, valuesOf, type OrtOutput } from './ort.js';
 export { bellFloats, lcg, randomFloats, uniformFloats } from './random.js';
-export { runPass } from './run-pass.js';
-export { expectFusion, type FusionExpectation } from './expect-fusion.js';
+export { nearMisses, runPass } from './run-pass.js';
+export { expectFusion, type Fusion, type FusionExpectation } from './expect-fusion.js';

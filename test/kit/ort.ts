@@ -10,20 +10,21 @@ import { randomFloats } from './random.js';
 /** Cosine similarity of two outputs' values (the gate's own). */
 export { cosine } from '../../src/runtime/gate.js';
 
-/** Feeds for every graph input (static float shapes only), from a seed. */
-export function randomFeeds(model: Model, seed = 1): Record<string, ort.Tensor> {
+/** Feeds for every graph input (float; static shapes, or dims given by name), from a seed. */
+export function randomFeeds(
+  model: Model,
+  seed = 1,
+  dims: Record<string, readonly number[]> = {},
+): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   model.graph.inputs.forEach((v, i) => {
-    const shape = staticShapeOf(v.type);
+    const shape = dims[v.name] ?? staticShapeOf(v.type);
     if (!shape || elemTypeOf(v.type) !== F) throw new Error(`input '${v.name}' needs a static float shape`);
-    feeds[v.name] = new ort.Tensor(
-      'float32',
-      randomFloats(
-        shape.reduce((a, b) => a * b, 1),
-        seed * 101 + i,
-      ),
-      shape,
+    const values = randomFloats(
+      shape.reduce((a, b) => a * b, 1),
+      seed * 101 + i,
     );
+    feeds[v.name] = new ort.Tensor('float32', values, [...shape]);
   });
   return feeds;
 }

@@ -8,7 +8,8 @@ import { readModelBytes } from '../../src/io/read.js';
 import { attr, Graph, Model, Tensor, Value, tensorType, type Attribute } from '../../src/ir/index.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { maxAbsDiff, opCounts, runModel, runPass } from './fusion-helpers.js';
+import { opCounts, runPass } from '../kit/index.js';
+import { maxAbsDiff, runModel } from './fusion-helpers.js';
 import { uniformFloats } from '../kit/random.js';
 
 const HEADS = 2;

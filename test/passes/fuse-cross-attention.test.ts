@@ -13,8 +13,8 @@ import { fusePass } from '../../passes/fuse.js';
 import { quantizePass } from '../../passes/quantize.js';
 import type { Model } from '../../src/ir/model.js';
 import { readModel } from '../../src/io/read.js';
-import { runPass } from '../kit/index.js';
-import { fixtureFeeds, maxAbsDiff, opCounts, readFixture, runModel, type Outputs } from './fusion-helpers.js';
+import { opCounts, runPass } from '../kit/index.js';
+import { fixtureFeeds, maxAbsDiff, readFixture, runModel, type Outputs } from './fusion-helpers.js';
 
 const MANIFEST = 'fixtures/cross-attention.manifest.json';
 const manifest = existsSync(MANIFEST)

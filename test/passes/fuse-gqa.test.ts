@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { fuseGqaPass } from '../../passes/fuse-gqa.js';
 import { attr, Model, Tensor, Value, tensorType, type Attribute, type Graph } from '../../src/ir/index.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { opCounts, runModel, runPass, type Outputs } from './fusion-helpers.js';
+import { opCounts, runPass } from '../kit/index.js';
+import { runModel, type Outputs } from './fusion-helpers.js';
 
 const [N, NKV, H] = [4, 2, 16];
 const D = N * H;

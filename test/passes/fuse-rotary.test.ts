@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { fuseRotaryPass } from '../../passes/fuse-rotary.js';
 import { attr, Model, Tensor, Value, tensorType, type Attribute, type Graph } from '../../src/ir/index.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { maxAbsDiff, opCounts, runModel, runPass } from './fusion-helpers.js';
+import { opCounts, runPass } from '../kit/index.js';
+import { maxAbsDiff, runModel } from './fusion-helpers.js';
 
 const [B, N, S, H] = [2, 2, 5, 8];
 
