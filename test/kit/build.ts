@@ -3,6 +3,8 @@ import { attr, type Attribute } from '../../src/ir/attribute.js';
 import { Graph, Value, type Node } from '../../src/ir/graph.js';
 import { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
+import { decodeModel } from '../../src/serde/decode.js';
+import { encodeModel } from '../../src/serde/encode.js';
 import { tensorType } from '../../src/ir/types.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { bellFloats, uniformFloats } from './random.js';
@@ -19,11 +21,13 @@ export type AttrValue = Parameters<typeof attr>[1];
 export type ModelMaker = GraphMaker & { readonly model: Model };
 
 /**
- * How `weight` draws values: bell-shaped (trained-like, the default) or uniform in [-0.5, 0.5), the n-th weight
- * from seed `firstSeed + n` (default 1). Tests whose tolerances were set on given values keep them this way.
+ * How `weight` draws values: bell-shaped (trained-like, the default) or uniform in [-0.5, 0.5), times `scale` when
+ * `weight` is given none (default 1), the n-th weight from seed `firstSeed + n` (default 1). Tests whose tolerances
+ * were set on given values keep them this way.
  */
 export interface WeightDraw {
   shape?: 'bell' | 'uniform';
+  scale?: number;
   firstSeed?: number;
 }
 
@@ -91,7 +95,7 @@ export class GraphMaker {
   }
 
   /** A float weight of seeded values (see `WeightDraw`): bell-shaped in [-3, 3)·scale, or uniform ·scale. */
-  weight(name: string, dims: readonly number[], scale = 1): Value {
+  weight(name: string, dims: readonly number[], scale = this.weights.scale ?? 1): Value {
     const size = dims.reduce((a, b) => a * b, 1);
     const seed = this.nextSeed++;
     const values =
@@ -143,6 +147,11 @@ export class GraphMaker {
     this.graph.outputs.push(v);
     return v;
   }
+}
+
+/** A deep copy, through the bytes. */
+export function copyModel(model: Model): Model {
+  return decodeModel(encodeModel(model));
 }
 
 /** Op types in node order, `domain::` prefixed outside the default domain. */

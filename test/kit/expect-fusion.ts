@@ -5,7 +5,7 @@ import type { Model } from '../../src/ir/model.js';
 import type { Pass, PassResult } from '../../src/pass/index.js';
 import { decodeModel } from '../../src/serde/decode.js';
 import { encodeModel } from '../../src/serde/encode.js';
-import { opCounts, opsOf } from './build.js';
+import { copyModel, opCounts, opsOf } from './build.js';
 import { maxDifference, randomFeeds, runOrt } from './ort.js';
 import { runPass } from './run-pass.js';
 
@@ -35,8 +35,6 @@ export interface Fusion {
   result: PassResult;
 }
 
-const copy = (model: Model): Model => decodeModel(encodeModel(model));
-
 /**
  * Runs `pass` (with explain) on a copy of `model` and asserts: the ops; the stats and near-miss explanations when
  * given; parity with the original in onnxruntime (seeded feeds unless given); idempotence (a second run changes
@@ -44,7 +42,7 @@ const copy = (model: Model): Model => decodeModel(encodeModel(model));
  * fused copy for the form's own checks.
  */
 export async function expectFusion(pass: Pass, model: Model, expected: FusionExpectation): Promise<Fusion> {
-  const fused = copy(model);
+  const fused = copyModel(model);
   const result = runPass(pass, fused, true);
   const notes = (result.notes ?? []).join('\n');
   if (Array.isArray(expected.ops)) expect(opsOf(fused.graph), `ops after ${pass.name}\n${notes}`).toEqual(expected.ops);
@@ -70,7 +68,7 @@ export async function expectFusion(pass: Pass, model: Model, expected: FusionExp
   const again = decodeModel(bytes);
   expect(runPass(pass, again).changed, `${pass.name} run twice`).toBe(false);
   expect(encodeModel(again), `${pass.name} run twice`).toEqual(bytes);
-  const other = copy(model);
+  const other = copyModel(model);
   runPass(pass, other);
   expect(encodeModel(other), `${pass.name} on another copy`).toEqual(bytes);
   return { model: fused, result };

@@ -4,6 +4,7 @@
 //   await expectFusion(fuseSomethingPass, model, { ops: { 'com.microsoft::Something': 1 }, tolerance: 1e-5 });
 export {
   buildModel,
+  copyModel,
   F,
   GraphMaker,
   modelMaker,
@@ -15,7 +16,17 @@ export {
   type Shape,
   type WeightDraw,
 } from './build.js';
-export { cosine, maxDifference, randomFeeds, runOrt, valuesOf, type OrtOutput } from './ort.js';
+export {
+  cosine,
+  errorOf,
+  maxDifference,
+  npzFeeds,
+  randomFeeds,
+  runOrt,
+  valuesOf,
+  type OrtOutput,
+  type OutputError,
+} from './ort.js';
 export { bellFloats, lcg, randomFloats, uniformFloats } from './random.js';
 export { nearMisses, runPass } from './run-pass.js';
 export { expectFusion, type Fusion, type FusionExpectation } from './expect-fusion.js';

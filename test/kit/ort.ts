@@ -1,14 +1,18 @@
-// The tests' one onnxruntime helper: seeded feeds for a model's inputs, a run (onnxruntime's own optimizations off
-// unless asked), and the largest difference and the cosine similarity between two runs.
+// The tests' one onnxruntime helper: seeded feeds for a model's inputs (or an .npz file's arrays), a run
+// (onnxruntime's own optimizations off unless asked), and how two runs differ: the largest difference, the error
+// (max, RMS, cosine) of one against the other.
 import * as ort from 'onnxruntime-node';
+import { readNpz } from '../../src/io/npz.js';
 import type { Model } from '../../src/ir/model.js';
 import { elemTypeOf, staticShapeOf } from '../../src/ir/types.js';
+import { cosine } from '../../src/runtime/gate.js';
+import { ORT_TYPES } from '../../src/runtime/host-tensor.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { F } from './build.js';
 import { randomFloats } from './random.js';
 
 /** Cosine similarity of two outputs' values (the gate's own). */
-export { cosine } from '../../src/runtime/gate.js';
+export { cosine };
 
 /** Feeds for every graph input (float; static shapes, or dims given by name), from a seed. */
 export function randomFeeds(
@@ -80,4 +84,34 @@ export function maxDifference(a: Awaited<ReturnType<typeof runOrt>>, b: Awaited<
     });
   }
   return worst;
+}
+
+/** The arrays of an .npz file as onnxruntime tensors; throws on a type onnxruntime-node cannot take. */
+export function npzFeeds(path: string): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const [key, array] of readNpz(path)) {
+    const type = ORT_TYPES[array.dataType] as ort.Tensor.Type | undefined;
+    if (!type) throw new Error(`${path}: ${key} has a type onnxruntime-node cannot take`);
+    feeds[key] = new ort.Tensor(type, array.data as ort.Tensor.DataType, array.dims);
+  }
+  return feeds;
+}
+
+export interface OutputError {
+  maxAbs: number;
+  rms: number;
+  cosine: number;
+}
+
+/** Largest absolute error, RMS error and cosine similarity of `actual` against `reference`. */
+export function errorOf(reference: ArrayLike<number>, actual: ArrayLike<number>): OutputError {
+  if (actual.length !== reference.length) throw new Error(`${actual.length} values against ${reference.length}`);
+  let maxAbs = 0;
+  let squares = 0;
+  for (let i = 0; i < reference.length; i++) {
+    const d = actual[i]! - reference[i]!;
+    maxAbs = Math.max(maxAbs, Math.abs(d));
+    squares += d * d;
+  }
+  return { maxAbs, rms: Math.sqrt(squares / reference.length), cosine: cosine(reference, actual) };
 }

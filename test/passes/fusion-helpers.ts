@@ -1,15 +1,13 @@
 // Shared by the fusion tests: the exported transformer fixtures with their inputs, run through passes and compared
 // with themselves unfused, and the tables the tests print of them. (Graph building, ops, onnxruntime: test/kit.)
 import { existsSync, readFileSync } from 'node:fs';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { afterAll } from 'vitest';
-import { readNpz } from '../../src/io/npz.js';
 import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
 import type { Pass } from '../../src/pass/index.js';
 import { inferShapes } from '../../src/shape/index.js';
-import { maxDifference, runOrt, runPass, valuesOf } from '../kit/index.js';
-import { ortTypeOf } from '../helpers/ort-tensor.js';
+import { maxDifference, npzFeeds, runOrt, runPass, valuesOf } from '../kit/index.js';
 
 const FIXTURES = 'fixtures';
 const MANIFEST = `${FIXTURES}/manifest.json`;
@@ -31,13 +29,7 @@ export function readFixture(name: string): Model {
 }
 
 export function fixtureFeeds(name: string): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const [key, array] of readNpz(`${FIXTURES}/${name}.inputs.npz`)) {
-    const type = ortTypeOf(array.dataType);
-    if (!type) throw new Error(`${name}: input ${key} has a type onnxruntime-node cannot take`);
-    feeds[key] = new ort.Tensor(type, array.data as ort.Tensor.DataType, array.dims);
-  }
-  return feeds;
+  return npzFeeds(`${FIXTURES}/${name}.inputs.npz`);
 }
 
 export type Outputs = Record<string, Float32Array>;
