@@ -11,8 +11,8 @@ import { Tensor } from '../src/ir/tensor.js';
 import type { Dim } from '../src/ir/types.js';
 import { definePass, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
+import { MS_DOMAIN } from '../src/ir/ops.js';
 
-const MS = 'com.microsoft';
 /** Attention's and MultiHeadAttention's mask_filter_value when the attribute is absent. */
 const DEFAULT_FILTER = -10000;
 
@@ -130,7 +130,7 @@ export function rewriteMasksAsBias(model: Model, notes: string[]): number {
   const ids = new Map<Value, number>();
   const id = (v: Value | null) => (v ? (ids.get(v) ?? ids.set(v, ids.size).get(v)!) : -1);
   for (const node of graph.nodes) {
-    const layout = node.domain === MS ? LAYOUT[node.opType] : undefined;
+    const layout = node.domain === MS_DOMAIN ? LAYOUT[node.opType] : undefined;
     if (!layout) continue;
     const mask = node.inputs[layout.mask] ?? null;
     const causal = node.attrInt('unidirectional', 0) === 1;

@@ -16,9 +16,9 @@ import { definePass, option, type PassResult } from '../src/pass/index.js';
 import { DataType } from '../src/tensor/dtype.js';
 import { quantizeGather } from './q4/gather.js';
 import { removeUnused, takeOver } from './q4/rewrite.js';
-import { forEachRowChunk, nbitsWeight, type NBitsWeight } from './q4/weights.js';
+import { floatMatrix, forEachRowChunk, nbitsWeight, type NBitsWeight } from './q4/weights.js';
+import { MS_DOMAIN } from '../src/ir/ops.js';
 
-const MS = 'com.microsoft';
 const OPS = ['MatMul', 'Gemm', 'Gather'] as const;
 const BLOCK_SIZES = [16, 32, 64, 128, 256];
 
@@ -94,7 +94,7 @@ export const q4Pass = definePass({
       context.log('q4: nothing to quantize');
       return { changed: false, stats: { quantizedNodes: 0, skipped: notes.length }, notes };
     }
-    model.requireOpset(MS, 1);
+    model.requireOpset(MS_DOMAIN, 1);
     stats.quantizedNodes = quantized;
     stats.skipped = notes.length;
     const record = {
@@ -115,12 +115,9 @@ function quantizeMatMul(
   made: Map<Value, { weight: NBitsWeight; values: Value[] }>,
   replaced: Set<Value>,
 ): string | undefined {
-  const w = node.inputs[1];
-  const tensor = w?.constantTensor();
-  if (!w || !tensor) return 'its weight is not a constant';
-  if (tensor.dataType !== DataType.FLOAT && tensor.dataType !== DataType.FLOAT16)
-    return `weight '${w.name}' is not float32 or float16`;
-  if (tensor.rank !== 2) return `weight '${w.name}' has rank ${tensor.rank}, not 2`;
+  const matrix = floatMatrix(node.inputs[1], 'weight');
+  if (typeof matrix === 'string') return matrix;
+  const { value: w, tensor } = matrix;
   const a = node.inputs[0];
   if (!a) return 'it has no input';
   const aType = elemTypeOf(a.type);
@@ -185,7 +182,7 @@ function quantizeMatMul(
   const name = node.name ? `${node.name}${suffix}` : '';
   const q = graph.createNode({
     opType: 'MatMulNBits',
-    domain: MS,
+    domain: MS_DOMAIN,
     inputs,
     outputs: [graph.newValue(`${out.name}${suffix}`, out.type)],
     attributes,

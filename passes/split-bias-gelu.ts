@@ -2,8 +2,7 @@
 // Gelu, FastGelu and QuickGelu but none for BiasGelu (onnxruntime's contrib_ops/js/js_contrib_kernels.cc), so a
 // BiasGelu there runs on the CPU with a copy out of and back into the GPU around it.
 import { definePass, type PassResult } from '../src/pass/index.js';
-
-const MS = 'com.microsoft';
+import { MS_DOMAIN } from '../src/ir/ops.js';
 
 export const splitBiasGeluPass = definePass({
   name: 'split-bias-gelu',
@@ -12,14 +11,14 @@ export const splitBiasGeluPass = definePass({
     const graph = model.graph;
     let count = 0;
     for (const node of [...graph.nodes]) {
-      if (node.domain !== MS || node.opType !== 'BiasGelu') continue;
+      if (node.domain !== MS_DOMAIN || node.opType !== 'BiasGelu') continue;
       const [input, bias] = node.inputs;
       const sum = graph
         .createNode({ opType: 'Add', inputs: [input!, bias!], name: `${node.name}/bias`, before: node })
         .output(0);
       sum.type = node.output(0).type;
       const gelu = graph
-        .createNode({ opType: 'Gelu', domain: MS, inputs: [sum], name: `${node.name}/gelu`, before: node })
+        .createNode({ opType: 'Gelu', domain: MS_DOMAIN, inputs: [sum], name: `${node.name}/gelu`, before: node })
         .output(0);
       gelu.type = node.output(0).type;
       graph.replaceAllUses(node.output(0), gelu);

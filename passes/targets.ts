@@ -21,6 +21,7 @@ import { OnnxOptError } from '../src/errors.js';
 import type { Model } from '../src/ir/model.js';
 import type { Pass } from '../src/pass/index.js';
 import { findPass } from './index.js';
+import { MS_DOMAIN } from '../src/ir/ops.js';
 
 export const TARGET_NAMES = ['cpu', 'wasm', 'webgpu', 'cuda'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
@@ -38,8 +39,6 @@ export interface Target {
   /** Ops with a kernel on this target's device, when narrower than what onnx-opt writes: domain::op. */
   kernels?: ReadonlySet<string>;
 }
-
-const MS = 'com.microsoft';
 
 /**
  * onnxruntime-web's WebGPU (JSEP) kernels, 1.30.0 and 1.31.1 alike: WEBGPU_OP_RESOLVE_RULES and js_contrib_kernels.cc. Gelu is there
@@ -190,7 +189,7 @@ export const TARGETS: Readonly<Record<TargetName, Target>> = {
     disableFusions: ['embed-layer-norm'],
     afterFuse: ['attention-mask-to-bias', 'split-bias-gelu'],
     discouraged: { quantize: `dynamic INT8 is a CPU form: ${DYNAMIC_INT8_OFF_GPU}` },
-    kernels: new Set([...WEBGPU_ONNX_OPS.map((op) => `::${op}`), ...WEBGPU_MS_OPS.map((op) => `${MS}::${op}`)]),
+    kernels: new Set([...WEBGPU_ONNX_OPS.map((op) => `::${op}`), ...WEBGPU_MS_OPS.map((op) => `${MS_DOMAIN}::${op}`)]),
   },
   cuda: {
     name: 'cuda',

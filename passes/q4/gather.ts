@@ -10,6 +10,7 @@ import { DataType } from '../../src/tensor/dtype.js';
 import { numberToFloat16Bits } from '../../src/tensor/float16.js';
 import type { Q4Settings } from '../q4.js';
 import { takeOver } from './rewrite.js';
+import { floatMatrix } from './weights.js';
 
 const f32 = Math.fround;
 
@@ -104,12 +105,9 @@ export function quantizeGather(
   replaced: Set<Value>,
 ): string | undefined {
   if (settings.bits !== 4) return 'tables are quantized to 4 bits only';
-  const data = node.inputs[0];
-  const tensor = data?.constantTensor();
-  if (!data || !tensor) return 'its table is not a constant';
-  if (tensor.dataType !== DataType.FLOAT && tensor.dataType !== DataType.FLOAT16)
-    return `table '${data.name}' is not float32 or float16`;
-  if (tensor.rank !== 2) return `table '${data.name}' has rank ${tensor.rank}, not 2`;
+  const matrix = floatMatrix(node.inputs[0], 'table');
+  if (typeof matrix === 'string') return matrix;
+  const { value: data, tensor } = matrix;
   const axis = node.attrInt('axis', 0);
   if (axis !== 0) return `it gathers along axis ${axis}, not 0`;
   const [rows, k] = tensor.dims as [number, number];

@@ -1,6 +1,7 @@
 // 4-bit (N-bit) weights as tensors. A large weight's packed data, scales and zero points are made when they are
 // written, from the float weight, so no layer's quantized copy stays in memory (but its small scales). A float32
 // weight in an external file is read a few blocks of rows at a time.
+import type { Value } from '../../src/ir/graph.js';
 import { Tensor, type Scratch } from '../../src/ir/tensor.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { numberToFloat16Bits } from '../../src/tensor/float16.js';
@@ -10,6 +11,16 @@ import { emptyParams, nbitsShape, quantizeBlockRows, type NBitsLayout } from '..
 const ON_DEMAND_ELEMENTS = 1 << 16;
 /** About this many elements are read from an external file at a time. */
 const CHUNK_ELEMENTS = 1 << 20;
+
+/** The float32 or float16 constant matrix `v` holds, or why it holds none (`role` names it: weight, table). */
+export function floatMatrix(v: Value | null | undefined, role: string): { value: Value; tensor: Tensor } | string {
+  const tensor = v?.constantTensor();
+  if (!v || !tensor) return `its ${role} is not a constant`;
+  if (tensor.dataType !== DataType.FLOAT && tensor.dataType !== DataType.FLOAT16)
+    return `${role} '${v.name}' is not float32 or float16`;
+  if (tensor.rank !== 2) return `${role} '${v.name}' has rank ${tensor.rank}, not 2`;
+  return { value: v, tensor };
+}
 
 /**
  * Visits a row-major (rows, columns) float weight in chunks of whole `rowsPerStep` row groups: from its external

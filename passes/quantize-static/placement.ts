@@ -86,7 +86,8 @@ export const DEFAULT_STATIC_OPS: readonly string[] = [
 const WEIGHTED = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 const REMOVABLE = new Set(['Relu', 'Clip']);
 const NORMALIZATIONS = new Set(['LayerNormalization', 'InstanceNormalization', 'BatchNormalization']);
-const DATA_MOVEMENT = new Set([
+/** Data movement that runs unchanged on 8-bit values, its output sharing its input's scale and zero point. */
+export const MOVES_QUANTIZED = new Set([
   'Reshape',
   'Transpose',
   'Squeeze',
@@ -94,11 +95,12 @@ const DATA_MOVEMENT = new Set([
   'Slice',
   'Gather',
   'GatherElements',
-  'Pad',
-  'Resize',
   'MaxPool',
-  'AveragePool',
+  'Resize',
 ]);
+// Pad (which would pad 8-bit data with 0, not the zero point) and AveragePool (float only in ONNX) share their
+// input's parameters too, but run between their DequantizeLinear and QuantizeLinear.
+const DATA_MOVEMENT = new Set([...MOVES_QUANTIZED, 'Pad', 'AveragePool']);
 
 export interface Placement {
   /** Every tensor to quantize, in the order they were marked. */

@@ -7,19 +7,8 @@
 // QuantizeLinear (a graph output keeps its float form); other ops stay between their Q/DQ pairs, which onnxruntime
 // runs as they are. DequantizeLinear nodes left unread go.
 import type { Graph, Node, Value } from '../../src/ir/graph.js';
-
-const MS = 'com.microsoft';
-const DATA_MOVEMENT = new Set([
-  'Reshape',
-  'Transpose',
-  'Squeeze',
-  'Unsqueeze',
-  'Slice',
-  'Gather',
-  'GatherElements',
-  'MaxPool',
-  'Resize',
-]);
+import { MS_DOMAIN } from '../../src/ir/ops.js';
+import { MOVES_QUANTIZED } from './placement.js';
 
 /** A DequantizeLinear's quantized input, scale and zero point. */
 interface Dequantized {
@@ -66,7 +55,7 @@ export function convertToQOperator(graph: Graph): { converted: Record<string, nu
             }
           : {
               opType: `QLinear${node.opType}`,
-              domain: MS,
+              domain: MS_DOMAIN,
               inputs: [a.q, a.scale, a.zeroPoint, b.q, b.scale, b.zeroPoint, outScale, outZeroPoint],
             };
     } else if (node.opType === 'Conv') {
@@ -79,7 +68,7 @@ export function convertToQOperator(graph: Graph): { converted: Record<string, nu
         domain: '',
         inputs: [x.q, x.scale, x.zeroPoint, w.q, w.scale, w.zeroPoint, outScale, outZeroPoint, bias?.q ?? null],
       };
-    } else if (DATA_MOVEMENT.has(node.opType)) {
+    } else if (MOVES_QUANTIZED.has(node.opType)) {
       const x = dequantized(node.inputs[0]);
       if (!x || x.scale !== outScale || x.zeroPoint !== outZeroPoint) continue;
       // the op moves 8-bit values: it reads the quantized input and its output is the quantized tensor
@@ -101,7 +90,7 @@ export function convertToQOperator(graph: Graph): { converted: Record<string, nu
     integer.trimInputs();
     graph.replaceAllUses(out, integer.output(0));
     graph.removeNodes(new Set([quantize, node]));
-    if (replacement.domain === MS) usesContribOps = true;
+    if (replacement.domain === MS_DOMAIN) usesContribOps = true;
     converted[replacement.opType] = (converted[replacement.opType] ?? 0) + 1;
   }
   removeUnreadDequantize(graph);

@@ -1,4 +1,5 @@
 // What the parity, gate and bench commands share: reading option values strictly, and laying out numbers.
+import { Option } from 'commander';
 import { OnnxOptError } from '../errors.js';
 
 /** A number option; bad text is a usage error naming the flag. */
@@ -26,6 +27,16 @@ export function integerListOption(flag: string, text: string): number[] {
 }
 
 /** Commander's reducer for a repeatable option: `--dim a=1 --dim b=2` gives ['a=1', 'b=2']. */
+/** --runtime: which onnxruntime runs the models (parity and bench). */
+export function runtimeOption(): Option {
+  return new Option(
+    '--runtime <name>',
+    "node: onnxruntime-node; web: onnxruntime-web's WASM backend, as a web page runs it",
+  )
+    .choices(['node', 'web'])
+    .default('node');
+}
+
 export const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 /** `name=size` pairs for symbolic dims, repeated or comma-separated, e.g. `--dim batch=4,sequence=128`. */

@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { readModel } from '../../io/read.js';
 import { benchmark, type BenchReport } from '../../runtime/bench.js';
 import {
@@ -8,6 +8,7 @@ import {
   dimsOption,
   integerListOption,
   numberOption,
+  runtimeOption,
 } from '../../runtime/command-line.js';
 import { describeInputs } from '../../runtime/inputs.js';
 import { progressOnStderr } from '../../runtime/progress.js';
@@ -39,14 +40,7 @@ export function registerBench(program: Command): void {
     .option('--threads <n>', 'intra-op threads per session (default: one per core)')
     .option('--warmup <n>', 'untimed runs per model and batch size', '3')
     .option('--iters <n>', 'timed runs per model and batch size', '20')
-    .addOption(
-      new Option(
-        '--runtime <name>',
-        "node: onnxruntime-node; web: onnxruntime-web's WASM backend, as a web page runs it",
-      )
-        .choices(['node', 'web'])
-        .default('node'),
-    )
+    .addOption(runtimeOption())
     .option('--json', 'print the report as JSON')
     .action(async (models: string[], flags: BenchFlags) => {
       const options = {

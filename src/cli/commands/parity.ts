@@ -1,6 +1,14 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { readModel } from '../../io/read.js';
-import { alignNumbers, checkDimNames, collect, dimsOption, numberOption, sci } from '../../runtime/command-line.js';
+import {
+  alignNumbers,
+  checkDimNames,
+  collect,
+  dimsOption,
+  numberOption,
+  runtimeOption,
+  sci,
+} from '../../runtime/command-line.js';
 import { readInputsFile } from '../../runtime/data-files.js';
 import { describeInputs, mergeInputSpecs } from '../../runtime/inputs.js';
 import { checkParity, DEFAULT_TOLERANCE, describeFailure, type ParityReport } from '../../runtime/parity.js';
@@ -50,14 +58,7 @@ export function registerParity(program: Command): void {
       "for lossy models (INT8, FP16): pass when each output's cosine similarity is at least c, instead of atol/rtol",
     )
     .option('--threads <n>', 'intra-op threads per session (default: one per core)')
-    .addOption(
-      new Option(
-        '--runtime <name>',
-        "node: onnxruntime-node; web: onnxruntime-web's WASM backend, as a web page runs it",
-      )
-        .choices(['node', 'web'])
-        .default('node'),
-    )
+    .addOption(runtimeOption())
     .option('--json', 'print the report as JSON')
     .action(async (reference: string, candidate: string, flags: ParityFlags) => {
       const options = {
