@@ -159,9 +159,10 @@ export function opsOf(g: Graph): string[] {
   return g.nodes.map((n) => (n.domain ? `${n.domain}::${n.opType}` : n.opType));
 }
 
-/** Nodes per op type of the main graph, `domain::` prefixed outside the default domain. */
-export function opCounts(model: Model): Record<string, number> {
+/** Nodes per op type, `domain::` prefixed outside the default domain: of the main graph, or of every graph. */
+export function opCounts(model: Model, subgraphs = false): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const op of opsOf(model.graph)) counts[op] = (counts[op] ?? 0) + 1;
+  for (const graph of subgraphs ? model.graph.allGraphs() : [model.graph])
+    for (const op of opsOf(graph)) counts[op] = (counts[op] ?? 0) + 1;
   return counts;
 }

@@ -19,11 +19,14 @@ export {
 export {
   cosine,
   errorOf,
+  expectExportParity,
   maxDifference,
   npzFeeds,
+  ortSession,
   randomFeeds,
   runOrt,
   valuesOf,
+  withSessions,
   type OrtOutput,
   type OutputError,
 } from './ort.js';

@@ -1,4 +1,4 @@
-// Shared by the decoder tests: greedy generation with the cache carried, and differences on the rows of real tokens.
+// Shared by the decoder tests: greedy decoding with the cache carried, and differences on the rows of real tokens.
 import * as ort from 'onnxruntime-node';
 import type { Model } from '../../src/ir/model.js';
 import { shapeOf } from '../../src/ir/types.js';
@@ -42,20 +42,31 @@ export function realRowsDifference(a: Record<string, ort.Tensor>, b: Record<stri
   return worst;
 }
 
-/** Greedy decoding with the cache carried across steps, as transformers.js runs a decoder (batch 1). */
-export async function greedy(
+export interface Decoded {
+  tokens: number[];
+  /** The last position's logits at each step. */
+  logits: Float32Array[];
+}
+
+/**
+ * Greedy decoding with the cache carried across steps, as transformers.js runs a decoder (batch 1); with `forced`,
+ * those tokens are fed instead of the argmax.
+ */
+export async function decode(
   s: ort.InferenceSession,
   model: Model,
   prompt: readonly number[],
   steps: number,
-): Promise<number[]> {
+  forced?: readonly number[],
+): Promise<Decoded> {
   const { kvHeads, headSize } = kvShape(model);
   const pastNames = model.graph.inputs.filter((i) => i.name.startsWith('past_key_values.')).map((i) => i.name);
+  const merged = model.graph.inputs.some((i) => i.name === 'use_cache_branch');
   const feeds: Feeds = {};
   for (const n of pastNames) feeds[n] = new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headSize]);
   let ids = [...prompt];
   let past = 0;
-  const tokens: number[] = [];
+  const decoded: Decoded = { tokens: [], logits: [] };
   for (let step = 0; step < steps; step++) {
     feeds.input_ids = new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
     feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(past + ids.length).fill(1n), [
@@ -66,18 +77,21 @@ export async function greedy(
       1,
       ids.length,
     ]);
-    if (model.graph.inputs.some((i) => i.name === 'use_cache_branch'))
-      feeds.use_cache_branch = new ort.Tensor('bool', Uint8Array.from([past > 0 ? 1 : 0]), [1]);
+    if (merged) feeds.use_cache_branch = new ort.Tensor('bool', Uint8Array.from([past > 0 ? 1 : 0]), [1]);
     const out = await s.run(feeds);
-    const logits = out.logits!.data as Float32Array;
     const vocab = out.logits!.dims[2]!;
-    const last = logits.subarray((ids.length - 1) * vocab, ids.length * vocab);
-    let best = 0;
-    for (let v = 1; v < vocab; v++) if (last[v]! > last[best]!) best = v;
-    tokens.push(best);
+    const last = (out.logits!.data as Float32Array).slice((ids.length - 1) * vocab, ids.length * vocab);
+    decoded.logits.push(last);
+    decoded.tokens.push(argmax(last));
     past += ids.length;
-    ids = [best];
+    ids = [forced ? forced[step]! : decoded.tokens.at(-1)!];
     for (const n of pastNames) feeds[n] = out[n.replace('past_key_values.', 'present.')]!;
   }
-  return tokens;
+  return decoded;
+}
+
+function argmax(values: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
 }
