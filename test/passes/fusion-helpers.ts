@@ -7,7 +7,7 @@ import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
 import type { Pass } from '../../src/pass/index.js';
 import { inferShapes } from '../../src/shape/index.js';
-import { maxDifference, npzFeeds, runOrt, runPass, valuesOf } from '../kit/index.js';
+import { maxDifference, npzFeeds, runOrt, runPass } from '../kit/index.js';
 
 const FIXTURES = 'fixtures';
 const MANIFEST = `${FIXTURES}/manifest.json`;
@@ -30,29 +30,6 @@ export function readFixture(name: string): Model {
 
 export function fixtureFeeds(name: string): Record<string, ort.Tensor> {
   return npzFeeds(`${FIXTURES}/${name}.inputs.npz`);
-}
-
-export type Outputs = Record<string, Float32Array>;
-
-/** The model's float outputs from onnxruntime-node at one optimization level. */
-export async function runModel(
-  model: Model,
-  feeds: Record<string, ort.Tensor>,
-  level: 'disabled' | 'all',
-): Promise<Outputs> {
-  return valuesOf(await runOrt(model, feeds, level));
-}
-
-/** Largest absolute difference over every output; throws when the outputs differ in names or sizes. */
-export function maxAbsDiff(a: Outputs, b: Outputs): number {
-  let worst = 0;
-  for (const name of Object.keys(a)) {
-    const x = a[name]!;
-    const y = b[name];
-    if (!y || y.length !== x.length) throw new Error(`output ${name} differs in presence or size`);
-    for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
-  }
-  return worst;
 }
 
 /**

@@ -29,6 +29,11 @@ function someRanges(model: Model, options: Record<string, unknown> = {}): Ranges
 
 const producerOf = (model: Model, opType: string) => model.graph.nodes.filter((n) => n.opType === opType);
 const scalar = (n: Node, i: number) => n.input(i).initializer!.toNumbers()[0]!;
+/** The tensors a QuantizeLinear reads, sorted. */
+const quantizedTensors = (model: Model) =>
+  producerOf(model, 'QuantizeLinear')
+    .map((q) => q.input(0).name)
+    .sort();
 
 describe('quantize-static on a small MLP (MatMul, MatMul, Add, Reshape, Relu)', () => {
   it('puts a Q/DQ pair on each float input and output of the listed ops; QuantizeLinear reads the original tensor', () => {
@@ -39,9 +44,7 @@ describe('quantize-static on a small MLP (MatMul, MatMul, Add, Reshape, Relu)', 
     );
     const result = quantize(model, { calibratedRanges: ranges });
     expect(result.changed).toBe(true);
-    const quantized = producerOf(model, 'QuantizeLinear')
-      .map((n) => n.input(0).name)
-      .sort();
+    const quantized = quantizedTensors(model);
     // Reshape's output shares Add's parameters; y (the graph output) is read under a new name and keeps its own
     expect(quantized).toEqual(
       [
@@ -168,11 +171,7 @@ describe('quantize-static --trt', () => {
     }
     expect(producerOf(model, 'DequantizeLinear').filter((n) => n.attrInt('axis') === 1)).toHaveLength(2);
     // the Add, Reshape and Relu stay float, and nothing else is quantized
-    expect(
-      producerOf(model, 'QuantizeLinear')
-        .map((q) => q.input(0).name)
-        .sort(),
-    ).toEqual(['MatMul_output_0', 'x']);
+    expect(quantizedTensors(model)).toEqual(['MatMul_output_0', 'x']);
   });
 
   it('refuses contrib ops, which TensorRT cannot run', () => {
@@ -211,11 +210,7 @@ describe('quantize-static refusals', () => {
     const model = mlpModel(8);
     const options = { ops: 'MatMul', exclude: 'MatMul_1' };
     quantize(model, { calibratedRanges: someRanges(model, options), ...options });
-    expect(
-      producerOf(model, 'QuantizeLinear')
-        .map((q) => q.input(0).name)
-        .sort(),
-    ).toEqual(['MatMul_output_0', 'x']);
+    expect(quantizedTensors(model)).toEqual(['MatMul_output_0', 'x']);
   });
 });
 

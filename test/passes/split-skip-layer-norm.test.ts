@@ -13,8 +13,8 @@ import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { opHistogram } from '../../src/summary.js';
-import { runPass } from '../kit/index.js';
-import { fixtureFeeds, maxAbsDiff, runModel } from './fusion-helpers.js';
+import { maxDifference, runOrt, runPass } from '../kit/index.js';
+import { fixtureFeeds } from './fusion-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-skip-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -78,7 +78,7 @@ describe('quantize: SkipLayerNormalization on the CPU', () => {
 
       // the same model up to the order of two float additions
       const feeds = fixtureFeeds(name);
-      const diff = maxAbsDiff(await runModel(model, feeds, 'all'), await runModel(kept, feeds, 'all'));
+      const diff = maxDifference(await runOrt(model, feeds, 'all'), await runOrt(kept, feeds, 'all'));
       expect(diff).toBeLessThan(1e-4);
     },
   );
@@ -102,6 +102,6 @@ describe('quantize: SkipLayerNormalization on the CPU', () => {
     expect(opHistogram(split)['com.microsoft::SkipLayerNormalization']).toBeUndefined();
     expect(runPass(splitSkipLayerNormPass, split).changed).toBe(false);
     const feeds = fixtureFeeds(name);
-    expect(maxAbsDiff(await runModel(split, feeds, 'all'), await runModel(fused, feeds, 'all'))).toBeLessThan(1e-5);
+    expect(maxDifference(await runOrt(split, feeds, 'all'), await runOrt(fused, feeds, 'all'))).toBeLessThan(1e-5);
   });
 });
