@@ -31,5 +31,5 @@ export {
   type OutputError,
 } from './ort.js';
 export { bellFloats, lcg, randomFloats, uniformFloats } from './random.js';
-export { nearMisses, runPass } from './run-pass.js';
+export { expectDeterministic, nearMisses, runPass } from './run-pass.js';
 export { expectFusion, type Fusion, type FusionExpectation } from './expect-fusion.js';

@@ -35,6 +35,15 @@ const quantizedTensors = (model: Model) =>
     .map((q) => q.input(0).name)
     .sort();
 
+/** Ranges of the small MLP's tensors, from the float model's own values. */
+const MLP_RANGES: Ranges = {
+  x: [-0.5, 0.5],
+  MatMul_output_0: [-2, 2],
+  MatMul_1_output_0: [-4, 4],
+  Add_output_0: [-4.5, 4.5],
+  y: [0, 4.5],
+};
+
 describe('quantize-static on a small MLP (MatMul, MatMul, Add, Reshape, Relu)', () => {
   it('puts a Q/DQ pair on each float input and output of the listed ops; QuantizeLinear reads the original tensor', () => {
     const model = mlpModel(8);
@@ -137,14 +146,7 @@ describe('quantize-static on a small MLP (MatMul, MatMul, Add, Reshape, Relu)', 
     const model = mlpModel(8);
     const x = floats(4 * 8, 9);
     const run = async (m: Model) => (await runOrt(m, { x: new ort.Tensor('float32', x, [4, 8]) }, 'all')).y!.data;
-    // ranges from the float model's own values
-    const ranges: Ranges = {
-      x: [-0.5, 0.5],
-      MatMul_output_0: [-2, 2],
-      MatMul_1_output_0: [-4, 4],
-      Add_output_0: [-4.5, 4.5],
-      y: [0, 4.5],
-    };
+    const ranges = MLP_RANGES;
     quantize(model, { calibratedRanges: ranges });
     const [want, got] = [await run(float), await run(model)];
     const worst = Math.max(...want.map((v, i) => Math.abs(v - got[i]!)));
@@ -216,13 +218,7 @@ describe('quantize-static refusals', () => {
 
 describe('quantize-static --format qoperator', () => {
   it('turns Q/DQ groups into integer ops that onnxruntime runs, close to the QDQ model', async () => {
-    const ranges: Ranges = {
-      x: [-0.5, 0.5],
-      MatMul_output_0: [-2, 2],
-      MatMul_1_output_0: [-4, 4],
-      Add_output_0: [-4.5, 4.5],
-      y: [0, 4.5],
-    };
+    const ranges = MLP_RANGES;
     const qdq = mlpModel(8);
     quantize(qdq, { calibratedRanges: ranges });
     const qop = mlpModel(8);
