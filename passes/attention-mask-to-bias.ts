@@ -173,7 +173,7 @@ export function rewriteMasksAsBias(model: Model, notes: string[]): number {
     }
   }
   // the int32 casts of masks that only fed the rewritten sites
-  graph.removeNodes(graph.deadSubset([...masks].flatMap((m) => (m.producer ? [m.producer] : []))));
+  graph.replace({ outputs: [], removeIfDead: [...masks].flatMap((m) => (m.producer ? [m.producer] : [])) });
   return count;
 }
 

@@ -118,9 +118,11 @@ class Folder {
       }
       return false;
     }
-    for (const o of live) this.replaceWithInitializer(graph, o, outputs[node.outputs.indexOf(o)]!);
     const released = node.inputs.filter((v): v is Value => v !== null);
-    graph.removeNodes(new Set([node]));
+    graph.replace({
+      outputs: live.map((o) => [o, this.initializerFor(graph, o, outputs[node.outputs.indexOf(o)]!)]),
+      remove: [node],
+    });
     this.release(released);
     this.foldedNodes++;
     return true;
@@ -182,16 +184,16 @@ class Folder {
   }
 
   /**
-   * Points every reader of `o` at a new initializer holding `tensor`. It takes o's name unless o is a graph output,
-   * which keeps its name through an Identity that replaceAllUses inserts.
+   * A new initializer holding `tensor`, to take the place of `o`. It takes o's name unless o is a graph output, which
+   * keeps its name through an Identity that the replacement inserts.
    */
-  private replaceWithInitializer(graph: Graph, o: Value, tensor: Tensor): void {
+  private initializerFor(graph: Graph, o: Value, tensor: Tensor): Value {
     let constant: Value;
     if (graph.outputs.includes(o)) constant = graph.addInitializer(o.name, tensor);
     else constant = graph.adoptInitializer(new Value(o.name), tensor.withName(o.name));
     constant.type = tensorType(tensor.dataType, tensor.dims);
-    graph.replaceAllUses(o, constant);
     this.created.add(constant);
+    return constant;
   }
 
   /** Removes what a fold left unread: initializers, and producers (Constant or not) none of whose outputs are read. */

@@ -4,7 +4,6 @@ import { OnnxOptError } from '../src/errors.js';
 import type { Pass } from '../src/pass/index.js';
 import { attentionMaskToBiasPass } from './attention-mask-to-bias.js';
 import { bnb4Pass } from './bnb4.js';
-
 import { cleanPass } from './clean.js';
 import { fp16Pass } from './fp16.js';
 import { foldPass } from './fold.js';

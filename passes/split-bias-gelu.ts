@@ -21,8 +21,7 @@ export const splitBiasGeluPass = definePass({
         .createNode({ opType: 'Gelu', domain: MS_DOMAIN, inputs: [sum], name: `${node.name}/gelu`, before: node })
         .output(0);
       gelu.type = node.output(0).type;
-      graph.replaceAllUses(node.output(0), gelu);
-      graph.removeNode(node);
+      graph.replace({ outputs: [[node.output(0), gelu]], remove: [node] });
       count++;
     }
     return { changed: count > 0, stats: count ? { splitBiasGelu: count } : {} };

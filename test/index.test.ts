@@ -1,8 +1,6 @@
 // The library API as the README shows it in a build pipeline: optimize, check parity, gate accuracy.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   checkParity,
   describeInputs,
@@ -14,9 +12,9 @@ import {
   writeModel,
 } from '../src/index.js';
 import * as core from '../src/core.js';
+import { tempFolder } from './kit/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-api-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempFolder('api');
 
 describe('library API', () => {
   it('fuses and quantizes a model, then checks it against the original', async () => {

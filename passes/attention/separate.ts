@@ -7,12 +7,12 @@
 // output must be attention over them.
 import type { Node, Value } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { elemTypeOf, shapeOf } from '../../src/ir/types.js';
-import { seededRandom } from '../../src/eval/probe.js';
+import { shapeOf } from '../../src/ir/types.js';
+import { seededRandom } from '../../src/tensor/random.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { isStandardNode } from '../../src/ir/ops.js';
 import { outputChain, probabilitiesMatMul, scoresMatMul, throughLayout } from './site.js';
-import { queryRows, staticPastBatch, type Probe } from './verify.js';
+import { explainMask, queryRows, staticPastBatch, type Probe, type Probed } from './verify.js';
 
 export interface SeparateSite {
   softmax: Node;
@@ -137,44 +137,15 @@ function headReader(
   return (b, n, s, h) => data[(b * S + s) * N * H + n * H + h]!;
 }
 
-/**
- * Which rule masks (b, query i, key j) on the checked rows: a 0/1 graph input over keys, causality (key j after query
- * i + Sk - Sq), both or none.
- */
-function explainMask(
-  probe: Probe,
-  masked: Uint8Array,
-  B: number,
-  Sq: number,
-  Sk: number,
-  rows: readonly number[],
-): { maskInput?: Value; causal: boolean } | string {
-  const candidates: (Value | undefined)[] = [undefined];
-  for (const [v, t] of probe.inputs.feeds)
-    if (t.dims.join() === [B, Sk].join() && elemTypeOf(v.type) !== DataType.FLOAT) candidates.push(v);
-  for (const causal of [false, true]) {
-    const fits = candidates.filter((input) => {
-      const m = input ? probe.inputs.feeds.get(input)!.toNumbers() : undefined;
-      for (let b = 0; b < B; b++)
-        for (const i of rows)
-          for (let j = 0; j < Sk; j++) {
-            const predicted = (m && m[b * Sk + j] === 0) || (causal && j > i + Sk - Sq) ? 1 : 0;
-            if (predicted !== masked[(b * Sq + i) * Sk + j]) return false;
-          }
-      return true;
-    });
-    if (fits.includes(undefined)) return { causal };
-    const named = fits.length > 1 ? fits.filter((v) => /mask/i.test(v!.name)) : fits;
-    if (named.length === 1) return { maskInput: named[0], causal };
-    if (fits.length) return `cannot tell which input is the key mask: ${fits.map((v) => v!.name).join(', ')}`;
-  }
-  return 'the masked scores follow no key mask input or causal rule';
-}
-
 const NOT_SCALED = 'scores are not a scaled q·kᵀ';
 
 /** The site's meaning on one probe, taking `bias` (if given) as an additive term of the scores. */
-function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value | undefined): SeparateMeaning | string {
+function probeSite(
+  site: SeparateSite,
+  probe: Probe,
+  seed: number,
+  bias: Value | undefined,
+): Probed<SeparateMeaning> | string {
   const { evaluator } = probe;
   const qDims = evaluator.dimsOf(site.query);
   const kDims = evaluator.dimsOf(site.key);
@@ -311,8 +282,13 @@ function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value |
           if (masked[(b * Sq + i) * Sk + j]) fills.push(got - expect);
           else if (Math.abs(got - expect) > 1e-3 * (1 + Math.abs(expect))) return NOT_SCALED;
         }
-  const rule = explainMask(probe, masked, B, Sq, Sk, rows);
-  if (typeof rule === 'string') return rule;
+  const explained = explainMask(probe.inputs, masked, B, Sq, Sk, rows);
+  if (typeof explained === 'string') return explained;
+  const fits = explained.maskCandidates;
+  const named = fits.length > 1 ? fits.filter((v) => /mask/i.test(v.name)) : fits;
+  if (fits.length && named.length !== 1)
+    return `cannot tell which input is the key mask: ${fits.map((v) => v.name).join(', ')}`;
+  const rule = { ...(named.length ? { maskInput: named[0] } : {}), causal: explained.causal };
   // MultiHeadAttention applies causality to keys it is given as (B, S, N·H), after any past ones, not to keys given as
   // (B, N, S, H)
   if (rule.causal && kDims.length === 4)
@@ -357,10 +333,10 @@ function probeSite(site: SeparateSite, probe: Probe, seed: number, bias: Value |
 }
 
 function verifyWith(site: SeparateSite, probes: Probe[], bias: Value | undefined): SeparateMeaning | string {
-  let first: SeparateMeaning | undefined;
+  let first: Probed<SeparateMeaning> | undefined;
   for (const [i, probe] of probes.entries()) {
-    if (first && !first.maskInput && staticPastBatch(site.scores)) break;
-    let meaning: SeparateMeaning | string;
+    if (first && !first.maskInput && first.causal !== undefined && staticPastBatch(site.scores)) break;
+    let meaning: Probed<SeparateMeaning> | string;
     try {
       meaning = probeSite(site, probe, 211 + i, bias);
     } catch (e) {
@@ -372,12 +348,15 @@ function verifyWith(site: SeparateSite, probes: Probe[], bias: Value | undefined
         first.numHeads === meaning.numHeads &&
         first.output === meaning.output &&
         first.maskInput === meaning.maskInput &&
-        first.causal === meaning.causal &&
+        (first.causal === undefined || meaning.causal === undefined || first.causal === meaning.causal) &&
         Math.abs(first.scale - meaning.scale) <= 1e-5 * Math.abs(first.scale);
       if (!same) return 'probes of different sizes disagree about the site';
+      first = { ...first, causal: first.causal ?? meaning.causal };
     } else first = meaning;
   }
-  return first!;
+  const causal = first!.causal;
+  if (causal === undefined) return 'the probes cannot tell whether the site is causal';
+  return { ...first!, causal };
 }
 
 /** Whether `v` is computed from the site's query, key or value. */

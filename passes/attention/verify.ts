@@ -5,7 +5,8 @@ import type { Graph, Node, Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
 import { Tensor, elementCount, type Scratch } from '../../src/ir/tensor.js';
 import { elemTypeOf, shapeOf } from '../../src/ir/types.js';
-import { ProbeEvaluator, makeProbeInputs, seededRandom, type ProbeInputs } from '../../src/eval/probe.js';
+import { ProbeEvaluator, makeProbeInputs, type ProbeInputs } from '../../src/eval/probe.js';
+import { seededRandom } from '../../src/tensor/random.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { shapeReadsOf, whyNotRerootable } from './shape-reads.js';
 import type { AttentionSite, Projection } from './site.js';
@@ -406,6 +407,9 @@ function matchOutput(
   return { output, flattened };
 }
 
+/** What one probe shows of a site: its causality is undefined where the probe's key mask hides it. */
+export type Probed<Meaning extends { causal: boolean }> = Omit<Meaning, 'causal'> & { causal?: boolean };
+
 /** The meaning of one site on one probe, taking `bias` (if given) as an additive term of the scores. */
 function probeSite(
   site: AttentionSite,
@@ -413,55 +417,62 @@ function probeSite(
   seed: number,
   bias: Value | undefined,
   scratch: Scratch,
-): AttentionMeaning | string {
+): Probed<AttentionMeaning> | string {
   const projected = project(site, probe, seed, scratch);
   if (typeof projected === 'string') return projected;
   const scores = measureScores(site, projected, bias);
   if (typeof scores === 'string') return scores;
   const { B, N, S } = projected.grid;
-  const explained = explainMask(probe.inputs, scores.masked, B, S, projected.grid.rows);
+  const explained = explainMask(probe.inputs, scores.masked, B, S, S, projected.grid.rows);
   if (typeof explained === 'string') return explained;
+  const maskInput = explained.maskCandidates[0];
   const found = matchOutput(site, projected, scores);
   if (typeof found === 'string') return found;
   const { scale, filterValue } = scores;
-  return { numHeads: N, headSize: projected.H, scale, ...explained, filterValue, ...found, ...(bias ? { bias } : {}) };
+  return {
+    numHeads: N,
+    headSize: projected.H,
+    scale,
+    ...explained,
+    ...(maskInput ? { maskInput } : {}),
+    filterValue,
+    ...found,
+    ...(bias ? { bias } : {}),
+  };
 }
 
 /**
- * Which rule masks (b, query, key) on the checked query rows: 0/1 graph inputs over keys (all that fit), causality,
- * both, or nothing.
+ * Which rule masks (b, query i, key j) on the checked query rows: 0/1 graph inputs over keys (every one that fits;
+ * none when no input is needed), causality (key j after query i + Sk - Sq), both, or nothing. `causal` is undefined
+ * where either rule fits: the key mask hides every later key of the checked rows, so this probe cannot tell.
  */
-function explainMask(
+export function explainMask(
   inputs: ProbeInputs,
   masked: Uint8Array,
   B: number,
-  S: number,
+  Sq: number,
+  Sk: number,
   rows: readonly number[],
-): { maskInput?: Value; maskCandidates: Value[]; causal: boolean } | string {
+): { maskCandidates: Value[]; causal?: boolean } | string {
   const candidates: (Value | undefined)[] = [undefined];
-  for (const [v, t] of inputs.feeds) {
-    const type = elemTypeOf(v.type);
-    if (t.dims.join() === [B, S].join() && type !== DataType.FLOAT) candidates.push(v);
-  }
-  for (const causal of [false, true]) {
-    const fits: (Value | undefined)[] = [];
-    for (const input of candidates) {
+  for (const [v, t] of inputs.feeds)
+    if (t.dims.join() === [B, Sk].join() && elemTypeOf(v.type) !== DataType.FLOAT) candidates.push(v);
+  const fitting = (causal: boolean) =>
+    candidates.filter((input) => {
       const m = input ? inputs.feeds.get(input)!.toNumbers() : undefined;
-      const ok = Array.from({ length: B }, (_, b) => b).every((b) =>
-        rows.every((i) => {
-          for (let j = 0; j < S; j++) {
-            const predicted = (m && m[b * S + j] === 0) || (causal && j > i) ? 1 : 0;
-            if (predicted !== masked[(b * S + i) * S + j]) return false;
+      for (let b = 0; b < B; b++)
+        for (const i of rows)
+          for (let j = 0; j < Sk; j++) {
+            const predicted = (m && m[b * Sk + j] === 0) || (causal && j > i + Sk - Sq) ? 1 : 0;
+            if (predicted !== masked[(b * Sq + i) * Sk + j]) return false;
           }
-          return true;
-        }),
-      );
-      if (ok) fits.push(input);
-    }
-    if (fits.includes(undefined)) return { maskCandidates: [], causal };
-    if (fits.length) return { maskInput: fits[0], maskCandidates: fits as Value[], causal };
-  }
-  return 'the masked scores follow no key mask input or causal rule';
+      return true;
+    });
+  const [plain, causal] = [fitting(false), fitting(true)];
+  const fits = plain.length ? plain : causal;
+  if (!fits.length) return 'the masked scores follow no key mask input or causal rule';
+  const rule = plain.length && causal.length ? {} : { causal: !plain.length };
+  return { maskCandidates: fits.includes(undefined) ? [] : (fits as Value[]), ...rule };
 }
 
 /**
@@ -497,11 +508,12 @@ function verifyWith(
   bias: Value | undefined,
   scratch: Scratch,
 ): AttentionMeaning | string {
-  let first: AttentionMeaning | undefined;
+  let first: Probed<AttentionMeaning> | undefined;
   for (const [i, probe] of probes.entries()) {
     // where the site's sizes are static, another probe checks them no more; it is still needed to tell masks apart
-    if (first && !first.maskInput && staticPastBatch(site.scores)) break;
-    let meaning: AttentionMeaning | string;
+    // and, where the first could not, whether it is causal
+    if (first && !first.maskInput && first.causal !== undefined && staticPastBatch(site.scores)) break;
+    let meaning: Probed<AttentionMeaning> | string;
     try {
       meaning = probeSite(site, probe, 101 + i, bias, scratch);
     } catch (e) {
@@ -516,15 +528,22 @@ function verifyWith(
         first.flattened === meaning.flattened &&
         (first.maskInput === undefined) === (meaning.maskInput === undefined) &&
         (!first.maskInput || masks.length > 0) &&
-        first.causal === meaning.causal &&
+        (first.causal === undefined || meaning.causal === undefined || first.causal === meaning.causal) &&
         Math.abs(first.scale - meaning.scale) <= 1e-5 * Math.abs(first.scale);
       if (!same) return 'probes of different sizes disagree about the site';
       // Inputs that match on every probe are told apart by name; more than one left is too ambiguous to fuse.
       const named = masks.length > 1 ? masks.filter((v) => /mask/i.test(v.name)) : masks;
       if (first.maskInput && named.length !== 1)
         return `cannot tell which input is the mask: ${masks.map((v) => v.name).join(', ')}`;
-      first = { ...first, maskCandidates: named, ...(named.length ? { maskInput: named[0] } : {}) };
+      first = {
+        ...first,
+        maskCandidates: named,
+        ...(named.length ? { maskInput: named[0] } : {}),
+        causal: first.causal ?? meaning.causal,
+      };
     } else first = meaning;
   }
-  return first!;
+  const causal = first!.causal;
+  if (causal === undefined) return 'the probes cannot tell whether the site is causal';
+  return { ...first!, causal };
 }

@@ -32,8 +32,7 @@ export function foldCastChains(root: Graph): number {
         const source = cast.inputs[0];
         const out = cast.outputs[0];
         if (source && out && isFloatType(to ?? 0) && types.get(source) === to && !outputs.has(out)) {
-          for (const u of [...out.uses]) u.node.replaceInput(u.index, source);
-          graph.removeNodes(new Set([cast]));
+          graph.replace({ outputs: [[out, source]], remove: [cast] });
           removed++;
           changed = true;
         }

@@ -2,18 +2,9 @@
 import type { Graph, Node, Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
 
-/** Points `node`'s readers at `y`, drops the node, and gives `y` the old output's name. */
+/** Points `node`'s readers at `y` (made by the rewrite, so it takes the old output's name), and drops the node. */
 export function takeOver(graph: Graph, node: Node, y: Value): void {
-  const old = node.output(0);
-  const name = old.name;
-  const wasOutput = graph.outputs.includes(old);
-  y.type ??= old.type;
-  graph.replaceAllUses(old, y);
-  graph.removeNode(node);
-  if (!wasOutput && y.name !== name) {
-    old.name = graph.valueNames.fresh(`${name}_replaced`);
-    y.name = name;
-  }
+  graph.replace({ outputs: [[node.output(0), y]], created: y.producer ? [y.producer] : [], remove: [node] });
 }
 
 /** Drops float weights and biases that nothing reads any more, from whichever graph holds them. */

@@ -74,8 +74,7 @@ export function convertToQOperator(graph: Graph): { converted: Record<string, nu
       // the op moves 8-bit values: it reads the quantized input and its output is the quantized tensor
       node.replaceInput(0, x.q);
       y.type = out.type;
-      graph.replaceAllUses(out, y);
-      graph.removeNode(quantize);
+      graph.replace({ outputs: [[out, y]], remove: [quantize] });
       converted[node.opType] = (converted[node.opType] ?? 0) + 1;
       continue;
     }
@@ -88,8 +87,7 @@ export function convertToQOperator(graph: Graph): { converted: Record<string, nu
       before: node,
     });
     integer.trimInputs();
-    graph.replaceAllUses(out, integer.output(0));
-    graph.removeNodes(new Set([quantize, node]));
+    graph.replace({ outputs: [[out, integer.output(0)]], remove: [quantize, node] });
     if (replacement.domain === MS_DOMAIN) usesContribOps = true;
     converted[replacement.opType] = (converted[replacement.opType] ?? 0) + 1;
   }

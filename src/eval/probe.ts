@@ -6,19 +6,9 @@ import { Tensor } from '../ir/tensor.js';
 import { shapeOf } from '../ir/types.js';
 import { evaluateParam } from '../shape/dims.js';
 import { DataType, isFloatType } from '../tensor/dtype.js';
+import { seededRandom } from '../tensor/random.js';
 import { UnsupportedOp } from './kernel.js';
 import { evaluateFromDims, evaluateNode } from './registry.js';
-
-/** Uniform numbers in [0, 1) from a 32-bit xorshift: deterministic for a seed, and plenty for probe data. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
-}
 
 /** Probe results are tiny; a value needing more than this is not worth evaluating. */
 export const MAX_PROBE_BYTES = 64 * 1024 * 1024;

@@ -6,6 +6,7 @@ import type { Model } from '../ir/model.js';
 import { elemTypeOf, shapeOf } from '../ir/types.js';
 import { DataType, dataTypeName } from '../tensor/dtype.js';
 import { numberToFloat16Bits } from '../tensor/float16.js';
+import { seededRandom } from '../tensor/random.js';
 import { allocate, castTo, elementCount, isSupportedType, type Feeds, type HostTensor } from './host-tensor.js';
 
 /** What an input's values mean, guessed from its name and type. */
@@ -237,18 +238,6 @@ function fromNumbers(dataType: number, dims: number[], values: Float64Array): Ho
   else if (dataType === DataType.FLOAT16) values.forEach((v, i) => (data[i] = numberToFloat16Bits(v)));
   else (data as Exclude<typeof data, BigInt64Array | BigUint64Array>).set(values);
   return out;
-}
-
-/** mulberry32: small, fast, good enough for test data; deterministic across platforms. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function normal(random: () => number): number {

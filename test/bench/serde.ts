@@ -2,11 +2,10 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
 import { decodeModel } from '../../src/serde/decode.js';
 import { onnxSchema } from '../../src/serde/onnx-schema.js';
 import { decodeMessage } from '../../src/serde/wire.js';
+import { bundleCore } from '../helpers/bundle.js';
 import { ModelProto } from '../helpers/protobufjs-onnx.js';
 import { SHARED_MODELS } from './materialize.js';
 
@@ -58,31 +57,17 @@ export async function benchDecode(models: string[], baseline?: string): Promise<
  * a page that only reads and writes models, or also fuses them, takes of it.
  */
 export async function benchBundle(): Promise<void> {
-  const entries: [string, string][] = [
-    ['onnx-opt/core, everything', "export * from './dist/src/core.js';"],
-    ['decodeModel + encodeModel', "export { decodeModel, encodeModel } from './dist/src/core.js';"],
-    ['decode + fuse + encode', "export { decodeModel, encodeModel, runPasses, fusePass } from './dist/src/core.js';"],
-    ['parseNpz', "export { parseNpz } from './dist/src/core.js';"],
+  const entries: [string, readonly string[] | '*'][] = [
+    ['onnx-opt/core, everything', '*'],
+    ['decodeModel + encodeModel', ['decodeModel', 'encodeModel']],
+    ['decode + fuse + encode', ['decodeModel', 'encodeModel', 'runPasses', 'fusePass']],
+    ['parseNpz', ['parseNpz']],
   ];
-  for (const [label, contents] of entries) {
-    const result = await build({
-      stdin: { contents, resolveDir: process.cwd(), loader: 'js' },
-      bundle: true,
-      minify: true,
-      format: 'esm',
-      platform: 'browser',
-      write: false,
-      metafile: true,
-      logLevel: 'error',
-    });
-    const code = result.outputFiles[0]!.contents;
-    const output = Object.values(result.metafile.outputs)[0]!;
-    const inputs = Object.entries(output.inputs)
-      .filter(([, i]) => i.bytesInOutput > 0)
-      .map(([f]) => f);
+  for (const [label, names] of entries) {
+    const { code, inputs, gzipped } = await bundleCore(names, 'dist');
     const foreign = inputs.filter((f) => f.includes('node_modules'));
     console.log(
-      `bundle ${label}: ${(code.byteLength / 1024).toFixed(1)} KiB minified, ${(gzipSync(code, { level: 9 }).byteLength / 1024).toFixed(1)} KiB gzipped, ` +
+      `bundle ${label}: ${(code.byteLength / 1024).toFixed(1)} KiB minified, ${(gzipped / 1024).toFixed(1)} KiB gzipped, ` +
         `${inputs.length} modules${foreign.length ? `, ${foreign.length} from node_modules` : ''}`,
     );
   }

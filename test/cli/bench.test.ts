@@ -1,12 +1,12 @@
 // `onnx-opt bench`: both models in the table with a speedup column, --json, and usage errors (no timing checks).
-import { afterAll, describe, expect, it } from 'vitest';
-import { embeddingModel, tempFolder, writeModelFile } from '../runtime/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { embeddingModel, writeModelFile } from '../runtime/helpers.js';
 import { runCli } from './run-cli.js';
+import { tempFolder } from '../kit/temp.js';
 
-const tmp = tempFolder('cli-bench');
-afterAll(tmp.cleanup);
-const a = writeModelFile(tmp.dir, 'a.onnx', embeddingModel(50));
-const b = writeModelFile(tmp.dir, 'b.onnx', embeddingModel(20));
+const dir = tempFolder('cli-bench');
+const a = writeModelFile(dir, 'a.onnx', embeddingModel(50));
+const b = writeModelFile(dir, 'b.onnx', embeddingModel(20));
 const quick = ['--seq', '8', '--threads', '1', '--warmup', '1', '--iters', '3'];
 
 describe('onnx-opt bench', () => {

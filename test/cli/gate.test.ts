@@ -1,24 +1,24 @@
 // `onnx-opt gate`: pass and fail exit codes, the report, --json, progress on stderr, and usage errors.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import { writeModel } from '../../src/io/write.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { fixture, haveFixtures, linearClassifier, tempFolder, writeModelFile } from '../runtime/helpers.js';
+import { fixture, haveFixtures, linearClassifier, writeModelFile } from '../runtime/helpers.js';
 import { runCli } from './run-cli.js';
+import { tempFolder } from '../kit/temp.js';
 
-const tmp = tempFolder('cli-gate');
-afterAll(tmp.cleanup);
+const dir = tempFolder('cli-gate');
 
 const identity = [
   [1, 0],
   [0, 1],
 ];
-const baseline = writeModelFile(tmp.dir, 'baseline.onnx', linearClassifier(identity, [0, 0]));
-const same = writeModelFile(tmp.dir, 'same.onnx', linearClassifier(identity, [0.01, 0]));
-const biased = writeModelFile(tmp.dir, 'biased.onnx', linearClassifier(identity, [5, 0]));
-const data = join(tmp.dir, 'data.json');
+const baseline = writeModelFile(dir, 'baseline.onnx', linearClassifier(identity, [0, 0]));
+const same = writeModelFile(dir, 'same.onnx', linearClassifier(identity, [0.01, 0]));
+const biased = writeModelFile(dir, 'biased.onnx', linearClassifier(identity, [5, 0]));
+const data = join(dir, 'data.json');
 const rows = [
   [1, 0],
   [0, 1],
@@ -100,11 +100,11 @@ describe('onnx-opt gate', () => {
       /--metric must be one of accuracy, top5, mse, cosine/,
     );
     await usage(
-      ['--baseline', baseline, '--candidate', join(tmp.dir, 'nope.onnx'), ...common, '--max-drop', '0'],
+      ['--baseline', baseline, '--candidate', join(dir, 'nope.onnx'), ...common, '--max-drop', '0'],
       /nope\.onnx: no such file/,
     );
     await usage(
-      ['--baseline', baseline, '--candidate', same, '--data', join(tmp.dir, 'nope.npz'), '--max-drop', '0'],
+      ['--baseline', baseline, '--candidate', same, '--data', join(dir, 'nope.npz'), '--max-drop', '0'],
       /nope\.npz: no such file/,
     );
   });
@@ -112,21 +112,23 @@ describe('onnx-opt gate', () => {
 
 describe.runIf(haveFixtures)('onnx-opt gate on the digits classifier', () => {
   const digits = () => fixture('digits.onnx');
-  const test = () => fixture('digits.test.npz');
-
-  it('passes the INT8 model at --max-drop 0.01', async () => {
-    const r = await runCli(
+  /** The gate's JSON report of `candidate` against the digits model on its test set, allowing a drop of 0.01. */
+  const gate = (candidate: string) =>
+    runCli(
       'gate',
       '--baseline',
       digits(),
       '--candidate',
-      fixture('digits.int8.onnx'),
+      candidate,
       '--data',
-      test(),
+      fixture('digits.test.npz'),
       '--max-drop',
       '0.01',
       '--json',
     );
+
+  it('passes the INT8 model at --max-drop 0.01', async () => {
+    const r = await gate(fixture('digits.int8.onnx'));
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.samples).toBe(540);
@@ -147,20 +149,9 @@ describe.runIf(haveFixtures)('onnx-opt gate on the digits classifier', () => {
       bias.initializer!.dims,
       values,
     );
-    const broken = join(tmp.dir, 'digits-broken.onnx');
+    const broken = join(dir, 'digits-broken.onnx');
     writeModel(model, broken);
-    const r = await runCli(
-      'gate',
-      '--baseline',
-      digits(),
-      '--candidate',
-      broken,
-      '--data',
-      test(),
-      '--max-drop',
-      '0.01',
-      '--json',
-    );
+    const r = await gate(broken);
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout);
     // Every sample is now predicted as a 3: accuracy falls to the share of 3s in the test set (about a tenth).

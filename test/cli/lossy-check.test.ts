@@ -2,19 +2,19 @@
 // falls back to --mixed and names the nodes it kept in float32, --no-check opts out, --check-inputs picks the inputs.
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Graph, Value } from '../../src/ir/graph.js';
 import { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { npyBytes, npzBytes, tempFolder } from '../runtime/helpers.js';
+import { npyBytes, npzBytes } from '../runtime/helpers.js';
 import { runCli } from './run-cli.js';
+import { tempFolder } from '../kit/temp.js';
 
 const F = DataType.FLOAT;
-const tmp = tempFolder('lossy');
-afterAll(tmp.cleanup);
+const dir = tempFolder('lossy');
 
 function model(fill: (g: Graph, x: Value) => Value): string {
   const g = new Graph('g');
@@ -26,7 +26,7 @@ function model(fill: (g: Graph, x: Value) => Value): string {
   y.name = 'y';
   y.type = tensorType(F, ['batch', 16]);
   g.outputs.push(y);
-  const path = join(tmp.dir, `model-${Math.random().toString(36).slice(2, 8)}.onnx`);
+  const path = join(dir, `model-${Math.random().toString(36).slice(2, 8)}.onnx`);
   writeFileSync(path, encodeModel(m));
   return path;
 }
@@ -63,7 +63,7 @@ const beyondHalf = () =>
 
 describe('lossy passes check themselves', () => {
   it('quantize that breaks an output: exit 1 naming it, nothing written', async () => {
-    const out = join(tmp.dir, 'broken.int8.onnx');
+    const out = join(dir, 'broken.int8.onnx');
     const r = await runCli('quantize', cancelling(), out);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/quantize breaks the model: output 'y': cosine/);
@@ -71,16 +71,16 @@ describe('lossy passes check themselves', () => {
   });
 
   it('--no-check writes it anyway', async () => {
-    const out = join(tmp.dir, 'unchecked.int8.onnx');
+    const out = join(dir, 'unchecked.int8.onnx');
     const r = await runCli('quantize', cancelling(), out, '--no-check');
     expect(r.code).toBe(0);
     expect(existsSync(out)).toBe(true);
   });
 
   it('--check-inputs: the check runs on the given inputs (all zero here, where nothing can break)', async () => {
-    const zeros = join(tmp.dir, 'zeros.npz');
+    const zeros = join(dir, 'zeros.npz');
     writeFileSync(zeros, npzBytes({ x: npyBytes('<f4', [2, 16], new Float32Array(32)) }));
-    const out = join(tmp.dir, 'zero-checked.int8.onnx');
+    const out = join(dir, 'zero-checked.int8.onnx');
     const r = await runCli('quantize', cancelling(), out, '--check-inputs', zeros);
     expect(r.stderr, r.stderr).toMatch(/quantize: checked in onnxruntime on 1 input samples/);
     expect(r.code).toBe(0);
@@ -88,7 +88,7 @@ describe('lossy passes check themselves', () => {
 
   it('fp16 that breaks an output falls back to --mixed and names the nodes it kept in float32', async () => {
     const input = beyondHalf();
-    const out = join(tmp.dir, 'beyond.fp16.onnx');
+    const out = join(dir, 'beyond.fp16.onnx');
     const r = await runCli('fp16', input, out);
     expect(r.stderr, r.stderr).toMatch(/fp16 breaks the model: output 'y'.*converting again as fp16 --mixed/);
     expect(r.stderr).toMatch(/kept in float32 after measuring: .*times_[ab]/);
@@ -118,7 +118,7 @@ describe('lossy passes check themselves', () => {
         })
         .output(0),
     );
-    const r = await runCli('quantize', input, join(tmp.dir, 'fine.int8.onnx'));
+    const r = await runCli('quantize', input, join(dir, 'fine.int8.onnx'));
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/quantize: checked in onnxruntime on 2 input samples: lowest output cosine 0\.99/);
   });

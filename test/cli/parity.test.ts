@@ -1,7 +1,7 @@
 // `onnx-opt parity`: exit codes, the table, --json, input files, and one-line usage errors.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   embeddingModel,
   fixture,
@@ -9,18 +9,17 @@ import {
   npyBytes,
   npzBytes,
   nudgeInitializer,
-  tempFolder,
   writeModelFile,
 } from '../runtime/helpers.js';
 import { runCli } from './run-cli.js';
+import { tempFolder } from '../kit/temp.js';
 
-const tmp = tempFolder('cli-parity');
-afterAll(tmp.cleanup);
-const model = writeModelFile(tmp.dir, 'model.onnx', embeddingModel());
+const dir = tempFolder('cli-parity');
+const model = writeModelFile(dir, 'model.onnx', embeddingModel());
 const broken = (() => {
   const m = embeddingModel();
   nudgeInitializer(m, 'token_type_embeddings', 0, 1);
-  return writeModelFile(tmp.dir, 'broken.onnx', m);
+  return writeModelFile(dir, 'broken.onnx', m);
 })();
 const quick = ['--threads', '1', '--seq', '8'];
 
@@ -68,7 +67,7 @@ describe('onnx-opt parity', () => {
 
   it('runs inputs from .npz and .json files', async () => {
     const ids = (values: number[]) => npyBytes('<i8', [1, 4], BigInt64Array.from(values.map(BigInt)));
-    const npz = join(tmp.dir, 'inputs.npz');
+    const npz = join(dir, 'inputs.npz');
     writeFileSync(
       npz,
       npzBytes({ input_ids: ids([1, 2, 3, 49]), attention_mask: ids([1, 1, 1, 0]), token_type_ids: ids([0, 0, 1, 1]) }),
@@ -77,7 +76,7 @@ describe('onnx-opt parity', () => {
     expect(fromNpz).toMatchObject({ pass: true, samples: 1 });
     expect(fromNpz.inputs[0]).toEqual({ name: 'input_ids', type: 'int64', shape: [1, 4] });
 
-    const json = join(tmp.dir, 'inputs.json');
+    const json = join(dir, 'inputs.json');
     writeFileSync(json, JSON.stringify({ input_ids: [[5, 6]], attention_mask: [[1, 1]], token_type_ids: [[0, 1]] }));
     const fromJson = await runCli('parity', model, broken, '--inputs', json);
     expect(fromJson.code).toBe(1);
@@ -85,20 +84,20 @@ describe('onnx-opt parity', () => {
   });
 
   it('reports bad input in one line with exit 2', async () => {
-    expectOneLineError(await runCli('parity', model, join(tmp.dir, 'absent.onnx')), /absent\.onnx: no such file/);
+    expectOneLineError(await runCli('parity', model, join(dir, 'absent.onnx')), /absent\.onnx: no such file/);
     expectOneLineError(
       await runCli('parity', model, model, '--atol', 'abc'),
       /^onnx-opt: --atol must be a number, not 'abc'$/m,
     );
     expectOneLineError(await runCli('parity', model, model, '--samples', '0'), /--samples must be at least 1/);
     expectOneLineError(await runCli('parity', model, model, '--dim', 'batch'), /--dim takes name=size, not 'batch'/);
-    const wrongNames = join(tmp.dir, 'wrong.json');
+    const wrongNames = join(dir, 'wrong.json');
     writeFileSync(wrongNames, JSON.stringify({ ids: [[1]], attention_mask: [[1]], token_type_ids: [[0]] }));
     expectOneLineError(
       await runCli('parity', model, model, '--inputs', wrongNames),
       /wrong\.json: array 'ids' is not a model input \(inputs: input_ids, attention_mask, token_type_ids\)/,
     );
-    const notModel = join(tmp.dir, 'not-a-model.onnx');
+    const notModel = join(dir, 'not-a-model.onnx');
     writeFileSync(notModel, 'hello');
     expectOneLineError(await runCli('parity', model, notModel), /not-a-model\.onnx: /);
   });

@@ -1,12 +1,11 @@
 // The pass pipeline from the command line: exit codes, one-line errors naming the file, no partial output.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.js';
+import { tempFolder } from '../kit/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-cli-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempFolder('cli');
 const FIXTURE = 'fixtures/bert-eager-ts14.onnx';
 
 describe('onnx-opt [passes...] in out', () => {

@@ -2,14 +2,14 @@
 // numeric options range-checked, list options with commas, unknown --dim names refused.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { embeddingModel, tempFolder, writeModelFile } from '../runtime/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { embeddingModel, writeModelFile } from '../runtime/helpers.js';
 import { runCli } from './run-cli.js';
+import { tempFolder } from '../kit/temp.js';
 
-const tmp = tempFolder('polish');
-afterAll(tmp.cleanup);
-const model = writeModelFile(tmp.dir, 'model.onnx', embeddingModel());
-const out = (name: string) => join(tmp.dir, name);
+const dir = tempFolder('polish');
+const model = writeModelFile(dir, 'model.onnx', embeddingModel());
+const out = (name: string) => join(dir, name);
 
 describe('command line', () => {
   it('--version prints the version from package.json', async () => {

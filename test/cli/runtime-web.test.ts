@@ -1,12 +1,10 @@
 // parity and bench in onnxruntime-web's WASM backend (`--runtime web`): the runtime a web page gets, run in Node.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.js';
+import { tempFolder } from '../kit/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-web-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempFolder('web');
 const FIXTURE = 'fixtures/bert-eager-ts14.onnx';
 
 describe('--runtime web', { timeout: 60_000 }, () => {

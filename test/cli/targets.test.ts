@@ -1,12 +1,11 @@
 // --target from the command line: the passes it adds, the fusions it turns off, its warnings, bad names.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.js';
+import { tempFolder } from '../kit/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-target-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempFolder('target');
 const FIXTURE = 'fixtures/gpt2-eager-ts14.onnx';
 const BERT = 'fixtures/bert-eager-ts14.onnx';
 

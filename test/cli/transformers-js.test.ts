@@ -1,18 +1,17 @@
 // `onnx-opt transformers-js DIR`: every variant transformers.js loads, with its file names, settings by model type,
 // records beside config.json, and each variant running in onnxruntime-node.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readNpz } from '../../src/io/npz.js';
 import { readModel } from '../../src/io/read.js';
 import { writeModel } from '../../src/io/write.js';
 import { makeTransformersJsFolder } from '../../src/transformers-js.js';
 import { runCli } from './run-cli.js';
+import { tempFolder } from '../kit/temp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'onnx-opt-tjs-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempFolder('tjs');
 
 function folder(name: string, fixture: string, modelType: string): string {
   const dir = join(root, name);

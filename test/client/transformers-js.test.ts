@@ -1,20 +1,19 @@
 // A real client: folders made by `onnx-opt transformers-js` loaded by @huggingface/transformers (local files only),
 // every dtype, and every variant run in onnxruntime-web's WASM backend in Node.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, env, pipeline, type Tensor } from '@huggingface/transformers';
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import { existingChunks, writeModel } from '../../src/io/write.js';
 import { makeTransformersJsFolder, MODES, SUFFIX } from '../../src/transformers-js.js';
 import { cosine } from '../kit/ort.js';
 import { writeTokenizer } from './tokenizer.js';
+import { tempFolder } from '../kit/temp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'onnx-opt-client-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempFolder('client');
 env.allowRemoteModels = false;
 env.allowLocalModels = true;
 env.localModelPath = root;

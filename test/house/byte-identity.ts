@@ -1,5 +1,5 @@
-// Byte identity of the refactor (issue 14): runs `fuse`, `fuse quantize` and `fp16` through the CLI on every
-// source fixture and prints one line per run: `<fixture> <passes> <sha256 of the output, or the error line>`.
+// Byte identity of the refactor (issue 14): runs `fuse`, `fuse quantize`, `fp16` and `fuse q4` through the CLI on
+// every source fixture (fixtures/ and fixtures/decoders/) and prints one line per run: `<fixture> <passes> <sha256 of the output, or the error line>`.
 //
 //   npx tsc -p test/house/tsconfig.json && node dist/house/test/house/byte-identity.js > now.txt
 //   diff test/house/byte-identity.expected.txt now.txt
@@ -14,6 +14,9 @@
 // - Re-recorded at main 28db075 with house2's changes (quantize's bias folding as rules): every line that was here
 //   before is unchanged but llama-tiny's fuse quantize and fp16, which run since d9732ef (one decoding step as
 //   input); the decoder, bart and bottleneck fixtures main added since are new lines.
+// - Extended at main (stop 20) to fixtures/decoders and `fuse q4`, recorded after q4's takeOver became
+//   graph.replace (the replaced values' value_info entries stay); the decoder lines were checked equal before and
+//   after the probes' generator became mulberry32 (src/tensor/random.ts).
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +24,7 @@ import { join, resolve } from 'node:path';
 import { main } from '../../src/cli/main.js';
 
 const FIXTURES = resolve(process.argv[2] ?? 'fixtures');
-const RECIPES = [['fuse'], ['fuse', 'quantize'], ['fp16']];
+const RECIPES = [['fuse'], ['fuse', 'quantize'], ['fp16'], ['fuse', 'q4']];
 /** Option spellings the CLI must keep parsing alike, on one fixture. */
 const OPTION_RECIPES = [
   ['fuse', '--disable', 'attention,gelu'],
@@ -44,10 +47,13 @@ const OPTION_RECIPES = [
 ];
 const OPTION_FIXTURE = 'bert-eager-ts14.onnx';
 
-/** Fixtures as exported; the .int8 and .ort files are other tools' outputs kept for comparison. */
-const sources = readdirSync(FIXTURES)
-  .filter((f) => f.endsWith('.onnx') && !/\.(int8|ort)\./.test(f))
-  .sort();
+/** Fixtures as exported, with the decoders' folder; the .int8 and .ort files are other tools' outputs. */
+const sources = ['.', 'decoders'].flatMap((folder) =>
+  readdirSync(join(FIXTURES, folder))
+    .filter((f) => f.endsWith('.onnx') && !/\.(int8|ort)\./.test(f))
+    .sort()
+    .map((f) => (folder === '.' ? f : `${folder}/${f}`)),
+);
 
 const scratch = mkdtempSync(join(tmpdir(), 'byte-identity-'));
 const restoreStderr = process.stderr.write.bind(process.stderr);

@@ -1,18 +1,17 @@
 // External data in chunks (transformers.js loads models over 2 GB as X.onnx_data, X.onnx_data_1, ...): a tensor is
 // never split, each TensorProto's location names its chunk, and the chunked model is the same model.
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import { chunkName, existingChunks, writeModel } from '../../src/io/write.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { describeModel } from '../helpers/describe-ir.js';
 import { mlpModel } from '../helpers/models.js';
+import { tempFolder } from '../kit/temp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'onnx-opt-chunks-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempFolder('chunks');
 
 const locations = (path: string) =>
   Object.fromEntries(
@@ -52,29 +51,27 @@ describe('external data in chunks', () => {
   });
 
   it('a tensor larger than the chunk size is never split: it gets a chunk of its own', () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'onnx-opt-chunks-')), 'big.onnx');
+    const path = join(mkdtempSync(join(root, 'big-')), 'big.onnx');
     writeModel(mlpModel(32), path, { externalData: 'always', externalChunkBytes: 1000 });
     expect(locations(path)).toEqual({ w1: chunkName(path, 0), w2: chunkName(path, 1) });
     expect(existingChunks(path).map((p) => statSync(p).size)).toEqual([4096, 4096]);
   });
 
   it('fewer chunks than an earlier output: the extra old chunks go with the commit', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-chunks-'));
+    const dir = mkdtempSync(join(root, 'case-'));
     const path = join(dir, 'm.onnx');
     writeModel(mlpModel(32), path, { externalData: 'always', externalChunkBytes: 1000 });
     expect(readdirSync(dir).sort()).toEqual(['m.onnx', 'm.onnx_data', 'm.onnx_data_1']);
     writeModel(mlpModel(32), path, { externalData: 'always' });
     expect(readdirSync(dir).sort()).toEqual(['m.onnx', 'm.onnx_data']);
     expect(describeModel(readModel(path))).toEqual(describeModel(mlpModel(32)));
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('a chunk size that is not positive is refused before anything is written', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-chunks-'));
+    const dir = mkdtempSync(join(root, 'case-'));
     expect(() =>
       writeModel(mlpModel(32), join(dir, 'm.onnx'), { externalData: 'always', externalChunkBytes: 0 }),
     ).toThrow(/chunk size must be positive/);
     expect(readdirSync(dir)).toEqual([]);
-    rmSync(dir, { recursive: true, force: true });
   });
 });

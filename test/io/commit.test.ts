@@ -1,14 +1,14 @@
 // Model and sidecar are committed together: when the model cannot be moved into place after its new sidecar was,
 // the earlier sidecar comes back, so the earlier output still loads as it was.
 import * as fs from 'node:fs';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import { writeModel } from '../../src/io/write.js';
 import { describeModel } from '../helpers/describe-ir.js';
 import { mlpModel } from '../helpers/models.js';
+import { tempFolder } from '../kit/temp.js';
 
 /** renameSync fails for a chosen target, as a full disk or a vanished folder would make it. */
 const failRenameTo = vi.hoisted(() => ({ target: '' }));
@@ -23,8 +23,7 @@ vi.mock('node:fs', async (original) => {
   };
 });
 
-const root = mkdtempSync(join(tmpdir(), 'onnx-opt-commit-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempFolder('commit');
 
 describe('committing model and sidecar', () => {
   it('puts the earlier sidecar back when the model cannot be moved into place', () => {

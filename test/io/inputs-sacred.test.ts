@@ -1,28 +1,18 @@
 // Inputs are sacred: no file a run read (the model, its external data) is ever written, whatever the output path's
 // spelling, case or folder; the sidecar's name follows the output's name so two outputs never share one; a failed
 // write leaves every existing file as it was.
-import {
-  linkSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OnnxOptError } from '../../src/errors.js';
 import { readModel } from '../../src/io/read.js';
 import { sidecarName, writeModel } from '../../src/io/write.js';
 import { runCli } from '../cli/run-cli.js';
 import { describeModel } from '../helpers/describe-ir.js';
 import { mlpModel } from '../helpers/models.js';
+import { tempFolder } from '../kit/temp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'onnx-opt-sacred-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempFolder('sacred');
 let folders = 0;
 
 /** A fresh folder holding m.onnx with its weights in m.onnx_data. */

@@ -1,19 +1,18 @@
 // Ctrl-C or SIGTERM while the CLI writes its output: every temp file is removed, no output appears, the input is
 // untouched, and the process ends by the signal. A real child process runs the CLI from the TypeScript sources.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, watch, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Graph, Value } from '../../src/ir/graph.js';
 import { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
+import { tempFolder } from '../kit/temp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'onnx-opt-interrupt-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempFolder('interrupt');
 
 /** 128 MB of weights: the write takes several 16 MB blocks, so a signal lands in the middle of it. */
 const ELEMENTS = 32 * 1024 * 1024;

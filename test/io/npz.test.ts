@@ -2,15 +2,15 @@
 // dtype), real numpy files from the fixtures, and the clear failures.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OnnxOptError } from '../../src/errors.js';
 import { readNpz } from '../../src/io/npz.js';
 import { parseNpy, parseNpz } from '../../src/serde/npz.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { fixture, haveFixtures, npyBytes, npzBytes, tempFolder } from '../runtime/helpers.js';
+import { fixture, haveFixtures, npyBytes, npzBytes } from '../runtime/helpers.js';
+import { tempFolder } from '../kit/temp.js';
 
-const tmp = tempFolder('npz');
-afterAll(tmp.cleanup);
+const dir = tempFolder('npz');
 
 describe('parseNpy', () => {
   const cases = [
@@ -88,16 +88,16 @@ describe('parseNpz', () => {
   }
 
   it('reads a file, and a bare .npy file as arr_0', () => {
-    const npzPath = join(tmp.dir, 'data.npz');
+    const npzPath = join(dir, 'data.npz');
     writeFileSync(npzPath, npzBytes(arrays, 'deflated'));
     expect(readNpz(npzPath).get('labels')!.dims).toEqual([2]);
-    const npyPath = join(tmp.dir, 'one.npy');
+    const npyPath = join(dir, 'one.npy');
     writeFileSync(npyPath, arrays.labels);
     expect([...readNpz(npyPath).keys()]).toEqual(['arr_0']);
   });
 
   it('reads deflated entries alike with zlib (readNpz) and with its own inflate (parseNpz, as in a browser)', () => {
-    const npzPath = join(tmp.dir, 'deflated.npz');
+    const npzPath = join(dir, 'deflated.npz');
     const bytes = npzBytes(arrays, 'deflated');
     writeFileSync(npzPath, bytes);
     const viaZlib = readNpz(npzPath);
@@ -112,7 +112,7 @@ describe('parseNpz', () => {
       damaged[50] = damaged[50]! ^ 0x01; // inside the first entry's data
       expect(() => parseNpz(damaged, 'bad.npz')).toThrow(OnnxOptError);
     }
-    expect(() => readNpz(join(tmp.dir, 'absent.npz'))).toThrow(/no such file/);
+    expect(() => readNpz(join(dir, 'absent.npz'))).toThrow(/no such file/);
   });
 });
 

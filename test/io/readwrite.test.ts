@@ -1,18 +1,8 @@
 // File I/O: external data in all three modes, writing over an earlier output, atomic writes, and bad files that must fail
 // with one clear OnnxOptError naming the file.
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OnnxOptError } from '../../src/errors.js';
 import { readModel } from '../../src/io/read.js';
 import { sidecarName, writeModel } from '../../src/io/write.js';
@@ -25,9 +15,9 @@ import { describeModel } from '../helpers/describe-ir.js';
 import { mlpModel } from '../helpers/models.js';
 import { uniformFloats } from '../kit/random.js';
 import { DECODERS } from '../helpers/normalize.js';
+import { tempFolder } from '../kit/temp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'onnx-opt-io-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempFolder('io');
 let folders = 0;
 /** A fresh empty folder per test. */
 const folder = () => {

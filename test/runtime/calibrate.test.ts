@@ -1,16 +1,15 @@
 // quantize-static end to end through the CLI: calibration in onnxruntime-node, accuracy of the digits ViT for the
 // three methods, --save-config / --ranges, gate and parity on the result, and bad input.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import { calibrate, readCalibrationData } from '../../src/runtime/calibrate.js';
 import { describeInputs } from '../../src/runtime/inputs.js';
 import { runCli } from '../cli/run-cli.js';
+import { tempFolder } from '../kit/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-static-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempFolder('static');
 
 const DIGITS = 'fixtures/digits.onnx';
 const CALIBRATION = 'fixtures/static/digits.calib.npz';

@@ -1,15 +1,15 @@
 // The accuracy gate on a linear classifier built in code: metrics, drops, batching, and dataset files.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readDataset, readInputsFile, type Dataset } from '../../src/runtime/data-files.js';
 import { gateAccuracy, type GateProgress } from '../../src/runtime/gate.js';
 import { describeInputs } from '../../src/runtime/inputs.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { linearClassifier, npyBytes, npzBytes, tempFolder } from './helpers.js';
+import { linearClassifier, npyBytes, npzBytes } from './helpers.js';
+import { tempFolder } from '../kit/temp.js';
 
-const tmp = tempFolder('gate');
-afterAll(tmp.cleanup);
+const dir = tempFolder('gate');
 
 const identity = (n: number) =>
   Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
@@ -136,7 +136,7 @@ describe('dataset and input files', () => {
   const specs = describeInputs(baseline);
 
   it("reads a .npz dataset with a chosen labels key, casting arrays to the model's types", () => {
-    const path = join(tmp.dir, 'data.npz');
+    const path = join(dir, 'data.npz');
     writeFileSync(
       path,
       npzBytes(
@@ -155,7 +155,7 @@ describe('dataset and input files', () => {
 
   it('reads a JSON dataset and reports what does not fit', () => {
     const write = (name: string, value: unknown) => {
-      const path = join(tmp.dir, name);
+      const path = join(dir, name);
       writeFileSync(path, typeof value === 'string' ? value : JSON.stringify(value));
       return path;
     };
@@ -187,7 +187,7 @@ describe('dataset and input files', () => {
   });
 
   it('reads JSON input samples, one or a list, typed by the model', () => {
-    const path = join(tmp.dir, 'inputs.json');
+    const path = join(dir, 'inputs.json');
     writeFileSync(path, JSON.stringify([{ x: [[1, 2, 3]] }, { x: [[4, 5, 6]] }]));
     const samples = readInputsFile(path, specs);
     expect(samples).toHaveLength(2);

@@ -1,6 +1,5 @@
 // Shared by the runtime and CLI tests: small models built in code, hand-made .npy/.npz bytes, and fixture paths.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32, deflateRawSync } from 'node:zlib';
@@ -81,12 +80,6 @@ export function nudgeInitializer(model: Model, name: string, index: number, delt
   const values = Float32Array.from(t.toFloat32());
   values[index]! += delta;
   v.initializer = Tensor.fromArray(t.name, t.dataType, t.dims, values);
-}
-
-/** A temporary folder removed by the returned cleanup function. */
-export function tempFolder(prefix: string): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), `onnx-opt-${prefix}-`));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 export function writeModelFile(dir: string, name: string, model: Model): string {

@@ -1,19 +1,17 @@
 // Without onnxruntime-node installed, the tools that run models fail with an EnvironmentError that says how to
 // install it (the CLI: one line, exit 3), while everything else works.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { EnvironmentError } from '../../src/errors.js';
 import { checkParity } from '../../src/runtime/parity.js';
 import { runCli } from '../cli/run-cli.js';
+import { tempFolder } from '../kit/temp.js';
 
 vi.mock('onnxruntime-node', () => {
   throw Object.assign(new Error("Cannot find package 'onnxruntime-node'"), { code: 'ERR_MODULE_NOT_FOUND' });
 });
 
-const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-no-ort-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempFolder('no-ort');
 
 describe('without onnxruntime-node', () => {
   it('checkParity rejects with an EnvironmentError naming the install command', async () => {

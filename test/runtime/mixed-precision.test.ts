@@ -13,7 +13,7 @@ import { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
 import { toFloat64, type Feeds } from '../../src/runtime/host-tensor.js';
-import { seededRandom } from '../../src/runtime/inputs.js';
+import { seededRandom } from '../../src/tensor/random.js';
 import { convertFp16Mixed, float16Error, runFp16Mixed } from '../../src/runtime/mixed-precision.js';
 import { loadModel } from '../../src/runtime/session.js';
 import { decodeModel } from '../../src/serde/decode.js';

@@ -1,10 +1,9 @@
 // `import 'onnx-opt'` and reading, optimizing and writing a model load no native addon: onnxruntime-node is loaded
 // only when a model is run. Every native addon Node loads goes through process.dlopen, which this file watches
 // (vitest runs each test file in a process of its own).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempFolder } from '../kit/temp.js';
 
 const loaded: string[] = [];
 const dlopen = process.dlopen;
@@ -13,8 +12,7 @@ process.dlopen = ((module: { exports: unknown }, filename: string, flags?: numbe
   return flags === undefined ? dlopen(module, filename) : dlopen(module, filename, flags);
 }) as typeof process.dlopen;
 
-const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-addon-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempFolder('addon');
 
 describe('onnxruntime-node is loaded only to run models', () => {
   it('importing the library, reading, fusing and writing a model load no native addon', async () => {

@@ -1,16 +1,16 @@
 // --verify's building blocks: a pass that keeps the numbers passes, a broken pass is named, and with skip the
 // pipeline carries on from the last model that kept parity.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import { writeModel } from '../../src/io/write.js';
 import type { Model } from '../../src/ir/model.js';
 import { definePass, type PassContext } from '../../src/pipeline.js';
 import { checkParity } from '../../src/runtime/parity.js';
 import { PassVerifier, snapshotModel, verifyStep } from '../../src/runtime/verify.js';
-import { embeddingModel, nudgeInitializer, tempFolder } from './helpers.js';
+import { embeddingModel, nudgeInitializer } from './helpers.js';
+import { tempFolder } from '../kit/temp.js';
 
-const tmp = tempFolder('verify');
-afterAll(tmp.cleanup);
+const dir = tempFolder('verify');
 
 /** Rewrites the embeddings' a + b as a - (-b): a different graph, bitwise the same numbers. */
 const addAsSub = definePass({
@@ -97,7 +97,7 @@ describe('PassVerifier', () => {
   });
 
   it('keeps external data external in its snapshots and in the model it restores', async () => {
-    const path = `${tmp.dir}/external.onnx`;
+    const path = `${dir}/external.onnx`;
     writeModel(embeddingModel(300, 8), path, { externalData: 'always' });
     let model = readModel(path);
     const verifier = new PassVerifier(model, { threads: 1 }, path);

@@ -2,42 +2,22 @@
 // gets code that runs with code generation from strings disallowed (the Node flag that mirrors a strict Content
 // Security Policy) and writes the same bytes as the library does; reading and writing alone stay small.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
-import { afterAll, describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { fusePass } from '../../passes/fuse.js';
 import { runPasses } from '../../src/pipeline.js';
 import { decodeModel } from '../../src/serde/decode.js';
 import { encodeModel } from '../../src/serde/encode.js';
+import { bundleCore } from '../helpers/bundle.js';
+import { tempFolder } from '../kit/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-bundle-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempFolder('bundle');
 const MODEL = 'fixtures/bert-sdpa-dynamo18.onnx';
-
-async function bundle(names: string[]) {
-  const result = await build({
-    stdin: { contents: `export { ${names.join(', ')} } from './src/core.js';`, resolveDir: resolve('.'), loader: 'ts' },
-    bundle: true,
-    minify: true,
-    format: 'esm',
-    platform: 'browser',
-    write: false,
-    metafile: true,
-    logLevel: 'error',
-  });
-  const code = result.outputFiles[0]!.contents;
-  const inputs = Object.entries(Object.values(result.metafile.outputs)[0]!.inputs)
-    .filter(([, i]) => i.bytesInOutput > 0)
-    .map(([f]) => f);
-  return { code, inputs, gzipped: gzipSync(code, { level: 9 }).byteLength };
-}
 
 describe('browser bundle of the core', () => {
   it('decode, fuse and encode run with code generation disallowed and write what the library writes', async () => {
-    const { code, inputs } = await bundle(['decodeModel', 'encodeModel', 'runPasses', 'fusePass']);
+    const { code, inputs } = await bundleCore(['decodeModel', 'encodeModel', 'runPasses', 'fusePass'], 'src');
     expect(inputs.filter((f) => f.includes('node_modules'))).toEqual([]);
     writeFileSync(join(dir, 'core.mjs'), code);
     writeFileSync(
@@ -64,7 +44,7 @@ describe('browser bundle of the core', () => {
   });
 
   it('reading and writing alone take the codec and the IR, not the passes', async () => {
-    const { inputs, gzipped } = await bundle(['decodeModel', 'encodeModel']);
+    const { inputs, gzipped } = await bundleCore(['decodeModel', 'encodeModel'], 'src');
     expect(inputs.filter((f) => f.includes('passes/') || f.includes('src/eval/') || f.includes('src/shape/'))).toEqual(
       [],
     );

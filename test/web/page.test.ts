@@ -1,37 +1,22 @@
 // The web page in headless Chromium, under its strict CSP: pick or drop a model, optimize it in the worker, read the
 // op table, sizes and latency chart, and download a result byte-identical to the CLI's. WEB_SCREENSHOT=<png>
 // saves a screenshot of the page after the first run.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import type { Server } from 'node:http';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../cli/run-cli.js';
-import { launchChromium, serve } from './serve.js';
+import { webSession } from './serve.js';
 
-let browser: Browser;
-let server: Server;
-let url: string;
-const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-page-'));
-
-beforeAll(async () => {
-  ({ url, server } = await serve(resolve('dist/web')));
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser?.close();
-  server?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const web = webSession('onnx-opt-page-');
 
 /** A fresh page that records uncaught errors and CSP violations. */
 async function open(): Promise<{ page: Page; problems: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 900, height: 1200 } });
+  const page = await web.browser.newPage({ viewport: { width: 900, height: 1200 } });
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
-  await page.goto(url);
+  await page.goto(web.url);
   await page.waitForSelector('body[data-state="ready"]');
   return { page, problems };
 }
@@ -78,9 +63,9 @@ describe('the web page', () => {
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
     expect(download.suggestedFilename()).toBe('bert-eager-ts14.fuse.onnx');
-    const saved = join(dir, 'page.onnx');
+    const saved = join(web.dir, 'page.onnx');
     await download.saveAs(saved);
-    const cliOut = join(dir, 'cli.onnx');
+    const cliOut = join(web.dir, 'cli.onnx');
     expect((await runCli('fuse', '--target', 'wasm', 'fixtures/bert-eager-ts14.onnx', cliOut)).code).toBe(0);
     expect(readFileSync(saved).equals(readFileSync(cliOut))).toBe(true);
     expect(problems).toEqual([]);

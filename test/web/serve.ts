@@ -1,9 +1,12 @@
-// A static server for dist/web that sends the strict policy as a header too, and a headless Chromium to load it.
-import { readFileSync, statSync } from 'node:fs';
+// A static server for dist/web that sends the strict policy as a header too, a headless Chromium to load it, and the
+// session a browser test file sets up with both.
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname, join, normalize } from 'node:path';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 
 export const STRICT_CSP = "script-src 'self' 'wasm-unsafe-eval'";
 const TYPES: Record<string, string> = {
@@ -49,4 +52,32 @@ export function launchChromium(): Promise<Browser> {
       '--no-first-run',
     ],
   });
+}
+
+/** What a browser test works with: Chromium, the built page's address, and a temporary folder of its own. */
+export interface WebSession {
+  browser: Browser;
+  url: string;
+  dir: string;
+}
+
+/**
+ * Serves dist/web and launches Chromium before the file's tests (the session is filled in then), and closes both
+ * and removes the folder after them.
+ */
+export function webSession(prefix: string): WebSession {
+  const session = { dir: mkdtempSync(join(tmpdir(), prefix)) } as WebSession;
+  let server: Server | undefined;
+  beforeAll(async () => {
+    let url: string;
+    ({ url, server } = await serve(resolve('dist/web')));
+    session.url = url;
+    session.browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await session.browser?.close();
+    server?.close();
+    rmSync(session.dir, { recursive: true, force: true });
+  });
+  return session;
 }
