@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
@@ -14,8 +12,10 @@ import type { PassResult } from '../../src/pipeline.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { emptyParams, nbitsShape, quantizeBlockRows } from '../../src/tensor/nbits.js';
 import { buildModel, cosine, GraphMaker, npzFeeds, runOrt, uniformFloats, valuesOf } from '../kit/index.js';
+import { tempFolder } from '../kit/temp.js';
 
 const FIXTURES = 'fixtures/';
+const dir = tempFolder('q4');
 
 function q4(model: Model, options: Record<string, unknown> = {}): PassResult {
   return q4Pass.run(model, { options, log: () => {} });
@@ -180,17 +180,12 @@ describe('q4: large and external weights', () => {
       const inMemory = matmulModel(k, n);
       const values = inMemory.graph.initializers[0]!.initializer!.toFloat32().slice();
       q4(inMemory, options);
-      const dir = mkdtempSync(join(tmpdir(), 'q4-ext-'));
-      try {
-        const path = join(dir, 'm.onnx');
-        writeModel(matmulModel(k, n), path, { externalData: 'always' });
-        const external = readModel(path);
-        expect(external.graph.initializers[0]!.initializer!.externalSource).toBeDefined();
-        q4(external, options);
-        expect(bytesOf(external)).toEqual(bytesOf(inMemory));
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      const path = join(dir, `m-${symmetric}.onnx`);
+      writeModel(matmulModel(k, n), path, { externalData: 'always' });
+      const external = readModel(path);
+      expect(external.graph.initializers[0]!.initializer!.externalSource).toBeDefined();
+      q4(external, options);
+      expect(bytesOf(external)).toEqual(bytesOf(inMemory));
       const layout = { k, n, bits: 4 as const, blockSize: 128, symmetric };
       const params = emptyParams(layout);
       const { kBlocks, blobSize } = nbitsShape(layout);

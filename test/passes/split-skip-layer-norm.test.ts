@@ -1,11 +1,9 @@
 // split-skip-layer-norm (run by quantize, or after a float fuse) turns SkipLayerNormalization with a bias into
 // (input + skip) + bias -> LayerNormalization, the faster form on onnxruntime's CPU EP, in an order onnxruntime's own
 // optimizer does not fuse back.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fusePass } from '../../passes/fuse.js';
 import { quantizePass } from '../../passes/quantize.js';
 import { splitSkipLayerNormPass } from '../../passes/split-skip-layer-norm.js';
@@ -14,10 +12,10 @@ import type { Model } from '../../src/ir/model.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { opHistogram } from '../../src/summary.js';
 import { maxDifference, runOrt, runPass } from '../kit/index.js';
+import { tempFolder } from '../kit/temp.js';
 import { fixtureFeeds } from './fusion-helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-skip-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempFolder('skip');
 
 function fuseQuantize(
   name: string,
