@@ -22,7 +22,6 @@ export {
   expectExportParity,
   maxDifference,
   npzFeeds,
-  ortSession,
   randomFeeds,
   runOrt,
   valuesOf,

@@ -36,6 +36,9 @@ export function randomFeeds(
   return feeds;
 }
 
+/** onnxruntime's graph optimizations: off, or all of them. */
+type Level = 'disabled' | 'all';
+
 export interface OrtOutput {
   dims: readonly number[];
   data: Float32Array;
@@ -45,9 +48,9 @@ export interface OrtOutput {
  * An onnxruntime-node session for a model (its IR as encoded now, its bytes, or a file path) on one thread, with
  * onnxruntime's own graph optimizations off unless `level` is 'all', warnings off. Release it after.
  */
-export function ortSession(
+function ortSession(
   model: Model | Uint8Array | string,
-  level: 'disabled' | 'all' = 'disabled',
+  level: Level = 'disabled',
 ): Promise<ort.InferenceSession> {
   const bytes =
     typeof model === 'string' ? readFileSync(model) : model instanceof Uint8Array ? model : encodeModel(model);
@@ -57,8 +60,6 @@ export function ortSession(
     logSeverityLevel: 3,
   });
 }
-
-type Level = 'disabled' | 'all';
 
 /**
  * `use` with one session per model (see `ortSession`) at `level`, or at its own of `level`'s list, released after,
@@ -83,7 +84,7 @@ export async function withSessions<T>(
 export async function runOrt(
   model: Model | Uint8Array | string,
   feeds: Record<string, ort.Tensor>,
-  level: 'disabled' | 'all' = 'disabled',
+  level: Level = 'disabled',
 ): Promise<Record<string, OrtOutput>> {
   return withSessions([model], level, async ([session]) => {
     const out = await session!.run(Object.fromEntries(session!.inputNames.map((n) => [n, feeds[n]!])));
@@ -157,11 +158,7 @@ const PROMPT_SHAPES = [
  * `candidate` computes what the export at `file` computes, within 1e-4 absolute, on generated prompts of each shape
  * (onnxruntime's optimizations at `optimization`, or the parity check's default).
  */
-export async function expectExportParity(
-  file: string,
-  candidate: Uint8Array,
-  optimization?: 'disabled' | 'all',
-): Promise<void> {
+export async function expectExportParity(file: string, candidate: Uint8Array, optimization?: Level): Promise<void> {
   for (const [batch, sequence, pad] of PROMPT_SHAPES) {
     const report = await checkParity(file, candidate, {
       batch,
