@@ -48,10 +48,7 @@ export interface OrtOutput {
  * An onnxruntime-node session for a model (its IR as encoded now, its bytes, or a file path) on one thread, with
  * onnxruntime's own graph optimizations off unless `level` is 'all', warnings off. Release it after.
  */
-function ortSession(
-  model: Model | Uint8Array | string,
-  level: Level = 'disabled',
-): Promise<ort.InferenceSession> {
+function ortSession(model: Model | Uint8Array | string, level: Level = 'disabled'): Promise<ort.InferenceSession> {
   const bytes =
     typeof model === 'string' ? readFileSync(model) : model instanceof Uint8Array ? model : encodeModel(model);
   return ort.InferenceSession.create(bytes, {
