@@ -225,7 +225,12 @@ const REFUSED: Form[] = [
         "Attention at Softmax 'probabilities': scores are not a scaled q·kᵀ, and no additive term is a bias: ",
       ],
     },
-    ({ result }) => expect(result.notes![0]).toMatch(/'[^']+' is computed from q, k or v/),
+    ({ result }) => {
+      expect(result.notes![0]).toMatch(
+        /^Attention at Softmax 'probabilities': scores are not a scaled q·kᵀ, and no additive term is a bias: /,
+      );
+      expect(result.notes![0]).toMatch(/'[^']+' is computed from q, k or v/);
+    },
   ],
   [
     'a rank-2 (seq, seq) bias, saying how it is shaped',
