@@ -237,7 +237,9 @@ const REFUSED: Form[] = [
     () => attentionBlock({ bias: biasRank2 }),
     { ops: { [ATTENTION]: 0, [MHA]: 0, Softmax: 1 }, explains: ["Attention at Softmax 'probabilities': "] },
     ({ result }) =>
-      expect(result.notes![0]).toMatch(/'position_bias' as a bias: the additive term is shaped \[\d+,\d+\]/),
+      expect(result.notes![0]).toMatch(
+        /^Attention at Softmax 'probabilities': .*'position_bias' as a bias: the additive term is shaped \[\d+,\d+\]/,
+      ),
   ],
   [
     'a Softmax that is no attention: no candidate',
