@@ -159,10 +159,14 @@ export function opsOf(g: Graph): string[] {
   return g.nodes.map((n) => (n.domain ? `${n.domain}::${n.opType}` : n.opType));
 }
 
-/** Nodes per op type, `domain::` prefixed outside the default domain: of the main graph, or of every graph. */
-export function opCounts(model: Model, subgraphs = false): Record<string, number> {
+/**
+ * Nodes per op type, `domain::` prefixed outside the default domain: of a graph (a model's main graph), or of it and
+ * every subgraph in it.
+ */
+export function opCounts(of: Model | Graph, subgraphs = false): Record<string, number> {
+  const top = of instanceof Model ? of.graph : of;
   const counts: Record<string, number> = {};
-  for (const graph of subgraphs ? model.graph.allGraphs() : [model.graph])
+  for (const graph of subgraphs ? top.allGraphs() : [top])
     for (const op of opsOf(graph)) counts[op] = (counts[op] ?? 0) + 1;
   return counts;
 }

@@ -168,13 +168,7 @@ describe('fuse on a merged Whisper decoder (decoder_model_merged: an If on use_c
     const ifNode = model.graph.nodes.find((n) => n.opType === 'If')!;
     const attribute = ifNode.attributes.get(branch);
     if (attribute?.type !== 'graph') throw new Error(`the If has no ${branch}`);
-    const graph = attribute.value;
-    const counts: Record<string, number> = {};
-    for (const n of graph.nodes) {
-      const key = n.domain ? `${n.domain}::${n.opType}` : n.opType;
-      counts[key] = (counts[key] ?? 0) + 1;
-    }
-    return counts;
+    return opCounts(attribute.value);
   }
 
   /** A feed of zeros shaped `dims`. */
