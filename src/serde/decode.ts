@@ -217,9 +217,14 @@ class Decoder {
     return v;
   }
 
+  /**
+   * A subgraph's value_info may describe a value of an outer graph (an initializer its nodes read): the entry is
+   * that value, so a pass that changes its type (fp16) changes what the subgraph declares too.
+   */
   valueInfo(g: Graph, list: P[] | undefined, scope: Map<string, Value>): void {
     for (const vi of list ?? []) {
-      const v = scope.get(vi.name ?? '') ?? new Value(vi.name ?? '');
+      const name = vi.name ?? '';
+      const v = scope.get(name) ?? lookupOuter(g.parent, name) ?? new Value(name);
       this.annotate(v, vi);
       g.valueInfo.push(v);
     }

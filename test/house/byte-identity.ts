@@ -17,6 +17,9 @@
 // - Extended at main (stop 20) to fixtures/decoders and `fuse q4`, recorded after q4's takeOver became
 //   graph.replace (the replaced values' value_info entries stay); the decoder lines were checked equal before and
 //   after the probes' generator became mulberry32 (src/tensor/random.ts).
+// - llama-merged-dynamo18's four lines changed when decoding took an If branch's value_info entry for an outer value
+//   (a weight the branch reads) as that value: the entries stay through `fuse` (they were dropped as stale), and
+//   `fp16` now runs (the entries followed the weights to float16, where they had said float32: exit 2 before).
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';

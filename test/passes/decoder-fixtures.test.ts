@@ -4,13 +4,12 @@
 // 'disabled' and 'all', batch 1, batch 2 right-padded and left-padded; every Softmax left explained; for the
 // fixtures in FUSES, every rotary and attention layer fused; for cached decoders, torch's 32 greedy tokens.
 import { existsSync, readdirSync } from 'node:fs';
-import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { fusePass } from '../../passes/fuse.js';
 import { readNpz } from '../../src/io/npz.js';
 import { readModel } from '../../src/io/read.js';
-import { npzFeeds, opCounts, runPass, withSessions } from '../kit/index.js';
-import { decode, realRowsDifference, type Feeds } from './decoder-helpers.js';
+import { opCounts, runPass, withSessions } from '../kit/index.js';
+import { cases, decode, realRowsDifference } from './decoder-helpers.js';
 
 const DIR = 'fixtures/decoders';
 const LAYERS = 2;
@@ -51,17 +50,6 @@ const EXPORTS = readdirSync(DIR)
   .filter((name) => readdirSync(DIR).some((f) => f.startsWith(`${name}.`) && f.endsWith('.expected.npz')))
   .sort();
 
-function cases(name: string): { label: string; feeds: Feeds; expected: Record<string, ort.Tensor> }[] {
-  return readdirSync(DIR)
-    .filter((f) => f.startsWith(`${name}.`) && f.endsWith('.expected.npz'))
-    .map((f) => f.slice(name.length + 1, -'.expected.npz'.length))
-    .map((label) => ({
-      label,
-      feeds: npzFeeds(`${DIR}/${name}.${label}.inputs.npz`),
-      expected: npzFeeds(`${DIR}/${name}.${label}.expected.npz`),
-    }));
-}
-
 it('has every decoder fixture the export script writes', () => {
   expect(EXPORTS.length).toBeGreaterThanOrEqual(20);
   for (const name of Object.keys(FUSES)) expect(EXPORTS).toContain(name);
@@ -92,7 +80,7 @@ describe.each(EXPORTS)('fuse on %s', (name) => {
 
   it.each(['disabled', 'all'] as const)('matches the export at onnxruntime optimization %s', async (level) => {
     await withSessions([model], level, async ([session]) => {
-      for (const c of cases(name)) {
+      for (const c of cases(DIR, name)) {
         const out = await session!.run(c.feeds);
         const got = Object.fromEntries(Object.keys(c.expected).map((k) => [k, out[k]!]));
         expect(realRowsDifference(c.expected, got, c.feeds), c.label).toBeLessThanOrEqual(1e-4);

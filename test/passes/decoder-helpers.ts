@@ -1,7 +1,10 @@
-// Shared by the decoder tests: greedy decoding with the cache carried, and differences on the rows of real tokens.
+// Shared by the decoder tests: greedy decoding with the cache carried, the fixtures' test cases, and differences on
+// the rows of real tokens.
+import { readdirSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import type { Model } from '../../src/ir/model.js';
 import { shapeOf } from '../../src/ir/types.js';
+import { npzFeeds } from '../kit/index.js';
 
 export type Feeds = Record<string, ort.Tensor>;
 
@@ -94,4 +97,19 @@ function argmax(values: Float32Array): number {
   let best = 0;
   for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
   return best;
+}
+
+/** The fixture's test cases (b1, b2, left-padded, prompts): inputs and torch's outputs, from `dir`. */
+export function cases(
+  dir: string,
+  name: string,
+): { label: string; feeds: Feeds; expected: Record<string, ort.Tensor> }[] {
+  return readdirSync(dir)
+    .filter((f) => f.startsWith(`${name}.`) && f.endsWith('.expected.npz'))
+    .map((f) => f.slice(name.length + 1, -'.expected.npz'.length))
+    .map((label) => ({
+      label,
+      feeds: npzFeeds(`${dir}/${name}.${label}.inputs.npz`),
+      expected: npzFeeds(`${dir}/${name}.${label}.expected.npz`),
+    }));
 }
