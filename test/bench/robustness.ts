@@ -14,6 +14,7 @@ import { Tensor } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
+import { seededRandom } from '../../src/tensor/random.js';
 import { bigModel } from './big-graph.js';
 
 /** A pass run past this is reported as a hang (runs are synchronous: it is measured, not interrupted). */
@@ -125,16 +126,11 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** Deterministic pseudo-random integers (mulberry32), so every mutated input can be made again from its seed. */
+/** Deterministic pseudo-random integers, so every mutated input can be made again from its seed. */
 export function rng(seed: number): (below: number) => number {
-  let s = seed >>> 0;
-  return (below) => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) % below;
-  };
+  const next = seededRandom(seed);
+  // the generator's 32 bits as an integer (exact: it divides them by 2^32), reduced below `below`
+  return (below) => (next() * 2 ** 32) % below;
 }
 
 /**

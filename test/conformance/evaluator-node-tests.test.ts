@@ -3,7 +3,6 @@
 // UnsupportedOp (counted and listed). Multi-node test graphs made only of supported ops (the *_expanded function
 // bodies) are run through the interpreter as well. Per-op counts are printed at the end.
 import { readFileSync } from 'node:fs';
-import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UnsupportedOp, isSupportedOp, runGraph, supportedOps } from '../../src/eval/index.js';
 import type { Value } from '../../src/ir/graph.js';
@@ -14,6 +13,7 @@ import { DataType } from '../../src/tensor/dtype.js';
 import { readModel } from '../../src/io/read.js';
 import { decodeTensor } from '../../src/serde/decode.js';
 import { fromOrt, toOrt } from '../eval/ort-ir.js';
+import { withSessions } from '../kit/index.js';
 import { tensorDifference } from '../eval/compare.js';
 import { listNodeTests } from './testdata.js';
 
@@ -96,11 +96,11 @@ function differences(actual: Tensor[], expected: Tensor[]): string | undefined {
 }
 
 async function runOnnxruntime(path: string, feeds: Map<Value, Tensor>): Promise<Tensor[]> {
-  const session = await ort.InferenceSession.create(readFileSync(path), { graphOptimizationLevel: 'disabled' });
   const inputs = Object.fromEntries([...feeds].map(([v, t]) => [v.name, toOrt(t)]));
-  const result = await session.run(inputs);
-  await session.release();
-  return session.outputNames.map((name) => fromOrt(result[name]!));
+  return withSessions([path], 'disabled', async ([session]) => {
+    const result = await session!.run(inputs);
+    return session!.outputNames.map((name) => fromOrt(result[name]!));
+  });
 }
 
 const cases = collect();

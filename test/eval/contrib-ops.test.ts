@@ -9,16 +9,11 @@ import { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { Value, tensorType } from '../../src/ir/index.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { encodeModel } from '../../src/serde/encode.js';
+import { uniformFloats, withSessions } from '../kit/index.js';
 import { fromOrt, toOrt } from './ort-ir.js';
 
-function seeded(count: number, seed: number, scale = 2): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from(
-    { length: count },
-    () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * scale,
-  );
-}
+/** Uniform values in [-scale/2, scale/2), from the kit's generator. */
+const seeded = (count: number, seed: number, scale = 2) => uniformFloats(count, seed).map((v) => v * scale);
 
 const f32 = (dims: number[], seed: number, scale = 2) =>
   Tensor.fromArray(
@@ -77,17 +72,10 @@ async function both(c: Case): Promise<{ ours: Tensor[]; theirs: Tensor[] }> {
     v.type = tensorType(t.dataType, [...t.dims]);
     g.outputs.push(v);
   });
-  const session = await ort.InferenceSession.create(encodeModel(model), {
-    graphOptimizationLevel: 'disabled',
-    intraOpNumThreads: 1,
-    logSeverityLevel: 3,
-  });
-  try {
-    const results = await session.run(feeds);
+  return withSessions([model], 'disabled', async ([session]) => {
+    const results = await session!.run(feeds);
     return { ours, theirs: g.outputs.map((o) => fromOrt(results[o.name]!)) };
-  } finally {
-    await session.release();
-  }
+  });
 }
 
 /** Largest difference relative to 1 + |value| over every output; shapes must agree. */

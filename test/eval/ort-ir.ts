@@ -1,27 +1,13 @@
 // IR tensors to and from onnxruntime-node tensors, for tests that compare the evaluator with onnxruntime.
 import * as ort from 'onnxruntime-node';
 import { Tensor } from '../../src/ir/tensor.js';
-import { DataType, dataTypeName } from '../../src/tensor/dtype.js';
-
-const ORT_TYPES: Partial<Record<number, ort.Tensor.Type>> = {
-  [DataType.FLOAT]: 'float32',
-  [DataType.DOUBLE]: 'float64',
-  [DataType.FLOAT16]: 'float16',
-  [DataType.INT8]: 'int8',
-  [DataType.UINT8]: 'uint8',
-  [DataType.INT16]: 'int16',
-  [DataType.UINT16]: 'uint16',
-  [DataType.INT32]: 'int32',
-  [DataType.UINT32]: 'uint32',
-  [DataType.INT64]: 'int64',
-  [DataType.UINT64]: 'uint64',
-  [DataType.BOOL]: 'bool',
-};
+import { ORT_TYPES } from '../../src/runtime/host-tensor.js';
+import { dataTypeName } from '../../src/tensor/dtype.js';
 
 const DATA_TYPES = new Map(Object.entries(ORT_TYPES).map(([k, v]) => [v, Number(k)]));
 
 export function toOrt(t: Tensor): ort.Tensor {
-  const type = ORT_TYPES[t.dataType];
+  const type = ORT_TYPES[t.dataType] as ort.Tensor.Type | undefined;
   if (!type) throw new Error(`onnxruntime-node has no ${dataTypeName(t.dataType)} tensors`);
   return new ort.Tensor(type, t.typed() as ort.Tensor.DataType, [...t.dims]);
 }

@@ -10,8 +10,7 @@ import { decodeModel } from '../../src/serde/decode.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { bigModel } from '../bench/big-graph.js';
-import { runPass } from '../kit/index.js';
-import { opCounts } from '../passes/fusion-helpers.js';
+import { opCounts, runPass } from '../kit/index.js';
 
 const NODES = 200_000;
 

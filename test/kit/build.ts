@@ -3,9 +3,11 @@ import { attr, type Attribute } from '../../src/ir/attribute.js';
 import { Graph, Value, type Node } from '../../src/ir/graph.js';
 import { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
+import { decodeModel } from '../../src/serde/decode.js';
+import { encodeModel } from '../../src/serde/encode.js';
 import { tensorType } from '../../src/ir/types.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { bellFloats } from './random.js';
+import { bellFloats, uniformFloats } from './random.js';
 
 export const F = DataType.FLOAT;
 
@@ -18,17 +20,28 @@ export type AttrValue = Parameters<typeof attr>[1];
 /** A GraphMaker over a new model's main graph, with the model. */
 export type ModelMaker = GraphMaker & { readonly model: Model };
 
+/**
+ * How `weight` draws values: bell-shaped (trained-like, the default) or uniform in [-0.5, 0.5), times `scale` when
+ * `weight` is given none (default 1), the n-th weight from seed `firstSeed + n` (default 1). Tests whose tolerances
+ * were set on given values keep them this way.
+ */
+export interface WeightDraw {
+  shape?: 'bell' | 'uniform';
+  scale?: number;
+  firstSeed?: number;
+}
+
 /** A new model with one main graph, opset `opset` of the default domain; fill it through the maker. */
-export function modelMaker(opset = 17): ModelMaker {
+export function modelMaker(opset = 17, weights: WeightDraw = {}): ModelMaker {
   const model = new Model(new Graph('main'));
   model.irVersion = 8;
   model.opsetImports = [{ domain: '', version: opset }];
-  return Object.assign(new GraphMaker(model.graph, model), { model });
+  return Object.assign(new GraphMaker(model.graph, model, weights), { model });
 }
 
 /** A model with opset 17 (unless given) and one main graph the callback fills in. */
-export function buildModel(fill: (g: GraphMaker) => void, opset = 17): Model {
-  const maker = modelMaker(opset);
+export function buildModel(fill: (g: GraphMaker) => void, opset = 17, weights: WeightDraw = {}): Model {
+  const maker = modelMaker(opset, weights);
   fill(maker);
   return maker.model;
 }
@@ -47,13 +60,16 @@ const FLOAT_ATTRS = new Set(['epsilon', 'alpha', 'beta', 'ratio']);
 
 /** Terse helpers over one graph: inputs, initializers, nodes, outputs. */
 export class GraphMaker {
-  private weights = 0;
+  private nextSeed: number;
 
   /** `model`, when given, imports the domain of each node made outside the default one (version 1). */
   constructor(
     readonly graph: Graph,
     private readonly importsOf?: Model,
-  ) {}
+    private readonly weights: WeightDraw = {},
+  ) {
+    this.nextSeed = weights.firstSeed ?? 1;
+  }
 
   /** A graph input; `null` dims: rank unknown. */
   input(name: string, shape: Shape | null = [2, 3], elemType: number = F): Value {
@@ -61,7 +77,12 @@ export class GraphMaker {
   }
 
   /** A float initializer: a scalar from a number, else dims [values.length] unless given. */
-  init(name: string, values: number | readonly number[], dims?: readonly number[], dataType: number = F): Value {
+  init(
+    name: string,
+    values: number | readonly number[] | Float32Array,
+    dims?: readonly number[],
+    dataType: number = F,
+  ): Value {
     const list = typeof values === 'number' ? [values] : values;
     const shape = dims ?? (typeof values === 'number' ? [] : [list.length]);
     return this.graph.addInitializer(name, Tensor.fromArray(name, dataType, shape, list));
@@ -73,10 +94,15 @@ export class GraphMaker {
     return this.graph.addInitializer(name, Tensor.fromArray(name, DataType.INT64, dims, data));
   }
 
-  /** A float weight of bell-shaped values in [-3, 3)·scale, like trained ones: the maker's n-th weight uses seed n. */
-  weight(name: string, dims: readonly number[], scale = 1): Value {
+  /** A float weight of seeded values (see `WeightDraw`): bell-shaped in [-3, 3)·scale, or uniform ·scale. */
+  weight(name: string, dims: readonly number[], scale = this.weights.scale ?? 1): Value {
     const size = dims.reduce((a, b) => a * b, 1);
-    return this.graph.addInitializer(name, Tensor.fromArray(name, F, dims, bellFloats(size, ++this.weights, scale)));
+    const seed = this.nextSeed++;
+    const values =
+      this.weights.shape === 'uniform'
+        ? uniformFloats(size, seed).map((v) => v * scale)
+        : bellFloats(size, seed, scale);
+    return this.graph.addInitializer(name, Tensor.fromArray(name, F, dims, values));
   }
 
   /** An initializer of zeros (a weight whose values do not matter). */
@@ -123,7 +149,24 @@ export class GraphMaker {
   }
 }
 
+/** A deep copy, through the bytes. */
+export function copyModel(model: Model): Model {
+  return decodeModel(encodeModel(model));
+}
+
 /** Op types in node order, `domain::` prefixed outside the default domain. */
 export function opsOf(g: Graph): string[] {
   return g.nodes.map((n) => (n.domain ? `${n.domain}::${n.opType}` : n.opType));
+}
+
+/**
+ * Nodes per op type, `domain::` prefixed outside the default domain: of a graph (a model's main graph), or of it and
+ * every subgraph in it.
+ */
+export function opCounts(of: Model | Graph, subgraphs = false): Record<string, number> {
+  const top = of instanceof Model ? of.graph : of;
+  const counts: Record<string, number> = {};
+  for (const graph of subgraphs ? top.allGraphs() : [top])
+    for (const op of opsOf(graph)) counts[op] = (counts[op] ?? 0) + 1;
+  return counts;
 }

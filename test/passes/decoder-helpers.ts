@@ -1,10 +1,10 @@
-// Shared by the decoder tests: greedy generation with the cache carried, and differences on the rows of real tokens.
+// Shared by the decoder tests: greedy decoding with the cache carried, the fixtures' test cases, and differences on
+// the rows of real tokens.
 import { readdirSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { readNpz } from '../../src/io/npz.js';
 import type { Model } from '../../src/ir/model.js';
 import { shapeOf } from '../../src/ir/types.js';
-import { ortTypeOf } from '../helpers/ort-tensor.js';
+import { npzFeeds } from '../kit/index.js';
 
 export type Feeds = Record<string, ort.Tensor>;
 
@@ -45,20 +45,31 @@ export function realRowsDifference(a: Record<string, ort.Tensor>, b: Record<stri
   return worst;
 }
 
-/** Greedy decoding with the cache carried across steps, as transformers.js runs a decoder (batch 1). */
-export async function greedy(
+export interface Decoded {
+  tokens: number[];
+  /** The last position's logits at each step. */
+  logits: Float32Array[];
+}
+
+/**
+ * Greedy decoding with the cache carried across steps, as transformers.js runs a decoder (batch 1); with `forced`,
+ * those tokens are fed instead of the argmax.
+ */
+export async function decode(
   s: ort.InferenceSession,
   model: Model,
   prompt: readonly number[],
   steps: number,
-): Promise<number[]> {
+  forced?: readonly number[],
+): Promise<Decoded> {
   const { kvHeads, headSize } = kvShape(model);
   const pastNames = model.graph.inputs.filter((i) => i.name.startsWith('past_key_values.')).map((i) => i.name);
+  const merged = model.graph.inputs.some((i) => i.name === 'use_cache_branch');
   const feeds: Feeds = {};
   for (const n of pastNames) feeds[n] = new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headSize]);
   let ids = [...prompt];
   let past = 0;
-  const tokens: number[] = [];
+  const decoded: Decoded = { tokens: [], logits: [] };
   for (let step = 0; step < steps; step++) {
     feeds.input_ids = new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
     feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(past + ids.length).fill(1n), [
@@ -69,20 +80,23 @@ export async function greedy(
       1,
       ids.length,
     ]);
-    if (model.graph.inputs.some((i) => i.name === 'use_cache_branch'))
-      feeds.use_cache_branch = new ort.Tensor('bool', Uint8Array.from([past > 0 ? 1 : 0]), [1]);
+    if (merged) feeds.use_cache_branch = new ort.Tensor('bool', Uint8Array.from([past > 0 ? 1 : 0]), [1]);
     const out = await s.run(feeds);
-    const logits = out.logits!.data as Float32Array;
     const vocab = out.logits!.dims[2]!;
-    const last = logits.subarray((ids.length - 1) * vocab, ids.length * vocab);
-    let best = 0;
-    for (let v = 1; v < vocab; v++) if (last[v]! > last[best]!) best = v;
-    tokens.push(best);
+    const last = (out.logits!.data as Float32Array).slice((ids.length - 1) * vocab, ids.length * vocab);
+    decoded.logits.push(last);
+    decoded.tokens.push(argmax(last));
     past += ids.length;
-    ids = [best];
+    ids = [forced ? forced[step]! : decoded.tokens.at(-1)!];
     for (const n of pastNames) feeds[n] = out[n.replace('past_key_values.', 'present.')]!;
   }
-  return tokens;
+  return decoded;
+}
+
+function argmax(values: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
 }
 
 /** The fixture's test cases (b1, b2, left-padded, prompts): inputs and torch's outputs, from `dir`. */
@@ -90,19 +104,12 @@ export function cases(
   dir: string,
   name: string,
 ): { label: string; feeds: Feeds; expected: Record<string, ort.Tensor> }[] {
-  const tensors = (path: string): Record<string, ort.Tensor> =>
-    Object.fromEntries(
-      [...readNpz(path)].map(([k, a]) => [
-        k,
-        new ort.Tensor(ortTypeOf(a.dataType)!, a.data as ort.Tensor.DataType, a.dims),
-      ]),
-    );
   return readdirSync(dir)
     .filter((f) => f.startsWith(`${name}.`) && f.endsWith('.expected.npz'))
     .map((f) => f.slice(name.length + 1, -'.expected.npz'.length))
     .map((label) => ({
       label,
-      feeds: tensors(`${dir}/${name}.${label}.inputs.npz`),
-      expected: tensors(`${dir}/${name}.${label}.expected.npz`),
+      feeds: npzFeeds(`${dir}/${name}.${label}.inputs.npz`),
+      expected: npzFeeds(`${dir}/${name}.${label}.expected.npz`),
     }));
 }

@@ -1,7 +1,6 @@
 // The fold pass: what it folds and what it leaves (size rule, unsupported and side-effect ops, overridable
 // initializers), graph outputs, subgraphs, dead-code bookkeeping, idempotence, determinism, and a property test
 // whose folded values must equal onnxruntime's outputs of the unfolded random graphs.
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
@@ -19,46 +18,38 @@ import { DataType } from '../../src/tensor/dtype.js';
 import { foldPass } from '../../passes/fold.js';
 import { elementsOf, tensorDifference } from '../eval/compare.js';
 import { fromOrt } from '../eval/ort-ir.js';
+import { expectDeterministic, GraphMaker, modelMaker, withSessions, type ModelMaker } from '../kit/index.js';
 
 const { FLOAT, FLOAT16, INT64 } = DataType;
-
-function newModel(opset = 17): Model {
-  const m = new Model(new Graph('main'));
-  m.opsetImports = [{ domain: '', version: opset }];
-  return m;
-}
 
 function fold(model: Model, options: PassOptions = {}, log: string[] = []): PassResult {
   return foldPass.run(model, { options, log: (s) => log.push(s) });
 }
 
 const f32 = (dims: number[], values: number[]) => Tensor.fromArray('', FLOAT, dims, values);
-const i64 = (values: (number | bigint)[]) => Tensor.fromArray('', INT64, [values.length], values as number[]);
 const ramp = (n: number) => Float32Array.from({ length: n }, (_, i) => i);
 
-function op(g: Graph, opType: string, inputs: (Value | null)[], attributes: Attribute[] = [], domain = ''): Value {
-  return g.createNode({ opType, domain, inputs, attributes }).output();
-}
-
-function output(g: Graph, v: Value, dataType: number, dims: (number | string)[]): Value {
-  v.type = tensorType(dataType, dims);
-  g.outputs.push(v);
-  return v;
+/** y = x · Transpose(w), x [1, 256], w a [256, 256] ramp: a large weight a fold may transpose. */
+function transposedWeight(b: ModelMaker): { x: Value; w: Value } {
+  const x = b.input('x', [1, 256]);
+  const w = b.init('w', ramp(256 * 256), [256, 256]);
+  b.output(b.op('MatMul', [x, b.op('Transpose', [w])]), [1, 256], FLOAT);
+  return { x, w };
 }
 
 const opTypes = (g: Graph) => g.nodes.map((n) => n.opType);
 
 describe('fold: what it folds', () => {
   it('folds the shape arithmetic of a dynamic Reshape when the input shape is static', () => {
-    const m = newModel();
-    const g = m.graph;
-    const x = g.addInput(new Value('x', tensorType(FLOAT, [2, 3, 4])));
-    const shape = op(g, 'Shape', [x]);
-    const batch = op(g, 'Gather', [shape, g.addInitializer('zero', Tensor.fromArray('', INT64, [], [0]))]);
-    const first = op(g, 'Unsqueeze', [batch, g.addInitializer('axes', i64([0]))]);
-    const rest = op(g, 'Constant', [], [attr('value_ints', [-1])]);
-    const target = op(g, 'Concat', [first, rest], [attr('axis', 0)]);
-    output(g, op(g, 'Reshape', [x, target]), FLOAT, [2, 12]);
+    const b = modelMaker();
+    const { graph: g, model: m } = b;
+    const x = b.input('x', [2, 3, 4]);
+    const shape = b.op('Shape', [x]);
+    const batch = b.op('Gather', [shape, b.ints('zero', [0], [])]);
+    const first = b.op('Unsqueeze', [batch, b.ints('axes', [0])]);
+    const rest = b.op('Constant', [], { attrs: { value_ints: [-1] } });
+    const target = b.op('Concat', [first, rest], { attrs: { axis: 0 } });
+    b.output(b.op('Reshape', [x, target]), [2, 12], FLOAT);
 
     const result = fold(m);
     expect(result.stats).toEqual({ foldedNodes: 4, newInitializers: 1 });
@@ -72,9 +63,10 @@ describe('fold: what it folds', () => {
 
   it('folds Shape of symbolic dims only when fixedDims pins them', () => {
     const build = () => {
-      const m = newModel();
-      const x = m.graph.addInput(new Value('x', tensorType(FLOAT, ['batch', 8])));
-      output(m.graph, op(m.graph, 'Cast', [op(m.graph, 'Shape', [x])], [attr('to', FLOAT)]), FLOAT, [2]);
+      const b = modelMaker();
+      const m = b.model;
+      const x = b.input('x', ['batch', 8]);
+      b.output(b.op('Cast', [b.op('Shape', [x])], { attrs: { to: FLOAT } }), [2], FLOAT);
       return m;
     };
     const free = build();
@@ -85,16 +77,16 @@ describe('fold: what it folds', () => {
   });
 
   it('keeps a graph output that becomes constant, by name and type, behind an Identity', () => {
-    const m = newModel();
-    const g = m.graph;
+    const b = modelMaker();
+    const { graph: g, model: m } = b;
     const y = new Value('y');
     g.createNode({
       opType: 'Add',
-      inputs: [g.addInitializer('a', f32([2], [1, 2])), g.addInitializer('b', f32([2], [10, 20]))],
+      inputs: [b.init('a', [1, 2], [2]), b.init('b', [10, 20], [2])],
       outputs: [y],
     });
-    output(g, y, FLOAT, [2]);
-    const consumer = output(g, op(g, 'Neg', [y]), FLOAT, [2]).name;
+    b.output(y, [2], FLOAT);
+    const consumer = b.output(b.op('Neg', [y]), [2], FLOAT).name;
 
     expect(fold(m).stats).toEqual({ foldedNodes: 2, newInitializers: 2 });
     expect(g.outputs.map((v) => v.name)).toEqual(['y', consumer]);
@@ -105,23 +97,19 @@ describe('fold: what it folds', () => {
   });
 
   it('folds inside subgraphs, reading constants of the outer graph', () => {
-    const m = newModel();
-    const g = m.graph;
-    const cond = g.addInput(new Value('cond', tensorType(DataType.BOOL, [])));
-    const outer = g.addInitializer('outer', f32([2], [1, 4]));
+    const b = modelMaker();
+    const { graph: g, model: m } = b;
+    const cond = b.input('cond', [], DataType.BOOL);
+    const outer = b.init('outer', [1, 4], [2]);
     const branch = (name: string, opType: string) => {
-      const body = new Graph(name, g);
-      const r = body.createNode({ opType, inputs: [outer] }).output();
-      r.type = tensorType(FLOAT, [2]);
-      body.outputs.push(r);
-      return body;
+      const body = new GraphMaker(new Graph(name, g));
+      body.output(body.op(opType, [outer]), [2]);
+      return body.graph;
     };
-    const ifNode = g.createNode({
-      opType: 'If',
-      inputs: [cond],
-      attributes: [attr('then_branch', branch('then', 'Sqrt')), attr('else_branch', branch('else', 'Neg'))],
+    const ifNode = b.node('If', [cond], {
+      attrs: { then_branch: branch('then', 'Sqrt'), else_branch: branch('else', 'Neg') },
     });
-    output(g, ifNode.output(), FLOAT, [2]);
+    b.output(ifNode.output(), [2], FLOAT);
 
     expect(fold(m).stats).toEqual({ foldedNodes: 2, newInitializers: 2 });
     const [thenBody, elseBody] = ifNode.subgraphs();
@@ -135,13 +123,9 @@ describe('fold: what it folds', () => {
 describe('fold: the size rule', () => {
   it('caps what a fold may add, and maxGrowthBytes moves the cap', () => {
     const build = () => {
-      const m = newModel();
-      output(
-        m.graph,
-        op(m.graph, 'ConstantOfShape', [m.graph.addInitializer('shape', i64([100, 200]))]),
-        FLOAT,
-        [100, 200],
-      );
+      const b = modelMaker();
+      const m = b.model;
+      b.output(b.op('ConstantOfShape', [b.ints('shape', [100, 200])]), [100, 200], FLOAT);
       return m;
     };
     expect(fold(build()).changed).toBe(false);
@@ -153,11 +137,9 @@ describe('fold: the size rule', () => {
   });
 
   it('replaces a large weight by its transpose when nothing else reads the weight', () => {
-    const m = newModel();
-    const g = m.graph;
-    const x = g.addInput(new Value('x', tensorType(FLOAT, [1, 256])));
-    const w = g.addInitializer('w', Tensor.fromArray('', FLOAT, [256, 256], ramp(256 * 256)));
-    output(g, op(g, 'MatMul', [x, op(g, 'Transpose', [w])]), FLOAT, [1, 256]);
+    const b = modelMaker();
+    const { graph: g, model: m } = b;
+    transposedWeight(b);
 
     expect(fold(m).stats.foldedNodes).toBe(1);
     expect(g.initializers).toHaveLength(1);
@@ -167,22 +149,20 @@ describe('fold: the size rule', () => {
   });
 
   it('does not copy a large weight that something else still reads, nor up-cast one', () => {
-    const m = newModel();
-    const g = m.graph;
-    const x = g.addInput(new Value('x', tensorType(FLOAT, [1, 256])));
-    const w = g.addInitializer('w', Tensor.fromArray('', FLOAT, [256, 256], ramp(256 * 256)));
-    output(g, op(g, 'MatMul', [x, op(g, 'Transpose', [w])]), FLOAT, [1, 256]);
-    output(g, op(g, 'MatMul', [x, w]), FLOAT, [1, 256]);
-    const half = g.addInitializer('half', Tensor.fromArray('', FLOAT16, [256, 256], new Uint16Array(256 * 256)));
-    output(g, op(g, 'MatMul', [x, op(g, 'Cast', [half], [attr('to', FLOAT)])]), FLOAT, [1, 256]);
+    const b = modelMaker();
+    const m = b.model;
+    const { x, w } = transposedWeight(b);
+    b.output(b.op('MatMul', [x, w]), [1, 256], FLOAT);
+    const half = b.zeros('half', [256, 256], FLOAT16);
+    b.output(b.op('MatMul', [x, b.op('Cast', [half], { attrs: { to: FLOAT } })]), [1, 256], FLOAT);
     expect(fold(m).changed).toBe(false);
   });
 
   it('folds a down-cast of a weight read once, which shrinks the model', () => {
-    const m = newModel();
-    const g = m.graph;
-    const w = g.addInitializer('w', Tensor.fromArray('', FLOAT, [256, 256], ramp(256 * 256)));
-    output(g, op(g, 'Cast', [w], [attr('to', FLOAT16)]), FLOAT16, [256, 256]);
+    const b = modelMaker();
+    const { graph: g, model: m } = b;
+    const w = b.init('w', ramp(256 * 256), [256, 256]);
+    b.output(b.op('Cast', [w], { attrs: { to: FLOAT16 } }), [256, 256], FLOAT16);
     expect(fold(m).stats.foldedNodes).toBe(1);
     expect(g.initializers.map((v) => v.initializer!.dataType)).toEqual([FLOAT16]);
   });
@@ -190,39 +170,34 @@ describe('fold: the size rule', () => {
 
 describe('fold: what it leaves', () => {
   it('leaves other domains, random ops and initializers that are also graph inputs', () => {
-    const m = newModel();
-    const g = m.graph;
-    const c = g.addInitializer('c', f32([2], [1, 2]));
-    output(g, op(g, 'Relu', [c], [], 'com.example'), FLOAT, [2]);
-    output(g, op(g, 'RandomNormalLike', [c]), FLOAT, [2]);
-    const overridable = g.addInitializer('d', f32([2], [3, 4]));
+    const b = modelMaker();
+    const { graph: g, model: m } = b;
+    const c = b.init('c', [1, 2], [2]);
+    b.output(b.op('Relu', [c], { domain: 'com.example' }), [2], FLOAT);
+    b.output(b.op('RandomNormalLike', [c]), [2], FLOAT);
+    const overridable = b.init('d', [3, 4], [2]);
     g.addInput(overridable);
-    output(g, op(g, 'Neg', [overridable]), FLOAT, [2]);
+    b.output(b.op('Neg', [overridable]), [2], FLOAT);
     expect(fold(m).changed).toBe(false);
   });
 
   it('leaves nodes the evaluator rejects, saying why once', () => {
-    const m = newModel();
-    const g = m.graph;
-    output(
-      g,
-      op(g, 'Reshape', [g.addInitializer('c', f32([3], [1, 2, 3])), g.addInitializer('s', i64([2]))]),
-      FLOAT,
-      [2],
-    );
+    const b = modelMaker();
+    const m = b.model;
+    b.output(b.op('Reshape', [b.init('c', [1, 2, 3], [3]), b.ints('s', [2])]), [2], FLOAT);
     const log: string[] = [];
     expect(fold(m, {}, log).changed).toBe(false);
     expect(log).toEqual([expect.stringMatching(/^fold: left 'Reshape' \(Reshape\) as it is: Reshape: cannot reshape/)]);
   });
 
   it('removes only what the fold made dead', () => {
-    const m = newModel();
-    const g = m.graph;
-    const shared = g.addInitializer('shared', f32([2], [1, -2]));
-    const x = g.addInput(new Value('x', tensorType(FLOAT, [2])));
-    const deadBefore = op(g, 'Relu', [x]);
-    output(g, op(g, 'Abs', [shared]), FLOAT, [2]);
-    output(g, op(g, 'Mul', [x, shared]), FLOAT, [2]);
+    const b = modelMaker();
+    const { graph: g, model: m } = b;
+    const shared = b.init('shared', [1, -2], [2]);
+    const x = b.input('x', [2]);
+    const deadBefore = b.op('Relu', [x]);
+    b.output(b.op('Abs', [shared]), [2], FLOAT);
+    b.output(b.op('Mul', [x, shared]), [2], FLOAT);
     fold(m);
     expect(opTypes(g)).toEqual(['Relu', 'Mul', 'Identity']);
     expect(deadBefore.producer!.graph).toBe(g);
@@ -232,17 +207,16 @@ describe('fold: what it leaves', () => {
 
 describe('fold: repeatability', () => {
   const build = () => {
-    const m = newModel();
-    const g = m.graph;
-    const x = g.addInput(new Value('x', tensorType(FLOAT, [4, 3])));
-    const s = op(g, 'Shape', [x]);
-    const n = op(g, 'ReduceProd', [s], [attr('keepdims', 1)]);
-    const big = op(g, 'Expand', [g.addInitializer('one', f32([1], [1])), op(g, 'Concat', [n, n], [attr('axis', 0)])]);
-    const row = op(g, 'Slice', [big, i64Init(g, [0]), i64Init(g, [1])]);
-    output(g, op(g, 'Add', [op(g, 'Flatten', [x], [attr('axis', 0)]), row]), FLOAT, [1, 12]);
+    const b = modelMaker();
+    const m = b.model;
+    const x = b.input('x', [4, 3]);
+    const s = b.op('Shape', [x]);
+    const n = b.op('ReduceProd', [s], { attrs: { keepdims: 1 } });
+    const big = b.op('Expand', [b.init('one', [1], [1]), b.op('Concat', [n, n], { attrs: { axis: 0 } })]);
+    const row = b.op('Slice', [big, b.ints('i', [0]), b.ints('i', [1])]);
+    b.output(b.op('Add', [b.op('Flatten', [x], { attrs: { axis: 0 } }), row]), [1, 12], FLOAT);
     return m;
   };
-  const i64Init = (g: Graph, values: number[]) => g.addInitializer('i', i64(values));
 
   it('changes nothing on a second run', () => {
     const m = build();
@@ -252,12 +226,7 @@ describe('fold: repeatability', () => {
     expect(encodeModel(m)).toEqual(once);
   });
 
-  it('makes the same bytes from the same model', () => {
-    const [a, b] = [build(), build()];
-    fold(a);
-    fold(b);
-    expect(encodeModel(a)).toEqual(encodeModel(b));
-  });
+  it('makes the same bytes from the same model', () => expectDeterministic(foldPass, build));
 });
 
 describe('fold: exported models', () => {
@@ -288,12 +257,12 @@ describe('fold: exported models', () => {
         ]),
       );
       const [before, after] = await Promise.all(
-        [readFileSync(path), encodeModel(model)].map(async (bytes) => {
-          const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled' });
-          const result = await session.run(feeds);
-          await session.release();
-          return session.outputNames.map((n) => fromOrt(result[n]!));
-        }),
+        [path, model].map((source) =>
+          withSessions([source], 'disabled', async ([session]) => {
+            const result = await session!.run(feeds);
+            return session!.outputNames.map((n) => fromOrt(result[n]!));
+          }),
+        ),
       );
       after!.forEach((t, i) => expect(tensorDifference(t, before![i]!)).toBeUndefined());
     });
@@ -309,8 +278,8 @@ interface Item {
 
 /** Builds a random DAG of elementwise and shape ops over random constants, tracking each value's tensor. */
 function randomGraph(gen: fc.GeneratorValue): { model: Model; outputs: Value[] } {
-  const model = newModel(17);
-  const g = model.graph;
+  const b = modelMaker(17);
+  const { graph: g, model } = b;
   const pool: Item[] = [];
   const int = (min: number, max: number) => gen(fc.integer, { min, max });
   const pick = <T>(list: readonly T[]): T => list[int(0, list.length - 1)]!;
@@ -443,7 +412,7 @@ function randomGraph(gen: fc.GeneratorValue): { model: Model; outputs: Value[] }
     (i) => candidates[i]!,
   );
   const chosen = new Set([candidates[candidates.length - 1]!, ...extra]);
-  const outputs = [...chosen].map((p) => output(g, p.value, p.tensor.dataType, [...p.tensor.dims]));
+  const outputs = [...chosen].map((p) => b.output(p.value, [...p.tensor.dims], p.tensor.dataType));
   return { model, outputs };
 }
 
@@ -459,9 +428,7 @@ describe('fold: random graphs against onnxruntime', () => {
         const { model, outputs } = randomGraph(gen);
         const names = outputs.map((v) => v.name);
         const bytes = encodeModel(model);
-        const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled' });
-        const expected = await session.run({});
-        await session.release();
+        const expected = await withSessions([bytes], 'disabled', ([session]) => session!.run({}));
 
         const folded = decodeModel(bytes);
         fold(folded);

@@ -7,8 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { fp16Pass } from '../../passes/fp16.js';
 import { readModel } from '../../src/io/read.js';
 import { checkParity } from '../../src/runtime/parity.js';
-import { encodeModel } from '../../src/serde/encode.js';
-import { runPass } from '../kit/index.js';
+import { runPass, withSessions } from '../kit/index.js';
 import { cases, realRowsDifference } from './decoder-helpers.js';
 
 const DIR = 'fixtures/decoders';
@@ -35,14 +34,15 @@ describe('fp16 on the decoder fixtures', () => {
   it.each(withCases)('%s converts, loads and runs every case close to float32', async (name) => {
     const model = readModel(`${DIR}/${name}.onnx`);
     runPass(fp16Pass, model);
-    const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'disabled' });
     const errors: string[] = [];
-    for (const c of cases(DIR, name)) {
-      const got = await session.run(c.feeds);
-      const relative = realRowsDifference(c.expected, got, c.feeds) / peak(c.expected);
-      errors.push(`${c.label} ${relative.toExponential(1)}`);
-      expect(relative, `${name} ${c.label}`).toBeLessThan(1e-2);
-    }
+    await withSessions([model], 'disabled', async ([session]) => {
+      for (const c of cases(DIR, name)) {
+        const got = await session!.run(c.feeds);
+        const relative = realRowsDifference(c.expected, got, c.feeds) / peak(c.expected);
+        errors.push(`${c.label} ${relative.toExponential(1)}`);
+        expect(relative, `${name} ${c.label}`).toBeLessThan(1e-2);
+      }
+    });
     console.log(`${name}: ${errors.join(', ')}`);
   });
 

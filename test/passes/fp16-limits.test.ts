@@ -1,18 +1,18 @@
 // fp16 --max-finite / --min-positive: transformers.js's float16.py clamps constants to ±1e4 and raises nonzero
 // magnitudes below 1e-7 to 1e-7 before rounding to nearest even; the defaults (the float16 range) stay as they were.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fp16Pass } from '../../passes/fp16.js';
 import { readModel } from '../../src/io/read.js';
 import { writeModel } from '../../src/io/write.js';
-import { Model, Tensor, Value, tensorType } from '../../src/ir/index.js';
+import type { Model } from '../../src/ir/index.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { makeTransformersJsFolder } from '../../src/transformers-js.js';
+import { buildModel } from '../kit/index.js';
+import { tempFolder } from '../kit/temp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'onnx-opt-fp16-limits-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempFolder('fp16-limits');
 
 const VALUES = [1e5, 2e4, -5e4, 5e-8, -1e-9, 0, Infinity, -Infinity, NaN, 1, 3e-5];
 /** float16 bits: 65504, 1e4 (10000 exactly), 2^-24, 2^-23 (nearest to 1e-7), 20000, -50000 (nearest even), 1, inf, NaN. */
@@ -23,23 +23,15 @@ const NEG = 0x8000;
 
 /** y = x + C, C holding `values` (repeated up to `size`: large tensors are converted on demand, another path). */
 function model(values: readonly number[], size = values.length): Model {
-  const m = new Model();
-  m.opsetImports.push({ domain: '', version: 17 });
-  const g = m.graph;
-  const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, [size])));
-  const c = g.addInitializer(
-    'c',
-    Tensor.fromArray(
-      '',
-      DataType.FLOAT,
-      [size],
+  return buildModel((g) => {
+    const x = g.input('x', [size]);
+    const c = g.init(
+      'c',
       Float32Array.from({ length: size }, (_, i) => values[i % values.length]!),
-    ),
-  );
-  const y = new Value('y', tensorType(DataType.FLOAT, [size]));
-  g.createNode({ opType: 'Add', inputs: [x, c], outputs: [y] });
-  g.outputs.push(y);
-  return m;
+      [size],
+    );
+    g.output(g.op('Add', [x, c], { name: 'y' }), [size]);
+  });
 }
 
 const halves = (m: Model, name = 'c') => {

@@ -13,8 +13,8 @@ import { fusePass } from '../../passes/fuse.js';
 import { quantizePass } from '../../passes/quantize.js';
 import type { Model } from '../../src/ir/model.js';
 import { readModel } from '../../src/io/read.js';
-import { runPass } from '../kit/index.js';
-import { fixtureFeeds, maxAbsDiff, opCounts, readFixture, runModel, type Outputs } from './fusion-helpers.js';
+import { errorOf, maxDifference, opCounts, runOrt, runPass, type OrtOutput, type OutputError } from '../kit/index.js';
+import { fixtureFeeds, readFixture } from './fusion-helpers.js';
 
 const MANIFEST = 'fixtures/cross-attention.manifest.json';
 const manifest = existsSync(MANIFEST)
@@ -89,7 +89,7 @@ describe('fuse on the cross-attention fixtures', () => {
           ['batch 1', rows(feeds, 0, 1)],
           ['batch 1, padded', rows(feeds, 1, 2)],
         ] as const) {
-          const diff = maxAbsDiff(await runModel(unfused, batch, level), await runModel(model, batch, level));
+          const diff = maxDifference(await runOrt(unfused, batch, level), await runOrt(model, batch, level));
           expect(diff, `${level}, ${label}`).toBeLessThanOrEqual(1e-4);
         }
       }
@@ -99,21 +99,10 @@ describe('fuse on the cross-attention fixtures', () => {
 });
 
 /** Largest absolute error, RMS error and cosine of `got` against `want`, over every output. */
-function errors(want: Outputs, got: Outputs): { maxAbs: number; rms: number; cosine: number } {
-  let [maxAbs, squares, count, dot, a2, b2] = [0, 0, 0, 0, 0, 0];
-  for (const [name, a] of Object.entries(want)) {
-    const b = got[name]!;
-    a.forEach((x, i) => {
-      const d = x - b[i]!;
-      maxAbs = Math.max(maxAbs, Math.abs(d));
-      squares += d * d;
-      dot += x * b[i]!;
-      a2 += x * x;
-      b2 += b[i]! * b[i]!;
-    });
-    count += a.length;
-  }
-  return { maxAbs, rms: Math.sqrt(squares / count), cosine: dot / Math.sqrt(a2 * b2) };
+function errors(want: Record<string, OrtOutput>, got: Record<string, OrtOutput>): OutputError {
+  const names = Object.keys(want);
+  const joined = (outputs: Record<string, OrtOutput>) => names.flatMap((n) => Array.from(outputs[n]!.data));
+  return errorOf(joined(want), joined(got));
 }
 
 describe('every Softmax that fuse leaves is explained', () => {
@@ -146,9 +135,9 @@ describe('fuse quantize and fuse fp16 on the cross-attention fixtures', () => {
       expect(ops['com.microsoft::MultiHeadAttention']).toBe(attention);
       expect(ops.MatMul ?? 0, 'every projection quantized').toBe(0);
       const feeds = fixtureFeeds(name);
-      const float = await runModel(readFixture(name), feeds, 'all');
-      const mine = errors(float, await runModel(model, feeds, 'all'));
-      const theirs = errors(float, await runModel(readModel(`fixtures/${name}.int8.onnx`), feeds, 'all'));
+      const float = await runOrt(readFixture(name), feeds, 'all');
+      const mine = errors(float, await runOrt(model, feeds, 'all'));
+      const theirs = errors(float, await runOrt(readModel(`fixtures/${name}.int8.onnx`), feeds, 'all'));
       expect(mine.cosine).toBeGreaterThanOrEqual(0.99);
       expect(mine.maxAbs).toBeLessThanOrEqual(1.5 * theirs.maxAbs);
       expect(mine.rms).toBeLessThanOrEqual(1.5 * theirs.rms);
@@ -160,11 +149,11 @@ describe('fuse quantize and fuse fp16 on the cross-attention fixtures', () => {
     runPass(fusePass, model);
     runPass(fp16Pass, model);
     const feeds = fixtureFeeds(name);
-    const float = await runModel(readFixture(name), feeds, 'all');
-    const half = await runModel(model, feeds, 'all');
-    for (const [output, want] of Object.entries(float)) {
+    const float = await runOrt(readFixture(name), feeds, 'all');
+    const half = await runOrt(model, feeds, 'all');
+    for (const [output, { data: want }] of Object.entries(float)) {
       const scale = want.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
-      expect(errors({ [output]: want }, { [output]: half[output]! }).maxAbs / scale, output).toBeLessThanOrEqual(1e-2);
+      expect(errorOf(want, half[output]!.data).maxAbs / scale, output).toBeLessThanOrEqual(1e-2);
     }
   });
 });
@@ -179,13 +168,7 @@ describe('fuse on a merged Whisper decoder (decoder_model_merged: an If on use_c
     const ifNode = model.graph.nodes.find((n) => n.opType === 'If')!;
     const attribute = ifNode.attributes.get(branch);
     if (attribute?.type !== 'graph') throw new Error(`the If has no ${branch}`);
-    const graph = attribute.value;
-    const counts: Record<string, number> = {};
-    for (const n of graph.nodes) {
-      const key = n.domain ? `${n.domain}::${n.opType}` : n.opType;
-      counts[key] = (counts[key] ?? 0) + 1;
-    }
-    return counts;
+    return opCounts(attribute.value);
   }
 
   /** A feed of zeros shaped `dims`. */
@@ -238,10 +221,10 @@ describe('fuse on a merged Whisper decoder (decoder_model_merged: an If on use_c
       ['use_cache_branch true, past of 5', withPastFeeds()],
     ] as const) {
       for (const level of ['disabled', 'all'] as const) {
-        const want = await runModel(unfused, feeds, level);
-        const got = await runModel(model, feeds, level);
+        const want = await runOrt(unfused, feeds, level);
+        const got = await runOrt(model, feeds, level);
         expect(Object.keys(got)).toEqual(Object.keys(want));
-        expect(maxAbsDiff(want, got), `${level}, ${label}`).toBeLessThanOrEqual(1e-4);
+        expect(maxDifference(want, got), `${level}, ${label}`).toBeLessThanOrEqual(1e-4);
       }
     }
   }, 60_000);

@@ -5,7 +5,6 @@
 // each site). Every attention layer and every rotary fused; parity with the export at onnxruntime optimization 'disabled' and 'all' on prompts (batch 2, left or right
 // padded), batched one-token steps and a batch-1 chunk after a cache, on the rows of real tokens; greedy decoding with
 // the cache carried gives the export's tokens, and `fuse quantize` the tokens `quantize` alone gives.
-import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { fusePass } from '../../passes/fuse.js';
@@ -13,34 +12,13 @@ import { quantizePass } from '../../passes/quantize.js';
 import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
 import { shapeOf } from '../../src/ir/types.js';
-import { encodeModel } from '../../src/serde/encode.js';
-import { lcg, runPass } from '../kit/index.js';
-import { greedy, kvShape, realRowsDifference, type Feeds } from './decoder-helpers.js';
+import { lcg, opCounts, runPass, withSessions } from '../kit/index.js';
+import { decode, kvShape, realRowsDifference, type Feeds } from './decoder-helpers.js';
 
 const DECODERS = [
   { path: 'fixtures/llama-tiny.onnx', layers: 2, branches: 1 },
   { path: 'fixtures/decoders/llama-merged-ts17.onnx', layers: 2, branches: 2 },
 ];
-
-/** Every op, If branches included, `domain::` prefixed outside the default domain. */
-function allOps(model: Model): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const g of model.graph.allGraphs())
-    for (const n of g.nodes) {
-      const key = n.domain ? `${n.domain}::${n.opType}` : n.opType;
-      counts[key] = (counts[key] ?? 0) + 1;
-    }
-  return counts;
-}
-
-async function session(model: Model | string, level: 'disabled' | 'all'): Promise<ort.InferenceSession> {
-  const bytes = typeof model === 'string' ? readFileSync(model) : encodeModel(model);
-  return ort.InferenceSession.create(bytes, {
-    graphOptimizationLevel: level,
-    intraOpNumThreads: 1,
-    logSeverityLevel: 3,
-  });
-}
 
 /**
  * A generation step: batch B, S new tokens after P cached, row 1 padded by `left` on the left (batched generate())
@@ -95,6 +73,16 @@ const PROMPTS = [
   [1, 2],
 ];
 
+/** The second model decodes the first one's greedy tokens from every prompt (onnxruntime optimizations on). */
+async function sameTokens(models: [Model | string, Model], exported: Model, steps: number): Promise<void> {
+  await withSessions(models, 'all', async ([reference, candidate]) => {
+    for (const prompt of PROMPTS)
+      expect((await decode(candidate!, exported, prompt, steps)).tokens).toEqual(
+        (await decode(reference!, exported, prompt, steps)).tokens,
+      );
+  });
+}
+
 describe.each(DECODERS)('fuse on the decoder $path', ({ path, layers, branches }) => {
   const fusedModel = () => {
     const model = readModel(path);
@@ -104,7 +92,7 @@ describe.each(DECODERS)('fuse on the decoder $path', ({ path, layers, branches }
   const { model: fused, notes } = fusedModel();
 
   it('fuses every attention layer into GroupQueryAttention and every q and k rotary into RotaryEmbedding', () => {
-    const ops = allOps(fused);
+    const ops = opCounts(fused, true);
     expect(ops['com.microsoft::GroupQueryAttention'] ?? 0, notes.join('\n')).toBe(layers * branches);
     expect(ops['com.microsoft::RotaryEmbedding'] ?? 0, notes.join('\n')).toBe(2 * layers * branches);
     expect(ops.Softmax ?? 0).toBe(0);
@@ -120,33 +108,21 @@ describe.each(DECODERS)('fuse on the decoder $path', ({ path, layers, branches }
     'matches the export at optimization %s (prompts padded left and right, steps after a cache)',
     async (level) => {
       const exported = readModel(path);
-      const [reference, candidate] = [await session(path, 'disabled'), await session(fused, level)];
-      try {
+      await withSessions([path, fused], ['disabled', level], async ([reference, candidate]) => {
         for (const [i, c] of CASES.entries()) {
           const feeds = stepFeeds(exported, c, 100 + i);
           expect(
-            realRowsDifference(await reference.run(feeds), await candidate.run(feeds), feeds),
+            realRowsDifference(await reference!.run(feeds), await candidate!.run(feeds), feeds),
             `case ${c}`,
           ).toBeLessThan(1e-4);
         }
-      } finally {
-        await reference.release();
-        await candidate.release();
-      }
+      });
     },
   );
 
   it("decodes the export's 32 greedy tokens from 3 prompts with the cache carried", async () => {
     const exported = readModel(path);
-    const sessions = [await session(path, 'all'), await session(fused, 'all')];
-    try {
-      for (const prompt of PROMPTS)
-        expect(await greedy(sessions[1]!, exported, prompt, 32)).toEqual(
-          await greedy(sessions[0]!, exported, prompt, 32),
-        );
-    } finally {
-      for (const s of sessions) await s.release();
-    }
+    await sameTokens([path, fused], exported, 32);
   });
 
   it('decodes with fuse quantize the tokens quantize alone gives the export (8 from 3 prompts)', async () => {
@@ -155,16 +131,8 @@ describe.each(DECODERS)('fuse on the decoder $path', ({ path, layers, branches }
     runPass(quantizePass, alone);
     runPass(fusePass, both);
     runPass(quantizePass, both);
-    expect(allOps(both)['com.microsoft::GroupQueryAttention']).toBe(layers * branches);
-    expect(allOps(both)['com.microsoft::DynamicQuantizeMatMul'] ?? 0).toBeGreaterThan(0);
-    const sessions = [await session(alone, 'all'), await session(both, 'all')];
-    try {
-      for (const prompt of PROMPTS)
-        expect(await greedy(sessions[1]!, exported, prompt, 8)).toEqual(
-          await greedy(sessions[0]!, exported, prompt, 8),
-        );
-    } finally {
-      for (const s of sessions) await s.release();
-    }
+    expect(opCounts(both, true)['com.microsoft::GroupQueryAttention']).toBe(layers * branches);
+    expect(opCounts(both, true)['com.microsoft::DynamicQuantizeMatMul'] ?? 0).toBeGreaterThan(0);
+    await sameTokens([alone, both], exported, 8);
   });
 });

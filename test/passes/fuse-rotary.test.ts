@@ -4,34 +4,11 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { fuseRotaryPass } from '../../passes/fuse-rotary.js';
-import { attr, Model, Tensor, Value, tensorType, type Attribute, type Graph } from '../../src/ir/index.js';
+import type { Model, Value } from '../../src/ir/index.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { maxAbsDiff, opCounts, runModel, runPass } from './fusion-helpers.js';
+import { buildModel, expectFusion, lcg, opCounts, opsOf, type GraphMaker } from '../kit/index.js';
 
 const [B, N, S, H] = [2, 2, 5, 8];
-
-class Builder {
-  readonly model = new Model();
-  readonly g: Graph = this.model.graph;
-  constructor() {
-    this.model.opsetImports.push({ domain: '', version: 17 });
-  }
-  input(name: string, dims: (number | string)[], type: number = DataType.FLOAT): Value {
-    return this.g.addInput(new Value(name, tensorType(type, dims)));
-  }
-  ints(name: string, values: number[]): Value {
-    return this.g.addInitializer(name, Tensor.fromArray(name, DataType.INT64, [values.length], values));
-  }
-  floats(name: string, dims: number[], values: number[]): Value {
-    return this.g.addInitializer(name, Tensor.fromArray(name, DataType.FLOAT, dims, values));
-  }
-  node(opType: string, inputs: (Value | null)[], name: string, attributes: Attribute[] = []): Value {
-    return this.g.createNode({ opType, inputs, outputs: [this.g.newValue(name)], attributes, name }).output(0);
-  }
-  output(v: Value): void {
-    this.g.outputs.push(v);
-  }
-}
 
 interface Form {
   interleaved?: boolean;
@@ -55,63 +32,70 @@ interface Form {
 }
 
 /** x (B, N, S, H) -> x·cos + rotate(x)·sin for q and k, as transformers' apply_rotary_pos_emb writes it. */
-function rotaryBlock(form: Form = {}): Model {
-  const b = new Builder();
+function rotaryBlock(form: Form = {}, opset = 17): Model {
+  return buildModel((g) => rotaryBlockInto(g, form), opset);
+}
+
+function rotaryBlockInto(g: GraphMaker, form: Form): void {
   const R = form.rotaryDim ?? H;
   const half = R / 2;
   const heads = (name: string): Value => {
-    if (!form.maskCumsum) return b.input(name, ['batch', N, 'seq', H]);
-    const hidden = b.input(`${name}_hidden`, ['batch', 'seq', N * H]);
-    const split = b.node('Reshape', [hidden, b.ints(`${name}_heads_shape`, [0, 0, N, H])], `${name}_heads`);
-    return b.node('Transpose', [split], `${name}_bnsh`, [attr('perm', [0, 2, 1, 3])]);
+    if (!form.maskCumsum) return g.input(name, ['batch', N, 'seq', H]);
+    const hidden = g.input(`${name}_hidden`, ['batch', 'seq', N * H]);
+    const split = g.op('Reshape', [hidden, g.ints(`${name}_heads_shape`, [0, 0, N, H])], { name: `${name}_heads` });
+    return g.op('Transpose', [split], { name: `${name}_bnsh`, attrs: { perm: [0, 2, 1, 3] } });
   };
   const q = heads('q');
   const k = heads('k');
-  const scalar = (name: string, value: number) =>
-    b.g.addInitializer(name, Tensor.fromArray(name, DataType.INT64, [], [value]));
+  const scalar = (name: string, value: number) => g.ints(name, [value], []);
   let pos: Value;
   if (form.range) {
-    const seq = b.node('Gather', [b.node('Shape', [q], 'q_shape'), scalar('two', 2)], 'seq_len');
-    const r = b.node('Range', [scalar('zero', 0), seq, scalar('one', 1)], 'positions_range');
-    pos = form.outer ? r : b.node('Unsqueeze', [r, b.ints('ax0', form.freqsMatMul ? [0, 1] : [0])], 'position_ids_row');
+    const seq = g.op('Gather', [g.op('Shape', [q], { name: 'q_shape' }), scalar('two', 2)], { name: 'seq_len' });
+    const r = g.op('Range', [scalar('zero', 0), seq, scalar('one', 1)], { name: 'positions_range' });
+    pos = form.outer
+      ? r
+      : g.op('Unsqueeze', [r, g.ints('ax0', form.freqsMatMul ? [0, 1] : [0])], { name: 'position_ids_row' });
   } else if (form.maskCumsum) {
     // transformers' generate(): position_ids = mask.cumsum(-1) - 1, masked_fill(mask == 0, 1)
-    const mask = b.input('attention_mask', ['batch', 'total_sequence_length'], DataType.INT64);
-    const counted = b.node(
+    const mask = g.input('attention_mask', ['batch', 'total_sequence_length'], DataType.INT64);
+    const counted = g.op(
       'Sub',
-      [b.node('CumSum', [mask, scalar('last_axis', 1)], 'mask_cumsum'), scalar('one', 1)],
-      'mask_positions',
+      [g.op('CumSum', [mask, scalar('last_axis', 1)], { name: 'mask_cumsum' }), scalar('one', 1)],
+      { name: 'mask_positions' },
     );
-    const padded = b.node('Equal', [mask, scalar('zero', 0)], 'mask_padded');
-    pos = b.node('Where', [padded, scalar('pad_position', 1), counted], 'position_ids');
-  } else pos = b.input('position_ids', ['batch', 'seq'], DataType.INT64);
-  if (form.freqsMatMul && !form.range) pos = b.node('Unsqueeze', [pos, b.ints('ax1_pos', [1])], 'position_ids_b1s');
+    const padded = g.op('Equal', [mask, scalar('zero', 0)], { name: 'mask_padded' });
+    pos = g.op('Where', [padded, scalar('pad_position', 1), counted], { name: 'position_ids' });
+  } else pos = g.input('position_ids', ['batch', 'seq'], DataType.INT64);
+  if (form.freqsMatMul && !form.range)
+    pos = g.op('Unsqueeze', [pos, g.ints('ax1_pos', [1])], { name: 'position_ids_b1s' });
   const invFreq = Array.from({ length: half }, (_, i) => 1 / 10000 ** ((2 * i) / R));
   let cos: Value, sin: Value;
   if (form.freqsMatMul) {
-    const batch = b.node('Shape', [q], 'batch_dim', [attr('start', 0), attr('end', 1)]);
-    const to = b.node('Concat', [batch, b.ints('half_one', [half, 1])], 'inv_freq_shape', [attr('axis', 0)]);
-    const inv = b.node('Expand', [b.floats('inv_freq', [1, half, 1], invFreq), to], 'inv_freq_expanded');
-    const posF = b.node('Cast', [pos], 'positions_float', [attr('to', DataType.FLOAT)]);
-    const freqs = b.node('Transpose', [b.node('MatMul', [inv, posF], 'freqs_bhs')], 'freqs', [attr('perm', [0, 2, 1])]);
+    const batch = g.op('Shape', [q], { name: 'batch_dim', attrs: { start: 0, end: 1 } });
+    const to = g.op('Concat', [batch, g.ints('half_one', [half, 1])], { name: 'inv_freq_shape', attrs: { axis: 0 } });
+    const inv = g.op('Expand', [g.init('inv_freq', invFreq, [1, half, 1]), to], { name: 'inv_freq_expanded' });
+    const posF = g.op('Cast', [pos], { name: 'positions_float', attrs: { to: DataType.FLOAT } });
+    const freqs = g.op('Transpose', [g.op('MatMul', [inv, posF], { name: 'freqs_bhs' })], {
+      name: 'freqs',
+      attrs: { perm: [0, 2, 1] },
+    });
     let emb: Value;
     if (form.interleaved) {
       // repeat_interleave(freqs, 2) as dynamo writes it: reshaped to the shape it reads off freqs, (B, S) + (-1)
-      const pair = b.node(
+      const pair = g.op(
         'Expand',
-        [b.node('Unsqueeze', [freqs, b.ints('axm1', [-1])], 'freqs_col'), b.ints('pair_shape', [1, 1, 1, 2])],
-        'freqs_pair',
+        [g.op('Unsqueeze', [freqs, g.ints('axm1', [-1])], { name: 'freqs_col' }), g.ints('pair_shape', [1, 1, 1, 2])],
+        { name: 'freqs_pair' },
       );
-      const to = b.node(
+      const to = g.op(
         'Concat',
-        [b.node('Shape', [freqs], 'freqs_lead', [attr('start', 0), attr('end', -1)]), b.ints('minus_one', [-1])],
-        'emb_shape',
-        [attr('axis', 0)],
+        [g.op('Shape', [freqs], { name: 'freqs_lead', attrs: { start: 0, end: -1 } }), g.ints('minus_one', [-1])],
+        { name: 'emb_shape', attrs: { axis: 0 } },
       );
-      emb = b.node('Reshape', [pair, to], 'emb');
-    } else emb = b.node('Concat', [freqs, freqs], 'emb', [attr('axis', -1)]);
-    cos = b.node('Unsqueeze', [b.node('Cos', [emb], 'cos_raw'), b.ints('ax1', [1])], 'cos');
-    sin = b.node('Unsqueeze', [b.node('Sin', [emb], 'sin_raw'), b.ints('ax1b', [1])], 'sin');
+      emb = g.op('Reshape', [pair, to], { name: 'emb' });
+    } else emb = g.op('Concat', [freqs, freqs], { name: 'emb', attrs: { axis: -1 } });
+    cos = g.op('Unsqueeze', [g.op('Cos', [emb], { name: 'cos_raw' }), g.ints('ax1', [1])], { name: 'cos' });
+    sin = g.op('Unsqueeze', [g.op('Sin', [emb], { name: 'sin_raw' }), g.ints('ax1b', [1])], { name: 'sin' });
   } else if (form.table) {
     const rows = form.table;
     const table = (f: (x: number) => number) =>
@@ -119,45 +103,46 @@ function rotaryBlock(form: Form = {}): Model {
         const [p, i] = [Math.floor(j / R), j % R];
         return f(p * invFreq[form.interleaved ? Math.floor(i / 2) : i % half]!);
       });
-    cos = b.node(
+    cos = g.op(
       'Unsqueeze',
-      [b.node('Gather', [b.floats('cos_cached', [rows, R], table(Math.cos)), pos], 'cos_g'), b.ints('ax1', [1])],
-      'cos',
+      [g.op('Gather', [g.init('cos_cached', table(Math.cos), [rows, R]), pos], { name: 'cos_g' }), g.ints('ax1', [1])],
+      { name: 'cos' },
     );
-    sin = b.node(
+    sin = g.op(
       'Unsqueeze',
-      [b.node('Gather', [b.floats('sin_cached', [rows, R], table(Math.sin)), pos], 'sin_g'), b.ints('ax1b', [1])],
-      'sin',
+      [g.op('Gather', [g.init('sin_cached', table(Math.sin), [rows, R]), pos], { name: 'sin_g' }), g.ints('ax1b', [1])],
+      { name: 'sin' },
     );
   } else {
     // as transformers writes it: position_ids[..., None].float() (unsqueezed while still integer)
-    const posF = b.node('Cast', [b.node('Unsqueeze', [pos, b.ints('axm1', [-1])], 'pos_col_int')], 'pos_col', [
-      attr('to', DataType.FLOAT),
-    ]);
-    const freqs = b.node('Mul', [posF, b.floats('inv_freq', [half], invFreq)], 'freqs');
+    const posF = g.op('Cast', [g.op('Unsqueeze', [pos, g.ints('axm1', [-1])], { name: 'pos_col_int' })], {
+      name: 'pos_col',
+      attrs: { to: DataType.FLOAT },
+    });
+    const freqs = g.op('Mul', [posF, g.init('inv_freq', invFreq, [half])], { name: 'freqs' });
     let emb: Value;
     if (form.interleaved) {
       // repeat_interleave(freqs, 2): (.., half, 1) twice along the last axis, then flattened
-      const col = b.node('Unsqueeze', [freqs, b.ints('axm1b', [-1])], 'freqs_col');
-      const pair = b.node('Concat', [col, col], 'freqs_pair', [attr('axis', -1)]);
-      emb = b.node('Reshape', [pair, b.ints('emb_shape', [0, 0, R])], 'emb');
-    } else emb = b.node('Concat', [freqs, freqs], 'emb', [attr('axis', -1)]);
+      const col = g.op('Unsqueeze', [freqs, g.ints('axm1b', [-1])], { name: 'freqs_col' });
+      const pair = g.op('Concat', [col, col], { name: 'freqs_pair', attrs: { axis: -1 } });
+      emb = g.op('Reshape', [pair, g.ints('emb_shape', [0, 0, R])], { name: 'emb' });
+    } else emb = g.op('Concat', [freqs, freqs], { name: 'emb', attrs: { axis: -1 } });
     const lift = (v: Value, name: string) =>
-      form.outer ? v : b.node('Unsqueeze', [v, b.ints(`${name}_ax1`, [1])], name);
-    cos = lift(b.node('Cos', [emb], 'cos_raw'), 'cos');
-    sin = lift(b.node('Sin', [emb], 'sin_raw'), 'sin');
+      form.outer ? v : g.op('Unsqueeze', [v, g.ints(`${name}_ax1`, [1])], { name: name });
+    cos = lift(g.op('Cos', [emb], { name: 'cos_raw' }), 'cos');
+    sin = lift(g.op('Sin', [emb], { name: 'sin_raw' }), 'sin');
   }
   const slice = (x: Value, start: number, end: number, name: string, step = 1) =>
-    b.node(
+    g.op(
       'Slice',
       [
         x,
-        b.ints(`${name}_s`, [start]),
-        b.ints(`${name}_e`, [end]),
-        b.ints(`${name}_a`, [3]),
-        b.ints(`${name}_t`, [step]),
+        g.ints(`${name}_s`, [start]),
+        g.ints(`${name}_e`, [end]),
+        g.ints(`${name}_a`, [3]),
+        g.ints(`${name}_t`, [step]),
       ],
-      name,
+      { name: name },
     );
   for (const [name, x] of [
     ['q', q],
@@ -166,41 +151,44 @@ function rotaryBlock(form: Form = {}): Model {
     const rotated = R < H ? slice(x, 0, R, `${name}_rot`) : x;
     let turned: Value;
     if (form.interleaved) {
-      const even = b.node(
-        'Unsqueeze',
-        [slice(rotated, 0, R, `${name}_even`, 2), b.ints(`${name}_u1`, [-1])],
-        `${name}_even_u`,
-      );
-      const odd = b.node(
-        'Unsqueeze',
-        [slice(rotated, 1, R, `${name}_odd`, 2), b.ints(`${name}_u2`, [-1])],
-        `${name}_odd_u`,
-      );
-      const stacked = b.node('Concat', [b.node('Neg', [odd], `${name}_neg`), even], `${name}_stack`, [
-        attr('axis', -1),
-      ]);
-      turned = b.node('Reshape', [stacked, b.ints(`${name}_flat`, [0, 0, 0, R])], `${name}_turned`);
+      const even = g.op('Unsqueeze', [slice(rotated, 0, R, `${name}_even`, 2), g.ints(`${name}_u1`, [-1])], {
+        name: `${name}_even_u`,
+      });
+      const odd = g.op('Unsqueeze', [slice(rotated, 1, R, `${name}_odd`, 2), g.ints(`${name}_u2`, [-1])], {
+        name: `${name}_odd_u`,
+      });
+      const stacked = g.op('Concat', [g.op('Neg', [odd], { name: `${name}_neg` }), even], {
+        name: `${name}_stack`,
+        attrs: { axis: -1 },
+      });
+      turned = g.op('Reshape', [stacked, g.ints(`${name}_flat`, [0, 0, 0, R])], { name: `${name}_turned` });
     } else {
       const x1 = slice(rotated, 0, half, `${name}_x1`);
       const x2 = slice(rotated, half, R, `${name}_x2`);
       turned = form.wrongSign
-        ? b.node('Concat', [x2, b.node('Neg', [x1], `${name}_neg`)], `${name}_turned`, [attr('axis', -1)])
-        : b.node('Concat', [b.node('Neg', [x2], `${name}_neg`), x1], `${name}_turned`, [attr('axis', -1)]);
+        ? g.op('Concat', [x2, g.op('Neg', [x1], { name: `${name}_neg` })], {
+            name: `${name}_turned`,
+            attrs: { axis: -1 },
+          })
+        : g.op('Concat', [g.op('Neg', [x2], { name: `${name}_neg` }), x1], {
+            name: `${name}_turned`,
+            attrs: { axis: -1 },
+          });
     }
-    let y = b.node(
+    let y = g.op(
       'Add',
-      [b.node('Mul', [rotated, cos], `${name}_cos`), b.node('Mul', [turned, sin], `${name}_sin`)],
-      `${name}_embed`,
+      [g.op('Mul', [rotated, cos], { name: `${name}_cos` }), g.op('Mul', [turned, sin], { name: `${name}_sin` })],
+      { name: `${name}_embed` },
     );
-    if (R < H) y = b.node('Concat', [y, slice(x, R, H, `${name}_pass`)], `${name}_full`, [attr('axis', -1)]);
-    b.output(b.node('Identity', [y], `${name}_out`));
+    if (R < H) y = g.op('Concat', [y, slice(x, R, H, `${name}_pass`)], { name: `${name}_full`, attrs: { axis: -1 } });
+    g.output(g.op('Identity', [y], { name: `${name}_out` }), null);
   }
-  return b.model;
 }
 
+/** Positions, a left-padded mask for row 1 as generate() pads, and uniform values for q and k from one stream. */
 function feeds(model: Model, seed = 3): Record<string, ort.Tensor> {
-  let s = seed;
-  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
+  const next = lcg(seed);
+  const rand = () => next() - 0.5;
   const out: Record<string, ort.Tensor> = {};
   for (const input of model.graph.inputs) {
     if (input.name === 'position_ids')
@@ -209,7 +197,6 @@ function feeds(model: Model, seed = 3): Record<string, ort.Tensor> {
         BigInt64Array.from({ length: B * S }, (_, i) => BigInt((i * 5 + 3) % 11)),
         [B, S],
       );
-    // row 1 padded by 2 on the left, as generate() pads
     else if (input.name === 'attention_mask')
       out[input.name] = new ort.Tensor(
         'int64',
@@ -223,100 +210,99 @@ function feeds(model: Model, seed = 3): Record<string, ort.Tensor> {
   return out;
 }
 
-async function expectFusedParity(form: Form): Promise<Model> {
-  const model = rotaryBlock(form);
-  const before = await runModel(model, feeds(model), 'disabled');
-  const result = runPass(fuseRotaryPass, model, true);
-  expect(result.stats, (result.notes ?? []).join('\n')).toEqual({ RotaryEmbedding: 2 });
-  expect(opCounts(model)['com.microsoft::RotaryEmbedding']).toBe(2);
-  expect(opCounts(model).Cos ?? 0).toBe(0);
-  for (const level of ['disabled', 'all'] as const)
-    expect(maxAbsDiff(before, await runModel(model, feeds(model), level))).toBeLessThan(1e-5);
-  return model;
-}
+const rotaryNode = (model: Model) => model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!;
+
+/** name, form, opset, the form's own checks on the fused model. */
+const FORMS: [string, Form, number, ((fused: Model) => void)?][] = [
+  [
+    'rotate-half rotary with positions from an input and cos/sin from inv_freq',
+    {},
+    17,
+    (model) => {
+      expect(rotaryNode(model).attrInt('interleaved', 0)).toBe(0);
+      expect(rotaryNode(model).input(2).initializer!.dims).toEqual([4096, H / 2]);
+      // one cos/sin cache shared by the sites
+      expect(model.graph.initializers.filter((v) => v.name.startsWith('cos_cache'))).toHaveLength(1);
+    },
+  ],
+  [
+    'interleaved (GPT-J style) rotary',
+    { interleaved: true },
+    17,
+    (model) => expect(rotaryNode(model).attrInt('interleaved', 0)).toBe(1),
+  ],
+  [
+    'partial rotary with the unrotated dims passed through',
+    { rotaryDim: 4 },
+    17,
+    (model) => {
+      expect(rotaryNode(model).attrInt('rotary_embedding_dim', 0)).toBe(4);
+      expect(rotaryNode(model).attrInt('num_heads', 0)).toBe(N);
+    },
+  ],
+  ['positions computed from a range, expanded to the batch', { range: true }, 17],
+  [
+    "dynamo's form: inv_freq expanded to the batch, MatMul with (B, 1, S) positions",
+    { freqsMatMul: true },
+    17,
+    (model) => expect(rotaryNode(model).input(2).initializer!.dims).toEqual([4096, H / 2]),
+  ],
+  ["dynamo's form with a range unsqueezed to (1, 1, S) positions", { freqsMatMul: true, range: true }, 17],
+  [
+    "dynamo's interleaved form, whose repeat_interleave reshapes to the token count it reads off the graph",
+    { freqsMatMul: true, interleaved: true },
+    17,
+    (model) => {
+      expect(rotaryNode(model).attrInt('interleaved', 0)).toBe(1);
+      expect(rotaryNode(model).input(2).initializer!.dims).toEqual([4096, H / 2]);
+    },
+  ],
+  ['cos/sin of an outer product of a 1-D range with inv_freq, (S, 1) positions', { range: true, outer: true }, 17],
+  [
+    'positions computed from the attention_mask cumsum, whose length the probes size apart',
+    { maskCumsum: true },
+    17,
+    (model) => {
+      expect(rotaryNode(model).input(1).producer?.opType).not.toBe('CumSum');
+      expect(opCounts(model).CumSum).toBe(1);
+    },
+  ],
+  [
+    'a gathered table as the cache, with its own length',
+    { table: 32 },
+    17,
+    (model) => expect(rotaryNode(model).input(2).initializer!.dims).toEqual([32, H / 2]),
+  ],
+  [
+    "ONNX's own RotaryEmbedding (its input order) at opset 23",
+    {},
+    23,
+    (model) => {
+      expect(rotaryNode(model).domain).toBe('');
+      expect(rotaryNode(model).input(3).name).toBe('position_ids');
+    },
+  ],
+];
 
 describe('fuse-rotary', () => {
-  it('fuses rotate-half rotary with positions from an input and cos/sin from inv_freq', async () => {
-    const model = await expectFusedParity({});
-    const node = model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!;
-    expect(node.attrInt('interleaved', 0)).toBe(0);
-    expect(node.input(2).initializer!.dims).toEqual([4096, H / 2]);
+  it.each(FORMS)('fuses %s', async (_, form, opset, check) => {
+    const unfused = rotaryBlock(form, opset);
+    const rotary = opset >= 23 ? 'RotaryEmbedding' : 'com.microsoft::RotaryEmbedding';
+    const { model } = await expectFusion(fuseRotaryPass, unfused, {
+      ops: { [rotary]: 2, Cos: 0 },
+      stats: { RotaryEmbedding: 2 },
+      feeds: feeds(unfused),
+      levels: ['disabled', 'all'],
+    });
+    check?.(model);
   });
 
-  it('fuses interleaved (GPT-J style) rotary', async () => {
-    const model = await expectFusedParity({ interleaved: true });
-    expect(model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!.attrInt('interleaved', 0)).toBe(1);
-  });
-
-  it('fuses partial rotary with the unrotated dims passed through', async () => {
-    const model = await expectFusedParity({ rotaryDim: 4 });
-    const node = model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!;
-    expect(node.attrInt('rotary_embedding_dim', 0)).toBe(4);
-    expect(node.attrInt('num_heads', 0)).toBe(N);
-  });
-
-  it('fuses positions computed from a range, expanded to the batch', async () => {
-    await expectFusedParity({ range: true });
-  });
-
-  it("fuses dynamo's form: inv_freq expanded to the batch, MatMul with (B, 1, S) positions", async () => {
-    const model = await expectFusedParity({ freqsMatMul: true });
-    expect(model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!.input(2).initializer!.dims).toEqual([
-      4096,
-      H / 2,
-    ]);
-  });
-
-  it("fuses dynamo's form with a range unsqueezed to (1, 1, S) positions", async () => {
-    await expectFusedParity({ freqsMatMul: true, range: true });
-  });
-
-  it("fuses dynamo's interleaved form, whose repeat_interleave reshapes to the token count it reads off the graph", async () => {
-    const model = await expectFusedParity({ freqsMatMul: true, interleaved: true });
-    const node = model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!;
-    expect(node.attrInt('interleaved', 0)).toBe(1);
-    expect(node.input(2).initializer!.dims).toEqual([4096, H / 2]);
-  });
-
-  it('fuses cos/sin of an outer product of a 1-D range with inv_freq, (S, 1) positions', async () => {
-    await expectFusedParity({ range: true, outer: true });
-  });
-
-  it('fuses positions computed from the attention_mask cumsum, whose length the probes size apart', async () => {
-    const model = await expectFusedParity({ maskCumsum: true });
-    expect(model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!.input(1).producer?.opType).not.toBe('CumSum');
-    expect(opCounts(model).CumSum).toBe(1);
-  });
-
-  it('takes a gathered table as the cache, with its own length', async () => {
-    const model = await expectFusedParity({ table: 32 });
-    expect(model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!.input(2).initializer!.dims).toEqual([
-      32,
-      H / 2,
-    ]);
-  });
-
-  it('shares one cos/sin cache between sites', async () => {
-    const model = await expectFusedParity({});
-    expect(model.graph.initializers.filter((v) => v.name.startsWith('cos_cache'))).toHaveLength(1);
-  });
-
-  it("writes ONNX's own RotaryEmbedding (its input order) at opset 23", async () => {
-    const model = rotaryBlock({});
-    model.opsetImports[0]!.version = 23;
-    const before = await runModel(model, feeds(model), 'disabled');
-    const result = runPass(fuseRotaryPass, model, true);
-    expect(result.stats, (result.notes ?? []).join('\n')).toEqual({ RotaryEmbedding: 2 });
-    const node = model.graph.nodes.find((n) => n.opType === 'RotaryEmbedding')!;
-    expect(node.domain).toBe('');
-    expect(node.input(3).name).toBe('position_ids');
-    for (const level of ['disabled', 'all'] as const)
-      expect(maxAbsDiff(before, await runModel(model, feeds(model), level))).toBeLessThan(1e-5);
-  });
-
-  it('refuses a rotation that is not a rotary embedding, saying why', () => {
-    const model = rotaryBlock({ wrongSign: true });
-    const result = runPass(fuseRotaryPass, model, true);
+  it('refuses a rotation that is not a rotary embedding, saying why', async () => {
+    const unfused = rotaryBlock({ wrongSign: true });
+    const { result } = await expectFusion(fuseRotaryPass, unfused, {
+      ops: opsOf(unfused.graph),
+      feeds: feeds(unfused),
+    });
     expect(result.changed).toBe(false);
     expect(result.notes!.join('\n')).toMatch(/differs from RotaryEmbedding/);
   });

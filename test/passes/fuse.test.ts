@@ -8,6 +8,7 @@ import type { Model } from '../../src/ir/model.js';
 import { checkParity } from '../../src/runtime/parity.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { opHistogram, summarizeModel } from '../../src/summary.js';
+import { expectExportParity } from '../kit/index.js';
 
 interface FixtureEntry {
   family?: string;
@@ -80,28 +81,7 @@ describe('fuse on exported fixtures', () => {
       expect(activationProducts.map((n) => n.name)).toEqual([]);
 
       const fused = encodeModel(model);
-      for (const optimization of ['disabled', 'all'] as const) {
-        for (const [batch, sequence, pad] of [
-          [1, 8, false],
-          [2, 16, true],
-          [2, 5, true],
-        ] as const) {
-          const report = await checkParity(file, fused, {
-            batch,
-            sequence,
-            pad,
-            optimization,
-            atol: 1e-4,
-            rtol: 0,
-            samples: 1,
-            threads: 1,
-          });
-          const worst = Math.max(...report.outputs.map((o) => o.maxAbs));
-          expect(report.pass, `${optimization} b${batch} s${sequence}${pad ? ' padded' : ''}: max abs ${worst}`).toBe(
-            true,
-          );
-        }
-      }
+      for (const optimization of ['disabled', 'all'] as const) await expectExportParity(file, fused, optimization);
 
       const again = fuse(model);
       expect(again.changed, 'a second fuse changes nothing').toBe(false);

@@ -1,32 +1,13 @@
-// Shared by the fusion tests: counting ops, near-miss lines, and the exported transformer fixtures with their inputs.
+// Shared by the fusion tests: the exported transformer fixtures with their inputs, run through passes and compared
+// with themselves unfused, and the tables the tests print of them. (Graph building, ops, onnxruntime: test/kit.)
 import { existsSync, readFileSync } from 'node:fs';
-import * as ort from 'onnxruntime-node';
-import { readNpz } from '../../src/io/npz.js';
+import type * as ort from 'onnxruntime-node';
+import { afterAll } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
-import type { PassResult } from '../../src/pipeline.js';
-import { runOrt, valuesOf } from '../kit/ort.js';
-import { ortTypeOf } from '../helpers/ort-tensor.js';
-
-// The fuse-attention, fuse-rotary and fuse-gqa tests still take runPass from here (other helpers are changing them).
-export { runPass } from '../kit/run-pass.js';
-
-/** Nodes per op type, `domain::` prefixed outside the default domain. */
-export function opCounts(model: Model): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const n of model.graph.nodes) {
-    const key = n.domain ? `${n.domain}::${n.opType}` : n.opType;
-    counts[key] = (counts[key] ?? 0) + 1;
-  }
-  return counts;
-}
-
-/** The near-miss lines of one rule (`Rule at 'node': reason`), from a pass run with explain. */
-export function nearMisses(result: PassResult, ruleName: string): string[] {
-  return (result.notes ?? []).filter((line) => line.startsWith(`${ruleName} at `));
-}
-
-// ---- fixtures ----
+import type { Pass } from '../../src/pass/index.js';
+import { inferShapes } from '../../src/shape/index.js';
+import { maxDifference, npzFeeds, runOrt, runPass } from '../kit/index.js';
 
 const FIXTURES = 'fixtures';
 const MANIFEST = `${FIXTURES}/manifest.json`;
@@ -48,36 +29,40 @@ export function readFixture(name: string): Model {
 }
 
 export function fixtureFeeds(name: string): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const [key, array] of readNpz(`${FIXTURES}/${name}.inputs.npz`)) {
-    const type = ortTypeOf(array.dataType);
-    if (!type) throw new Error(`${name}: input ${key} has a type onnxruntime-node cannot take`);
-    feeds[key] = new ort.Tensor(type, array.data as ort.Tensor.DataType, array.dims);
-  }
-  return feeds;
+  return npzFeeds(`${FIXTURES}/${name}.inputs.npz`);
 }
 
-export type Outputs = Record<string, Float32Array>;
+/**
+ * A fixture through `passes` as fuse runs them: types first when `typesFirst` (so cleanup drops the Casts to float32
+ * of float32 values, as in T5's RMSNorm).
+ */
+export function fuseFixture(name: string, passes: readonly Pass[], typesFirst = true): Model {
+  const model = readFixture(name);
+  if (typesFirst) inferShapes(model);
+  for (const pass of passes) runPass(pass, model);
+  return model;
+}
 
-/** The model's float outputs from onnxruntime-node at one optimization level. */
-export async function runModel(
+/** Largest difference between the fixture as exported (run 'disabled') and `model` at each level, on its inputs. */
+export async function fixtureDifferences<L extends 'disabled' | 'all'>(
+  name: string,
   model: Model,
-  feeds: Record<string, ort.Tensor>,
-  level: 'disabled' | 'all',
-): Promise<Outputs> {
-  return valuesOf(await runOrt(model, feeds, level));
+  levels: readonly L[],
+): Promise<Record<L, number>> {
+  const feeds = fixtureFeeds(name);
+  const reference = await runOrt(readFixture(name), feeds);
+  const differences = {} as Record<L, number>;
+  for (const level of levels) differences[level] = maxDifference(reference, await runOrt(model, feeds, level));
+  return differences;
 }
 
-/** Largest absolute difference over every output; throws when the outputs differ in names or sizes. */
-export function maxAbsDiff(a: Outputs, b: Outputs): number {
-  let worst = 0;
-  for (const name of Object.keys(a)) {
-    const x = a[name]!;
-    const y = b[name];
-    if (!y || y.length !== x.length) throw new Error(`output ${name} differs in presence or size`);
-    for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
-  }
-  return worst;
+/** Rows the tests fill, printed as one table after them all (when any were filled). */
+export function reportTable(title: string, header: readonly string[]): (string | number)[][] {
+  const rows: (string | number)[][] = [];
+  afterAll(() => {
+    if (rows.length) console.log(`${title}\n${formatTable(header, rows)}`);
+  });
+  return rows;
 }
 
 /** Rows of equal-width columns, for tables the test output prints. */

@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
@@ -7,16 +5,17 @@ import { bnb4Pass } from '../../passes/bnb4.js';
 import { fp16Pass } from '../../passes/fp16.js';
 import { q4Pass } from '../../passes/q4.js';
 import { OnnxOptError } from '../../src/errors.js';
-import { readNpz } from '../../src/io/npz.js';
 import { readModel } from '../../src/io/read.js';
 import { writeModel } from '../../src/io/write.js';
-import { attr, Graph, Model, Tensor, Value, tensorType } from '../../src/ir/index.js';
+import { Graph, type Model } from '../../src/ir/index.js';
 import type { PassResult } from '../../src/pipeline.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { emptyParams, nbitsShape, quantizeBlockRows } from '../../src/tensor/nbits.js';
-import { cosine, runOrt, valuesOf } from '../kit/index.js';
+import { buildModel, cosine, GraphMaker, npzFeeds, runOrt, uniformFloats, valuesOf } from '../kit/index.js';
+import { tempFolder } from '../kit/temp.js';
 
 const FIXTURES = 'fixtures/';
+const dir = tempFolder('q4');
 
 function q4(model: Model, options: Record<string, unknown> = {}): PassResult {
   return q4Pass.run(model, { options, log: () => {} });
@@ -24,17 +23,15 @@ function q4(model: Model, options: Record<string, unknown> = {}): PassResult {
 
 type Feeds = Record<string, ort.Tensor>;
 
-function readFeeds(path: string): Feeds {
-  const feeds: Feeds = {};
-  for (const [name, a] of readNpz(path)) {
-    const type = a.dataType === DataType.INT64 ? 'int64' : a.dataType === DataType.INT32 ? 'int32' : 'float32';
-    feeds[name] = new ort.Tensor(type, a.data as Float32Array, a.dims);
-  }
-  return feeds;
-}
-
 async function run(model: Model | Uint8Array, feeds: Feeds): Promise<Record<string, Float32Array>> {
   return valuesOf(await runOrt(model, feeds, 'all'));
+}
+
+/** On the fixture's inputs, every output keeps at least cosine `least` with the float model's expected one. */
+async function expectCloseToFloat(name: string, model: Model, least = 0.98): Promise<void> {
+  const actual = await run(model, npzFeeds(`${FIXTURES}${name}.inputs.npz`));
+  for (const [out, t] of Object.entries(npzFeeds(`${FIXTURES}${name}.expected.npz`)))
+    expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(least);
 }
 
 const ops = (m: Model) => [...m.graph.allGraphs()].flatMap((g) => g.nodes.map((n) => n.opType));
@@ -61,35 +58,19 @@ describe('q4: runs in onnxruntime-node and stays close to the float model', () =
       expect(result.stats[`quantized.${op}`]).toBeGreaterThan(0);
       expect(count(model, op)).toBeLessThan(before);
       expect(model.graph.outputs.map((v) => v.name)).toEqual(outputs);
-      const feeds = readFeeds(`${FIXTURES}${name}.inputs.npz`);
-      const expected = readFeeds(`${FIXTURES}${name}.expected.npz`);
-      const actual = await run(model, feeds);
       // 4-bit weights on these random-weight fixtures (init range 0.1) keep cosine 0.985-0.999
-      for (const [out, t] of Object.entries(expected))
-        expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.98);
+      await expectCloseToFloat(name, model);
     });
   }
 });
 
 describe('q4: Gather tables', () => {
   function table(opset: number): Model {
-    const m = new Model();
-    m.opsetImports.push({ domain: '', version: opset });
-    const g = m.graph;
-    const ids = g.addInput(new Value('ids', tensorType(DataType.INT64, [2, 5])));
-    const values = Float32Array.from({ length: 100 * 48 }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7)));
-    const w = g.addInitializer('table', Tensor.fromArray('', DataType.FLOAT, [100, 48], values));
-    const y = g
-      .createNode({
-        opType: 'Gather',
-        inputs: [w, ids],
-        outputs: [g.newValue('y')],
-        name: 'embed',
-        attributes: [attr('axis', 0)],
-      })
-      .output(0);
-    g.outputs.push(y);
-    return m;
+    return buildModel((g) => {
+      const values = Float32Array.from({ length: 100 * 48 }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7)));
+      const w = g.init('table', values, [100, 48]);
+      g.output(g.op('Gather', [w, g.input('ids', [2, 5], DataType.INT64)], { name: 'y', attrs: { axis: 0 } }), null);
+    }, opset);
   }
   for (const opset of [14, 21]) {
     for (const symmetric of [true, false]) {
@@ -126,13 +107,8 @@ describe('q4: options and refusals', () => {
   });
 
   it('a model with nothing to quantize comes back unchanged', () => {
-    const m = new Model();
-    m.opsetImports.push({ domain: '', version: 17 });
-    const x = m.graph.addInput(new Value('x', tensorType(DataType.FLOAT, [2, 3])));
-    m.graph.outputs.push(
-      m.graph.createNode({ opType: 'Relu', inputs: [x], outputs: [m.graph.newValue('y')] }).output(0),
-    );
-    expect(q4(m).changed).toBe(false);
+    const model = buildModel((g) => g.output(g.op('Relu', [g.input('x', [2, 3])], { name: 'y' }), null));
+    expect(q4(model).changed).toBe(false);
   });
 });
 
@@ -143,12 +119,8 @@ describe('bnb4: runs in onnxruntime-node and stays close to the float model', ()
       const result = bnb4Pass.run(model, { options, log: () => {} });
       expect(result.stats.quantizedNodes).toBeGreaterThan(0);
       expect(count(model, 'MatMulBnb4')).toBe(result.stats.quantizedNodes);
-      const feeds = readFeeds(`${FIXTURES}bert-eager-ts14.inputs.npz`);
-      const expected = readFeeds(`${FIXTURES}bert-eager-ts14.expected.npz`);
-      const actual = await run(model, feeds);
       // FP4 has coarser levels than NF4 or 4-bit integers; on these random weights it keeps cosine ~0.98
-      for (const [out, t] of Object.entries(expected))
-        expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.97);
+      await expectCloseToFloat('bert-eager-ts14', model, 0.97);
     });
   }
 });
@@ -173,11 +145,7 @@ describe('q4f16 (q4, then fp16)', () => {
         .filter((v) => v.name.endsWith('_Q4'))
         .map((v) => [v.name, v.initializer!.dataType, [...v.initializer!.bytes()].join()]);
       expect(after).toEqual(packed);
-      const feeds = readFeeds(`${FIXTURES}${name}.inputs.npz`);
-      const expected = readFeeds(`${FIXTURES}${name}.expected.npz`);
-      const actual = await run(model, feeds);
-      for (const [out, t] of Object.entries(expected))
-        expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.98);
+      await expectCloseToFloat(name, model);
     });
   }
 });
@@ -190,26 +158,16 @@ describe('fp16 then q4', () => {
     expect(result.stats['quantized.MatMul']).toBeGreaterThan(0);
     for (const n of model.graph.nodes.filter((x) => x.opType === 'MatMulNBits'))
       expect(n.input(2).initializer!.dataType).toBe(DataType.FLOAT16);
-    const feeds = readFeeds(`${FIXTURES}bert-eager-ts14.inputs.npz`);
-    const expected = readFeeds(`${FIXTURES}bert-eager-ts14.expected.npz`);
-    const actual = await run(model, feeds);
-    for (const [out, t] of Object.entries(expected))
-      expect(cosine(t.data as Float32Array, actual[out]!), out).toBeGreaterThanOrEqual(0.98);
+    await expectCloseToFloat('bert-eager-ts14', model);
   });
 });
 
 describe('q4: large and external weights', () => {
   function matmulModel(k: number, n: number): Model {
-    const m = new Model();
-    m.opsetImports.push({ domain: '', version: 17 });
-    const g = m.graph;
-    const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, [1, k])));
-    const values = Float32Array.from({ length: k * n }, (_, i) => Math.sin(i * 0.61) * (1 + (i % 13)) * 0.01);
-    const w = g.addInitializer('w', Tensor.fromArray('', DataType.FLOAT, [k, n], values));
-    g.outputs.push(
-      g.createNode({ opType: 'MatMul', inputs: [x, w], outputs: [g.newValue('y')], name: 'mm' }).output(0),
-    );
-    return m;
+    return buildModel((g) => {
+      const values = Float32Array.from({ length: k * n }, (_, i) => Math.sin(i * 0.61) * (1 + (i % 13)) * 0.01);
+      g.output(g.op('MatMul', [g.input('x', [1, k]), g.init('w', values, [k, n])], { name: 'y' }), null);
+    });
   }
   const bytesOf = (m: Model) =>
     Object.fromEntries(m.graph.initializers.map((v) => [v.name, Buffer.from(v.initializer!.bytes()).toString('hex')]));
@@ -222,17 +180,12 @@ describe('q4: large and external weights', () => {
       const inMemory = matmulModel(k, n);
       const values = inMemory.graph.initializers[0]!.initializer!.toFloat32().slice();
       q4(inMemory, options);
-      const dir = mkdtempSync(join(tmpdir(), 'q4-ext-'));
-      try {
-        const path = join(dir, 'm.onnx');
-        writeModel(matmulModel(k, n), path, { externalData: 'always' });
-        const external = readModel(path);
-        expect(external.graph.initializers[0]!.initializer!.externalSource).toBeDefined();
-        q4(external, options);
-        expect(bytesOf(external)).toEqual(bytesOf(inMemory));
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      const path = join(dir, `m-${symmetric}.onnx`);
+      writeModel(matmulModel(k, n), path, { externalData: 'always' });
+      const external = readModel(path);
+      expect(external.graph.initializers[0]!.initializer!.externalSource).toBeDefined();
+      q4(external, options);
+      expect(bytesOf(external)).toEqual(bytesOf(inMemory));
       const layout = { k, n, bits: 4 as const, blockSize: 128, symmetric };
       const params = emptyParams(layout);
       const { kBlocks, blobSize } = nbitsShape(layout);
@@ -246,57 +199,29 @@ describe('q4: large and external weights', () => {
   }
 });
 
-/** Pseudo-random values in [-1, 1): the fractional part of a scaled sine. */
-const noise = (i: number) => {
-  const v = Math.sin(i * 12.9898) * 43758.5453;
-  return 2 * (v - Math.floor(v)) - 1;
-};
-
 describe('q4: If branches (merged decoders)', () => {
   it("MatMuls inside both branches, reading the main graph's weights, become MatMulNBits; the model runs in onnxruntime", async () => {
-    const build = () => {
-      const m = new Model();
-      m.opsetImports.push({ domain: '', version: 17 });
-      const g = m.graph;
-      const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, [2, 64])));
-      const cond = g.addInput(new Value('cond', tensorType(DataType.BOOL, [])));
-      const values = (seed: number) => Float32Array.from({ length: 64 * 48 }, (_, i) => noise(i + 5000 * seed) * 0.1);
-      const shared = g.addInitializer('shared', Tensor.fromArray('', DataType.FLOAT, [64, 48], values(1)));
-      const branch = (name: string, seed: number) => {
-        const b = new Graph(name, g);
-        const own = b.addInitializer(`${name}_w`, Tensor.fromArray('', DataType.FLOAT, [64, 48], values(seed)));
-        const y1 = b
-          .createNode({
-            opType: 'MatMul',
-            inputs: [x, shared],
-            outputs: [b.newValue(`${name}_y1`)],
-            name: `${name}_mm1`,
-          })
-          .output(0);
-        const y2 = b
-          .createNode({ opType: 'MatMul', inputs: [x, own], outputs: [b.newValue(`${name}_y2`)], name: `${name}_mm2` })
-          .output(0);
-        const y = b
-          .createNode({
-            opType: 'Add',
-            inputs: [y1, y2],
-            outputs: [new Value(`${name}_out`, tensorType(DataType.FLOAT, [2, 48]))],
-          })
-          .output(0);
-        b.outputs.push(y);
-        return b;
-      };
-      const out = new Value('y', tensorType(DataType.FLOAT, [2, 48]));
-      g.createNode({
-        opType: 'If',
-        inputs: [cond],
-        outputs: [out],
-        attributes: [attr('then_branch', branch('then', 2)), attr('else_branch', branch('else', 3))],
-        name: 'if',
+    // weights uniform in [-0.1, 0.1), one seed each
+    const values = (seed: number) => uniformFloats(64 * 48, seed).map((v) => v * 0.2);
+    const build = () =>
+      buildModel((g) => {
+        const x = g.input('x', [2, 64]);
+        const cond = g.input('cond', [], DataType.BOOL);
+        const shared = g.init('shared', values(1), [64, 48]);
+        const branch = (name: string, seed: number) => {
+          const b = new GraphMaker(new Graph(name, g.graph));
+          const own = b.init(`${name}_w`, values(seed), [64, 48]);
+          const y1 = b.op('MatMul', [x, shared], { name: `${name}_mm1` });
+          const y2 = b.op('MatMul', [x, own], { name: `${name}_mm2` });
+          b.output(b.op('Add', [y1, y2], { name: `${name}_out` }), [2, 48]);
+          return b.graph;
+        };
+        const y = g.op('If', [cond], {
+          name: 'y',
+          attrs: { then_branch: branch('then', 2), else_branch: branch('else', 3) },
+        });
+        g.output(y, [2, 48]);
       });
-      g.outputs.push(out);
-      return m;
-    };
     const [float, model] = [build(), build()];
     const result = q4(model, { blockSize: 16 });
     expect(result.stats['quantized.MatMul']).toBe(4);
@@ -305,7 +230,7 @@ describe('q4: If branches (merged decoders)', () => {
     expect(model.graph.initializers.find((v) => v.name === 'shared')).toBeUndefined();
     const x = new ort.Tensor(
       'float32',
-      Float32Array.from({ length: 128 }, (_, i) => noise(i + 99)),
+      uniformFloats(128, 99).map((v) => v * 2),
       [2, 64],
     );
     for (const c of [true, false]) {

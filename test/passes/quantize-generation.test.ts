@@ -5,17 +5,13 @@
 // There a token is a coin toss for any INT8 recipe, onnxruntime's included (its defaults flip llama-tiny's prompt 0 at
 // step 2, ours flip prompts 1 and 2 at near-ties). So the test holds what INT8 can keep: every step's logit error
 // within a bound, and the fp32 tokens up to the first near-tie of each prompt.
-import { readFileSync } from 'node:fs';
-import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { fusePass } from '../../passes/fuse.js';
 import { quantizePass } from '../../passes/quantize.js';
 import { readNpz } from '../../src/io/npz.js';
 import { readModel } from '../../src/io/read.js';
-import type { Model } from '../../src/ir/model.js';
-import { encodeModel } from '../../src/serde/encode.js';
-import { runPass } from '../kit/index.js';
-import { kvShape, type Feeds } from './decoder-helpers.js';
+import { runPass, withSessions } from '../kit/index.js';
+import { decode } from './decoder-helpers.js';
 
 const DECODERS = [
   { path: 'fixtures/llama-tiny.onnx' },
@@ -38,56 +34,6 @@ const MAX_RELATIVE_ERROR = 0.06;
 /** A step whose fp32 top1 - top2 is below this fraction of the logits' standard deviation is a near-tie for INT8. */
 const NEAR_TIE = 0.02;
 
-interface Decoded {
-  tokens: number[];
-  /** The last position's logits at each step. */
-  logits: Float32Array[];
-}
-
-/** Greedy decoding with the cache carried (batch 1); with `forced`, those tokens are fed instead of the argmax. */
-async function decode(
-  s: ort.InferenceSession,
-  model: Model,
-  prompt: readonly number[],
-  forced?: readonly number[],
-): Promise<Decoded> {
-  const { kvHeads, headSize } = kvShape(model);
-  const pastNames = model.graph.inputs.filter((i) => i.name.startsWith('past_key_values.')).map((i) => i.name);
-  const merged = model.graph.inputs.some((i) => i.name === 'use_cache_branch');
-  const feeds: Feeds = {};
-  for (const n of pastNames) feeds[n] = new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headSize]);
-  let ids = [...prompt];
-  let past = 0;
-  const decoded: Decoded = { tokens: [], logits: [] };
-  for (let step = 0; step < STEPS; step++) {
-    feeds.input_ids = new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
-    feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(past + ids.length).fill(1n), [
-      1,
-      past + ids.length,
-    ]);
-    feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(past + i))), [
-      1,
-      ids.length,
-    ]);
-    if (merged) feeds.use_cache_branch = new ort.Tensor('bool', Uint8Array.from([past > 0 ? 1 : 0]), [1]);
-    const out = await s.run(feeds);
-    const vocab = out.logits!.dims[2]!;
-    const last = (out.logits!.data as Float32Array).slice((ids.length - 1) * vocab, ids.length * vocab);
-    decoded.logits.push(last);
-    decoded.tokens.push(argmax(last));
-    past += ids.length;
-    ids = [forced ? forced[step]! : decoded.tokens.at(-1)!];
-    for (const n of pastNames) feeds[n] = out[n.replace('past_key_values.', 'present.')]!;
-  }
-  return decoded;
-}
-
-function argmax(values: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
-  return best;
-}
-
 function std(values: ArrayLike<number>): number {
   let mean = 0;
   for (let i = 0; i < values.length; i++) mean += values[i]! / values.length;
@@ -102,11 +48,6 @@ function relativeMargin(logits: Float32Array): number {
   return (first - second) / std(logits);
 }
 
-async function session(model: Model | string): Promise<ort.InferenceSession> {
-  const bytes = typeof model === 'string' ? readFileSync(model) : encodeModel(model);
-  return ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 });
-}
-
 describe.each(DECODERS)('fuse quantize on the decoder $path', ({ path, generated }) => {
   it(`keeps every step's logit error within ${MAX_RELATIVE_ERROR} of the logits' spread and the fp32 greedy tokens up to each prompt's first near-tie`, async () => {
     const exported = readModel(path);
@@ -115,10 +56,9 @@ describe.each(DECODERS)('fuse quantize on the decoder $path', ({ path, generated
     const quantizedNodes = runPass(quantizePass, quantized).stats?.quantizedNodes ?? 0;
     expect(quantizedNodes).toBeGreaterThanOrEqual(15);
     const torch = generated ? readNpz(generated) : undefined;
-    const [reference, candidate] = [await session(path), await session(quantized)];
-    try {
+    await withSessions([path, quantized], 'all', async ([reference, candidate]) => {
       for (const [i, prompt] of PROMPTS.entries()) {
-        const fp32 = await decode(reference, exported, prompt);
+        const fp32 = await decode(reference!, exported, prompt, STEPS);
         if (torch) {
           // the fixture's prompts are these, and onnxruntime's fp32 tokens are torch's
           expect(Array.from(torch.get(`prompt_${i}`)!.data as BigInt64Array, Number)).toEqual(prompt);
@@ -127,7 +67,7 @@ describe.each(DECODERS)('fuse quantize on the decoder $path', ({ path, generated
           );
         }
         // on the fp32 tokens: the logit error at each step
-        const forced = await decode(candidate, exported, prompt, fp32.tokens);
+        const forced = await decode(candidate!, exported, prompt, STEPS, fp32.tokens);
         for (const [step, logits] of fp32.logits.entries()) {
           const error = forced.logits[step]!.map((v, k) => v - logits[k]!);
           expect(std(error) / std(logits), `prompt ${i} step ${step}`).toBeLessThanOrEqual(MAX_RELATIVE_ERROR);
@@ -135,14 +75,11 @@ describe.each(DECODERS)('fuse quantize on the decoder $path', ({ path, generated
         // free-running: the fp32 tokens through the first near-tie (whose own token may go either way)
         const nearTie = fp32.logits.findIndex((l) => relativeMargin(l) < NEAR_TIE);
         const kept = nearTie < 0 ? STEPS : nearTie;
-        const free = await decode(candidate, exported, prompt);
+        const free = await decode(candidate!, exported, prompt, STEPS);
         expect(free.tokens.slice(0, kept), `prompt ${i}, first near-tie at step ${nearTie}`).toEqual(
           fp32.tokens.slice(0, kept),
         );
       }
-    } finally {
-      await reference.release();
-      await candidate.release();
-    }
+    });
   });
 });

@@ -29,6 +29,20 @@ function someRanges(model: Model, options: Record<string, unknown> = {}): Ranges
 
 const producerOf = (model: Model, opType: string) => model.graph.nodes.filter((n) => n.opType === opType);
 const scalar = (n: Node, i: number) => n.input(i).initializer!.toNumbers()[0]!;
+/** The tensors a QuantizeLinear reads, sorted. */
+const quantizedTensors = (model: Model) =>
+  producerOf(model, 'QuantizeLinear')
+    .map((q) => q.input(0).name)
+    .sort();
+
+/** Ranges of the small MLP's tensors, from the float model's own values. */
+const MLP_RANGES: Ranges = {
+  x: [-0.5, 0.5],
+  MatMul_output_0: [-2, 2],
+  MatMul_1_output_0: [-4, 4],
+  Add_output_0: [-4.5, 4.5],
+  y: [0, 4.5],
+};
 
 describe('quantize-static on a small MLP (MatMul, MatMul, Add, Reshape, Relu)', () => {
   it('puts a Q/DQ pair on each float input and output of the listed ops; QuantizeLinear reads the original tensor', () => {
@@ -39,9 +53,7 @@ describe('quantize-static on a small MLP (MatMul, MatMul, Add, Reshape, Relu)', 
     );
     const result = quantize(model, { calibratedRanges: ranges });
     expect(result.changed).toBe(true);
-    const quantized = producerOf(model, 'QuantizeLinear')
-      .map((n) => n.input(0).name)
-      .sort();
+    const quantized = quantizedTensors(model);
     // Reshape's output shares Add's parameters; y (the graph output) is read under a new name and keeps its own
     expect(quantized).toEqual(
       [
@@ -134,14 +146,7 @@ describe('quantize-static on a small MLP (MatMul, MatMul, Add, Reshape, Relu)', 
     const model = mlpModel(8);
     const x = floats(4 * 8, 9);
     const run = async (m: Model) => (await runOrt(m, { x: new ort.Tensor('float32', x, [4, 8]) }, 'all')).y!.data;
-    // ranges from the float model's own values
-    const ranges: Ranges = {
-      x: [-0.5, 0.5],
-      MatMul_output_0: [-2, 2],
-      MatMul_1_output_0: [-4, 4],
-      Add_output_0: [-4.5, 4.5],
-      y: [0, 4.5],
-    };
+    const ranges = MLP_RANGES;
     quantize(model, { calibratedRanges: ranges });
     const [want, got] = [await run(float), await run(model)];
     const worst = Math.max(...want.map((v, i) => Math.abs(v - got[i]!)));
@@ -168,11 +173,7 @@ describe('quantize-static --trt', () => {
     }
     expect(producerOf(model, 'DequantizeLinear').filter((n) => n.attrInt('axis') === 1)).toHaveLength(2);
     // the Add, Reshape and Relu stay float, and nothing else is quantized
-    expect(
-      producerOf(model, 'QuantizeLinear')
-        .map((q) => q.input(0).name)
-        .sort(),
-    ).toEqual(['MatMul_output_0', 'x']);
+    expect(quantizedTensors(model)).toEqual(['MatMul_output_0', 'x']);
   });
 
   it('refuses contrib ops, which TensorRT cannot run', () => {
@@ -211,23 +212,13 @@ describe('quantize-static refusals', () => {
     const model = mlpModel(8);
     const options = { ops: 'MatMul', exclude: 'MatMul_1' };
     quantize(model, { calibratedRanges: someRanges(model, options), ...options });
-    expect(
-      producerOf(model, 'QuantizeLinear')
-        .map((q) => q.input(0).name)
-        .sort(),
-    ).toEqual(['MatMul_output_0', 'x']);
+    expect(quantizedTensors(model)).toEqual(['MatMul_output_0', 'x']);
   });
 });
 
 describe('quantize-static --format qoperator', () => {
   it('turns Q/DQ groups into integer ops that onnxruntime runs, close to the QDQ model', async () => {
-    const ranges: Ranges = {
-      x: [-0.5, 0.5],
-      MatMul_output_0: [-2, 2],
-      MatMul_1_output_0: [-4, 4],
-      Add_output_0: [-4.5, 4.5],
-      y: [0, 4.5],
-    };
+    const ranges = MLP_RANGES;
     const qdq = mlpModel(8);
     quantize(qdq, { calibratedRanges: ranges });
     const qop = mlpModel(8);

@@ -4,35 +4,21 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { quantizePass } from '../../passes/quantize.js';
-import { attr, Graph, Model, Tensor, Value, tensorType, type Node } from '../../src/ir/index.js';
-import { encodeModel } from '../../src/serde/encode.js';
+import { Graph, type Model, type Node, type Value } from '../../src/ir/index.js';
 import { DataType } from '../../src/tensor/dtype.js';
-import { bellFloats } from '../kit/random.js';
+import { bellFloats, buildModel, cosine, GraphMaker, runOrt } from '../kit/index.js';
 
-const constant = (g: Graph, name: string, dims: number[], seed: number) =>
-  g.addInitializer(
+/** A weight of bell-shaped values at scale 0.2 from its own seed, so a branch's weights equal the flat model's. */
+const constant = (g: GraphMaker, name: string, dims: number[], seed: number) =>
+  g.init(
     name,
-    Tensor.fromArray(
-      '',
-      DataType.FLOAT,
-      dims,
-      bellFloats(
-        dims.reduce((a, b) => a * b, 1),
-        seed,
-        0.2,
-      ),
+    bellFloats(
+      dims.reduce((a, b) => a * b, 1),
+      seed,
+      0.2,
     ),
+    dims,
   );
-
-function node(
-  g: Graph,
-  opType: string,
-  inputs: Value[],
-  name: string,
-  attributes = [] as ReturnType<typeof attr>[],
-): Value {
-  return g.createNode({ opType, inputs, outputs: [g.newValue(name)], attributes, name }).output(0);
-}
 
 interface Weights {
   w1: Value;
@@ -47,29 +33,19 @@ interface Weights {
  * x -> MatMul W1 + b1 -> Relu -> MatMul Wq, MatMul Wk (one input: a shared DynamicQuantizeLinear) -> Add
  * -> Gemm (transB, bias) -> y: every form the quantize pass rewrites for MatMul and Gemm.
  */
-function layers(g: Graph, x: Value, w: Weights, prefix: string): Value {
-  const h = node(g, 'Add', [node(g, 'MatMul', [x, w.w1], `${prefix}fc1`), w.b1], `${prefix}fc1_bias`);
-  const r = node(g, 'Relu', [h], `${prefix}relu`);
-  const qk = node(
-    g,
-    'Add',
-    [node(g, 'MatMul', [r, w.wq], `${prefix}q`), node(g, 'MatMul', [r, w.wk], `${prefix}k`)],
-    `${prefix}qk`,
-  );
-  return node(g, 'Gemm', [qk, w.wg, w.bg], `${prefix}gemm`, [attr('transB', 1)]);
+function layers(g: GraphMaker, x: Value, w: Weights, prefix: string): Value {
+  const h = g.op('Add', [g.op('MatMul', [x, w.w1], { name: `${prefix}fc1` }), w.b1], { name: `${prefix}fc1_bias` });
+  const r = g.op('Relu', [h], { name: `${prefix}relu` });
+  const q = g.op('MatMul', [r, w.wq], { name: `${prefix}q` });
+  const qk = g.op('Add', [q, g.op('MatMul', [r, w.wk], { name: `${prefix}k` })], { name: `${prefix}qk` });
+  return g.op('Gemm', [qk, w.wg, w.bg], { name: `${prefix}gemm`, attrs: { transB: 1 } });
 }
 
 const X_DIMS = [6, 16];
 const Y_DIMS = [6, 8];
 
-function newModel(): Model {
-  const m = new Model();
-  m.opsetImports.push({ domain: '', version: 17 });
-  return m;
-}
-
 /** A branch's weights: W1 and b1 live in the main graph (read by both branches), the rest in the branch. */
-function branchWeights(body: Graph, outer: Pick<Weights, 'w1' | 'b1'>, seed: number): Weights {
+function branchWeights(body: GraphMaker, outer: Pick<Weights, 'w1' | 'b1'>, seed: number): Weights {
   return {
     ...outer,
     wq: constant(body, `wq${seed}`, [32, 24], seed),
@@ -79,59 +55,42 @@ function branchWeights(body: Graph, outer: Pick<Weights, 'w1' | 'b1'>, seed: num
   };
 }
 
+/** The weights both branches read from the main graph. */
+const outerWeights = (g: GraphMaker) => ({ w1: constant(g, 'w1', [16, 32], 1), b1: constant(g, 'b1', [32], 2) });
+
 /** A merged-decoder-like model: If(cond) with the same layers in both branches, weights partly shared. */
 function ifModel(): Model {
-  const m = newModel();
-  const g = m.graph;
-  const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, X_DIMS)));
-  const cond = g.addInput(new Value('cond', tensorType(DataType.BOOL, [])));
-  const outer = { w1: constant(g, 'w1', [16, 32], 1), b1: constant(g, 'b1', [32], 2) };
-  const branch = (name: string, seed: number) => {
-    const body = new Graph(name, g);
-    const y = layers(body, x, branchWeights(body, outer, seed), `${name}_`);
-    y.type = tensorType(DataType.FLOAT, Y_DIMS);
-    body.outputs.push(y);
-    return body;
-  };
-  const y = new Value('y', tensorType(DataType.FLOAT, Y_DIMS));
-  g.createNode({
-    opType: 'If',
-    inputs: [cond],
-    outputs: [y],
-    attributes: [attr('then_branch', branch('then', 10)), attr('else_branch', branch('else', 20))],
-    name: 'if',
+  return buildModel((g) => {
+    const x = g.input('x', X_DIMS);
+    const cond = g.input('cond', [], DataType.BOOL);
+    const outer = outerWeights(g);
+    const branch = (name: string, seed: number) => {
+      const body = new GraphMaker(new Graph(name, g.graph));
+      body.output(layers(body, x, branchWeights(body, outer, seed), `${name}_`), Y_DIMS);
+      return body.graph;
+    };
+    const y = g.op('If', [cond], {
+      name: 'y',
+      attrs: { then_branch: branch('then', 10), else_branch: branch('else', 20) },
+    });
+    g.output(y, Y_DIMS);
   });
-  g.outputs.push(y);
-  return m;
 }
 
 /** The then branch's layers, with the same weights, as a main graph. */
 function flatModel(): Model {
-  const m = newModel();
-  const g = m.graph;
-  const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, X_DIMS)));
-  const outer = { w1: constant(g, 'w1', [16, 32], 1), b1: constant(g, 'b1', [32], 2) };
-  const y = layers(g, x, branchWeights(g, outer, 10), '');
-  g.outputs.push(y);
-  y.type = tensorType(DataType.FLOAT, Y_DIMS);
-  return m;
+  return buildModel((g) => {
+    const x = g.input('x', X_DIMS);
+    g.output(layers(g, x, branchWeights(g, outerWeights(g), 10), ''), Y_DIMS);
+  });
 }
 
 const allNodes = (m: Model): Node[] => [...m.graph.allGraphs()].flatMap((g) => g.nodes);
 const opTypes = (nodes: readonly Node[]) => nodes.map((n) => n.opType).sort();
 
+/** The model's one output, from onnxruntime with its optimizations on. */
 async function run(model: Model, feeds: Record<string, ort.Tensor>): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(encodeModel(model), { intraOpNumThreads: 1 });
-  const outputs = await session.run(Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]!])));
-  const y = outputs[session.outputNames[0]!]!.data as Float32Array;
-  await session.release();
-  return y;
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let [dot, aa, bb] = [0, 0, 0];
-  a.forEach((v, i) => ((dot += v * b[i]!), (aa += v * v), (bb += b[i]! * b[i]!)));
-  return dot / Math.sqrt(aa * bb);
+  return Object.values(await runOrt(model, feeds, 'all'))[0]!.data;
 }
 
 const x = new ort.Tensor('float32', bellFloats(X_DIMS[0]! * X_DIMS[1]!, 99), X_DIMS);
@@ -184,7 +143,7 @@ describe('quantize: If bodies (merged decoders)', () => {
     const model = ifModel();
     const g = model.graph;
     const w1 = g.initializers.find((v) => v.name === 'w1')!;
-    g.outputs.push(node(g, 'Relu', [w1], 'w1_relu'));
+    g.outputs.push(new GraphMaker(g).op('Relu', [w1], { name: 'w1_relu' }));
     const result = quantizePass.run(model, { options: {}, log: () => {} });
     expect(result.stats['quantized.MatMul']).toBe(4);
     expect(result.notes!.filter((n) => n.includes("weight 'w1' is also read by"))).toHaveLength(2);
@@ -194,32 +153,20 @@ describe('quantize: If bodies (merged decoders)', () => {
 
 describe('quantize: Loop bodies', () => {
   it('a MatMul in a Loop body reading an outer weight is quantized and the loop runs', async () => {
-    const build = () => {
-      const m = newModel();
-      const g = m.graph;
-      const x = g.addInput(new Value('x', tensorType(DataType.FLOAT, [4, 16])));
-      const trips = g.addInitializer('trips', Tensor.fromArray('', DataType.INT64, [], BigInt64Array.from([3n])));
-      const w = constant(g, 'w', [16, 16], 7);
-      const body = new Graph('body', g);
-      body.addInput(new Value('i', tensorType(DataType.INT64, [])));
-      const keep = body.addInput(new Value('keep', tensorType(DataType.BOOL, [])));
-      const state = body.addInput(new Value('state', tensorType(DataType.FLOAT, [4, 16])));
-      const next = node(body, 'Tanh', [node(body, 'MatMul', [state, w], 'step')], 'step_tanh');
-      next.type = tensorType(DataType.FLOAT, [4, 16]);
-      const keepOut = node(body, 'Identity', [keep], 'keep_out');
-      keepOut.type = tensorType(DataType.BOOL, []);
-      body.outputs.push(keepOut, next);
-      const y = new Value('y', tensorType(DataType.FLOAT, [4, 16]));
-      g.createNode({
-        opType: 'Loop',
-        inputs: [trips, null, x],
-        outputs: [y],
-        attributes: [attr('body', body)],
-        name: 'loop',
+    const build = () =>
+      buildModel((g) => {
+        const x = g.input('x', [4, 16]);
+        const trips = g.ints('trips', [3], []);
+        const w = constant(g, 'w', [16, 16], 7);
+        const body = new GraphMaker(new Graph('body', g.graph));
+        body.input('i', [], DataType.INT64);
+        const keep = body.input('keep', [], DataType.BOOL);
+        const state = body.input('state', [4, 16]);
+        const next = body.op('Tanh', [body.op('MatMul', [state, w], { name: 'step' })], { name: 'step_tanh' });
+        body.output(body.op('Identity', [keep], { name: 'keep_out' }), [], DataType.BOOL);
+        body.output(next, [4, 16]);
+        g.output(g.op('Loop', [trips, null, x], { name: 'y', attrs: { body: body.graph } }), [4, 16]);
       });
-      g.outputs.push(y);
-      return m;
-    };
     const [float, model] = [build(), build()];
     const result = quantizePass.run(model, { options: {}, log: () => {} });
     expect(result.stats['quantized.MatMul']).toBe(1);

@@ -6,49 +6,28 @@ import { fusePass } from '../../passes/fuse.js';
 import { passOptionFlags } from '../../src/cli/commands/pipeline.js';
 import { quantizePass } from '../../passes/quantize.js';
 import { OnnxOptError } from '../../src/errors.js';
-import { readNpz } from '../../src/io/npz.js';
-import type { NpyArray } from '../../src/serde/npz.js';
-import { readModel, readModelBytes } from '../../src/io/read.js';
-import { attr, Graph, Model, Tensor, Value, tensorType, type Attribute } from '../../src/ir/index.js';
+import { readModel } from '../../src/io/read.js';
+import type { Model } from '../../src/ir/index.js';
 import type { PassResult } from '../../src/pipeline.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { quantizeWeight } from '../../src/tensor/quantize.js';
-import { bellFloats } from '../kit/random.js';
+import {
+  bellFloats,
+  copyModel,
+  errorOf,
+  expectDeterministic,
+  modelMaker,
+  npzFeeds,
+  runOrt,
+  type AttrValue,
+  type OutputError,
+} from '../kit/index.js';
 
 // ---- helpers ----
 
-class Builder {
-  readonly model = new Model();
-  readonly g: Graph = this.model.graph;
-  private seed = 1;
-
-  constructor(opset = 17) {
-    this.model.opsetImports.push({ domain: '', version: opset }, { domain: 'com.microsoft', version: 1 });
-  }
-
-  input(name: string, dims: number[], type: number = DataType.FLOAT): Value {
-    return this.g.addInput(new Value(name, tensorType(type, dims)));
-  }
-
-  weight(name: string, dims: number[], scale = 0.2): Value {
-    const count = dims.reduce((a, b) => a * b, 1);
-    return this.g.addInitializer(
-      name,
-      Tensor.fromArray(name, DataType.FLOAT, dims, bellFloats(count, this.seed++, scale)),
-    );
-  }
-
-  node(opType: string, inputs: (Value | null)[], name: string, attributes: Attribute[] = [], domain = ''): Value {
-    return this.g.createNode({ opType, domain, inputs, outputs: [this.g.newValue(name)], attributes, name }).output(0);
-  }
-
-  output(v: Value): void {
-    this.g.outputs.push(v);
-  }
-}
-
-const copy = (m: Model): Model => readModelBytes(encodeModel(m));
+/** A model maker whose weights are bell-shaped at scale 0.2, as trained ones. */
+const maker = (opset = 17) => modelMaker(opset, { scale: 0.2 });
 
 function quantize(model: Model, options: Record<string, unknown> = {}, log: string[] = []): PassResult {
   return quantizePass.run(model, { options, log: (m) => log.push(m) });
@@ -68,55 +47,16 @@ const floatFeed = (dims: number[], seed: number): ort.Tensor =>
     dims,
   );
 
-async function run(
-  model: Model | Uint8Array,
-  feeds: Feeds,
-  level: 'disabled' | 'all' = 'all',
-): Promise<Record<string, Float32Array>> {
-  const session = await ort.InferenceSession.create(model instanceof Model ? encodeModel(model) : model, {
-    graphOptimizationLevel: level,
-    intraOpNumThreads: 1,
-  });
-  const outputs = await session.run(Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]!])));
-  const result = Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, t.data as Float32Array]));
-  await session.release();
-  return result;
-}
-
-interface OutputError {
-  maxAbs: number;
-  rms: number;
-  cosine: number;
-}
-
-function error(reference: Float32Array, actual: Float32Array): OutputError {
-  expect(actual.length).toBe(reference.length);
-  let maxAbs = 0,
-    squares = 0,
-    dot = 0,
-    rr = 0,
-    aa = 0;
-  reference.forEach((r, i) => {
-    const a = actual[i]!;
-    maxAbs = Math.max(maxAbs, Math.abs(a - r));
-    squares += (a - r) ** 2;
-    dot += a * r;
-    rr += r * r;
-    aa += a * a;
-  });
-  return { maxAbs, rms: Math.sqrt(squares / reference.length), cosine: dot / Math.sqrt(rr * aa) };
-}
-
 const peak = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
 /** The quantized model stays close to the float one: cosine >= 0.999 and a small error relative to the outputs. */
 async function expectParity(float: Model, quantized: Model, feeds: Feeds, relativeMax = 0.05): Promise<OutputError[]> {
-  const [expected, actual] = [await run(float, feeds), await run(quantized, feeds)];
+  const [expected, actual] = [await runOrt(float, feeds, 'all'), await runOrt(quantized, feeds, 'all')];
   expect(Object.keys(actual)).toEqual(Object.keys(expected));
   return Object.keys(expected).map((name) => {
-    const e = error(expected[name]!, actual[name]!);
+    const e = errorOf(expected[name]!.data, actual[name]!.data);
     expect(e.cosine, name).toBeGreaterThanOrEqual(0.999);
-    expect(e.maxAbs, name).toBeLessThanOrEqual(relativeMax * peak(expected[name]!));
+    expect(e.maxAbs, name).toBeLessThanOrEqual(relativeMax * peak(expected[name]!.data));
     return e;
   });
 }
@@ -124,22 +64,22 @@ async function expectParity(float: Model, quantized: Model, feeds: Feeds, relati
 // ---- small models ----
 
 /** x -> MatMul W1 + b1 -> Relu -> two MatMuls (Wq, Wk) reading the same value -> Add -> y */
-function mlp(opset?: number): Model {
-  const b = new Builder(opset);
-  const x = b.input('x', [2, 3, 16]);
-  const h = b.node('MatMul', [x, b.weight('W1', [16, 32])], 'fc1');
-  const r = b.node('Relu', [b.node('Add', [h, b.weight('b1', [32])], 'fc1_bias')], 'relu');
-  const q = b.node('MatMul', [r, b.weight('Wq', [32, 24])], 'q');
-  const k = b.node('MatMul', [r, b.weight('Wk', [32, 24])], 'k');
-  b.output(b.node('Add', [q, k], 'y'));
-  return b.model;
+function mlp(opset = 17): Model {
+  const g = maker(opset);
+  const x = g.input('x', [2, 3, 16]);
+  const h = g.op('MatMul', [x, g.weight('W1', [16, 32])], { name: 'fc1' });
+  const r = g.op('Relu', [g.op('Add', [h, g.weight('b1', [32])], { name: 'fc1_bias' })], { name: 'relu' });
+  const q = g.op('MatMul', [r, g.weight('Wq', [32, 24])], { name: 'q' });
+  const k = g.op('MatMul', [r, g.weight('Wk', [32, 24])], { name: 'k' });
+  g.output(g.op('Add', [q, k], { name: 'y' }), null);
+  return g.model;
 }
 const mlpFeeds = (): Feeds => ({ x: floatFeed([2, 3, 16], 99) });
 
 describe('quantize: MatMul', () => {
   it('makes DynamicQuantizeMatMul for a lone reader, MatMulIntegerToFloat behind one shared DynamicQuantizeLinear', async () => {
     const float = mlp();
-    const model = copy(float);
+    const model = copyModel(float);
     const result = quantize(model);
     expect(result.changed).toBe(true);
     expect(result.stats).toMatchObject({ quantizedNodes: 3, 'quantized.MatMul': 3, skipped: 0 });
@@ -166,7 +106,7 @@ describe('quantize: MatMul', () => {
 
   it('stores the weights, scales and zero points the math module computes', () => {
     const float = mlp();
-    const model = copy(float);
+    const model = copyModel(float);
     quantize(model);
     const w1 = initializer(float, 'W1')!;
     const expected = quantizeWeight(w1.toFloat32(), w1.dims, { type: 'int8', reduceRange: true, axis: 1 });
@@ -179,8 +119,8 @@ describe('quantize: MatMul', () => {
   });
 
   it('emits the MatMulInteger graph with --quant-format integer, computing what the fused ops compute', async () => {
-    const fused = copy(mlp());
-    const integer = copy(fused);
+    const fused = copyModel(mlp());
+    const integer = copyModel(fused);
     quantize(fused);
     quantize(integer, { quantFormat: 'integer' });
     expect([count(integer, 'MatMulInteger'), count(integer, 'DynamicQuantizeLinear'), count(integer, 'Cast')]).toEqual([
@@ -188,33 +128,38 @@ describe('quantize: MatMul', () => {
     ]);
     expect(count(integer, 'DynamicQuantizeMatMul') + count(integer, 'MatMulIntegerToFloat')).toBe(0);
     const feeds = mlpFeeds();
-    const a = (await run(fused, feeds)).y!;
-    const b = (await run(integer, feeds, 'disabled')).y!;
-    expect(error(a, b).maxAbs).toBeLessThanOrEqual(1e-5 * peak(a));
+    const a = (await runOrt(fused, feeds, 'all')).y!.data;
+    const b = (await runOrt(integer, feeds)).y!.data;
+    expect(errorOf(a, b).maxAbs).toBeLessThanOrEqual(1e-5 * peak(a));
   });
 
   it('keeps a graph output name when the quantized node produces it', async () => {
-    const b = new Builder();
-    b.output(b.node('MatMul', [b.input('x', [3, 8]), b.weight('W', [8, 5])], 'y'));
-    const model = copy(b.model);
+    const g = maker();
+    g.output(g.op('MatMul', [g.input('x', [3, 8]), g.weight('W', [8, 5])], { name: 'y' }), null);
+    const model = copyModel(g.model);
     quantize(model);
     expect(model.graph.outputs.map((v) => v.name)).toEqual(['y']);
     expect(model.graph.outputs[0]!.producer?.opType).toBe('DynamicQuantizeMatMul');
-    await expectParity(b.model, model, { x: floatFeed([3, 8], 5) });
+    await expectParity(g.model, model, { x: floatFeed([3, 8], 5) });
   });
 });
 
 describe('quantize: bias folding', () => {
   /** x -> MatMul W -> Add bias (of `biasDims`) -> y, with a second MatMul reading x when `shared`, and the product also an output when `productOut`. */
   function biased(options: { biasDims?: readonly number[]; shared?: boolean; productOut?: boolean } = {}): Model {
-    const b = new Builder();
-    const x = b.input('x', [2, 8]);
-    const h = b.node('MatMul', [x, b.weight('W', [8, 6])], 'mm');
-    b.output(b.node('Add', [b.weight('bias', [...(options.biasDims ?? [6])]), h], 'add'));
+    const g = maker();
+    const x = g.input('x', [2, 8]);
+    const h = g.op('MatMul', [x, g.weight('W', [8, 6])], { name: 'mm' });
+    g.output(g.op('Add', [g.weight('bias', [...(options.biasDims ?? [6])]), h], { name: 'add' }), null);
     if (options.shared)
-      b.output(b.node('Add', [b.node('MatMul', [x, b.weight('W2', [8, 6])], 'mm2'), b.weight('bias2', [6])], 'add2'));
-    if (options.productOut) b.output(h);
-    return b.model;
+      g.output(
+        g.op('Add', [g.op('MatMul', [x, g.weight('W2', [8, 6])], { name: 'mm2' }), g.weight('bias2', [6])], {
+          name: 'add2',
+        }),
+        null,
+      );
+    if (options.productOut) g.output(h, null);
+    return g.model;
   }
   const feeds = (): Feeds => ({ x: floatFeed([2, 8], 5) });
 
@@ -223,7 +168,7 @@ describe('quantize: bias folding', () => {
     ['MatMulIntegerToFloat', true, 6],
   ] as const)('folds Add(bias, MatMul) into %s as its bias input', async (opType, shared, biasIndex) => {
     const float = biased({ shared });
-    const model = copy(float);
+    const model = copyModel(float);
     const result = quantize(model);
     expect(count(model, 'Add')).toBe(0);
     expect(result.stats.biasesFolded).toBe(shared ? 2 : 1);
@@ -238,7 +183,7 @@ describe('quantize: bias folding', () => {
     ['the bias is not a vector of N', { biasDims: [2, 6] }, 'expected 1-D of length 6'],
   ] as const)('leaves the Add when %s, and says why with --explain', async (_, options, why) => {
     const float = biased(options);
-    const model = copy(float);
+    const model = copyModel(float);
     const result = quantize(model, { explain: true });
     expect(count(model, 'Add')).toBe(1);
     expect(result.stats.biasesFolded).toBeUndefined();
@@ -249,7 +194,7 @@ describe('quantize: bias folding', () => {
   });
 
   it('leaves the Add to onnxruntime in the integer format', () => {
-    const model = copy(biased());
+    const model = copyModel(biased());
     quantize(model, { quantFormat: 'integer' });
     expect([count(model, 'MatMulInteger'), count(model, 'Add')]).toEqual([1, 1]);
   });
@@ -258,19 +203,20 @@ describe('quantize: bias folding', () => {
 describe('quantize: Gemm', () => {
   /** Gemm transB with a bias vector -> Relu -> Gemm with beta and C (1, N) -> Gemm with a full C (M, N). */
   function gemms(): Model {
-    const b = new Builder();
-    const x = b.input('x', [4, 16]);
-    const g1 = b.node('Gemm', [x, b.weight('B1', [32, 16]), b.weight('C1', [32])], 'g1', [attr('transB', 1)]);
-    const g2 = b.node('Gemm', [b.node('Relu', [g1], 'relu'), b.weight('B2', [32, 8]), b.weight('C2', [1, 8])], 'g2', [
-      attr('beta', 0.5, true),
-    ]);
-    b.output(b.node('Gemm', [g2, b.weight('B3', [8, 8]), b.weight('C3', [4, 8])], 'g3'));
-    return b.model;
+    const g = maker();
+    const x = g.input('x', [4, 16]);
+    const g1 = g.op('Gemm', [x, g.weight('B1', [32, 16]), g.weight('C1', [32])], { name: 'g1', attrs: { transB: 1 } });
+    const g2 = g.op('Gemm', [g.op('Relu', [g1], { name: 'relu' }), g.weight('B2', [32, 8]), g.weight('C2', [1, 8])], {
+      name: 'g2',
+      attrs: { beta: 0.5 },
+    });
+    g.output(g.op('Gemm', [g2, g.weight('B3', [8, 8]), g.weight('C3', [4, 8])], { name: 'g3' }), null);
+    return g.model;
   }
 
   it('handles transB, beta and every form of C', async () => {
     const float = gemms();
-    const model = copy(float);
+    const model = copyModel(float);
     expect(quantize(model).stats).toMatchObject({ quantizedNodes: 3, 'quantized.Gemm': 3 });
     expect(count(model, 'Gemm')).toBe(0);
     expect(count(model, 'DynamicQuantizeMatMul')).toBe(3);
@@ -288,7 +234,7 @@ describe('quantize: Gemm', () => {
 
   it('quantizes a transB weight per output column of its transpose', () => {
     const float = gemms();
-    const model = copy(float);
+    const model = copyModel(float);
     quantize(model);
     const b1 = initializer(float, 'B1')!.toFloat32();
     const transposed = Float32Array.from({ length: b1.length }, (_, i) => b1[(i % 32) * 16 + Math.floor(i / 32)]!);
@@ -300,11 +246,14 @@ describe('quantize: Gemm', () => {
   });
 
   it('leaves a Gemm with transA or alpha alone and says why', () => {
-    const b = new Builder();
-    const x = b.input('x', [16, 4]);
-    b.output(b.node('Gemm', [x, b.weight('B', [16, 8])], 'ta', [attr('transA', 1)]));
-    b.output(b.node('Gemm', [b.input('z', [4, 16]), b.weight('B2', [16, 8])], 'al', [attr('alpha', 2.0, true)]));
-    const result = quantize(b.model);
+    const g = maker();
+    const x = g.input('x', [16, 4]);
+    g.output(g.op('Gemm', [x, g.weight('B', [16, 8])], { name: 'ta', attrs: { transA: 1 } }), null);
+    g.output(
+      g.op('Gemm', [g.input('z', [4, 16]), g.weight('B2', [16, 8])], { name: 'al', attrs: { alpha: 2.0 } }),
+      null,
+    );
+    const result = quantize(g.model);
     expect(result.changed).toBe(false);
     expect(result.notes).toEqual([
       "quantize-nodes: 'ta' (Gemm): transA is set",
@@ -317,26 +266,24 @@ describe('quantize: Attention', () => {
   const D = 16,
     S = 5;
 
-  function attention(attributes: Attribute[], withMask: boolean, bias: 'random' | 'zero' | 'none' = 'random'): Model {
-    const b = new Builder();
-    const x = b.input('input', [2, S, D]);
-    const mask = withMask ? b.input('mask_index', [2], DataType.INT32) : null;
-    const weight = b.weight('qkv_weight', [D, 3 * D], 0.3);
+  function attention(
+    attrs: Record<string, AttrValue>,
+    withMask: boolean,
+    bias: 'random' | 'zero' | 'none' = 'random',
+  ): Model {
+    const g = maker();
+    const x = g.input('input', [2, S, D]);
+    const mask = withMask ? g.input('mask_index', [2], DataType.INT32) : null;
+    const weight = g.weight('qkv_weight', [D, 3 * D], 0.3);
     const biasValue =
-      bias === 'random'
-        ? b.weight('qkv_bias', [3 * D])
-        : bias === 'zero'
-          ? b.g.addInitializer('qkv_bias', Tensor.fromArray('', DataType.FLOAT, [3 * D], new Float32Array(3 * D)))
-          : null;
-    const out = b.node(
-      'Attention',
-      [x, weight, biasValue, mask],
-      'attention',
-      [attr('num_heads', 4), ...attributes],
-      'com.microsoft',
-    );
-    b.output(out);
-    return b.model;
+      bias === 'random' ? g.weight('qkv_bias', [3 * D]) : bias === 'zero' ? g.zeros('qkv_bias', [3 * D]) : null;
+    const out = g.op('Attention', [x, weight, biasValue, mask], {
+      name: 'attention',
+      attrs: { num_heads: 4, ...attrs },
+      domain: 'com.microsoft',
+    });
+    g.output(out, null);
+    return g.model;
   }
   const feeds = (): Feeds => ({
     input: floatFeed([2, S, D], 11),
@@ -344,8 +291,8 @@ describe('quantize: Attention', () => {
   });
 
   it('becomes QAttention with its input quantized by DynamicQuantizeLinear', async () => {
-    const float = attention([], true);
-    const model = copy(float);
+    const float = attention({}, true);
+    const model = copyModel(float);
     expect(quantize(model).stats).toMatchObject({ 'quantized.Attention': 1 });
     const q = model.graph.nodes.find((n) => n.opType === 'QAttention')!;
     expect(q.domain).toBe('com.microsoft');
@@ -365,8 +312,8 @@ describe('quantize: Attention', () => {
   });
 
   it('keeps unidirectional and scale', async () => {
-    const float = attention([attr('unidirectional', 1), attr('scale', 0.3, true)], false);
-    const model = copy(float);
+    const float = attention({ unidirectional: 1, scale: 0.3 }, false);
+    const model = copyModel(float);
     quantize(model);
     const q = model.graph.nodes.find((n) => n.opType === 'QAttention')!;
     expect([q.attrInt('unidirectional'), q.attrFloat('scale')]).toEqual([1, Math.fround(0.3)]);
@@ -374,15 +321,15 @@ describe('quantize: Attention', () => {
   });
 
   it('gives QAttention a zero bias when Attention has none', async () => {
-    const model = attention([], true, 'none');
+    const model = attention({}, true, 'none');
     quantize(model);
     const q = model.graph.nodes.find((n) => n.opType === 'QAttention')!;
     expect(Array.from(q.inputs[2]!.constantTensor()!.toFloat32())).toEqual(new Array(3 * D).fill(0));
-    await expectParity(attention([], true, 'zero'), model, feeds());
+    await expectParity(attention({}, true, 'zero'), model, feeds());
   });
 
   it('leaves an Attention with qkv_hidden_sizes float', () => {
-    const model = attention([attr('qkv_hidden_sizes', [D, D, D])], true);
+    const model = attention({ qkv_hidden_sizes: [D, D, D] }, true);
     const result = quantize(model);
     expect(result.changed).toBe(false);
     expect(result.notes![0]).toMatch(/qkv_hidden_sizes/);
@@ -391,20 +338,27 @@ describe('quantize: Attention', () => {
 
 describe('quantize: Conv', () => {
   function convs(): Model {
-    const b = new Builder();
-    const x = b.input('x', [1, 3, 9, 9]);
-    const c1 = b.node('Conv', [x, b.weight('W1', [6, 3, 3, 3]), b.weight('bias1', [6])], 'conv1', [
-      attr('pads', [1, 1, 1, 1]),
-    ]);
-    const grouped = [attr('strides', [2, 2]), attr('group', 2)];
-    b.output(b.node('Conv', [b.node('Relu', [c1], 'relu'), b.weight('W2', [4, 3, 1, 1])], 'conv2', grouped));
-    return b.model;
+    const g = maker();
+    const x = g.input('x', [1, 3, 9, 9]);
+    const c1 = g.op('Conv', [x, g.weight('W1', [6, 3, 3, 3]), g.weight('bias1', [6])], {
+      name: 'conv1',
+      attrs: { pads: [1, 1, 1, 1] },
+    });
+    const grouped = { strides: [2, 2], group: 2 };
+    g.output(
+      g.op('Conv', [g.op('Relu', [c1], { name: 'relu' }), g.weight('W2', [4, 3, 1, 1])], {
+        name: 'conv2',
+        attrs: grouped,
+      }),
+      null,
+    );
+    return g.model;
   }
   const feeds = (): Feeds => ({ x: floatFeed([1, 3, 9, 9], 3) });
 
   it('becomes ConvInteger with int8 weights per output channel', async () => {
     const float = convs();
-    const model = copy(float);
+    const model = copyModel(float);
     expect(quantize(model).stats).toMatchObject({ 'quantized.Conv': 2 });
     expect([count(model, 'ConvInteger'), count(model, 'Conv'), count(model, 'DynamicQuantizeLinear')]).toEqual([
       2, 0, 2,
@@ -419,7 +373,7 @@ describe('quantize: Conv', () => {
 
   it('quantizes uint8 Conv weights per tensor (ConvInteger takes one zero point)', async () => {
     const float = convs();
-    const model = copy(float);
+    const model = copyModel(float);
     quantize(model, { weightType: 'uint8' });
     const q = initializer(model, 'W1_quantized')!;
     expect(q.dataType).toBe(DataType.UINT8);
@@ -430,10 +384,12 @@ describe('quantize: Conv', () => {
 
 describe('quantize: Gather', () => {
   function embedding(): Model {
-    const b = new Builder();
-    const e = b.node('Gather', [b.weight('table', [40, 16], 1), b.input('ids', [2, 4], DataType.INT64)], 'embed');
-    b.output(b.node('MatMul', [e, b.weight('W', [16, 8])], 'y'));
-    return b.model;
+    const g = maker();
+    const e = g.op('Gather', [g.weight('table', [40, 16], 1), g.input('ids', [2, 4], DataType.INT64)], {
+      name: 'embed',
+    });
+    g.output(g.op('MatMul', [e, g.weight('W', [16, 8])], { name: 'y' }), null);
+    return g.model;
   }
   const feeds = (): Feeds => ({
     ids: new ort.Tensor('int64', BigInt64Array.from([0n, 5n, 39n, 7n, 7n, 1n, 2n, 20n]), [2, 4]),
@@ -447,7 +403,7 @@ describe('quantize: Gather', () => {
 
   it('turns a table into uint8 (per tensor, asymmetric) + DequantizeLinear', async () => {
     const float = embedding();
-    const model = copy(float);
+    const model = copyModel(float);
     expect(quantize(model, { ops: 'Gather,MatMul' }).stats).toMatchObject({
       'quantized.Gather': 1,
       'quantized.MatMul': 1,
@@ -464,14 +420,14 @@ describe('quantize: Gather', () => {
 
 describe('quantize: shared weights', () => {
   it('leaves a weight float when another node reads it, and quantizes a weight two MatMuls share once', async () => {
-    const b = new Builder();
-    const x = b.input('x', [2, 8]);
-    const w = b.weight('W', [8, 8]);
-    const y1 = b.node('MatMul', [x, w], 'reads_W');
-    b.output(b.node('Transpose', [w], 'transposes_W'));
-    const shared = b.weight('S', [8, 8]);
-    b.output(b.node('MatMul', [b.node('MatMul', [y1, shared], 'first_S'), shared], 'second_S'));
-    const model = copy(b.model);
+    const g = maker();
+    const x = g.input('x', [2, 8]);
+    const w = g.weight('W', [8, 8]);
+    const y1 = g.op('MatMul', [x, w], { name: 'reads_W' });
+    g.output(g.op('Transpose', [w], { name: 'transposes_W' }), null);
+    const shared = g.weight('S', [8, 8]);
+    g.output(g.op('MatMul', [g.op('MatMul', [y1, shared], { name: 'first_S' }), shared], { name: 'second_S' }), null);
+    const model = copyModel(g.model);
     const result = quantize(model);
     expect(result.notes).toEqual([
       `quantize-nodes: 'reads_W' (MatMul): weight 'W' is also read by 'transposes_W' (Transpose), which stays float`,
@@ -483,17 +439,17 @@ describe('quantize: shared weights', () => {
       'S_scale',
       'S_zero_point',
     ]);
-    await expectParity(b.model, model, { x: floatFeed([2, 8], 4) });
+    await expectParity(g.model, model, { x: floatFeed([2, 8], 4) });
   });
 });
 
 describe('quantize: options', () => {
   it('leaves a weight that is also a graph output float', () => {
-    const b = new Builder();
-    const w = b.weight('W', [4, 4]);
-    b.output(b.node('MatMul', [b.input('x', [2, 4]), w], 'y'));
-    b.output(w);
-    const result = quantize(b.model);
+    const g = maker();
+    const w = g.weight('W', [4, 4]);
+    g.output(g.op('MatMul', [g.input('x', [2, 4]), w], { name: 'y' }), null);
+    g.output(w, null);
+    const result = quantize(g.model);
     expect(result.notes).toEqual(["quantize-nodes: 'y' (MatMul): weight 'W' is a graph input or output"]);
   });
 
@@ -513,7 +469,7 @@ describe('quantize: options', () => {
 
   it('--weight-type uint8 gives asymmetric uint8 weights', async () => {
     const float = mlp();
-    const model = copy(float);
+    const model = copyModel(float);
     quantize(model, { weightType: 'uint8' });
     expect(initializer(model, 'W1_quantized')!.dataType).toBe(DataType.UINT8);
     const zeroPoints = initializer(model, 'W1_zero_point')!.toNumbers();
@@ -583,15 +539,15 @@ describe('quantize: options', () => {
 
 describe('quantize: nothing to do, already done', () => {
   it('leaves a model with nothing to quantize unchanged and says so', () => {
-    const b = new Builder();
-    const x = b.input('x', [2, 4]);
-    b.output(b.node('MatMul', [b.node('Relu', [x], 'relu'), b.input('w', [4, 4])], 'y'));
-    const before = encodeModel(b.model);
+    const g = maker();
+    const x = g.input('x', [2, 4]);
+    g.output(g.op('MatMul', [g.op('Relu', [x], { name: 'relu' }), g.input('w', [4, 4])], { name: 'y' }), null);
+    const before = encodeModel(g.model);
     const log: string[] = [];
-    const result = quantize(b.model, {}, log);
+    const result = quantize(g.model, {}, log);
     expect(result).toMatchObject({ changed: false, stats: { quantizedNodes: 0, skipped: 1 } });
     expect(log).toEqual(['quantize: nothing to quantize']);
-    expect(encodeModel(b.model)).toEqual(before);
+    expect(encodeModel(g.model)).toEqual(before);
   });
 
   it('refuses an already quantized model, its own output included', () => {
@@ -599,18 +555,13 @@ describe('quantize: nothing to do, already done', () => {
     quantize(model);
     expect(() => quantize(model)).toThrow(OnnxOptError);
     expect(() => quantize(model)).toThrow(/already quantized/);
-    const b = new Builder();
-    const q = b.g.createNode({ opType: 'DynamicQuantizeLinear', inputs: [b.input('x', [4])], outputs: 3, name: 'dql' });
-    b.output(q.output(0));
-    expect(() => quantize(b.model)).toThrow(/already quantized \(it has DynamicQuantizeLinear node 'dql'\)/);
+    const g = maker();
+    const q = g.node('DynamicQuantizeLinear', [g.input('x', [4])], { name: 'dql', outputs: 3 });
+    g.output(q.output(0), null);
+    expect(() => quantize(g.model)).toThrow(/already quantized \(it has DynamicQuantizeLinear node 'dql'\)/);
   });
 
-  it('is deterministic', () => {
-    const [a, b] = [mlp(), mlp()];
-    quantize(a);
-    quantize(b);
-    expect(encodeModel(a)).toEqual(encodeModel(b));
-  });
+  it('is deterministic', () => expectDeterministic(quantizePass, mlp));
 
   it('refuses opsets before DynamicQuantizeLinear', () => {
     expect(() => quantize(mlp(10))).toThrow(/opset 11/);
@@ -633,15 +584,6 @@ const references = Object.entries(manifestFiles)
   .filter(([, f]) => f.quantized_from)
   .map(([name, f]) => ({ name, source: f.quantized_from! }));
 
-const ORT_TYPES: Partial<Record<number, ort.Tensor.Type>> = {
-  [DataType.FLOAT]: 'float32',
-  [DataType.INT64]: 'int64',
-  [DataType.INT32]: 'int32',
-};
-const toOrt = (a: NpyArray) => new ort.Tensor(ORT_TYPES[a.dataType]!, a.data.slice() as ort.Tensor.DataType, a.dims);
-function readFeeds(path: string): Feeds {
-  return Object.fromEntries([...readNpz(path)].filter(([, a]) => ORT_TYPES[a.dataType]).map(([k, a]) => [k, toOrt(a)]));
-}
 /** Ops that read a weight quantized for a MatMul. */
 const MATMUL_READERS = new Set(['MatMulInteger', 'MatMulIntegerToFloat', 'DynamicQuantizeMatMul']);
 
@@ -685,10 +627,13 @@ async function expectErrorWithinReference(
   feeds: Feeds,
   expected: Feeds,
 ): Promise<string[]> {
-  const [mine, theirs] = [await run(model, feeds), await run(readFileSync(FIXTURES + reference), feeds)];
+  const [mine, theirs] = [
+    await runOrt(model, feeds, 'all'),
+    await runOrt(readFileSync(FIXTURES + reference), feeds, 'all'),
+  ];
   return Object.keys(expected).map((output) => {
     const want = expected[output]!.data as Float32Array;
-    const [a, b] = [error(want, mine[output]!), error(want, theirs[output]!)];
+    const [a, b] = [errorOf(want, mine[output]!.data), errorOf(want, theirs[output]!.data)];
     expect(a.cosine, output).toBeGreaterThanOrEqual(0.99);
     expect(a.maxAbs, output).toBeLessThanOrEqual(1.5 * b.maxAbs);
     expect(a.rms, output).toBeLessThanOrEqual(1.5 * b.rms);
@@ -725,8 +670,8 @@ describe('quantize: fixtures', () => {
 
       const base = source.replace(/(\.ort)?\.onnx$/, '');
       const digits = base === 'digits';
-      const feeds = readFeeds(`${FIXTURES}${digits ? 'digits.test' : `${base}.inputs`}.npz`);
-      const expected = readFeeds(`${FIXTURES}${base}.expected.npz`);
+      const feeds = npzFeeds(`${FIXTURES}${digits ? 'digits.test' : `${base}.inputs`}.npz`);
+      const expected = npzFeeds(`${FIXTURES}${base}.expected.npz`);
       const errors = await expectErrorWithinReference(model, name, feeds, expected);
       summary.push(
         `${name.padEnd(40)} ${String(result.stats.quantizedNodes).padStart(3)}  ${compared} of ${compared}  ${errors.join(', ')}`,
@@ -742,8 +687,8 @@ describe('quantize: fixtures', () => {
       fusePass.run(model, { options: {}, log: () => {} });
       quantize(model);
       const base = source.replace(/\.onnx$/, '');
-      const feeds = readFeeds(`${FIXTURES}${base}.inputs.npz`);
-      const expected = readFeeds(`${FIXTURES}${base}.expected.npz`);
+      const feeds = npzFeeds(`${FIXTURES}${base}.inputs.npz`);
+      const expected = npzFeeds(`${FIXTURES}${base}.expected.npz`);
       const errors = await expectErrorWithinReference(model, name, feeds, expected);
       summary.push(`fuse quantize ${source.padEnd(27)} ${errors.join(', ')}`);
     });
@@ -763,9 +708,9 @@ describe('quantize: fixtures', () => {
   });
 
   it('digits classifier loses at most 0.5 accuracy points', async () => {
-    const test = readNpz(`${FIXTURES}digits.test.npz`);
-    const labels = test.get('labels')!.data as BigInt64Array;
-    const feeds = { pixel_values: toOrt(test.get('pixel_values')!) };
+    const test = npzFeeds(`${FIXTURES}digits.test.npz`);
+    const labels = test.labels!.data as BigInt64Array;
+    const feeds = { pixel_values: test.pixel_values! };
     const accuracy = (logits: Float32Array) => {
       let right = 0;
       labels.forEach((label, i) => {
@@ -775,9 +720,12 @@ describe('quantize: fixtures', () => {
       return right / labels.length;
     };
     const float = readModel(`${FIXTURES}digits.onnx`);
-    const model = copy(float);
+    const model = copyModel(float);
     quantize(model);
-    const [before, after] = [accuracy((await run(float, feeds)).logits!), accuracy((await run(model, feeds)).logits!)];
+    const [before, after] = [
+      accuracy((await runOrt(float, feeds, 'all')).logits!.data),
+      accuracy((await runOrt(model, feeds, 'all')).logits!.data),
+    ];
     summary.push(`digits accuracy: fp32 ${before.toFixed(4)}, ours INT8 ${after.toFixed(4)}`);
     expect(after).toBeGreaterThanOrEqual(before - 0.005);
   });

@@ -1,11 +1,9 @@
 // split-skip-layer-norm (run by quantize, or after a float fuse) turns SkipLayerNormalization with a bias into
 // (input + skip) + bias -> LayerNormalization, the faster form on onnxruntime's CPU EP, in an order onnxruntime's own
 // optimizer does not fuse back.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fusePass } from '../../passes/fuse.js';
 import { quantizePass } from '../../passes/quantize.js';
 import { splitSkipLayerNormPass } from '../../passes/split-skip-layer-norm.js';
@@ -13,11 +11,11 @@ import { readModel } from '../../src/io/read.js';
 import type { Model } from '../../src/ir/model.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { opHistogram } from '../../src/summary.js';
-import { runPass } from '../kit/index.js';
-import { fixtureFeeds, maxAbsDiff, runModel } from './fusion-helpers.js';
+import { maxDifference, runOrt, runPass } from '../kit/index.js';
+import { tempFolder } from '../kit/temp.js';
+import { fixtureFeeds } from './fusion-helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'onnx-opt-skip-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempFolder('skip');
 
 function fuseQuantize(
   name: string,
@@ -78,7 +76,7 @@ describe('quantize: SkipLayerNormalization on the CPU', () => {
 
       // the same model up to the order of two float additions
       const feeds = fixtureFeeds(name);
-      const diff = maxAbsDiff(await runModel(model, feeds, 'all'), await runModel(kept, feeds, 'all'));
+      const diff = maxDifference(await runOrt(model, feeds, 'all'), await runOrt(kept, feeds, 'all'));
       expect(diff).toBeLessThan(1e-4);
     },
   );
@@ -102,6 +100,6 @@ describe('quantize: SkipLayerNormalization on the CPU', () => {
     expect(opHistogram(split)['com.microsoft::SkipLayerNormalization']).toBeUndefined();
     expect(runPass(splitSkipLayerNormPass, split).changed).toBe(false);
     const feeds = fixtureFeeds(name);
-    expect(maxAbsDiff(await runModel(split, feeds, 'all'), await runModel(fused, feeds, 'all'))).toBeLessThan(1e-5);
+    expect(maxDifference(await runOrt(split, feeds, 'all'), await runOrt(fused, feeds, 'all'))).toBeLessThan(1e-5);
   });
 });

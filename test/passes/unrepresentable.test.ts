@@ -7,20 +7,15 @@ import { readModelBytes } from '../../src/io/read.js';
 import type { Pass } from '../../src/pass/index.js';
 import { encodeModel } from '../../src/serde/encode.js';
 import { matmulModel } from '../bench/robustness.js';
+import { runOrt } from '../kit/index.js';
 
 async function outputs(bytes: Uint8Array): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 4 });
-  try {
-    const x = new ort.Tensor(
-      'float32',
-      Float32Array.from({ length: 8 }, (_, i) => (i % 3) - 1),
-      [2, 4],
-    );
-    const result = await session.run({ x });
-    return Float32Array.from(Object.values(result)[0]!.data as ArrayLike<number>, Number);
-  } finally {
-    await session.release();
-  }
+  const x = new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: 8 }, (_, i) => (i % 3) - 1),
+    [2, 4],
+  );
+  return Object.values(await runOrt(bytes, { x }, 'all'))[0]!.data;
 }
 
 async function through(

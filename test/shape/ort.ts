@@ -3,13 +3,13 @@
 import * as ort from 'onnxruntime-node';
 import type { Value } from '../../src/ir/graph.js';
 import type { Model } from '../../src/ir/model.js';
-import { encodeModel } from '../../src/serde/encode.js';
 import { allocate, ORT_TYPES } from '../../src/runtime/host-tensor.js';
+import { uniformFloats, withSessions } from '../kit/index.js';
 
-/** An input of the given type and dims: random floats, zero integers (valid as indices). */
+/** An input of the given type and dims: seeded floats in [0, 1), zero integers (valid as indices). */
 export function feed(elemType: number, dims: readonly number[]): ort.Tensor {
   const t = allocate(elemType, [...dims]);
-  if (t.data instanceof Float32Array) t.data.forEach((_, i, data) => (data[i] = Math.random()));
+  if (t.data instanceof Float32Array) t.data.set(uniformFloats(t.data.length).map((v) => v + 0.5));
   return new ort.Tensor(ORT_TYPES[elemType] as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
 }
 
@@ -26,15 +26,12 @@ export interface OrtOutput {
 
 /** Runs the model on the feeds; returns each output's dims and element type by name. */
 export async function ortOutputs(model: Model, feeds: Record<string, ort.Tensor>): Promise<Map<string, OrtOutput>> {
-  const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'disabled' });
-  try {
-    const results = await session.run(feeds);
+  return withSessions([model], 'disabled', async ([session]) => {
+    const results = await session!.run(feeds);
     return new Map(
       Object.entries(results).map(([name, t]) => [name, { dims: t.dims.map(Number), elemType: dataTypeOf(t.type) }]),
     );
-  } finally {
-    await session.release();
-  }
+  });
 }
 
 /** Makes every node output of the main graph a graph output (untyped), so the oracle reports all of them. */
