@@ -12,7 +12,7 @@ import { seededRandom } from '../../src/tensor/random.js';
 import { DataType } from '../../src/tensor/dtype.js';
 import { isStandardNode } from '../../src/ir/ops.js';
 import { outputChain, probabilitiesMatMul, scoresMatMul, throughLayout } from './site.js';
-import { explainMask, staticPastBatch, type Probe, type Probed } from './verify.js';
+import { agreedMeaning, explainMask, type Probe, type Probed } from './verify.js';
 import {
   NOT_SCALED,
   ScoreGrid,
@@ -262,30 +262,12 @@ function probeSite(
 }
 
 function verifyWith(site: SeparateSite, probes: Probe[], bias: Value | undefined): SeparateMeaning | string {
-  let first: Probed<SeparateMeaning> | undefined;
-  for (const [i, probe] of probes.entries()) {
-    if (first && !first.maskInput && first.causal !== undefined && staticPastBatch(site.scores)) break;
-    let meaning: Probed<SeparateMeaning> | string;
-    try {
-      meaning = probeSite(site, probe, 211 + i, bias);
-    } catch (e) {
-      return `cannot evaluate the site: ${(e as Error).message}`;
-    }
-    if (typeof meaning === 'string') return meaning;
-    if (first) {
-      const same =
-        first.numHeads === meaning.numHeads &&
-        first.output === meaning.output &&
-        first.maskInput === meaning.maskInput &&
-        (first.causal === undefined || meaning.causal === undefined || first.causal === meaning.causal) &&
-        Math.abs(first.scale - meaning.scale) <= 1e-5 * Math.abs(first.scale);
-      if (!same) return 'probes of different sizes disagree about the site';
-      first = { ...first, causal: first.causal ?? meaning.causal };
-    } else first = meaning;
-  }
-  const causal = first!.causal;
-  if (causal === undefined) return 'the probes cannot tell whether the site is causal';
-  return { ...first!, causal };
+  return agreedMeaning<SeparateMeaning>(
+    probes,
+    site.scores,
+    (probe, i) => probeSite(site, probe, 211 + i, bias),
+    (first, next) => (first.maskInput === next.maskInput ? first : undefined),
+  );
 }
 
 /** Whether `v` is computed from the site's query, key or value. */

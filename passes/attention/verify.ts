@@ -390,42 +390,76 @@ function verifyWith(
   bias: Value | undefined,
   scratch: Scratch,
 ): AttentionMeaning | string {
-  let first: Probed<AttentionMeaning> | undefined;
-  for (const [i, probe] of probes.entries()) {
-    // where the site's sizes are static, another probe checks them no more; it is still needed to tell masks apart
-    // and, where the first could not, whether it is causal
-    if (first && !first.maskInput && first.causal !== undefined && staticPastBatch(site.scores)) break;
-    let meaning: Probed<AttentionMeaning> | string;
-    try {
-      meaning = probeSite(site, probe, 101 + i, bias, scratch);
-    } catch (e) {
-      return `cannot evaluate the site: ${(e as Error).message}`;
-    }
-    if (typeof meaning === 'string') return meaning;
-    if (first) {
-      const masks = first.maskCandidates.filter((v) => meaning.maskCandidates.includes(v));
-      const same =
-        first.numHeads === meaning.numHeads &&
-        first.output === meaning.output &&
-        first.flattened === meaning.flattened &&
-        (first.maskInput === undefined) === (meaning.maskInput === undefined) &&
-        (!first.maskInput || masks.length > 0) &&
-        (first.causal === undefined || meaning.causal === undefined || first.causal === meaning.causal) &&
-        Math.abs(first.scale - meaning.scale) <= 1e-5 * Math.abs(first.scale);
-      if (!same) return 'probes of different sizes disagree about the site';
+  return agreedMeaning<AttentionMeaning>(
+    probes,
+    site.scores,
+    (probe, i) => probeSite(site, probe, 101 + i, bias, scratch),
+    (first, next) => {
+      const masks = first.maskCandidates.filter((v) => next.maskCandidates.includes(v));
+      const alike =
+        first.flattened === next.flattened &&
+        (first.maskInput === undefined) === (next.maskInput === undefined) &&
+        (!first.maskInput || masks.length > 0);
+      if (!alike) return undefined;
       // Inputs that match on every probe are told apart by name; more than one left is too ambiguous to fuse.
       const named = masks.length > 1 ? masks.filter((v) => /mask/i.test(v.name)) : masks;
       if (first.maskInput && named.length !== 1)
         return `cannot tell which input is the mask: ${masks.map((v) => v.name).join(', ')}`;
-      first = {
-        ...first,
-        maskCandidates: named,
-        ...(named.length ? { maskInput: named[0] } : {}),
-        causal: first.causal ?? meaning.causal,
-      };
-    } else first = meaning;
+      return { ...first, maskCandidates: named, ...(named.length ? { maskInput: named[0] } : {}) };
+    },
+  );
+}
+
+/** What probes of one site must agree on, whatever the site. */
+interface Comparable {
+  numHeads: number;
+  output: Value;
+  scale: number;
+  causal: boolean;
+  maskInput?: Value;
+}
+
+/**
+ * The meaning every probe agrees on, or the first reason a probe gives. Probes must agree on the heads, the output, the
+ * scale and, where each can tell, causality; `merge` compares the rest of two probes' meanings and returns them
+ * merged, undefined where they disagree, or why the site is refused.
+ */
+export function agreedMeaning<M extends Comparable>(
+  probes: readonly Probe[],
+  scores: Value,
+  probeOne: (probe: Probe, index: number) => Probed<M> | string,
+  merge: (first: Probed<M>, next: Probed<M>) => Probed<M> | string | undefined,
+): M | string {
+  // what the generic meaning is known to hold
+  type Seen = Probed<M> & Probed<Comparable>;
+  let first: Seen | undefined;
+  for (const [i, probe] of probes.entries()) {
+    // where the site's sizes are static, another probe checks them no more; it is still needed to tell masks apart
+    // and, where the first could not, whether it is causal
+    if (first && !first.maskInput && first.causal !== undefined && staticPastBatch(scores)) break;
+    let meaning: Seen;
+    try {
+      const probed = probeOne(probe, i);
+      if (typeof probed === 'string') return probed;
+      meaning = probed as Seen;
+    } catch (e) {
+      return `cannot evaluate the site: ${(e as Error).message}`;
+    }
+    if (!first) {
+      first = meaning;
+      continue;
+    }
+    const same =
+      first.numHeads === meaning.numHeads &&
+      first.output === meaning.output &&
+      (first.causal === undefined || meaning.causal === undefined || first.causal === meaning.causal) &&
+      Math.abs(first.scale - meaning.scale) <= 1e-5 * Math.abs(first.scale);
+    const merged = same ? merge(first, meaning) : undefined;
+    if (merged === undefined) return 'probes of different sizes disagree about the site';
+    if (typeof merged === 'string') return merged;
+    first = { ...merged, causal: first.causal ?? meaning.causal } as Seen;
   }
   const causal = first!.causal;
   if (causal === undefined) return 'the probes cannot tell whether the site is causal';
-  return { ...first!, causal };
+  return { ...first!, causal } as unknown as M;
 }
