@@ -2,6 +2,7 @@
 // attention those numbers imply, and the small helpers around them. verify.ts (q, k and v projected from one input)
 // and separate.ts (separate query, key and value) measure alike; gqa-verify.ts (decoders: softcaps, causality read
 // off the scores) shares the helpers.
+import type { Value } from '../../src/ir/graph.js';
 import type { Tensor } from '../../src/ir/tensor.js';
 
 /** Scores below this are masked ones. */
@@ -193,4 +194,31 @@ export function outputMismatch(
         peak = Math.max(peak, Math.abs(expected[k]!));
       }
   return worst <= 1e-4 * peak ? undefined : `the site's output differs from attention by ${worst.toExponential(2)}`;
+}
+
+/**
+ * The site's meaning, or where its scores are not a scaled q·kᵀ plus a mask, its meaning with one of its `addends` as
+ * an additive bias (a relative position bias): `verifyWith(bias)` verifies it either way; `whyNot(addend)` says why an
+ * addend cannot be a bias (computed from q, k or v); `noAddends` is the refusal of a site that has none.
+ */
+export function withAdditiveBias<M>(
+  verifyWith: (bias: Value | undefined) => M | string,
+  addends: readonly Value[],
+  whyNot: (addend: Value) => string | undefined,
+  noAddends: string,
+): M | string {
+  const plain = verifyWith(undefined);
+  if (typeof plain !== 'string' || plain !== NOT_SCALED) return plain;
+  const reasons: string[] = [];
+  for (const addend of addends) {
+    const refusal = whyNot(addend);
+    if (refusal) {
+      reasons.push(`'${addend.name}' ${refusal}`);
+      continue;
+    }
+    const meaning = verifyWith(addend);
+    if (typeof meaning !== 'string') return meaning;
+    reasons.push(`'${addend.name}' as a bias: ${meaning}`);
+  }
+  return reasons.length ? `${NOT_SCALED}, and no additive term is a bias: ${reasons.join('; ')}` : noAddends;
 }

@@ -21,6 +21,7 @@ import {
   measureScores,
   outputMismatch,
   scoresCopy,
+  withAdditiveBias,
 } from './scores.js';
 
 export interface SeparateSite {
@@ -290,17 +291,10 @@ function readsSources(v: Value, site: SeparateSite): boolean {
  * mask may still carry an additive bias: each addend not computed from the query, key or value is tried as one.
  */
 export function verifySeparate(site: SeparateSite, probes: Probe[]): SeparateMeaning | string {
-  const plain = verifyWith(site, probes, undefined);
-  if (typeof plain !== 'string' || plain !== NOT_SCALED) return plain;
-  const reasons: string[] = [];
-  for (const addend of site.addends) {
-    if (readsSources(addend, site)) {
-      reasons.push(`'${addend.name}' is computed from the query, key or value`);
-      continue;
-    }
-    const meaning = verifyWith(site, probes, addend);
-    if (typeof meaning !== 'string') return meaning;
-    reasons.push(`'${addend.name}' as a bias: ${meaning}`);
-  }
-  return reasons.length ? `${NOT_SCALED}, and no additive term is a bias: ${reasons.join('; ')}` : NOT_SCALED;
+  return withAdditiveBias(
+    (bias) => verifyWith(site, probes, bias),
+    site.addends,
+    (addend) => (readsSources(addend, site) ? 'is computed from the query, key or value' : undefined),
+    NOT_SCALED,
+  );
 }

@@ -16,6 +16,7 @@ import {
   broadcastBias,
   expectedAttention,
   measureScores,
+  withAdditiveBias,
   outputMismatch,
   scoresCopy,
   type Dot,
@@ -363,25 +364,22 @@ export function explainMask(
  * from their shapes) is tried as one.
  */
 export function verifyAttention(site: AttentionSite, probes: Probe[], scratch: Scratch): AttentionMeaning | string {
-  const plain = verifyWith(site, probes, undefined, scratch);
-  if (typeof plain !== 'string' || plain !== NOT_SCALED) return plain;
-  const reasons: string[] = [];
-  for (const addend of site.addends) {
-    const shapeReads = shapeReadsOf(addend, site);
-    const unanswerable = shapeReads && whyNotRerootable(shapeReads, site.q.x);
-    if (!shapeReads || unanswerable) {
-      reasons.push(
-        `'${addend.name}' is computed from q, k or v${unanswerable ? ` (its shape read: ${unanswerable})` : ''}`,
-      );
-      continue;
-    }
-    const meaning = verifyWith(site, probes, addend, scratch);
-    if (typeof meaning !== 'string') return { ...meaning, biasShapeReads: shapeReads };
-    reasons.push(`'${addend.name}' as a bias: ${meaning}`);
-  }
-  return reasons.length
-    ? `${NOT_SCALED}, and no additive term is a bias: ${reasons.join('; ')}`
-    : `${NOT_SCALED} and has no additive term to take as a bias`;
+  return withAdditiveBias<AttentionMeaning>(
+    (bias) => {
+      const meaning = verifyWith(site, probes, bias, scratch);
+      // the bias's reads of the site's shapes are answered from x's shape when the site is rewritten
+      return bias && typeof meaning !== 'string' ? { ...meaning, biasShapeReads: shapeReadsOf(bias, site)! } : meaning;
+    },
+    site.addends,
+    (addend) => {
+      const shapeReads = shapeReadsOf(addend, site);
+      const unanswerable = shapeReads && whyNotRerootable(shapeReads, site.q.x);
+      if (!shapeReads || unanswerable)
+        return `is computed from q, k or v${unanswerable ? ` (its shape read: ${unanswerable})` : ''}`;
+      return undefined;
+    },
+    `${NOT_SCALED} and has no additive term to take as a bias`,
+  );
 }
 
 function verifyWith(
