@@ -32,3 +32,4 @@ export {
 export { bellFloats, lcg, randomFloats, uniformFloats } from './random.js';
 export { expectDeterministic, nearMisses, runPass } from './run-pass.js';
 export { expectFusion, type Fusion, type FusionExpectation } from './expect-fusion.js';
+export { tempFolder } from './temp.js';
