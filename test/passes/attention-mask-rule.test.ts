@@ -24,26 +24,15 @@ function probe(mask: number[][], causal: boolean, Sq = mask[0]!.length) {
 }
 
 describe('explainMask', () => {
-  it('reads causality where the key mask leaves a later key visible', () => {
+  it.each([true, false])('reads causal = %s where the key mask leaves a later key visible', (causal) => {
     const { input, rule } = probe(
       [
         [1, 1, 0],
         [1, 0, 1],
       ],
-      true,
+      causal,
     );
-    expect(rule).toEqual({ maskCandidates: [input], causal: true });
-  });
-
-  it('reads a plain key mask as not causal', () => {
-    const { input, rule } = probe(
-      [
-        [1, 1, 0],
-        [1, 0, 1],
-      ],
-      false,
-    );
-    expect(rule).toEqual({ maskCandidates: [input], causal: false });
+    expect(rule).toEqual({ maskCandidates: [input], causal });
   });
 
   it('leaves causality undecided where the key mask hides every later key', () => {
