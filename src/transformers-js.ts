@@ -86,6 +86,11 @@ export interface FolderOptions {
   bnb4BlockSize?: number;
   /** Largest external data chunk (default just under 2 GiB, what transformers.js's loader fetches per file). */
   externalChunkBytes?: number;
+  /**
+   * Checks a variant against its float base model before it is written: the reason it breaks the model, or
+   * undefined. A variant with a reason is not written (the CLI runs both in onnxruntime, as for lossy passes).
+   */
+  check?: (base: Model, variant: Model, file: string) => Promise<string | undefined>;
   /** Called as each variant of a base model (named by its file) is done. */
   progress?: (file: string, done: number, total: number) => void;
   log?: (message: string) => void;
@@ -95,6 +100,8 @@ export interface VariantRecord {
   base: string;
   mode: Mode;
   file: string;
+  /** Why `check` refused the variant, which was then not written. */
+  refused?: string;
   externalData: boolean;
   /** External data files (X.onnx_data, X.onnx_data_1, ...): 0 for a model stored inline. */
   externalChunks: number;
@@ -161,8 +168,8 @@ function readJson(path: string): Record<string, unknown> {
   }
 }
 
-/** Writes every requested variant of every base model in `dir`/onnx. */
-export function makeTransformersJsFolder(dir: string, o: FolderOptions = {}): VariantRecord[] {
+/** Writes every requested variant of every base model in `dir`/onnx (those `check` refuses excepted). */
+export async function makeTransformersJsFolder(dir: string, o: FolderOptions = {}): Promise<VariantRecord[]> {
   const onnxDir = join(dir, 'onnx');
   if (!existsSync(onnxDir))
     throw new OnnxOptError('no onnx/ folder (transformers.js loads models from <model>/onnx/)', dir);
@@ -177,7 +184,7 @@ export function makeTransformersJsFolder(dir: string, o: FolderOptions = {}): Va
   const records: VariantRecord[] = [];
   for (const base of bases) {
     const input = join(onnxDir, `${base}.onnx`);
-    modes.forEach((mode, i) => {
+    for (const [i, mode] of modes.entries()) {
       const file = `${base}${SUFFIX[mode]}.onnx`;
       // every mode starts from the float model on disk: passes change models in place
       const model = readModel(input);
@@ -187,6 +194,12 @@ export function makeTransformersJsFolder(dir: string, o: FolderOptions = {}): Va
       for (const step of steps(mode, model, perChannel, o)) {
         const result = step.pass.run(model, { options: step.options, log });
         for (const [k, v] of Object.entries(result.stats)) stats[`${step.pass.name}.${k}`] = v;
+      }
+      const refused = o.check && (await o.check(readModel(input), model, file));
+      o.progress?.(`${base}.onnx`, i + 1, modes.length);
+      if (refused) {
+        records.push({ base, mode, file, refused, externalData: false, externalChunks: 0, stats });
+        continue;
       }
       const output = join(onnxDir, file);
       // a base model stored with external data gets variants stored so too, as the CLI's pipeline does
@@ -207,8 +220,7 @@ export function makeTransformersJsFolder(dir: string, o: FolderOptions = {}): Va
         externalChunks: externalData ? existingChunks(output).length : 0,
         stats,
       });
-      o.progress?.(`${base}.onnx`, i + 1, modes.length);
-    });
+    }
   }
   const settings = {
     modes: [...modes],

@@ -9,7 +9,7 @@ import { readModel } from '../../src/io/read.js';
 import { writeModel } from '../../src/io/write.js';
 import { makeTransformersJsFolder } from '../../src/transformers-js.js';
 import { runCli } from './run-cli.js';
-import { tempFolder } from '../kit/temp.js';
+import { buildModel, tempFolder } from '../kit/index.js';
 
 const root = tempFolder('tjs');
 
@@ -26,7 +26,7 @@ const ops = (path: string) => new Set(readModel(path).graph.nodes.map((n) => n.o
 describe('transformers-js folders', () => {
   it('writes all seven variants with transformers.js file names; each runs in onnxruntime-node', async () => {
     const dir = folder('bert', 'bert-eager-ts14', 'bert');
-    const records = makeTransformersJsFolder(dir);
+    const records = await makeTransformersJsFolder(dir);
     const files = [
       'model_fp16.onnx',
       'model_quantized.onnx',
@@ -63,9 +63,9 @@ describe('transformers-js folders', () => {
     });
   });
 
-  it('q8 follows transformers.js: int8 weights without Conv, per channel and reduced range for BERT, not for llama', () => {
+  it('q8 follows transformers.js: int8 weights without Conv, per channel and reduced range for BERT, not for llama', async () => {
     const bert = folder('bert-q8', 'bert-eager-ts14', 'bert');
-    const [b] = makeTransformersJsFolder(bert, { modes: ['q8'] });
+    const [b] = await makeTransformersJsFolder(bert, { modes: ['q8'] });
     const bq = readModel(join(bert, 'onnx', 'model_quantized.onnx'));
     // MatMul weights int8 (Gather tables are uint8 in any case, as onnxruntime makes them)
     const matmulWeights = bq.graph.nodes
@@ -75,7 +75,7 @@ describe('transformers-js folders', () => {
     expect(new Set(matmulWeights)).toEqual(new Set([3]));
     expect(b!.stats['quantize.quantizedNodes']).toBeGreaterThan(0);
     const llama = folder('gpt2-q8', 'gpt2-eager-ts14', 'gpt2');
-    makeTransformersJsFolder(llama, { modes: ['q8'] });
+    await makeTransformersJsFolder(llama, { modes: ['q8'] });
     expect(JSON.parse(readFileSync(join(llama, 'quantize_config.json'), 'utf8'))).toMatchObject({
       per_channel: false,
       reduce_range: false,
@@ -100,7 +100,7 @@ describe('transformers-js folders', () => {
       join(dir, 'config.json'),
       JSON.stringify({ model_type: 'bert', 'transformers.js_config': { use_external_data_format: true } }),
     );
-    const records = makeTransformersJsFolder(dir, { modes: ['fp16', 'q4'] });
+    const records = await makeTransformersJsFolder(dir, { modes: ['fp16', 'q4'] });
     expect(records.map((r) => r.externalData)).toEqual([true, true]);
     expect(existsSync(join(dir, 'onnx', 'model_q4.onnx_data'))).toBe(true);
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
@@ -112,6 +112,49 @@ describe('transformers-js folders', () => {
     const session = await ort.InferenceSession.create(join(dir, 'onnx', 'model_q4.onnx'));
     expect(session.outputNames.length).toBeGreaterThan(0);
     await session.release();
+  });
+
+  it('a variant that breaks the model is checked in onnxruntime and not written: exit 1, a line naming it', async () => {
+    const dir = join(root, 'clamped');
+    mkdirSync(join(dir, 'onnx'), { recursive: true });
+    // transformers.js's float16 limits clamp constants to ±1e4: x + [1e5, 9e3 × 7] becomes x + [1e4, 9e3 × 7],
+    // whose outputs point elsewhere (cosine about 0.6)
+    const model = buildModel((g) => {
+      const x = g.input('x', [2, 8]);
+      g.output(g.op('Add', [x, g.init('offsets', [1e5, 9e3, 9e3, 9e3, 9e3, 9e3, 9e3, 9e3])]), [2, 8]);
+    });
+    writeModel(model, join(dir, 'onnx', 'model.onnx'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'bert' }));
+    const r = await runCli('transformers-js', dir, '--modes', 'fp16,q8');
+    expect(r.code, r.stderr).toBe(1);
+    const refusals = r.stderr.split('\n').filter((l) => l.startsWith('onnx-opt: '));
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toContain(join(dir, 'onnx', 'model_fp16.onnx'));
+    expect(refusals[0]).toMatch(/infinit|NaN|cosine/i);
+    expect(existsSync(join(dir, 'onnx', 'model_fp16.onnx'))).toBe(false);
+    expect(existsSync(join(dir, 'onnx', 'model_quantized.onnx'))).toBe(true);
+    // --no-check writes it, as asked
+    expect((await runCli('transformers-js', dir, '--modes', 'fp16', '--no-check')).code).toBe(0);
+    expect(existsSync(join(dir, 'onnx', 'model_fp16.onnx'))).toBe(true);
+  });
+
+  it('the library writes what its check keeps and records what it refuses', async () => {
+    const dir = folder('library-check', 'bert-eager-ts14', 'bert');
+    const checked: string[] = [];
+    const records = await makeTransformersJsFolder(dir, {
+      modes: ['q8', 'q4'],
+      check: async (base, variant, file) => {
+        checked.push(`${file} ${base.graph.nodes.length > 0} ${variant !== base}`);
+        return file.endsWith('_q4.onnx') ? 'refused by the test' : undefined;
+      },
+    });
+    expect(checked).toEqual(['model_quantized.onnx true true', 'model_q4.onnx true true']);
+    expect(records.map((r) => [r.file, r.refused])).toEqual([
+      ['model_quantized.onnx', undefined],
+      ['model_q4.onnx', 'refused by the test'],
+    ]);
+    expect(existsSync(join(dir, 'onnx', 'model_quantized.onnx'))).toBe(true);
+    expect(existsSync(join(dir, 'onnx', 'model_q4.onnx'))).toBe(false);
   });
 
   it('a folder without onnx/: exit 2 and one line naming it', async () => {

@@ -37,7 +37,7 @@ async function runsInWasm(path: string, feeds: Record<string, ortWeb.Tensor>): P
 
 describe('transformers.js: feature-extraction on an encoder folder', () => {
   const name = 'bert-folder';
-  beforeAll(() => {
+  beforeAll(async () => {
     const dir = join(root, name);
     mkdirSync(join(dir, 'onnx'), { recursive: true });
     copyFileSync('fixtures/bert-eager-ts14.onnx', join(dir, 'onnx', 'model.onnx'));
@@ -46,7 +46,7 @@ describe('transformers.js: feature-extraction on an encoder folder', () => {
       JSON.stringify({ model_type: 'bert', architectures: ['BertModel'], vocab_size: 512, hidden_size: 64 }),
     );
     writeTokenizer(dir, 512, true);
-    makeTransformersJsFolder(dir);
+    await makeTransformersJsFolder(dir);
   }, 120_000);
 
   const texts = ['hello world, the model is small and fast.', 'a block of weight value token'];
@@ -78,7 +78,7 @@ describe('transformers.js: feature-extraction on an encoder folder', () => {
 
 describe('transformers.js: text-generation with a KV cache on a decoder folder', () => {
   const name = 'llama-folder';
-  beforeAll(() => {
+  beforeAll(async () => {
     const dir = join(root, name);
     mkdirSync(join(dir, 'onnx'), { recursive: true });
     copyFileSync('fixtures/llama-tiny.onnx', join(dir, 'onnx', 'model.onnx'));
@@ -93,7 +93,7 @@ describe('transformers.js: text-generation with a KV cache on a decoder folder',
       JSON.stringify({ bos_token_id: 1, eos_token_id: null, pad_token_id: 0 }),
     );
     writeTokenizer(dir, 512, false);
-    makeTransformersJsFolder(dir);
+    await makeTransformersJsFolder(dir);
   }, 120_000);
 
   const tokens: Record<string, number[]> = {};
@@ -152,9 +152,9 @@ describe('transformers.js: external data in chunks', () => {
     return makeTransformersJsFolder(dir, { modes, externalChunkBytes: CHUNK });
   };
   let counts: Record<string, unknown> = {};
-  beforeAll(() => {
-    make('bert-inline', false);
-    const records = make('bert-chunked', true);
+  beforeAll(async () => {
+    await make('bert-inline', false);
+    const records = await make('bert-chunked', true);
     expect(records.map((r) => r.externalChunks).every((n) => n > 1)).toBe(true);
     counts = JSON.parse(readFileSync(join(root, 'bert-chunked', 'config.json'), 'utf8'))['transformers.js_config']
       .use_external_data_format;
@@ -216,7 +216,7 @@ describe('transformers-js --fuse: every fused variant runs in onnxruntime-node a
       mkdirSync(join(dir, 'onnx'), { recursive: true });
       copyFileSync(`fixtures/${fixture}.onnx`, join(dir, 'onnx', 'model.onnx'));
       writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: modelType }));
-      makeTransformersJsFolder(dir, { fuse: true });
+      await makeTransformersJsFolder(dir, { fuse: true });
       for (const dtype of DTYPES) {
         const path = join(dir, 'onnx', fileOf('model', dtype));
         const node = await ortNode.InferenceSession.create(path);

@@ -85,12 +85,12 @@ describe('fp16 limits', () => {
     );
   });
 
-  it("transformers-js's fp16 and q4f16 variants use transformers.js's limits", () => {
+  it("transformers-js's fp16 and q4f16 variants use transformers.js's limits", async () => {
     const dir = join(root, 'folder');
     mkdirSync(join(dir, 'onnx'), { recursive: true });
     writeModel(model(VALUES), join(dir, 'onnx', 'model.onnx'));
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'bert' }));
-    makeTransformersJsFolder(dir, { modes: ['fp16', 'q4f16'] });
+    await makeTransformersJsFolder(dir, { modes: ['fp16', 'q4f16'] });
     for (const file of ['model_fp16.onnx', 'model_q4f16.onnx']) {
       expect(halves(readModel(join(dir, 'onnx', file))).slice(0, 5), file).toEqual([
         TEN_K,
